@@ -1,0 +1,155 @@
+/**
+ * The raw contract of the native addon (docs/architecture.md, "Raw addon contract") and its loader.
+ * Nothing here validates: callers hand the addon only normalised, already checked values.
+ */
+import * as path from 'node:path';
+import { NativeLoadError } from './errors';
+
+export type ModelKind =
+  | 'adatt-sp'
+  | 'adatt'
+  | 'mmoe'
+  | 'ple'
+  | 'cross-stitch'
+  | 'shared-bottom'
+  | 'single-task';
+
+export type Pooling = 'mean' | 'sum';
+export type WeightLayout = 'reference' | 'native';
+
+/** The normalised model config the addon receives. */
+export interface NativeModelConfig {
+  kind: ModelKind;
+  /** Number of dense features (may be 0). */
+  denseDim: number;
+  /** One id per example per feature. */
+  categorical: { vocab: number; dim: number }[];
+  /** Bags of ids, pooled with an EmbeddingBag. */
+  multiValued: { vocab: number; dim: number; pooling: Pooling }[];
+  /** outputs: 1 (binary, regression) or K (multiclass). */
+  tasks: { name: string; outputs: number }[];
+  /** Per fusion level, the expert MLP's layer widths (reference `expert_out_dims`). */
+  expertDims: number[][];
+  /** Task tower MLP widths (reference `task_mlp`), may be []. */
+  towerDims: number[];
+  /** Length T for adatt-sp (all equal), adatt and ple; [] for other kinds. */
+  expertsPerTask: number[];
+  /** adatt, ple: shared experts per level; mmoe: experts per level; else 0. */
+  sharedExperts: number;
+  /** mmoe only: per level, gate MLP widths ([] = linear gate); else []. */
+  gateDims: number[][];
+  /** adatt-sp, adatt: the native-expert residual (paper ablation switch); false for other kinds. */
+  nativeResidual: boolean;
+  /** Parameter initialisation seed (non-negative integer). */
+  seed: number;
+}
+
+export interface RawTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface RawBatch {
+  /** B */
+  size: number;
+  /** [B * denseDim], row-major. */
+  dense?: Float32Array;
+  /** [B * C], row-major. */
+  categorical?: Int32Array;
+  /** Per feature, EmbeddingBag style (offsets length B). */
+  multiValued?: { indices: Int32Array; offsets: Int32Array }[];
+}
+
+/** One level's softmax gate outputs averaged over the batch: [gates * experts], row-major. */
+export interface RawGateLevel {
+  gates: number;
+  experts: number;
+  data: Float32Array;
+}
+
+export interface RawModel {
+  /** Per task, [B * outputs] (tower output, no sigmoid). */
+  forward(batch: RawBatch): Promise<Float32Array[]>;
+  /** Per level, softmax gate output (before any residual). */
+  gateWeights(batch: RawBatch): Promise<RawGateLevel[]>;
+  /** d(Σ_t <out_t, seed_t>)/dθ, reference layout. */
+  gradients(batch: RawBatch, seeds: Float32Array[]): Promise<Record<string, RawTensor>>;
+  stateDict(layout: WeightLayout): Promise<Record<string, RawTensor>>;
+  loadStateDict(tensors: Record<string, RawTensor>, strict: boolean): Promise<void>;
+  /** torch.save-compatible zip (dict of tensors). */
+  saveWeights(path: string, layout: WeightLayout): Promise<void>;
+  /** torch.save'd dict / state_dict, either layout. */
+  loadWeights(path: string, strict: boolean): Promise<void>;
+  to(device: string): Promise<void>;
+  device(): string;
+  parameterCount(): number;
+  dispose(): void;
+}
+
+export interface RawInfo {
+  libtorchVersion: string;
+  builtWithLibtorch: string;
+  cudaBuilt: boolean;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  numThreads: number;
+  numInteropThreads: number;
+}
+
+export interface RawAddon {
+  info(): RawInfo;
+  setNumThreads(n: number): void;
+  Model: new (config: NativeModelConfig) => RawModel;
+}
+
+const PACKAGE_ROOT = path.join(__dirname, '..');
+
+const BUILD_HINT =
+  'Build it with `npm run build:native`, pointing the build at a LibTorch: the system one ' +
+  '(`apt install libtorch-dev`), a LibTorch distribution (`LIBTORCH=/path/to/libtorch`) or the one ' +
+  "inside PyTorch's pip package (`LIBTORCH_USE_PYTORCH=1`).";
+
+/** dlopen reports a missing dependency as "<soname>: cannot open shared object file". */
+const MISSING_TORCH_LIBRARY = /\b(lib(?:torch\w*|c10\w*)\.so[.\d]*): cannot open shared object file/;
+
+/**
+ * Explains why loading the addon failed. Three causes need different fixes: no compiled addon,
+ * a LibTorch library the addon links that the dynamic loader cannot find, anything else (e.g. an
+ * undefined symbol because the addon was built against another LibTorch).
+ */
+export function nativeLoadError(cause: unknown): NativeLoadError {
+  const original = (cause instanceof Error ? cause.message : String(cause)).trim();
+  const missingLibrary = MISSING_TORCH_LIBRARY.exec(original)?.[1];
+  let message: string;
+  if (original.startsWith('No native build was found')) {
+    message = `adatt: no compiled native addon found under ${PACKAGE_ROOT}. ${BUILD_HINT}`;
+  } else if (missingLibrary !== undefined) {
+    message =
+      `adatt: the native addon was found but the LibTorch shared library ${missingLibrary} was not. ` +
+      'Install the LibTorch it was built against (`apt install libtorch-dev`), or add its lib/ folder ' +
+      'to LD_LIBRARY_PATH, or rebuild with `npm run build:native` (LIBTORCH=/path/to/libtorch or ' +
+      'LIBTORCH_USE_PYTORCH=1 to choose another LibTorch).';
+  } else {
+    message =
+      'adatt: the native addon could not be loaded. If LibTorch changed since it was built, ' +
+      `rebuild it. ${BUILD_HINT}`;
+  }
+  return new NativeLoadError(`${message}\nCause: ${original}`, { cause });
+}
+
+let cachedAddon: RawAddon | undefined;
+
+/**
+ * Loads the addon on first use (so that importing adatt never fails) and caches it. Failures are
+ * not cached: a later call retries, e.g. after the addon has been built.
+ */
+export function loadAddon(): RawAddon {
+  if (cachedAddon) return cachedAddon;
+  try {
+    const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
+    cachedAddon = nodeGypBuild(PACKAGE_ROOT) as RawAddon;
+  } catch (err) {
+    throw nativeLoadError(err);
+  }
+  return cachedAddon;
+}

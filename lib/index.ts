@@ -1,0 +1,64 @@
+/** adatt: multi-task recommendation models (AdaTT, MMoE, PLE, …) on LibTorch. */
+import { loadAddon, type RawInfo } from './addon';
+import { callNative, ValidationError } from './errors';
+import { describeValue } from './validation';
+
+export { createModel, Model } from './model';
+export type { Device, LoadOptions, StateDict, StateDictOptions, Tensor, WeightLayout } from './model';
+export type { GateLevel } from './gates';
+export type { Bags, Batch, Rows } from './batch';
+export { LIMITS, MODEL_KINDS, normalizeModelConfig, validateModelConfig } from './config';
+export type {
+  AdaTTConfig,
+  AdaTTSpConfig,
+  CategoricalFeature,
+  CrossStitchConfig,
+  InputConfig,
+  MMoEConfig,
+  ModelConfig,
+  ModelKind,
+  MultiValuedFeature,
+  PLEConfig,
+  Pooling,
+  SharedBottomConfig,
+  SingleTaskConfig,
+  TaskConfig,
+  TaskType,
+} from './config';
+export type { NativeModelConfig } from './addon';
+export {
+  AdattError,
+  BusyError,
+  ConfigError,
+  DisposedError,
+  FileError,
+  NativeLoadError,
+  TorchError,
+  ValidationError,
+} from './errors';
+export type { AdattErrorCode } from './errors';
+
+/** This package's version. */
+export const version: string = (require('../package.json') as { version: string }).version;
+
+export interface Info extends RawInfo {
+  /** This package's version. */
+  version: string;
+}
+
+/** The LibTorch in use (and the one the addon was built with), CUDA availability and thread counts. */
+export function info(): Info {
+  const addon = loadAddon();
+  return { version, ...callNative(() => addon.info()) };
+}
+
+const MAX_THREADS = 1024;
+
+/** Sets LibTorch's intra-op thread count for this process (`torch.set_num_threads`). */
+export function setNumThreads(n: number): void {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+    throw new ValidationError('n', `setNumThreads: n must be an integer in [1, ${MAX_THREADS}], got ${describeValue(n)}`);
+  }
+  const addon = loadAddon();
+  callNative(() => addon.setNumThreads(n));
+}

@@ -1,0 +1,247 @@
+/** `Model`: the JS object users hold; validates inputs and drives one native model. */
+import * as path from 'node:path';
+import { loadAddon, type NativeModelConfig, type RawModel, type RawTensor, type WeightLayout } from './addon';
+import { toRawBatch, batchSchema, type Batch, type BatchSchema } from './batch';
+import { normalizeModelConfig, validateModelConfig, type ModelConfig } from './config';
+import { callNative, callNativeAsync, DisposedError, ValidationError } from './errors';
+import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
+import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
+
+export type { WeightLayout } from './addon';
+
+/** A dense float tensor: row-major `data` of `shape`. */
+export type Tensor = RawTensor;
+
+/** Parameters by name, as `torch.nn.Module.state_dict()` would name them. */
+export type StateDict = Record<string, Tensor>;
+
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+export interface StateDictOptions {
+  /** 'reference' (default): facebookresearch/AdaTT names and shapes; 'native': the stacked storage. */
+  layout?: WeightLayout;
+}
+
+export interface LoadOptions {
+  /** Reject missing and unexpected parameters (default true), as in PyTorch. */
+  strict?: boolean;
+}
+
+const LAYOUTS: readonly WeightLayout[] = ['reference', 'native'];
+const DEVICE_PATTERN = /^(?:cpu|cuda(?::\d{1,4})?)$/;
+
+function fail(field: string, message: string): never {
+  throw new ValidationError(field, message);
+}
+
+/** Validates an options object, returning {} when it was omitted. */
+function readOptions(value: unknown, field: string, allowedKeys: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isRecord(value)) fail(field, `${field} must be an object, got ${describeValue(value)}`);
+  const unknownKey = findUnknownKey(value, allowedKeys);
+  if (unknownKey !== undefined) {
+    fail(`${field}.${unknownKey}`, `unknown option ${field}.${unknownKey} (allowed: ${quoteList(allowedKeys)})`);
+  }
+  return value;
+}
+
+function readLayout(options: unknown): WeightLayout {
+  const { layout = 'reference' } = readOptions(options, 'options', ['layout']);
+  if (!LAYOUTS.includes(layout as WeightLayout)) {
+    fail('options.layout', `options.layout must be one of ${quoteList(LAYOUTS)}, got ${describeValue(layout)}`);
+  }
+  return layout as WeightLayout;
+}
+
+function readStrict(options: unknown): boolean {
+  const { strict = true } = readOptions(options, 'options', ['strict']);
+  if (typeof strict !== 'boolean') fail('options.strict', `options.strict must be a boolean, got ${describeValue(strict)}`);
+  return strict;
+}
+
+/** An absolute path: the addon may resolve relative ones against another directory, and C++ strings end at NUL. */
+function readPath(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
+    fail('path', `path must be a non-empty string without NUL characters, got ${describeValue(value)}`);
+  }
+  return path.resolve(value);
+}
+
+function readStateDict(value: unknown): StateDict {
+  if (!isRecord(value)) fail('stateDict', `stateDict must be an object of tensors, got ${describeValue(value)}`);
+  const entries = Object.entries(value).map(([name, tensor]): [string, Tensor] => {
+    const field = `stateDict[${JSON.stringify(name)}]`;
+    if (!isRecord(tensor) || !Array.isArray(tensor.shape) || !(tensor.data instanceof Float32Array)) {
+      fail(field, `${field} must be { shape: number[], data: Float32Array }, got ${describeValue(tensor)}`);
+    }
+    const shape: unknown[] = tensor.shape;
+    if (!shape.every((extent) => typeof extent === 'number' && Number.isInteger(extent) && extent >= 0)) {
+      fail(`${field}.shape`, `${field}.shape must hold non-negative integers, got [${shape.map(describeValue).join(', ')}]`);
+    }
+    const numel = (shape as number[]).reduce((product, extent) => product * extent, 1);
+    if (numel !== tensor.data.length) {
+      fail(`${field}.data`, `${field}.data has ${tensor.data.length} values but shape [${shape.join(', ')}] needs ${numel}`);
+    }
+    return [name, { shape: [...(shape as number[])], data: tensor.data }];
+  });
+  return Object.fromEntries(entries);
+}
+
+export class Model implements Disposable {
+  /** The validated config this model was built from (deep-frozen). */
+  readonly config: ModelConfig;
+  readonly #nativeConfig: NativeModelConfig;
+  readonly #schema: BatchSchema;
+  readonly #gateLabels: GateLabels[];
+  #raw: RawModel | undefined;
+
+  private constructor(raw: RawModel, config: ModelConfig, nativeConfig: NativeModelConfig) {
+    this.#raw = raw;
+    this.config = config;
+    this.#nativeConfig = nativeConfig;
+    this.#schema = batchSchema(config.input);
+    this.#gateLabels = gateLabels(nativeConfig);
+  }
+
+  /** Builds a model with freshly initialised parameters on the CPU. Throws `ConfigError` for a bad config. */
+  static create(config: ModelConfig): Model {
+    const validated = validateModelConfig(config);
+    const nativeConfig = normalizeModelConfig(validated);
+    const addon = loadAddon();
+    const raw = callNative(() => new addon.Model(nativeConfig));
+    return new Model(raw, validated, nativeConfig);
+  }
+
+  get disposed(): boolean {
+    return this.#raw === undefined;
+  }
+
+  /** Where the parameters live: 'cpu' or 'cuda:<index>'. */
+  get device(): string {
+    const raw = this.#live();
+    return callNative(() => raw.device());
+  }
+
+  parameterCount(): number {
+    const raw = this.#live();
+    return callNative(() => raw.parameterCount());
+  }
+
+  /** Per task name, the tower outputs [B * outputs] (logits for binary and multiclass tasks). */
+  async forward(batch: Batch): Promise<Record<string, Float32Array>> {
+    const raw = this.#live();
+    const rawBatch = toRawBatch(batch, this.#schema);
+    const outputs = await callNativeAsync(() => raw.forward(rawBatch));
+    return Object.fromEntries(this.#nativeConfig.tasks.map((task, t) => [task.name, outputs[t] as Float32Array]));
+  }
+
+  /** Per fusion level, the softmax gate weights averaged over the batch; [] for kinds without gates. */
+  async gateWeights(batch: Batch): Promise<GateLevel[]> {
+    const raw = this.#live();
+    const rawBatch = toRawBatch(batch, this.#schema);
+    if (this.#gateLabels.length === 0) return [];
+    const levels = await callNativeAsync(() => raw.gateWeights(rawBatch));
+    return labelGateLevels(this.#gateLabels, levels);
+  }
+
+  /**
+   * Gradients of Σ_t <output_t, seeds[t]> with respect to every parameter (reference layout), i.e.
+   * a backward pass seeded with `seeds`. A task left out of `seeds` contributes nothing.
+   */
+  async gradients(batch: Batch, seeds: Record<string, Float32Array | readonly number[]>): Promise<StateDict> {
+    const raw = this.#live();
+    const rawBatch = toRawBatch(batch, this.#schema);
+    const rawSeeds = this.#readSeeds(seeds, rawBatch.size);
+    return callNativeAsync(() => raw.gradients(rawBatch, rawSeeds));
+  }
+
+  /** Moves the parameters to `device` ('cpu', 'cuda' or 'cuda:<index>'); resolves to this model. */
+  async to(device: Device): Promise<this> {
+    const raw = this.#live();
+    if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
+      fail('device', `device must be 'cpu', 'cuda' or 'cuda:<index>', got ${describeValue(device)}`);
+    }
+    await callNativeAsync(() => raw.to(device));
+    return this;
+  }
+
+  /** A copy of every parameter, keyed by name. */
+  async stateDict(options?: StateDictOptions): Promise<StateDict> {
+    const raw = this.#live();
+    const layout = readLayout(options);
+    return callNativeAsync(() => raw.stateDict(layout));
+  }
+
+  /** Copies parameters in from `stateDict` (either layout). */
+  async loadStateDict(stateDict: StateDict, options?: LoadOptions): Promise<void> {
+    const raw = this.#live();
+    const tensors = readStateDict(stateDict);
+    const strict = readStrict(options);
+    await callNativeAsync(() => raw.loadStateDict(tensors, strict));
+  }
+
+  /** Writes the parameters as a dict of tensors that `torch.load` reads. */
+  async saveWeights(file: string, options?: StateDictOptions): Promise<void> {
+    const raw = this.#live();
+    const resolved = readPath(file);
+    const layout = readLayout(options);
+    await callNativeAsync(() => raw.saveWeights(resolved, layout));
+  }
+
+  /** Reads parameters written by `saveWeights` or by `torch.save(state_dict)`, in either layout. */
+  async loadWeights(file: string, options?: LoadOptions): Promise<void> {
+    const raw = this.#live();
+    const resolved = readPath(file);
+    const strict = readStrict(options);
+    await callNativeAsync(() => raw.loadWeights(resolved, strict));
+  }
+
+  /**
+   * Frees the native model now instead of at garbage collection. Safe to call twice; every other
+   * method then throws `DisposedError`. If the addon refuses (e.g. `BusyError`), the model stays usable.
+   */
+  dispose(): void {
+    const raw = this.#raw;
+    if (raw === undefined) return;
+    callNative(() => raw.dispose());
+    this.#raw = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live(): RawModel {
+    if (this.#raw === undefined) throw new DisposedError('this model has been disposed');
+    return this.#raw;
+  }
+
+  #readSeeds(seeds: unknown, batchSize: number): Float32Array[] {
+    if (!isRecord(seeds)) fail('seeds', `seeds must be an object keyed by task name, got ${describeValue(seeds)}`);
+    const tasks = this.#nativeConfig.tasks;
+    const unknownTask = findUnknownKey(seeds, tasks.map((task) => task.name));
+    if (unknownTask !== undefined) {
+      fail(`seeds.${unknownTask}`, `seeds has no task '${unknownTask}' (tasks: ${quoteList(tasks.map((task) => task.name))})`);
+    }
+    return tasks.map(({ name, outputs }) => {
+      const length = batchSize * outputs;
+      const seed = Object.hasOwn(seeds, name) ? seeds[name] : undefined;
+      if (seed === undefined) return new Float32Array(length);
+      const field = `seeds.${name}`;
+      if (!(seed instanceof Float32Array) && !Array.isArray(seed)) {
+        fail(field, `${field} must be a Float32Array or an array of numbers, got ${describeValue(seed)}`);
+      }
+      if (seed.length !== length) {
+        fail(field, `${field} must hold batch size x outputs = ${batchSize} x ${outputs} = ${length} values, got ${seed.length}`);
+      }
+      if (seed instanceof Float32Array) return seed;
+      if (!seed.every((x) => typeof x === 'number')) fail(field, `${field} must hold only numbers`);
+      return Float32Array.from(seed as number[]);
+    });
+  }
+}
+
+/** Same as `Model.create(config)`. */
+export function createModel(config: ModelConfig): Model {
+  return Model.create(config);
+}

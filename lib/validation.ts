@@ -1,0 +1,47 @@
+/** Small helpers shared by the config, batch and option validators. */
+
+/** A short, human-readable description of a value for "…, got X" error messages. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) {
+    const length = 'length' in value ? `(${String(value.length)})` : '';
+    return `a ${value.constructor.name}${length}`;
+  }
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    case 'number':
+    case 'boolean':
+      return String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'undefined':
+      return 'undefined';
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return 'a symbol';
+    default:
+      return 'an object';
+  }
+}
+
+/** A non-null, non-array object whose keys can be inspected. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+export function quoteList(values: readonly string[]): string {
+  return values.map((value) => `'${value}'`).join(', ');
+}
+
+/** Joins a parent path and a key: `join('input', 'dense')` is 'input.dense', `join('', 'seed')` is 'seed'. */
+export function joinField(parent: string, key: string): string {
+  return parent ? `${parent}.${key}` : key;
+}
+
+/** The first own key of `record` that is not in `allowed`, if any. */
+export function findUnknownKey(record: Record<string, unknown>, allowed: readonly string[]): string | undefined {
+  return Object.keys(record).find((key) => !allowed.includes(key));
+}

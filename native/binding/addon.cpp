@@ -1,0 +1,54 @@
+// Module entry: info(), setNumThreads(), and the classes of the raw addon (lib/addon.ts).
+#include <napi.h>
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include "errors.h"
+#include "model_wrap.h"
+
+namespace adatt::binding {
+namespace {
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    auto result = Napi::Object::New(env);
+    result.Set("libtorchVersion", Napi::String::New(env, TORCH_VERSION));
+    result.Set("torchVersionMajor", Napi::Number::New(env, TORCH_VERSION_MAJOR));
+    result.Set("torchVersionMinor", Napi::Number::New(env, TORCH_VERSION_MINOR));
+    result.Set("cudaBuilt", Napi::Boolean::New(env, at::hasCUDA()));
+    result.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
+    result.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
+    result.Set("numThreads", Napi::Number::New(env, at::get_num_threads()));
+    result.Set("numInteropThreads", Napi::Number::New(env, at::get_num_interop_threads()));
+    result.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
+    return result;
+  });
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsNumber()) throw_invalid("setNumThreads needs a positive integer");
+    const int threads = info[0].As<Napi::Number>().Int32Value();
+    if (threads < 1) throw_invalid("setNumThreads needs a positive integer");
+    set_thread_count(threads);
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace
+}  // namespace adatt::binding
+
+// NODE_API_MODULE needs an unqualified function name.
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  using namespace adatt::binding;
+  exports.Set("info", Napi::Function::New<Info>(env, "info"));
+  exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
+  exports.Set("Model", AddonModel::Define(env));
+  return exports;
+}
+
+NODE_API_MODULE(adatt, InitAddon)

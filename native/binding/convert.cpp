@@ -1,0 +1,201 @@
+#include "convert.h"
+
+#include <cstring>
+
+#include "errors.h"
+
+namespace adatt::binding {
+namespace {
+
+Napi::Value field_of(const Napi::Object& object, const std::string& key) { return object.Get(key); }
+
+int64_t to_int(const Napi::Value& value, const std::string& field) {
+  if (!value.IsNumber()) throw_invalid(field + " must be a number");
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (number != static_cast<double>(static_cast<int64_t>(number))) throw_invalid(field + " must be an integer");
+  return static_cast<int64_t>(number);
+}
+
+std::vector<int64_t> to_int_vector(const Napi::Value& value, const std::string& field) {
+  if (!value.IsArray()) throw_invalid(field + " must be an array");
+  const auto array = value.As<Napi::Array>();
+  std::vector<int64_t> result;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    result.push_back(to_int(array.Get(i), field + "[" + std::to_string(i) + "]"));
+  }
+  return result;
+}
+
+std::vector<std::vector<int64_t>> to_int_matrix(const Napi::Value& value, const std::string& field) {
+  if (!value.IsArray()) throw_invalid(field + " must be an array of arrays");
+  const auto array = value.As<Napi::Array>();
+  std::vector<std::vector<int64_t>> result;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    result.push_back(to_int_vector(array.Get(i), field + "[" + std::to_string(i) + "]"));
+  }
+  return result;
+}
+
+std::vector<Napi::Object> to_object_vector(const Napi::Value& value, const std::string& field) {
+  if (value.IsUndefined()) return {};
+  if (!value.IsArray()) throw_invalid(field + " must be an array");
+  const auto array = value.As<Napi::Array>();
+  std::vector<Napi::Object> result;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const auto item = array.Get(i);
+    if (!item.IsObject()) throw_invalid(field + "[" + std::to_string(i) + "] must be an object");
+    result.push_back(item.As<Napi::Object>());
+  }
+  return result;
+}
+
+template <typename TypedArray>
+TypedArray typed_array_of(const Napi::Value& value, napi_typedarray_type type, const std::string& field,
+                          const char* type_name) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw_invalid(field + " must be a " + type_name);
+  }
+  return value.As<TypedArray>();
+}
+
+torch::Tensor float_tensor(const Napi::Value& value, const std::string& field, std::vector<int64_t> shape) {
+  const auto array = typed_array_of<Napi::Float32Array>(value, napi_float32_array, field, "Float32Array");
+  int64_t expected = 1;
+  for (int64_t d : shape) expected *= d;
+  if (static_cast<int64_t>(array.ElementLength()) != expected) {
+    throw_invalid(field + " has " + std::to_string(array.ElementLength()) + " values, expected " +
+                  std::to_string(expected));
+  }
+  auto tensor = torch::empty(shape, torch::kFloat32);
+  if (expected > 0) std::memcpy(tensor.data_ptr<float>(), array.Data(), sizeof(float) * expected);
+  return tensor;
+}
+
+torch::Tensor long_tensor(const Napi::Value& value, const std::string& field, int64_t expected_length) {
+  const auto array = typed_array_of<Napi::Int32Array>(value, napi_int32_array, field, "Int32Array");
+  const auto length = static_cast<int64_t>(array.ElementLength());
+  if (expected_length >= 0 && length != expected_length) {
+    throw_invalid(field + " has " + std::to_string(length) + " values, expected " + std::to_string(expected_length));
+  }
+  auto tensor = torch::empty({length}, torch::kInt32);
+  if (length > 0) std::memcpy(tensor.data_ptr<int32_t>(), array.Data(), sizeof(int32_t) * length);
+  return tensor.to(torch::kLong);
+}
+
+}  // namespace
+
+ModelConfig to_model_config(const Napi::Object& object) {
+  ModelConfig config;
+  const auto kind = field_of(object, "kind");
+  if (!kind.IsString()) throw_invalid("kind must be a string");
+  config.kind = parse_model_kind(kind.As<Napi::String>().Utf8Value());
+  config.dense_dim = to_int(field_of(object, "denseDim"), "denseDim");
+  for (const auto& feature : to_object_vector(field_of(object, "categorical"), "categorical")) {
+    config.categorical.push_back({to_int(feature.Get("vocab"), "categorical.vocab"),
+                                  to_int(feature.Get("dim"), "categorical.dim")});
+  }
+  for (const auto& feature : to_object_vector(field_of(object, "multiValued"), "multiValued")) {
+    const auto pooling = feature.Get("pooling");
+    const std::string pooling_name = pooling.IsString() ? pooling.As<Napi::String>().Utf8Value() : "mean";
+    if (pooling_name != "mean" && pooling_name != "sum") throw_invalid("multiValued.pooling must be 'mean' or 'sum'");
+    config.multi_valued.push_back({to_int(feature.Get("vocab"), "multiValued.vocab"),
+                                   to_int(feature.Get("dim"), "multiValued.dim"),
+                                   pooling_name == "sum" ? Pooling::Sum : Pooling::Mean});
+  }
+  for (const auto& task : to_object_vector(field_of(object, "tasks"), "tasks")) {
+    const auto name = task.Get("name");
+    if (!name.IsString()) throw_invalid("tasks.name must be a string");
+    config.tasks.push_back({name.As<Napi::String>().Utf8Value(), to_int(task.Get("outputs"), "tasks.outputs")});
+  }
+  config.expert_dims = to_int_matrix(field_of(object, "expertDims"), "expertDims");
+  config.tower_dims = to_int_vector(field_of(object, "towerDims"), "towerDims");
+  config.experts_per_task = to_int_vector(field_of(object, "expertsPerTask"), "expertsPerTask");
+  config.shared_experts = to_int(field_of(object, "sharedExperts"), "sharedExperts");
+  config.gate_dims = to_int_matrix(field_of(object, "gateDims"), "gateDims");
+  const auto residual = field_of(object, "nativeResidual");
+  config.native_residual = residual.IsBoolean() ? residual.As<Napi::Boolean>().Value() : true;
+  const int64_t seed = to_int(field_of(object, "seed"), "seed");
+  if (seed < 0) throw_invalid("seed must be non-negative");
+  config.seed = static_cast<uint64_t>(seed);
+  config.validate();
+  return config;
+}
+
+Batch to_batch(const Napi::Value& value, const ModelConfig& config) {
+  if (!value.IsObject()) throw_invalid("batch must be an object");
+  const auto object = value.As<Napi::Object>();
+  Batch batch;
+  batch.size = to_int(object.Get("size"), "batch.size");
+  if (batch.size <= 0) throw_invalid("batch.size must be positive");
+  if (config.dense_dim > 0) batch.dense = float_tensor(object.Get("dense"), "batch.dense", {batch.size, config.dense_dim});
+  const auto features = static_cast<int64_t>(config.categorical.size());
+  if (features > 0) {
+    batch.categorical = long_tensor(object.Get("categorical"), "batch.categorical", batch.size * features)
+                            .view({batch.size, features});
+  }
+  const auto bags = to_object_vector(object.Get("multiValued"), "batch.multiValued");
+  if (bags.size() != config.multi_valued.size()) {
+    throw_invalid("batch.multiValued must have " + std::to_string(config.multi_valued.size()) + " features");
+  }
+  for (size_t i = 0; i < bags.size(); ++i) {
+    const std::string field = "batch.multiValued[" + std::to_string(i) + "]";
+    batch.multi_valued.push_back({long_tensor(bags[i].Get("indices"), field + ".indices", -1),
+                                  long_tensor(bags[i].Get("offsets"), field + ".offsets", batch.size)});
+  }
+  return batch;
+}
+
+std::vector<torch::Tensor> to_float_arrays(const Napi::Value& value, const std::string& field) {
+  if (!value.IsArray()) throw_invalid(field + " must be an array of Float32Array");
+  const auto array = value.As<Napi::Array>();
+  std::vector<torch::Tensor> result;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const std::string item_field = field + "[" + std::to_string(i) + "]";
+    const auto item = typed_array_of<Napi::Float32Array>(array.Get(i), napi_float32_array, item_field, "Float32Array");
+    result.push_back(float_tensor(item, item_field, {static_cast<int64_t>(item.ElementLength())}));
+  }
+  return result;
+}
+
+std::map<std::string, torch::Tensor> to_tensor_map(const Napi::Value& value) {
+  if (!value.IsObject()) throw_invalid("state dict must be an object of tensors");
+  const auto object = value.As<Napi::Object>();
+  const auto names = object.GetPropertyNames();
+  std::map<std::string, torch::Tensor> tensors;
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    const std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+    const auto entry = object.Get(name);
+    if (!entry.IsObject()) throw_invalid("state dict entry " + name + " must be { shape, data }");
+    const auto tensor = entry.As<Napi::Object>();
+    const auto shape = to_int_vector(tensor.Get("shape"), name + ".shape");
+    for (int64_t d : shape) {
+      if (d < 0) throw_invalid(name + ".shape must not be negative");
+    }
+    tensors[name] = float_tensor(tensor.Get("data"), name + ".data", shape);
+  }
+  return tensors;
+}
+
+Napi::Float32Array to_float32_array(Napi::Env env, const torch::Tensor& tensor) {
+  const auto values = tensor.to(torch::kCPU, torch::kFloat32).contiguous();
+  auto array = Napi::Float32Array::New(env, static_cast<size_t>(values.numel()));
+  if (values.numel() > 0) std::memcpy(array.Data(), values.data_ptr<float>(), sizeof(float) * values.numel());
+  return array;
+}
+
+Napi::Object to_raw_tensor(Napi::Env env, const torch::Tensor& tensor) {
+  auto object = Napi::Object::New(env);
+  auto shape = Napi::Array::New(env, static_cast<size_t>(tensor.dim()));
+  for (int64_t d = 0; d < tensor.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, tensor.size(d)));
+  object.Set("shape", shape);
+  object.Set("data", to_float32_array(env, tensor));
+  return object;
+}
+
+Napi::Object to_raw_tensor_map(Napi::Env env, const std::map<std::string, torch::Tensor>& tensors) {
+  auto object = Napi::Object::New(env);
+  for (const auto& item : tensors) object.Set(item.first, to_raw_tensor(env, item.second));
+  return object;
+}
+
+}  // namespace adatt::binding

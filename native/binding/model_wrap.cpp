@@ -1,0 +1,345 @@
+#include "model_wrap.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <atomic>
+
+#include "adatt/errors.h"
+#include "adatt/weights_io.h"
+#include "convert.h"
+#include "errors.h"
+#include "worker.h"
+
+namespace adatt::binding {
+namespace {
+
+std::atomic<int> requested_threads{0};
+
+WeightLayout to_layout(const Napi::Value& value) {
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "reference";
+  if (name == "reference") return WeightLayout::Reference;
+  if (name == "native") return WeightLayout::Native;
+  throw_invalid("layout must be 'reference' or 'native'");
+}
+
+std::string to_path(const Napi::Value& value) {
+  if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty()) throw_invalid("path must be a non-empty string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+torch::Device to_device(const std::string& name) {
+  const torch::Device device(name);  // throws c10::Error naming the bad string
+  if (device.is_cuda()) {
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (count == 0) throw InvalidArgument("device '" + name + "': CUDA is not available in this LibTorch build or machine");
+    if (device.has_index() && device.index() >= count) {
+      throw InvalidArgument("device '" + name + "': only " + std::to_string(count) + " CUDA device(s) present");
+    }
+  } else if (!device.is_cpu()) {
+    throw InvalidArgument("device '" + name + "' is not supported; use 'cpu' or 'cuda[:index]'");
+  }
+  return device;
+}
+
+// A model operation run off the event loop with a lease on the model.
+class ModelWorker : public PromiseWorker {
+ public:
+  ModelWorker(Napi::Env env, std::shared_ptr<ModelState> state, Access access)
+      : PromiseWorker(env), lease_(std::move(state), access) {}
+
+ protected:
+  ModelState& state() { return *lease_; }
+  MultiTaskModelImpl& model() { return *lease_->model; }
+
+ private:
+  OperationLease lease_;
+};
+
+class ForwardWorker : public ModelWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<ModelState> state, Batch batch, bool gates)
+      : ModelWorker(env, std::move(state), Access::Read), batch_(std::move(batch)), gates_(gates) {}
+
+ protected:
+  void Run() override {
+    apply_thread_count();
+    model().check_batch(batch_);
+    c10::InferenceMode inference;
+    const Batch on_device = batch_.to(state().device);
+    outputs_ = gates_ ? model().gate_weights(on_device) : model().forward(on_device);
+    for (auto& output : outputs_) output = output.to(torch::kCPU).contiguous();
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    auto result = Napi::Array::New(env, outputs_.size());
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      if (!gates_) {
+        result.Set(static_cast<uint32_t>(i), to_float32_array(env, outputs_[i]));
+        continue;
+      }
+      auto level = Napi::Object::New(env);
+      level.Set("gates", Napi::Number::New(env, outputs_[i].size(0)));
+      level.Set("experts", Napi::Number::New(env, outputs_[i].size(1)));
+      level.Set("data", to_float32_array(env, outputs_[i]));
+      result.Set(static_cast<uint32_t>(i), level);
+    }
+    return result;
+  }
+
+ private:
+  Batch batch_;
+  bool gates_;
+  std::vector<torch::Tensor> outputs_;
+};
+
+class GradientsWorker : public ModelWorker {
+ public:
+  GradientsWorker(Napi::Env env, std::shared_ptr<ModelState> state, Batch batch, std::vector<torch::Tensor> seeds)
+      : ModelWorker(env, std::move(state), Access::Write), batch_(std::move(batch)), seeds_(std::move(seeds)) {}
+
+ protected:
+  void Run() override {
+    apply_thread_count();
+    model().check_batch(batch_);
+    const auto& tasks = model().config().tasks;
+    if (seeds_.size() != tasks.size()) throw InvalidArgument("seeds must have one array per task");
+    model().zero_grad();
+    const auto outputs = model().forward(batch_.to(state().device));
+    torch::Tensor objective = torch::zeros({}, outputs.front().options());
+    for (size_t t = 0; t < outputs.size(); ++t) {
+      if (seeds_[t].numel() != outputs[t].numel()) {
+        throw InvalidArgument("seeds[" + std::to_string(t) + "] must have " + std::to_string(outputs[t].numel()) +
+                              " values (batch size x outputs of task '" + tasks[t].name + "')");
+      }
+      objective = objective + (outputs[t] * seeds_[t].to(state().device).view_as(outputs[t])).sum();
+    }
+    objective.backward();
+    gradients_ = model().export_tensors(WeightLayout::Reference, /*gradients=*/true);
+    model().zero_grad();
+  }
+
+  Napi::Value Resolve(Napi::Env env) override { return to_raw_tensor_map(env, gradients_); }
+
+ private:
+  Batch batch_;
+  std::vector<torch::Tensor> seeds_;
+  std::map<std::string, torch::Tensor> gradients_;
+};
+
+class StateDictWorker : public ModelWorker {
+ public:
+  StateDictWorker(Napi::Env env, std::shared_ptr<ModelState> state, WeightLayout layout, std::string path)
+      : ModelWorker(env, std::move(state), Access::Read), layout_(layout), path_(std::move(path)) {}
+
+ protected:
+  void Run() override {
+    tensors_ = model().export_tensors(layout_);
+    if (!path_.empty()) save_tensor_file(path_, tensors_);
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    return path_.empty() ? Napi::Value(to_raw_tensor_map(env, tensors_)) : env.Undefined();
+  }
+
+ private:
+  WeightLayout layout_;
+  std::string path_;  // empty: return the tensors instead of writing them
+  std::map<std::string, torch::Tensor> tensors_;
+};
+
+class LoadStateWorker : public ModelWorker {
+ public:
+  LoadStateWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::map<std::string, torch::Tensor> tensors,
+                  std::string path, bool strict)
+      : ModelWorker(env, std::move(state), Access::Write),
+        tensors_(std::move(tensors)), path_(std::move(path)), strict_(strict) {}
+
+ protected:
+  void Run() override {
+    if (!path_.empty()) tensors_ = load_tensor_file(path_);
+    model().import_tensors(tensors_, strict_);
+  }
+
+ private:
+  std::map<std::string, torch::Tensor> tensors_;
+  std::string path_;  // non-empty: read the tensors from this file
+  bool strict_;
+};
+
+class MoveWorker : public ModelWorker {
+ public:
+  MoveWorker(Napi::Env env, std::shared_ptr<ModelState> state, torch::Device device)
+      : ModelWorker(env, std::move(state), Access::Write), device_(device) {}
+
+ protected:
+  void Run() override {
+    model().to(device_);
+    state().device = device_;
+  }
+
+ private:
+  torch::Device device_;
+};
+
+bool to_strict(const Napi::Value& value) { return value.IsBoolean() ? value.As<Napi::Boolean>().Value() : true; }
+
+}  // namespace
+
+void set_thread_count(int threads) {
+  requested_threads = threads;
+  at::set_num_threads(threads);
+}
+
+void apply_thread_count() {
+  // OpenMP thread counts are per calling thread: apply the requested count on each worker thread.
+  const int threads = requested_threads.load();
+  if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);
+}
+
+OperationLease::OperationLease(std::shared_ptr<ModelState> state, Access access)
+    : state_(std::move(state)), access_(access) {
+  if (state_->writer || (access_ == Access::Write && state_->readers > 0)) {
+    throw BusyError();
+  }
+  if (access_ == Access::Write) {
+    state_->writer = true;
+  } else {
+    ++state_->readers;
+  }
+}
+
+OperationLease::~OperationLease() {
+  if (access_ == Access::Write) {
+    state_->writer = false;
+  } else {
+    --state_->readers;
+  }
+}
+
+Napi::Function AddonModel::Define(Napi::Env env) {
+  return DefineClass(env, "Model",
+                     {
+                         InstanceMethod<&AddonModel::Forward>("forward"),
+                         InstanceMethod<&AddonModel::GateWeights>("gateWeights"),
+                         InstanceMethod<&AddonModel::Gradients>("gradients"),
+                         InstanceMethod<&AddonModel::StateDict>("stateDict"),
+                         InstanceMethod<&AddonModel::LoadStateDict>("loadStateDict"),
+                         InstanceMethod<&AddonModel::SaveWeights>("saveWeights"),
+                         InstanceMethod<&AddonModel::LoadWeights>("loadWeights"),
+                         InstanceMethod<&AddonModel::To>("to"),
+                         InstanceMethod<&AddonModel::Device>("device"),
+                         InstanceMethod<&AddonModel::ParameterCount>("parameterCount"),
+                         InstanceMethod<&AddonModel::Dispose>("dispose"),
+                     });
+}
+
+AddonModel::AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonModel>(info) {
+  guarded(info.Env(), [&] {
+    if (!info[0].IsObject()) throw_invalid("Model needs a config object");
+    state_ = std::make_shared<ModelState>(to_model_config(info[0].As<Napi::Object>()));
+  });
+}
+
+std::shared_ptr<ModelState> AddonModel::live_state() const {
+  if (!state_) throw DisposedError("the model");
+  return state_;
+}
+
+namespace {
+// Runs `make` (which builds and starts a worker); a failure before the worker starts (bad argument,
+// busy, disposed) becomes a rejected promise, so async methods never throw synchronously.
+template <typename Make>
+Napi::Value start(Napi::Env env, Make&& make) {
+  auto rejected = [&env](const Napi::Value& error) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(error);
+    return deferred.Promise();
+  };
+  try {
+    return make();
+  } catch (const Napi::Error& e) {
+    return rejected(e.Value());
+  } catch (...) {
+    return rejected(make_error(env, describe_current_exception()).Value());
+  }
+}
+}  // namespace
+
+Napi::Value AddonModel::Forward(const Napi::CallbackInfo& info) {
+  return start(info.Env(), [&] {
+    auto state = live_state();
+    auto batch = to_batch(info[0], state->model->config());
+    return (new ForwardWorker(info.Env(), state, std::move(batch), false))->Start();
+  });
+}
+
+Napi::Value AddonModel::GateWeights(const Napi::CallbackInfo& info) {
+  return start(info.Env(), [&] {
+    auto state = live_state();
+    auto batch = to_batch(info[0], state->model->config());
+    return (new ForwardWorker(info.Env(), state, std::move(batch), true))->Start();
+  });
+}
+
+Napi::Value AddonModel::Gradients(const Napi::CallbackInfo& info) {
+  return start(info.Env(), [&] {
+    auto state = live_state();
+    auto batch = to_batch(info[0], state->model->config());
+    auto seeds = to_float_arrays(info[1], "seeds");
+    return (new GradientsWorker(info.Env(), state, std::move(batch), std::move(seeds)))->Start();
+  });
+}
+
+Napi::Value AddonModel::StateDict(const Napi::CallbackInfo& info) {
+  return start(info.Env(), [&] {
+    return (new StateDictWorker(info.Env(), live_state(), to_layout(info[0]), ""))->Start();
+  });
+}
+
+Napi::Value AddonModel::SaveWeights(const Napi::CallbackInfo& info) {
+  return start(info.Env(), [&] {
+    return (new StateDictWorker(info.Env(), live_state(), to_layout(info[1]), to_path(info[0])))->Start();
+  });
+}
+
+Napi::Value AddonModel::LoadStateDict(const Napi::CallbackInfo& info) {
+  return start(info.Env(), [&] {
+    auto state = live_state();
+    return (new LoadStateWorker(info.Env(), state, to_tensor_map(info[0]), "", to_strict(info[1])))->Start();
+  });
+}
+
+Napi::Value AddonModel::LoadWeights(const Napi::CallbackInfo& info) {
+  return start(info.Env(), [&] {
+    return (new LoadStateWorker(info.Env(), live_state(), {}, to_path(info[0]), to_strict(info[1])))->Start();
+  });
+}
+
+Napi::Value AddonModel::To(const Napi::CallbackInfo& info) {
+  return start(info.Env(), [&] {
+    if (!info[0].IsString()) throw_invalid("device must be a string such as 'cpu' or 'cuda:0'");
+    const auto device = to_device(info[0].As<Napi::String>().Utf8Value());
+    return (new MoveWorker(info.Env(), live_state(), device))->Start();
+  });
+}
+
+Napi::Value AddonModel::Device(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), live_state()->device.str());
+  });
+}
+
+Napi::Value AddonModel::ParameterCount(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(live_state()->model->parameter_count()));
+  });
+}
+
+Napi::Value AddonModel::Dispose(const Napi::CallbackInfo& info) {
+  // Running workers keep their own reference; the model is freed when the last one finishes.
+  state_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace adatt::binding

@@ -1,0 +1,67 @@
+// JS class `Model` of the raw addon: owns one native MultiTaskModel (see lib/addon.ts RawModel).
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "adatt/model.h"
+
+namespace adatt::binding {
+
+// Shared by the JS object and the workers of its operations, so dispose() during an operation
+// frees the model once that operation is done.
+struct ModelState {
+  explicit ModelState(ModelConfig config) : model(std::move(config)) {}
+  MultiTaskModel model;
+  torch::Device device{torch::kCPU};
+  // Accessed on the JS thread only: reads may overlap each other, a write runs alone.
+  int readers = 0;
+  bool writer = false;
+};
+
+enum class Access { Read, Write };
+
+// Held by a worker for the length of its operation; released on the JS thread when it is destroyed.
+class OperationLease {
+ public:
+  OperationLease(std::shared_ptr<ModelState> state, Access access);
+  ~OperationLease();
+  OperationLease(const OperationLease&) = delete;
+  OperationLease& operator=(const OperationLease&) = delete;
+  ModelState& operator*() const { return *state_; }
+  ModelState* operator->() const { return state_.get(); }
+
+ private:
+  std::shared_ptr<ModelState> state_;
+  Access access_;
+};
+
+class AddonModel : public Napi::ObjectWrap<AddonModel> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit AddonModel(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value GateWeights(const Napi::CallbackInfo& info);
+  Napi::Value Gradients(const Napi::CallbackInfo& info);
+  Napi::Value StateDict(const Napi::CallbackInfo& info);
+  Napi::Value LoadStateDict(const Napi::CallbackInfo& info);
+  Napi::Value SaveWeights(const Napi::CallbackInfo& info);
+  Napi::Value LoadWeights(const Napi::CallbackInfo& info);
+  Napi::Value To(const Napi::CallbackInfo& info);
+  Napi::Value Device(const Napi::CallbackInfo& info);
+  Napi::Value ParameterCount(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<ModelState> live_state() const;
+
+  std::shared_ptr<ModelState> state_;
+};
+
+// Applies the thread count chosen with setNumThreads() to the calling (worker) thread.
+void set_thread_count(int threads);
+void apply_thread_count();
+
+}  // namespace adatt::binding

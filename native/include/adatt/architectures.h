@@ -1,0 +1,28 @@
+// The multi-task part of every model kind (the reference `CentralTaskArch.mtl_arch`): maps the
+// input vector [B, D] to per-task representations [B, T, D_out] (or [B, D_out] shared by all tasks).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "adatt/config.h"
+#include "adatt/layers.h"
+
+namespace adatt {
+
+class MultiTaskArch : public torch::nn::Module {
+ public:
+  // input [B, D]. Returns [B, T, D_out], or [B, D_out] when every task reads the same output.
+  // When `gates` is given, appends each fusion level's dense gate matrix [B, G, E] (softmax output,
+  // before any native-expert residual).
+  virtual torch::Tensor forward(const torch::Tensor& input, std::vector<torch::Tensor>* gates) = 0;
+  virtual int64_t output_dim() const = 0;
+  // Parameters under their reference names (prefix "mtl_arch.").
+  virtual void reference_entries(ReferenceEntries& out) const = 0;
+};
+
+std::shared_ptr<MultiTaskArch> make_arch(const ModelConfig& config);
+
+}  // namespace adatt

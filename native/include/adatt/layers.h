@@ -1,0 +1,99 @@
+// Batched building blocks: many small Linear/MLP units of one architecture evaluated as one GEMM each.
+//
+// Layout convention: a "unit input" is either shared, a [B, D] tensor read by every unit, or
+// per-module, a [B, M, D] tensor where unit u reads module `index[u]` (identity when no index).
+// Unit outputs are [B, N, out] (a transposed view of a contiguous [N, B, out] buffer, so the next
+// grouped layer reads it without a copy).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace adatt {
+
+// One reference-layout tensor: `slice(param)` gives the view of the internal (stacked) storage
+// that holds it; applied to param.grad() it gives that tensor's gradient.
+struct ReferenceEntry {
+  std::string name;
+  torch::Tensor param;
+  std::function<torch::Tensor(const torch::Tensor&)> slice;
+};
+using ReferenceEntries = std::vector<ReferenceEntry>;
+
+// y[b, u] = W[u] x[b, module(u)] + b[u] for N units; W is [N, out, in], bias [N, out].
+torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias,
+                             const torch::Tensor& index);
+
+// PyTorch's nn.Linear default init, for `units` stacked Linear layers in [units, out, in] layout.
+void init_linear_(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in);
+
+// N MLPs of identical widths (Linear+ReLU per layer, as the reference MLP), stacked per layer.
+class GroupedMLPImpl : public torch::nn::Module {
+ public:
+  GroupedMLPImpl(int64_t units, int64_t input_dim, std::vector<int64_t> widths);
+  // input: [B, D] shared or [B, M, D] per module; index: [N] long (undefined = identity). -> [B, N, out]
+  torch::Tensor forward(const torch::Tensor& input, const torch::Tensor& index = {});
+  int64_t output_dim() const { return widths_.empty() ? input_dim_ : widths_.back(); }
+  int64_t units() const { return units_; }
+  // Unit u's layers as `prefix(u) + "mlp_net.{2k}.weight|bias"` (the reference MLP's Sequential).
+  void reference_entries(const std::function<std::string(int64_t)>& prefix, ReferenceEntries& out) const;
+
+ private:
+  int64_t units_;
+  int64_t input_dim_;
+  std::vector<int64_t> widths_;
+  std::vector<torch::Tensor> weights_;
+  std::vector<torch::Tensor> biases_;
+};
+TORCH_MODULE(GroupedMLP);
+
+// N Linear units whose output widths may differ (task towers with multiclass heads, PLE gates with
+// uneven expert counts), stored concatenated: weight [sum(out), in], bias [sum(out)].
+class RaggedLinearImpl : public torch::nn::Module {
+ public:
+  RaggedLinearImpl(int64_t input_dim, std::vector<int64_t> output_dims);
+  // input as for grouped_linear; returns one [B, out_u] tensor per unit.
+  std::vector<torch::Tensor> forward(const torch::Tensor& input, const torch::Tensor& index = {});
+  void reference_entries(const std::function<std::string(int64_t)>& prefix, ReferenceEntries& out) const;
+
+ private:
+  bool uniform() const;
+  int64_t input_dim_;
+  std::vector<int64_t> output_dims_;
+  std::vector<int64_t> offsets_;
+  torch::Tensor weight_;
+  torch::Tensor bias_;
+};
+TORCH_MODULE(RaggedLinear);
+
+// The gates of one fusion level: gate g reads one input module (or the shared input), optionally
+// runs a gate MLP, and produces a softmax over its selected experts. The result is a dense
+// [B, G, E] matrix (zeros where a gate cannot select an expert) ready for one bmm with the experts.
+struct GateSpec {
+  std::vector<int64_t> input_module;          // per gate; ignored when the input is shared
+  std::vector<std::vector<int64_t>> selected;  // per gate, expert indices; empty = all experts
+  int64_t num_experts = 0;
+  std::vector<int64_t> hidden;  // gate MLP widths (MMoE), applied before the output layer
+};
+
+class GateBankImpl : public torch::nn::Module {
+ public:
+  GateBankImpl(int64_t input_dim, GateSpec spec);
+  torch::Tensor forward(const torch::Tensor& input);  // -> [B, G, E]
+  int64_t gates() const { return static_cast<int64_t>(spec_.selected.size()); }
+  // Gate g as `prefix(g) + "weight|bias"` for the output layer; the MLP under `mlp_prefix(g)`.
+  void reference_entries(const std::function<std::string(int64_t)>& output_prefix,
+                         const std::function<std::string(int64_t)>& mlp_prefix, ReferenceEntries& out) const;
+
+ private:
+  GateSpec spec_;
+  torch::Tensor input_index_;
+  std::vector<torch::Tensor> selected_index_;  // per gate; undefined when it selects all experts
+  GroupedMLP hidden_{nullptr};
+  RaggedLinear output_{nullptr};
+};
+TORCH_MODULE(GateBank);
+
+}  // namespace adatt

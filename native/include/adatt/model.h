@@ -1,0 +1,68 @@
+// A complete multi-task model: input layer (dense + embeddings + bags) -> multi-task part -> towers.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "adatt/architectures.h"
+#include "adatt/config.h"
+#include "adatt/layers.h"
+
+namespace adatt {
+
+struct IdBag {
+  torch::Tensor indices;  // [N] long
+  torch::Tensor offsets;  // [B] long, EmbeddingBag style
+};
+
+struct Batch {
+  int64_t size = 0;
+  torch::Tensor dense;        // [B, denseDim] float (undefined when denseDim = 0)
+  torch::Tensor categorical;  // [B, C] long (undefined when there are no categorical features)
+  std::vector<IdBag> multi_valued;
+
+  Batch to(const torch::Device& device) const;
+};
+
+enum class WeightLayout { Reference, Native };
+
+class MultiTaskModelImpl : public torch::nn::Module {
+ public:
+  explicit MultiTaskModelImpl(ModelConfig config);
+
+  // Per task, the tower output [B, outputs] (logits for classification).
+  std::vector<torch::Tensor> forward(const Batch& batch);
+  // Per fusion level, the batch mean of the gate matrix: [G, E].
+  std::vector<torch::Tensor> gate_weights(const Batch& batch);
+
+  const ModelConfig& config() const { return config_; }
+  // Checks shapes and id ranges of a CPU batch against this model's inputs (cheap, before any kernel
+  // that would index out of range runs, notably on CUDA where that is a device-side assert).
+  void check_batch(const Batch& batch) const;
+
+  ReferenceEntries reference_entries() const;
+  // Copies of the weights (or, with `gradients`, of their .grad()) in the chosen layout, on the CPU.
+  std::map<std::string, torch::Tensor> export_tensors(WeightLayout layout, bool gradients = false) const;
+  // Loads tensors of either layout (detected from the names); strict: every weight must be given and
+  // no unknown name may appear. All shapes are checked before anything is written.
+  void import_tensors(const std::map<std::string, torch::Tensor>& tensors, bool strict);
+  int64_t parameter_count() const;
+
+ private:
+  torch::Tensor embed(const Batch& batch);
+  torch::Tensor towers(const torch::Tensor& representation);
+
+  ModelConfig config_;
+  std::vector<torch::Tensor> embeddings_;
+  std::vector<torch::Tensor> bag_embeddings_;
+  std::shared_ptr<MultiTaskArch> arch_;
+  GroupedMLP tower_mlp_{nullptr};
+  RaggedLinear tower_out_{nullptr};
+};
+TORCH_MODULE(MultiTaskModel);
+
+}  // namespace adatt

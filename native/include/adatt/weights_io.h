@@ -1,0 +1,23 @@
+// Tensor dictionaries on disk in PyTorch's own `torch.save` format (a zip archive with data.pkl).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+namespace adatt {
+
+using TensorMap = std::map<std::string, torch::Tensor>;
+
+// Writes `tensors` so that Python's torch.load returns a dict of tensors. Atomic: the data goes to
+// a temporary file in the same directory, is fsync'ed, then renamed over `path`.
+void save_tensor_file(const std::string& path, const TensorMap& tensors);
+// Reads a file written by torch.save (a dict of tensors or a state_dict) or by save_tensor_file.
+TensorMap load_tensor_file(const std::string& path);
+
+// Atomic write of raw bytes (temporary file + fsync + rename + directory fsync).
+void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
+std::vector<char> read_file(const std::string& path);
+
+}  // namespace adatt

@@ -1,0 +1,89 @@
+#include "adatt/weights_io.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include <torch/serialize.h>
+
+#include "adatt/errors.h"
+#include "adatt/torch_pickle.h"
+
+namespace adatt {
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+std::string directory_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::vector<char>& bytes) {
+  std::random_device entropy;
+  const std::string temporary = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(entropy());
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw FileError("cannot write " + path + ": " + errno_text());
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string reason = errno_text();
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      throw FileError("cannot write " + path + ": " + reason);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string reason = errno_text();
+    ::unlink(temporary.c_str());
+    throw FileError("cannot write " + path + ": " + reason);
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = errno_text();
+    ::unlink(temporary.c_str());
+    throw FileError("cannot write " + path + ": " + reason);
+  }
+  // The rename itself must reach the disk for the new file to survive a crash.
+  const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+std::vector<char> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FileError("cannot read " + path + ": " + errno_text());
+  return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void save_tensor_file(const std::string& path, const TensorMap& tensors) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& item : tensors) dict.insert(item.first, item.second.contiguous());
+  write_file_atomic(path, torch::pickle_save(c10::IValue(dict)));
+}
+
+TensorMap load_tensor_file(const std::string& path) {
+  const c10::IValue value = load_torch_file(path);
+  if (!value.isGenericDict()) throw FileError(path + " does not hold a dict of tensors");
+  TensorMap tensors;
+  for (const auto& item : value.toGenericDict()) {
+    if (!item.key().isString() || !item.value().isTensor()) {
+      throw FileError(path + " holds a dict entry that is not a named tensor");
+    }
+    tensors[item.key().toStringRef()] = item.value().toTensor();
+  }
+  return tensors;
+}
+
+}  // namespace adatt

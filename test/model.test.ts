@@ -1,0 +1,187 @@
+/** The native model through the TypeScript API: lifecycle, state dicts, errors that never crash. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  BusyError, createModel, DisposedError, FileError, info, setNumThreads, TorchError, ValidationError,
+  type ModelConfig,
+} from '../lib';
+import { loadAddon } from '../lib/addon';
+import { normalizeModelConfig } from '../lib/config';
+import { makeTempDir } from './helpers/reference';
+
+const CONFIG: ModelConfig = {
+  kind: 'adatt',
+  input: {
+    dense: 3,
+    categorical: [{ name: 'country', vocab: 5, dim: 4 }],
+    multiValued: [{ name: 'tags', vocab: 7, dim: 2, pooling: 'sum' }],
+  },
+  tasks: [
+    { name: 'click', type: 'binary' },
+    { name: 'genre', type: 'multiclass', classes: 3 },
+  ],
+  expertDims: [[8], [6]],
+  towerDims: [4],
+  expertsPerTask: [2, 1],
+  sharedExperts: 1,
+  seed: 7,
+};
+
+const BATCH = {
+  dense: [[0.1, 0.2, 0.3], [1, -1, 0.5]],
+  categorical: [[0], [4]],
+  multiValued: [[[1, 2], []]],
+};
+
+describe('info and threads', () => {
+  it('reports the LibTorch build and thread counts', () => {
+    const details = info();
+    expect(details.libtorchVersion).toMatch(/^\d+\.\d+\.\d+/);
+    expect(typeof details.cudaAvailable).toBe('boolean');
+    expect(details.cudaDeviceCount).toBeGreaterThanOrEqual(0);
+    setNumThreads(2);
+    expect(info().numThreads).toBe(2);
+    setNumThreads(1);
+    expect(info().numThreads).toBe(1);
+  });
+
+  it('rejects a bad thread count', () => {
+    expect(() => setNumThreads(0)).toThrow(ValidationError);
+    expect(() => setNumThreads(1.5)).toThrow(ValidationError);
+  });
+});
+
+describe('Model', () => {
+  it('is deterministic for a seed and differs across seeds', async () => {
+    using a = createModel(CONFIG);
+    using b = createModel(CONFIG);
+    using c = createModel({ ...CONFIG, seed: 8 });
+    const [outA, outB, outC] = await Promise.all([a.forward(BATCH), b.forward(BATCH), c.forward(BATCH)]);
+    expect(outA.click).toEqual(outB.click);
+    expect(outA.genre).toHaveLength(2 * 3);
+    expect(outA.click).not.toEqual(outC.click);
+  });
+
+  it('counts parameters like its reference state dict', async () => {
+    using model = createModel(CONFIG);
+    const state = await model.stateDict();
+    const total = Object.values(state).reduce((sum, t) => sum + t.data.length, 0);
+    expect(model.parameterCount()).toBe(total);
+    const native = await model.stateDict({ layout: 'native' });
+    expect(Object.values(native).reduce((sum, t) => sum + t.data.length, 0)).toBe(total);
+    expect(Object.keys(state)).toContain('mtl_arch.self_exp_weights.2');
+    expect(state['mtl_arch.experts.1.3.mlp_net.0.weight']!.shape).toEqual([6, 8]);
+  });
+
+  it('round-trips weights through state dicts (both layouts) and files', async () => {
+    using source = createModel(CONFIG);
+    const expected = await source.forward(BATCH);
+    for (const layout of ['reference', 'native'] as const) {
+      using target = createModel({ ...CONFIG, seed: 99 });
+      await target.loadStateDict(await source.stateDict({ layout }));
+      expect(await target.forward(BATCH)).toEqual(expected);
+    }
+    const file = path.join(makeTempDir('weights'), 'w.pt');
+    await source.saveWeights(file, { layout: 'native' });
+    using fromFile = createModel({ ...CONFIG, seed: 3 });
+    await fromFile.loadWeights(file);
+    expect(await fromFile.forward(BATCH)).toEqual(expected);
+  });
+
+  it('gives per-task gate distributions that sum to one', async () => {
+    using model = createModel(CONFIG);
+    const levels = await model.gateWeights(BATCH);
+    expect(levels.map((l) => l.gates.length)).toEqual([3, 2]); // task gates + shared gate, then tasks only
+    for (const level of levels) {
+      expect(level.experts).toHaveLength(4);
+      for (const row of level.weights) expect(row.reduce((s, x) => s + x, 0)).toBeCloseTo(1, 5);
+    }
+  });
+
+  it('rejects bad batches with errors naming the problem', async () => {
+    using model = createModel(CONFIG);
+    await expect(model.forward({ ...BATCH, categorical: [[0], [5]] })).rejects.toThrow(/country.*5|5.*country/);
+    await expect(model.forward({ ...BATCH, dense: [[1, 2], [3, 4]] })).rejects.toThrow(ValidationError);
+    await expect(model.forward({ ...BATCH, multiValued: [[[9], []]] })).rejects.toThrow(ValidationError);
+  });
+
+  it('rejects mismatched state dicts and unreadable files without touching the weights', async () => {
+    using model = createModel(CONFIG);
+    const before = await model.forward(BATCH);
+    const state = await model.stateDict();
+    const wrongShape = { ...state, 'task_modules.0.1.weight': { shape: [2, 4], data: new Float32Array(8) } };
+    await expect(model.loadStateDict(wrongShape)).rejects.toThrow(/task_modules\.0\.1\.weight.*shape/);
+    const { 'task_modules.1.1.bias': _dropped, ...missing } = state;
+    await expect(model.loadStateDict(missing)).rejects.toThrow(/missing: task_modules\.1\.1\.bias/);
+    await expect(model.loadStateDict({ ...state, extra: { shape: [1], data: new Float32Array(1) } }))
+      .rejects.toThrow(/unexpected: extra/);
+    await model.loadStateDict(missing, { strict: false });
+
+    const dir = makeTempDir('bad-files');
+    await expect(model.loadWeights(path.join(dir, 'absent.pt'))).rejects.toThrow(FileError);
+    fs.writeFileSync(path.join(dir, 'garbage.pt'), 'not a zip archive');
+    await expect(model.loadWeights(path.join(dir, 'garbage.pt'))).rejects.toThrow(FileError);
+    const good = path.join(dir, 'good.pt');
+    await model.saveWeights(good);
+    const bytes = fs.readFileSync(good);
+    fs.writeFileSync(path.join(dir, 'truncated.pt'), bytes.subarray(0, bytes.length >> 1));
+    await expect(model.loadWeights(path.join(dir, 'truncated.pt'))).rejects.toThrow(FileError);
+    expect(await model.forward(BATCH)).toEqual(before);
+  });
+
+  it('maps LibTorch errors to TorchError without the C++ backtrace', async () => {
+    const addon = loadAddon();
+    const raw = new addon.Model(normalizeModelConfig(CONFIG));
+    const error = await raw.to('cuda:x').catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('ADATT_TORCH');
+    expect(String((error as Error).message)).not.toMatch(/Exception raised from|frame #/);
+    raw.dispose();
+    using model = createModel(CONFIG);
+    if (!info().cudaAvailable) await expect(model.to('cuda')).rejects.toThrow(/CUDA is not available/);
+    await expect(model.to('tpu' as never)).rejects.toThrow(ValidationError);
+    expect(TorchError.name).toBe('TorchError');
+  });
+
+  it('checks inputs again natively when called without the TypeScript layer', async () => {
+    const addon = loadAddon();
+    const raw = new addon.Model(normalizeModelConfig(CONFIG));
+    const bags = [{ indices: new Int32Array([1]), offsets: new Int32Array([0, 1]) }];
+    const good = { size: 2, dense: new Float32Array(6), categorical: new Int32Array([0, 1]), multiValued: bags };
+    await expect(raw.forward({ ...good, dense: new Float32Array(5) })).rejects.toMatchObject({ code: 'ADATT_INVALID_ARGUMENT' });
+    await expect(raw.forward({ ...good, categorical: new Int32Array([0, 9]) })).rejects.toMatchObject({
+      code: 'ADATT_INVALID_ARGUMENT', message: expect.stringMatching(/outside the vocabulary/),
+    });
+    await expect(raw.forward({ ...good, multiValued: [{ indices: new Int32Array([1]), offsets: new Int32Array([1, 0]) }] }))
+      .rejects.toMatchObject({ code: 'ADATT_INVALID_ARGUMENT' });
+    await expect(raw.forward({ ...good, dense: new Float64Array(6) as never })).rejects.toMatchObject({ code: 'ADATT_INVALID_ARGUMENT' });
+    expect(() => new addon.Model({ ...normalizeModelConfig(CONFIG), expertDims: [] })).toThrow(/expertDims/);
+    expect(() => new addon.Model({ ...normalizeModelConfig(CONFIG), kind: 'nope' as never })).toThrow(/unknown model kind/);
+    expect((await raw.forward(good)).length).toBe(2);
+    raw.dispose();
+  });
+
+  it('reports busy instead of racing, and refuses use after dispose', async () => {
+    const model = createModel(CONFIG);
+    const seeds = { click: new Float32Array(2) };
+    const reading = model.forward(BATCH);
+    await expect(model.gradients(BATCH, seeds)).rejects.toThrow(BusyError);
+    await reading;
+    const writing = model.gradients(BATCH, seeds);
+    await expect(model.forward(BATCH)).rejects.toThrow(BusyError);
+    await writing;
+    await Promise.all([model.forward(BATCH), model.forward(BATCH)]); // reads may overlap
+    model.dispose();
+    expect(model.disposed).toBe(true);
+    await expect(model.forward(BATCH)).rejects.toThrow(DisposedError);
+    expect(() => model.parameterCount()).toThrow(DisposedError);
+    model.dispose();
+  });
+
+  it('frees a model disposed while an operation runs once the operation ends', async () => {
+    const model = createModel(CONFIG);
+    const pending = model.forward(BATCH);
+    model.dispose();
+    expect((await pending).click).toHaveLength(2);
+  });
+});

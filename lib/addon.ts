@@ -83,12 +83,88 @@ export interface RawModel {
   to(device: string): Promise<void>;
   device(): string;
   parameterCount(): number;
+  /** Per task, metrics over the whole dataset (see docs/training.md). */
+  evaluate(dataset: RawDataset, options: RawDatasetOptions): Promise<Record<string, number>[]>;
+  /** Per task, predictions [N * outputs]: probabilities (binary, multiclass) or values (regression). */
+  predict(dataset: RawDataset, options: RawDatasetOptions): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
+export type TaskKind = 'binary' | 'multiclass' | 'regression';
+
+export interface RawDatasetOptions {
+  batchSize: number;
+  taskTypes: TaskKind[];
+}
+
+/** What `new Dataset(…)` copies into tensors (row-major; labels NaN where missing). */
+export interface RawDatasetInit {
+  size: number;
+  denseDim: number;
+  dense?: Float32Array;
+  categoricalCount: number;
+  categorical?: Int32Array;
+  multiValued?: { indices: Int32Array; offsets: Int32Array }[];
+  labels: Float32Array[];
+}
+
+export interface RawDataset {
+  size(): number;
+  bytes(): number;
+  subset(rows: Int32Array): RawDataset;
+  dispose(): void;
+}
+
+export type LossKind = 'bce' | 'cross-entropy' | 'mse' | 'huber';
+
+export interface RawTrainerOptions {
+  optimizer: { type: string; lr: number; weightDecay: number; momentum: number; beta1: number; beta2: number; eps: number };
+  schedule: { type: string; warmupSteps: number; stepSize: number; gamma: number; totalSteps: number; minLr: number };
+  taskTypes: TaskKind[];
+  losses: { loss: LossKind; weight: number; huberDelta: number }[];
+  batchSize: number;
+  seed: number;
+  clipNorm: number;
+  nonFinite: 'stop' | 'skip';
+}
+
+export interface RawProgress {
+  epoch: number;
+  step: number;
+  batch: number;
+  batches: number;
+  examples: number;
+  examplesPerSecond: number;
+  lr: number;
+  loss: number[];
+}
+
+export interface RawEpochResult {
+  steps: number;
+  examples: number;
+  skipped: number;
+  seconds: number;
+  aborted: boolean;
+  loss: number[];
+}
+
+export interface RawTrainer {
+  trainEpoch(dataset: RawDataset, epoch: number, onProgress: ((p: RawProgress) => void) | undefined,
+    intervalSeconds: number): Promise<RawEpochResult>;
+  /** Stops a running epoch before its next batch. */
+  abort(): void;
+  step(): number;
+  learningRate(step?: number): number;
   dispose(): void;
 }
 
 export interface RawInfo {
+  /** The LibTorch version the addon was compiled against. */
   libtorchVersion: string;
-  builtWithLibtorch: string;
+  torchVersionMajor: number;
+  torchVersionMinor: number;
+  /** at::get_parallel_info(): threading backend and thread counts. */
+  parallelInfo: string;
   cudaBuilt: boolean;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
@@ -100,6 +176,8 @@ export interface RawAddon {
   info(): RawInfo;
   setNumThreads(n: number): void;
   Model: new (config: NativeModelConfig) => RawModel;
+  Dataset: new (init: RawDatasetInit) => RawDataset;
+  Trainer: new (model: RawModel, options: RawTrainerOptions) => RawTrainer;
 }
 
 const PACKAGE_ROOT = path.join(__dirname, '..');

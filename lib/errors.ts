@@ -11,6 +11,7 @@ export type AdattErrorCode =
   | 'ADATT_BUSY'
   | 'ADATT_IO'
   | 'ADATT_NATIVE_LOAD'
+  | 'ADATT_NON_FINITE'
   | 'ADATT_INTERNAL';
 
 export class AdattError extends Error {
@@ -81,6 +82,13 @@ export class NativeLoadError extends AdattError {
   }
 }
 
+/** Training met a NaN or infinite loss (the message names epoch, batch and task). */
+export class NonFiniteError extends AdattError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'ADATT_NON_FINITE', options);
+  }
+}
+
 type NativeErrorFactory = (message: string, options: ErrorOptions) => AdattError;
 
 const NATIVE_ERROR_FACTORIES: Readonly<Record<string, NativeErrorFactory>> = {
@@ -89,6 +97,7 @@ const NATIVE_ERROR_FACTORIES: Readonly<Record<string, NativeErrorFactory>> = {
   ADATT_DISPOSED: (message, options) => new DisposedError(message, options),
   ADATT_BUSY: (message, options) => new BusyError(message, options),
   ADATT_IO: (message, options) => new FileError(message, options),
+  ADATT_NON_FINITE: (message, options) => new NonFiniteError(message, options),
   ADATT_INTERNAL: (message, options) => new AdattError(message, 'ADATT_INTERNAL', options),
 };
 

@@ -1,9 +1,16 @@
 /** adatt: multi-task recommendation models (AdaTT, MMoE, PLE, …) on LibTorch. */
 import { loadAddon, type RawInfo } from './addon';
-import { callNative, ValidationError } from './errors';
-import { describeValue } from './validation';
+import { callNative } from './errors';
+import { setThreadCount } from './threads';
 
 export { createModel, Model } from './model';
+export { TensorDataset } from './dataset';
+export type { TensorDatasetOptions } from './dataset';
+export { evaluate, fit, predict } from './training';
+export type {
+  EarlyStoppingOptions, EpochSummary, EvaluateOptions, FitOptions, FitResult, LossKind, Metrics, OptimizerOptions,
+  ProgressEvent, ScheduleOptions, TaskLossOptions, TaskMetrics,
+} from './training';
 export type { Device, LoadOptions, StateDict, StateDictOptions, Tensor, WeightLayout } from './model';
 export type { GateLevel } from './gates';
 export type { Bags, Batch, Rows } from './batch';
@@ -33,6 +40,7 @@ export {
   DisposedError,
   FileError,
   NativeLoadError,
+  NonFiniteError,
   TorchError,
   ValidationError,
 } from './errors';
@@ -52,13 +60,5 @@ export function info(): Info {
   return { version, ...callNative(() => addon.info()) };
 }
 
-const MAX_THREADS = 1024;
-
 /** Sets LibTorch's intra-op thread count for this process (`torch.set_num_threads`). */
-export function setNumThreads(n: number): void {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
-    throw new ValidationError('n', `setNumThreads: n must be an integer in [1, ${MAX_THREADS}], got ${describeValue(n)}`);
-  }
-  const addon = loadAddon();
-  callNative(() => addon.setNumThreads(n));
-}
+export const setNumThreads: (n: number) => void = setThreadCount;

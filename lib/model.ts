@@ -211,6 +211,11 @@ export class Model implements Disposable {
     this.dispose();
   }
 
+  /** @internal The native model, for the trainer and evaluation in this package. */
+  _raw(): RawModel {
+    return this.#live();
+  }
+
   #live(): RawModel {
     if (this.#raw === undefined) throw new DisposedError('this model has been disposed');
     return this.#raw;

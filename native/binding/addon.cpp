@@ -7,7 +7,10 @@
 #include <torch/version.h>
 
 #include "errors.h"
+#include "addon_data.h"
+#include "dataset_wrap.h"
 #include "model_wrap.h"
+#include "trainer_wrap.h"
 
 namespace adatt::binding {
 namespace {
@@ -47,7 +50,15 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace adatt::binding;
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
-  exports.Set("Model", AddonModel::Define(env));
+  auto* data = new AddonData();
+  env.SetInstanceData(data);  // deleted by N-API when this environment goes away
+  const auto model_class = AddonModel::Define(env);
+  const auto dataset_class = AddonDataset::Define(env);
+  data->model_class = Napi::Persistent(model_class);
+  data->dataset_class = Napi::Persistent(dataset_class);
+  exports.Set("Model", model_class);
+  exports.Set("Dataset", dataset_class);
+  exports.Set("Trainer", AddonTrainer::Define(env));
   return exports;
 }
 

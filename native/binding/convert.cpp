@@ -121,6 +121,47 @@ ModelConfig to_model_config(const Napi::Object& object) {
   return config;
 }
 
+double number_or(const Napi::Object& object, const std::string& field, double fallback) {
+  const auto value = object.Get(field);
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsNumber()) throw_invalid(field + " must be a number");
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+int64_t integer_or(const Napi::Object& object, const std::string& field, int64_t fallback) {
+  const auto value = object.Get(field);
+  return value.IsUndefined() ? fallback : to_int(value, field);
+}
+
+std::string string_or(const Napi::Object& object, const std::string& field, const std::string& fallback) {
+  const auto value = object.Get(field);
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsString()) throw_invalid(field + " must be a string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+Napi::Object object_or_empty(const Napi::Object& object, const std::string& field) {
+  const auto value = object.Get(field);
+  if (value.IsUndefined()) return Napi::Object::New(object.Env());
+  if (!value.IsObject()) throw_invalid(field + " must be an object");
+  return value.As<Napi::Object>();
+}
+
+std::vector<TaskType> to_task_types(const Napi::Value& value) {
+  if (!value.IsArray()) throw_invalid("taskTypes must be an array");
+  const auto array = value.As<Napi::Array>();
+  std::vector<TaskType> types;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const auto item = array.Get(i);
+    const std::string name = item.IsString() ? item.As<Napi::String>().Utf8Value() : "";
+    if (name == "binary") types.push_back(TaskType::Binary);
+    else if (name == "multiclass") types.push_back(TaskType::Multiclass);
+    else if (name == "regression") types.push_back(TaskType::Regression);
+    else throw_invalid("taskTypes[" + std::to_string(i) + "] must be 'binary', 'multiclass' or 'regression'");
+  }
+  return types;
+}
+
 Batch to_batch(const Napi::Value& value, const ModelConfig& config) {
   if (!value.IsObject()) throw_invalid("batch must be an object");
   const auto object = value.As<Napi::Object>();

@@ -10,11 +10,20 @@
 #include <vector>
 
 #include "adatt/config.h"
+#include "adatt/metrics.h"
 #include "adatt/model.h"
 
 namespace adatt::binding {
 
 ModelConfig to_model_config(const Napi::Object& object);
+
+// Optional fields of an options object: the default when absent, an error naming `field` when mistyped.
+double number_or(const Napi::Object& object, const std::string& field, double fallback);
+int64_t integer_or(const Napi::Object& object, const std::string& field, int64_t fallback);
+std::string string_or(const Napi::Object& object, const std::string& field, const std::string& fallback);
+Napi::Object object_or_empty(const Napi::Object& object, const std::string& field);
+// 'binary' | 'multiclass' | 'regression', one per task.
+std::vector<TaskType> to_task_types(const Napi::Value& value);
 // Copies the batch's typed arrays into CPU tensors (the JS buffers may change once we return).
 Batch to_batch(const Napi::Value& value, const ModelConfig& config);
 std::vector<torch::Tensor> to_float_arrays(const Napi::Value& value, const std::string& field);

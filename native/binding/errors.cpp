@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "adatt/errors.h"
+#include "adatt/trainer.h"
 
 namespace adatt::binding {
 
@@ -15,6 +16,8 @@ ErrorInfo describe_current_exception() {
     return {"ADATT_DISPOSED", e.what()};
   } catch (const adatt::InvalidArgument& e) {
     return {"ADATT_INVALID_ARGUMENT", e.what()};
+  } catch (const adatt::NonFiniteLoss& e) {
+    return {"ADATT_NON_FINITE", e.what()};
   } catch (const adatt::FileError& e) {
     return {"ADATT_IO", e.what()};
   } catch (const c10::Error& e) {

@@ -6,6 +6,9 @@
 #include <atomic>
 
 #include "adatt/errors.h"
+#include "adatt/trainer.h"
+#include "addon_data.h"
+#include "dataset_wrap.h"
 #include "adatt/weights_io.h"
 #include "convert.h"
 #include "errors.h"
@@ -41,20 +44,6 @@ torch::Device to_device(const std::string& name) {
   }
   return device;
 }
-
-// A model operation run off the event loop with a lease on the model.
-class ModelWorker : public PromiseWorker {
- public:
-  ModelWorker(Napi::Env env, std::shared_ptr<ModelState> state, Access access)
-      : PromiseWorker(env), lease_(std::move(state), access) {}
-
- protected:
-  ModelState& state() { return *lease_; }
-  MultiTaskModelImpl& model() { return *lease_->model; }
-
- private:
-  OperationLease lease_;
-};
 
 class ForwardWorker : public ModelWorker {
  public:
@@ -182,6 +171,53 @@ class MoveWorker : public ModelWorker {
   torch::Device device_;
 };
 
+// Whole-dataset predictions: raw outputs turned into metrics (evaluate) or predictions (predict).
+class DatasetWorker : public ModelWorker {
+ public:
+  DatasetWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::shared_ptr<const Dataset> dataset,
+                std::vector<TaskType> types, int64_t batch_size, bool metrics)
+      : ModelWorker(env, std::move(state), Access::Read), dataset_(std::move(dataset)), types_(std::move(types)),
+        batch_size_(batch_size), metrics_(metrics) {}
+
+ protected:
+  void Run() override {
+    apply_thread_count();
+    if (types_.size() != model().config().tasks.size()) throw InvalidArgument("taskTypes needs one entry per task");
+    std::vector<bool> regression;
+    for (auto type : types_) regression.push_back(type == TaskType::Regression);
+    dataset_->check_compatible(model().config(), regression);
+    const auto outputs = predict_outputs(model(), *dataset_, batch_size_, state().device);
+    for (size_t t = 0; t < outputs.size(); ++t) {
+      if (metrics_) {
+        results_.push_back(task_metrics(types_[t], outputs[t], dataset_->labels().select(1, static_cast<int64_t>(t))));
+      } else {
+        predictions_.push_back(predictions(types_[t], outputs[t]).contiguous());
+      }
+    }
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    auto result = Napi::Array::New(env);
+    for (size_t t = 0; t < results_.size(); ++t) {
+      auto metrics = Napi::Object::New(env);
+      for (const auto& [name, value] : results_[t]) metrics.Set(name, Napi::Number::New(env, value));
+      result.Set(static_cast<uint32_t>(t), metrics);
+    }
+    for (size_t t = 0; t < predictions_.size(); ++t) {
+      result.Set(static_cast<uint32_t>(t), to_float32_array(env, predictions_[t]));
+    }
+    return result;
+  }
+
+ private:
+  std::shared_ptr<const Dataset> dataset_;
+  std::vector<TaskType> types_;
+  int64_t batch_size_;
+  bool metrics_;
+  std::vector<std::map<std::string, double>> results_;
+  std::vector<torch::Tensor> predictions_;
+};
+
 bool to_strict(const Napi::Value& value) { return value.IsBoolean() ? value.As<Napi::Boolean>().Value() : true; }
 
 }  // namespace
@@ -230,6 +266,8 @@ Napi::Function AddonModel::Define(Napi::Env env) {
                          InstanceMethod<&AddonModel::To>("to"),
                          InstanceMethod<&AddonModel::Device>("device"),
                          InstanceMethod<&AddonModel::ParameterCount>("parameterCount"),
+                         InstanceMethod<&AddonModel::Evaluate>("evaluate"),
+                         InstanceMethod<&AddonModel::Predict>("predict"),
                          InstanceMethod<&AddonModel::Dispose>("dispose"),
                      });
 }
@@ -241,16 +279,39 @@ AddonModel::AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonM
   });
 }
 
+std::shared_ptr<ModelState> AddonModel::state_of(const Napi::Value& value, const std::string& field) {
+  if (!is_instance(value, addon_data(value.Env()).model_class)) throw_invalid(field + " must be a Model");
+  return Unwrap(value.As<Napi::Object>())->live_state();
+}
+
+Napi::Value AddonModel::Evaluate(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    auto dataset = AddonDataset::from_value(info[0], "dataset");
+    if (!info[1].IsObject()) throw_invalid("evaluate needs { batchSize, taskTypes }");
+    const auto options = info[1].As<Napi::Object>();
+    return (new DatasetWorker(info.Env(), live_state(), dataset, to_task_types(options.Get("taskTypes")),
+                              integer_or(options, "batchSize", 4096), true))
+        ->Start();
+  });
+}
+
+Napi::Value AddonModel::Predict(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    auto dataset = AddonDataset::from_value(info[0], "dataset");
+    if (!info[1].IsObject()) throw_invalid("predict needs { batchSize, taskTypes }");
+    const auto options = info[1].As<Napi::Object>();
+    return (new DatasetWorker(info.Env(), live_state(), dataset, to_task_types(options.Get("taskTypes")),
+                              integer_or(options, "batchSize", 4096), false))
+        ->Start();
+  });
+}
+
 std::shared_ptr<ModelState> AddonModel::live_state() const {
   if (!state_) throw DisposedError("the model");
   return state_;
 }
 
-namespace {
-// Runs `make` (which builds and starts a worker); a failure before the worker starts (bad argument,
-// busy, disposed) becomes a rejected promise, so async methods never throw synchronously.
-template <typename Make>
-Napi::Value start(Napi::Env env, Make&& make) {
+Napi::Value start_worker(Napi::Env env, const std::function<Napi::Value()>& make) {
   auto rejected = [&env](const Napi::Value& error) {
     auto deferred = Napi::Promise::Deferred::New(env);
     deferred.Reject(error);
@@ -264,10 +325,9 @@ Napi::Value start(Napi::Env env, Make&& make) {
     return rejected(make_error(env, describe_current_exception()).Value());
   }
 }
-}  // namespace
 
 Napi::Value AddonModel::Forward(const Napi::CallbackInfo& info) {
-  return start(info.Env(), [&] {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
     auto state = live_state();
     auto batch = to_batch(info[0], state->model->config());
     return (new ForwardWorker(info.Env(), state, std::move(batch), false))->Start();
@@ -275,7 +335,7 @@ Napi::Value AddonModel::Forward(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonModel::GateWeights(const Napi::CallbackInfo& info) {
-  return start(info.Env(), [&] {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
     auto state = live_state();
     auto batch = to_batch(info[0], state->model->config());
     return (new ForwardWorker(info.Env(), state, std::move(batch), true))->Start();
@@ -283,7 +343,7 @@ Napi::Value AddonModel::GateWeights(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonModel::Gradients(const Napi::CallbackInfo& info) {
-  return start(info.Env(), [&] {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
     auto state = live_state();
     auto batch = to_batch(info[0], state->model->config());
     auto seeds = to_float_arrays(info[1], "seeds");
@@ -292,32 +352,32 @@ Napi::Value AddonModel::Gradients(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonModel::StateDict(const Napi::CallbackInfo& info) {
-  return start(info.Env(), [&] {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
     return (new StateDictWorker(info.Env(), live_state(), to_layout(info[0]), ""))->Start();
   });
 }
 
 Napi::Value AddonModel::SaveWeights(const Napi::CallbackInfo& info) {
-  return start(info.Env(), [&] {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
     return (new StateDictWorker(info.Env(), live_state(), to_layout(info[1]), to_path(info[0])))->Start();
   });
 }
 
 Napi::Value AddonModel::LoadStateDict(const Napi::CallbackInfo& info) {
-  return start(info.Env(), [&] {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
     auto state = live_state();
     return (new LoadStateWorker(info.Env(), state, to_tensor_map(info[0]), "", to_strict(info[1])))->Start();
   });
 }
 
 Napi::Value AddonModel::LoadWeights(const Napi::CallbackInfo& info) {
-  return start(info.Env(), [&] {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
     return (new LoadStateWorker(info.Env(), live_state(), {}, to_path(info[0]), to_strict(info[1])))->Start();
   });
 }
 
 Napi::Value AddonModel::To(const Napi::CallbackInfo& info) {
-  return start(info.Env(), [&] {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
     if (!info[0].IsString()) throw_invalid("device must be a string such as 'cpu' or 'cuda:0'");
     const auto device = to_device(info[0].As<Napi::String>().Utf8Value());
     return (new MoveWorker(info.Env(), live_state(), device))->Start();

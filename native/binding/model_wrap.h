@@ -3,9 +3,11 @@
 
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 
 #include "adatt/model.h"
+#include "worker.h"
 
 namespace adatt::binding {
 
@@ -22,6 +24,7 @@ struct ModelState {
 
 enum class Access { Read, Write };
 
+
 // Held by a worker for the length of its operation; released on the JS thread when it is destroyed.
 class OperationLease {
  public:
@@ -37,12 +40,30 @@ class OperationLease {
   Access access_;
 };
 
+// A model operation run off the event loop with a lease on the model.
+class ModelWorker : public PromiseWorker {
+ public:
+  ModelWorker(Napi::Env env, std::shared_ptr<ModelState> state, Access access)
+      : PromiseWorker(env), lease_(std::move(state), access) {}
+
+ protected:
+  ModelState& state() { return *lease_; }
+  MultiTaskModelImpl& model() { return *lease_->model; }
+
+ private:
+  OperationLease lease_;
+};
+
 class AddonModel : public Napi::ObjectWrap<AddonModel> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit AddonModel(const Napi::CallbackInfo& info);
+  // The model behind a JS value, or an ADATT_INVALID_ARGUMENT / ADATT_DISPOSED error.
+  static std::shared_ptr<ModelState> state_of(const Napi::Value& value, const std::string& field);
 
  private:
+  Napi::Value Evaluate(const Napi::CallbackInfo& info);
+  Napi::Value Predict(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value GateWeights(const Napi::CallbackInfo& info);
   Napi::Value Gradients(const Napi::CallbackInfo& info);
@@ -59,6 +80,10 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 
   std::shared_ptr<ModelState> state_;
 };
+
+// Runs `make` (which builds and starts a worker); a failure before the worker starts (bad argument,
+// busy, disposed) becomes a rejected promise, so async methods never throw synchronously.
+Napi::Value start_worker(Napi::Env env, const std::function<Napi::Value()>& make);
 
 // Applies the thread count chosen with setNumThreads() to the calling (worker) thread.
 void set_thread_count(int threads);

@@ -1,0 +1,92 @@
+/** `TensorDataset`: encoded rows held natively as tensors (one copy), ready for fit/evaluate/predict. */
+import { loadAddon, type RawDataset } from './addon';
+import type { EncodedData } from './data/types';
+import { callNative, DisposedError, ValidationError } from './errors';
+import { describeValue } from './validation';
+
+export interface TensorDatasetOptions {
+  /** Task names in label order; checked against the model's tasks when training or evaluating. */
+  taskNames?: readonly string[];
+}
+
+export class TensorDataset implements Disposable {
+  /** Task names in label order, when known. */
+  readonly taskNames: readonly string[] | undefined;
+  #raw: RawDataset | undefined;
+
+  private constructor(raw: RawDataset, taskNames: readonly string[] | undefined) {
+    this.#raw = raw;
+    this.taskNames = taskNames;
+  }
+
+  /** Copies `data` into native tensors. Throws `ValidationError` when the arrays disagree in length. */
+  static fromEncoded(data: EncodedData, options: TensorDatasetOptions = {}): TensorDataset {
+    const size = data.size;
+    if (!Number.isInteger(size) || size < 1) {
+      throw new ValidationError('size', `a dataset needs a positive integer size, got ${describeValue(size)}`);
+    }
+    const width = (values: ArrayLike<number> | undefined, field: string): number => {
+      if (values === undefined) return 0;
+      if (values.length % size !== 0) {
+        throw new ValidationError(field, `${field} has ${values.length} values, not a multiple of ${size} rows`);
+      }
+      return values.length / size;
+    };
+    const taskNames = options.taskNames;
+    if (taskNames !== undefined && taskNames.length !== data.labels.length) {
+      throw new ValidationError('taskNames', `taskNames has ${taskNames.length} names for ${data.labels.length} label arrays`);
+    }
+    const addon = loadAddon();
+    const raw = callNative(() => new addon.Dataset({
+      size,
+      denseDim: width(data.dense, 'dense'),
+      dense: data.dense,
+      categoricalCount: width(data.categorical, 'categorical'),
+      categorical: data.categorical,
+      multiValued: data.multiValued,
+      labels: data.labels,
+    }));
+    return new TensorDataset(raw, taskNames);
+  }
+
+  get size(): number {
+    const raw = this.#live();
+    return callNative(() => raw.size());
+  }
+
+  /** Native memory held by the tensors, in bytes. */
+  get bytes(): number {
+    const raw = this.#live();
+    return callNative(() => raw.bytes());
+  }
+
+  /** A new dataset of the given rows (a copy), e.g. for a split. */
+  subset(rows: Int32Array | readonly number[]): TensorDataset {
+    const raw = this.#live();
+    const indices = rows instanceof Int32Array ? rows : Int32Array.from(rows);
+    return new TensorDataset(callNative(() => raw.subset(indices)), this.taskNames);
+  }
+
+  get disposed(): boolean {
+    return this.#raw === undefined;
+  }
+
+  dispose(): void {
+    this.#raw?.dispose();
+    this.#raw = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal */
+  _raw(): RawDataset {
+    return this.#live();
+  }
+
+  #live(): RawDataset {
+    if (this.#raw === undefined) throw new DisposedError('this dataset has been disposed');
+    return this.#raw;
+  }
+}

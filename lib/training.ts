@@ -1,0 +1,386 @@
+/**
+ * Training and evaluation. The epoch loop, early stopping and best-weight restore live here; each
+ * epoch's batches (forward, loss, backward, optimizer step) run natively off the event loop.
+ */
+import type { LossKind, RawProgress, RawTrainer, RawTrainerOptions, TaskKind } from './addon';
+import { loadAddon } from './addon';
+import type { TensorDataset } from './dataset';
+import { callNative, callNativeAsync, ValidationError } from './errors';
+import type { Device, Model, StateDict } from './model';
+import { setThreadCount } from './threads';
+import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
+
+export type { LossKind } from './addon';
+
+export interface OptimizerOptions {
+  /** Default 'adam'. */
+  type?: 'adam' | 'adamw' | 'adagrad' | 'sgd';
+  /** Default 1e-3. */
+  lr?: number;
+  weightDecay?: number;
+  /** SGD momentum. */
+  momentum?: number;
+  /** Adam(W) betas, default [0.9, 0.999]. */
+  betas?: [number, number];
+  eps?: number;
+}
+
+export interface ScheduleOptions {
+  /** 'constant' (default), 'step' (lr x gamma every stepSize steps) or 'cosine' (to minLr at the last step). */
+  type?: 'constant' | 'step' | 'cosine';
+  /** Linear warm-up from lr/warmupSteps to lr over this many steps. */
+  warmupSteps?: number;
+  stepSize?: number;
+  gamma?: number;
+  minLr?: number;
+}
+
+export interface TaskLossOptions {
+  /** Default: 'bce' (binary), 'cross-entropy' (multiclass), 'mse' (regression). */
+  loss?: LossKind;
+  /** Weight of this task in the summed loss (default 1). */
+  weight?: number;
+  /** Huber loss threshold (default 1). */
+  huberDelta?: number;
+}
+
+export interface EarlyStoppingOptions {
+  /** A validation metric: 'auc', 'logLoss', 'ne', 'accuracy', 'rmse', 'mae', … */
+  metric: string;
+  /** A task name, or 'mean' (default) for the mean over tasks reporting the metric. */
+  task?: string;
+  /** Epochs without improvement before stopping (default 3). */
+  patience?: number;
+  /** Default: 'max' for auc and accuracy, 'min' otherwise. */
+  mode?: 'max' | 'min';
+}
+
+export interface ProgressEvent {
+  epoch: number;
+  /** Optimizer steps so far (all epochs). */
+  step: number;
+  batch: number;
+  batches: number;
+  examples: number;
+  examplesPerSecond: number;
+  lr: number;
+  /** Running mean loss per task over this epoch. */
+  loss: Record<string, number>;
+}
+
+/** Metrics of one task: auc, logLoss, ne, accuracy, calibration, positiveRate (binary); logLoss, ne,
+ * accuracy (multiclass); rmse, mae (regression); count (labelled examples) for all. */
+export type TaskMetrics = Record<string, number>;
+export type Metrics = Record<string, TaskMetrics>;
+
+export interface EpochSummary {
+  epoch: number;
+  steps: number;
+  examples: number;
+  /** Batches skipped for a non-finite loss (nonFinite: 'skip'). */
+  skipped: number;
+  seconds: number;
+  examplesPerSecond: number;
+  /** Mean training loss per task. */
+  loss: Record<string, number>;
+  validation?: Metrics;
+  /** The early-stopping value of this epoch. */
+  monitored?: number;
+  /** This epoch is the best so far by the early-stopping metric. */
+  best: boolean;
+}
+
+export interface FitOptions {
+  /** Default 1. */
+  epochs?: number;
+  /** Default 256. */
+  batchSize?: number;
+  optimizer?: OptimizerOptions;
+  schedule?: ScheduleOptions;
+  /** Clip the global gradient norm to this value (default: no clipping). */
+  clipNorm?: number;
+  /** Per task name. */
+  losses?: Record<string, TaskLossOptions>;
+  /** Shuffle seed (default 0): same seed and one thread give identical loss histories. */
+  seed?: number;
+  /** Moves the model there before training (default: where it is). */
+  device?: Device;
+  /** LibTorch intra-op threads for this process. */
+  threads?: number;
+  /** Evaluated after every epoch. */
+  validation?: TensorDataset;
+  earlyStopping?: EarlyStoppingOptions;
+  /** Load the best epoch's weights at the end (default true with earlyStopping). */
+  restoreBest?: boolean;
+  onProgress?: (event: ProgressEvent) => void;
+  onEpoch?: (summary: EpochSummary) => void;
+  /** Stops training before the next batch; the model stays usable and fit resolves with aborted: true. */
+  signal?: AbortSignal;
+  /** Seconds between progress events (default 0.25). */
+  progressInterval?: number;
+  /** On a NaN/infinite loss: 'stop' (default, rejects with NonFiniteError) or 'skip' the batch. */
+  nonFinite?: 'stop' | 'skip';
+  /** Batch size for validation (default 4096). */
+  evalBatchSize?: number;
+  /** Epoch number to start from (to resume; default 0). */
+  initialEpoch?: number;
+}
+
+export interface FitResult {
+  epochs: EpochSummary[];
+  bestEpoch?: number;
+  bestValue?: number;
+  stoppedEarly: boolean;
+  aborted: boolean;
+  /** Optimizer steps taken. */
+  steps: number;
+}
+
+export interface EvaluateOptions {
+  /** Default 4096. */
+  batchSize?: number;
+}
+
+const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'schedule', 'clipNorm', 'losses', 'seed', 'device', 'threads',
+  'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
+  'evalBatchSize', 'initialEpoch'] as const;
+const OPTIMIZERS = ['adam', 'adamw', 'adagrad', 'sgd'] as const;
+const SCHEDULES = ['constant', 'step', 'cosine'] as const;
+const LOSSES: Record<TaskKind, readonly LossKind[]> = {
+  binary: ['bce'],
+  multiclass: ['cross-entropy'],
+  regression: ['mse', 'huber'],
+};
+const MAXIMIZED_METRICS = new Set(['auc', 'accuracy']);
+
+function fail(field: string, message: string): never {
+  throw new ValidationError(field, message);
+}
+
+function readOptions(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isRecord(value)) fail(field, `${field} must be an object, got ${describeValue(value)}`);
+  const unknown = findUnknownKey(value, keys);
+  if (unknown !== undefined) fail(`${field}.${unknown}`, `unknown option ${field}.${unknown} (allowed: ${quoteList(keys)})`);
+  return value;
+}
+
+function readNumber(value: unknown, field: string, fallback: number,
+  { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false } = {}): number {
+  if (value === undefined) return fallback;
+  const ok = typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isInteger(value)) &&
+    (exclusiveMin ? value > min : value >= min) && value <= max;
+  if (!ok) {
+    const kind = integer ? 'an integer' : 'a number';
+    const range = exclusiveMin ? `> ${min}` : Number.isFinite(min) ? `>= ${min}` : 'finite';
+    fail(field, `${field} must be ${kind} ${range}${Number.isFinite(max) ? ` and <= ${max}` : ''}, got ${describeValue(value)}`);
+  }
+  return value as number;
+}
+
+function readChoice<T extends string>(value: unknown, field: string, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!choices.includes(value as T)) fail(field, `${field} must be one of ${quoteList(choices)}, got ${describeValue(value)}`);
+  return value as T;
+}
+
+function taskKinds(model: Model): TaskKind[] {
+  return model.config.tasks.map((task) => task.type);
+}
+
+function checkDatasetTasks(model: Model, data: TensorDataset, field: string): void {
+  if (data === null || typeof data !== 'object' || typeof (data as TensorDataset)._raw !== 'function') {
+    fail(field, `${field} must be a TensorDataset, got ${describeValue(data)}`);
+  }
+  const names = model.config.tasks.map((task) => task.name);
+  if (data.taskNames !== undefined && data.taskNames.join('\0') !== names.join('\0')) {
+    fail(field, `${field} has tasks [${data.taskNames.join(', ')}] but the model has [${names.join(', ')}]`);
+  }
+}
+
+function byTask<T>(model: Model, values: readonly T[]): Record<string, T> {
+  return Object.fromEntries(model.config.tasks.map((task, t) => [task.name, values[t] as T]));
+}
+
+function trainerOptions(model: Model, options: Record<string, unknown>, batchSize: number, totalSteps: number): RawTrainerOptions {
+  const optimizer = readOptions(options.optimizer, 'optimizer', ['type', 'lr', 'weightDecay', 'momentum', 'betas', 'eps']);
+  const betas = optimizer.betas ?? [0.9, 0.999];
+  if (!Array.isArray(betas) || betas.length !== 2) fail('optimizer.betas', 'optimizer.betas must be [beta1, beta2]');
+  const schedule = readOptions(options.schedule, 'schedule', ['type', 'warmupSteps', 'stepSize', 'gamma', 'minLr']);
+  const losses = readOptions(options.losses, 'losses', model.config.tasks.map((task) => task.name));
+  const kinds = taskKinds(model);
+  return {
+    optimizer: {
+      type: readChoice(optimizer.type, 'optimizer.type', OPTIMIZERS, 'adam'),
+      lr: readNumber(optimizer.lr, 'optimizer.lr', 1e-3, { min: 0, exclusiveMin: true }),
+      weightDecay: readNumber(optimizer.weightDecay, 'optimizer.weightDecay', 0, { min: 0 }),
+      momentum: readNumber(optimizer.momentum, 'optimizer.momentum', 0, { min: 0, max: 1 }),
+      beta1: readNumber(betas[0], 'optimizer.betas[0]', 0.9, { min: 0, max: 1 }),
+      beta2: readNumber(betas[1], 'optimizer.betas[1]', 0.999, { min: 0, max: 1 }),
+      eps: readNumber(optimizer.eps, 'optimizer.eps', 1e-8, { min: 0, exclusiveMin: true }),
+    },
+    schedule: {
+      type: readChoice(schedule.type, 'schedule.type', SCHEDULES, 'constant'),
+      warmupSteps: readNumber(schedule.warmupSteps, 'schedule.warmupSteps', 0, { min: 0, integer: true }),
+      stepSize: readNumber(schedule.stepSize, 'schedule.stepSize', 1, { min: 1, integer: true }),
+      gamma: readNumber(schedule.gamma, 'schedule.gamma', 0.1, { min: 0, exclusiveMin: true }),
+      totalSteps,
+      minLr: readNumber(schedule.minLr, 'schedule.minLr', 0, { min: 0 }),
+    },
+    taskTypes: kinds,
+    losses: model.config.tasks.map((task, t) => {
+      const field = `losses.${task.name}`;
+      const spec = readOptions(losses[task.name], field, ['loss', 'weight', 'huberDelta']);
+      const allowed = LOSSES[kinds[t]!];
+      return {
+        loss: readChoice(spec.loss, `${field}.loss`, allowed, allowed[0]!),
+        weight: readNumber(spec.weight, `${field}.weight`, 1, { min: 0 }),
+        huberDelta: readNumber(spec.huberDelta, `${field}.huberDelta`, 1, { min: 0, exclusiveMin: true }),
+      };
+    }),
+    batchSize,
+    seed: readNumber(options.seed, 'seed', 0, { min: 0, integer: true, max: Number.MAX_SAFE_INTEGER }),
+    clipNorm: readNumber(options.clipNorm, 'clipNorm', 0, { min: 0 }),
+    nonFinite: readChoice(options.nonFinite, 'nonFinite', ['stop', 'skip'] as const, 'stop'),
+  };
+}
+
+/** The early-stopping value of one epoch's validation metrics (undefined when no task reports it). */
+function monitoredValue(metrics: Metrics, stopping: Required<Pick<EarlyStoppingOptions, 'metric' | 'task'>>): number | undefined {
+  if (stopping.task !== 'mean') return metrics[stopping.task]?.[stopping.metric];
+  const values = Object.values(metrics).map((m) => m[stopping.metric]).filter((v): v is number => Number.isFinite(v));
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : undefined;
+}
+
+/**
+ * Trains `model` on `train`. Resolves with per-epoch summaries; rejects with `ValidationError` for bad
+ * options or data that does not fit the model, `NonFiniteError` on a NaN loss (nonFinite: 'stop').
+ */
+export async function fit(model: Model, train: TensorDataset, fitOptions: FitOptions = {}): Promise<FitResult> {
+  const options = readOptions(fitOptions, 'options', FIT_KEYS);
+  checkDatasetTasks(model, train, 'train');
+  const validation = options.validation as TensorDataset | undefined;
+  if (validation !== undefined) checkDatasetTasks(model, validation, 'validation');
+  const epochs = readNumber(options.epochs, 'epochs', 1, { min: 1, integer: true });
+  const initialEpoch = readNumber(options.initialEpoch, 'initialEpoch', 0, { min: 0, integer: true });
+  const batchSize = readNumber(options.batchSize, 'batchSize', 256, { min: 1, integer: true });
+  const evalBatchSize = readNumber(options.evalBatchSize, 'evalBatchSize', 4096, { min: 1, integer: true });
+  const interval = readNumber(options.progressInterval, 'progressInterval', 0.25, { min: 0 });
+  for (const callback of ['onProgress', 'onEpoch'] as const) {
+    if (options[callback] !== undefined && typeof options[callback] !== 'function') fail(callback, `${callback} must be a function`);
+  }
+  const signal = options.signal as AbortSignal | undefined;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) fail('signal', 'signal must be an AbortSignal');
+
+  let stopping: { metric: string; task: string; patience: number; mode: 'max' | 'min' } | undefined;
+  if (options.earlyStopping !== undefined) {
+    const spec = readOptions(options.earlyStopping, 'earlyStopping', ['metric', 'task', 'patience', 'mode']);
+    if (typeof spec.metric !== 'string' || spec.metric === '') fail('earlyStopping.metric', 'earlyStopping.metric must name a metric');
+    if (validation === undefined) fail('earlyStopping', 'earlyStopping needs a validation dataset');
+    const tasks = ['mean', ...model.config.tasks.map((task) => task.name)];
+    stopping = {
+      metric: spec.metric,
+      task: readChoice(spec.task, 'earlyStopping.task', tasks, 'mean'),
+      patience: readNumber(spec.patience, 'earlyStopping.patience', 3, { min: 1, integer: true }),
+      mode: readChoice(spec.mode, 'earlyStopping.mode', ['max', 'min'] as const,
+        MAXIMIZED_METRICS.has(spec.metric) ? 'max' : 'min'),
+    };
+  }
+  const restoreBest = options.restoreBest ?? stopping !== undefined;
+  if (typeof restoreBest !== 'boolean') fail('restoreBest', 'restoreBest must be a boolean');
+  if (options.threads !== undefined) setThreadCount(readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true }));
+  if (options.device !== undefined) await model.to(options.device as Device);
+
+  const batchesPerEpoch = Math.ceil(train.size / batchSize);
+  const raw = trainerOptions(model, options, batchSize, (initialEpoch + epochs) * batchesPerEpoch);
+  const addon = loadAddon();
+  const trainer: RawTrainer = callNative(() => new addon.Trainer(model._raw(), raw));
+  const onAbort = (): void => trainer.abort();
+  signal?.addEventListener('abort', onAbort);
+
+  const onProgress = options.onProgress as FitOptions['onProgress'];
+  const onEpoch = options.onEpoch as FitOptions['onEpoch'];
+  const result: FitResult = { epochs: [], stoppedEarly: false, aborted: false, steps: 0 };
+  let best: StateDict | undefined;
+  let epochsSinceBest = 0;
+  try {
+    for (let epoch = initialEpoch; epoch < initialEpoch + epochs; epoch += 1) {
+      if (signal?.aborted) {
+        result.aborted = true;
+        break;
+      }
+      const progress = onProgress && ((p: RawProgress): void => onProgress({ ...p, loss: byTask(model, p.loss) }));
+      const done = await callNativeAsync(() => trainer.trainEpoch(train._raw(), epoch, progress, interval));
+      result.steps += done.steps;
+      const summary: EpochSummary = {
+        epoch,
+        steps: done.steps,
+        examples: done.examples,
+        skipped: done.skipped,
+        seconds: done.seconds,
+        examplesPerSecond: done.examples / Math.max(done.seconds, 1e-9),
+        loss: byTask(model, done.loss),
+        best: false,
+      };
+      if (done.aborted) {
+        result.aborted = true;
+        result.epochs.push(summary);
+        break;
+      }
+      if (validation !== undefined) summary.validation = await evaluate(model, validation, { batchSize: evalBatchSize });
+      if (stopping && summary.validation) {
+        const value = monitoredValue(summary.validation, stopping);
+        summary.monitored = value;
+        const improved = value !== undefined && (result.bestValue === undefined ||
+          (stopping.mode === 'max' ? value > result.bestValue : value < result.bestValue));
+        if (improved) {
+          result.bestValue = value;
+          result.bestEpoch = epoch;
+          summary.best = true;
+          epochsSinceBest = 0;
+          if (restoreBest) best = await model.stateDict({ layout: 'native' });
+        } else {
+          epochsSinceBest += 1;
+        }
+      }
+      result.epochs.push(summary);
+      onEpoch?.(summary);
+      if (stopping && epochsSinceBest >= stopping.patience) {
+        result.stoppedEarly = true;
+        break;
+      }
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    trainer.dispose();
+  }
+  if (best !== undefined) await model.loadStateDict(best);
+  return result;
+}
+
+/** Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). */
+export async function evaluate(model: Model, data: TensorDataset, options: EvaluateOptions = {}): Promise<Metrics> {
+  const { batchSize } = readOptions(options, 'options', ['batchSize']);
+  checkDatasetTasks(model, data, 'data');
+  const raw = model._raw();
+  const metrics = await callNativeAsync(() => raw.evaluate(data._raw(), {
+    batchSize: readNumber(batchSize, 'batchSize', 4096, { min: 1, integer: true }),
+    taskTypes: taskKinds(model),
+  }));
+  return byTask(model, metrics);
+}
+
+/**
+ * Per task name, predictions for every row: probabilities for binary tasks ([N]), class
+ * probabilities for multiclass ([N * classes], row-major), values for regression ([N]).
+ */
+export async function predict(model: Model, data: TensorDataset, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
+  const { batchSize } = readOptions(options, 'options', ['batchSize']);
+  checkDatasetTasks(model, data, 'data');
+  const raw = model._raw();
+  const outputs = await callNativeAsync(() => raw.predict(data._raw(), {
+    batchSize: readNumber(batchSize, 'batchSize', 4096, { min: 1, integer: true }),
+    taskTypes: taskKinds(model),
+  }));
+  return byTask(model, outputs);
+}

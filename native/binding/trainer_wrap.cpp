@@ -1,0 +1,192 @@
+#include "trainer_wrap.h"
+
+#include "adatt/errors.h"
+#include "convert.h"
+#include "dataset_wrap.h"
+#include "errors.h"
+
+namespace adatt::binding {
+namespace {
+
+LossKind to_loss(const std::string& name) {
+  if (name == "bce") return LossKind::BinaryCrossEntropy;
+  if (name == "cross-entropy") return LossKind::CrossEntropy;
+  if (name == "mse") return LossKind::MeanSquaredError;
+  if (name == "huber") return LossKind::Huber;
+  throw_invalid("unknown loss '" + name + "' (use bce, cross-entropy, mse or huber)");
+}
+
+TrainerOptions to_trainer_options(const Napi::Object& object) {
+  TrainerOptions options;
+  const auto optimizer = object_or_empty(object, "optimizer");
+  options.optimizer.type = string_or(optimizer, "type", "adam");
+  options.optimizer.lr = number_or(optimizer, "lr", 1e-3);
+  options.optimizer.weight_decay = number_or(optimizer, "weightDecay", 0.0);
+  options.optimizer.momentum = number_or(optimizer, "momentum", 0.0);
+  options.optimizer.beta1 = number_or(optimizer, "beta1", 0.9);
+  options.optimizer.beta2 = number_or(optimizer, "beta2", 0.999);
+  options.optimizer.eps = number_or(optimizer, "eps", 1e-8);
+  const auto schedule = object_or_empty(object, "schedule");
+  options.schedule.type = string_or(schedule, "type", "constant");
+  options.schedule.warmup_steps = integer_or(schedule, "warmupSteps", 0);
+  options.schedule.step_size = integer_or(schedule, "stepSize", 1);
+  options.schedule.gamma = number_or(schedule, "gamma", 0.1);
+  options.schedule.total_steps = integer_or(schedule, "totalSteps", 0);
+  options.schedule.min_lr = number_or(schedule, "minLr", 0.0);
+  const auto types = to_task_types(object.Get("taskTypes"));
+  const auto losses = object.Get("losses");
+  if (!losses.IsArray() || losses.As<Napi::Array>().Length() != types.size()) {
+    throw_invalid("losses must hold one { loss, weight, huberDelta } per task");
+  }
+  for (uint32_t t = 0; t < types.size(); ++t) {
+    const auto loss = losses.As<Napi::Array>().Get(t);
+    if (!loss.IsObject()) throw_invalid("losses[" + std::to_string(t) + "] must be an object");
+    const auto spec = loss.As<Napi::Object>();
+    options.tasks.push_back({types[t], to_loss(string_or(spec, "loss", "bce")), number_or(spec, "weight", 1.0),
+                             number_or(spec, "huberDelta", 1.0)});
+  }
+  options.batch_size = integer_or(object, "batchSize", 256);
+  const int64_t seed = integer_or(object, "seed", 0);
+  if (seed < 0) throw_invalid("seed must be non-negative");
+  options.seed = static_cast<uint64_t>(seed);
+  options.clip_norm = number_or(object, "clipNorm", 0.0);
+  options.non_finite = string_or(object, "nonFinite", "stop") == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Stop;
+  return options;
+}
+
+Napi::Object to_js(Napi::Env env, const StepProgress& p) {
+  auto object = Napi::Object::New(env);
+  object.Set("epoch", Napi::Number::New(env, static_cast<double>(p.epoch)));
+  object.Set("step", Napi::Number::New(env, static_cast<double>(p.step)));
+  object.Set("batch", Napi::Number::New(env, static_cast<double>(p.batch)));
+  object.Set("batches", Napi::Number::New(env, static_cast<double>(p.batches)));
+  object.Set("examples", Napi::Number::New(env, static_cast<double>(p.examples)));
+  object.Set("examplesPerSecond", Napi::Number::New(env, p.examples_per_second));
+  object.Set("lr", Napi::Number::New(env, p.lr));
+  auto loss = Napi::Array::New(env, p.loss.size());
+  for (size_t t = 0; t < p.loss.size(); ++t) loss.Set(static_cast<uint32_t>(t), Napi::Number::New(env, p.loss[t]));
+  object.Set("loss", loss);
+  return object;
+}
+
+class EpochWorker : public ModelWorker {
+ public:
+  EpochWorker(Napi::Env env, std::shared_ptr<TrainerState> trainer, std::shared_ptr<const Dataset> dataset,
+              int64_t epoch, Napi::Function on_progress, double interval)
+      : ModelWorker(env, trainer->model, Access::Write), trainer_(std::move(trainer)), dataset_(std::move(dataset)),
+        epoch_(epoch), interval_(interval) {
+    if (!on_progress.IsEmpty()) {
+      progress_ = Napi::ThreadSafeFunction::New(env, on_progress, "adatt.progress", 0, 1);
+    }
+  }
+
+  ~EpochWorker() override {
+    if (progress_) progress_.Release();
+  }
+
+ protected:
+  void Run() override {
+    apply_thread_count();
+    std::vector<bool> regression;
+    for (const auto& task : trainer_->trainer.options().tasks) regression.push_back(task.type == TaskType::Regression);
+    dataset_->check_compatible(model().config(), regression);
+    trainer_->abort = false;
+    std::function<void(const StepProgress&)> report;
+    if (progress_) {
+      report = [this](const StepProgress& p) {
+        progress_.NonBlockingCall(new StepProgress(p), [](Napi::Env env, Napi::Function callback, StepProgress* data) {
+          std::unique_ptr<StepProgress> owned(data);
+          if (env != nullptr && !callback.IsEmpty()) callback.Call({to_js(env, *owned)});
+        });
+      };
+    }
+    result_ = trainer_->trainer.train_epoch(*dataset_, epoch_, state().device, report, trainer_->abort, interval_);
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    auto object = Napi::Object::New(env);
+    object.Set("steps", Napi::Number::New(env, static_cast<double>(result_.steps)));
+    object.Set("examples", Napi::Number::New(env, static_cast<double>(result_.examples)));
+    object.Set("skipped", Napi::Number::New(env, static_cast<double>(result_.skipped)));
+    object.Set("seconds", Napi::Number::New(env, result_.seconds));
+    object.Set("aborted", Napi::Boolean::New(env, result_.aborted));
+    auto loss = Napi::Array::New(env, result_.loss.size());
+    for (size_t t = 0; t < result_.loss.size(); ++t) {
+      loss.Set(static_cast<uint32_t>(t), Napi::Number::New(env, result_.loss[t]));
+    }
+    object.Set("loss", loss);
+    return object;
+  }
+
+ private:
+  std::shared_ptr<TrainerState> trainer_;
+  std::shared_ptr<const Dataset> dataset_;
+  int64_t epoch_;
+  double interval_;
+  Napi::ThreadSafeFunction progress_;
+  EpochResult result_;
+};
+
+}  // namespace
+
+Napi::Function AddonTrainer::Define(Napi::Env env) {
+  return DefineClass(env, "Trainer",
+                     {
+                         InstanceMethod<&AddonTrainer::TrainEpoch>("trainEpoch"),
+                         InstanceMethod<&AddonTrainer::Abort>("abort"),
+                         InstanceMethod<&AddonTrainer::Step>("step"),
+                         InstanceMethod<&AddonTrainer::LearningRate>("learningRate"),
+                         InstanceMethod<&AddonTrainer::Dispose>("dispose"),
+                     });
+}
+
+AddonTrainer::AddonTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonTrainer>(info) {
+  guarded(info.Env(), [&] {
+    auto model = AddonModel::state_of(info[0], "model");
+    if (!info[1].IsObject()) throw_invalid("Trainer needs an options object");
+    state_ = std::make_shared<TrainerState>(model, to_trainer_options(info[1].As<Napi::Object>()));
+  });
+}
+
+std::shared_ptr<TrainerState> AddonTrainer::live() const {
+  if (!state_) throw DisposedError("the trainer");
+  return state_;
+}
+
+Napi::Value AddonTrainer::TrainEpoch(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    auto dataset = AddonDataset::from_value(info[0], "dataset");
+    if (!info[1].IsNumber()) throw_invalid("epoch must be a number");
+    const auto epoch = static_cast<int64_t>(info[1].As<Napi::Number>().Int64Value());
+    const Napi::Function on_progress = info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
+    const double interval = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0.25;
+    return (new EpochWorker(info.Env(), live(), dataset, epoch, on_progress, interval))->Start();
+  });
+}
+
+Napi::Value AddonTrainer::Abort(const Napi::CallbackInfo& info) {
+  if (state_) state_->abort = true;
+  return info.Env().Undefined();
+}
+
+Napi::Value AddonTrainer::Step(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(live()->trainer.global_step()));
+  });
+}
+
+Napi::Value AddonTrainer::LearningRate(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const auto trainer = live();
+    const int64_t step = info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : trainer->trainer.global_step();
+    return Napi::Number::New(info.Env(), trainer->trainer.lr_at(step));
+  });
+}
+
+Napi::Value AddonTrainer::Dispose(const Napi::CallbackInfo& info) {
+  if (state_) state_->abort = true;  // a running epoch stops at its next batch
+  state_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace adatt::binding

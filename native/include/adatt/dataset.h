@@ -1,0 +1,46 @@
+// A tabular dataset held as tensors, one copy, and the batches cut from it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "adatt/config.h"
+#include "adatt/model.h"
+
+namespace adatt {
+
+struct MultiValuedColumn {
+  torch::Tensor indices;  // [total] int32
+  torch::Tensor offsets;  // [N + 1] int64: row r holds indices[offsets[r] .. offsets[r + 1])
+};
+
+class Dataset {
+ public:
+  Dataset(int64_t size, torch::Tensor dense, torch::Tensor categorical, std::vector<MultiValuedColumn> multi_valued,
+          torch::Tensor labels);
+
+  int64_t size() const { return size_; }
+  int64_t num_tasks() const { return labels_.size(1); }
+  const torch::Tensor& labels() const { return labels_; }  // [N, T] float, NaN = missing
+
+  // Rows `rows` (int64) as a model batch (CPU) and their labels [b, T].
+  Batch batch(const torch::Tensor& rows) const;
+  torch::Tensor labels_of(const torch::Tensor& rows) const { return labels_.index_select(0, rows); }
+  Dataset subset(const torch::Tensor& rows) const;
+
+  // Throws InvalidArgument (naming feature, task and row) unless this data fits `config` and
+  // every label is valid for its task (binary 0/1, multiclass 0..K-1, regression finite).
+  void check_compatible(const ModelConfig& config, const std::vector<bool>& regression) const;
+
+  size_t bytes() const;
+
+ private:
+  int64_t size_;
+  torch::Tensor dense_;        // [N, D] float or undefined
+  torch::Tensor categorical_;  // [N, C] int32 or undefined
+  std::vector<MultiValuedColumn> multi_valued_;
+  torch::Tensor labels_;
+};
+
+}  // namespace adatt

@@ -1,0 +1,116 @@
+// The inner training loop (batches of one epoch: forward, loss, backward, optimizer step) and
+// batched evaluation. Epoch-level policy (early stopping, checkpoints) lives in TypeScript.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "adatt/dataset.h"
+#include "adatt/metrics.h"
+#include "adatt/model.h"
+
+namespace adatt {
+
+struct OptimizerOptions {
+  std::string type = "adam";  // adam | adamw | adagrad | sgd
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  double momentum = 0.0;  // sgd
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+
+// Learning rate at a global step: linear warm-up over `warmup_steps`, then constant, step decay
+// (x gamma every `step_size` steps) or cosine decay to `min_lr` at `total_steps`.
+struct ScheduleOptions {
+  std::string type = "constant";  // constant | step | cosine
+  int64_t warmup_steps = 0;
+  int64_t step_size = 1;
+  double gamma = 0.1;
+  int64_t total_steps = 0;
+  double min_lr = 0.0;
+};
+
+enum class LossKind { BinaryCrossEntropy, CrossEntropy, MeanSquaredError, Huber };
+
+struct TaskLoss {
+  TaskType type = TaskType::Binary;
+  LossKind loss = LossKind::BinaryCrossEntropy;
+  double weight = 1.0;
+  double huber_delta = 1.0;
+};
+
+enum class NonFinitePolicy { Stop, Skip };
+
+struct TrainerOptions {
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+  std::vector<TaskLoss> tasks;
+  int64_t batch_size = 256;
+  uint64_t seed = 0;
+  double clip_norm = 0.0;  // 0: no clipping
+  NonFinitePolicy non_finite = NonFinitePolicy::Stop;
+};
+
+struct StepProgress {
+  int64_t epoch = 0;
+  int64_t step = 0;     // global optimizer steps so far
+  int64_t batch = 0;    // batches done in this epoch
+  int64_t batches = 0;  // batches in this epoch
+  int64_t examples = 0;
+  std::vector<double> loss;  // running mean per task over this epoch
+  double examples_per_second = 0.0;
+  double lr = 0.0;
+};
+
+struct EpochResult {
+  int64_t steps = 0;
+  int64_t examples = 0;
+  int64_t skipped = 0;       // batches skipped for a non-finite loss
+  std::vector<double> loss;  // mean per task over the epoch
+  double seconds = 0.0;
+  bool aborted = false;
+};
+
+// A training run that reached a non-finite loss with NonFinitePolicy::Stop.
+class NonFiniteLoss : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Trainer {
+ public:
+  Trainer(MultiTaskModel model, TrainerOptions options);
+
+  // One pass over `data` in a shuffle seeded by (seed, epoch), so runs are reproducible and
+  // resumable. `progress` is called from this thread at most every `progress_interval` seconds
+  // and after the last batch; `abort` is checked before every batch.
+  EpochResult train_epoch(const Dataset& data, int64_t epoch, const torch::Device& device,
+                          const std::function<void(const StepProgress&)>& progress, const std::atomic<bool>& abort,
+                          double progress_interval);
+
+  int64_t global_step() const { return step_; }
+  double lr_at(int64_t step) const;
+  const TrainerOptions& options() const { return options_; }
+
+ private:
+  torch::Tensor task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const;
+
+  MultiTaskModel model_;
+  TrainerOptions options_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<torch::Tensor> parameters_;
+  int64_t step_ = 0;
+};
+
+// Raw tower outputs [N, K] per task over the whole dataset (CPU), in batches, without gradients.
+std::vector<torch::Tensor> predict_outputs(MultiTaskModelImpl& model, const Dataset& data, int64_t batch_size,
+                                           const torch::Device& device);
+
+}  // namespace adatt

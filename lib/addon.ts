@@ -155,6 +155,9 @@ export interface RawTrainer {
   abort(): void;
   step(): number;
   learningRate(step?: number): number;
+  /** Optimizer state as bytes (for checkpoints). */
+  saveState(): Promise<Uint8Array>;
+  loadState(state: Uint8Array, step: number): Promise<void>;
   dispose(): void;
 }
 

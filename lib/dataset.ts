@@ -1,22 +1,26 @@
 /** `TensorDataset`: encoded rows held natively as tensors (one copy), ready for fit/evaluate/predict. */
 import { loadAddon, type RawDataset } from './addon';
-import type { EncodedData } from './data/types';
+import type { EncodedData, FittedSchema } from './data/types';
 import { callNative, DisposedError, ValidationError } from './errors';
 import { describeValue } from './validation';
 
 export interface TensorDatasetOptions {
   /** Task names in label order; checked against the model's tasks when training or evaluating. */
   taskNames?: readonly string[];
+  /** The fitted schema the rows were encoded with; stored in checkpoints made while training on them. */
+  schema?: FittedSchema;
 }
 
 export class TensorDataset implements Disposable {
   /** Task names in label order, when known. */
   readonly taskNames: readonly string[] | undefined;
+  readonly schema: FittedSchema | undefined;
   #raw: RawDataset | undefined;
 
-  private constructor(raw: RawDataset, taskNames: readonly string[] | undefined) {
+  private constructor(raw: RawDataset, options: TensorDatasetOptions) {
     this.#raw = raw;
-    this.taskNames = taskNames;
+    this.taskNames = options.taskNames;
+    this.schema = options.schema;
   }
 
   /** Copies `data` into native tensors. Throws `ValidationError` when the arrays disagree in length. */
@@ -46,7 +50,7 @@ export class TensorDataset implements Disposable {
       multiValued: data.multiValued,
       labels: data.labels,
     }));
-    return new TensorDataset(raw, taskNames);
+    return new TensorDataset(raw, options);
   }
 
   get size(): number {
@@ -64,7 +68,7 @@ export class TensorDataset implements Disposable {
   subset(rows: Int32Array | readonly number[]): TensorDataset {
     const raw = this.#live();
     const indices = rows instanceof Int32Array ? rows : Int32Array.from(rows);
-    return new TensorDataset(callNative(() => raw.subset(indices)), this.taskNames);
+    return new TensorDataset(callNative(() => raw.subset(indices)), { taskNames: this.taskNames, schema: this.schema });
   }
 
   get disposed(): boolean {

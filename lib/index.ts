@@ -7,8 +7,10 @@ export { createModel, Model } from './model';
 export { TensorDataset } from './dataset';
 export type { TensorDatasetOptions } from './dataset';
 export { evaluate, fit, predict } from './training';
+export { CHECKPOINT_FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from './checkpoint';
+export type { Checkpoint, TrainingState } from './checkpoint';
 export type {
-  EarlyStoppingOptions, EpochSummary, EvaluateOptions, FitOptions, FitResult, LossKind, Metrics, OptimizerOptions,
+  CheckpointOptions, EarlyStoppingOptions, EpochSummary, EvaluateOptions, FitOptions, FitResult, LossKind, Metrics, OptimizerOptions,
   ProgressEvent, ScheduleOptions, TaskLossOptions, TaskMetrics,
 } from './training';
 export type { Device, LoadOptions, StateDict, StateDictOptions, Tensor, WeightLayout } from './model';

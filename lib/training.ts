@@ -2,8 +2,11 @@
  * Training and evaluation. The epoch loop, early stopping and best-weight restore live here; each
  * epoch's batches (forward, loss, backward, optimizer step) run natively off the event loop.
  */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import type { LossKind, RawProgress, RawTrainer, RawTrainerOptions, TaskKind } from './addon';
 import { loadAddon } from './addon';
+import { saveCheckpoint, type TrainingState } from './checkpoint';
 import type { TensorDataset } from './dataset';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import type { Device, Model, StateDict } from './model';
@@ -122,12 +125,32 @@ export interface FitOptions {
   nonFinite?: 'stop' | 'skip';
   /** Batch size for validation (default 4096). */
   evalBatchSize?: number;
-  /** Epoch number to start from (to resume; default 0). */
-  initialEpoch?: number;
+  /** Save a checkpoint after every `every` epochs into `dir` (see CheckpointOptions). */
+  checkpoint?: CheckpointOptions;
+  /**
+   * Continue an interrupted run from a checkpoint's training state (`(await loadCheckpoint(p)).training`),
+   * training its model; `epochs` counts the whole run. Same seed and one thread reproduce the
+   * uninterrupted run's weights and loss history exactly.
+   */
+  resume?: TrainingState;
+}
+
+export interface CheckpointOptions {
+  /** Directory for `epoch-NNNN.adatt` files (created if missing). */
+  dir: string;
+  /** Save every this many epochs (default 1); the final epoch is always saved. */
+  every?: number;
+  /** Keep the newest this many checkpoints (default 1). */
+  keepLast?: number;
+  /** Also keep the best this many by the early-stopping metric (default 1 with earlyStopping, else 0). */
+  keepBest?: number;
 }
 
 export interface FitResult {
+  /** Every epoch of the run, including those before a resume. */
   epochs: EpochSummary[];
+  /** Checkpoint files still on disk, oldest first. */
+  checkpoints: string[];
   bestEpoch?: number;
   bestValue?: number;
   stoppedEarly: boolean;
@@ -143,7 +166,7 @@ export interface EvaluateOptions {
 
 const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'schedule', 'clipNorm', 'losses', 'seed', 'device', 'threads',
   'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
-  'evalBatchSize', 'initialEpoch'] as const;
+  'evalBatchSize', 'checkpoint', 'resume'] as const;
 const OPTIMIZERS = ['adam', 'adamw', 'adagrad', 'sgd'] as const;
 const SCHEDULES = ['constant', 'step', 'cosine'] as const;
 const LOSSES: Record<TaskKind, readonly LossKind[]> = {
@@ -262,7 +285,12 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
   const validation = options.validation as TensorDataset | undefined;
   if (validation !== undefined) checkDatasetTasks(model, validation, 'validation');
   const epochs = readNumber(options.epochs, 'epochs', 1, { min: 1, integer: true });
-  const initialEpoch = readNumber(options.initialEpoch, 'initialEpoch', 0, { min: 0, integer: true });
+  const resume = options.resume as TrainingState | undefined;
+  if (resume !== undefined && (!isRecord(resume) || !(resume.optimizerState instanceof Uint8Array))) {
+    fail('resume', 'resume must be the training state of a checkpoint (loadCheckpoint(file).training)');
+  }
+  const initialEpoch = resume?.nextEpoch ?? 0;
+  if (initialEpoch >= epochs) fail('epochs', `epochs (${epochs}) must exceed the resumed run's ${initialEpoch} finished epochs`);
   const batchSize = readNumber(options.batchSize, 'batchSize', 256, { min: 1, integer: true });
   const evalBatchSize = readNumber(options.evalBatchSize, 'evalBatchSize', 4096, { min: 1, integer: true });
   const interval = readNumber(options.progressInterval, 'progressInterval', 0.25, { min: 0 });
@@ -291,8 +319,20 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
   if (options.threads !== undefined) setThreadCount(readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true }));
   if (options.device !== undefined) await model.to(options.device as Device);
 
+  const checkpoints = readCheckpointOptions(options.checkpoint, stopping !== undefined);
+  if (checkpoints) await fs.mkdir(checkpoints.dir, { recursive: true });
+
   const batchesPerEpoch = Math.ceil(train.size / batchSize);
-  const raw = trainerOptions(model, options, batchSize, (initialEpoch + epochs) * batchesPerEpoch);
+  const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch);
+  if (resume !== undefined) {
+    if (options.seed !== undefined && options.seed !== resume.seed) {
+      fail('seed', `seed ${String(options.seed)} differs from the resumed run's seed ${resume.seed}`);
+    }
+    if (resume.optimizerType !== raw.optimizer.type) {
+      fail('optimizer.type', `optimizer '${raw.optimizer.type}' differs from the resumed run's '${resume.optimizerType}'`);
+    }
+    raw.seed = resume.seed;
+  }
   const addon = loadAddon();
   const trainer: RawTrainer = callNative(() => new addon.Trainer(model._raw(), raw));
   const onAbort = (): void => trainer.abort();
@@ -300,11 +340,16 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
 
   const onProgress = options.onProgress as FitOptions['onProgress'];
   const onEpoch = options.onEpoch as FitOptions['onEpoch'];
-  const result: FitResult = { epochs: [], stoppedEarly: false, aborted: false, steps: 0 };
-  let best: StateDict | undefined;
-  let epochsSinceBest = 0;
+  const result: FitResult = {
+    epochs: [...(resume?.history ?? [])], checkpoints: [], stoppedEarly: false, aborted: false, steps: 0,
+    bestEpoch: resume?.bestEpoch, bestValue: resume?.bestValue,
+  };
+  let best: StateDict | undefined = resume?.bestWeights;
+  let epochsSinceBest = resume?.epochsSinceBest ?? 0;
+  const saved: { file: string; epoch: number; value?: number }[] = [];
   try {
-    for (let epoch = initialEpoch; epoch < initialEpoch + epochs; epoch += 1) {
+    if (resume !== undefined) await callNativeAsync(() => trainer.loadState(resume.optimizerState, resume.step));
+    for (let epoch = initialEpoch; epoch < epochs; epoch += 1) {
       if (signal?.aborted) {
         result.aborted = true;
         break;
@@ -345,7 +390,22 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
       }
       result.epochs.push(summary);
       onEpoch?.(summary);
-      if (stopping && epochsSinceBest >= stopping.patience) {
+      const stopNow = stopping !== undefined && epochsSinceBest >= stopping.patience;
+      if (checkpoints && ((epoch + 1) % checkpoints.every === 0 || epoch + 1 === epochs || stopNow)) {
+        const file = path.join(checkpoints.dir, `epoch-${String(epoch).padStart(4, '0')}.adatt`);
+        await saveCheckpoint(file, model, {
+          schema: train.schema,
+          training: {
+            nextEpoch: epoch + 1, step: trainer.step(), seed: raw.seed, optimizerType: raw.optimizer.type,
+            optimizerState: await callNativeAsync(() => trainer.saveState()), history: result.epochs,
+            bestEpoch: result.bestEpoch, bestValue: result.bestValue, epochsSinceBest,
+            ...(restoreBest && best ? { bestWeights: best } : {}),
+          },
+        });
+        saved.push({ file, epoch, value: summary.monitored });
+        await pruneCheckpoints(saved, checkpoints, stopping?.mode ?? 'max');
+      }
+      if (stopNow) {
         result.stoppedEarly = true;
         break;
       }
@@ -355,7 +415,34 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
     trainer.dispose();
   }
   if (best !== undefined) await model.loadStateDict(best);
+  result.checkpoints = saved.map((entry) => entry.file);
   return result;
+}
+
+function readCheckpointOptions(value: unknown, hasStopping: boolean): Required<CheckpointOptions> | undefined {
+  if (value === undefined) return undefined;
+  const spec = readOptions(value, 'checkpoint', ['dir', 'every', 'keepLast', 'keepBest']);
+  if (typeof spec.dir !== 'string' || spec.dir === '') fail('checkpoint.dir', 'checkpoint.dir must be a directory path');
+  return {
+    dir: path.resolve(spec.dir),
+    every: readNumber(spec.every, 'checkpoint.every', 1, { min: 1, integer: true }),
+    keepLast: readNumber(spec.keepLast, 'checkpoint.keepLast', 1, { min: 1, integer: true }),
+    keepBest: readNumber(spec.keepBest, 'checkpoint.keepBest', hasStopping ? 1 : 0, { min: 0, integer: true }),
+  };
+}
+
+/** Deletes checkpoints that are neither among the newest `keepLast` nor the best `keepBest`. */
+async function pruneCheckpoints(saved: { file: string; epoch: number; value?: number }[],
+  options: Required<CheckpointOptions>, mode: 'max' | 'min'): Promise<void> {
+  const keep = new Set(saved.slice(-options.keepLast).map((entry) => entry.file));
+  const ranked = saved.filter((entry) => entry.value !== undefined)
+    .sort((a, b) => (mode === 'max' ? b.value! - a.value! : a.value! - b.value!));
+  for (const entry of ranked.slice(0, options.keepBest)) keep.add(entry.file);
+  for (let i = saved.length - 1; i >= 0; i -= 1) {
+    if (keep.has(saved[i]!.file)) continue;
+    await fs.rm(saved[i]!.file, { force: true });
+    saved.splice(i, 1);
+  }
 }
 
 /** Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). */

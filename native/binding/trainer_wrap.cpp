@@ -1,5 +1,7 @@
 #include "trainer_wrap.h"
 
+#include <cstring>
+
 #include "adatt/errors.h"
 #include "convert.h"
 #include "dataset_wrap.h"
@@ -127,6 +129,36 @@ class EpochWorker : public ModelWorker {
   EpochResult result_;
 };
 
+// Saves (bytes empty) or restores the optimizer state under a write lease on the model.
+class TrainerStateWorker : public ModelWorker {
+ public:
+  TrainerStateWorker(Napi::Env env, std::shared_ptr<TrainerState> trainer, std::string bytes, int64_t step, bool load)
+      : ModelWorker(env, trainer->model, Access::Write), trainer_(std::move(trainer)), bytes_(std::move(bytes)),
+        step_(step), load_(load) {}
+
+ protected:
+  void Run() override {
+    if (load_) {
+      trainer_->trainer.load_state(bytes_, step_, state().device);
+    } else {
+      bytes_ = trainer_->trainer.save_state();
+    }
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    if (load_) return env.Undefined();
+    auto array = Napi::Uint8Array::New(env, bytes_.size());
+    std::memcpy(array.Data(), bytes_.data(), bytes_.size());
+    return array;
+  }
+
+ private:
+  std::shared_ptr<TrainerState> trainer_;
+  std::string bytes_;
+  int64_t step_;
+  bool load_;
+};
+
 }  // namespace
 
 Napi::Function AddonTrainer::Define(Napi::Env env) {
@@ -136,6 +168,8 @@ Napi::Function AddonTrainer::Define(Napi::Env env) {
                          InstanceMethod<&AddonTrainer::Abort>("abort"),
                          InstanceMethod<&AddonTrainer::Step>("step"),
                          InstanceMethod<&AddonTrainer::LearningRate>("learningRate"),
+                         InstanceMethod<&AddonTrainer::SaveState>("saveState"),
+                         InstanceMethod<&AddonTrainer::LoadState>("loadState"),
                          InstanceMethod<&AddonTrainer::Dispose>("dispose"),
                      });
 }
@@ -180,6 +214,25 @@ Napi::Value AddonTrainer::LearningRate(const Napi::CallbackInfo& info) {
     const auto trainer = live();
     const int64_t step = info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : trainer->trainer.global_step();
     return Napi::Number::New(info.Env(), trainer->trainer.lr_at(step));
+  });
+}
+
+Napi::Value AddonTrainer::SaveState(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    return (new TrainerStateWorker(info.Env(), live(), "", 0, false))->Start();
+  });
+}
+
+Napi::Value AddonTrainer::LoadState(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw_invalid("trainer state must be a Uint8Array");
+    }
+    if (!info[1].IsNumber()) throw_invalid("step must be a number");
+    const auto bytes = info[0].As<Napi::Uint8Array>();
+    std::string copy(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+    return (new TrainerStateWorker(info.Env(), live(), std::move(copy), info[1].As<Napi::Number>().Int64Value(), true))
+        ->Start();
   });
 }
 

@@ -29,6 +29,8 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value LearningRate(const Napi::CallbackInfo& info);
+  Napi::Value SaveState(const Napi::CallbackInfo& info);
+  Napi::Value LoadState(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<TrainerState> live() const;
 

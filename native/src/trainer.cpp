@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <sstream>
 
 #include "adatt/errors.h"
 
@@ -46,6 +47,23 @@ Trainer::Trainer(MultiTaskModel model, TrainerOptions options)
   if (options_.batch_size <= 0) throw InvalidArgument("trainer: batchSize must be positive");
   parameters_ = model_->parameters();
   optimizer_ = make_optimizer(parameters_, options_.optimizer);
+}
+
+std::string Trainer::save_state() const {
+  torch::serialize::OutputArchive archive;
+  optimizer_->save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
+}
+
+void Trainer::load_state(const std::string& bytes, int64_t step, const torch::Device& device) {
+  if (step < 0) throw InvalidArgument("trainer state: step must be non-negative");
+  torch::serialize::InputArchive archive;
+  std::istringstream in(bytes);
+  archive.load_from(in, device);
+  optimizer_->load(archive);
+  step_ = step;
 }
 
 double Trainer::lr_at(int64_t step) const {

@@ -96,6 +96,10 @@ class Trainer {
                           double progress_interval);
 
   int64_t global_step() const { return step_; }
+  // Optimizer state (moments, step counts) as bytes, and its restore onto `device` with the
+  // global step, so a resumed run continues exactly where the saved one stopped.
+  std::string save_state() const;
+  void load_state(const std::string& bytes, int64_t step, const torch::Device& device);
   double lr_at(int64_t step) const;
   const TrainerOptions& options() const { return options_; }
 

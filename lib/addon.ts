@@ -161,6 +161,19 @@ export interface RawTrainer {
   dispose(): void;
 }
 
+export interface RawScriptModule {
+  methods(): string[];
+  run(method: string, args: unknown[]): Promise<never>;
+  configure(options: { inputs: string[]; tasks: { name: string; outputs: number }[] }): void;
+  save(path: string): Promise<void>;
+  to(device: string): Promise<void>;
+  device(): string;
+  parameterCount(): number;
+  evaluate(dataset: RawDataset, options: RawDatasetOptions): Promise<Record<string, number>[]>;
+  predict(dataset: RawDataset, options: RawDatasetOptions): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
 export interface RawInfo {
   /** The LibTorch version the addon was compiled against. */
   libtorchVersion: string;
@@ -180,7 +193,8 @@ export interface RawAddon {
   setNumThreads(n: number): void;
   Model: new (config: NativeModelConfig) => RawModel;
   Dataset: new (init: RawDatasetInit) => RawDataset;
-  Trainer: new (model: RawModel, options: RawTrainerOptions) => RawTrainer;
+  Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
+  loadScript(path: string, device: string): Promise<RawScriptModule>;
 }
 
 const PACKAGE_ROOT = path.join(__dirname, '..');

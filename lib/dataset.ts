@@ -64,6 +64,20 @@ export class TensorDataset implements Disposable {
     return callNative(() => raw.bytes());
   }
 
+  /** One dataset per split of an encoded built-in or custom dataset, carrying its schema and task names. */
+  static fromSplits<K extends string>(schema: FittedSchema, splits: Record<K, EncodedData>): Record<K, TensorDataset> {
+    const taskNames = schema.tasks.map((task) => task.name);
+    const entries = Object.entries(splits) as [K, EncodedData][];
+    const created: TensorDataset[] = [];
+    try {
+      for (const [, data] of entries) created.push(TensorDataset.fromEncoded(data, { schema, taskNames }));
+    } catch (err) {
+      for (const dataset of created) dataset.dispose();
+      throw err;
+    }
+    return Object.fromEntries(entries.map(([name], i) => [name, created[i]!])) as Record<K, TensorDataset>;
+  }
+
   /** A new dataset of the given rows (a copy), e.g. for a split. */
   subset(rows: Int32Array | readonly number[]): TensorDataset {
     const raw = this.#live();

@@ -4,14 +4,17 @@ import { callNative } from './errors';
 import { setThreadCount } from './threads';
 
 export { createModel, Model } from './model';
+export * from './data';
 export { TensorDataset } from './dataset';
 export type { TensorDatasetOptions } from './dataset';
 export { evaluate, fit, predict } from './training';
+export { loadTorchScript, ScriptModel } from './torchscript';
+export type { ScriptTaskOptions, ScriptTensor, ScriptValue } from './torchscript';
 export { CHECKPOINT_FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from './checkpoint';
 export type { Checkpoint, TrainingState } from './checkpoint';
 export type {
   CheckpointOptions, EarlyStoppingOptions, EpochSummary, EvaluateOptions, FitOptions, FitResult, LossKind, Metrics, OptimizerOptions,
-  ProgressEvent, ScheduleOptions, TaskLossOptions, TaskMetrics,
+  ProgressEvent, ScheduleOptions, TaskLossOptions, TaskMetrics, TrainableModel,
 } from './training';
 export type { Device, LoadOptions, StateDict, StateDictOptions, Tensor, WeightLayout } from './model';
 export type { GateLevel } from './gates';

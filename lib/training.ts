@@ -9,7 +9,9 @@ import { loadAddon } from './addon';
 import { saveCheckpoint, type TrainingState } from './checkpoint';
 import type { TensorDataset } from './dataset';
 import { callNative, callNativeAsync, ValidationError } from './errors';
-import type { Device, Model, StateDict } from './model';
+import type { TaskConfig } from './config';
+import { Model, type Device, type StateDict } from './model';
+import { ScriptModel } from './torchscript';
 import { setThreadCount } from './threads';
 import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
 
@@ -207,30 +209,39 @@ function readChoice<T extends string>(value: unknown, field: string, choices: re
   return value as T;
 }
 
-function taskKinds(model: Model): TaskKind[] {
-  return model.config.tasks.map((task) => task.type);
+/** A native model, or a TorchScript model whose tasks are configured. */
+export type TrainableModel = Model | ScriptModel;
+
+function tasksOf(model: TrainableModel): readonly TaskConfig[] {
+  if (model instanceof ScriptModel) return model.tasks;
+  if (!(model instanceof Model)) fail('model', `model must be a Model or a ScriptModel, got ${describeValue(model)}`);
+  return model.config.tasks;
 }
 
-function checkDatasetTasks(model: Model, data: TensorDataset, field: string): void {
+function taskKinds(model: TrainableModel): TaskKind[] {
+  return tasksOf(model).map((task) => task.type);
+}
+
+function checkDatasetTasks(model: TrainableModel, data: TensorDataset, field: string): void {
   if (data === null || typeof data !== 'object' || typeof (data as TensorDataset)._raw !== 'function') {
     fail(field, `${field} must be a TensorDataset, got ${describeValue(data)}`);
   }
-  const names = model.config.tasks.map((task) => task.name);
+  const names = tasksOf(model).map((task) => task.name);
   if (data.taskNames !== undefined && data.taskNames.join('\0') !== names.join('\0')) {
     fail(field, `${field} has tasks [${data.taskNames.join(', ')}] but the model has [${names.join(', ')}]`);
   }
 }
 
-function byTask<T>(model: Model, values: readonly T[]): Record<string, T> {
-  return Object.fromEntries(model.config.tasks.map((task, t) => [task.name, values[t] as T]));
+function byTask<T>(model: TrainableModel, values: readonly T[]): Record<string, T> {
+  return Object.fromEntries(tasksOf(model).map((task, t) => [task.name, values[t] as T]));
 }
 
-function trainerOptions(model: Model, options: Record<string, unknown>, batchSize: number, totalSteps: number): RawTrainerOptions {
+function trainerOptions(model: TrainableModel, options: Record<string, unknown>, batchSize: number, totalSteps: number): RawTrainerOptions {
   const optimizer = readOptions(options.optimizer, 'optimizer', ['type', 'lr', 'weightDecay', 'momentum', 'betas', 'eps']);
   const betas = optimizer.betas ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2) fail('optimizer.betas', 'optimizer.betas must be [beta1, beta2]');
   const schedule = readOptions(options.schedule, 'schedule', ['type', 'warmupSteps', 'stepSize', 'gamma', 'minLr']);
-  const losses = readOptions(options.losses, 'losses', model.config.tasks.map((task) => task.name));
+  const losses = readOptions(options.losses, 'losses', tasksOf(model).map((task) => task.name));
   const kinds = taskKinds(model);
   return {
     optimizer: {
@@ -251,7 +262,7 @@ function trainerOptions(model: Model, options: Record<string, unknown>, batchSiz
       minLr: readNumber(schedule.minLr, 'schedule.minLr', 0, { min: 0 }),
     },
     taskTypes: kinds,
-    losses: model.config.tasks.map((task, t) => {
+    losses: tasksOf(model).map((task, t) => {
       const field = `losses.${task.name}`;
       const spec = readOptions(losses[task.name], field, ['loss', 'weight', 'huberDelta']);
       const allowed = LOSSES[kinds[t]!];
@@ -279,7 +290,7 @@ function monitoredValue(metrics: Metrics, stopping: Required<Pick<EarlyStoppingO
  * Trains `model` on `train`. Resolves with per-epoch summaries; rejects with `ValidationError` for bad
  * options or data that does not fit the model, `NonFiniteError` on a NaN loss (nonFinite: 'stop').
  */
-export async function fit(model: Model, train: TensorDataset, fitOptions: FitOptions = {}): Promise<FitResult> {
+export async function fit(model: TrainableModel, train: TensorDataset, fitOptions: FitOptions = {}): Promise<FitResult> {
   const options = readOptions(fitOptions, 'options', FIT_KEYS);
   checkDatasetTasks(model, train, 'train');
   const validation = options.validation as TensorDataset | undefined;
@@ -305,7 +316,7 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
     const spec = readOptions(options.earlyStopping, 'earlyStopping', ['metric', 'task', 'patience', 'mode']);
     if (typeof spec.metric !== 'string' || spec.metric === '') fail('earlyStopping.metric', 'earlyStopping.metric must name a metric');
     if (validation === undefined) fail('earlyStopping', 'earlyStopping needs a validation dataset');
-    const tasks = ['mean', ...model.config.tasks.map((task) => task.name)];
+    const tasks = ['mean', ...tasksOf(model).map((task) => task.name)];
     stopping = {
       metric: spec.metric,
       task: readChoice(spec.task, 'earlyStopping.task', tasks, 'mean'),
@@ -314,8 +325,12 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
         MAXIMIZED_METRICS.has(spec.metric) ? 'max' : 'min'),
     };
   }
-  const restoreBest = options.restoreBest ?? stopping !== undefined;
+  const restoreBest = options.restoreBest ?? (stopping !== undefined && model instanceof Model);
   if (typeof restoreBest !== 'boolean') fail('restoreBest', 'restoreBest must be a boolean');
+  if (!(model instanceof Model) && (restoreBest || options.checkpoint !== undefined || resume !== undefined)) {
+    fail('model', 'restoreBest, checkpoint and resume need a native Model; save a TorchScript model with save()');
+  }
+  const nativeModel = model as Model;
   if (options.threads !== undefined) setThreadCount(readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true }));
   if (options.device !== undefined) await model.to(options.device as Device);
 
@@ -383,7 +398,7 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
           result.bestEpoch = epoch;
           summary.best = true;
           epochsSinceBest = 0;
-          if (restoreBest) best = await model.stateDict({ layout: 'native' });
+          if (restoreBest) best = await nativeModel.stateDict({ layout: 'native' });
         } else {
           epochsSinceBest += 1;
         }
@@ -393,7 +408,7 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
       const stopNow = stopping !== undefined && epochsSinceBest >= stopping.patience;
       if (checkpoints && ((epoch + 1) % checkpoints.every === 0 || epoch + 1 === epochs || stopNow)) {
         const file = path.join(checkpoints.dir, `epoch-${String(epoch).padStart(4, '0')}.adatt`);
-        await saveCheckpoint(file, model, {
+        await saveCheckpoint(file, nativeModel, {
           schema: train.schema,
           training: {
             nextEpoch: epoch + 1, step: trainer.step(), seed: raw.seed, optimizerType: raw.optimizer.type,
@@ -414,7 +429,7 @@ export async function fit(model: Model, train: TensorDataset, fitOptions: FitOpt
     signal?.removeEventListener('abort', onAbort);
     trainer.dispose();
   }
-  if (best !== undefined) await model.loadStateDict(best);
+  if (best !== undefined) await nativeModel.loadStateDict(best);
   result.checkpoints = saved.map((entry) => entry.file);
   return result;
 }
@@ -446,7 +461,7 @@ async function pruneCheckpoints(saved: { file: string; epoch: number; value?: nu
 }
 
 /** Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). */
-export async function evaluate(model: Model, data: TensorDataset, options: EvaluateOptions = {}): Promise<Metrics> {
+export async function evaluate(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Metrics> {
   const { batchSize } = readOptions(options, 'options', ['batchSize']);
   checkDatasetTasks(model, data, 'data');
   const raw = model._raw();
@@ -461,7 +476,7 @@ export async function evaluate(model: Model, data: TensorDataset, options: Evalu
  * Per task name, predictions for every row: probabilities for binary tasks ([N]), class
  * probabilities for multiclass ([N * classes], row-major), values for regression ([N]).
  */
-export async function predict(model: Model, data: TensorDataset, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
+export async function predict(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
   const { batchSize } = readOptions(options, 'options', ['batchSize']);
   checkDatasetTasks(model, data, 'data');
   const raw = model._raw();

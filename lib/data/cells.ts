@@ -1,0 +1,88 @@
+/**
+ * A column's cells over a table's view rows, in the two forms that fitting and encoding work on:
+ * coded (distinct values plus one code per row, so that work per value is done once) and numeric.
+ */
+import { invalidData, NULL_CODE, parseNumber, type Column, type Table } from './table';
+import type { LabelValue, Normalization } from './types';
+
+/** Row i of the view holds `values[codes[i]]`, or null when `codes[i]` is -1. */
+export interface CodedCells {
+  codes: Int32Array;
+  /** Text for text columns, numbers for number columns. */
+  values: readonly LabelValue[];
+}
+
+export function codedCells(table: Table, column: Column): CodedCells {
+  const { rows } = table;
+  const codes = new Int32Array(rows.length);
+  if (column.kind === 'text') {
+    for (let i = 0; i < rows.length; i++) codes[i] = column.codes[rows[i] as number] as number;
+    return { codes, values: column.values };
+  }
+  const values: number[] = [];
+  const codeOf = new Map<number, number>();
+  for (let i = 0; i < rows.length; i++) {
+    const value = column.values[rows[i] as number] as number;
+    if (Number.isNaN(value)) {
+      codes[i] = NULL_CODE;
+      continue;
+    }
+    let code = codeOf.get(value);
+    if (code === undefined) {
+      code = values.length;
+      values.push(value);
+      codeOf.set(value, code);
+    }
+    codes[i] = code;
+  }
+  return { codes, values };
+}
+
+/** Per distinct value: 1 when it is a missing marker. */
+export function missingFlags(values: readonly LabelValue[], missingValues: ReadonlySet<string>): Uint8Array {
+  return Uint8Array.from(values, (value) => (typeof value === 'string' && missingValues.has(value) ? 1 : 0));
+}
+
+/** The column's values over the view rows as numbers (NaN = missing); a non-numeric cell is an error. */
+export function numericCells(table: Table, column: Column, missingValues: ReadonlySet<string>): Float64Array {
+  const { rows } = table;
+  const numbers = new Float64Array(rows.length);
+  if (column.kind === 'number') {
+    for (let i = 0; i < rows.length; i++) numbers[i] = column.values[rows[i] as number] as number;
+    return numbers;
+  }
+  // Each distinct text is parsed once (`done` rather than a NaN sentinel, since NaN means missing).
+  const parsed = new Float64Array(column.values.length);
+  const done = new Uint8Array(column.values.length);
+  for (let i = 0; i < rows.length; i++) {
+    const code = column.codes[rows[i] as number] as number;
+    if (code === NULL_CODE) {
+      numbers[i] = NaN;
+      continue;
+    }
+    if (done[code] === 0) {
+      const text = column.values[code] as string;
+      const value = parseNumber(text, missingValues);
+      if (value === undefined) throw invalidData(table, i, column.name, `${JSON.stringify(text)} is not a number`);
+      parsed[code] = value;
+      done[code] = 1;
+    }
+    numbers[i] = parsed[code] as number;
+  }
+  return numbers;
+}
+
+/** The values inside one multi-valued cell: split, trimmed, empty pieces dropped. */
+export function splitTokens(text: string, separator: string): string[] {
+  return text.split(separator).map((token) => token.trim()).filter((token) => token !== '');
+}
+
+/**
+ * t(x) of a dense normalisation: log(1 + x) for 'log1p', else x. Throws for x <= -1 under 'log1p',
+ * naming view row `row` of `table`.
+ */
+export function transformDense(table: Table, row: number, column: Column, value: number, normalize: Normalization): number {
+  if (normalize !== 'log1p') return value;
+  if (value <= -1) throw invalidData(table, row, column.name, `${value} is not > -1, which 'log1p' normalisation needs`);
+  return Math.log1p(value);
+}

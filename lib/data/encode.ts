@@ -1,0 +1,165 @@
+/**
+ * `encode`: any split through a fitted schema into `EncodedData`, the flat row-major typed arrays
+ * that the native Dataset turns into tensors with one copy. Work per distinct value (vocabulary
+ * lookups, label mapping) is done once per value, then rows are filled by code.
+ */
+import { ValidationError } from '../errors';
+import { codedCells, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
+import { validateFittedSchema } from './fitted';
+import { invalidData, NULL_CODE, requireRows, type Column, type Table } from './table';
+import type {
+  EncodedData,
+  FittedBinaryTask,
+  FittedCategorical,
+  FittedDense,
+  FittedMulticlassTask,
+  FittedMultiValued,
+  FittedSchema,
+  FittedTask,
+  LabelPredicate,
+  LabelValue,
+} from './types';
+
+export const MISSING_ID = 0;
+export const OUT_OF_VOCABULARY_ID = 1;
+/** Id of `vocabulary[0]`. */
+export const FIRST_VALUE_ID = 2;
+
+export interface EncodeOptions {
+  /**
+   * Predicates of binary tasks fitted with a function, by task name. Needed only for a schema read
+   * back from JSON (the object `fitSchema` returns remembers its functions).
+   */
+  predicates?: Readonly<Record<string, LabelPredicate>>;
+}
+
+function idsByValue(vocabulary: readonly string[]): Map<string, number> {
+  return new Map(vocabulary.map((value, k) => [value, k + FIRST_VALUE_ID]));
+}
+
+/** Per distinct value of `cells`: its vocabulary id (0 missing, 1 out of vocabulary, 2.. known). */
+function idsPerCode(cells: CodedCells, vocabulary: readonly string[], missing: ReadonlySet<string>): Int32Array {
+  const idOf = idsByValue(vocabulary);
+  const isMissing = missingFlags(cells.values, missing);
+  return Int32Array.from(cells.values, (value, code) =>
+    isMissing[code] === 1 ? MISSING_ID : idOf.get(String(value)) ?? OUT_OF_VOCABULARY_ID);
+}
+
+function encodeDense(features: readonly FittedDense[], columns: readonly Column[], table: Table, missing: ReadonlySet<string>): Float32Array {
+  const width = features.length;
+  const dense = new Float32Array(table.size * width);
+  features.forEach(({ normalize, center, scale, fill }, j) => {
+    const column = columns[j] as Column;
+    const values = numericCells(table, column, missing);
+    for (let i = 0; i < values.length; i++) {
+      const raw = values[i] as number;
+      let encoded = fill;
+      if (!Number.isNaN(raw)) {
+        encoded = (transformDense(table, i, column, raw, normalize) - center) / scale;
+      }
+      dense[i * width + j] = encoded;
+    }
+  });
+  return dense;
+}
+
+function encodeCategorical(features: readonly FittedCategorical[], columns: readonly Column[], table: Table, missing: ReadonlySet<string>): Int32Array {
+  const width = features.length;
+  const ids = new Int32Array(table.size * width);
+  features.forEach(({ vocabulary }, j) => {
+    const cells = codedCells(table, columns[j] as Column);
+    const idOfCode = idsPerCode(cells, vocabulary, missing);
+    const { codes } = cells;
+    for (let i = 0; i < codes.length; i++) {
+      const code = codes[i] as number;
+      ids[i * width + j] = code === NULL_CODE ? MISSING_ID : (idOfCode[code] as number);
+    }
+  });
+  return ids;
+}
+
+const MISSING_BAG = Int32Array.of(MISSING_ID);
+
+function encodeBags(feature: FittedMultiValued, column: Column, table: Table, missing: ReadonlySet<string>): { indices: Int32Array; offsets: Int32Array } {
+  const cells = codedCells(table, column);
+  const isMissing = missingFlags(cells.values, missing);
+  const idOf = idsByValue(feature.vocabulary);
+  // One bag per distinct cell; a missing cell is the bag [0], like a missing categorical value.
+  const bagOfCode = cells.values.map((value, code) => isMissing[code] === 1
+    ? MISSING_BAG
+    : Int32Array.from(splitTokens(String(value), feature.separator), (token) => idOf.get(token) ?? OUT_OF_VOCABULARY_ID));
+  const bagOf = (code: number): Int32Array => (code === NULL_CODE ? MISSING_BAG : (bagOfCode[code] as Int32Array));
+  const offsets = new Int32Array(table.size);
+  let total = 0;
+  cells.codes.forEach((code, i) => {
+    offsets[i] = total;
+    total += bagOf(code).length;
+  });
+  const indices = new Int32Array(total);
+  cells.codes.forEach((code, i) => indices.set(bagOf(code), offsets[i]));
+  return { indices, offsets };
+}
+
+/** The label `labelsPerCode` gives a value that is not one of a multiclass task's classes. */
+const NOT_A_CLASS = -1;
+
+function predicateOf(task: FittedBinaryTask, options: EncodeOptions): LabelPredicate {
+  const predicate = options.predicates?.[task.name] ?? task.predicate;
+  if (typeof predicate !== 'function') {
+    throw new ValidationError(`predicates.${task.name}`, `Invalid encode options: binary task '${task.name}' was fitted with a predicate function, which JSON does not store; pass it as options.predicates['${task.name}']`);
+  }
+  return predicate;
+}
+
+/** Per distinct value: its label (NaN when missing, NOT_A_CLASS for an unknown multiclass value). */
+function labelsPerCode(task: FittedBinaryTask | FittedMulticlassTask, cells: CodedCells, missing: ReadonlySet<string>, options: EncodeOptions): Float32Array {
+  let labelOf: (value: LabelValue) => number;
+  if (task.type === 'multiclass') {
+    const indexOf = new Map(task.classes.map((value, k) => [value, k]));
+    labelOf = (value) => indexOf.get(String(value)) ?? NOT_A_CLASS;
+  } else if (task.positive === 'predicate') {
+    const predicate = predicateOf(task, options);
+    labelOf = (value) => (predicate(value) ? 1 : 0);
+  } else {
+    const positive = new Set(task.positive);
+    labelOf = (value) => (positive.has(String(value)) ? 1 : 0);
+  }
+  const isMissing = missingFlags(cells.values, missing);
+  return Float32Array.from(cells.values, (value, code) => (isMissing[code] === 1 ? NaN : labelOf(value)));
+}
+
+function encodeLabels(task: FittedTask, column: Column, table: Table, missing: ReadonlySet<string>, options: EncodeOptions): Float32Array {
+  if (task.type === 'regression') return Float32Array.from(numericCells(table, column, missing));
+  const cells = codedCells(table, column);
+  const labelOfCode = labelsPerCode(task, cells, missing, options);
+  const labels = new Float32Array(table.size);
+  cells.codes.forEach((code, i) => {
+    const label = code === NULL_CODE ? NaN : (labelOfCode[code] as number);
+    if (label === NOT_A_CLASS && task.type === 'multiclass') {
+      const classes = task.classes.map((value) => JSON.stringify(value)).join(', ');
+      throw invalidData(table, i, column.name, `label ${JSON.stringify(String(cells.values[code]))} is not one of the ${task.classes.length} classes of task '${task.name}' (${classes})`);
+    }
+    labels[i] = label;
+  });
+  return labels;
+}
+
+/** Encodes the rows of `table` with a fitted schema (from `fitSchema`, or checked JSON). */
+export function encode(schema: FittedSchema, table: Table, options: EncodeOptions = {}): EncodedData {
+  validateFittedSchema(schema);
+  requireRows(table, 'table', 'encode');
+  const missing = new Set(schema.missingValues);
+  const columnOf = ({ column }: { column: string }): Column => {
+    const found = table.findColumn(column);
+    if (!found) throw new ValidationError(column, `Invalid data: ${table.describeMissingColumn(column)}, which the schema reads`);
+    return found;
+  };
+  const { dense, categorical, multiValued, tasks } = schema;
+  return {
+    size: table.size,
+    ...(dense.length > 0 ? { dense: encodeDense(dense, dense.map(columnOf), table, missing) } : {}),
+    ...(categorical.length > 0 ? { categorical: encodeCategorical(categorical, categorical.map(columnOf), table, missing) } : {}),
+    ...(multiValued.length > 0 ? { multiValued: multiValued.map((feature) => encodeBags(feature, columnOf(feature), table, missing)) } : {}),
+    labels: tasks.map((task) => encodeLabels(task, columnOf(task), table, missing, options)),
+  };
+}

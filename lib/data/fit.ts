@@ -1,0 +1,215 @@
+/**
+ * `fitSchema`: learns everything a schema needs from the training rows only (normalisation
+ * parameters, vocabularies, class lists), so that validation and test rows never influence it.
+ */
+import { ValidationError } from '../errors';
+import { codedCells, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
+import { configChecker } from './check';
+import { validateSchemaSpec, type CategoricalEntry, type DenseEntry, type FeatureEntry, type TaskEntry } from './spec';
+import { requireRows, type Column, type Table } from './table';
+import {
+  FITTED_SCHEMA_FORMAT,
+  FITTED_SCHEMA_VERSION,
+  type ColumnRef,
+  type FittedDense,
+  type FittedSchema,
+  type FittedTask,
+  type SchemaSpec,
+} from './types';
+
+/** A spec entry with its column found in the table and its name settled. */
+interface Resolved<T> {
+  entry: T;
+  column: Column;
+  name: string;
+  /** Where the name comes from, for error messages. */
+  nameField: string;
+}
+
+/** Ordering of text that does not depend on the locale. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function fitDense({ entry, column, name }: Resolved<DenseEntry>, table: Table, missing: ReadonlySet<string>): FittedDense {
+  const values = numericCells(table, column, missing);
+  // Welford's running mean and variance: stable for large values such as amounts of money.
+  let count = 0;
+  let mean = 0;
+  let sumOfSquares = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const raw = values[i] as number;
+    if (Number.isNaN(raw)) continue;
+    const value = transformDense(table, i, column, raw, entry.normalize);
+    count++;
+    const delta = value - mean;
+    mean += delta / count;
+    sumOfSquares += delta * (value - mean);
+    if (value < min) min = value;
+    if (value > max) max = value;
+  }
+  if (count === 0) {
+    throw new ValidationError(column.name, `Invalid data: dense column '${column.name}' has no values in the ${table.size} training rows of ${table.source}`);
+  }
+  const std = Math.sqrt(sumOfSquares / count);
+  // A constant column keeps scale 1, so that it encodes to a constant instead of NaN.
+  const scaleOrOne = (scale: number): number => (scale > 0 ? scale : 1);
+  const [center, scale] = ((): [number, number] => {
+    switch (entry.normalize) {
+      case 'standard':
+      case 'log1p':
+        return [mean, scaleOrOne(std)];
+      case 'minmax':
+        return [min, scaleOrOne(max - min)];
+      case 'none':
+        return [0, 1];
+    }
+  })();
+  return { name, column: column.name, normalize: entry.normalize, center, scale, fill: (mean - center) / scale };
+}
+
+/** How many view rows hold each distinct value. */
+function countPerCode(cells: CodedCells): Int32Array {
+  const counts = new Int32Array(cells.values.length);
+  for (const code of cells.codes) if (code >= 0) counts[code] = (counts[code] as number) + 1;
+  return counts;
+}
+
+/**
+ * Known values (or, with `tokensOf`, tokens) seen at least `minFrequency` times and not missing,
+ * most frequent first (ties by value), so that ids do not depend on the order of the rows.
+ */
+function fitVocabulary(
+  cells: CodedCells,
+  missing: ReadonlySet<string>,
+  minFrequency: number,
+  tokensOf: (text: string) => string[] = (text) => [text],
+): string[] {
+  const isMissing = missingFlags(cells.values, missing);
+  const counts = new Map<string, number>();
+  countPerCode(cells).forEach((count, code) => {
+    if (count === 0 || isMissing[code] === 1) return;
+    for (const token of tokensOf(String(cells.values[code]))) counts.set(token, (counts.get(token) ?? 0) + count);
+  });
+  return [...counts]
+    .filter(([, count]) => count >= minFrequency)
+    .sort(([a, countA], [b, countB]) => countB - countA || compareText(a, b))
+    .map(([value]) => value);
+}
+
+/** Distinct non-missing values as text: numbers in numeric order when all are numbers, else text order. */
+function sortedClasses(values: readonly string[]): string[] {
+  const numeric = values.every((value) => value.trim() !== '' && Number.isFinite(Number(value)));
+  return [...values].sort(numeric ? (a, b) => Number(a) - Number(b) : compareText);
+}
+
+function presentValues(cells: CodedCells, missing: ReadonlySet<string>): string[] {
+  const isMissing = missingFlags(cells.values, missing);
+  const counts = countPerCode(cells);
+  return cells.values.filter((_, code) => (counts[code] as number) > 0 && isMissing[code] === 0).map(String);
+}
+
+function quoteValues(values: readonly string[], limit = 8): string {
+  const shown = values.slice(0, limit).map((value) => JSON.stringify(value)).join(', ');
+  return values.length > limit ? `${shown}, … (${values.length} in all)` : shown;
+}
+
+function fitTask(task: TaskEntry, column: Column, table: Table, missing: ReadonlySet<string>): FittedTask {
+  const base = { name: task.name, column: column.name };
+  switch (task.type) {
+    case 'regression':
+      return { ...base, type: 'regression' };
+    case 'multiclass': {
+      if (task.classes) return { ...base, type: 'multiclass', classes: [...task.classes] };
+      const classes = sortedClasses(presentValues(codedCells(table, column), missing));
+      if (classes.length < 2) {
+        throw new ValidationError(column.name, `Invalid data: multiclass task '${task.name}' needs at least 2 classes, but column '${column.name}' has ${classes.length} distinct value(s) in the training rows of ${table.source}`);
+      }
+      return { ...base, type: 'multiclass', classes };
+    }
+    case 'binary': {
+      if ('predicate' in task.positive) {
+        const fitted = { ...base, type: 'binary' as const, positive: 'predicate' as const };
+        // Non-enumerable: kept for `encode`, left out of JSON (functions cannot be stored).
+        Object.defineProperty(fitted, 'predicate', { value: task.positive.predicate, enumerable: false });
+        return fitted;
+      }
+      const positive = task.positive.values;
+      const seen = presentValues(codedCells(table, column), missing);
+      if (!seen.some((value) => positive.includes(value))) {
+        configChecker('schema').fail(`${task.field}.positive`, `no training row of ${table.source} has a positive value for task '${task.name}' in column '${column.name}' (positive: ${quoteValues(positive)}; values seen: ${quoteValues(seen)})`);
+      }
+      return { ...base, type: 'binary', positive: [...positive] };
+    }
+  }
+}
+
+/** Fails when two entries share a name, since names label embeddings and task outputs. */
+function requireUniqueNames(entries: readonly { nameField: string; name: string }[], what: string): void {
+  const fieldOf = new Map<string, string>();
+  for (const { nameField, name } of entries) {
+    const previous = fieldOf.get(name);
+    if (previous !== undefined) {
+      configChecker('schema').fail(nameField, `${nameField} and ${previous} are both ${what} named '${name}'; give one of them another name`);
+    }
+    fieldOf.set(name, nameField);
+  }
+}
+
+/** Fails when a task's label column is also an input: the model would see the answer. */
+function requireNoLabelLeak(features: readonly Resolved<FeatureEntry>[], tasks: readonly Resolved<TaskEntry>[]): void {
+  const featureFieldOf = new Map(features.map(({ column, entry }) => [column.name, entry.field]));
+  for (const { column, entry } of tasks) {
+    const feature = featureFieldOf.get(column.name);
+    if (feature !== undefined) {
+      configChecker('schema').fail(`${entry.field}.column`, `column '${column.name}' is the label of task '${entry.name}' and also an input (${feature}); a label must never be an input`);
+    }
+  }
+}
+
+/**
+ * Fits a schema spec on the training rows: dense normalisation parameters, vocabularies (with the
+ * minFrequency cut), class lists and positive values. Encode every split with the result.
+ */
+export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
+  const normalized = validateSchemaSpec(spec);
+  const table = requireRows(train, 'train', 'fit a schema on');
+  const missing = new Set(normalized.missingValues);
+  const resolve = <T extends { field: string; name: string | undefined; column: ColumnRef }>(entry: T, columnField: string): Resolved<T> => {
+    const column = table.findColumn(entry.column)
+      ?? configChecker('schema').fail(columnField, `${columnField}: ${table.describeMissingColumn(entry.column)}`);
+    return { entry, column, name: entry.name ?? column.name, nameField: entry.name === undefined ? entry.field : `${entry.field}.name` };
+  };
+  const resolveFeature = <T extends FeatureEntry>(entry: T): Resolved<T> => resolve(entry, entry.columnField);
+
+  const dense = normalized.dense.map(resolveFeature);
+  const categorical = normalized.categorical.map(resolveFeature);
+  const multiValued = normalized.multiValued.map(resolveFeature);
+  const tasks = normalized.tasks.map((task) => resolve(task, `${task.field}.column`));
+  requireUniqueNames(dense, 'dense features');
+  requireUniqueNames([...categorical, ...multiValued], 'categorical or multi-valued features');
+  requireUniqueNames(tasks, 'tasks');
+  requireNoLabelLeak([...dense, ...categorical, ...multiValued], tasks);
+
+  const vocabularyOf = ({ entry, column }: Resolved<CategoricalEntry>, tokensOf?: (text: string) => string[]): string[] =>
+    fitVocabulary(codedCells(table, column), missing, entry.minFrequency, tokensOf);
+  const allColumns = [...dense, ...categorical, ...multiValued, ...tasks].map(({ column }) => column.name);
+  return {
+    format: FITTED_SCHEMA_FORMAT,
+    version: FITTED_SCHEMA_VERSION,
+    columns: [...new Set(allColumns)],
+    missingValues: normalized.missingValues,
+    dense: dense.map((feature) => fitDense(feature, table, missing)),
+    categorical: categorical.map((feature) => ({ name: feature.name, column: feature.column.name, vocabulary: vocabularyOf(feature) })),
+    multiValued: multiValued.map((feature) => ({
+      name: feature.name,
+      column: feature.column.name,
+      separator: feature.entry.separator,
+      vocabulary: vocabularyOf(feature, (text) => splitTokens(text, feature.entry.separator)),
+    })),
+    tasks: tasks.map(({ entry, column }) => fitTask(entry, column, table, missing)),
+    fittedRows: table.size,
+  };
+}

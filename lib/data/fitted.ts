@@ -1,0 +1,61 @@
+/**
+ * `validateFittedSchema`: checks a fitted schema that comes back from JSON (a checkpoint) before it
+ * encodes anything, with a ConfigError naming the offending field.
+ */
+import { configChecker } from './check';
+import { FITTED_SCHEMA_FORMAT, FITTED_SCHEMA_VERSION, NORMALIZATIONS, TASK_TYPE_KEYS, TASK_TYPES, type FittedSchema } from './types';
+
+
+/** Checks every field of a fitted schema and returns it (the same object, now typed). */
+export function validateFittedSchema(value: unknown): FittedSchema {
+  const check = configChecker('fitted schema');
+  const schema = check.record(value, '', ['format', 'version', 'columns', 'missingValues', 'dense', 'categorical', 'multiValued', 'tasks', 'fittedRows']);
+  if (schema.format !== FITTED_SCHEMA_FORMAT) {
+    check.fail('format', `format must be '${FITTED_SCHEMA_FORMAT}', got ${JSON.stringify(schema.format)}`);
+  }
+  if (schema.version !== FITTED_SCHEMA_VERSION) {
+    check.fail('version', `version ${JSON.stringify(schema.version)} is not supported (this version of adatt reads version ${FITTED_SCHEMA_VERSION})`);
+  }
+  const columns = new Set(check.strings(schema.columns, 'columns'));
+  check.strings(schema.missingValues, 'missingValues', true);
+  check.integer(schema.fittedRows, 'fittedRows', 1);
+
+  const entries = (key: string, keys: readonly string[], minLength = 0): Record<string, unknown>[] =>
+    check.array(schema[key], key, 'entries', minLength).map((item, i) => {
+      const field = `${key}[${i}]`;
+      const entry = check.record(item, field, ['name', 'column', ...keys]);
+      check.string(entry.name, `${field}.name`);
+      const column = check.string(entry.column, `${field}.column`);
+      if (!columns.has(column)) check.fail(`${field}.column`, `${field}.column '${column}' is not listed in columns`);
+      return entry;
+    });
+  const uniqueStrings = (list: unknown, field: string, minLength: number): void => {
+    const seen = new Set<string>();
+    check.array(list, field, 'strings', minLength).forEach((item, i) => {
+      const text = check.string(item, `${field}[${i}]`, true);
+      if (seen.has(text)) check.fail(field, `${field} lists ${JSON.stringify(text)} twice`);
+      seen.add(text);
+    });
+  };
+
+  entries('dense', ['normalize', 'center', 'scale', 'fill']).forEach((entry, i) => {
+    check.oneOf(entry.normalize, `dense[${i}].normalize`, NORMALIZATIONS);
+    check.finite(entry.center, `dense[${i}].center`);
+    if (check.finite(entry.scale, `dense[${i}].scale`) <= 0) check.fail(`dense[${i}].scale`, `dense[${i}].scale must be > 0, got ${String(entry.scale)}`);
+    check.finite(entry.fill, `dense[${i}].fill`);
+  });
+  entries('categorical', ['vocabulary']).forEach((entry, i) => uniqueStrings(entry.vocabulary, `categorical[${i}].vocabulary`, 0));
+  entries('multiValued', ['vocabulary', 'separator']).forEach((entry, i) => {
+    uniqueStrings(entry.vocabulary, `multiValued[${i}].vocabulary`, 0);
+    check.string(entry.separator, `multiValued[${i}].separator`);
+  });
+  entries('tasks', ['type', ...Object.values(TASK_TYPE_KEYS).flat()], 1).forEach((task, i) => {
+    const field = `tasks[${i}]`;
+    const type = check.oneOf(task.type, `${field}.type`, TASK_TYPES);
+    // Checked again with this type's keys only, to reject another type's key.
+    check.record(task, field, ['name', 'column', 'type', ...TASK_TYPE_KEYS[type]]);
+    if (type === 'binary' && task.positive !== 'predicate') uniqueStrings(task.positive, `${field}.positive`, 1);
+    if (type === 'multiclass') uniqueStrings(task.classes, `${field}.classes`, 2);
+  });
+  return value as FittedSchema;
+}

@@ -1,0 +1,170 @@
+/**
+ * Validation of a user's `SchemaSpec` into a normalised form with every default filled in, and
+ * `schemaColumns`, which tells readers which columns a schema needs and which of them are numbers.
+ */
+import { configChecker, type FieldChecker } from './check';
+import { validateFittedSchema } from './fitted';
+import { DEFAULT_MISSING_VALUES } from './table';
+import {
+  NORMALIZATIONS,
+  TASK_TYPE_KEYS,
+  TASK_TYPES,
+  type ColumnRef,
+  type FittedSchema,
+  type LabelPredicate,
+  type Normalization,
+  type SchemaSpec,
+} from './types';
+
+const TASK_KEYS = ['name', 'type', 'column'] as const;
+export const DEFAULT_SEPARATOR = '|';
+
+/** Every normalised entry keeps `field`, its path in the spec, for error messages. */
+export interface FeatureEntry {
+  field: string;
+  /** Path of the column ref: `dense[0]` for a bare ref, else `dense[0].column`. */
+  columnField: string;
+  column: ColumnRef;
+  name: string | undefined;
+}
+export interface DenseEntry extends FeatureEntry { normalize: Normalization }
+export interface CategoricalEntry extends FeatureEntry { minFrequency: number }
+export interface MultiValuedEntry extends CategoricalEntry { separator: string }
+
+export type TaskEntry = { field: string; name: string; column: ColumnRef } & (
+  | { type: 'binary'; positive: { values: string[] } | { predicate: LabelPredicate } }
+  | { type: 'multiclass'; classes: string[] | undefined }
+  | { type: 'regression' }
+);
+
+export interface NormalizedSpec {
+  dense: DenseEntry[];
+  categorical: CategoricalEntry[];
+  multiValued: MultiValuedEntry[];
+  tasks: TaskEntry[];
+  missingValues: string[];
+}
+
+function labelValue(check: FieldChecker, value: unknown, field: string): string {
+  if (typeof value === 'number') return String(check.finite(value, field));
+  return check.string(value, field, true);
+}
+
+/** Checks a column ref or `{ column, name, …keys }` entry and returns its fields. */
+function featureEntry(
+  check: FieldChecker,
+  item: unknown,
+  field: string,
+  keys: readonly string[],
+): { base: FeatureEntry; given: Record<string, unknown> } {
+  if (typeof item === 'string' || typeof item === 'number') {
+    return { base: { field, columnField: field, column: check.columnRef(item, field), name: undefined }, given: {} };
+  }
+  const given = check.record(item, field, ['column', 'name', ...keys]);
+  return {
+    base: {
+      field,
+      columnField: `${field}.column`,
+      column: check.columnRef(given.column, `${field}.column`),
+      name: given.name === undefined ? undefined : check.string(given.name, `${field}.name`),
+    },
+    given,
+  };
+}
+
+function minFrequency(check: FieldChecker, value: unknown, field: string): number {
+  return value === undefined ? 1 : check.integer(value, field, 1);
+}
+
+function taskEntry(check: FieldChecker, item: unknown, field: string): TaskEntry {
+  const anyTask = check.record(item, field, [...TASK_KEYS, ...Object.values(TASK_TYPE_KEYS).flat()]);
+  const type = check.oneOf(anyTask.type, `${field}.type`, TASK_TYPES);
+  // Checked again with this type's keys only, to reject another type's key (classes on a binary task).
+  const given = check.record(anyTask, field, [...TASK_KEYS, ...TASK_TYPE_KEYS[type]]);
+  const common = { field, name: check.string(given.name, `${field}.name`), column: check.columnRef(given.column, `${field}.column`) };
+  switch (type) {
+    case 'binary': {
+      const positive = given.positive;
+      if (typeof positive === 'function') return { ...common, type, positive: { predicate: positive as LabelPredicate } };
+      const values = Array.isArray(positive)
+        ? check.array(positive, `${field}.positive`, 'values', 1).map((value, i) => labelValue(check, value, `${field}.positive[${i}]`))
+        : [labelValue(check, positive, `${field}.positive`)];
+      return { ...common, type, positive: { values } };
+    }
+    case 'multiclass': {
+      if (given.classes === undefined) return { ...common, type, classes: undefined };
+      const classes = check.array(given.classes, `${field}.classes`, 'class values', 2)
+        .map((value, i) => labelValue(check, value, `${field}.classes[${i}]`));
+      const duplicate = classes.find((value, i) => classes.indexOf(value) !== i);
+      if (duplicate !== undefined) check.fail(`${field}.classes`, `${field}.classes lists ${JSON.stringify(duplicate)} twice`);
+      return { ...common, type, classes };
+    }
+    case 'regression':
+      return { ...common, type };
+  }
+}
+
+/** Checks every field of a schema spec (ConfigError naming the field) and fills in the defaults. */
+export function validateSchemaSpec(spec: unknown): NormalizedSpec {
+  const check = configChecker('schema');
+  const given = check.record(spec, '', ['dense', 'categorical', 'multiValued', 'tasks', 'missingValues']);
+  const list = (key: string): readonly unknown[] => (given[key] === undefined ? [] : check.array(given[key], key, 'features'));
+  const dense = list('dense').map((item, i): DenseEntry => {
+    const { base, given: entry } = featureEntry(check, item, `dense[${i}]`, ['normalize']);
+    return { ...base, normalize: entry.normalize === undefined ? 'standard' : check.oneOf(entry.normalize, `${base.field}.normalize`, NORMALIZATIONS) };
+  });
+  const categorical = list('categorical').map((item, i): CategoricalEntry => {
+    const { base, given: entry } = featureEntry(check, item, `categorical[${i}]`, ['minFrequency']);
+    return { ...base, minFrequency: minFrequency(check, entry.minFrequency, `${base.field}.minFrequency`) };
+  });
+  const multiValued = list('multiValued').map((item, i): MultiValuedEntry => {
+    const { base, given: entry } = featureEntry(check, item, `multiValued[${i}]`, ['minFrequency', 'separator']);
+    return {
+      ...base,
+      minFrequency: minFrequency(check, entry.minFrequency, `${base.field}.minFrequency`),
+      separator: entry.separator === undefined ? DEFAULT_SEPARATOR : check.string(entry.separator, `${base.field}.separator`),
+    };
+  });
+  if (dense.length + categorical.length + multiValued.length === 0) {
+    check.fail('', 'the schema needs at least one feature (dense, categorical or multiValued)');
+  }
+  const tasks = check.array(given.tasks, 'tasks', 'tasks', 1).map((item, i) => taskEntry(check, item, `tasks[${i}]`));
+  const missingValues = given.missingValues === undefined
+    ? [...DEFAULT_MISSING_VALUES]
+    : check.strings(given.missingValues, 'missingValues', true);
+  return { dense, categorical, multiValued, tasks, missingValues };
+}
+
+/** What a reader needs to know to read only a schema's columns, with numbers parsed as numbers. */
+export interface SchemaColumns {
+  /** Every column the schema reads. */
+  columns: ColumnRef[];
+  /** Columns read as numbers: dense features and regression labels. */
+  numeric: ColumnRef[];
+  missingValues: string[];
+}
+
+function isFittedSchema(schema: SchemaSpec | FittedSchema): schema is FittedSchema {
+  return (schema as Partial<FittedSchema>).format !== undefined;
+}
+
+/**
+ * The columns a schema (spec or fitted) reads, for a reader's `columns`, `numeric` and
+ * `missingValues` options: `readCsv(path, { ...schemaColumns(spec), header: false })`.
+ */
+export function schemaColumns(schema: SchemaSpec | FittedSchema): SchemaColumns {
+  const spec = isFittedSchema(schema) ? validateFittedSchema(schema) : validateSchemaSpec(schema);
+  const unique = (refs: ColumnRef[]): ColumnRef[] => [...new Set(refs)];
+  const numeric = unique([
+    ...spec.dense.map((feature) => feature.column),
+    ...spec.tasks.filter((task) => task.type === 'regression').map((task) => task.column),
+  ]);
+  const columns = unique([
+    ...numeric,
+    ...spec.categorical.map((feature) => feature.column),
+    ...spec.multiValued.map((feature) => feature.column),
+    ...spec.tasks.map((task) => task.column),
+  ]);
+  return { columns, numeric, missingValues: [...spec.missingValues] };
+}
+

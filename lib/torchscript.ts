@@ -1,0 +1,149 @@
+/**
+ * TorchScript modules made in PyTorch (`torch.jit.script` / `torch.jit.trace`, then `torch.jit.save`):
+ * run their methods, fine-tune them with `fit` like our own models, and save them back for PyTorch.
+ */
+import * as path from 'node:path';
+import { loadAddon, type RawScriptModule } from './addon';
+import type { TaskConfig } from './config';
+import { callNative, callNativeAsync, DisposedError, ValidationError } from './errors';
+import type { Device } from './model';
+import { describeValue, isRecord } from './validation';
+
+/** A tensor crossing into or out of TorchScript; `dtype` defaults to the typed array's kind. */
+export interface ScriptTensor {
+  shape: number[];
+  data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array;
+  dtype?: 'float32' | 'float64' | 'int32' | 'int64' | 'bool' | 'uint8';
+}
+
+/** Values TorchScript methods take and return: tensors, lists and tuples (arrays), str-keyed dicts, scalars. */
+export type ScriptValue = ScriptTensor | number | boolean | string | null | ScriptValue[] | { [key: string]: ScriptValue };
+
+export interface ScriptTaskOptions {
+  /** What forward() receives from a dataset batch, in order (e.g. ['dense', 'categorical']). */
+  inputs: ('dense' | 'categorical')[];
+  /** The tasks its outputs are, in order (or by name when it returns a dict). */
+  tasks: TaskConfig[];
+}
+
+const DEVICE_PATTERN = /^(?:cpu|cuda(?::\d{1,4})?)$/;
+
+export class ScriptModel implements Disposable {
+  #raw: RawScriptModule | undefined;
+  #tasks: TaskConfig[] | undefined;
+
+  /** @internal */
+  constructor(raw: RawScriptModule) {
+    this.#raw = raw;
+  }
+
+  /** The tasks set by configureTasks (needed by fit, evaluate and predict). */
+  get tasks(): readonly TaskConfig[] {
+    if (this.#tasks === undefined) {
+      throw new ValidationError('tasks', 'call configureTasks({ inputs, tasks }) before training or evaluating a TorchScript model');
+    }
+    return this.#tasks;
+  }
+
+  /** Names of the module's methods (forward and @torch.jit.export ones). */
+  methods(): string[] {
+    const raw = this.#live();
+    return callNative(() => raw.methods());
+  }
+
+  /** Runs `method` with `args` converted by the method's TorchScript signature. */
+  async run(method: string, ...args: ScriptValue[]): Promise<ScriptValue> {
+    const raw = this.#live();
+    if (typeof method !== 'string') throw new ValidationError('method', `method must be a string, got ${describeValue(method)}`);
+    return callNativeAsync(() => raw.run(method, args));
+  }
+
+  forward(...args: ScriptValue[]): Promise<ScriptValue> {
+    return this.run('forward', ...args);
+  }
+
+  /** Says how dataset batches feed forward() and which task each output is, for fit / evaluate / predict. */
+  configureTasks(options: ScriptTaskOptions): this {
+    const raw = this.#live();
+    if (!isRecord(options) || !Array.isArray(options.inputs) || !Array.isArray(options.tasks) || options.tasks.length === 0) {
+      throw new ValidationError('options', 'configureTasks needs { inputs: [...], tasks: [at least one task] }');
+    }
+    const tasks = options.tasks.map((task, t) => {
+      if (!isRecord(task) || typeof task.name !== 'string' || !['binary', 'multiclass', 'regression'].includes(task.type)) {
+        throw new ValidationError(`tasks[${t}]`, `tasks[${t}] must be { name, type: 'binary' | 'multiclass' | 'regression' }`);
+      }
+      if (task.type === 'multiclass' && !(Number.isInteger(task.classes) && task.classes >= 2)) {
+        throw new ValidationError(`tasks[${t}].classes`, `tasks[${t}].classes must be an integer >= 2`);
+      }
+      return { ...task };
+    });
+    callNative(() => raw.configure({
+      inputs: options.inputs,
+      tasks: tasks.map((task) => ({ name: task.name, outputs: task.type === 'multiclass' ? task.classes : 1 })),
+    }));
+    this.#tasks = tasks;
+    return this;
+  }
+
+  /** Writes the module (with its current, e.g. fine-tuned, weights) as TorchScript for torch.jit.load. */
+  async save(file: string): Promise<void> {
+    const raw = this.#live();
+    if (typeof file !== 'string' || file === '') throw new ValidationError('path', 'path must be a non-empty string');
+    await callNativeAsync(() => raw.save(path.resolve(file)));
+  }
+
+  async to(device: Device): Promise<this> {
+    const raw = this.#live();
+    if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
+      throw new ValidationError('device', `device must be 'cpu', 'cuda' or 'cuda:<index>', got ${describeValue(device)}`);
+    }
+    await callNativeAsync(() => raw.to(device));
+    return this;
+  }
+
+  get device(): string {
+    const raw = this.#live();
+    return callNative(() => raw.device());
+  }
+
+  parameterCount(): number {
+    const raw = this.#live();
+    return callNative(() => raw.parameterCount());
+  }
+
+  get disposed(): boolean {
+    return this.#raw === undefined;
+  }
+
+  dispose(): void {
+    this.#raw?.dispose();
+    this.#raw = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal */
+  _raw(): RawScriptModule {
+    return this.#live();
+  }
+
+  #live(): RawScriptModule {
+    if (this.#raw === undefined) throw new DisposedError('this TorchScript model has been disposed');
+    return this.#raw;
+  }
+}
+
+/**
+ * Loads a TorchScript file saved by PyTorch onto `device` (default 'cpu'). A file from a newer
+ * PyTorch than the linked LibTorch rejects with a FileError naming both versions.
+ */
+export async function loadTorchScript(file: string, options: { device?: Device } = {}): Promise<ScriptModel> {
+  if (typeof file !== 'string' || file === '') throw new ValidationError('path', 'path must be a non-empty string');
+  const device = options.device ?? 'cpu';
+  if (!DEVICE_PATTERN.test(device)) throw new ValidationError('device', `device must be 'cpu' or 'cuda[:index]', got ${describeValue(device)}`);
+  const addon = loadAddon();
+  const raw = await callNativeAsync(() => addon.loadScript(path.resolve(file), device));
+  return new ScriptModel(raw);
+}

@@ -16,7 +16,9 @@ export type {
   CheckpointOptions, EarlyStoppingOptions, EpochSummary, EvaluateOptions, FitOptions, FitResult, LossKind, Metrics, OptimizerOptions,
   ProgressEvent, ScheduleOptions, TaskLossOptions, TaskMetrics, TrainableModel,
 } from './training';
-export type { Device, LoadOptions, StateDict, StateDictOptions, Tensor, WeightLayout } from './model';
+export type {
+  Device, LoadOptions, SaveWeightsOptions, StateDict, StateDictOptions, Tensor, WeightFormat, WeightLayout,
+} from './model';
 export type { GateLevel } from './gates';
 export type { Bags, Batch, Rows } from './batch';
 export { LIMITS, MODEL_KINDS, normalizeModelConfig, validateModelConfig } from './config';

@@ -1,9 +1,12 @@
 /** `Model`: the JS object users hold; validates inputs and drives one native model. */
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { loadAddon, type NativeModelConfig, type RawModel, type RawTensor, type WeightLayout } from './addon';
 import { toRawBatch, batchSchema, type Batch, type BatchSchema } from './batch';
 import { normalizeModelConfig, validateModelConfig, type ModelConfig } from './config';
-import { callNative, callNativeAsync, DisposedError, ValidationError } from './errors';
+import { callNative, callNativeAsync, DisposedError, FileError, ValidationError } from './errors';
+import { writeFileAtomic } from './files';
+import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
 import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
 
@@ -20,6 +23,14 @@ export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 export interface StateDictOptions {
   /** 'reference' (default): facebookresearch/AdaTT names and shapes; 'native': the stacked storage. */
   layout?: WeightLayout;
+}
+
+/** Weight file formats: PyTorch's torch.save zip (default) or safetensors. */
+export type WeightFormat = 'torch' | 'safetensors';
+
+export interface SaveWeightsOptions extends StateDictOptions {
+  /** Default: 'safetensors' for a .safetensors file name, else 'torch'. */
+  format?: WeightFormat;
 }
 
 export interface LoadOptions {
@@ -180,20 +191,48 @@ export class Model implements Disposable {
     await callNativeAsync(() => raw.loadStateDict(tensors, strict));
   }
 
-  /** Writes the parameters as a dict of tensors that `torch.load` reads. */
-  async saveWeights(file: string, options?: StateDictOptions): Promise<void> {
+  /**
+   * Writes the parameters (atomically) as a dict of tensors that `torch.load` reads, or as
+   * safetensors (`safetensors.torch.load_file`).
+   */
+  async saveWeights(file: string, options?: SaveWeightsOptions): Promise<void> {
     const raw = this.#live();
     const resolved = readPath(file);
-    const layout = readLayout(options);
-    await callNativeAsync(() => raw.saveWeights(resolved, layout));
+    const { format: requested, ...layoutOptions } = readOptions(options, 'options', ['layout', 'format']);
+    const layout = readLayout(layoutOptions);
+    const format = requested ?? (resolved.endsWith('.safetensors') ? 'safetensors' : 'torch');
+    if (format === 'torch') {
+      await callNativeAsync(() => raw.saveWeights(resolved, layout));
+    } else if (format === 'safetensors') {
+      await writeFileAtomic(resolved, encodeSafetensors(await this.stateDict({ layout }), { format: 'pt', layout }));
+    } else {
+      fail('options.format', `options.format must be 'torch' or 'safetensors', got ${describeValue(format)}`);
+    }
   }
 
-  /** Reads parameters written by `saveWeights` or by `torch.save(state_dict)`, in either layout. */
+  /**
+   * Reads parameters written by `saveWeights`, by `torch.save(state_dict)` or as safetensors, in
+   * either layout (the format is recognised from the file's first bytes).
+   */
   async loadWeights(file: string, options?: LoadOptions): Promise<void> {
     const raw = this.#live();
     const resolved = readPath(file);
     const strict = readStrict(options);
-    await callNativeAsync(() => raw.loadWeights(resolved, strict));
+    const head = Buffer.alloc(2);
+    const handle = await fs.open(resolved, 'r').catch((err: Error) => {
+      throw new FileError(`cannot read ${resolved}: ${err.message}`, { cause: err });
+    });
+    try {
+      await handle.read(head, 0, 2, 0);
+    } finally {
+      await handle.close();
+    }
+    if (head.toString('latin1') === 'PK') {
+      await callNativeAsync(() => raw.loadWeights(resolved, strict));
+      return;
+    }
+    const tensors = decodeSafetensors(await fs.readFile(resolved), resolved);
+    await callNativeAsync(() => raw.loadStateDict(tensors, strict));
   }
 
   /**

@@ -185,3 +185,32 @@ describe('Model', () => {
     expect((await pending).click).toHaveLength(2);
   });
 });
+
+describe('safetensors', () => {
+  it('round-trips both layouts and rejects malformed files', async () => {
+    using model = createModel(CONFIG);
+    const expected = await model.forward(BATCH);
+    const dir = makeTempDir('safetensors');
+    for (const layout of ['reference', 'native'] as const) {
+      const file = path.join(dir, `${layout}.safetensors`);
+      await model.saveWeights(file, { layout });
+      const bytes = fs.readFileSync(file);
+      expect(Number(bytes.readBigUInt64LE(0)) % 8).toBe(0); // data 8-byte aligned
+      using copy = createModel({ ...CONFIG, seed: 1 });
+      await copy.loadWeights(file);
+      expect(await copy.forward(BATCH)).toEqual(expected);
+    }
+    const good = fs.readFileSync(path.join(dir, 'reference.safetensors'));
+    const bad: [string, Uint8Array][] = [
+      ['short', good.subarray(0, 4)],
+      ['cut', good.subarray(0, good.length - 8)],
+      ['json', Buffer.concat([good.subarray(0, 8), Buffer.from('{"x": ')])],
+    ];
+    for (const [name, content] of bad) {
+      const file = path.join(dir, `${name}.safetensors`);
+      fs.writeFileSync(file, content);
+      await expect(model.loadWeights(file), name).rejects.toThrow(FileError);
+    }
+    await expect(model.saveWeights(path.join(dir, 'x.bin'), { format: 'onnx' as never })).rejects.toThrow(ValidationError);
+  });
+});

@@ -43,6 +43,10 @@ describe('parity with the Python reference', () => {
         expect(maxRelativeError(gradients[param]!.data, expected.data), `gradient of ${param}`).toBeLessThan(1e-4);
       }
 
+      using fromSafetensors = createModel(userConfigOf(c.config));
+      await fromSafetensors.loadWeights(path.join(fixtures.dir, `${name}.weights.safetensors`));
+      expect(await fromSafetensors.forward(batch)).toEqual(outputs);
+
       const levels = await model.gateWeights(batch);
       expect(levels.length).toBe(c.gates.length);
       levels.forEach((level, l) => {
@@ -54,17 +58,17 @@ describe('parity with the Python reference', () => {
     });
   });
 
-  it('writes weights that PyTorch loads into the reference model with the same predictions', async () => {
+  it.each(['pt', 'safetensors'])('writes .%s weights that PyTorch loads into the reference model with the same predictions', async (extension) => {
     const names: string[] = [];
     const ours = new Map<string, Record<string, Float32Array>>();
     for (const c of cases) {
       using model = createModel(userConfigOf(c.config));
       // Fresh seeded weights (not the fixture's), so the check does not depend on the import path.
-      await model.saveWeights(path.join(fixtures.dir, `${c.name}.adatt.pt`));
+      await model.saveWeights(path.join(fixtures.dir, `${c.name}.adatt.${extension}`));
       ours.set(c.name, await model.forward(batchOf(c)));
       names.push(c.name);
     }
-    runPython('check_exported.py', [fixtures.dir, ...names]);
+    runPython('check_exported.py', [fixtures.dir, extension, ...names]);
     for (const c of cases) {
       const reference = readCase(fixtures.dir, `${c.name}.adatt`) as unknown as number[][];
       c.config.tasks.forEach((task, t) => {

@@ -4,6 +4,7 @@ Usage: /usr/bin/python3 scripts/reference/make_parity_fixtures.py OUTDIR
 
 For each case NAME:
   OUTDIR/NAME.weights.pt  torch.save of the reference-layout state_dict (zip format)
+  OUTDIR/NAME.weights.safetensors  the same weights as safetensors
   OUTDIR/NAME.json        {name, config, batch, outputs, seeds, gradients, gates[, plainDict]}
 and OUTDIR/index.json lists the case names. Everything is float32 and seeded.
 """
@@ -19,6 +20,7 @@ import torch
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from adatt_reference import ReferenceModel, batch_to_json, random_batch  # noqa: E402
+from safetensors_io import save_file  # noqa: E402
 
 # Feature sets shared by the cases (vocab sizes small so every row is likely to be hit).
 FEATURES = {
@@ -137,6 +139,7 @@ def make_case(index: int, name: str, cfg: Dict, size: int, extra: Dict, outdir: 
     state = model.state_dict()
     assert set(state) == set(gradients), "every state_dict entry should be a parameter"
     torch.save(dict(state) if extra.get("plainDict") else state, os.path.join(outdir, f"{name}.weights.pt"))
+    save_file(dict(state), os.path.join(outdir, f"{name}.weights.safetensors"))
 
     record = {
         "name": name,

@@ -177,6 +177,9 @@ export interface RawScriptModule {
 export interface RawInfo {
   /** The LibTorch version the addon was compiled against. */
   libtorchVersion: string;
+  /** The version of the LibTorch actually loaded ('' when it cannot be told) and its library path. */
+  runtimeLibtorchVersion: string;
+  libtorchPath: string;
   torchVersionMajor: number;
   torchVersionMinor: number;
   /** at::get_parallel_info(): threading backend and thread counts. */
@@ -224,6 +227,8 @@ export function nativeLoadError(cause: unknown): NativeLoadError {
       'Install the LibTorch it was built against (`apt install libtorch-dev`), or add its lib/ folder ' +
       'to LD_LIBRARY_PATH, or rebuild with `npm run build:native` (LIBTORCH=/path/to/libtorch or ' +
       'LIBTORCH_USE_PYTORCH=1 to choose another LibTorch).';
+  } else if ((cause as { code?: unknown }).code === 'ADATT_NATIVE_LOAD') {
+    return new NativeLoadError(original, { cause }); // the addon's own check says what to do
   } else {
     message =
       'adatt: the native addon could not be loaded. If LibTorch changed since it was built, ' +

@@ -7,9 +7,11 @@
 #include <torch/version.h>
 
 #include "errors.h"
+#include "libtorch_runtime.h"
 #include "addon_data.h"
 #include "dataset_wrap.h"
 #include "model_wrap.h"
+#include "script_wrap.h"
 #include "trainer_wrap.h"
 
 namespace adatt::binding {
@@ -19,7 +21,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     auto result = Napi::Object::New(env);
+    const auto loaded = loaded_libtorch();
     result.Set("libtorchVersion", Napi::String::New(env, TORCH_VERSION));
+    result.Set("runtimeLibtorchVersion", Napi::String::New(env, loaded.version));
+    result.Set("libtorchPath", Napi::String::New(env, loaded.path));
     result.Set("torchVersionMajor", Napi::Number::New(env, TORCH_VERSION_MAJOR));
     result.Set("torchVersionMinor", Napi::Number::New(env, TORCH_VERSION_MINOR));
     result.Set("cudaBuilt", Napi::Boolean::New(env, at::hasCUDA()));
@@ -48,6 +53,12 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 // NODE_API_MODULE needs an unqualified function name.
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace adatt::binding;
+  const std::string mismatch = libtorch_mismatch(loaded_libtorch());
+  if (!mismatch.empty()) {
+    auto error = Napi::Error::New(env, mismatch);
+    error.Set("code", Napi::String::New(env, "ADATT_NATIVE_LOAD"));
+    throw error;
+  }
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
   auto* data = new AddonData();
@@ -56,6 +67,10 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   const auto dataset_class = AddonDataset::Define(env);
   data->model_class = Napi::Persistent(model_class);
   data->dataset_class = Napi::Persistent(dataset_class);
+  const auto script_class = AddonScriptModule::Define(env);
+  data->script_class = Napi::Persistent(script_class);
+  exports.Set("ScriptModule", script_class);
+  exports.Set("loadScript", Napi::Function::New<LoadScript>(env, "loadScript"));
   exports.Set("Model", model_class);
   exports.Set("Dataset", dataset_class);
   exports.Set("Trainer", AddonTrainer::Define(env));

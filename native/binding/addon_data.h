@@ -8,6 +8,7 @@ namespace adatt::binding {
 struct AddonData {
   Napi::FunctionReference model_class;
   Napi::FunctionReference dataset_class;
+  Napi::FunctionReference script_class;
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

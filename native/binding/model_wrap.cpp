@@ -9,6 +9,7 @@
 #include "adatt/trainer.h"
 #include "addon_data.h"
 #include "dataset_wrap.h"
+#include "script_wrap.h"
 #include "adatt/weights_io.h"
 #include "convert.h"
 #include "errors.h"
@@ -31,6 +32,8 @@ std::string to_path(const Napi::Value& value) {
   return value.As<Napi::String>().Utf8Value();
 }
 
+}  // namespace
+
 torch::Device to_device(const std::string& name) {
   const torch::Device device(name);  // throws c10::Error naming the bad string
   if (device.is_cuda()) {
@@ -44,6 +47,8 @@ torch::Device to_device(const std::string& name) {
   }
   return device;
 }
+
+namespace {
 
 class ForwardWorker : public ModelWorker {
  public:
@@ -163,7 +168,11 @@ class MoveWorker : public ModelWorker {
 
  protected:
   void Run() override {
-    model().to(device_);
+    if (state().script) {
+      state().script->module().to(device_);
+    } else {
+      model().to(device_);
+    }
     state().device = device_;
   }
 
@@ -182,11 +191,11 @@ class DatasetWorker : public ModelWorker {
  protected:
   void Run() override {
     apply_thread_count();
-    if (types_.size() != model().config().tasks.size()) throw InvalidArgument("taskTypes needs one entry per task");
+    if (types_.size() != task_model().task_specs().size()) throw InvalidArgument("taskTypes needs one entry per task");
     std::vector<bool> regression;
     for (auto type : types_) regression.push_back(type == TaskType::Regression);
-    dataset_->check_compatible(model().config(), regression);
-    const auto outputs = predict_outputs(model(), *dataset_, batch_size_, state().device);
+    task_model().check_dataset(*dataset_, regression);
+    const auto outputs = predict_outputs(task_model(), *dataset_, batch_size_, state().device);
     for (size_t t = 0; t < outputs.size(); ++t) {
       if (metrics_) {
         results_.push_back(task_metrics(types_[t], outputs[t], dataset_->labels().select(1, static_cast<int64_t>(t))));
@@ -280,30 +289,37 @@ AddonModel::AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonM
 }
 
 std::shared_ptr<ModelState> AddonModel::state_of(const Napi::Value& value, const std::string& field) {
-  if (!is_instance(value, addon_data(value.Env()).model_class)) throw_invalid(field + " must be a Model");
-  return Unwrap(value.As<Napi::Object>())->live_state();
+  const auto& data = addon_data(value.Env());
+  if (is_instance(value, data.model_class)) return Unwrap(value.As<Napi::Object>())->live_state();
+  if (is_instance(value, data.script_class)) return AddonScriptModule::state_of(value.As<Napi::Object>());
+  throw_invalid(field + " must be a Model or a ScriptModule");
+}
+
+Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state, bool metrics) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    auto dataset = AddonDataset::from_value(info[0], "dataset");
+    if (!info[1].IsObject()) throw_invalid("evaluate and predict need { batchSize, taskTypes }");
+    const auto options = info[1].As<Napi::Object>();
+    return (new DatasetWorker(info.Env(), state, dataset, to_task_types(options.Get("taskTypes")),
+                              integer_or(options, "batchSize", 4096), metrics))
+        ->Start();
+  });
+}
+
+Napi::Value start_move_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw_invalid("device must be a string such as 'cpu' or 'cuda:0'");
+    const auto device = to_device(info[0].As<Napi::String>().Utf8Value());
+    return (new MoveWorker(info.Env(), state, device))->Start();
+  });
 }
 
 Napi::Value AddonModel::Evaluate(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value {
-    auto dataset = AddonDataset::from_value(info[0], "dataset");
-    if (!info[1].IsObject()) throw_invalid("evaluate needs { batchSize, taskTypes }");
-    const auto options = info[1].As<Napi::Object>();
-    return (new DatasetWorker(info.Env(), live_state(), dataset, to_task_types(options.Get("taskTypes")),
-                              integer_or(options, "batchSize", 4096), true))
-        ->Start();
-  });
+  return start_worker(info.Env(), [&]() -> Napi::Value { return start_dataset_worker(info, live_state(), true); });
 }
 
 Napi::Value AddonModel::Predict(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value {
-    auto dataset = AddonDataset::from_value(info[0], "dataset");
-    if (!info[1].IsObject()) throw_invalid("predict needs { batchSize, taskTypes }");
-    const auto options = info[1].As<Napi::Object>();
-    return (new DatasetWorker(info.Env(), live_state(), dataset, to_task_types(options.Get("taskTypes")),
-                              integer_or(options, "batchSize", 4096), false))
-        ->Start();
-  });
+  return start_worker(info.Env(), [&]() -> Napi::Value { return start_dataset_worker(info, live_state(), false); });
 }
 
 std::shared_ptr<ModelState> AddonModel::live_state() const {
@@ -377,11 +393,7 @@ Napi::Value AddonModel::LoadWeights(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonModel::To(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value {
-    if (!info[0].IsString()) throw_invalid("device must be a string such as 'cpu' or 'cuda:0'");
-    const auto device = to_device(info[0].As<Napi::String>().Utf8Value());
-    return (new MoveWorker(info.Env(), live_state(), device))->Start();
-  });
+  return start_worker(info.Env(), [&]() -> Napi::Value { return start_move_worker(info, live_state()); });
 }
 
 Napi::Value AddonModel::Device(const Napi::CallbackInfo& info) {

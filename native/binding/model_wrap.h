@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "adatt/model.h"
+#include "adatt/script_model.h"
 #include "worker.h"
 
 namespace adatt::binding {
@@ -14,8 +15,11 @@ namespace adatt::binding {
 // Shared by the JS object and the workers of its operations, so dispose() during an operation
 // frees the model once that operation is done.
 struct ModelState {
-  explicit ModelState(ModelConfig config) : model(std::move(config)) {}
-  MultiTaskModel model;
+  explicit ModelState(ModelConfig config) : model(std::move(config)), task(model.ptr()) {}
+  explicit ModelState(std::shared_ptr<ScriptTaskModel> script_model) : script(script_model), task(script_model) {}
+  MultiTaskModel model{nullptr};            // a native model, or
+  std::shared_ptr<ScriptTaskModel> script;  // a TorchScript module
+  std::shared_ptr<TaskModel> task;          // either, as the trainer sees it
   torch::Device device{torch::kCPU};
   // Accessed on the JS thread only: reads may overlap each other, a write runs alone.
   int readers = 0;
@@ -49,6 +53,7 @@ class ModelWorker : public PromiseWorker {
  protected:
   ModelState& state() { return *lease_; }
   MultiTaskModelImpl& model() { return *lease_->model; }
+  TaskModel& task_model() { return *lease_->task; }
 
  private:
   OperationLease lease_;
@@ -58,7 +63,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit AddonModel(const Napi::CallbackInfo& info);
-  // The model behind a JS value, or an ADATT_INVALID_ARGUMENT / ADATT_DISPOSED error.
+  // The model (native or TorchScript) behind a JS value, or an ADATT_INVALID_ARGUMENT / ADATT_DISPOSED error.
   static std::shared_ptr<ModelState> state_of(const Napi::Value& value, const std::string& field);
 
  private:
@@ -84,6 +89,14 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 // Runs `make` (which builds and starts a worker); a failure before the worker starts (bad argument,
 // busy, disposed) becomes a rejected promise, so async methods never throw synchronously.
 Napi::Value start_worker(Napi::Env env, const std::function<Napi::Value()>& make);
+
+// Parses 'cpu' / 'cuda[:i]' and checks that the device exists.
+torch::Device to_device(const std::string& name);
+
+// evaluate(dataset, { batchSize, taskTypes }) and predict(…) for any model kind.
+Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state, bool metrics);
+// to(device) for any model kind.
+Napi::Value start_move_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state);
 
 // Applies the thread count chosen with setNumThreads() to the calling (worker) thread.
 void set_thread_count(int threads);

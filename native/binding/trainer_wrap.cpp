@@ -91,7 +91,7 @@ class EpochWorker : public ModelWorker {
     apply_thread_count();
     std::vector<bool> regression;
     for (const auto& task : trainer_->trainer.options().tasks) regression.push_back(task.type == TaskType::Regression);
-    dataset_->check_compatible(model().config(), regression);
+    task_model().check_dataset(*dataset_, regression);
     trainer_->abort = false;
     std::function<void(const StepProgress&)> report;
     if (progress_) {

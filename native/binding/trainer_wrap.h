@@ -13,7 +13,7 @@ namespace adatt::binding {
 
 struct TrainerState {
   TrainerState(std::shared_ptr<ModelState> model_state, TrainerOptions options)
-      : model(std::move(model_state)), trainer(model->model, std::move(options)) {}
+      : model(std::move(model_state)), trainer(model->task, std::move(options)) {}
   std::shared_ptr<ModelState> model;
   Trainer trainer;
   std::atomic<bool> abort{false};

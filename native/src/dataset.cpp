@@ -72,7 +72,7 @@ Dataset Dataset::subset(const torch::Tensor& rows) const {
                  labels_of(rows));
 }
 
-void Dataset::check_compatible(const ModelConfig& config, const std::vector<bool>& regression) const {
+void Dataset::check_features(const ModelConfig& config) const {
   const int64_t dense_dim = dense_.defined() ? dense_.size(1) : 0;
   if (dense_dim != config.dense_dim) {
     throw InvalidArgument("dataset has " + std::to_string(dense_dim) + " dense features, the model expects " +
@@ -115,14 +115,17 @@ void Dataset::check_compatible(const ModelConfig& config, const std::vector<bool
                             ": id outside the model's vocabulary of " + std::to_string(config.multi_valued[f].vocab));
     }
   }
-  if (num_tasks() != config.num_tasks()) {
+}
+
+void Dataset::check_labels(const std::vector<TaskSpec>& tasks, const std::vector<bool>& regression) const {
+  if (num_tasks() != static_cast<int64_t>(tasks.size())) {
     throw InvalidArgument("dataset has labels for " + std::to_string(num_tasks()) + " tasks, the model has " +
-                          std::to_string(config.num_tasks()));
+                          std::to_string(tasks.size()));
   }
   for (int64_t t = 0; t < num_tasks(); ++t) {
     const auto column = labels_.select(1, t);
     const auto present = column.isnan().logical_not();
-    const auto& task = config.tasks[t];
+    const auto& task = tasks[t];
     torch::Tensor bad;
     std::string expected;
     if (regression[t]) {

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "adatt/dataset.h"
 #include "adatt/errors.h"
 #include "adatt/init.h"
 
@@ -212,6 +213,11 @@ void MultiTaskModelImpl::import_tensors(const std::map<std::string, torch::Tenso
     auto target = targets.find(item.first);
     if (target != targets.end()) target->second.copy_(item.second);
   }
+}
+
+void MultiTaskModelImpl::check_dataset(const Dataset& data, const std::vector<bool>& regression) const {
+  data.check_features(config_);
+  data.check_labels(config_.tasks, regression);
 }
 
 int64_t MultiTaskModelImpl::parameter_count() const {

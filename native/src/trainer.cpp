@@ -39,13 +39,14 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-Trainer::Trainer(MultiTaskModel model, TrainerOptions options)
+Trainer::Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
-  if (options_.tasks.size() != model_->config().tasks.size()) {
+  if (options_.tasks.size() != model_->task_specs().size()) {
     throw InvalidArgument("trainer: one loss per task is needed");
   }
   if (options_.batch_size <= 0) throw InvalidArgument("trainer: batchSize must be positive");
-  parameters_ = model_->parameters();
+  parameters_ = model_->trainable_parameters();
+  if (parameters_.empty()) throw InvalidArgument("trainer: the model has no trainable parameters");
   optimizer_ = make_optimizer(parameters_, options_.optimizer);
 }
 
@@ -100,7 +101,7 @@ torch::Tensor Trainer::task_loss(size_t task, const torch::Tensor& output, const
 EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch::Device& device,
                                  const std::function<void(const StepProgress&)>& progress,
                                  const std::atomic<bool>& abort, double progress_interval) {
-  model_->train();
+  model_->set_training(true);
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
   // Seeded by (seed, epoch): the same run, or a resumed one, sees the same order.
@@ -138,7 +139,9 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     const double lr = lr_at(step_);
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
     optimizer_->zero_grad();
-    const auto outputs = model_->forward(inputs);
+    const auto outputs = model_->forward_tasks(inputs);
+    if (outputs.size() != tasks) throw InvalidArgument("the model returned " + std::to_string(outputs.size()) +
+                                                       " outputs for " + std::to_string(tasks) + " tasks");
     torch::Tensor total = torch::zeros({}, outputs.front().options());
     std::vector<double> values(tasks);
     bool finite = true;
@@ -149,7 +152,7 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
         finite = false;
         if (options_.non_finite == NonFinitePolicy::Stop) {
           throw NonFiniteLoss("epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) + " (step " +
-                              std::to_string(step_) + "): the loss of task '" + model_->config().tasks[t].name +
+                              std::to_string(step_) + "): the loss of task '" + model_->task_specs()[t].name +
                               "' is " + std::to_string(values[t]) + "; lower the learning rate or check the data");
         }
       }
@@ -178,15 +181,16 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
   return result;
 }
 
-std::vector<torch::Tensor> predict_outputs(MultiTaskModelImpl& model, const Dataset& data, int64_t batch_size,
+std::vector<torch::Tensor> predict_outputs(TaskModel& model, const Dataset& data, int64_t batch_size,
                                            const torch::Device& device) {
   if (batch_size <= 0) throw InvalidArgument("batchSize must be positive");
   c10::InferenceMode inference;
-  model.eval();
-  std::vector<std::vector<torch::Tensor>> parts(model.config().tasks.size());
+  model.set_training(false);
+  std::vector<std::vector<torch::Tensor>> parts(model.task_specs().size());
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
     const auto rows = torch::arange(begin, std::min(data.size(), begin + batch_size), torch::kLong);
-    const auto outputs = model.forward(data.batch(rows).to(device));
+    const auto outputs = model.forward_tasks(data.batch(rows).to(device));
+    if (outputs.size() != parts.size()) throw InvalidArgument("the model returned the wrong number of outputs");
     for (size_t t = 0; t < outputs.size(); ++t) parts[t].push_back(outputs[t].to(torch::kCPU));
   }
   std::vector<torch::Tensor> outputs;

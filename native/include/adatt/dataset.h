@@ -29,9 +29,14 @@ class Dataset {
   torch::Tensor labels_of(const torch::Tensor& rows) const { return labels_.index_select(0, rows); }
   Dataset subset(const torch::Tensor& rows) const;
 
-  // Throws InvalidArgument (naming feature, task and row) unless this data fits `config` and
-  // every label is valid for its task (binary 0/1, multiclass 0..K-1, regression finite).
-  void check_compatible(const ModelConfig& config, const std::vector<bool>& regression) const;
+  // Throws InvalidArgument (naming feature and row) unless the features fit `config`: widths,
+  // finite dense values, ids inside the vocabularies.
+  void check_features(const ModelConfig& config) const;
+  // Throws InvalidArgument (naming task and row) unless every label is valid for its task:
+  // binary 0/1, multiclass 0..K-1, regression finite (NaN = missing is always allowed).
+  void check_labels(const std::vector<TaskSpec>& tasks, const std::vector<bool>& regression) const;
+  const torch::Tensor& dense() const { return dense_; }
+  const torch::Tensor& categorical() const { return categorical_; }
 
   size_t bytes() const;
 

@@ -11,6 +11,7 @@
 #include "adatt/architectures.h"
 #include "adatt/config.h"
 #include "adatt/layers.h"
+#include "adatt/task_model.h"
 
 namespace adatt {
 
@@ -30,9 +31,15 @@ struct Batch {
 
 enum class WeightLayout { Reference, Native };
 
-class MultiTaskModelImpl : public torch::nn::Module {
+class MultiTaskModelImpl : public torch::nn::Module, public TaskModel {
  public:
   explicit MultiTaskModelImpl(ModelConfig config);
+
+  std::vector<torch::Tensor> forward_tasks(const Batch& batch) override { return forward(batch); }
+  std::vector<torch::Tensor> trainable_parameters() override { return parameters(); }
+  void set_training(bool on) override { train(on); }
+  const std::vector<TaskSpec>& task_specs() const override { return config_.tasks; }
+  void check_dataset(const Dataset& data, const std::vector<bool>& regression) const override;
 
   // Per task, the tower output [B, outputs] (logits for classification).
   std::vector<torch::Tensor> forward(const Batch& batch);

@@ -13,6 +13,7 @@
 #include "adatt/dataset.h"
 #include "adatt/metrics.h"
 #include "adatt/model.h"
+#include "adatt/task_model.h"
 
 namespace adatt {
 
@@ -86,7 +87,7 @@ class NonFiniteLoss : public std::runtime_error {
 
 class Trainer {
  public:
-  Trainer(MultiTaskModel model, TrainerOptions options);
+  Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options);
 
   // One pass over `data` in a shuffle seeded by (seed, epoch), so runs are reproducible and
   // resumable. `progress` is called from this thread at most every `progress_interval` seconds
@@ -106,7 +107,7 @@ class Trainer {
  private:
   torch::Tensor task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const;
 
-  MultiTaskModel model_;
+  std::shared_ptr<TaskModel> model_;
   TrainerOptions options_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<torch::Tensor> parameters_;
@@ -114,7 +115,7 @@ class Trainer {
 };
 
 // Raw tower outputs [N, K] per task over the whole dataset (CPU), in batches, without gradients.
-std::vector<torch::Tensor> predict_outputs(MultiTaskModelImpl& model, const Dataset& data, int64_t batch_size,
+std::vector<torch::Tensor> predict_outputs(TaskModel& model, const Dataset& data, int64_t batch_size,
                                            const torch::Device& device);
 
 }  // namespace adatt

@@ -1,0 +1,28 @@
+// What the trainer and evaluation drive: any model mapping a batch to one output per task — our
+// native models and TorchScript modules loaded from PyTorch alike.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "adatt/config.h"
+
+namespace adatt {
+
+struct Batch;
+class Dataset;
+
+class TaskModel {
+ public:
+  virtual ~TaskModel() = default;
+  // Per task, the raw output [B, outputs] (logits for classification).
+  virtual std::vector<torch::Tensor> forward_tasks(const Batch& batch) = 0;
+  virtual std::vector<torch::Tensor> trainable_parameters() = 0;
+  virtual void set_training(bool on) = 0;
+  virtual const std::vector<TaskSpec>& task_specs() const = 0;
+  // Throws InvalidArgument naming feature, task and row unless `data` fits this model.
+  virtual void check_dataset(const Dataset& data, const std::vector<bool>& regression) const = 0;
+};
+
+}  // namespace adatt

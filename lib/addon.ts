@@ -95,6 +95,7 @@ export type TaskKind = 'binary' | 'multiclass' | 'regression';
 export interface RawDatasetOptions {
   batchSize: number;
   taskTypes: TaskKind[];
+  distributed?: RawProcessGroup;
 }
 
 /** What `new Dataset(…)` copies into tensors (row-major; labels NaN where missing). */
@@ -126,6 +127,7 @@ export interface RawTrainerOptions {
   seed: number;
   clipNorm: number;
   nonFinite: 'stop' | 'skip';
+  distributed?: RawProcessGroup;
 }
 
 export interface RawProgress {
@@ -174,6 +176,13 @@ export interface RawScriptModule {
   dispose(): void;
 }
 
+export interface RawProcessGroup {
+  rank(): number;
+  worldSize(): number;
+  barrier(): Promise<void>;
+  dispose(): void;
+}
+
 export interface RawInfo {
   /** The LibTorch version the addon was compiled against. */
   libtorchVersion: string;
@@ -198,6 +207,8 @@ export interface RawAddon {
   Dataset: new (init: RawDatasetInit) => RawDataset;
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
   loadScript(path: string, device: string): Promise<RawScriptModule>;
+  initProcessGroup(options: { masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number }):
+    Promise<RawProcessGroup>;
 }
 
 const PACKAGE_ROOT = path.join(__dirname, '..');

@@ -11,6 +11,7 @@ import type { TensorDataset } from './dataset';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import type { TaskConfig } from './config';
 import { Model, type Device, type StateDict } from './model';
+import { ProcessGroup } from './distributed';
 import { ScriptModel } from './torchscript';
 import { setThreadCount } from './threads';
 import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
@@ -127,6 +128,12 @@ export interface FitOptions {
   nonFinite?: 'stop' | 'skip';
   /** Batch size for validation (default 4096). */
   evalBatchSize?: number;
+  /**
+   * Data-parallel training across the group's processes: parameters start from rank 0's, each rank
+   * takes a disjoint slice of every global batch (`batchSize` per rank), gradients are averaged, and
+   * validation metrics are computed over the whole split; rank 0 alone writes checkpoints.
+   */
+  distributed?: ProcessGroup;
   /** Save a checkpoint after every `every` epochs into `dir` (see CheckpointOptions). */
   checkpoint?: CheckpointOptions;
   /**
@@ -164,11 +171,13 @@ export interface FitResult {
 export interface EvaluateOptions {
   /** Default 4096. */
   batchSize?: number;
+  /** Each rank computes a shard; every rank gets the metrics (or predictions) of the whole dataset. */
+  distributed?: ProcessGroup;
 }
 
 const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'schedule', 'clipNorm', 'losses', 'seed', 'device', 'threads',
   'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
-  'evalBatchSize', 'checkpoint', 'resume'] as const;
+  'evalBatchSize', 'checkpoint', 'resume', 'distributed'] as const;
 const OPTIMIZERS = ['adam', 'adamw', 'adagrad', 'sgd'] as const;
 const SCHEDULES = ['constant', 'step', 'cosine'] as const;
 const LOSSES: Record<TaskKind, readonly LossKind[]> = {
@@ -348,6 +357,9 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
     }
     raw.seed = resume.seed;
   }
+  const group = readGroup(options.distributed);
+  if (group) raw.distributed = group._raw();
+  const writesCheckpoints = checkpoints !== undefined && (group === undefined || group.rank === 0);
   const addon = loadAddon();
   const trainer: RawTrainer = callNative(() => new addon.Trainer(model._raw(), raw));
   const onAbort = (): void => trainer.abort();
@@ -387,7 +399,9 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
         result.epochs.push(summary);
         break;
       }
-      if (validation !== undefined) summary.validation = await evaluate(model, validation, { batchSize: evalBatchSize });
+      if (validation !== undefined) {
+        summary.validation = await evaluate(model, validation, { batchSize: evalBatchSize, distributed: group });
+      }
       if (stopping && summary.validation) {
         const value = monitoredValue(summary.validation, stopping);
         summary.monitored = value;
@@ -406,8 +420,8 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
       result.epochs.push(summary);
       onEpoch?.(summary);
       const stopNow = stopping !== undefined && epochsSinceBest >= stopping.patience;
-      if (checkpoints && ((epoch + 1) % checkpoints.every === 0 || epoch + 1 === epochs || stopNow)) {
-        const file = path.join(checkpoints.dir, `epoch-${String(epoch).padStart(4, '0')}.adatt`);
+      if (writesCheckpoints && ((epoch + 1) % checkpoints!.every === 0 || epoch + 1 === epochs || stopNow)) {
+        const file = path.join(checkpoints!.dir, `epoch-${String(epoch).padStart(4, '0')}.adatt`);
         await saveCheckpoint(file, nativeModel, {
           schema: train.schema,
           training: {
@@ -418,7 +432,7 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
           },
         });
         saved.push({ file, epoch, value: summary.monitored });
-        await pruneCheckpoints(saved, checkpoints, stopping?.mode ?? 'max');
+        await pruneCheckpoints(saved, checkpoints!, stopping?.mode ?? 'max');
       }
       if (stopNow) {
         result.stoppedEarly = true;
@@ -432,6 +446,12 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
   if (best !== undefined) await nativeModel.loadStateDict(best);
   result.checkpoints = saved.map((entry) => entry.file);
   return result;
+}
+
+function readGroup(value: unknown): ProcessGroup | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof ProcessGroup)) fail('distributed', `distributed must be a ProcessGroup (initProcessGroup()), got ${describeValue(value)}`);
+  return value;
 }
 
 function readCheckpointOptions(value: unknown, hasStopping: boolean): Required<CheckpointOptions> | undefined {
@@ -462,12 +482,13 @@ async function pruneCheckpoints(saved: { file: string; epoch: number; value?: nu
 
 /** Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). */
 export async function evaluate(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Metrics> {
-  const { batchSize } = readOptions(options, 'options', ['batchSize']);
+  const { batchSize, distributed } = readOptions(options, 'options', ['batchSize', 'distributed']);
   checkDatasetTasks(model, data, 'data');
   const raw = model._raw();
   const metrics = await callNativeAsync(() => raw.evaluate(data._raw(), {
     batchSize: readNumber(batchSize, 'batchSize', 4096, { min: 1, integer: true }),
     taskTypes: taskKinds(model),
+    distributed: readGroup(distributed)?._raw(),
   }));
   return byTask(model, metrics);
 }
@@ -477,12 +498,13 @@ export async function evaluate(model: TrainableModel, data: TensorDataset, optio
  * probabilities for multiclass ([N * classes], row-major), values for regression ([N]).
  */
 export async function predict(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
-  const { batchSize } = readOptions(options, 'options', ['batchSize']);
+  const { batchSize, distributed } = readOptions(options, 'options', ['batchSize', 'distributed']);
   checkDatasetTasks(model, data, 'data');
   const raw = model._raw();
   const outputs = await callNativeAsync(() => raw.predict(data._raw(), {
     batchSize: readNumber(batchSize, 'batchSize', 4096, { min: 1, integer: true }),
     taskTypes: taskKinds(model),
+    distributed: readGroup(distributed)?._raw(),
   }));
   return byTask(model, outputs);
 }

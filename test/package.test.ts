@@ -83,7 +83,7 @@ describe('npm package', () => {
     execFileSync('tar', ['-xzf', tarball, '-C', staging]);
     const prebuilds = path.join(staging, 'package', 'prebuilds', 'linux-x64');
     fs.mkdirSync(prebuilds, { recursive: true });
-    const binary = path.join(prebuilds, 'adatt.napi.node');
+    const binary = path.join(prebuilds, 'adatt.node'); // the name prebuildify --napi gives it
     fs.copyFileSync(path.join(fromSource, 'node_modules', 'adatt', 'build', 'Release', 'adatt.node'), binary);
     execFileSync('strip', ['--strip-unneeded', binary]);
     const packed = npm(['pack', '--pack-destination', staging, '--silent'], path.join(staging, 'package')).trim().split('\n').at(-1)!;

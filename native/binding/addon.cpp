@@ -10,6 +10,7 @@
 #include "libtorch_runtime.h"
 #include "addon_data.h"
 #include "dataset_wrap.h"
+#include "distributed_wrap.h"
 #include "model_wrap.h"
 #include "script_wrap.h"
 #include "trainer_wrap.h"
@@ -71,6 +72,10 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   data->script_class = Napi::Persistent(script_class);
   exports.Set("ScriptModule", script_class);
   exports.Set("loadScript", Napi::Function::New<LoadScript>(env, "loadScript"));
+  const auto process_group_class = AddonProcessGroup::Define(env);
+  data->process_group_class = Napi::Persistent(process_group_class);
+  exports.Set("ProcessGroup", process_group_class);
+  exports.Set("initProcessGroup", Napi::Function::New<InitProcessGroup>(env, "initProcessGroup"));
   exports.Set("Model", model_class);
   exports.Set("Dataset", dataset_class);
   exports.Set("Trainer", AddonTrainer::Define(env));

@@ -9,6 +9,7 @@ struct AddonData {
   Napi::FunctionReference model_class;
   Napi::FunctionReference dataset_class;
   Napi::FunctionReference script_class;
+  Napi::FunctionReference process_group_class;
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

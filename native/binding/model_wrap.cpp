@@ -9,6 +9,7 @@
 #include "adatt/trainer.h"
 #include "addon_data.h"
 #include "dataset_wrap.h"
+#include "distributed_wrap.h"
 #include "script_wrap.h"
 #include "adatt/weights_io.h"
 #include "convert.h"
@@ -184,9 +185,9 @@ class MoveWorker : public ModelWorker {
 class DatasetWorker : public ModelWorker {
  public:
   DatasetWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::shared_ptr<const Dataset> dataset,
-                std::vector<TaskType> types, int64_t batch_size, bool metrics)
+                std::vector<TaskType> types, int64_t batch_size, bool metrics, std::shared_ptr<Communicator> communicator)
       : ModelWorker(env, std::move(state), Access::Read), dataset_(std::move(dataset)), types_(std::move(types)),
-        batch_size_(batch_size), metrics_(metrics) {}
+        batch_size_(batch_size), metrics_(metrics), communicator_(std::move(communicator)) {}
 
  protected:
   void Run() override {
@@ -195,7 +196,7 @@ class DatasetWorker : public ModelWorker {
     std::vector<bool> regression;
     for (auto type : types_) regression.push_back(type == TaskType::Regression);
     task_model().check_dataset(*dataset_, regression);
-    const auto outputs = predict_outputs(task_model(), *dataset_, batch_size_, state().device);
+    const auto outputs = predict_outputs(task_model(), *dataset_, batch_size_, state().device, communicator_.get());
     for (size_t t = 0; t < outputs.size(); ++t) {
       if (metrics_) {
         results_.push_back(task_metrics(types_[t], outputs[t], dataset_->labels().select(1, static_cast<int64_t>(t))));
@@ -223,6 +224,7 @@ class DatasetWorker : public ModelWorker {
   std::vector<TaskType> types_;
   int64_t batch_size_;
   bool metrics_;
+  std::shared_ptr<Communicator> communicator_;
   std::vector<std::map<std::string, double>> results_;
   std::vector<torch::Tensor> predictions_;
 };
@@ -301,7 +303,8 @@ Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr
     if (!info[1].IsObject()) throw_invalid("evaluate and predict need { batchSize, taskTypes }");
     const auto options = info[1].As<Napi::Object>();
     return (new DatasetWorker(info.Env(), state, dataset, to_task_types(options.Get("taskTypes")),
-                              integer_or(options, "batchSize", 4096), metrics))
+                              integer_or(options, "batchSize", 4096), metrics,
+                              AddonProcessGroup::from_value(options.Get("distributed"), "distributed")))
         ->Start();
   });
 }

@@ -5,6 +5,7 @@
 #include "adatt/errors.h"
 #include "convert.h"
 #include "dataset_wrap.h"
+#include "distributed_wrap.h"
 #include "errors.h"
 
 namespace adatt::binding {
@@ -93,6 +94,10 @@ class EpochWorker : public ModelWorker {
     for (const auto& task : trainer_->trainer.options().tasks) regression.push_back(task.type == TaskType::Regression);
     task_model().check_dataset(*dataset_, regression);
     trainer_->abort = false;
+    if (trainer_->communicator && !trainer_->joined) {
+      trainer_->trainer.set_communicator(trainer_->communicator);  // broadcasts rank 0's parameters
+      trainer_->joined = true;
+    }
     std::function<void(const StepProgress&)> report;
     if (progress_) {
       report = [this](const StepProgress& p) {
@@ -178,7 +183,9 @@ AddonTrainer::AddonTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ad
   guarded(info.Env(), [&] {
     auto model = AddonModel::state_of(info[0], "model");
     if (!info[1].IsObject()) throw_invalid("Trainer needs an options object");
-    state_ = std::make_shared<TrainerState>(model, to_trainer_options(info[1].As<Napi::Object>()));
+    const auto options = info[1].As<Napi::Object>();
+    state_ = std::make_shared<TrainerState>(model, to_trainer_options(options));
+    state_->communicator = AddonProcessGroup::from_value(options.Get("distributed"), "distributed");
   });
 }
 

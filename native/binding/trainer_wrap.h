@@ -17,6 +17,8 @@ struct TrainerState {
   std::shared_ptr<ModelState> model;
   Trainer trainer;
   std::atomic<bool> abort{false};
+  std::shared_ptr<Communicator> communicator;  // data-parallel training when set
+  bool joined = false;                          // parameters broadcast from rank 0 yet?
 };
 
 class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {

@@ -98,22 +98,30 @@ torch::Tensor Trainer::task_loss(size_t task, const torch::Tensor& output, const
   throw InvalidArgument("unknown loss");
 }
 
+void Trainer::set_communicator(std::shared_ptr<Communicator> communicator) {
+  communicator_ = std::move(communicator);
+  if (communicator_) communicator_->broadcast_(parameters_, 0);
+}
+
 EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch::Device& device,
                                  const std::function<void(const StepProgress&)>& progress,
                                  const std::atomic<bool>& abort, double progress_interval) {
   model_->set_training(true);
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
-  // Seeded by (seed, epoch): the same run, or a resumed one, sees the same order.
+  // Seeded by (seed, epoch): every rank, and a resumed run, sees the same order.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(epoch));
   const auto order = torch::randperm(data.size(), generator, torch::kLong);
+  const int64_t world = communicator_ ? communicator_->world_size() : 1;
+  const int64_t rank = communicator_ ? communicator_->rank() : 0;
   const int64_t batch_size = options_.batch_size;
-  const int64_t batches = (data.size() + batch_size - 1) / batch_size;
+  const int64_t global_batch = batch_size * world;
+  const int64_t batches = (data.size() + global_batch - 1) / global_batch;
   const size_t tasks = options_.tasks.size();
 
   EpochResult result;
-  std::vector<double> loss_sums(tasks, 0.0);
-  int64_t counted_batches = 0;
+  std::vector<double> loss_sums(tasks, 0.0);  // over the global batches, each weighted by its examples
+  int64_t counted_examples = 0;
   auto report = [&](int64_t batch) {
     StepProgress p;
     p.epoch = epoch;
@@ -121,80 +129,117 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     p.batch = batch;
     p.batches = batches;
     p.examples = result.examples;
-    for (double sum : loss_sums) p.loss.push_back(counted_batches ? sum / counted_batches : 0.0);
+    for (double sum : loss_sums) p.loss.push_back(counted_examples ? sum / counted_examples : 0.0);
     p.examples_per_second = result.examples / std::max(1e-9, seconds_since(start));
     p.lr = lr_at(step_);
     progress(p);
   };
 
   for (int64_t batch = 0; batch < batches; ++batch) {
-    if (abort.load()) {
-      result.aborted = true;
-      break;
-    }
-    const auto rows = order.slice(0, batch * batch_size, std::min(data.size(), (batch + 1) * batch_size));
-    const Batch inputs = data.batch(rows).to(device);
-    const auto labels = data.labels_of(rows).to(device);
-
+    const int64_t begin = std::min(data.size(), batch * global_batch + rank * batch_size);
+    const int64_t local = std::min(data.size(), begin + batch_size) - begin;
     const double lr = lr_at(step_);
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
     optimizer_->zero_grad();
-    const auto outputs = model_->forward_tasks(inputs);
-    if (outputs.size() != tasks) throw InvalidArgument("the model returned " + std::to_string(outputs.size()) +
-                                                       " outputs for " + std::to_string(tasks) + " tasks");
-    torch::Tensor total = torch::zeros({}, outputs.front().options());
-    std::vector<double> values(tasks);
-    bool finite = true;
-    for (size_t t = 0; t < tasks; ++t) {
-      const auto loss = task_loss(t, outputs[t], labels.select(1, static_cast<int64_t>(t)));
-      values[t] = loss.item<double>();
-      if (!std::isfinite(values[t])) {
-        finite = false;
-        if (options_.non_finite == NonFinitePolicy::Stop) {
-          throw NonFiniteLoss("epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) + " (step " +
-                              std::to_string(step_) + "): the loss of task '" + model_->task_specs()[t].name +
-                              "' is " + std::to_string(values[t]) + "; lower the learning rate or check the data");
-        }
+
+    // Per-step statistics, summed over ranks: [stop requested, examples, non-finite, loss x examples per task].
+    auto stats = torch::zeros({3 + static_cast<int64_t>(tasks)}, torch::kDouble);
+    auto* stat = stats.data_ptr<double>();
+    stat[0] = abort.load() ? 1.0 : 0.0;
+    stat[1] = static_cast<double>(local);
+    int64_t bad_task = -1;
+    if (local > 0 && stat[0] == 0.0) {
+      const auto rows = order.slice(0, begin, begin + local);
+      const Batch inputs = data.batch(rows).to(device);
+      const auto labels = data.labels_of(rows).to(device);
+      const auto outputs = model_->forward_tasks(inputs);
+      if (outputs.size() != tasks) {
+        throw InvalidArgument("the model returned " + std::to_string(outputs.size()) + " outputs for " +
+                              std::to_string(tasks) + " tasks");
       }
-      total = total + options_.tasks[t].weight * loss;
+      torch::Tensor total = torch::zeros({}, outputs.front().options());
+      for (size_t t = 0; t < tasks; ++t) {
+        const auto loss = task_loss(t, outputs[t], labels.select(1, static_cast<int64_t>(t)));
+        const double value = loss.item<double>();
+        if (!std::isfinite(value) && bad_task < 0) bad_task = static_cast<int64_t>(t);
+        stat[3 + t] = value * static_cast<double>(local);
+        total = total + options_.tasks[t].weight * loss;
+      }
+      stat[2] = bad_task >= 0 ? 1.0 : 0.0;
+      if (bad_task < 0) total.backward();
     }
-    result.examples += rows.size(0);
-    if (!finite) {
+    if (communicator_) {
+      for (auto& param : parameters_) {
+        if (!param.grad().defined()) param.mutable_grad() = torch::zeros_like(param);
+      }
+      communicator_->all_reduce_sum_({stats});
+    }
+    if (stat[0] > 0.0) {
+      result.aborted = true;
+      break;
+    }
+    const auto examples = static_cast<int64_t>(stat[1]);
+    result.examples += examples;
+    if (stat[2] > 0.0) {
+      if (options_.non_finite == NonFinitePolicy::Stop) {
+        const std::string task = bad_task >= 0 ? "'" + model_->task_specs()[bad_task].name + "'" : "of another rank";
+        throw NonFiniteLoss("epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) + " (step " +
+                            std::to_string(step_) + "): the loss of task " + task +
+                            " is not finite; lower the learning rate or check the data");
+      }
       ++result.skipped;
       continue;
     }
-    total.backward();
+    if (communicator_) {
+      // Each rank's gradient is a mean over its examples: weight by them, sum, divide by the total.
+      torch::NoGradGuard no_grad;
+      std::vector<torch::Tensor> grads;
+      for (auto& param : parameters_) grads.push_back(param.grad().mul_(static_cast<double>(local) / stat[1]));
+      communicator_->all_reduce_sum_(grads);
+    }
     if (options_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(parameters_, options_.clip_norm);
     optimizer_->step();
     ++step_;
     ++result.steps;
-    ++counted_batches;
-    for (size_t t = 0; t < tasks; ++t) loss_sums[t] += values[t];
+    counted_examples += examples;
+    for (size_t t = 0; t < tasks; ++t) loss_sums[t] += stat[3 + t];
     if (progress && seconds_since(last_report) >= progress_interval) {
       last_report = std::chrono::steady_clock::now();
       report(batch + 1);
     }
   }
   if (progress) report(result.aborted ? result.steps + result.skipped : batches);
-  for (double sum : loss_sums) result.loss.push_back(counted_batches ? sum / counted_batches : 0.0);
+  for (double sum : loss_sums) result.loss.push_back(counted_examples ? sum / counted_examples : 0.0);
   result.seconds = seconds_since(start);
   return result;
 }
 
 std::vector<torch::Tensor> predict_outputs(TaskModel& model, const Dataset& data, int64_t batch_size,
-                                           const torch::Device& device) {
+                                           const torch::Device& device, Communicator* communicator) {
   if (batch_size <= 0) throw InvalidArgument("batchSize must be positive");
-  c10::InferenceMode inference;
   model.set_training(false);
-  std::vector<std::vector<torch::Tensor>> parts(model.task_specs().size());
-  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
-    const auto rows = torch::arange(begin, std::min(data.size(), begin + batch_size), torch::kLong);
-    const auto outputs = model.forward_tasks(data.batch(rows).to(device));
-    if (outputs.size() != parts.size()) throw InvalidArgument("the model returned the wrong number of outputs");
-    for (size_t t = 0; t < outputs.size(); ++t) parts[t].push_back(outputs[t].to(torch::kCPU));
-  }
+  const int64_t world = communicator ? communicator->world_size() : 1;
+  const int64_t shard = (data.size() + world - 1) / world;
+  const int64_t first = std::min(data.size(), (communicator ? communicator->rank() : 0) * shard);
+  const int64_t last = std::min(data.size(), first + shard);
+  const auto& specs = model.task_specs();
   std::vector<torch::Tensor> outputs;
-  for (auto& task_parts : parts) outputs.push_back(torch::cat(task_parts, 0));
+  {
+    c10::InferenceMode inference;
+    std::vector<std::vector<torch::Tensor>> parts(specs.size());
+    for (size_t t = 0; t < specs.size(); ++t) parts[t].push_back(torch::empty({0, specs[t].outputs}));
+    for (int64_t begin = first; begin < last; begin += batch_size) {
+      const auto rows = torch::arange(begin, std::min(last, begin + batch_size), torch::kLong);
+      const auto batch_outputs = model.forward_tasks(data.batch(rows).to(device));
+      if (batch_outputs.size() != parts.size()) throw InvalidArgument("the model returned the wrong number of outputs");
+      for (size_t t = 0; t < batch_outputs.size(); ++t) parts[t].push_back(batch_outputs[t].to(torch::kCPU));
+    }
+    for (auto& task_parts : parts) outputs.push_back(torch::cat(task_parts, 0));
+  }
+  // Outside inference mode: the collective writes into its buffers from Gloo's own threads.
+  if (communicator) {
+    for (auto& output : outputs) output = communicator->all_gather_rows(output);
+  }
   return outputs;
 }
 

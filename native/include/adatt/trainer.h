@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "adatt/dataset.h"
+#include "adatt/distributed.h"
 #include "adatt/metrics.h"
 #include "adatt/model.h"
 #include "adatt/task_model.h"
@@ -96,6 +97,10 @@ class Trainer {
                           const std::function<void(const StepProgress&)>& progress, const std::atomic<bool>& abort,
                           double progress_interval);
 
+  // Data-parallel training: parameters are broadcast from rank 0 now; each epoch, rank r takes its
+  // slice of every global batch (batchSize per rank) and gradients are averaged over the global batch.
+  void set_communicator(std::shared_ptr<Communicator> communicator);
+
   int64_t global_step() const { return step_; }
   // Optimizer state (moments, step counts) as bytes, and its restore onto `device` with the
   // global step, so a resumed run continues exactly where the saved one stopped.
@@ -111,11 +116,13 @@ class Trainer {
   TrainerOptions options_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<torch::Tensor> parameters_;
+  std::shared_ptr<Communicator> communicator_;
   int64_t step_ = 0;
 };
 
 // Raw tower outputs [N, K] per task over the whole dataset (CPU), in batches, without gradients.
+// With a communicator each rank computes a contiguous shard and the outputs are gathered.
 std::vector<torch::Tensor> predict_outputs(TaskModel& model, const Dataset& data, int64_t batch_size,
-                                           const torch::Device& device);
+                                           const torch::Device& device, Communicator* communicator = nullptr);
 
 }  // namespace adatt

@@ -1,0 +1,104 @@
+#include "distributed_wrap.h"
+
+#include "addon_data.h"
+#include "convert.h"
+#include "errors.h"
+#include "model_wrap.h"
+#include "worker.h"
+
+namespace adatt::binding {
+namespace {
+
+// Rendezvous blocks until every rank has joined: it runs off the event loop.
+class RendezvousWorker : public PromiseWorker {
+ public:
+  RendezvousWorker(Napi::Env env, DistributedConfig config) : PromiseWorker(env), config_(std::move(config)) {}
+
+ protected:
+  void Run() override { communicator_ = std::make_shared<Communicator>(config_); }
+  Napi::Value Resolve(Napi::Env env) override {
+    auto external = Napi::External<std::shared_ptr<Communicator>>::New(
+        env, new std::shared_ptr<Communicator>(std::move(communicator_)),
+        [](Napi::Env, std::shared_ptr<Communicator>* data) { delete data; });
+    return addon_data(env).process_group_class.New({external});
+  }
+
+ private:
+  DistributedConfig config_;
+  std::shared_ptr<Communicator> communicator_;
+};
+
+class BarrierWorker : public PromiseWorker {
+ public:
+  BarrierWorker(Napi::Env env, std::shared_ptr<Communicator> communicator)
+      : PromiseWorker(env), communicator_(std::move(communicator)) {}
+
+ protected:
+  void Run() override { communicator_->barrier(); }
+
+ private:
+  std::shared_ptr<Communicator> communicator_;
+};
+
+}  // namespace
+
+Napi::Function AddonProcessGroup::Define(Napi::Env env) {
+  return DefineClass(env, "ProcessGroup",
+                     {
+                         InstanceMethod<&AddonProcessGroup::Rank>("rank"),
+                         InstanceMethod<&AddonProcessGroup::WorldSize>("worldSize"),
+                         InstanceMethod<&AddonProcessGroup::Barrier>("barrier"),
+                         InstanceMethod<&AddonProcessGroup::Dispose>("dispose"),
+                     });
+}
+
+AddonProcessGroup::AddonProcessGroup(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonProcessGroup>(info) {
+  guarded(info.Env(), [&] {
+    if (!info[0].IsExternal()) throw_invalid("use initProcessGroup(options) to join a process group");
+    communicator_ = *info[0].As<Napi::External<std::shared_ptr<Communicator>>>().Data();
+  });
+}
+
+std::shared_ptr<Communicator> AddonProcessGroup::from_value(const Napi::Value& value, const std::string& field) {
+  if (value.IsUndefined() || value.IsNull()) return nullptr;
+  if (!is_instance(value, addon_data(value.Env()).process_group_class)) throw_invalid(field + " must be a ProcessGroup");
+  return Unwrap(value.As<Napi::Object>())->live();
+}
+
+std::shared_ptr<Communicator> AddonProcessGroup::live() const {
+  if (!communicator_) throw DisposedError("the process group");
+  return communicator_;
+}
+
+Napi::Value AddonProcessGroup::Rank(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), live()->rank()); });
+}
+
+Napi::Value AddonProcessGroup::WorldSize(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), live()->world_size()); });
+}
+
+Napi::Value AddonProcessGroup::Barrier(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value { return (new BarrierWorker(info.Env(), live()))->Start(); });
+}
+
+Napi::Value AddonProcessGroup::Dispose(const Napi::CallbackInfo& info) {
+  communicator_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsObject()) throw_invalid("initProcessGroup needs { masterAddr, masterPort, worldSize, rank, timeoutMs }");
+    const auto options = info[0].As<Napi::Object>();
+    DistributedConfig config;
+    config.master_addr = string_or(options, "masterAddr", "127.0.0.1");
+    config.master_port = static_cast<int>(integer_or(options, "masterPort", 29500));
+    config.world_size = static_cast<int>(integer_or(options, "worldSize", 1));
+    config.rank = static_cast<int>(integer_or(options, "rank", 0));
+    config.timeout = std::chrono::milliseconds(integer_or(options, "timeoutMs", 60000));
+    return (new RendezvousWorker(info.Env(), std::move(config)))->Start();
+  });
+}
+
+}  // namespace adatt::binding

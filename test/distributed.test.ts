@@ -1,0 +1,67 @@
+/** Data-parallel training over c10d (Gloo on loopback) with real worker processes. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { initProcessGroup, launch, ValidationError } from '../lib';
+import { makeTempDir, REPO_ROOT } from './helpers/reference';
+
+const WORKER = path.join(REPO_ROOT, 'test', 'helpers', 'distributed-worker.js');
+
+interface RankResult {
+  weights: Record<string, number[]>;
+  loss: Record<string, number>[];
+  validation: Record<string, Record<string, number>>[];
+}
+
+async function run(nproc: number, batch: number, extraEnv: Record<string, string> = {}): Promise<{ codes: number[]; dir: string }> {
+  const dir = makeTempDir(`ddp-${nproc}`);
+  const codes = await launch({
+    nproc, command: process.execPath, args: [WORKER],
+    env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: String(batch), ...extraEnv },
+  });
+  return { codes, dir };
+}
+
+const read = (dir: string, rank: number): RankResult =>
+  JSON.parse(fs.readFileSync(path.join(dir, `rank-${rank}.json`), 'utf8')) as RankResult;
+
+describe('distributed data-parallel training', () => {
+  it('2 processes reach the weights of 1 process with the same global batch, with metrics over the whole split', async () => {
+    const single = await run(1, 64);
+    const pair = await run(2, 32);
+    expect(single.codes).toEqual([0]);
+    expect(pair.codes).toEqual([0, 0]);
+    const one = read(single.dir, 0);
+    const [rank0, rank1] = [read(pair.dir, 0), read(pair.dir, 1)];
+    for (const [name, values] of Object.entries(one.weights)) {
+      const worst = Math.max(...values.map((v, i) => Math.abs(v - rank0.weights[name]![i]!)));
+      expect(worst, name).toBeLessThan(1e-5);
+      expect(rank1.weights[name]).toEqual(rank0.weights[name]);
+    }
+    rank0.loss.forEach((epoch, e) => {
+      for (const task of ['a', 'b']) expect(epoch[task]).toBeCloseTo(one.loss[e]![task]!, 5);
+    });
+    const last = rank0.validation.at(-1)!;
+    expect(last.a!.count).toBe(333);
+    expect(last.a!.auc).toBeCloseTo(one.validation.at(-1)!.a!.auc!, 5);
+    expect(rank1.validation).toEqual(rank0.validation);
+  }, 120_000);
+
+  it.each(['die', 'hang'])('makes the survivor fail in bounded time when a worker %ss', async (fault) => {
+    const started = Date.now();
+    const { codes, dir } = await run(2, 16, { TEST_MODE: `${fault}-after-epoch`, TEST_EPOCHS: '50', TEST_TIMEOUT_MS: '4000' });
+    expect(codes[0]).not.toBe(0);
+    expect(codes[1]).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(45_000);
+    expect(fs.existsSync(path.join(dir, 'rank-0.json'))).toBe(false);
+  }, 120_000);
+
+  it('explains a missing or bad environment', async () => {
+    await expect(initProcessGroup({ env: {} })).rejects.toThrow(/MASTER_ADDR is not set/);
+    await expect(initProcessGroup({ env: { MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1', WORLD_SIZE: '2', RANK: '2' } }))
+      .rejects.toThrow(/RANK must be an integer in \[0, 1\]/);
+    await expect(initProcessGroup({ env: { MASTER_ADDR: 'x', MASTER_PORT: 'http', WORLD_SIZE: '1', RANK: '0' } }))
+      .rejects.toThrow(ValidationError);
+    await expect(launch({ nproc: 0, command: 'x' })).rejects.toThrow(/nproc/);
+  });
+});

@@ -1,0 +1,46 @@
+// One rank of the distributed tests (started by `launch`): trains on deterministic data and writes
+// its final weights, loss history and validation metrics as JSON to OUT_DIR/rank-<RANK>.json.
+// TEST_MODE=die-after-epoch makes rank 1 kill itself after its first epoch; hang-after-epoch makes
+// it block forever instead.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const adatt = require(process.env.ADATT_DIST);
+
+function data(size, seed) {
+  let state = seed;
+  const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const dense = Float32Array.from({ length: size * 6 }, () => next() * 2 - 1);
+  const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[6 * i + t] + dense[6 * i + 2] > 0 ? 1 : 0)));
+  return adatt.TensorDataset.fromEncoded({ size, dense, labels });
+}
+
+async function main() {
+  adatt.setNumThreads(1);
+  const group = await adatt.initProcessGroup({ timeoutMs: Number(process.env.TEST_TIMEOUT_MS || 20000) });
+  const model = adatt.createModel({
+    kind: 'adatt-sp', input: { dense: 6 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
+    expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2, seed: 100 + group.rank, // rank 0's weights win
+  });
+  const result = await adatt.fit(model, data(1000, 1), {
+    epochs: Number(process.env.TEST_EPOCHS || 3), batchSize: Number(process.env.TEST_BATCH), seed: 5,
+    optimizer: { type: 'adam', lr: 0.01 }, validation: data(333, 2), distributed: group,
+    onEpoch: () => {
+      if (group.rank !== 1) return;
+      if (process.env.TEST_MODE === 'die-after-epoch') process.kill(process.pid, 'SIGKILL');
+      if (process.env.TEST_MODE === 'hang-after-epoch') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    },
+  });
+  const state = await model.stateDict();
+  fs.writeFileSync(path.join(process.env.OUT_DIR, `rank-${group.rank}.json`), JSON.stringify({
+    weights: Object.fromEntries(Object.entries(state).map(([k, v]) => [k, Array.from(v.data)])),
+    loss: result.epochs.map((e) => e.loss),
+    validation: result.epochs.map((e) => e.validation),
+  }));
+  group.dispose();
+}
+
+main().catch((err) => {
+  console.error(`rank ${process.env.RANK}: ${err.message}`);
+  process.exit(1);
+});

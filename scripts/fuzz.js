@@ -12,8 +12,10 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 const adatt = require('..');
 
+const KINDS = ['checkpoint', 'weights', 'torchscript', 'config', 'csv'];
+
 function parseArgs(argv) {
-  const args = { cases: 1000, kinds: ['checkpoint', 'weights', 'torchscript', 'config', 'csv'], seed: 1, fixtures: undefined };
+  const args = { cases: 1000, kinds: KINDS, seed: 1, fixtures: undefined };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--cases') args.cases = Number(value);
@@ -152,7 +154,6 @@ async function fuzzCsv(cases, next) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const next = random(args.seed);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adatt-fuzz-'));
   let fixtures = args.fixtures;
   if (args.kinds.includes('torchscript') && !fixtures) {
@@ -163,6 +164,8 @@ async function main() {
   const results = {};
   for (const kind of args.kinds) {
     const started = Date.now();
+    // One stream per kind, so a failing case can be replayed with --kinds alone.
+    const next = random(args.seed * 7919 + KINDS.indexOf(kind));
     if (kind === 'config') results[kind] = await fuzzConfigs(args.cases, next);
     else if (kind === 'csv') results[kind] = await fuzzCsv(args.cases, next);
     else results[kind] = await fuzzFiles(kind, args.cases, next, dir, fixtures);

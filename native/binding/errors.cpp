@@ -1,5 +1,6 @@
 #include "errors.h"
 
+#include <torch/csrc/jit/frontend/error_report.h>
 #include <torch/torch.h>
 
 #include "adatt/errors.h"
@@ -20,6 +21,9 @@ ErrorInfo describe_current_exception() {
     return {"ADATT_NON_FINITE", e.what()};
   } catch (const adatt::FileError& e) {
     return {"ADATT_IO", e.what()};
+  } catch (const torch::jit::ErrorReport&) {
+    // what() of this type is noexcept but may throw while rendering source context: never call it.
+    return {"ADATT_TORCH", "TorchScript reported a compilation error"};
   } catch (const c10::Error& e) {
     // what() carries a C++ backtrace; JS users get LibTorch's message alone.
     return {"ADATT_TORCH", e.what_without_backtrace()};

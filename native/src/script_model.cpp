@@ -1,14 +1,19 @@
 #include "adatt/script_model.h"
 
+#include <torch/csrc/jit/frontend/error_report.h>
 #include <torch/version.h>
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "adatt/dataset.h"
 #include "adatt/errors.h"
 #include "adatt/model.h"
 #include "adatt/weights_io.h"
+#include "adatt/zip_check.h"
 
 namespace adatt {
 namespace {
@@ -23,9 +28,42 @@ torch::Tensor as_task_output(const torch::Tensor& output, const TaskSpec& task, 
 
 }  // namespace
 
+// The archive without its *.debug_pkl records. Those only map code to source lines for error
+// messages, yet LibTorch unpickles them without bounds checks while reporting an error, so a damaged
+// one crashes the process; leaving them out makes damaged files fail with an error instead.
+static std::string archive_without_debug_info(const std::string& path) {
+  const auto bytes = read_file(path);
+  const auto verified = open_verified_archive(bytes, path);
+  auto& reader = *verified;
+  std::ostringstream out;
+  caffe2::serialize::PyTorchStreamWriter writer([&out](const void* data, size_t size) {
+    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+    return size;
+  });
+  writer.setMinVersion(reader.version());
+  static const std::set<std::string> kWrittenByWriter = {"version", ".data/version", "byteorder",
+                                                         ".data/serialization_id"};
+  for (const auto& name : reader.getAllRecords()) {
+    if (kWrittenByWriter.count(name) || (name.size() > 10 && name.compare(name.size() - 10, 10, ".debug_pkl") == 0)) {
+      continue;
+    }
+    auto [data, size] = reader.getRecord(name);
+    writer.writeRecord(name, data.get(), size);
+  }
+  writer.writeEndOfFile();
+  return out.str();
+}
+
 std::shared_ptr<ScriptTaskModel> ScriptTaskModel::load(const std::string& path, const torch::Device& device) {
   try {
-    return std::shared_ptr<ScriptTaskModel>(new ScriptTaskModel(torch::jit::load(path, device)));
+    std::istringstream archive(archive_without_debug_info(path));
+    return std::shared_ptr<ScriptTaskModel>(new ScriptTaskModel(torch::jit::load(archive, device)));
+  } catch (const torch::jit::ErrorReport&) {
+    // Its what() is noexcept yet may throw while rendering source context from a damaged file,
+    // which would terminate the process: report without calling it.
+    throw FileError("cannot load TorchScript file " + path + " with LibTorch " + TORCH_VERSION +
+                    ": its code does not compile here (a damaged file, or one saved by a newer PyTorch — "
+                    "re-export it with torch " + TORCH_VERSION + " or build adatt against a newer LibTorch)");
   } catch (const c10::Error& e) {
     const std::string reason = e.what_without_backtrace();
     std::smatch versions;

@@ -5,11 +5,14 @@
 
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <memory>
 #include <unordered_map>
 #include <variant>
 
 #include "adatt/errors.h"
+#include "adatt/weights_io.h"
+#include "adatt/zip_check.h"
 
 namespace adatt {
 namespace {
@@ -404,8 +407,9 @@ class Unpickler {
 c10::IValue load_torch_file(const std::string& path) {
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> archive;
   std::vector<char> program;
+  const auto bytes = read_file(path);
   try {
-    archive = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    archive = open_verified_archive(bytes, path);
     if (!archive->hasRecord("data.pkl")) {
       throw FileError(path + " is a zip archive without data.pkl (a TorchScript module? use loadTorchScript)");
     }

@@ -1,0 +1,60 @@
+/** `adatt eval`: a model on a data split -> per-task metrics table (or JSON). */
+import type { FittedSchema } from '../../data/types';
+import { TensorDataset } from '../../dataset';
+import { evaluate } from '../../training';
+import { positionalsOf, type ParsedArgs } from '../args';
+import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selectData, THREADS_OPTION, type Command } from '../command';
+import { loadEvaluationData } from '../data';
+import { UsageError } from '../exit';
+import { formatInteger, metricsTable } from '../format';
+import { openModel, type OpenedModel } from '../model-source';
+import type { Output } from '../output';
+
+export const evalCommand: Command = {
+  spec: {
+    name: 'eval',
+    summary: 'evaluate a model on a data split: AUC, NE, log loss, accuracy, RMSE… per task',
+    description: 'MODEL is a run directory (its model.adatt) or a .adatt checkpoint. Rows are encoded with the schema\nstored in the checkpoint; by default they are the test split of the run\'s data.',
+    positionals: [{ name: 'model', description: 'run directory or .adatt checkpoint', required: true }],
+    options: [
+      ...DATA_OPTIONS,
+      { name: 'batch-size', type: 'integer', value: 'N', description: 'evaluation batch size (default 4096)' },
+      DEVICE_OPTION,
+      THREADS_OPTION,
+      JSON_OPTION,
+    ],
+    examples: [
+      'adatt eval runs/census',
+      'adatt eval runs/census --split validation',
+      'adatt eval runs/census/checkpoints/epoch-0002.adatt --json',
+      'adatt eval model.adatt --data census-income --tasks income-marital --data-dir /data',
+      'adatt eval runs/my-csv --data fresh-rows.csv',
+    ],
+  },
+  run: evalModel,
+};
+
+/** The model's fitted schema: what encodes rows for it. */
+export function schemaOf(opened: OpenedModel): FittedSchema {
+  if (!opened.checkpoint.schema) {
+    throw new UsageError(`${opened.file} holds no data schema (it was saved without one), so its input cannot be encoded from data`);
+  }
+  return opened.checkpoint.schema;
+}
+
+async function evalModel(args: ParsedArgs, out: Output): Promise<number> {
+  const { model: modelPath } = positionalsOf(evalCommand.spec, args) as { model: string };
+  applyThreads(args.options);
+  const opened = await openModel(modelPath, deviceOf(args.options));
+  using model = opened.checkpoint.model;
+  const schema = schemaOf(opened);
+  const { data, split } = await selectData(args.options, opened);
+  const rows = await loadEvaluationData(data, schema, split, { labels: 'required' });
+  using dataset = TensorDataset.fromEncoded(rows.encoded, { schema, taskNames: schema.tasks.map((task) => task.name) });
+  const batchSize = args.options.batchSize as number | undefined;
+  const metrics = await evaluate(model, dataset, batchSize === undefined ? {} : { batchSize });
+  out.event('metrics', { model: opened.file, data: rows.description, rows: rows.encoded.size, metrics });
+  out.info(`${model.config.kind} from ${opened.file} on ${rows.description} (${formatInteger(rows.encoded.size)} rows)`);
+  if (!out.json) out.print(metricsTable(metrics));
+  return 0;
+}

@@ -1,0 +1,137 @@
+/**
+ * The data of a run, from its config's `data` section: a built-in dataset (loadDataset) or a file
+ * read with the schema of the config (readCsv / readParquet / readArrow, splitRandom, fitSchema,
+ * encode). Evaluation and prediction re-read the same source and encode it with the model's
+ * fitted schema, so new rows are encoded exactly as the training rows were.
+ */
+import * as path from 'node:path';
+import { loadDataset, type BuiltinDatasetName } from '../data/builtin';
+import { readArrow, readParquet } from '../data/columnar';
+import { readCsv } from '../data/csv';
+import { encode } from '../data/encode';
+import { fitSchema } from '../data/fit';
+import { schemaColumns, type SchemaColumns } from '../data/spec';
+import { splitRandom } from '../data/split';
+import { NULL_CODE, Table, type Column } from '../data/table';
+import type { EncodedData, FittedSchema, SchemaSpec } from '../data/types';
+import { ConfigError, ValidationError } from '../errors';
+import { inSection, inSectionSync, prefixField, UsageError } from './exit';
+import { fileFormatOf, isBuiltinDataset, type DataSection } from './run-config';
+
+export const SPLITS = ['train', 'validation', 'test'] as const;
+export type SplitName = (typeof SPLITS)[number];
+
+const DEFAULT_SPLIT: Readonly<Record<SplitName, number>> = { train: 0.8, validation: 0.1, test: 0.1 };
+
+export interface TrainingData {
+  name: string;
+  schema: FittedSchema;
+  train: EncodedData;
+  validation?: EncodedData;
+  test?: EncodedData;
+}
+
+/** Loads and encodes every split of the run's data, fitting the schema on the training rows. */
+export async function loadTrainingData(data: DataSection): Promise<TrainingData> {
+  if (isBuiltinDataset(data.source)) {
+    const { source, ...options } = data;
+    return inSection('data', () => loadDataset(source as BuiltinDatasetName, options));
+  }
+  const spec = data.schema as SchemaSpec;
+  const parts = splitTable(await readTable(data, schemaColumns(spec)), data);
+  const schema = inSectionSync('data.schema', () => fitSchema(spec, parts.train!));
+  const encoded = Object.fromEntries(Object.entries(parts).map(([name, table]) => [name, encode(schema, table!)]));
+  return { name: path.basename(data.source), schema, ...encoded } as TrainingData;
+}
+
+export interface EvaluationData {
+  /** Dataset name and split, for messages. */
+  description: string;
+  encoded: EncodedData;
+  /** The rows as read (file sources only), for copying columns into predictions. */
+  table?: Table;
+}
+
+/**
+ * One split of `data` encoded with `schema` (the model's). `split: 'all'` takes every row of a
+ * file. With `labels: 'optional'` (prediction) the label columns may be absent; their labels are NaN.
+ */
+export async function loadEvaluationData(data: DataSection, schema: FittedSchema, split: SplitName | 'all',
+  options: { labels: 'required' | 'optional' }): Promise<EvaluationData> {
+  if (isBuiltinDataset(data.source)) {
+    if (split === 'all') throw new UsageError(`--split all needs a data file; ${data.source} has the splits ${SPLITS.join(', ')}`);
+    const { source, ...loaderOptions } = data;
+    const loaded = await inSection('data', () => loadDataset(source as BuiltinDatasetName, loaderOptions));
+    requireSameSchema(schema, loaded.schema, source);
+    return { description: `${source} ${split} split`, encoded: loaded[split] };
+  }
+  const read = options.labels === 'required'
+    ? await readTable(data, schemaColumns(schema))
+    : withMissingColumns(await readTable(data, undefined, schema.missingValues), schema.tasks.map((task) => task.column));
+  let table = read;
+  if (split !== 'all') {
+    const part = splitTable(read, data)[split];
+    if (!part) throw new UsageError(`${path.basename(data.source)} has no ${split} split (data.split: ${JSON.stringify(data.split)})`);
+    table = part;
+  }
+  const name = path.basename(data.source);
+  return { description: split === 'all' ? name : `${name} ${split} split`, encoded: encode(schema, table), table };
+}
+
+/**
+ * The schema of loaded data must be the model's (a built-in dataset re-fits its schema on every
+ * load): same tasks, vocabularies and normalisation, or the model would read the wrong features.
+ */
+export function requireSameSchema(model: FittedSchema, data: FittedSchema, dataName: string): void {
+  const tasks = (schema: FittedSchema): string => schema.tasks.map((task) => task.name).join(', ');
+  if (tasks(model) !== tasks(data)) {
+    throw new ConfigError('data.tasks', `the model's tasks are [${tasks(model)}] but ${dataName} has [${tasks(data)}]; use the data (and task group) the model was trained on`);
+  }
+  if (JSON.stringify(model) !== JSON.stringify(data)) {
+    throw new ConfigError('data', `${dataName} encodes its features differently from the model's schema (other data, or other loader options such as minFrequency)`);
+  }
+}
+
+async function readTable(data: DataSection, columns?: SchemaColumns, missingValues?: readonly string[]): Promise<Table> {
+  const file = data.source;
+  const selection = columns ? { columns: columns.columns } : {};
+  switch (fileFormatOf(file)) {
+    case 'csv': {
+      const csv = (data.csv ?? {}) as Record<string, unknown>;
+      try {
+        return await readCsv(file, { ...csv, ...(columns ?? {}), ...(missingValues ? { missingValues } : {}) });
+      } catch (err) {
+        // columns and numeric come from the schema, and the message names the missing column: no config field to point at.
+        if (err instanceof ValidationError && /^(columns|numeric)\b/.test(err.field)) throw err;
+        throw prefixField(err, 'data.csv');
+      }
+    }
+    case 'parquet':
+      return readParquet(file, selection);
+    case 'arrow':
+      return readArrow(file, selection);
+    default:
+      throw new ConfigError('data.source', `cannot tell the format of ${file} from its name (.csv, .csv.gz, .parquet, .arrow)`);
+  }
+}
+
+function splitTable(table: Table, data: DataSection): Partial<Record<SplitName, Table>> {
+  const fractions = (data.split ?? DEFAULT_SPLIT) as Partial<Record<SplitName, number>>;
+  const seed = (data.seed ?? 0) as number;
+  return inSectionSync('data.split', () => splitRandom(table, fractions as Record<SplitName, number>, seed));
+}
+
+/** The table with an all-missing text column for each of `names` it lacks (unlabelled rows to predict). */
+function withMissingColumns(table: Table, names: readonly string[]): Table {
+  const columns = table.columnNames.map((name) => table.findColumn(name) as Column);
+  const first = columns[0];
+  const physicalRows = first === undefined ? 0 : first.kind === 'text' ? first.codes.length : first.values.length;
+  let position = Math.max(-1, ...columns.map((column) => column.position));
+  const missing = [...new Set(names)].filter((name) => table.findColumn(name) === undefined);
+  if (missing.length === 0) return table;
+  for (const name of missing) {
+    position += 1;
+    columns.push({ kind: 'text', name, position, codes: new Int32Array(physicalRows).fill(NULL_CODE), values: [] });
+  }
+  return new Table(table.source, columns, { rows: table.rows });
+}

@@ -1,0 +1,93 @@
+/**
+ * Expert utilisation, as in the AdaTT paper's figures: per fusion level, each gate's softmax weight
+ * on each expert, averaged over a sample of rows (`model.gateWeights`), and how much of it goes to
+ * the task's own experts, to other tasks' experts and to shared experts.
+ */
+import type { Batch } from '../batch';
+import type { EncodedData } from '../data/types';
+import type { Model } from '../model';
+import type { GateLevelRecord, GateRecord } from './run-dir';
+
+/** `count` row indices spread evenly over `size` rows (all of them when count >= size). */
+export function evenlySpacedRows(size: number, count: number): Int32Array {
+  const n = Math.min(size, count);
+  return Int32Array.from({ length: n }, (_, i) => Math.floor((i * size) / n));
+}
+
+/** The features of some rows of encoded data as a model batch. */
+export function batchOfRows(data: EncodedData, rows: Int32Array): Batch {
+  const size = data.size;
+  const gather = <T extends Float32Array | Int32Array>(values: T | undefined, make: (n: number) => T): T | undefined => {
+    if (values === undefined) return undefined;
+    const width = values.length / size;
+    const out = make(rows.length * width);
+    rows.forEach((row, i) => out.set(values.subarray(row * width, (row + 1) * width), i * width));
+    return out;
+  };
+  const multiValued = data.multiValued?.map(({ indices, offsets }) => {
+    const bags = Array.from(rows, (row) => indices.subarray(offsets[row]!, row + 1 < size ? offsets[row + 1]! : indices.length));
+    const newOffsets = new Int32Array(rows.length);
+    let total = 0;
+    bags.forEach((bag, i) => {
+      newOffsets[i] = total;
+      total += bag.length;
+    });
+    const newIndices = new Int32Array(total);
+    bags.forEach((bag, i) => newIndices.set(bag, newOffsets[i]));
+    return { indices: newIndices, offsets: newOffsets };
+  });
+  const dense = gather(data.dense, (n) => new Float32Array(n));
+  const categorical = gather(data.categorical, (n) => new Int32Array(n));
+  return {
+    size: rows.length,
+    ...(dense ? { dense } : {}),
+    ...(categorical ? { categorical } : {}),
+    ...(multiValued ? { multiValued } : {}),
+  };
+}
+
+/** Mean gate weights over up to `rows` evenly spaced rows of `data`; undefined for kinds without gates. */
+export async function measureGates(model: Model, data: EncodedData, rows: number, split: string): Promise<GateRecord | undefined> {
+  const sample = evenlySpacedRows(data.size, rows);
+  const levels = await model.gateWeights(batchOfRows(data, sample));
+  if (levels.length === 0) return undefined;
+  return {
+    split,
+    rows: sample.length,
+    levels: levels.map(({ level, gates, experts, weights }) => ({ level, gates, experts, weights: weights.map((w) => Array.from(w)) })),
+  };
+}
+
+export interface GateShares {
+  gate: string;
+  /** On the gate's own task's experts (undefined for gates that are not a task's, e.g. MMoE). */
+  own?: number;
+  otherTasks?: number;
+  shared?: number;
+  /** Entropy of the weights divided by log(experts): 0 = one expert only, 1 = uniform. */
+  entropy: number;
+}
+
+/** Expert labels are '<task>/<i>' and 'shared/<i>' (adatt-sp, adatt, ple), or 'expert <i>' (mmoe). */
+function moduleOf(expert: string): string | undefined {
+  const slash = expert.lastIndexOf('/');
+  return slash < 0 ? undefined : expert.slice(0, slash);
+}
+
+export function gateShares(level: GateLevelRecord): GateShares[] {
+  const modules = level.experts.map(moduleOf);
+  return level.gates.map((gate, g) => {
+    const weights = level.weights[g] ?? [];
+    const sum = (keep: (module: string | undefined) => boolean): number =>
+      weights.reduce((total, w, e) => (keep(modules[e]) ? total + w : total), 0);
+    const entropy = -weights.reduce((total, w) => (w > 0 ? total + w * Math.log(w) : total), 0) / Math.log(Math.max(weights.length, 2));
+    if (!modules.includes(gate)) return { gate, entropy };
+    return {
+      gate,
+      own: sum((module) => module === gate),
+      otherTasks: sum((module) => module !== undefined && module !== gate && module !== 'shared'),
+      ...(gate !== 'shared' && modules.includes('shared') ? { shared: sum((module) => module === 'shared') } : {}),
+      entropy,
+    };
+  });
+}

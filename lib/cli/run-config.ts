@@ -1,0 +1,264 @@
+/**
+ * The run config of `adatt train`: a JSON or YAML file with four sections, the CLI's defaults
+ * under it and command-line flags over it. Checks happen before any data is read, reusing the
+ * library's validators (model config, schema spec), so a typo costs no loading time; the rest
+ * (optimizer, schedule, loader options) is checked by the library when it is used, with the field
+ * placed in its section (`training.optimizer.lr`).
+ */
+import * as fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import * as path from 'node:path';
+import { MODEL_KINDS, validateModelConfig, type ModelKind, type TaskConfig } from '../config';
+import { BUILTIN_DATASETS, type BuiltinDatasetName } from '../data/builtin';
+import { CENSUS_INCOME_TASK_GROUPS } from '../data/builtin/census-income';
+import { configChecker } from '../data/check';
+import { validateSchemaSpec } from '../data/spec';
+import { ConfigError } from '../errors';
+import { isRecord, quoteList } from '../validation';
+import { FlaggedConfigError, UsageError, fieldOf, inSectionSync } from './exit';
+
+export type ModelSection = Record<string, unknown> & { kind: ModelKind };
+export type DataSection = Record<string, unknown> & { source: string };
+export type TrainingSection = Record<string, unknown> & { epochs: number; threads: number };
+export interface ReportSection {
+  /** Validation rows the expert-utilisation heatmaps average over. */
+  gateSampleRows: number;
+}
+
+export interface RunConfig {
+  model: ModelSection;
+  data: DataSection;
+  training: TrainingSection;
+  report: ReportSection;
+}
+
+/** A value set from the command line, and the flag that set it (for error messages). */
+export interface Override {
+  field: string;
+  value: unknown;
+  flag: string;
+}
+
+export const SECTIONS = ['model', 'data', 'training', 'report'] as const;
+/** Model keys the CLI handles itself: how modelSections() sizes the embeddings. */
+const MODEL_INPUT_KEYS = ['embeddingDim', 'pooling'] as const;
+/** fit() options a config may set; the run supplies the others (validation, checkpoint.dir, callbacks). */
+const TRAINING_KEYS = [
+  'epochs', 'batchSize', 'optimizer', 'schedule', 'clipNorm', 'losses', 'seed', 'device', 'threads', 'earlyStopping',
+  'restoreBest', 'nonFinite', 'evalBatchSize', 'progressInterval', 'checkpoint',
+] as const;
+const CHECKPOINT_KEYS = ['every', 'keepLast', 'keepBest'] as const;
+const REPORT_KEYS = ['gateSampleRows'] as const;
+const FILE_DATA_KEYS = ['source', 'schema', 'csv', 'split', 'seed'] as const;
+const SPLIT_NAMES = ['train', 'validation', 'test'] as const;
+
+/** Kind-specific settings a kind needs and the user did not give. */
+const KIND_DEFAULTS: Readonly<Record<ModelKind, Record<string, unknown>>> = {
+  'adatt-sp': { expertsPerTask: 2 },
+  adatt: { expertsPerTask: 1, sharedExperts: 1 },
+  mmoe: { experts: 4 },
+  ple: { expertsPerTask: 1, sharedExperts: 1 },
+  'cross-stitch': {},
+  'shared-bottom': {},
+  'single-task': {},
+};
+
+export function defaultRunConfig(): Record<string, Record<string, unknown>> {
+  return {
+    model: { kind: 'adatt-sp', expertDims: [[64], [32]], towerDims: [16] },
+    data: { source: 'synthetic' },
+    training: { epochs: 5, threads: availableParallelism() },
+    report: { gateSampleRows: 2048 },
+  };
+}
+
+const check = configChecker('run config');
+
+export function isBuiltinDataset(source: string): source is BuiltinDatasetName {
+  return (BUILTIN_DATASETS as readonly string[]).includes(source);
+}
+
+export type FileFormat = 'csv' | 'parquet' | 'arrow';
+
+/** The reader for a data file, from its extension. */
+export function fileFormatOf(file: string): FileFormat | undefined {
+  const name = file.toLowerCase();
+  if (/\.(csv|tsv|txt|data)(\.gz)?$/.test(name)) return 'csv';
+  if (name.endsWith('.parquet')) return 'parquet';
+  if (/\.(arrow|feather|ipc)$/.test(name)) return 'arrow';
+  return undefined;
+}
+
+const SOURCE_CHOICES = `${quoteList(BUILTIN_DATASETS)}, or a .csv, .csv.gz, .parquet or .arrow file`;
+
+/** Reads a JSON or YAML config file (by extension). */
+export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  let parsed: unknown;
+  if (/\.ya?ml$/i.test(file)) {
+    const YAML = await import('yaml');
+    const document = YAML.parseDocument(text, { prettyErrors: true });
+    const problem = document.errors[0];
+    if (problem) throw new ConfigError('', `cannot parse ${file}: ${problem.message}`);
+    parsed = document.toJS();
+  } else if (/\.json$/i.test(file)) {
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError('', `cannot parse ${file}: ${(err as Error).message}`);
+    }
+  } else {
+    throw new UsageError(`the config file must end in .json, .yaml or .yml, got ${path.basename(file)}`);
+  }
+  if (!isRecord(parsed)) throw new ConfigError('', `${file} must hold an object with the sections ${quoteList(SECTIONS)}`);
+  resolvePaths(parsed, path.dirname(path.resolve(file)));
+  return parsed;
+}
+
+/** Paths inside a config file are relative to the file, so that a config and its data can move together. */
+function resolvePaths(config: Record<string, unknown>, baseDir: string): void {
+  const data = config.data;
+  if (!isRecord(data)) return;
+  if (typeof data.source === 'string' && !isBuiltinDataset(data.source)) data.source = path.resolve(baseDir, data.source);
+  if (typeof data.dataDir === 'string') data.dataDir = path.resolve(baseDir, data.dataDir);
+}
+
+/** `--set training.schedule.type=cosine`: the value is read as YAML, so numbers, booleans and [lists] work. */
+export async function parseSetOption(text: string): Promise<Override> {
+  const at = text.indexOf('=');
+  const field = at > 0 ? text.slice(0, at) : '';
+  if (!/^[A-Za-z]\w*(\.[A-Za-z]\w*)+$/.test(field)) {
+    throw new UsageError(`--set needs SECTION.KEY=VALUE (e.g. training.schedule.type=cosine), got '${text}'`);
+  }
+  const YAML = await import('yaml');
+  let value: unknown;
+  try {
+    value = YAML.parse(text.slice(at + 1));
+  } catch (err) {
+    throw new UsageError(`--set ${field}: cannot read the value: ${(err as Error).message}`);
+  }
+  return { field, value, flag: `--set ${field}` };
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+/** Deep merge: objects key by key, everything else (arrays included) replaced. */
+function merge(base: Record<string, unknown>, top: Record<string, unknown>): Record<string, unknown> {
+  const merged = { ...base };
+  for (const [key, value] of Object.entries(top)) {
+    merged[key] = isRecord(value) && isRecord(merged[key]) ? merge(merged[key] as Record<string, unknown>, value) : clone(value);
+  }
+  return merged;
+}
+
+function setPath(target: Record<string, unknown>, field: string, value: unknown): void {
+  const keys = field.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    if (!isRecord(node[key])) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+/** Defaults, then the file, then the overrides; then every check that needs no data. */
+export function buildRunConfig(file: Record<string, unknown> | undefined, overrides: readonly Override[]): RunConfig {
+  const raw = merge(defaultRunConfig(), file ?? {});
+  for (const { field, value } of overrides) setPath(raw, field, value);
+  return annotated(overrides, () => checkRunConfig(raw));
+}
+
+function annotated<T>(overrides: readonly Override[], work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    throw annotate(err, overrides);
+  }
+}
+
+/** A config error about a value that came from the command line, with the flag attached ("set by --epochs"). */
+export function annotate(err: unknown, overrides: readonly Override[]): unknown {
+  const field = fieldOf(err);
+  if (field === undefined || !(err instanceof Error)) return err;
+  const source = overrides.find((o) => field === o.field || field.startsWith(`${o.field}.`) || o.field.startsWith(`${field}.`));
+  if (!source) return err;
+  return new FlaggedConfigError(field, err.message, source.flag, { cause: err });
+}
+
+export function checkRunConfig(raw: Record<string, unknown>): RunConfig {
+  check.record(raw, '', SECTIONS);
+  for (const section of SECTIONS) requireObject(raw[section], section);
+  check.record(raw.training, 'training', TRAINING_KEYS);
+  check.record(raw.report, 'report', REPORT_KEYS);
+  const model = checkModelSection(raw.model as Record<string, unknown>);
+  const data = checkDataSection(raw.data as Record<string, unknown>);
+  const training = raw.training as Record<string, unknown>;
+  check.integer(training.epochs, 'training.epochs', 1);
+  check.integer(training.threads, 'training.threads', 1, 1024);
+  if (training.checkpoint !== undefined) check.record(training.checkpoint, 'training.checkpoint', CHECKPOINT_KEYS);
+  const report = raw.report as Record<string, unknown>;
+  check.integer(report.gateSampleRows, 'report.gateSampleRows', 1, 1 << 20);
+  return { model, data, training: training as TrainingSection, report: report as unknown as ReportSection };
+}
+
+/** An object with any keys (the library checks them where it uses them). */
+function requireObject(value: unknown, field: string): Record<string, unknown> {
+  return check.record(value, field, isRecord(value) ? Object.keys(value) : []);
+}
+
+function checkModelSection(raw: Record<string, unknown>): ModelSection {
+  const kind = check.oneOf(raw.kind, 'model.kind', MODEL_KINDS);
+  for (const derived of ['input', 'tasks'] as const) {
+    if (raw[derived] !== undefined) {
+      check.fail(`model.${derived}`, `model.${derived} comes from the data's schema; remove it from the config`);
+    }
+  }
+  const model: ModelSection = { ...KIND_DEFAULTS[kind], ...raw, kind };
+  const { embeddingDim, pooling, ...architecture } = model;
+  if (embeddingDim !== undefined) check.integer(embeddingDim, 'model.embeddingDim', 1, 65_536);
+  if (pooling !== undefined) check.oneOf(pooling, 'model.pooling', ['mean', 'sum'] as const);
+  // The real input and tasks come with the data; stand-ins let the library check everything else now.
+  const taskCount = Array.isArray(architecture.expertsPerTask) ? architecture.expertsPerTask.length : 1;
+  const tasks: TaskConfig[] = Array.from({ length: Math.max(taskCount, 1) }, (_, t) => ({ name: `task${t}`, type: 'binary' }));
+  inSectionSync('model', () => validateModelConfig({ ...architecture, input: { dense: 1 }, tasks }));
+  return model;
+}
+
+/** The model config for data with these input and tasks sections (validated again for real). */
+export function modelConfigOf(model: ModelSection, sections: { input: unknown; tasks: unknown }): Record<string, unknown> {
+  const architecture: Record<string, unknown> = { ...model };
+  for (const key of MODEL_INPUT_KEYS) delete architecture[key];
+  return { ...architecture, ...sections };
+}
+
+function checkDataSection(raw: Record<string, unknown>): DataSection {
+  const source = check.string(raw.source, 'data.source');
+  if (isBuiltinDataset(source)) {
+    if (raw.tasks !== undefined && source !== 'census-income') {
+      check.fail('data.tasks', `data.tasks picks a census-income task group (${quoteList(CENSUS_INCOME_TASK_GROUPS)}); ${source} has fixed tasks`);
+    }
+    return raw as DataSection;
+  }
+  if (fileFormatOf(source) === undefined) check.fail('data.source', `data.source must be ${SOURCE_CHOICES}, got '${source}'`);
+  if (!existsSync(source)) check.fail('data.source', `data.source: no such file ${source}`);
+  check.record(raw, 'data', FILE_DATA_KEYS);
+  if (raw.schema === undefined) {
+    check.fail('data.schema', `data.schema is required for a data file: { dense, categorical, multiValued, tasks } (see docs/datasets.md)`);
+  }
+  inSectionSync('data.schema', () => validateSchemaSpec(raw.schema));
+  if (raw.csv !== undefined) requireObject(raw.csv, 'data.csv');
+  if (raw.split !== undefined) {
+    const split = check.record(raw.split, 'data.split', SPLIT_NAMES);
+    if (split.train === undefined) check.fail('data.split.train', 'data.split needs a train fraction');
+  }
+  if (raw.seed !== undefined) check.integer(raw.seed, 'data.seed', 0);
+  return raw as DataSection;
+}

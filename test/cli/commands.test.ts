@@ -1,0 +1,189 @@
+/**
+ * The `adatt` command end to end on small data: train writes a complete run directory, the other
+ * commands read it, and every failure has its exit code (0 ok, 1 runtime, 2 usage/config, 130 Ctrl-C).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadCheckpoint, readParquet } from '../../lib';
+import { adatt, events, REPO_ROOT, requireCompiledCli, SMALL_RUN, tempDir } from './helpers';
+
+const work = tempDir('commands');
+const run = path.join(work, 'run');
+let trainEvents: ReturnType<typeof events>;
+
+beforeAll(async () => {
+  requireCompiledCli();
+  const result = await adatt(['train', ...SMALL_RUN, '--set', 'training.earlyStopping.metric=rmse', '--out', run, '--json']);
+  expect(result.stderr).not.toContain('error');
+  expect(result.code).toBe(0);
+  trainEvents = events(result.stdout);
+}, 60_000);
+
+function readJson(file: string): Record<string, any> {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, any>;
+}
+
+describe('adatt train', () => {
+  it('emits JSON-lines events from start to done', () => {
+    const names = trainEvents.map((e) => e.event);
+    expect(names.slice(0, 3)).toEqual(['run', 'data', 'model']);
+    expect(names.filter((n) => n === 'epoch')).toHaveLength(2);
+    expect(names.slice(-2)).toEqual(['test', 'done']);
+    expect(trainEvents.at(-1)).toMatchObject({ dir: run, status: 'completed' });
+  });
+
+  it('writes the run directory: config, run, metrics, gates, model, checkpoints, report', async () => {
+    for (const file of ['config.json', 'run.json', 'metrics.jsonl', 'gates.json', 'model.adatt', 'report.html']) {
+      expect(fs.existsSync(path.join(run, file)), file).toBe(true);
+    }
+    expect(fs.readdirSync(path.join(run, 'checkpoints'))).toContain('epoch-0001.adatt');
+    const info = readJson(path.join(run, 'run.json'));
+    expect(info).toMatchObject({ status: 'completed', dataset: { name: 'synthetic', rows: { train: 1600, validation: 200, test: 200 } } });
+    expect(info.training).toMatchObject({ epochs: 2, completedEpochs: 2, monitor: { metric: 'rmse', task: 'mean' } });
+    expect(info.model.parts.reduce((sum: number, part: { parameters: number }) => sum + part.parameters, 0)).toBe(info.model.parameters);
+    const lines = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.map((line) => line.type)).toEqual(['epoch', 'epoch', 'test']);
+    expect(Object.keys(lines[0].loss)).toEqual(['y1', 'y2']);
+    expect(lines[1].validation.y1.rmse).toBeGreaterThan(0);
+    const gates = readJson(path.join(run, 'gates.json'));
+    expect(gates).toMatchObject({ split: 'validation', rows: 200 });
+    expect(gates.levels[0].gates).toEqual(['y1', 'y2']);
+    for (const row of gates.levels[0].weights) expect(row.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 5);
+    const { model, schema } = await loadCheckpoint(path.join(run, 'model.adatt'));
+    expect(schema?.tasks.map((task) => task.name)).toEqual(['y1', 'y2']);
+    model.dispose();
+  });
+
+  it('writes a resolved config that reproduces the run', async () => {
+    const config = readJson(path.join(run, 'config.json'));
+    expect(config.model).toMatchObject({ kind: 'adatt-sp', expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2 });
+    expect(config.training).toMatchObject({ epochs: 2, threads: 1, batchSize: 128 });
+    const dry = await adatt(['train', path.join(run, 'config.json'), '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toEqual(config);
+  });
+
+  it('exits 2 with the field, the allowed values and the flag for config errors, and leaves no run behind', async () => {
+    const out = path.join(work, 'bad');
+    const kind = await adatt(['train', '--model', 'moe', '--out', out]);
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toContain("model.kind must be one of 'adatt-sp', 'adatt', 'mmoe'");
+    expect(kind.stderr).toContain('(set by --model)');
+    const optimizer = await adatt(['train', ...SMALL_RUN, '--optimizer', 'adm', '--out', out]);
+    expect(optimizer.code).toBe(2);
+    expect(optimizer.stderr).toMatch(/training\.optimizer\.type: .*'adam', 'adamw', 'adagrad', 'sgd', got "adm" \(set by --optimizer\)/);
+    expect(fs.existsSync(out)).toBe(false);
+    const option = await adatt(['train', '--epoch', '3']);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain('unknown option --epoch (did you mean --epochs?)');
+    const json = await adatt(['train', '--data', 'census', '--json']);
+    expect(json.code).toBe(2);
+    expect(events(json.stdout).at(-1)).toMatchObject({ event: 'error', exitCode: 2, field: 'data.source', flag: '--data' });
+  });
+
+  it('exits 1 for runtime failures such as missing data files', async () => {
+    const out = path.join(work, 'missing');
+    const result = await adatt(['train', '--data', 'adult', '--set', `data.dataDir=${work}`, '--out', out]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('The adult file adult.data is not in');
+  });
+
+  it('refuses to overwrite a run unless asked', async () => {
+    const result = await adatt(['train', ...SMALL_RUN, '--out', run]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('already holds a run');
+  });
+});
+
+describe('adatt eval, predict, inspect, report, export', () => {
+  it('evaluates the run\'s test split by default, as a table or JSON', async () => {
+    const table = await adatt(['eval', run]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^task\s+rmse\s+mae\s+count\n/);
+    expect(table.stdout).toMatch(/\ny1\s+\d\.\d{4}\s+\d\.\d{4}\s+200\n/);
+    const json = await adatt(['eval', path.join(run, 'model.adatt'), '--split', 'validation', '--json']);
+    const [event] = events(json.stdout);
+    expect(event).toMatchObject({ event: 'metrics', rows: 200, data: 'synthetic validation split' });
+    const test = (await adatt(['eval', run, '--json'])).stdout;
+    const lines = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n');
+    expect(events(test)[0]!.metrics).toEqual(JSON.parse(lines.at(-1)!).metrics);
+  });
+
+  it('writes predictions as CSV and Parquet', async () => {
+    const csv = path.join(work, 'scores.csv');
+    expect((await adatt(['predict', run, '--output', csv])).code).toBe(0);
+    const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('y1,y2');
+    expect(lines).toHaveLength(201);
+    const parquet = path.join(work, 'scores.parquet');
+    expect((await adatt(['predict', run, '--split', 'validation', '--output', parquet])).code).toBe(0);
+    const table = await readParquet(parquet);
+    expect(table.columnNames).toEqual(['y1', 'y2']);
+    expect(table.size).toBe(200);
+    const stdout = await adatt(['predict', run]);
+    expect(stdout.stdout.split('\n')[0]).toBe('y1,y2');
+    const bad = await adatt(['predict', run, '--output', path.join(work, 'scores.xlsx')]);
+    expect(bad.code).toBe(2);
+  });
+
+  it('inspects the architecture, the parameters per part and the gates', async () => {
+    const text = await adatt(['inspect', run, '--sample', '100']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/kind\s+adatt-sp/);
+    expect(text.stdout).toMatch(/levels\s+0: 4 × MLP \[16\]\s+1: 4 × MLP \[8\]/);
+    expect(text.stdout).toContain('experts, level 0');
+    expect(text.stdout).toContain('Gate weights: mean over 100 rows of synthetic validation split');
+    const json = events((await adatt(['inspect', run, '--json', '--no-gates'])).stdout)[0]!;
+    const parts = json.parts as { parameters: number }[];
+    expect(parts.reduce((sum, part) => sum + part.parameters, 0)).toBe(json.parameters);
+    expect(json.gates).toBeUndefined();
+  });
+
+  it('rebuilds the report from the run files alone', async () => {
+    const before = fs.readFileSync(path.join(run, 'report.html'), 'utf8');
+    const other = path.join(work, 'rebuilt.html');
+    const result = await adatt(['report', run, '--output', other]);
+    expect(result.code).toBe(0);
+    expect(fs.readFileSync(other, 'utf8')).toBe(before);
+  });
+
+  it('exports weights with their config, and refuses TorchScript with an explanation', async () => {
+    const weights = path.join(work, 'weights.safetensors');
+    const result = await adatt(['export', run, '--output', weights]);
+    expect(result.code).toBe(0);
+    expect(fs.statSync(weights).size).toBeGreaterThan(1000);
+    expect(readJson(path.join(work, 'weights.config.json'))).toMatchObject({ kind: 'adatt-sp', denseDim: 8 });
+    const scripted = await adatt(['export', run, '--output', path.join(work, 'model.pt'), '--format', 'torchscript']);
+    expect(scripted.code).toBe(2);
+    expect(scripted.stderr).toContain('TorchScript export of adatt\'s native models is not possible');
+    expect(fs.existsSync(path.join(work, 'model.pt'))).toBe(false);
+  });
+
+  it('needs data for a checkpoint outside a run directory', async () => {
+    const loose = path.join(work, 'loose.adatt');
+    fs.copyFileSync(path.join(run, 'model.adatt'), loose);
+    const result = await adatt(['eval', loose]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--data is needed');
+  });
+});
+
+describe('adatt', () => {
+  it('has help everywhere, a version and a did-you-mean for commands', async () => {
+    const help = await adatt(['--help']);
+    expect(help.code).toBe(0);
+    for (const command of ['train', 'eval', 'predict', 'inspect', 'report', 'export', 'datasets', 'bench']) {
+      expect(help.stdout).toContain(`  ${command} `);
+      const own = await adatt([command, '--help']);
+      expect(own.code).toBe(0);
+      expect(own.stdout).toContain(`Usage: adatt ${command}`);
+      expect(own.stdout).toContain('Examples:');
+    }
+    const version = await adatt(['--version']);
+    expect(version.stdout.trim()).toBe((JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    const typo = await adatt(['trian']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain("unknown command 'trian' (did you mean 'train'?)");
+  }, 60_000);
+});

@@ -1,0 +1,67 @@
+/**
+ * report.html in headless Chromium (Debian's `chromium` package): the page runs without errors,
+ * renders every chart, and makes a non-trivial screenshot, with all network access switched off.
+ * ADATT_SKIP_BROWSER_TESTS=1 skips this file on machines without Chromium.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { adatt, requireCompiledCli, SMALL_RUN, tempDir } from './helpers';
+
+const skip = process.env.ADATT_SKIP_BROWSER_TESTS === '1';
+
+function findChromium(): string {
+  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
+    try {
+      return execFileSync('which', [name], { encoding: 'utf8' }).trim();
+    } catch {
+      // try the next name
+    }
+  }
+  throw new Error('headless Chromium is needed for the report test: apt-get install -y chromium (or set ADATT_SKIP_BROWSER_TESTS=1)');
+}
+
+const work = tempDir('browser');
+const run = path.join(work, 'run');
+
+/** Runs Chromium headless and offline on the report; returns stdout and the stderr log. */
+function chromium(args: string[]): { stdout: string; stderr: string } {
+  const profile = fs.mkdtempSync(path.join(work, 'profile-'));
+  const result = spawnSync(findChromium(), [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0',
+    ...args, `file://${path.join(run, 'report.html')}`,
+  ], { encoding: 'utf8', timeout: 60_000 });
+  if (result.error) throw result.error;
+  return { stdout: result.stdout, stderr: result.stderr };
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  requireCompiledCli();
+  findChromium();
+  const result = await adatt(['train', ...SMALL_RUN, '--out', run]);
+  expect(result.code).toBe(0);
+}, 60_000);
+
+describe.skipIf(skip)('report.html in headless Chromium', () => {
+  it('runs its script without errors and renders every chart', () => {
+    const { stdout, stderr } = chromium(['--dump-dom']);
+    // 2 tasks x (loss + validation metric) line charts, plus one heatmap per level.
+    expect(stdout).toContain('data-rendered="6"');
+    expect(stdout).toContain('<svg class="chart heatmap"');
+    expect(stderr).not.toMatch(/Uncaught|Refused to|ERR_/);
+  }, 60_000);
+
+  it('takes a full-page screenshot with content in it', () => {
+    const shot = path.join(work, 'report.png');
+    chromium([`--screenshot=${shot}`, '--window-size=1200,1600', '--hide-scrollbars']);
+    expect(fs.existsSync(shot)).toBe(true);
+    // A blank 1200x1600 PNG compresses to a few KB; charts, tables and text make it much larger.
+    expect(fs.statSync(shot).size).toBeGreaterThan(60_000);
+    const png = fs.readFileSync(shot);
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(1200);
+  }, 60_000);
+});

@@ -1,0 +1,65 @@
+/**
+ * Every example runs to completion (small sizes through their environment variables) and prints
+ * what it promises. They use the compiled package (dist/), like a user's `require('adatt')`.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const REPO_ROOT = path.join(__dirname, '..');
+
+function runExample(file: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'examples', file), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ADATT_THREADS: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => { output += text; });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => { output += text; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+describe('examples', () => {
+  it('own-csv.js: a CSV with a schema, three task types, evaluation and a checkpoint', async () => {
+    const { code, output } = await runExample('own-csv.js', { ADATT_EXAMPLE_ROWS: '3000', ADATT_EPOCHS: '2' });
+    expect(output).toContain('events.csv: 3000 rows; tasks click (binary), rating (multiclass), watch (regression)');
+    expect(output).toMatch(/epoch 2: click auc 0\.\d+/);
+    expect(output).toContain('Test metrics');
+    const checkpoint = output.match(/checkpoint: (\S+\.adatt)/)?.[1];
+    expect(checkpoint && fs.existsSync(checkpoint)).toBe(true);
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it('torchscript-finetune.js: makes a TorchScript model with PyTorch, fine-tunes and saves it', async () => {
+    const { code, output } = await runExample('torchscript-finetune.js', { ADATT_EXAMPLE_ROWS: '800', ADATT_EPOCHS: '6' });
+    expect(output).toContain('scripted.pt: methods forward, probabilities');
+    expect(output).toMatch(/click AUC 0\.\d+ -> 0\.\d+/);
+    const saved = output.match(/saved (\S+fine-tuned\.pt)/)?.[1];
+    expect(saved && fs.existsSync(saved)).toBe(true);
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it('serve-http.js: serves predictions over HTTP, queues concurrent requests, rejects bad rows', async () => {
+    const { code, output } = await runExample('serve-http.js');
+    expect(output).toMatch(/serving adatt-sp \(click, rating, watch\) on http:\/\/127\.0\.0\.1:\d+/);
+    expect(output).toContain('POST /predict (3 rows) -> 200');
+    expect(output).toMatch(/"click": 0\.\d+/);
+    expect(output).toContain('4 concurrent requests -> 200, 200, 200, 200');
+    expect(output).toContain('POST /predict with age "old" -> 400');
+    expect(output).toContain('self-test passed; server stopped');
+    expect(code).toBe(0);
+  }, 60_000);
+
+  // About 30 s on two shared cores: UCI census from ../shared/data (or synthetic data without it).
+  it('census-quickstart.js: AdaTT on census with per-task test metrics', async () => {
+    const { code, output } = await runExample('census-quickstart.js', { ADATT_THREADS: '2' });
+    expect(output).toContain('Test metrics');
+    expect(output).toMatch(/done in [\d.]+ s/);
+    expect(code).toBe(0);
+  }, 180_000);
+});

@@ -1,4 +1,5 @@
 /** Data-parallel training over c10d (Gloo on loopback) with real worker processes. */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -54,6 +55,20 @@ describe('distributed data-parallel training', () => {
     expect(codes[1]).not.toBe(0);
     expect(Date.now() - started).toBeLessThan(45_000);
     expect(fs.existsSync(path.join(dir, 'rank-0.json'))).toBe(false);
+  }, 120_000);
+
+  it('runs a job with `adatt launch --nproc 2 -- <command>`', () => {
+    const dir = makeTempDir('ddp-cli');
+    const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--nproc', '2', '--',
+      process.execPath, WORKER], {
+      encoding: 'utf8',
+      env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: '32', TEST_EPOCHS: '1' },
+    });
+    expect(result.status).toBe(0);
+    expect(read(dir, 0).weights).toEqual(read(dir, 1).weights);
+    const usage = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--', 'true'], { encoding: 'utf8' });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/--nproc/);
   }, 120_000);
 
   it('explains a missing or bad environment', async () => {

@@ -51,12 +51,19 @@ function barePath(): string {
   return bin;
 }
 
+function pack(directory: string, destination: string): string {
+  return path.join(destination, npm(['pack', '--pack-destination', destination, '--silent'], directory).trim().split('\n').at(-1)!);
+}
+
 let tarball: string;
 
 beforeAll(() => {
-  const out = makeTempDir('pack');
-  const name = npm(['pack', '--pack-destination', out, '--silent'], REPO_ROOT).trim().split('\n').at(-1)!;
-  tarball = path.join(out, name);
+  // Repacked without any prebuilds/ a local `npm run prebuild` left, so the install builds from source.
+  const packed = pack(REPO_ROOT, makeTempDir('pack'));
+  const staging = makeTempDir('source-package');
+  execFileSync('tar', ['-xzf', packed, '-C', staging]);
+  fs.rmSync(path.join(staging, 'package', 'prebuilds'), { recursive: true, force: true });
+  tarball = pack(path.join(staging, 'package'), makeTempDir('pack-source'));
 }, 120_000);
 
 describe('npm package', () => {
@@ -86,12 +93,12 @@ describe('npm package', () => {
     const binary = path.join(prebuilds, 'adatt.node'); // the name prebuildify --napi gives it
     fs.copyFileSync(path.join(fromSource, 'node_modules', 'adatt', 'build', 'Release', 'adatt.node'), binary);
     execFileSync('strip', ['--strip-unneeded', binary]);
-    const packed = npm(['pack', '--pack-destination', staging, '--silent'], path.join(staging, 'package')).trim().split('\n').at(-1)!;
+    const prebuiltTarball = pack(path.join(staging, 'package'), staging);
 
     const prebuilt = newProject('prebuilt');
     const env = { ...process.env, PATH: barePath(), npm_config_node_gyp: '/nonexistent/node-gyp' };
     expect(() => execFileSync('bash', ['-c', 'command -v g++ || command -v cc || command -v cmake'], { env })).toThrow();
-    const log = npm(['install', path.join(staging, packed), '--no-audit', '--no-fund', '--foreground-scripts'], prebuilt, env);
+    const log = npm(['install', prebuiltTarball, '--no-audit', '--no-fund', '--foreground-scripts'], prebuilt, env);
     expect(log).toMatch(/using the prebuilt native addon/);
     expect(fs.existsSync(path.join(prebuilt, 'node_modules', 'adatt', 'build'))).toBe(false);
     const prebuiltSmoke = runSmoke(prebuilt, env);

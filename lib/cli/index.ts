@@ -10,6 +10,7 @@ import { datasetsCommand } from './commands/datasets';
 import { evalCommand } from './commands/eval';
 import { exportCommand } from './commands/export';
 import { inspectCommand } from './commands/inspect';
+import { launchCommand } from './commands/launch';
 import { predictCommand } from './commands/predict';
 import { reportCommand } from './commands/report';
 import { trainCommand } from './commands/train';
@@ -19,6 +20,7 @@ import { Output } from './output';
 
 export const COMMANDS: readonly Command[] = [
   trainCommand, evalCommand, predictCommand, inspectCommand, reportCommand, exportCommand, datasetsCommand, benchCommand,
+  launchCommand,
 ];
 
 function version(): string {

@@ -109,6 +109,24 @@ function readCxx11Abi(found) {
   return 1;
 }
 
+// Definitions LibTorch's CMake targets pass to their users (e.g. USE_C10D_GLOO, which enables the
+// c10d Gloo headers); the gyp build must pass them too.
+function readInterfaceDefinitions(found) {
+  const candidates = [
+    path.join(found.cmakePrefix, 'Caffe2', 'Caffe2Targets.cmake'),
+    path.join(found.root, 'share', 'cmake', 'Caffe2', 'Caffe2Targets.cmake'),
+  ];
+  const definitions = new Set();
+  for (const file of candidates) {
+    if (!exists(file)) continue;
+    for (const match of fs.readFileSync(file, 'utf8').matchAll(/INTERFACE_COMPILE_DEFINITIONS "([^"]*)"/g)) {
+      for (const definition of match[1].split(';')) if (/^USE_[A-Z0-9_]+$/.test(definition)) definitions.add(definition);
+    }
+    break;
+  }
+  return [...definitions].sort();
+}
+
 function findLibTorch(env = process.env) {
   let found;
   if (env.LIBTORCH) found = fromDistribution(env.LIBTORCH, `LIBTORCH=${env.LIBTORCH}`);
@@ -116,7 +134,10 @@ function findLibTorch(env = process.env) {
   else found = fromSystem();
   const cuda = exists(path.join(found.libdir, 'libtorch_cuda.so'));
   const libs = ['torch', 'torch_cpu', 'c10', ...(cuda ? ['torch_cuda', 'c10_cuda'] : [])];
-  return { ...found, version: readVersion(found.includeDirs), cuda, cxx11Abi: readCxx11Abi(found), libs };
+  return {
+    ...found, version: readVersion(found.includeDirs), cuda, cxx11Abi: readCxx11Abi(found), libs,
+    definitions: readInterfaceDefinitions(found),
+  };
 }
 
 module.exports = { findLibTorch, LibTorchNotFound };
@@ -130,7 +151,7 @@ if (require.main === module) {
       '--cmake-prefix': () => found.cmakePrefix,
       '--include': () => found.includeDirs.join(' '),
       '--libdir': () => found.libdir,
-      '--cflags': () => `-D_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}`,
+      '--cflags': () => [`-D_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}`, ...found.definitions.map((d) => `-D${d}`)].join(' '),
       '--libs': () => [`-L${found.libdir}`, `-Wl,-rpath,${found.libdir}`, '-Wl,--no-as-needed',
         ...found.libs.map((l) => `-l${l}`), '-Wl,--as-needed'].join(' '),
     };

@@ -55,10 +55,12 @@ void Communicator::wait(const std::string& what, const c10::intrusive_ptr<c10d::
 void Communicator::broadcast_(const std::vector<torch::Tensor>& tensors, int root) {
   torch::NoGradGuard no_grad;
   for (const auto& tensor : tensors) {
-    std::vector<torch::Tensor> one{tensor.detach()};
+    // Gloo moves host memory: stage device tensors through the CPU.
+    std::vector<torch::Tensor> one{tensor.detach().is_cpu() ? tensor.detach() : tensor.detach().cpu()};
     c10d::BroadcastOptions options;
     options.rootRank = root;
     wait("broadcast", group_->broadcast(one, options));
+    if (!tensor.is_cpu()) tensor.detach().copy_(one[0]);
   }
 }
 
@@ -73,7 +75,7 @@ void Communicator::all_reduce_sum_(const std::vector<torch::Tensor>& tensors) {
     }
     std::vector<torch::Tensor> flat;
     for (size_t i = begin; i < end; ++i) flat.push_back(tensors[i].reshape({-1}));
-    std::vector<torch::Tensor> bucket{torch::cat(flat)};
+    std::vector<torch::Tensor> bucket{torch::cat(flat).cpu()};  // Gloo moves host memory
     wait("all-reduce", group_->allreduce(bucket));
     int64_t offset = 0;
     for (size_t i = begin; i < end; ++i) {

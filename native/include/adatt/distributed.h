@@ -1,5 +1,5 @@
 // Data-parallel training on PyTorch's own distributed engine (c10d): a TCPStore rendezvous and a
-// Gloo process group (CPU tensors; NCCL is used by PyTorch for CUDA and is not wired here yet).
+// Gloo process group. CUDA tensors are staged through host memory (NCCL is not wired in yet).
 #pragma once
 
 #include <torch/torch.h>

@@ -55,6 +55,17 @@ describe('examples', () => {
     expect(code).toBe(0);
   }, 60_000);
 
+  it('distributed-training.js: launches 2 workers that end with identical weights', async () => {
+    const { code, output } = await runExample('distributed-training.js', { ADATT_EPOCHS: '2' });
+    expect(output).toContain('launching 2 workers');
+    expect(output).toMatch(/epoch 2\/2 on 2 workers: validation rmse y1 \d/);
+    const checksums = [...output.matchAll(/rank \d: \d+ steps, weight checksum (-?[\d.]+)/g)].map((m) => m[1]);
+    expect(checksums).toHaveLength(2);
+    expect(checksums[0]).toBe(checksums[1]);
+    expect(output).toContain('workers exited with 0, 0');
+    expect(code).toBe(0);
+  }, 120_000);
+
   // About 30 s on two shared cores: UCI census from ../shared/data (or synthetic data without it).
   it('census-quickstart.js: AdaTT on census with per-task test metrics', async () => {
     const { code, output } = await runExample('census-quickstart.js', { ADATT_THREADS: '2' });

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { LossKind, RawProgress, RawTrainer, RawTrainerOptions, TaskKind } from './addon';
+import type { LossKind, RawDatasetOptions, RawProgress, RawTrainer, RawTrainerOptions, TaskKind } from './addon';
 import { loadAddon } from './addon';
 import { saveCheckpoint, type TrainingState } from './checkpoint';
 import type { TensorDataset } from './dataset';
@@ -61,15 +61,8 @@ export interface EarlyStoppingOptions {
   mode?: 'max' | 'min';
 }
 
-export interface ProgressEvent {
-  epoch: number;
-  /** Optimizer steps so far (all epochs). */
-  step: number;
-  batch: number;
-  batches: number;
-  examples: number;
-  examplesPerSecond: number;
-  lr: number;
+/** A progress report from a running epoch (step counts all epochs; examplesPerSecond this epoch's). */
+export interface ProgressEvent extends Omit<RawProgress, 'loss'> {
   /** Running mean loss per task over this epoch. */
   loss: Record<string, number>;
 }
@@ -480,17 +473,22 @@ async function pruneCheckpoints(saved: { file: string; epoch: number; value?: nu
   }
 }
 
-/** Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). */
-export async function evaluate(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Metrics> {
+/** The native options of evaluate and predict, validated. */
+function datasetOptions(model: TrainableModel, data: TensorDataset, options: EvaluateOptions): RawDatasetOptions {
   const { batchSize, distributed } = readOptions(options, 'options', ['batchSize', 'distributed']);
   checkDatasetTasks(model, data, 'data');
-  const raw = model._raw();
-  const metrics = await callNativeAsync(() => raw.evaluate(data._raw(), {
+  return {
     batchSize: readNumber(batchSize, 'batchSize', 4096, { min: 1, integer: true }),
     taskTypes: taskKinds(model),
     distributed: readGroup(distributed)?._raw(),
-  }));
-  return byTask(model, metrics);
+  };
+}
+
+/** Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). */
+export async function evaluate(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Metrics> {
+  const native = datasetOptions(model, data, options);
+  const raw = model._raw();
+  return byTask(model, await callNativeAsync(() => raw.evaluate(data._raw(), native)));
 }
 
 /**
@@ -498,13 +496,7 @@ export async function evaluate(model: TrainableModel, data: TensorDataset, optio
  * probabilities for multiclass ([N * classes], row-major), values for regression ([N]).
  */
 export async function predict(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
-  const { batchSize, distributed } = readOptions(options, 'options', ['batchSize', 'distributed']);
-  checkDatasetTasks(model, data, 'data');
+  const native = datasetOptions(model, data, options);
   const raw = model._raw();
-  const outputs = await callNativeAsync(() => raw.predict(data._raw(), {
-    batchSize: readNumber(batchSize, 'batchSize', 4096, { min: 1, integer: true }),
-    taskTypes: taskKinds(model),
-    distributed: readGroup(distributed)?._raw(),
-  }));
-  return byTask(model, outputs);
+  return byTask(model, await callNativeAsync(() => raw.predict(data._raw(), native)));
 }

@@ -1,7 +1,8 @@
 /** `TensorDataset`: encoded rows held natively as tensors (one copy), ready for fit/evaluate/predict. */
+import { NativeHandle } from './native-handle';
 import { loadAddon, type RawDataset } from './addon';
 import type { EncodedData, FittedSchema } from './data/types';
-import { callNative, DisposedError, ValidationError } from './errors';
+import { callNative, ValidationError } from './errors';
 import { describeValue } from './validation';
 
 export interface TensorDatasetOptions {
@@ -11,14 +12,13 @@ export interface TensorDatasetOptions {
   schema?: FittedSchema;
 }
 
-export class TensorDataset implements Disposable {
+export class TensorDataset extends NativeHandle<RawDataset> {
   /** Task names in label order, when known. */
   readonly taskNames: readonly string[] | undefined;
   readonly schema: FittedSchema | undefined;
-  #raw: RawDataset | undefined;
 
   private constructor(raw: RawDataset, options: TensorDatasetOptions) {
-    this.#raw = raw;
+    super(raw, 'dataset');
     this.taskNames = options.taskNames;
     this.schema = options.schema;
   }
@@ -54,13 +54,13 @@ export class TensorDataset implements Disposable {
   }
 
   get size(): number {
-    const raw = this.#live();
+    const raw = this._raw();
     return callNative(() => raw.size());
   }
 
   /** Native memory held by the tensors, in bytes. */
   get bytes(): number {
-    const raw = this.#live();
+    const raw = this._raw();
     return callNative(() => raw.bytes());
   }
 
@@ -80,31 +80,8 @@ export class TensorDataset implements Disposable {
 
   /** A new dataset of the given rows (a copy), e.g. for a split. */
   subset(rows: Int32Array | readonly number[]): TensorDataset {
-    const raw = this.#live();
+    const raw = this._raw();
     const indices = rows instanceof Int32Array ? rows : Int32Array.from(rows);
     return new TensorDataset(callNative(() => raw.subset(indices)), { taskNames: this.taskNames, schema: this.schema });
-  }
-
-  get disposed(): boolean {
-    return this.#raw === undefined;
-  }
-
-  dispose(): void {
-    this.#raw?.dispose();
-    this.#raw = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  /** @internal */
-  _raw(): RawDataset {
-    return this.#live();
-  }
-
-  #live(): RawDataset {
-    if (this.#raw === undefined) throw new DisposedError('this dataset has been disposed');
-    return this.#raw;
   }
 }

@@ -4,7 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { loadAddon, type RawProcessGroup } from './addon';
-import { callNative, callNativeAsync, DisposedError, ValidationError } from './errors';
+import { callNative, callNativeAsync, ValidationError } from './errors';
+import { NativeHandle } from './native-handle';
 import { describeValue } from './validation';
 
 export interface ProcessGroupOptions {
@@ -14,16 +15,15 @@ export interface ProcessGroupOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export class ProcessGroup implements Disposable {
+export class ProcessGroup extends NativeHandle<RawProcessGroup> {
   readonly rank: number;
   readonly worldSize: number;
   /** This process's index on its host (LOCAL_RANK), e.g. to pick `cuda:${localRank}`. */
   readonly localRank: number;
-  #raw: RawProcessGroup | undefined;
 
   /** @internal */
   constructor(raw: RawProcessGroup, localRank: number) {
-    this.#raw = raw;
+    super(raw, 'process group');
     this.rank = callNative(() => raw.rank());
     this.worldSize = callNative(() => raw.worldSize());
     this.localRank = localRank;
@@ -33,21 +33,6 @@ export class ProcessGroup implements Disposable {
   async barrier(): Promise<void> {
     const raw = this._raw();
     await callNativeAsync(() => raw.barrier());
-  }
-
-  dispose(): void {
-    this.#raw?.dispose();
-    this.#raw = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  /** @internal */
-  _raw(): RawProcessGroup {
-    if (this.#raw === undefined) throw new DisposedError('this process group has been disposed');
-    return this.#raw;
   }
 }
 

@@ -1,10 +1,11 @@
 /** `Model`: the JS object users hold; validates inputs and drives one native model. */
+import { NativeHandle } from './native-handle';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { loadAddon, type NativeModelConfig, type RawModel, type RawTensor, type WeightLayout } from './addon';
 import { toRawBatch, batchSchema, type Batch, type BatchSchema } from './batch';
 import { normalizeModelConfig, validateModelConfig, type ModelConfig } from './config';
-import { callNative, callNativeAsync, DisposedError, FileError, ValidationError } from './errors';
+import { callNative, callNativeAsync, FileError, ValidationError } from './errors';
 import { writeFileAtomic } from './files';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
@@ -98,16 +99,15 @@ function readStateDict(value: unknown): StateDict {
   return Object.fromEntries(entries);
 }
 
-export class Model implements Disposable {
+export class Model extends NativeHandle<RawModel> {
   /** The validated config this model was built from (deep-frozen). */
   readonly config: ModelConfig;
   readonly #nativeConfig: NativeModelConfig;
   readonly #schema: BatchSchema;
   readonly #gateLabels: GateLabels[];
-  #raw: RawModel | undefined;
 
   private constructor(raw: RawModel, config: ModelConfig, nativeConfig: NativeModelConfig) {
-    this.#raw = raw;
+    super(raw, 'model');
     this.config = config;
     this.#nativeConfig = nativeConfig;
     this.#schema = batchSchema(config.input);
@@ -123,24 +123,20 @@ export class Model implements Disposable {
     return new Model(raw, validated, nativeConfig);
   }
 
-  get disposed(): boolean {
-    return this.#raw === undefined;
-  }
-
   /** Where the parameters live: 'cpu' or 'cuda:<index>'. */
   get device(): string {
-    const raw = this.#live();
+    const raw = this._raw();
     return callNative(() => raw.device());
   }
 
   parameterCount(): number {
-    const raw = this.#live();
+    const raw = this._raw();
     return callNative(() => raw.parameterCount());
   }
 
   /** Per task name, the tower outputs [B * outputs] (logits for binary and multiclass tasks). */
   async forward(batch: Batch): Promise<Record<string, Float32Array>> {
-    const raw = this.#live();
+    const raw = this._raw();
     const rawBatch = toRawBatch(batch, this.#schema);
     const outputs = await callNativeAsync(() => raw.forward(rawBatch));
     return Object.fromEntries(this.#nativeConfig.tasks.map((task, t) => [task.name, outputs[t] as Float32Array]));
@@ -148,7 +144,7 @@ export class Model implements Disposable {
 
   /** Per fusion level, the softmax gate weights averaged over the batch; [] for kinds without gates. */
   async gateWeights(batch: Batch): Promise<GateLevel[]> {
-    const raw = this.#live();
+    const raw = this._raw();
     const rawBatch = toRawBatch(batch, this.#schema);
     if (this.#gateLabels.length === 0) return [];
     const levels = await callNativeAsync(() => raw.gateWeights(rawBatch));
@@ -160,7 +156,7 @@ export class Model implements Disposable {
    * a backward pass seeded with `seeds`. A task left out of `seeds` contributes nothing.
    */
   async gradients(batch: Batch, seeds: Record<string, Float32Array | readonly number[]>): Promise<StateDict> {
-    const raw = this.#live();
+    const raw = this._raw();
     const rawBatch = toRawBatch(batch, this.#schema);
     const rawSeeds = this.#readSeeds(seeds, rawBatch.size);
     return callNativeAsync(() => raw.gradients(rawBatch, rawSeeds));
@@ -168,7 +164,7 @@ export class Model implements Disposable {
 
   /** Moves the parameters to `device` ('cpu', 'cuda' or 'cuda:<index>'); resolves to this model. */
   async to(device: Device): Promise<this> {
-    const raw = this.#live();
+    const raw = this._raw();
     if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
       fail('device', `device must be 'cpu', 'cuda' or 'cuda:<index>', got ${describeValue(device)}`);
     }
@@ -178,14 +174,14 @@ export class Model implements Disposable {
 
   /** A copy of every parameter, keyed by name. */
   async stateDict(options?: StateDictOptions): Promise<StateDict> {
-    const raw = this.#live();
+    const raw = this._raw();
     const layout = readLayout(options);
     return callNativeAsync(() => raw.stateDict(layout));
   }
 
   /** Copies parameters in from `stateDict` (either layout). */
   async loadStateDict(stateDict: StateDict, options?: LoadOptions): Promise<void> {
-    const raw = this.#live();
+    const raw = this._raw();
     const tensors = readStateDict(stateDict);
     const strict = readStrict(options);
     await callNativeAsync(() => raw.loadStateDict(tensors, strict));
@@ -196,7 +192,7 @@ export class Model implements Disposable {
    * safetensors (`safetensors.torch.load_file`).
    */
   async saveWeights(file: string, options?: SaveWeightsOptions): Promise<void> {
-    const raw = this.#live();
+    const raw = this._raw();
     const resolved = readPath(file);
     const { format: requested, ...layoutOptions } = readOptions(options, 'options', ['layout', 'format']);
     const layout = readLayout(layoutOptions);
@@ -215,7 +211,7 @@ export class Model implements Disposable {
    * either layout (the format is recognised from the file's first bytes).
    */
   async loadWeights(file: string, options?: LoadOptions): Promise<void> {
-    const raw = this.#live();
+    const raw = this._raw();
     const resolved = readPath(file);
     const strict = readStrict(options);
     const head = Buffer.alloc(2);
@@ -233,31 +229,6 @@ export class Model implements Disposable {
     }
     const tensors = decodeSafetensors(await fs.readFile(resolved), resolved);
     await callNativeAsync(() => raw.loadStateDict(tensors, strict));
-  }
-
-  /**
-   * Frees the native model now instead of at garbage collection. Safe to call twice; every other
-   * method then throws `DisposedError`. If the addon refuses (e.g. `BusyError`), the model stays usable.
-   */
-  dispose(): void {
-    const raw = this.#raw;
-    if (raw === undefined) return;
-    callNative(() => raw.dispose());
-    this.#raw = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  /** @internal The native model, for the trainer and evaluation in this package. */
-  _raw(): RawModel {
-    return this.#live();
-  }
-
-  #live(): RawModel {
-    if (this.#raw === undefined) throw new DisposedError('this model has been disposed');
-    return this.#raw;
   }
 
   #readSeeds(seeds: unknown, batchSize: number): Float32Array[] {

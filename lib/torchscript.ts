@@ -2,10 +2,11 @@
  * TorchScript modules made in PyTorch (`torch.jit.script` / `torch.jit.trace`, then `torch.jit.save`):
  * run their methods, fine-tune them with `fit` like our own models, and save them back for PyTorch.
  */
+import { NativeHandle } from './native-handle';
 import * as path from 'node:path';
 import { loadAddon, type RawScriptModule } from './addon';
 import type { TaskConfig } from './config';
-import { callNative, callNativeAsync, DisposedError, ValidationError } from './errors';
+import { callNative, callNativeAsync, ValidationError } from './errors';
 import type { Device } from './model';
 import { describeValue, isRecord } from './validation';
 
@@ -28,13 +29,12 @@ export interface ScriptTaskOptions {
 
 const DEVICE_PATTERN = /^(?:cpu|cuda(?::\d{1,4})?)$/;
 
-export class ScriptModel implements Disposable {
-  #raw: RawScriptModule | undefined;
+export class ScriptModel extends NativeHandle<RawScriptModule> {
   #tasks: TaskConfig[] | undefined;
 
   /** @internal */
   constructor(raw: RawScriptModule) {
-    this.#raw = raw;
+    super(raw, 'TorchScript model');
   }
 
   /** The tasks set by configureTasks (needed by fit, evaluate and predict). */
@@ -47,13 +47,13 @@ export class ScriptModel implements Disposable {
 
   /** Names of the module's methods (forward and @torch.jit.export ones). */
   methods(): string[] {
-    const raw = this.#live();
+    const raw = this._raw();
     return callNative(() => raw.methods());
   }
 
   /** Runs `method` with `args` converted by the method's TorchScript signature. */
   async run(method: string, ...args: ScriptValue[]): Promise<ScriptValue> {
-    const raw = this.#live();
+    const raw = this._raw();
     if (typeof method !== 'string') throw new ValidationError('method', `method must be a string, got ${describeValue(method)}`);
     return callNativeAsync(() => raw.run(method, args));
   }
@@ -64,7 +64,7 @@ export class ScriptModel implements Disposable {
 
   /** Says how dataset batches feed forward() and which task each output is, for fit / evaluate / predict. */
   configureTasks(options: ScriptTaskOptions): this {
-    const raw = this.#live();
+    const raw = this._raw();
     if (!isRecord(options) || !Array.isArray(options.inputs) || !Array.isArray(options.tasks) || options.tasks.length === 0) {
       throw new ValidationError('options', 'configureTasks needs { inputs: [...], tasks: [at least one task] }');
     }
@@ -87,13 +87,13 @@ export class ScriptModel implements Disposable {
 
   /** Writes the module (with its current, e.g. fine-tuned, weights) as TorchScript for torch.jit.load. */
   async save(file: string): Promise<void> {
-    const raw = this.#live();
+    const raw = this._raw();
     if (typeof file !== 'string' || file === '') throw new ValidationError('path', 'path must be a non-empty string');
     await callNativeAsync(() => raw.save(path.resolve(file)));
   }
 
   async to(device: Device): Promise<this> {
-    const raw = this.#live();
+    const raw = this._raw();
     if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
       throw new ValidationError('device', `device must be 'cpu', 'cuda' or 'cuda:<index>', got ${describeValue(device)}`);
     }
@@ -102,36 +102,13 @@ export class ScriptModel implements Disposable {
   }
 
   get device(): string {
-    const raw = this.#live();
+    const raw = this._raw();
     return callNative(() => raw.device());
   }
 
   parameterCount(): number {
-    const raw = this.#live();
+    const raw = this._raw();
     return callNative(() => raw.parameterCount());
-  }
-
-  get disposed(): boolean {
-    return this.#raw === undefined;
-  }
-
-  dispose(): void {
-    this.#raw?.dispose();
-    this.#raw = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  /** @internal */
-  _raw(): RawScriptModule {
-    return this.#live();
-  }
-
-  #live(): RawScriptModule {
-    if (this.#raw === undefined) throw new DisposedError('this TorchScript model has been disposed');
-    return this.#raw;
   }
 }
 

@@ -44,7 +44,7 @@ function concat(parts) {
 
 async function oursSide({ data, threads, trainRows }) {
   const adatt = require('../dist');
-  const { loadCensusIncome, modelSections } = require('../dist/data');
+  const { loadCensusIncome, modelSections } = adatt;
   adatt.setNumThreads(threads);
   const times = {};
   let t = performance.now();
@@ -150,7 +150,7 @@ function main() {
   console.log(`${'census-income, 1 epoch'.padEnd(24)}${['ours', 'peer', 'ours faster'].map((h) => h.padStart(14)).join('')}`);
   for (const [label, ours, peer, kind] of rows) {
     const digits = label.includes('AUC') ? 4 : label.includes('/s') || label.includes('MiB') ? 0 : 2;
-    const ratio = kind === 'time' ? peer / ours : kind === 'rate' ? ours / peer : NaN;
+    const ratio = kind === 'time' ? (Math.min(ours, peer) >= 0.01 ? peer / ours : NaN) : kind === 'rate' ? ours / peer : NaN;
     console.log(`${label.padEnd(24)}${cell(ours, digits)}${cell(peer, digits)}${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x`.padStart(14) : ''}`);
   }
   console.log(`parameters ours ${o.parameters}, peer ${p.parameters}; input width ${o.inputWidth} / ${p.inputWidth}; ` +

@@ -43,7 +43,7 @@ function catalogue() {
 function selectConfigs(patterns, quick) {
   const all = catalogue();
   if (patterns.length === 0) {
-    const quickNames = [HEADLINE, 'adatt-sp-T8-m4', 'mmoe-T3', 'shared-bottom-T3'];
+    const quickNames = [HEADLINE, 'adatt-sp-T8-m2', 'mmoe-T3', 'shared-bottom-T3'];
     return quick ? all.filter((c) => quickNames.includes(c.name)) : all;
   }
   const regexes = patterns.map((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));

@@ -9,9 +9,15 @@
 const fs = require('node:fs');
 const { HEADLINE, HEADLINE_BATCH } = require('./configs');
 
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–');
 const get = (r, side, key) => r?.[side]?.[key];
+const threads = (data) => `${data.threads} intra-op thread${data.threads === 1 ? '' : 's'}`;
+const envText = (data) => Object.entries(data.env ?? {}).map(([k, v]) => `, ${k}=${v}`).join('');
 
 function markdownTable(head, rows) {
   const align = head.map((_, i) => (i === 0 ? '---' : '---:'));
@@ -25,12 +31,14 @@ function markdown(data) {
   const libs = machine.ours.libraries ?? [];
   const blas = libs.filter((p) => /blas|lapack/.test(p)).map((p) => p.split('/').slice(-2).join('/')).join(', ');
   out.push('### Machine and run', '',
-    `- CPU: ${machine.cpu}, ${machine.cpus} CPUs (${machine.threadsPerCore} thread(s) per core), ${fmt(machine.memoryGiB, 0)} GiB; Linux ${machine.kernel}`,
+    `- CPU: ${machine.cpu} (lscpu family/model ${machine.cpuFamilyModel ?? '?'}${machine.avx512 ? ', AVX-512' : ''}), ${machine.cpus} CPUs ` +
+      `(${machine.threadsPerCore} thread(s) per core), ${fmt(machine.memoryGiB, 0)} GiB; Linux ${machine.kernel}`,
     `- LibTorch ${machine.ours.libtorchVersion} (Debian libtorch1.13 / python3-torch ${machine.peer?.torch ?? '?'}, Python ${machine.peer?.python ?? '?'}), ATen parallel backend OpenMP, BLAS: ${blas || 'unknown'} (torch BLAS_INFO=${machine.peer?.blasInfo ?? '?'}), oneDNN ${libs.some((p) => /dnnl/.test(p)) ? 'loaded' : 'not loaded'}`,
-    `- Node ${machine.node}; ${data.threads} intra-op threads on both sides; ${data.repeats} repeats (medians); ~${data.workGflopPerEpoch} GFLOP of training per epoch; suite runtime ${fmt(data.seconds / 60, 1)} min`,
-    `- fp32 GEMM (torch.mm, ${data.threads} threads, best of two measurements): 1024×1024×1024 **${fmt(gemm.rateGflops, 1)} GFLOP/s**; ` +
+    `- Node ${machine.node}; ${threads(data)} on both sides${envText(data)}; ${data.repeats} repeats (medians); ~${data.workGflopPerEpoch} GFLOP of training per epoch; suite runtime ${fmt(data.seconds / 60, 1)} min`,
+    `- fp32 GEMM (torch.mm, ${threads(data)}, best of two measurements): 1024×1024×1024 **${fmt(gemm.rateGflops, 1)} GFLOP/s**; ` +
       `${gemm.before.rates[1].shape.join('×')} ${fmt(Math.max(gemm.before.rates[1].gflops, gemm.after.rates?.[1]?.gflops ?? 0), 1)} GFLOP/s`,
-    `- load average (1 min) at start / end: ${(data.load ?? []).map((l) => fmt(l, 2)).join(' / ') || 'not recorded'}`, '');
+    `- other processes used ${fmt(median(results.flatMap((r) => [get(r, 'ours', 'otherCpusDuring'), get(r, 'peer', 'otherCpusDuring')])), 2)} CPUs during a run (median over cells)` +
+      `${data.addon && data.addon.start !== data.addon.end ? '; the addon binary was rebuilt by other work during the run' : ''}`, '');
 
   const h = find(HEADLINE, HEADLINE_BATCH);
   if (h) {
@@ -161,7 +169,7 @@ function svg(data) {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * W}" height="${H + 70}" font-family="sans-serif" font-size="11">
 <rect width="100%" height="100%" fill="white"/>
 ${panels.join('\n')}
-<text x="8" y="${H + 62}" fill="#555">solid: adatt (LibTorch, ours); dashed: Python peer (scripts/reference, PyTorch ${data.machine.peer?.torch ?? ''}); ${data.threads} threads; log scales; ${data.machine.cpu}</text>
+<text x="8" y="${H + 62}" fill="#555">solid: adatt (LibTorch, ours); dashed: Python peer (scripts/reference, PyTorch ${data.machine.peer?.torch ?? ''}); ${threads(data)}${envText(data)}; log scales; ${data.machine.cpu}</text>
 </svg>
 `;
 }

@@ -6,7 +6,7 @@
  *
  *   node bench/run.js [--quick] [--config NAME[,NAME…]] [--batch 256,1024] [--repeats 3]
  *                     [--threads 2] [--json FILE] [--python /usr/bin/python3] [--no-peer] [--work GFLOP]
- *                     [--max-wait SECONDS]
+ *                     [--max-wait SECONDS] [--env KEY=VALUE]
  *
  * Every measurement runs in a fresh child process (bench/ours.js, bench/peer.py) so that peak RSS
  * is that cell's; ours and the peer alternate, each cell is repeated, and the report gives medians.
@@ -24,12 +24,14 @@ const { normalizeModelConfig, validateModelConfig } = require('../dist');
 const { BATCHES, HEADLINE, HEADLINE_BATCH, selectConfigs, forwardFlops } = require('./configs');
 
 const HERE = __dirname;
+/** --env settings, passed to every child. */
+const extraEnv = {};
 const USAGE = 'usage: node bench/run.js [--quick] [--config NAME[,NAME…]] [--batch B[,B…]] [--repeats N] ' +
-  '[--threads N] [--json FILE] [--python PATH] [--no-peer] [--work GFLOP] [--max-wait SECONDS]';
+  '[--threads N] [--json FILE] [--python PATH] [--no-peer] [--work GFLOP] [--max-wait SECONDS] [--env KEY=VALUE]';
 
 function parseArgs(argv) {
   const args = { quick: false, configs: [], batches: undefined, repeats: undefined, threads: 2, json: undefined,
-    python: '/usr/bin/python3', peer: true, work: undefined, maxWait: 30 };
+    python: '/usr/bin/python3', peer: true, work: undefined, maxWait: 30, env: {} };
   const list = (value, flag) => {
     if (value === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
     return value.split(',').filter(Boolean);
@@ -53,6 +55,12 @@ function parseArgs(argv) {
       case '--no-peer': args.peer = false; break;
       case '--work': args.work = positive(next(), flag); break;
       case '--max-wait': args.maxWait = Number(next()); break;
+      case '--env': { // extra environment for both sides, e.g. OMP_WAIT_POLICY=PASSIVE
+        const [key, ...value] = (next() ?? '').split('=');
+        if (!key || value.length === 0) throw new Error(`--env needs KEY=VALUE\n${USAGE}`);
+        args.env[key] = value.join('=');
+        break;
+      }
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
       default: throw new Error(`unknown argument ${flag}\n${USAGE}`);
     }
@@ -121,7 +129,7 @@ function addonHash() {
 /** Runs one child; returns its JSON line, or { error }. */
 function child(command, argv, threads) {
   const n = String(threads);
-  const env = { ...process.env, OMP_NUM_THREADS: n, OPENBLAS_NUM_THREADS: n, MKL_NUM_THREADS: n };
+  const env = { ...process.env, OMP_NUM_THREADS: n, OPENBLAS_NUM_THREADS: n, MKL_NUM_THREADS: n, ...extraEnv };
   const before = cpuSample();
   const started = Date.now();
   const run = spawnSync(command, argv, { cwd: path.join(HERE, '..'), env, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -221,6 +229,7 @@ function table(results) {
 
 function main() {
   const args = parseArgs(process.argv.slice(2));
+  Object.assign(extraEnv, args.env);
   const started = Date.now();
   const entries = selectConfigs(args.configs, args.quick);
   const cells = entries.flatMap((entry) => args.batches.map((batch) => cellSpec(entry, batch, args)));
@@ -234,6 +243,7 @@ function main() {
   if (machine.ours.error) throw new Error(`bench/ours.js info failed (is dist/ built? npx tsc -p tsconfig.json): ${machine.ours.error}`);
   if (machine.peer?.error) throw new Error(`the peer failed (${args.python}, needs python3-torch): ${machine.peer.error}`);
   log(`${machine.cpu}, ${machine.cpus} CPUs; LibTorch ${machine.ours.libtorchVersion}; ${args.threads} threads; ` +
+    `${Object.entries(args.env).map(([k, v]) => `${k}=${v}; `).join('')}` +
     `${cells.length} cells x ${args.repeats} repeats`);
   const gemmShapes = [[1024, 1024, 1024], [HEADLINE_BATCH, 128, 256]];
   const gemmBefore = gemm(args, gemmShapes);
@@ -280,7 +290,7 @@ function main() {
 
   if (args.json) {
     const out = { date: new Date().toISOString(), argv: process.argv.slice(2), threads: args.threads,
-      repeats: args.repeats, workGflopPerEpoch: args.work, seconds, waitedForIdleSeconds: waitedS, load: [loadAtStart, os.loadavg()[0]], addon, machine,
+      repeats: args.repeats, env: args.env, workGflopPerEpoch: args.work, seconds, waitedForIdleSeconds: waitedS, load: [loadAtStart, os.loadavg()[0]], addon, machine,
       gemm: { before: gemmBefore, after: gemmAfter, rateGflops: gemmRate }, results };
     fs.writeFileSync(args.json, `${JSON.stringify(out, null, 1)}\n`);
     log(`wrote ${args.json}`);

@@ -9,7 +9,7 @@ import { callNative, callNativeAsync, FileError, ValidationError } from './error
 import { writeFileAtomic } from './files';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
-import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
+import { describeValue, findUnknownKey, isRecord, quoteList, readDevice } from './validation';
 
 export type { WeightLayout } from './addon';
 
@@ -40,7 +40,6 @@ export interface LoadOptions {
 }
 
 const LAYOUTS: readonly WeightLayout[] = ['reference', 'native'];
-const DEVICE_PATTERN = /^(?:cpu|cuda(?::\d{1,4})?)$/;
 
 function fail(field: string, message: string): never {
   throw new ValidationError(field, message);
@@ -165,10 +164,8 @@ export class Model extends NativeHandle<RawModel> {
   /** Moves the parameters to `device` ('cpu', 'cuda' or 'cuda:<index>'); resolves to this model. */
   async to(device: Device): Promise<this> {
     const raw = this._raw();
-    if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
-      fail('device', `device must be 'cpu', 'cuda' or 'cuda:<index>', got ${describeValue(device)}`);
-    }
-    await callNativeAsync(() => raw.to(device));
+    const checked = readDevice(device);
+    await callNativeAsync(() => raw.to(checked));
     return this;
   }
 

@@ -8,7 +8,7 @@ import { loadAddon, type RawScriptModule } from './addon';
 import type { TaskConfig } from './config';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import type { Device } from './model';
-import { describeValue, isRecord } from './validation';
+import { describeValue, isRecord, readDevice } from './validation';
 
 /** A tensor crossing into or out of TorchScript; `dtype` defaults to the typed array's kind. */
 export interface ScriptTensor {
@@ -27,7 +27,6 @@ export interface ScriptTaskOptions {
   tasks: TaskConfig[];
 }
 
-const DEVICE_PATTERN = /^(?:cpu|cuda(?::\d{1,4})?)$/;
 
 export class ScriptModel extends NativeHandle<RawScriptModule> {
   #tasks: TaskConfig[] | undefined;
@@ -94,10 +93,8 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
 
   async to(device: Device): Promise<this> {
     const raw = this._raw();
-    if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
-      throw new ValidationError('device', `device must be 'cpu', 'cuda' or 'cuda:<index>', got ${describeValue(device)}`);
-    }
-    await callNativeAsync(() => raw.to(device));
+    const checked = readDevice(device);
+    await callNativeAsync(() => raw.to(checked));
     return this;
   }
 
@@ -118,8 +115,7 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
  */
 export async function loadTorchScript(file: string, options: { device?: Device } = {}): Promise<ScriptModel> {
   if (typeof file !== 'string' || file === '') throw new ValidationError('path', 'path must be a non-empty string');
-  const device = options.device ?? 'cpu';
-  if (!DEVICE_PATTERN.test(device)) throw new ValidationError('device', `device must be 'cpu' or 'cuda[:index]', got ${describeValue(device)}`);
+  const device = readDevice(options.device ?? 'cpu');
   const addon = loadAddon();
   const raw = await callNativeAsync(() => addon.loadScript(path.resolve(file), device));
   return new ScriptModel(raw);

@@ -1,4 +1,5 @@
 /** Small helpers shared by the config, batch and option validators. */
+import { ValidationError } from './errors';
 
 /** A short, human-readable description of a value for "…, got X" error messages. */
 export function describeValue(value: unknown): string {
@@ -44,4 +45,14 @@ export function joinField(parent: string, key: string): string {
 /** The first own key of `record` that is not in `allowed`, if any. */
 export function findUnknownKey(record: Record<string, unknown>, allowed: readonly string[]): string | undefined {
   return Object.keys(record).find((key) => !allowed.includes(key));
+}
+
+const DEVICE_PATTERN = /^(?:cpu|cuda(?::\d{1,4})?)$/;
+
+/** A device name LibTorch accepts here ('cpu', 'cuda', 'cuda:<index>'), else a ValidationError. */
+export function readDevice(value: unknown): string {
+  if (typeof value !== 'string' || !DEVICE_PATTERN.test(value)) {
+    throw new ValidationError('device', `device must be 'cpu', 'cuda' or 'cuda:<index>', got ${describeValue(value)}`);
+  }
+  return value;
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "adatt/errors.h"
+#include "adatt/fusion.h"
 #include "adatt/init.h"
 
 namespace adatt {
@@ -26,13 +27,10 @@ std::vector<int64_t> iota_vector(int64_t count) {
   return values;
 }
 
-torch::Tensor long_tensor(const std::vector<int64_t>& values) { return torch::tensor(values, torch::kLong); }
-
 // The expert and gate stacks of one fusion level: experts read input modules, gates produce a dense
 // [B, G, E] matrix, and the level's output is their product (plus a model-specific residual).
 struct FusionLevel {
   GroupedMLP experts{nullptr};
-  torch::Tensor expert_index;  // input module of each expert; undefined when the input is shared
   GateBank gates{nullptr};
 };
 
@@ -43,12 +41,11 @@ class GatedFusionArch : public MultiTaskArch {
     torch::Tensor hidden = input;  // [B, D] at the first level: every module reads the same input
     for (size_t level = 0; level < levels_.size(); ++level) {
       auto& fusion = levels_[level];
-      const torch::Tensor expert_out =
-          fusion.experts->forward(hidden, hidden.dim() == 3 ? fusion.expert_index : torch::Tensor());
+      const torch::Tensor expert_out = fusion.experts->forward(hidden);
       torch::Tensor weights = fusion.gates->forward(gate_input(input, hidden));
       if (gates != nullptr) gates->push_back(weights.detach());
       weights = add_residual(level, weights);
-      hidden = torch::bmm(weights, expert_out);  // [B, G, E] x [B, E, D] -> [B, G, D]
+      hidden = fuse_experts(weights, expert_out);  // [B, G, E] x [B, E, D] -> [B, G, D]
     }
     return hidden;
   }
@@ -66,10 +63,7 @@ class GatedFusionArch : public MultiTaskArch {
     const std::string suffix = std::to_string(levels_.size());
     const int64_t experts = gate_spec.num_experts;
     FusionLevel fusion;
-    fusion.experts = register_module("experts" + suffix, GroupedMLP(experts, input_dim, widths));
-    if (!expert_module.empty()) {
-      fusion.expert_index = register_buffer("expert_index" + suffix, long_tensor(expert_module));
-    }
+    fusion.experts = register_module("experts" + suffix, GroupedMLP(experts, input_dim, widths, expert_module));
     fusion.gates = register_module("gates" + suffix, GateBank(gate_input_dim, std::move(gate_spec)));
     levels_.push_back(fusion);
     output_dim_ = widths.back();

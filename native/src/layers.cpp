@@ -8,19 +8,49 @@
 
 namespace adatt {
 
+UnitRouting::UnitRouting(const std::vector<int64_t>& module_of, torch::nn::Module& owner) : module_of_(module_of) {
+  const auto units = static_cast<int64_t>(module_of_.size());
+  if (units == 0) return;
+  const int64_t modules = module_of_.back() + 1;
+  const int64_t group = units % modules == 0 ? units / modules : 0;
+  bool grouped = group > 0;
+  for (int64_t u = 0; u < units && grouped; ++u) grouped = module_of_[u] == u / group;
+  if (grouped) {
+    group_size_ = group;
+  } else {
+    gather_index_ = owner.register_buffer("input_index", torch::tensor(module_of_, torch::kLong));
+  }
+}
+
+int64_t UnitRouting::module_of(int64_t unit) const {
+  return module_of_.empty() ? unit : module_of_[static_cast<size_t>(unit)];
+}
+
 torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias,
-                             const torch::Tensor& index) {
+                             const UnitRouting& routing, bool relu) {
   const int64_t units = weight.size(0);
   const int64_t out = weight.size(1);
   const int64_t in = weight.size(2);
+  const int64_t batch = input.size(0);
+  // ReLU in place on the GEMM's own result: no extra buffer, and views of it stay plain views.
+  auto activate = [relu](torch::Tensor y) { return relu ? y.relu_() : y; };
   if (input.dim() == 2) {
     // Every unit reads the same rows: one GEMM against all units' weights side by side.
-    return torch::addmm(bias.reshape({units * out}), input, weight.reshape({units * out, in}).t())
-        .view({input.size(0), units, out});
+    return activate(torch::addmm(bias.reshape({units * out}), input, weight.reshape({units * out, in}).t()))
+        .view({batch, units, out});
   }
-  torch::Tensor per_unit = input.transpose(0, 1);  // [M, B, D]
-  if (index.defined()) per_unit = per_unit.index_select(0, index);
-  return torch::baddbmm(bias.unsqueeze(1), per_unit, weight.transpose(1, 2)).transpose(0, 1);
+  if (routing.gather_index().defined()) {
+    const auto per_unit = input.transpose(0, 1).index_select(0, routing.gather_index());  // [N, B, D]
+    return activate(torch::baddbmm(bias.unsqueeze(1), per_unit, weight.transpose(1, 2))).transpose(0, 1);
+  }
+  const int64_t group = routing.group_size();
+  const int64_t modules = units / group;
+  const auto per_module = input.narrow(1, 0, modules).transpose(0, 1);  // [K, B, D], a view
+  if (group == 1) return activate(torch::baddbmm(bias.unsqueeze(1), per_module, weight.transpose(1, 2))).transpose(0, 1);
+  // One GEMM per module against its group's weights side by side, then one copy into [B, N, out].
+  const auto y = activate(torch::baddbmm(bias.view({modules, 1, group * out}), per_module,
+                                         weight.view({modules, group * out, in}).transpose(1, 2)));
+  return y.view({modules, batch, group, out}).permute({1, 0, 2, 3}).reshape({batch, units, out});
 }
 
 void init_linear_(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in) {
@@ -31,8 +61,9 @@ void init_linear_(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in) {
   init_uniform_(bias, bound);
 }
 
-GroupedMLPImpl::GroupedMLPImpl(int64_t units, int64_t input_dim, std::vector<int64_t> widths)
-    : units_(units), input_dim_(input_dim), widths_(std::move(widths)) {
+GroupedMLPImpl::GroupedMLPImpl(int64_t units, int64_t input_dim, std::vector<int64_t> widths,
+                               const std::vector<int64_t>& input_module)
+    : units_(units), input_dim_(input_dim), widths_(std::move(widths)), routing_(input_module, *this) {
   int64_t fan_in = input_dim_;
   for (size_t k = 0; k < widths_.size(); ++k) {
     auto weight = torch::empty({units_, widths_[k], fan_in});
@@ -44,15 +75,20 @@ GroupedMLPImpl::GroupedMLPImpl(int64_t units, int64_t input_dim, std::vector<int
   }
 }
 
-torch::Tensor GroupedMLPImpl::forward(const torch::Tensor& input, const torch::Tensor& index) {
+torch::Tensor GroupedMLPImpl::forward(const torch::Tensor& input) {
   if (widths_.empty()) {
     // An MLP without layers is the identity; give every unit its own view of its input.
     if (input.dim() == 2) return input.unsqueeze(1).expand({input.size(0), units_, input.size(1)});
-    return index.defined() ? input.index_select(1, index) : input;
+    if (routing_.gather_index().defined()) return input.index_select(1, routing_.gather_index());
+    const int64_t group = routing_.group_size();
+    const auto modules = input.narrow(1, 0, units_ / group);
+    if (group == 1) return modules;
+    return modules.unsqueeze(2).expand({input.size(0), units_ / group, group, input.size(2)}).reshape({input.size(0), units_, input.size(2)});
   }
   torch::Tensor hidden = input;
   for (size_t k = 0; k < weights_.size(); ++k) {
-    hidden = torch::relu(grouped_linear(hidden, weights_[k], biases_[k], k == 0 ? index : torch::Tensor()));
+    // Only the first layer reads modules; deeper layers read their own unit's rows.
+    hidden = grouped_linear(hidden, weights_[k], biases_[k], k == 0 ? routing_ : UnitRouting(), true);
   }
   return hidden;
 }
@@ -69,8 +105,9 @@ void GroupedMLPImpl::reference_entries(const std::function<std::string(int64_t)>
   }
 }
 
-RaggedLinearImpl::RaggedLinearImpl(int64_t input_dim, std::vector<int64_t> output_dims)
-    : input_dim_(input_dim), output_dims_(std::move(output_dims)) {
+RaggedLinearImpl::RaggedLinearImpl(int64_t input_dim, std::vector<int64_t> output_dims,
+                                   const std::vector<int64_t>& input_module)
+    : input_dim_(input_dim), output_dims_(std::move(output_dims)), routing_(input_module, *this) {
   int64_t total = 0;
   for (int64_t dim : output_dims_) {
     offsets_.push_back(total);
@@ -89,18 +126,20 @@ bool RaggedLinearImpl::uniform() const {
                      [&](int64_t dim) { return dim == output_dims_.front(); });
 }
 
-std::vector<torch::Tensor> RaggedLinearImpl::forward(const torch::Tensor& input, const torch::Tensor& index) {
+torch::Tensor RaggedLinearImpl::forward_stacked(const torch::Tensor& input) {
+  if (!uniform()) throw InvalidArgument("forward_stacked needs units of one width");
   const auto units = static_cast<int64_t>(output_dims_.size());
-  if (uniform()) {
-    const int64_t out = output_dims_.front();
-    return grouped_linear(input, weight_.view({units, out, input_dim_}), bias_.view({units, out}), index).unbind(1);
-  }
+  const int64_t out = output_dims_.front();
+  return grouped_linear(input, weight_.view({units, out, input_dim_}), bias_.view({units, out}), routing_, false);
+}
+
+std::vector<torch::Tensor> RaggedLinearImpl::forward(const torch::Tensor& input) {
+  if (uniform()) return forward_stacked(input).unbind(1);
+  const auto units = static_cast<int64_t>(output_dims_.size());
   std::vector<torch::Tensor> outputs;
   outputs.reserve(output_dims_.size());
-  const torch::Tensor host_index = index.defined() ? index.cpu() : torch::Tensor();
   for (int64_t unit = 0; unit < units; ++unit) {
-    const auto rows =
-        input.dim() == 2 ? input : input.select(1, host_index.defined() ? host_index[unit].item<int64_t>() : unit);
+    const auto rows = input.dim() == 2 ? input : input.select(1, routing_.module_of(unit));
     outputs.push_back(torch::addmm(bias_.narrow(0, offsets_[unit], output_dims_[unit]), rows,
                                    weight_.narrow(0, offsets_[unit], output_dims_[unit]).t()));
   }
@@ -126,13 +165,14 @@ GateBankImpl::GateBankImpl(int64_t input_dim, GateSpec spec) : spec_(std::move(s
   }
   int64_t output_input_dim = input_dim;
   if (!spec_.hidden.empty()) {
-    hidden_ = register_module("hidden", GroupedMLP(gates, input_dim, spec_.hidden));
+    hidden_ = register_module("hidden", GroupedMLP(gates, input_dim, spec_.hidden, spec_.input_module));
     output_input_dim = spec_.hidden.back();
   }
-  output_ = register_module("output", RaggedLinear(output_input_dim, sizes));
-  if (!spec_.input_module.empty()) {
-    input_index_ = register_buffer("input_index", torch::tensor(spec_.input_module, torch::kLong));
-  }
+  // Behind a gate MLP the output layer reads one row per gate; without one it reads the modules.
+  output_ = register_module("output", RaggedLinear(output_input_dim, sizes,
+                                                   hidden_ ? std::vector<int64_t>() : spec_.input_module));
+  selects_all_ = std::all_of(spec_.selected.begin(), spec_.selected.end(),
+                             [](const std::vector<int64_t>& s) { return s.empty(); });
   for (size_t g = 0; g < spec_.selected.size(); ++g) {
     selected_index_.push_back(spec_.selected[g].empty()
                                   ? torch::Tensor()
@@ -142,29 +182,21 @@ GateBankImpl::GateBankImpl(int64_t input_dim, GateSpec spec) : spec_(std::move(s
 }
 
 torch::Tensor GateBankImpl::forward(const torch::Tensor& input) {
-  torch::Tensor features = input;
-  torch::Tensor index = input.dim() == 3 ? input_index_ : torch::Tensor();
-  if (hidden_) {
-    features = hidden_->forward(input, index);
-    index = torch::Tensor();  // the gate MLP's output is already one row per gate
-  }
-  std::vector<torch::Tensor> probabilities;
-  for (auto& logits : output_->forward(features, index)) probabilities.push_back(torch::softmax(logits, -1));
-
-  const bool selects_all = std::all_of(spec_.selected.begin(), spec_.selected.end(),
-                                       [](const std::vector<int64_t>& s) { return s.empty(); });
-  if (selects_all) return torch::stack(probabilities, 1);
-  // Gates over a subset of experts (PLE): scatter into a dense row so one bmm fuses every gate.
+  const torch::Tensor features = hidden_ ? hidden_->forward(input) : input;
+  // Every gate over all experts: one softmax over the stacked logits.
+  if (selects_all_) return torch::softmax(output_->forward_stacked(features), -1);
+  // Gates over a subset of experts (PLE): scatter into a dense row so one fusion serves every gate.
   std::vector<torch::Tensor> rows;
-  const int64_t batch = probabilities.front().size(0);
-  for (size_t g = 0; g < probabilities.size(); ++g) {
-    const auto& selected = spec_.selected[g];
-    if (selected.empty()) {
-      rows.push_back(probabilities[g]);
+  const auto logits = output_->forward(features);
+  const int64_t batch = logits.front().size(0);
+  for (size_t g = 0; g < logits.size(); ++g) {
+    const auto probabilities = torch::softmax(logits[g], -1);
+    if (spec_.selected[g].empty()) {
+      rows.push_back(probabilities);
       continue;
     }
-    rows.push_back(torch::zeros({batch, spec_.num_experts}, probabilities[g].options())
-                       .index_copy(1, selected_index_[g], probabilities[g]));
+    rows.push_back(torch::zeros({batch, spec_.num_experts}, probabilities.options())
+                       .index_copy(1, selected_index_[g], probabilities));
   }
   return torch::stack(rows, 1);
 }

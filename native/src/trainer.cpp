@@ -84,10 +84,12 @@ double Trainer::lr_at(int64_t step) const {
 torch::Tensor Trainer::task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const {
   namespace F = torch::nn::functional;
   const auto& spec = options_.tasks[task];
+  // Missing labels (NaN) are left out of the mean; a batch without any needs no masked copies.
   const auto present = labels.isnan().logical_not();
-  const auto y = labels.index({present});
+  const bool complete = present.all().item<bool>();
+  const auto y = complete ? labels : labels.index({present});
   if (y.numel() == 0) return torch::zeros({}, output.options());
-  const auto out = output.index({present});
+  const auto out = complete ? output : output.index({present});
   switch (spec.loss) {
     case LossKind::BinaryCrossEntropy: return F::binary_cross_entropy_with_logits(out.squeeze(-1), y);
     case LossKind::CrossEntropy: return F::cross_entropy(out, y.to(torch::kLong));
@@ -140,7 +142,8 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     const int64_t local = std::min(data.size(), begin + batch_size) - begin;
     const double lr = lr_at(step_);
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
-    optimizer_->zero_grad();
+    // Gradients set to none rather than zero-filled: backward then hands its buffers over.
+    for (auto& param : parameters_) param.mutable_grad() = torch::Tensor();
 
     // Per-step statistics, summed over ranks: [stop requested, examples, non-finite, loss x examples per task].
     auto stats = torch::zeros({3 + static_cast<int64_t>(tasks)}, torch::kDouble);

@@ -105,6 +105,14 @@ CASES = [
     ("single-task-1lvl", config("single-task", "full", tasks(1, 1), [[8]], [4]), 6),
     ("single-task-2lvl", config("single-task", "small", tasks(1, 3, 1), [[6, 5], [4]], []), 5),
     ("single-task-3lvl", config("single-task", "no-dense", tasks(4, 1), [[6], [5], [4]], [3]), 8),
+    # Wide experts: widths past the fusion kernels' vector blocks (16 and 64) with ragged tails, two-layer
+    # experts behind grouped (one GEMM per module) and gathered routing.
+    ("adatt-sp-wide", config("adatt-sp", "dense-only", tasks(1, 1, 1), [[70, 37], [130]], [3], [2, 2, 2],
+                             residual=True), 9),
+    ("adatt-wide", config("adatt", "small", tasks(1, 1), [[20], [67, 80]], [4], [2, 2], shared=2,
+                          residual=True), 7),
+    ("ple-wide-uneven", config("ple", "full", tasks(1, 2), [[33, 17], [65]], [], [1, 2], shared=1), 6),
+    ("mmoe-wide", config("mmoe", "dense-only", tasks(1, 1, 1), [[100], [48]], [2], shared=3, gate_dims=[[9], []]), 5),
     # The weights file holds a plain dict instead of the OrderedDict state_dict.
     ("ple-plain-dict", config("ple", "full", tasks(1, 3), [[7], [5]], [4], [2, 1], shared=1), 6,
      {"plainDict": True}),

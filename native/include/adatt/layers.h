@@ -1,9 +1,9 @@
 // Batched building blocks: many small Linear/MLP units of one architecture evaluated as one GEMM each.
 //
 // Layout convention: a "unit input" is either shared, a [B, D] tensor read by every unit, or
-// per-module, a [B, M, D] tensor where unit u reads module `index[u]` (identity when no index).
-// Unit outputs are [B, N, out] (a transposed view of a contiguous [N, B, out] buffer, so the next
-// grouped layer reads it without a copy).
+// per-module, a [B, M, D] tensor where unit u reads module `module_of[u]` (see UnitRouting).
+// Unit outputs are [B, N, out], often a transposed view of a contiguous [N, B, out] buffer, so the
+// next grouped layer reads it without a copy.
 #pragma once
 
 #include <torch/torch.h>
@@ -22,9 +22,30 @@ struct ReferenceEntry {
 };
 using ReferenceEntries = std::vector<ReferenceEntry>;
 
-// y[b, u] = W[u] x[b, module(u)] + b[u] for N units; W is [N, out, in], bias [N, out].
+// Which module of a per-module input each of N units reads, decided once at construction so that
+// the common layouts cost no gather: unit u reads module u (gates, towers, MMoE experts), or the
+// units come in equal consecutive groups per module (AdaTT and PLE experts: one GEMM per module).
+// Anything else gathers the modules through an index buffer registered on the owning module.
+class UnitRouting {
+ public:
+  UnitRouting() = default;  // unit u reads module u
+  // module_of[u] for every unit; empty for "unit u reads module u".
+  UnitRouting(const std::vector<int64_t>& module_of, torch::nn::Module& owner);
+
+  int64_t group_size() const { return group_size_; }        // units per module, modules in order
+  const torch::Tensor& gather_index() const { return gather_index_; }  // defined when gathering
+  int64_t module_of(int64_t unit) const;
+
+ private:
+  std::vector<int64_t> module_of_;
+  int64_t group_size_ = 1;
+  torch::Tensor gather_index_;
+};
+
+// y[b, u] = W[u] x[b, module_of(u)] + b[u] for N units (ReLU applied when `relu`); W is [N, out, in],
+// bias [N, out]. Returns [B, N, out].
 torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias,
-                             const torch::Tensor& index);
+                             const UnitRouting& routing, bool relu);
 
 // PyTorch's nn.Linear default init, for `units` stacked Linear layers in [units, out, in] layout.
 void init_linear_(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in);
@@ -32,9 +53,11 @@ void init_linear_(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in);
 // N MLPs of identical widths (Linear+ReLU per layer, as the reference MLP), stacked per layer.
 class GroupedMLPImpl : public torch::nn::Module {
  public:
-  GroupedMLPImpl(int64_t units, int64_t input_dim, std::vector<int64_t> widths);
-  // input: [B, D] shared or [B, M, D] per module; index: [N] long (undefined = identity). -> [B, N, out]
-  torch::Tensor forward(const torch::Tensor& input, const torch::Tensor& index = {});
+  // input_module: the module each unit reads from a per-module input (empty: unit u reads module u).
+  GroupedMLPImpl(int64_t units, int64_t input_dim, std::vector<int64_t> widths,
+                 const std::vector<int64_t>& input_module = {});
+  // input: [B, D] shared or [B, M, D] per module. -> [B, N, out]
+  torch::Tensor forward(const torch::Tensor& input);
   int64_t output_dim() const { return widths_.empty() ? input_dim_ : widths_.back(); }
   int64_t units() const { return units_; }
   // Unit u's layers as `prefix(u) + "mlp_net.{2k}.weight|bias"` (the reference MLP's Sequential).
@@ -44,6 +67,7 @@ class GroupedMLPImpl : public torch::nn::Module {
   int64_t units_;
   int64_t input_dim_;
   std::vector<int64_t> widths_;
+  UnitRouting routing_;
   std::vector<torch::Tensor> weights_;
   std::vector<torch::Tensor> biases_;
 };
@@ -53,15 +77,18 @@ TORCH_MODULE(GroupedMLP);
 // uneven expert counts), stored concatenated: weight [sum(out), in], bias [sum(out)].
 class RaggedLinearImpl : public torch::nn::Module {
  public:
-  RaggedLinearImpl(int64_t input_dim, std::vector<int64_t> output_dims);
-  // input as for grouped_linear; returns one [B, out_u] tensor per unit.
-  std::vector<torch::Tensor> forward(const torch::Tensor& input, const torch::Tensor& index = {});
+  RaggedLinearImpl(int64_t input_dim, std::vector<int64_t> output_dims, const std::vector<int64_t>& input_module = {});
+  // input as for GroupedMLP; returns one [B, out_u] tensor per unit.
+  std::vector<torch::Tensor> forward(const torch::Tensor& input);
+  // When every unit has the same width: all outputs as one [B, N, out] tensor.
+  torch::Tensor forward_stacked(const torch::Tensor& input);
+  bool uniform() const;
   void reference_entries(const std::function<std::string(int64_t)>& prefix, ReferenceEntries& out) const;
 
  private:
-  bool uniform() const;
   int64_t input_dim_;
   std::vector<int64_t> output_dims_;
+  UnitRouting routing_;
   std::vector<int64_t> offsets_;
   torch::Tensor weight_;
   torch::Tensor bias_;
@@ -70,7 +97,7 @@ TORCH_MODULE(RaggedLinear);
 
 // The gates of one fusion level: gate g reads one input module (or the shared input), optionally
 // runs a gate MLP, and produces a softmax over its selected experts. The result is a dense
-// [B, G, E] matrix (zeros where a gate cannot select an expert) ready for one bmm with the experts.
+// [B, G, E] matrix (zeros where a gate cannot select an expert) ready for fuse_experts.
 struct GateSpec {
   std::vector<int64_t> input_module;          // per gate; ignored when the input is shared
   std::vector<std::vector<int64_t>> selected;  // per gate, expert indices; empty = all experts
@@ -89,7 +116,7 @@ class GateBankImpl : public torch::nn::Module {
 
  private:
   GateSpec spec_;
-  torch::Tensor input_index_;
+  bool selects_all_ = true;
   std::vector<torch::Tensor> selected_index_;  // per gate; undefined when it selects all experts
   GroupedMLP hidden_{nullptr};
   RaggedLinear output_{nullptr};

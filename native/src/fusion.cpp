@@ -45,26 +45,32 @@ int64_t grain_for(int64_t work_per_example) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, work_per_example));
 }
 
-constexpr int64_t kBlock = 64;  // output columns accumulated in registers / L1 at a time
-constexpr int64_t kLanes = 16;  // independent partial sums of a dot product (one AVX-512 register)
+constexpr int64_t kLanes = 16;  // floats in one AVX-512 register: partial sums of a dot product, narrow blocks
+
+// target[0, width) = sum_j a[b, i, j] * y[b, j, d0 + ...] for a compile-time width, so that the
+// accumulator lives in registers and is stored once.
+template <int64_t Width>
+inline void mix_block(const Coefficients& a, const Rows& y, int64_t b, int64_t i, int64_t terms, int64_t d0,
+                      float* target) {
+  float acc[Width] = {};
+  for (int64_t j = 0; j < terms; ++j) {
+    const float c = a.at(b, i, j);
+    const float* source = y.row(b, j) + d0;
+    for (int64_t d = 0; d < Width; ++d) acc[d] += c * source[d];
+  }
+  for (int64_t d = 0; d < Width; ++d) target[d] = acc[d];
+}
 
 // out[b, i, :] = sum_j a[b, i, j] * y[b, j, :] for examples [begin, end); out is contiguous [B, I, D].
 ADATT_VECTOR_CLONES void mix_examples(int64_t begin, int64_t end, Coefficients a, Rows y, int64_t rows, int64_t terms,
                                       int64_t width, float* out) {
-  float acc[kBlock];
   for (int64_t b = begin; b < end; ++b) {
     for (int64_t i = 0; i < rows; ++i) {
       float* target = out + (b * rows + i) * width;
-      for (int64_t d0 = 0; d0 < width; d0 += kBlock) {
-        const int64_t n = std::min(kBlock, width - d0);
-        std::fill_n(acc, n, 0.0f);
-        for (int64_t j = 0; j < terms; ++j) {
-          const float c = a.at(b, i, j);
-          const float* source = y.row(b, j) + d0;
-          for (int64_t d = 0; d < n; ++d) acc[d] += c * source[d];
-        }
-        std::copy_n(acc, n, target + d0);
-      }
+      int64_t d0 = 0;
+      for (; d0 + 4 * kLanes <= width; d0 += 4 * kLanes) mix_block<4 * kLanes>(a, y, b, i, terms, d0, target + d0);
+      for (; d0 + kLanes <= width; d0 += kLanes) mix_block<kLanes>(a, y, b, i, terms, d0, target + d0);
+      for (; d0 < width; ++d0) mix_block<1>(a, y, b, i, terms, d0, target + d0);
     }
   }
 }

@@ -45,7 +45,8 @@ torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& we
   }
   const int64_t group = routing.group_size();
   const int64_t modules = units / group;
-  const auto per_module = input.narrow(1, 0, modules).transpose(0, 1);  // [K, B, D], a view
+  // [K, B, D], a view (narrowed only when the units read a prefix of the modules: its backward costs a fill).
+  const auto per_module = (input.size(1) == modules ? input : input.narrow(1, 0, modules)).transpose(0, 1);
   if (group == 1) return activate(torch::baddbmm(bias.unsqueeze(1), per_module, weight.transpose(1, 2))).transpose(0, 1);
   // One GEMM per module against its group's weights side by side, then one copy into [B, N, out].
   const auto y = activate(torch::baddbmm(bias.view({modules, 1, group * out}), per_module,

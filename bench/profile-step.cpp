@@ -3,6 +3,8 @@
 //
 //   cmake --build build --target adatt_profile          (after npm run build:native)
 //   build/adatt_profile [--kind adatt-sp] [--tasks 3] [--experts 2] [--batch 1024] [--threads 2] [--steps 32]
+//                       [--shapes 1] [--profile 0]
+// --shapes 1 keys the table by operator and input shapes; --profile 0 only times the steps.
 //
 // Self time: an operator's wall time minus that of the operators it called, summed per name and
 // divided by the number of profiled steps. Timed through RecordFunction callbacks, which exist
@@ -22,6 +24,7 @@
 #include "adatt/config.h"
 #include "adatt/dataset.h"
 #include "adatt/model.h"
+#include "adatt/runtime.h"
 #include "adatt/trainer.h"
 
 namespace {
@@ -37,6 +40,7 @@ struct OpTotals {
 struct Frame {
   Clock::time_point start;
   double child_seconds = 0;
+  std::string shapes;  // with --shapes: the input shapes, so that calls of one operator are told apart
 };
 
 // Only the thread that drives training is profiled (intra-op worker threads run no operators of
@@ -44,9 +48,24 @@ struct Frame {
 thread_local std::vector<Frame> frames;
 std::map<std::string, OpTotals> totals;
 bool recording = false;
+bool with_shapes = false;
 
-std::unique_ptr<at::ObserverContext> on_enter(const at::RecordFunction&) {
-  frames.push_back({Clock::now(), 0});
+std::string input_shapes(const at::RecordFunction& fn) {
+  std::string text;
+  for (const auto& input : fn.inputs()) {
+    if (!input.isTensor()) continue;
+    const auto& tensor = input.toTensor();
+    text += text.empty() ? " [" : " x [";
+    if (tensor.defined()) {
+      for (int64_t d = 0; d < tensor.dim(); ++d) text += (d ? "," : "") + std::to_string(tensor.size(d));
+    }
+    text += "]";
+  }
+  return text;
+}
+
+std::unique_ptr<at::ObserverContext> on_enter(const at::RecordFunction& fn) {
+  frames.push_back({Clock::now(), 0, with_shapes && recording ? input_shapes(fn) : std::string()});
   return nullptr;
 }
 
@@ -57,7 +76,7 @@ void on_exit(const at::RecordFunction& fn, at::ObserverContext*) {
   const double seconds = std::chrono::duration<double>(Clock::now() - frame.start).count();
   if (!frames.empty()) frames.back().child_seconds += seconds;
   if (!recording) return;
-  auto& entry = totals[fn.name()];
+  auto& entry = totals[std::string(fn.name()) + frame.shapes];
   entry.calls += 1;
   entry.total_seconds += seconds;
   entry.self_seconds += seconds - frame.child_seconds;
@@ -86,7 +105,11 @@ int main(int argc, char** argv) {
   const int64_t threads = flag(argc, argv, "--threads", 2);
   const int64_t steps = flag(argc, argv, "--steps", 32);
   const int64_t width = 128;
-  at::set_num_threads(static_cast<int>(threads));
+  // The addon's runtime settings: thread pools planned for the BLAS, freed memory kept for reuse.
+  adatt::keep_freed_memory_for_reuse();
+  const auto plan = adatt::plan_threads(static_cast<int>(threads));
+  adatt::apply_blas_threads(plan);
+  adatt::apply_intra_op_threads(plan);
 
   adatt::ModelConfig config;
   config.kind = adatt::parse_model_kind(text_flag(argc, argv, "--kind", "adatt-sp"));
@@ -112,7 +135,10 @@ int main(int argc, char** argv) {
   adatt::Trainer trainer(model, options);
   std::atomic<bool> abort{false};
 
-  if (flag(argc, argv, "--profile", 1) != 0) at::addGlobalCallback(at::RecordFunctionCallback(on_enter, on_exit));
+  with_shapes = flag(argc, argv, "--shapes", 0) != 0;
+  if (flag(argc, argv, "--profile", 1) != 0) {
+    at::addGlobalCallback(at::RecordFunctionCallback(on_enter, on_exit).needsInputs(with_shapes));
+  }
   trainer.train_epoch(data, 0, torch::kCPU, nullptr, abort, 1.0);  // warm-up: allocator, OpenBLAS buffers
   recording = true;
   const auto start = Clock::now();
@@ -125,10 +151,10 @@ int main(int argc, char** argv) {
   const double per_step = 1000.0 / static_cast<double>(result.steps);
   double profiled = 0;
   for (const auto& row : rows) profiled += row.second.self_seconds;
-  std::printf("%s, T=%lld, m=%lld, batch %lld, %lld threads: %.2f ms per step (%.0f examples/s), "
-              "%.2f ms in operators\n",
+  std::printf("%s, T=%lld, m=%lld, batch %lld, %lld threads (%d intra-op, %d BLAS): %.2f ms per step "
+              "(%.0f examples/s), %.2f ms in operators\n",
               adatt::model_kind_name(config.kind), static_cast<long long>(tasks), static_cast<long long>(experts),
-              static_cast<long long>(batch), static_cast<long long>(threads), seconds * per_step,
+              static_cast<long long>(batch), static_cast<long long>(threads), plan.intra_op, plan.blas, seconds * per_step,
               static_cast<double>(result.examples) / seconds, profiled * per_step);
   std::printf("%10s %10s %8s  %s\n", "self ms", "total ms", "calls", "operator (per step)");
   for (const auto& [name, op] : rows) {

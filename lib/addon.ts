@@ -196,13 +196,19 @@ export interface RawInfo {
   cudaBuilt: boolean;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
+  /** LibTorch's intra-op (OpenMP) threads: elementwise kernels and the fusion kernels. */
   numThreads: number;
   numInteropThreads: number;
+  /** The BLAS's threads (every GEMM); 0 when the BLAS cannot be asked (not OpenBLAS). */
+  blasThreads: number;
+  /** How the BLAS runs its threads: 'openblas-pthreads' (Debian's default), 'openblas-openmp', 'openblas-sequential' or 'unknown'. */
+  blasThreading: string;
 }
 
 export interface RawAddon {
   info(): RawInfo;
-  setNumThreads(n: number): void;
+  /** intraOp 0 or absent: chosen for the BLAS (see lib/threads.ts). */
+  setNumThreads(n: number, intraOp?: number): void;
   Model: new (config: NativeModelConfig) => RawModel;
   Dataset: new (init: RawDatasetInit) => RawDataset;
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;

@@ -1,12 +1,13 @@
 /** adatt: multi-task recommendation models (AdaTT, MMoE, PLE, …) on LibTorch. */
 import { loadAddon, type RawInfo } from './addon';
 import { callNative } from './errors';
-import { setThreadCount } from './threads';
+import { setThreadCount, type ThreadOptions } from './threads';
 
 export { createModel, Model } from './model';
 export * from './data';
 export { TensorDataset } from './dataset';
 export type { TensorDatasetOptions } from './dataset';
+export type { ThreadOptions } from './threads';
 export { evaluate, fit, predict } from './training';
 export { loadTorchScript, ScriptModel } from './torchscript';
 export { initProcessGroup, launch, ProcessGroup } from './distributed';
@@ -70,4 +71,4 @@ export function info(): Info {
 }
 
 /** Sets LibTorch's intra-op thread count for this process (`torch.set_num_threads`). */
-export const setNumThreads: (n: number) => void = setThreadCount;
+export const setNumThreads: (n: number, options?: ThreadOptions) => void = setThreadCount;

@@ -5,11 +5,34 @@ import { describeValue } from './validation';
 
 const MAX_THREADS = 1024;
 
-/** Sets LibTorch's intra-op thread count (`torch.set_num_threads`), applied to every worker thread. */
-export function setThreadCount(n: number): void {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
-    throw new ValidationError('n', `setNumThreads: n must be an integer in [1, ${MAX_THREADS}], got ${describeValue(n)}`);
+export interface ThreadOptions {
+  /**
+   * LibTorch's own intra-op (OpenMP) threads. Default: `n`, except with OpenBLAS's pthread build
+   * (Debian's), whose pool is separate from LibTorch's: there the GEMMs get the `n` threads and
+   * LibTorch's pool 1, because OpenMP workers spinning between kernels starve OpenBLAS's threads
+   * (a training step ran about 3x slower with both pools at 2 threads on 2 cores).
+   */
+  intraOpThreads?: number;
+}
+
+/**
+ * Sets how many threads compute uses: OpenBLAS's threads for every GEMM and LibTorch's intra-op
+ * threads (`torch.set_num_threads`) for the rest, applied to every worker thread. `info()` reports both.
+ */
+export function setThreadCount(n: number, options: ThreadOptions = {}): void {
+  const checkCount = (value: unknown, field: string): number => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
+      throw new ValidationError(field, `setNumThreads: ${field} must be an integer in [1, ${MAX_THREADS}], got ${describeValue(value)}`);
+    }
+    return value;
+  };
+  checkCount(n, 'n');
+  if (options === null || typeof options !== 'object') {
+    throw new ValidationError('options', `setNumThreads: options must be an object, got ${describeValue(options)}`);
   }
+  const unknown = Object.keys(options).find((key) => key !== 'intraOpThreads');
+  if (unknown !== undefined) throw new ValidationError(unknown, `setNumThreads: unknown option '${unknown}'`);
+  const intraOp = options.intraOpThreads === undefined ? 0 : checkCount(options.intraOpThreads, 'intraOpThreads');
   const addon = loadAddon();
-  callNative(() => addon.setNumThreads(n));
+  callNative(() => addon.setNumThreads(n, intraOp));
 }

@@ -40,15 +40,31 @@ describe('info and threads', () => {
     expect(details.libtorchVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(typeof details.cudaAvailable).toBe('boolean');
     expect(details.cudaDeviceCount).toBeGreaterThanOrEqual(0);
-    setNumThreads(2);
-    expect(info().numThreads).toBe(2);
+    expect(['openblas-pthreads', 'openblas-openmp', 'openblas-sequential', 'unknown']).toContain(details.blasThreading);
     setNumThreads(1);
     expect(info().numThreads).toBe(1);
+  });
+
+  it('gives the GEMMs the threads, and LibTorch\'s own pool one when OpenBLAS runs separate pthreads', () => {
+    setNumThreads(2);
+    const planned = info();
+    if (planned.blasThreading === 'openblas-pthreads') {
+      expect([planned.numThreads, planned.blasThreads]).toEqual([1, 2]);
+    } else {
+      expect(planned.numThreads).toBe(2);
+      if (planned.blasThreading === 'openblas-openmp') expect(planned.blasThreads).toBe(2);
+    }
+    setNumThreads(2, { intraOpThreads: 2 });
+    expect(info().numThreads).toBe(2);
+    setNumThreads(1);
+    expect([info().numThreads, info().blasThreads]).toEqual([1, planned.blasThreads === 0 ? 0 : 1]);
   });
 
   it('rejects a bad thread count', () => {
     expect(() => setNumThreads(0)).toThrow(ValidationError);
     expect(() => setNumThreads(1.5)).toThrow(ValidationError);
+    expect(() => setNumThreads(2, { intraOpThreads: 0 })).toThrow(/intraOpThreads must be an integer/);
+    expect(() => setNumThreads(2, { threads: 2 } as never)).toThrow(/unknown option 'threads'/);
   });
 });
 

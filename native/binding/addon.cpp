@@ -1,4 +1,4 @@
-// Module entry: info(), setNumThreads(), and the classes of the raw addon (lib/addon.ts).
+// Module entry: info(), setNumThreads(), process-wide runtime settings, and the classes of the raw addon (lib/addon.ts).
 #include <napi.h>
 
 #include <ATen/Context.h>
@@ -13,6 +13,7 @@
 #include "distributed_wrap.h"
 #include "model_wrap.h"
 #include "script_wrap.h"
+#include "threads.h"
 #include "trainer_wrap.h"
 
 namespace adatt::binding {
@@ -31,7 +32,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     result.Set("cudaBuilt", Napi::Boolean::New(env, at::hasCUDA()));
     result.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
     result.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
-    result.Set("numThreads", Napi::Number::New(env, at::get_num_threads()));
+    const auto plan = current_thread_plan();
+    result.Set("numThreads", Napi::Number::New(env, plan.intra_op));
+    result.Set("blasThreads", Napi::Number::New(env, plan.blas));
+    result.Set("blasThreading", Napi::String::New(env, blas_threading_name(blas_threading())));
     result.Set("numInteropThreads", Napi::Number::New(env, at::get_num_interop_threads()));
     result.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
     return result;
@@ -43,7 +47,9 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
     if (!info[0].IsNumber()) throw_invalid("setNumThreads needs a positive integer");
     const int threads = info[0].As<Napi::Number>().Int32Value();
     if (threads < 1) throw_invalid("setNumThreads needs a positive integer");
-    set_thread_count(threads);
+    const int intra_op = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+    if (intra_op < 0) throw_invalid("setNumThreads: intraOpThreads must be a positive integer");
+    set_thread_count(threads, intra_op);
     return info.Env().Undefined();
   });
 }
@@ -60,6 +66,8 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
     error.Set("code", Napi::String::New(env, "ADATT_NATIVE_LOAD"));
     throw error;
   }
+  adatt::keep_freed_memory_for_reuse();
+  init_thread_plan();
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
   auto* data = new AddonData();

@@ -1,9 +1,7 @@
 #include "model_wrap.h"
 
-#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
-#include <atomic>
 
 #include "adatt/errors.h"
 #include "adatt/trainer.h"
@@ -14,12 +12,11 @@
 #include "adatt/weights_io.h"
 #include "convert.h"
 #include "errors.h"
+#include "threads.h"
 #include "worker.h"
 
 namespace adatt::binding {
 namespace {
-
-std::atomic<int> requested_threads{0};
 
 WeightLayout to_layout(const Napi::Value& value) {
   const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "reference";
@@ -232,17 +229,6 @@ class DatasetWorker : public ModelWorker {
 bool to_strict(const Napi::Value& value) { return value.IsBoolean() ? value.As<Napi::Boolean>().Value() : true; }
 
 }  // namespace
-
-void set_thread_count(int threads) {
-  requested_threads = threads;
-  at::set_num_threads(threads);
-}
-
-void apply_thread_count() {
-  // OpenMP thread counts are per calling thread: apply the requested count on each worker thread.
-  const int threads = requested_threads.load();
-  if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);
-}
 
 OperationLease::OperationLease(std::shared_ptr<ModelState> state, Access access)
     : state_(std::move(state)), access_(access) {

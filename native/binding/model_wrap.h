@@ -98,8 +98,4 @@ Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr
 // to(device) for any model kind.
 Napi::Value start_move_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state);
 
-// Applies the thread count chosen with setNumThreads() to the calling (worker) thread.
-void set_thread_count(int threads);
-void apply_thread_count();
-
 }  // namespace adatt::binding

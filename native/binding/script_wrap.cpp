@@ -6,6 +6,7 @@
 #include "addon_data.h"
 #include "convert.h"
 #include "errors.h"
+#include "threads.h"
 
 namespace adatt::binding {
 namespace {

@@ -7,6 +7,7 @@
 #include "dataset_wrap.h"
 #include "distributed_wrap.h"
 #include "errors.h"
+#include "threads.h"
 
 namespace adatt::binding {
 namespace {

@@ -1,9 +1,10 @@
 // Where a training step's time goes: trains a model of the benchmark's shape with the native trainer
-// (no Node, no N-API) and prints the self time of every ATen operator and autograd node per step.
+// (no Node, no N-API) and prints the self time of every ATen operator and autograd node per step
+// (with --predict 1: per batch of predict_outputs, the inference path).
 //
 //   cmake --build build --target adatt_profile          (after npm run build:native)
 //   build/adatt_profile [--kind adatt-sp] [--tasks 3] [--experts 2] [--batch 1024] [--threads 2] [--steps 32]
-//                       [--shapes 1] [--profile 0]
+//                       [--shapes 1] [--profile 0] [--predict 1]
 // --shapes 1 keys the table by operator and input shapes; --profile 0 only times the steps.
 //
 // Self time: an operator's wall time minus that of the operators it called, summed per name and
@@ -139,10 +140,19 @@ int main(int argc, char** argv) {
   if (flag(argc, argv, "--profile", 1) != 0) {
     at::addGlobalCallback(at::RecordFunctionCallback(on_enter, on_exit).needsInputs(with_shapes));
   }
+  const bool inference = flag(argc, argv, "--predict", 0) != 0;
   trainer.train_epoch(data, 0, torch::kCPU, nullptr, abort, 1.0);  // warm-up: allocator, OpenBLAS buffers
+  if (inference) adatt::predict_outputs(*model, data, batch, torch::kCPU);
   recording = true;
   const auto start = Clock::now();
-  const auto result = trainer.train_epoch(data, 1, torch::kCPU, nullptr, abort, 1.0);
+  adatt::EpochResult result;
+  if (inference) {
+    adatt::predict_outputs(*model, data, batch, torch::kCPU);
+    result.steps = steps;
+    result.examples = size;
+  } else {
+    result = trainer.train_epoch(data, 1, torch::kCPU, nullptr, abort, 1.0);
+  }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   recording = false;
 
@@ -151,9 +161,9 @@ int main(int argc, char** argv) {
   const double per_step = 1000.0 / static_cast<double>(result.steps);
   double profiled = 0;
   for (const auto& row : rows) profiled += row.second.self_seconds;
-  std::printf("%s, T=%lld, m=%lld, batch %lld, %lld threads (%d intra-op, %d BLAS): %.2f ms per step "
+  std::printf("%s%s, T=%lld, m=%lld, batch %lld, %lld threads (%d intra-op, %d BLAS): %.2f ms per step "
               "(%.0f examples/s), %.2f ms in operators\n",
-              adatt::model_kind_name(config.kind), static_cast<long long>(tasks), static_cast<long long>(experts),
+              inference ? "predict: " : "", adatt::model_kind_name(config.kind), static_cast<long long>(tasks), static_cast<long long>(experts),
               static_cast<long long>(batch), static_cast<long long>(threads), plan.intra_op, plan.blas, seconds * per_step,
               static_cast<double>(result.examples) / seconds, profiled * per_step);
   std::printf("%10s %10s %8s  %s\n", "self ms", "total ms", "calls", "operator (per step)");

@@ -158,6 +158,13 @@ void RaggedLinearImpl::reference_entries(const std::function<std::string(int64_t
   }
 }
 
+torch::Tensor softmax_over_experts(const torch::Tensor& logits) {
+  // The row maximum only guards exp() against overflow and cancels out of the result, so it needs no
+  // gradient of its own.
+  const auto exponentials = (logits - std::get<0>(logits.max(-1, true)).detach()).exp();
+  return exponentials / exponentials.sum(-1, true);
+}
+
 GateBankImpl::GateBankImpl(int64_t input_dim, GateSpec spec) : spec_(std::move(spec)) {
   const auto gates = static_cast<int64_t>(spec_.selected.size());
   std::vector<int64_t> sizes;
@@ -185,13 +192,13 @@ GateBankImpl::GateBankImpl(int64_t input_dim, GateSpec spec) : spec_(std::move(s
 torch::Tensor GateBankImpl::forward(const torch::Tensor& input) {
   const torch::Tensor features = hidden_ ? hidden_->forward(input) : input;
   // Every gate over all experts: one softmax over the stacked logits.
-  if (selects_all_) return torch::softmax(output_->forward_stacked(features), -1);
+  if (selects_all_) return softmax_over_experts(output_->forward_stacked(features));
   // Gates over a subset of experts (PLE): scatter into a dense row so one fusion serves every gate.
   std::vector<torch::Tensor> rows;
   const auto logits = output_->forward(features);
   const int64_t batch = logits.front().size(0);
   for (size_t g = 0; g < logits.size(); ++g) {
-    const auto probabilities = torch::softmax(logits[g], -1);
+    const auto probabilities = softmax_over_experts(logits[g]);
     if (spec_.selected[g].empty()) {
       rows.push_back(probabilities);
       continue;

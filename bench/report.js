@@ -16,7 +16,9 @@ const median = (xs) => {
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–');
 const get = (r, side, key) => r?.[side]?.[key];
-const threads = (data) => `${data.threads} intra-op thread${data.threads === 1 ? '' : 's'}`;
+// Both sides are asked for the same count: the peer with torch.set_num_threads(N) and OMP/OPENBLAS_NUM_THREADS=N,
+// ours with setNumThreads(N) (with OpenBLAS's pthread build: N BLAS threads, 1 intra-op thread).
+const threads = (data) => `${data.threads} thread${data.threads === 1 ? '' : 's'}`;
 const envText = (data) => Object.entries(data.env ?? {}).map(([k, v]) => `, ${k}=${v}`).join('');
 
 function markdownTable(head, rows) {

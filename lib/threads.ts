@@ -1,4 +1,4 @@
-/** LibTorch's intra-op thread count for this process. */
+/** Compute threads for this process: the BLAS's pool (GEMMs) and LibTorch's intra-op pool (the rest). */
 import { loadAddon } from './addon';
 import { callNative, ValidationError } from './errors';
 import { describeValue } from './validation';

@@ -9,13 +9,15 @@
 namespace adatt::binding {
 namespace {
 
-// Rendezvous blocks until every rank has joined: it runs off the event loop.
+// Rendezvous blocks until every rank has joined: it runs off the event loop, and off the compute
+// thread (it only waits).
 class RendezvousWorker : public PromiseWorker {
  public:
   RendezvousWorker(Napi::Env env, DistributedConfig config) : PromiseWorker(env), config_(std::move(config)) {}
 
  protected:
   void Run() override { communicator_ = std::make_shared<Communicator>(config_); }
+  bool computes() const override { return false; }
   Napi::Value Resolve(Napi::Env env) override {
     auto external = Napi::External<std::shared_ptr<Communicator>>::New(
         env, new std::shared_ptr<Communicator>(std::move(communicator_)),
@@ -35,6 +37,7 @@ class BarrierWorker : public PromiseWorker {
 
  protected:
   void Run() override { communicator_->barrier(); }
+  bool computes() const override { return false; }
 
  private:
   std::shared_ptr<Communicator> communicator_;

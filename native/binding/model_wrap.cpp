@@ -12,7 +12,6 @@
 #include "adatt/weights_io.h"
 #include "convert.h"
 #include "errors.h"
-#include "threads.h"
 #include "worker.h"
 
 namespace adatt::binding {
@@ -55,7 +54,6 @@ class ForwardWorker : public ModelWorker {
 
  protected:
   void Run() override {
-    apply_thread_count();
     model().check_batch(batch_);
     c10::InferenceMode inference;
     const Batch on_device = batch_.to(state().device);
@@ -92,7 +90,6 @@ class GradientsWorker : public ModelWorker {
 
  protected:
   void Run() override {
-    apply_thread_count();
     model().check_batch(batch_);
     const auto& tasks = model().config().tasks;
     if (seeds_.size() != tasks.size()) throw InvalidArgument("seeds must have one array per task");
@@ -188,7 +185,6 @@ class DatasetWorker : public ModelWorker {
 
  protected:
   void Run() override {
-    apply_thread_count();
     if (types_.size() != task_model().task_specs().size()) throw InvalidArgument("taskTypes needs one entry per task");
     std::vector<bool> regression;
     for (auto type : types_) regression.push_back(type == TaskType::Regression);

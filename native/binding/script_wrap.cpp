@@ -6,7 +6,6 @@
 #include "addon_data.h"
 #include "convert.h"
 #include "errors.h"
-#include "threads.h"
 
 namespace adatt::binding {
 namespace {
@@ -203,7 +202,6 @@ class RunWorker : public ModelWorker {
 
  protected:
   void Run() override {
-    apply_thread_count();
     c10::InferenceMode inference;
     for (auto& arg : args_) {
       if (arg.isTensor()) arg = arg.toTensor().to(state().device);

@@ -9,7 +9,7 @@ namespace adatt::binding {
 void init_thread_plan();
 // setNumThreads(threads[, intraOpThreads]); intra_op 0 = chosen by plan_threads.
 void set_thread_count(int threads, int intra_op);
-// On a worker thread, before LibTorch work: OpenMP counts are per thread.
+// On the compute thread, before each job: OpenMP counts are per thread.
 void apply_thread_count();
 ThreadPlan current_thread_plan();
 

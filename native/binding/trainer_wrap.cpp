@@ -7,7 +7,6 @@
 #include "dataset_wrap.h"
 #include "distributed_wrap.h"
 #include "errors.h"
-#include "threads.h"
 
 namespace adatt::binding {
 namespace {
@@ -90,7 +89,6 @@ class EpochWorker : public ModelWorker {
 
  protected:
   void Run() override {
-    apply_thread_count();
     std::vector<bool> regression;
     for (const auto& task : trainer_->trainer.options().tasks) regression.push_back(task.type == TaskType::Regression);
     task_model().check_dataset(*dataset_, regression);

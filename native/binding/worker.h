@@ -1,8 +1,10 @@
-// Promise-returning AsyncWorker: Run() executes off the event loop, Resolve() builds the JS result.
+// Promise-returning AsyncWorker: Run() executes off the event loop (on the compute thread unless the
+// job only waits on other processes), Resolve() builds the JS result.
 #pragma once
 
 #include <napi.h>
 
+#include "compute_thread.h"
 #include "errors.h"
 
 namespace adatt::binding {
@@ -20,11 +22,18 @@ class PromiseWorker : public Napi::AsyncWorker {
  protected:
   virtual void Run() = 0;
   virtual Napi::Value Resolve(Napi::Env env) { return env.Undefined(); }
+  // Jobs that compute run one at a time on the compute thread; jobs that only wait for other
+  // processes (rendezvous, barriers) run on libuv's thread so that they hold no one up.
+  virtual bool computes() const { return true; }
 
  private:
   void Execute() final {
     try {
-      Run();
+      if (computes()) {
+        run_on_compute_thread([this] { Run(); });
+      } else {
+        Run();
+      }
     } catch (...) {
       error_ = describe_current_exception();
       SetError(error_.message);

@@ -83,18 +83,15 @@ void on_exit(const at::RecordFunction& fn, at::ObserverContext*) {
   entry.self_seconds += seconds - frame.child_seconds;
 }
 
-int64_t flag(int argc, char** argv, const char* name, int64_t fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::stoll(argv[i + 1]);
-  }
-  return fallback;
-}
-
 std::string text_flag(int argc, char** argv, const char* name, const std::string& fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
   }
   return fallback;
+}
+
+int64_t flag(int argc, char** argv, const char* name, int64_t fallback) {
+  return std::stoll(text_flag(argc, argv, name, std::to_string(fallback)));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 /** Compute threads for this process: the BLAS's pool (GEMMs) and LibTorch's intra-op pool (the rest). */
 import { loadAddon } from './addon';
 import { callNative, ValidationError } from './errors';
-import { describeValue } from './validation';
+import { describeValue, findUnknownKey } from './validation';
 
 const MAX_THREADS = 1024;
 
@@ -30,7 +30,7 @@ export function setThreadCount(n: number, options: ThreadOptions = {}): void {
   if (options === null || typeof options !== 'object') {
     throw new ValidationError('options', `setNumThreads: options must be an object, got ${describeValue(options)}`);
   }
-  const unknown = Object.keys(options).find((key) => key !== 'intraOpThreads');
+  const unknown = findUnknownKey(options as Record<string, unknown>, ['intraOpThreads']);
   if (unknown !== undefined) throw new ValidationError(unknown, `setNumThreads: unknown option '${unknown}'`);
   const intraOp = options.intraOpThreads === undefined ? 0 : checkCount(options.intraOpThreads, 'intraOpThreads');
   const addon = loadAddon();

@@ -26,6 +26,11 @@ int64_t UnitRouting::module_of(int64_t unit) const {
   return module_of_.empty() ? unit : module_of_[static_cast<size_t>(unit)];
 }
 
+torch::Tensor UnitRouting::modules_read(const torch::Tensor& input, int64_t units) const {
+  const int64_t modules = units / group_size_;
+  return input.size(1) == modules ? input : input.narrow(1, 0, modules);
+}
+
 torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias,
                              const UnitRouting& routing, bool relu) {
   const int64_t units = weight.size(0);
@@ -45,8 +50,7 @@ torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& we
   }
   const int64_t group = routing.group_size();
   const int64_t modules = units / group;
-  // [K, B, D], a view (narrowed only when the units read a prefix of the modules: its backward costs a fill).
-  const auto per_module = (input.size(1) == modules ? input : input.narrow(1, 0, modules)).transpose(0, 1);
+  const auto per_module = routing.modules_read(input, units).transpose(0, 1);  // [K, B, D], a view
   if (group == 1) return activate(torch::baddbmm(bias.unsqueeze(1), per_module, weight.transpose(1, 2))).transpose(0, 1);
   // One GEMM per module against its group's weights side by side, then one copy into [B, N, out].
   const auto y = activate(torch::baddbmm(bias.view({modules, 1, group * out}), per_module,
@@ -81,10 +85,11 @@ torch::Tensor GroupedMLPImpl::forward(const torch::Tensor& input) {
     // An MLP without layers is the identity; give every unit its own view of its input.
     if (input.dim() == 2) return input.unsqueeze(1).expand({input.size(0), units_, input.size(1)});
     if (routing_.gather_index().defined()) return input.index_select(1, routing_.gather_index());
+    const auto modules = routing_.modules_read(input, units_);
     const int64_t group = routing_.group_size();
-    const auto modules = input.narrow(1, 0, units_ / group);
     if (group == 1) return modules;
-    return modules.unsqueeze(2).expand({input.size(0), units_ / group, group, input.size(2)}).reshape({input.size(0), units_, input.size(2)});
+    const int64_t batch = input.size(0), width = input.size(2);
+    return modules.unsqueeze(2).expand({batch, modules.size(1), group, width}).reshape({batch, units_, width});
   }
   torch::Tensor hidden = input;
   for (size_t k = 0; k < weights_.size(); ++k) {

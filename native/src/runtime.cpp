@@ -62,20 +62,19 @@ void apply_blas_threads(const ThreadPlan& plan) {
   }
 }
 
-bool keep_freed_memory_for_reuse() {
+void keep_freed_memory_for_reuse() {
 #if defined(__GLIBC__)
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   const bool user_configured = std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr ||
                                std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr ||
                                (tunables != nullptr && std::strstr(tunables, "glibc.malloc.") != nullptr);
-  if (user_configured) return false;
+  if (user_configured) return;
   // Setting either threshold turns off glibc's adaptive mmap threshold, so both are set. Worker
   // threads allocate from 64 MB sub-heaps that are unmapped as soon as they are empty unless the
   // top pad exceeds what is left in the previous one, hence a 64 MB pad.
-  return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1 &&
-         mallopt(M_TOP_PAD, 64 << 20) == 1;
-#else
-  return false;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
 #endif
 }
 

@@ -35,6 +35,9 @@ class UnitRouting {
   int64_t group_size() const { return group_size_; }        // units per module, modules in order
   const torch::Tensor& gather_index() const { return gather_index_; }  // defined when gathering
   int64_t module_of(int64_t unit) const;
+  // Without a gather: the modules that `units` units read, input[:, :units / group_size] as a view
+  // (narrowed only when they are a prefix: a narrow's backward costs a zero fill).
+  torch::Tensor modules_read(const torch::Tensor& input, int64_t units) const;
 
  private:
   std::vector<int64_t> module_of_;

@@ -34,7 +34,7 @@ void apply_blas_threads(const ThreadPlan& plan);
 // sub-heaps, large blocks as fresh mmaps), so every training step paid page faults for the same
 // buffers again (a third of the step at T = 8). Keep up to 256 MB of freed memory and serve blocks
 // under 32 MB from the heap, unless the user configured malloc through the environment. No-op
-// elsewhere. Returns whether it changed anything.
-bool keep_freed_memory_for_reuse();
+// elsewhere.
+void keep_freed_memory_for_reuse();
 
 }  // namespace adatt

@@ -4,7 +4,9 @@
 // Order: LIBTORCH=<root of a LibTorch distribution>, LIBTORCH_USE_PYTORCH=1 (the LibTorch inside the
 // torch package of PYTHON or python3), else the system LibTorch (Debian's libtorch-dev).
 //
-// Usage: node scripts/find-libtorch.js [--json | --cmake-prefix | --include | --libdir | --cflags | --libs]
+// Usage: node scripts/find-libtorch.js [--json | --cmake-prefix | --include | --extra-include | --libdir | --cflags | --libs]
+// --extra-include: NCCL's and CUDA's header folders, needed when the LibTorch has c10d's NCCL backend
+// (--include names them too, after LibTorch's own).
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -127,6 +129,36 @@ function readInterfaceDefinitions(found) {
   return [...definitions].sort();
 }
 
+function subdirs(dir) {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => path.join(dir, d.name));
+  } catch {
+    return [];
+  }
+}
+
+// c10d's NCCL header (compiled when the LibTorch has USE_C10D_NCCL) includes nccl.h and ATen's CUDA
+// headers (CUDA runtime, cuBLAS, cuSPARSE, …), which a pip-installed torch keeps in its nvidia-*
+// packages (site-packages/nvidia/<package>/include) and a LibTorch distribution leaves to the CUDA
+// toolkit. Returns the folders to add, in search order.
+function cudaIncludeDirs(found, env) {
+  const dirs = [
+    env.NCCL_INCLUDE_DIR, env.NCCL_HOME && path.join(env.NCCL_HOME, 'include'), env.NCCL_ROOT && path.join(env.NCCL_ROOT, 'include'),
+    ...subdirs(path.join(found.root, '..', 'nvidia')).map((dir) => path.join(dir, 'include')),
+    ...[env.CUDA_HOME, env.CUDA_PATH, '/usr/local/cuda'].filter(Boolean).map((dir) => path.join(dir, 'include')),
+  ].filter((dir) => dir && exists(dir) && !found.includeDirs.includes(dir));
+  const searched = [...found.includeDirs, ...new Set(dirs), '/usr/include'];
+  const requireHeader = (header, hint) => {
+    if (!searched.some((dir) => exists(path.join(dir, header)))) {
+      throw new LibTorchNotFound(`${found.source}: this LibTorch was built with NCCL, and its c10d headers need ${header}, ` +
+        `which is in none of ${searched.join(', ')}. ${hint}`);
+    }
+  };
+  requireHeader('nccl.h', 'Install NCCL\'s headers (pip install nvidia-nccl-cu12 or -cu13, or libnccl-dev) or set NCCL_INCLUDE_DIR.');
+  requireHeader('cuda_runtime_api.h', 'Install the CUDA toolkit\'s headers or set CUDA_HOME.');
+  return [...new Set(dirs)];
+}
+
 function findLibTorch(env = process.env) {
   let found;
   if (env.LIBTORCH) found = fromDistribution(env.LIBTORCH, `LIBTORCH=${env.LIBTORCH}`);
@@ -134,9 +166,10 @@ function findLibTorch(env = process.env) {
   else found = fromSystem();
   const cuda = exists(path.join(found.libdir, 'libtorch_cuda.so'));
   const libs = ['torch', 'torch_cpu', 'c10', ...(cuda ? ['torch_cuda', 'c10_cuda'] : [])];
+  const definitions = readInterfaceDefinitions(found);
+  const extraIncludeDirs = definitions.includes('USE_C10D_NCCL') ? cudaIncludeDirs(found, env) : [];
   return {
-    ...found, version: readVersion(found.includeDirs), cuda, cxx11Abi: readCxx11Abi(found), libs,
-    definitions: readInterfaceDefinitions(found),
+    ...found, includeDirs: [...found.includeDirs, ...extraIncludeDirs], extraIncludeDirs, version: readVersion(found.includeDirs), cuda, cxx11Abi: readCxx11Abi(found), libs, definitions,
   };
 }
 
@@ -150,6 +183,7 @@ if (require.main === module) {
       '--json': () => JSON.stringify(found, null, 2),
       '--cmake-prefix': () => found.cmakePrefix,
       '--include': () => found.includeDirs.join(' '),
+      '--extra-include': () => found.extraIncludeDirs.join(' '),
       '--libdir': () => found.libdir,
       '--cflags': () => [`-D_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}`, ...found.definitions.map((d) => `-D${d}`)].join(' '),
       '--libs': () => [`-L${found.libdir}`, `-Wl,-rpath,${found.libdir}`, '-Wl,--no-as-needed',

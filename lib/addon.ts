@@ -176,9 +176,14 @@ export interface RawScriptModule {
   dispose(): void;
 }
 
+/** Which engine carries collectives over CUDA tensors; host tensors always go through Gloo. */
+export type CudaBackend = 'auto' | 'nccl' | 'gloo';
+
 export interface RawProcessGroup {
   rank(): number;
   worldSize(): number;
+  /** The process groups in use: ['gloo'] or ['gloo', 'nccl']. */
+  backends(): string[];
   barrier(): Promise<void>;
   dispose(): void;
 }
@@ -195,6 +200,8 @@ export interface RawInfo {
   parallelInfo: string;
   cudaBuilt: boolean;
   cudaAvailable: boolean;
+  /** Whether the LibTorch was built with c10d's NCCL backend (distributed training on GPUs). */
+  ncclBuilt: boolean;
   cudaDeviceCount: number;
   /** LibTorch's intra-op (OpenMP) threads: elementwise kernels and the fusion kernels. */
   numThreads: number;
@@ -213,8 +220,9 @@ export interface RawAddon {
   Dataset: new (init: RawDatasetInit) => RawDataset;
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
   loadScript(path: string, device: string): Promise<RawScriptModule>;
-  initProcessGroup(options: { masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number }):
-    Promise<RawProcessGroup>;
+  initProcessGroup(options: {
+    masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number; cudaBackend: CudaBackend;
+  }): Promise<RawProcessGroup>;
 }
 
 const PACKAGE_ROOT = path.join(__dirname, '..');

@@ -1,9 +1,10 @@
 /**
- * Data-parallel training on PyTorch's c10d engine: a TCPStore rendezvous and a Gloo process group,
- * configured by torchrun's environment contract so the same script runs under any launcher.
+ * Data-parallel training on PyTorch's c10d engine: a TCPStore rendezvous, a Gloo process group for
+ * host tensors and, in a LibTorch built with NCCL, an NCCL group for CUDA tensors; configured by
+ * torchrun's environment contract so the same script runs under any launcher.
  */
 import { spawn } from 'node:child_process';
-import { loadAddon, type RawProcessGroup } from './addon';
+import { loadAddon, type CudaBackend, type RawProcessGroup } from './addon';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import { NativeHandle } from './native-handle';
 import { describeValue } from './validation';
@@ -13,19 +14,30 @@ export interface ProcessGroupOptions {
   timeoutMs?: number;
   /** Where to read MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK and LOCAL_RANK (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Which engine carries CUDA tensors (gradients of a model on a GPU): 'nccl' (an error when this
+   * LibTorch has no NCCL or no GPU is visible), 'gloo' (staged through host memory), or 'auto'
+   * (default: NCCL when usable, else Gloo). Host tensors always go through Gloo.
+   */
+  cudaBackend?: CudaBackend;
 }
+
+const CUDA_BACKENDS: readonly CudaBackend[] = ['auto', 'nccl', 'gloo'];
 
 export class ProcessGroup extends NativeHandle<RawProcessGroup> {
   readonly rank: number;
   readonly worldSize: number;
   /** This process's index on its host (LOCAL_RANK), e.g. to pick `cuda:${localRank}`. */
   readonly localRank: number;
+  /** The process groups in use: ['gloo'], or ['gloo', 'nccl'] when CUDA tensors go through NCCL. */
+  readonly backends: readonly string[];
 
   /** @internal */
   constructor(raw: RawProcessGroup, localRank: number) {
     super(raw, 'process group');
     this.rank = callNative(() => raw.rank());
     this.worldSize = callNative(() => raw.worldSize());
+    this.backends = Object.freeze(callNative(() => raw.backends()));
     this.localRank = localRank;
   }
 
@@ -57,6 +69,11 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
     throw new ValidationError('timeoutMs', `timeoutMs must be a positive integer, got ${describeValue(timeoutMs)}`);
   }
+  const cudaBackend = options.cudaBackend ?? 'auto';
+  if (!CUDA_BACKENDS.includes(cudaBackend)) {
+    throw new ValidationError('cudaBackend', `cudaBackend must be one of ${CUDA_BACKENDS.map((b) => `'${b}'`).join(', ')}, ` +
+      `got ${describeValue(cudaBackend)}`);
+  }
   const masterAddr = env.MASTER_ADDR;
   if (!masterAddr) readInteger(env, 'MASTER_ADDR', 0, 0);
   const worldSize = readInteger(env, 'WORLD_SIZE', 1, 65_536);
@@ -64,7 +81,7 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
   const masterPort = readInteger(env, 'MASTER_PORT', 1, 65_535);
   const localRank = readInteger(env, 'LOCAL_RANK', 0, 65_535, 0);
   const addon = loadAddon();
-  const raw = await callNativeAsync(() => addon.initProcessGroup({ masterAddr: masterAddr!, masterPort, worldSize, rank, timeoutMs }));
+  const raw = await callNativeAsync(() => addon.initProcessGroup({ masterAddr: masterAddr!, masterPort, worldSize, rank, timeoutMs, cudaBackend }));
   return new ProcessGroup(raw, localRank);
 }
 

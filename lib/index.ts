@@ -12,6 +12,7 @@ export { evaluate, fit, predict } from './training';
 export { loadTorchScript, ScriptModel } from './torchscript';
 export { initProcessGroup, launch, ProcessGroup } from './distributed';
 export type { LaunchOptions, ProcessGroupOptions } from './distributed';
+export type { CudaBackend } from './addon';
 export type { ScriptTaskOptions, ScriptTensor, ScriptValue } from './torchscript';
 export { CHECKPOINT_FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from './checkpoint';
 export type { Checkpoint, TrainingState } from './checkpoint';

@@ -1,9 +1,10 @@
 /** Data-parallel training over c10d (Gloo on loopback) with real worker processes. */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { initProcessGroup, launch, ValidationError } from '../lib';
+import { info, initProcessGroup, launch, ValidationError, type CudaBackend } from '../lib';
 import { makeTempDir, REPO_ROOT } from './helpers/reference';
 
 const WORKER = path.join(REPO_ROOT, 'test', 'helpers', 'distributed-worker.js');
@@ -21,6 +22,18 @@ async function run(nproc: number, batch: number, extraEnv: Record<string, string
     env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: String(batch), ...extraEnv },
   });
   return { codes, dir };
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function soloGroupEnv(): Promise<NodeJS.ProcessEnv> {
+  return { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(await freePort()), WORLD_SIZE: '1', RANK: '0' };
 }
 
 const read = (dir: string, rank: number): RankResult =>
@@ -70,6 +83,30 @@ describe('distributed data-parallel training', () => {
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/--nproc/);
   }, 120_000);
+
+  it('carries CUDA tensors over NCCL where the build has it and a GPU is visible, else over Gloo', async () => {
+    await expect(initProcessGroup({ env: await soloGroupEnv(), cudaBackend: 'mpi' as CudaBackend }))
+      .rejects.toThrow(/cudaBackend must be one of 'auto', 'nccl', 'gloo', got "mpi"/);
+    const { ncclBuilt, cudaAvailable } = info();
+    const ncclUsable = ncclBuilt && cudaAvailable;
+    if (ncclUsable) {
+      const nccl = await initProcessGroup({ env: await soloGroupEnv(), cudaBackend: 'nccl' });
+      expect(nccl.backends).toEqual(['gloo', 'nccl']);
+      nccl.dispose();
+    } else {
+      const error = await initProcessGroup({ env: await soloGroupEnv(), cudaBackend: 'nccl' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as Error).message).toMatch(ncclBuilt
+        ? /backend 'nccl' needs a CUDA device, and none is visible/
+        : /backend 'nccl' needs a LibTorch built with CUDA and NCCL; this addon was built against LibTorch \d+\.\d+/);
+    }
+    for (const [cudaBackend, expected] of [['auto', ncclUsable ? ['gloo', 'nccl'] : ['gloo']], ['gloo', ['gloo']]] as const) {
+      const group = await initProcessGroup({ env: await soloGroupEnv(), cudaBackend });
+      expect(group.backends).toEqual(expected);
+      await group.barrier();
+      group.dispose();
+    }
+  });
 
   it('explains a missing or bad environment', async () => {
     await expect(initProcessGroup({ env: {} })).rejects.toThrow(/MASTER_ADDR is not set/);

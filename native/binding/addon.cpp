@@ -31,6 +31,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     result.Set("torchVersionMinor", Napi::Number::New(env, TORCH_VERSION_MINOR));
     result.Set("cudaBuilt", Napi::Boolean::New(env, at::hasCUDA()));
     result.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
+    result.Set("ncclBuilt", Napi::Boolean::New(env, nccl_built()));
     result.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
     const auto plan = current_thread_plan();
     result.Set("numThreads", Napi::Number::New(env, plan.intra_op));

@@ -50,6 +50,7 @@ Napi::Function AddonProcessGroup::Define(Napi::Env env) {
                      {
                          InstanceMethod<&AddonProcessGroup::Rank>("rank"),
                          InstanceMethod<&AddonProcessGroup::WorldSize>("worldSize"),
+                         InstanceMethod<&AddonProcessGroup::Backends>("backends"),
                          InstanceMethod<&AddonProcessGroup::Barrier>("barrier"),
                          InstanceMethod<&AddonProcessGroup::Dispose>("dispose"),
                      });
@@ -81,6 +82,15 @@ Napi::Value AddonProcessGroup::WorldSize(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), live()->world_size()); });
 }
 
+Napi::Value AddonProcessGroup::Backends(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const auto names = live()->backends();
+    auto result = Napi::Array::New(info.Env(), names.size());
+    for (uint32_t i = 0; i < names.size(); ++i) result.Set(i, Napi::String::New(info.Env(), names[i]));
+    return result;
+  });
+}
+
 Napi::Value AddonProcessGroup::Barrier(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value { return (new BarrierWorker(info.Env(), live()))->Start(); });
 }
@@ -92,7 +102,7 @@ Napi::Value AddonProcessGroup::Dispose(const Napi::CallbackInfo& info) {
 
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    if (!info[0].IsObject()) throw_invalid("initProcessGroup needs { masterAddr, masterPort, worldSize, rank, timeoutMs }");
+    if (!info[0].IsObject()) throw_invalid("initProcessGroup needs { masterAddr, masterPort, worldSize, rank, timeoutMs, cudaBackend }");
     const auto options = info[0].As<Napi::Object>();
     DistributedConfig config;
     config.master_addr = string_or(options, "masterAddr", "127.0.0.1");
@@ -100,6 +110,11 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
     config.world_size = static_cast<int>(integer_or(options, "worldSize", 1));
     config.rank = static_cast<int>(integer_or(options, "rank", 0));
     config.timeout = std::chrono::milliseconds(integer_or(options, "timeoutMs", 60000));
+    const auto cuda = string_or(options, "cudaBackend", "auto");
+    if (cuda == "auto") config.cuda = CudaCollectives::Auto;
+    else if (cuda == "nccl") config.cuda = CudaCollectives::Nccl;
+    else if (cuda == "gloo") config.cuda = CudaCollectives::Gloo;
+    else throw_invalid("cudaBackend must be 'auto', 'nccl' or 'gloo'");
     return (new RendezvousWorker(info.Env(), std::move(config)))->Start();
   });
 }

@@ -19,6 +19,7 @@ class AddonProcessGroup : public Napi::ObjectWrap<AddonProcessGroup> {
  private:
   Napi::Value Rank(const Napi::CallbackInfo& info);
   Napi::Value WorldSize(const Napi::CallbackInfo& info);
+  Napi::Value Backends(const Napi::CallbackInfo& info);
   Napi::Value Barrier(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<Communicator> live() const;
@@ -26,7 +27,7 @@ class AddonProcessGroup : public Napi::ObjectWrap<AddonProcessGroup> {
   std::shared_ptr<Communicator> communicator_;
 };
 
-// initProcessGroup({ masterAddr, masterPort, worldSize, rank, timeoutMs }) -> Promise<ProcessGroup>
+// initProcessGroup({ masterAddr, masterPort, worldSize, rank, timeoutMs, cudaBackend }) -> Promise<ProcessGroup>
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info);
 
 }  // namespace adatt::binding

@@ -1,5 +1,6 @@
-// Data-parallel training on PyTorch's own distributed engine (c10d): a TCPStore rendezvous and a
-// Gloo process group. CUDA tensors are staged through host memory (NCCL is not wired in yet).
+// Data-parallel training on PyTorch's own distributed engine (c10d): a TCPStore rendezvous, a Gloo
+// process group for host tensors and, in a LibTorch built with NCCL, an NCCL group for CUDA tensors
+// (PyTorch's default "cpu:gloo,cuda:nccl").
 #pragma once
 
 #include <torch/torch.h>
@@ -9,13 +10,14 @@
 #include <string>
 #include <vector>
 
-namespace c10d {
-class Store;
-class ProcessGroupGloo;
-class Work;
-}  // namespace c10d
-
 namespace adatt {
+
+// Which engine carries collectives over CUDA tensors (host tensors always go through Gloo).
+enum class CudaCollectives {
+  Auto,   // NCCL when this LibTorch has it and a GPU is visible, else staged through Gloo
+  Nccl,   // NCCL, or an error when it cannot be used
+  Gloo,   // copied to host memory, reduced by Gloo, copied back
+};
 
 // torchrun's environment contract: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK (LOCAL_RANK picks a GPU).
 struct DistributedConfig {
@@ -24,7 +26,11 @@ struct DistributedConfig {
   int world_size = 1;
   int rank = 0;
   std::chrono::milliseconds timeout{60000};
+  CudaCollectives cuda = CudaCollectives::Auto;
 };
+
+// Whether this LibTorch was built with c10d's NCCL backend (USE_C10D_NCCL).
+bool nccl_built();
 
 class Communicator {
  public:
@@ -34,24 +40,25 @@ class Communicator {
 
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
+  // The process groups in use: {"gloo"} or {"gloo", "nccl"}.
+  std::vector<std::string> backends() const;
 
   // Copies rank `root`'s tensors into every rank's (in place).
   void broadcast_(const std::vector<torch::Tensor>& tensors, int root);
-  // Element-wise sum over ranks, in place; tensors are flattened into buckets so each bucket is one
-  // collective call.
+  // Element-wise sum over ranks, in place; tensors are flattened into buckets (one device each) so
+  // each bucket is one collective call.
   void all_reduce_sum_(const std::vector<torch::Tensor>& tensors);
   // Every rank's rows (dim 0) concatenated in rank order; ranks may hold different row counts.
   torch::Tensor all_gather_rows(const torch::Tensor& local);
   void barrier();
 
  private:
-  void wait(const std::string& what, const c10::intrusive_ptr<c10d::Work>& work);
+  struct Groups;  // the c10d objects, kept out of this header (their headers depend on the build)
 
   int rank_;
   int world_size_;
   std::chrono::milliseconds timeout_;
-  c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+  std::unique_ptr<Groups> groups_;
 };
 
 }  // namespace adatt

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 'use strict';
 // The device half of scripts/gpu-check.sh: parity of every model kind on DEVICE against the CPU
-// (outputs 1e-5, gradients 1e-4, same weights), a training run on DEVICE, and the headline benchmark
-// (AdaTT-sp, T=3, m=2, experts [[256],[128]], towers [64], input 128, batch 1024) on DEVICE against
-// the Python reference on the same device. Prints a table last; exits 1 if any check fails.
+// (outputs 1e-5, gradients 1e-4, same weights), a CPU checkpoint resumed on DEVICE and saved back
+// to the CPU, data-parallel training on DEVICE (NCCL where built; one process per GPU, at most two)
+// against one CPU process, a training run on DEVICE, and the headline benchmark (AdaTT-sp, T=3, m=2,
+// experts [[256],[128]], towers [64], input 128, batch 1024) on DEVICE against the Python reference
+// on the same device. Prints a table last; exits 1 if any check fails.
 //   node scripts/gpu-check.js DEVICE PYTHON
 const fs = require('node:fs');
 const os = require('node:os');
@@ -69,6 +71,69 @@ async function parity() {
   record(`parity ${device} vs cpu: gradients (max rel. error)`, gradients.toExponential(2), gradients < 1e-4);
 }
 
+// Same seeded rows on every call (the checkpoint check trains on them three times).
+function smallData(size) {
+  let state = 7;
+  const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const dense = Float32Array.from({ length: size * 8 }, () => next() * 2 - 1);
+  const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[8 * i + t] > dense[8 * i + 2] ? 1 : 0)));
+  return { dataset: adatt.TensorDataset.fromEncoded({ size, dense, labels }), probe: { size: 64, dense: dense.slice(0, 64 * 8) } };
+}
+
+function worstOver(a, b) {
+  return Math.max(...Object.keys(b).map((key) => worst(a[key].data ?? a[key], b[key].data ?? b[key])));
+}
+
+async function checkpointAcrossDevices() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adatt-gpu-ckpt-'));
+  const config = {
+    kind: 'adatt-sp', input: { dense: 8 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
+    expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2, seed: 3,
+  };
+  const options = { batchSize: 128, seed: 1, optimizer: { type: 'adam', lr: 0.01 }, threads: 1 };
+  const { dataset, probe } = smallData(2048);
+  const whole = adatt.createModel(config);
+  await adatt.fit(whole, dataset, { ...options, epochs: 3 });
+  const interrupted = adatt.createModel(config);
+  const run = await adatt.fit(interrupted, dataset, { ...options, epochs: 2, checkpoint: { dir } });
+  const saved = await adatt.loadCheckpoint(run.checkpoints.at(-1), { device });
+  await adatt.fit(saved.model, dataset, { ...options, epochs: 3, resume: saved.training });
+  const [expected, resumed] = [await whole.forward(probe), await saved.model.forward(probe)];
+  const drift = worstOver(resumed, expected);
+  // One thread on the CPU reproduces the run exactly; another device's kernels round differently.
+  record(`cpu checkpoint resumed on ${device}: outputs vs the uninterrupted cpu run`, drift.toExponential(2),
+    drift <= (device === 'cpu' ? 0 : 1e-3));
+  const back = path.join(dir, 'back.adatt');
+  await adatt.saveCheckpoint(back, saved.model);
+  const reloaded = await adatt.loadCheckpoint(back, { device: 'cpu' });
+  const roundTrip = worstOver(await reloaded.model.forward(probe), resumed);
+  record(`${device} checkpoint loaded on cpu: outputs vs ${device}`, roundTrip.toExponential(2), roundTrip < 1e-5);
+  for (const model of [whole, interrupted, saved.model, reloaded.model]) model.dispose();
+}
+
+async function distributedOnDevice() {
+  const info = adatt.info();
+  const nproc = device === 'cpu' ? 2 : Math.min(2, info.cudaDeviceCount); // NCCL takes one GPU per process
+  const worker = path.join(ROOT, 'test', 'helpers', 'distributed-worker.js');
+  const runWorkers = async (count, env) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adatt-gpu-ddp-'));
+    const codes = await adatt.launch({
+      nproc: count, command: process.execPath, args: [worker],
+      env: { ...process.env, ADATT_DIST: path.join(ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: String(64 / count), TEST_EPOCHS: '2', ...env },
+    });
+    if (codes.some((code) => code !== 0)) throw new Error(`distributed workers exited with ${codes.join(', ')}`);
+    return JSON.parse(fs.readFileSync(path.join(dir, 'rank-0.json'), 'utf8'));
+  };
+  const reference = await runWorkers(1, { TEST_DEVICE: 'cpu', TEST_CUDA_BACKEND: 'gloo' });
+  const cudaBackend = device === 'cpu' ? 'gloo' : 'nccl';
+  if (device !== 'cpu') record('NCCL in the addon (info().ncclBuilt)', String(info.ncclBuilt), info.ncclBuilt);
+  if (device !== 'cpu' && !info.ncclBuilt) return;
+  const group = await runWorkers(nproc, { TEST_DEVICE: device, TEST_CUDA_BACKEND: cudaBackend });
+  const drift = worstOver(group.weights, reference.weights);
+  record(`data-parallel on ${device}, ${nproc} process(es) over ${group.backends.join('+')}: weights vs 1 cpu process`,
+    drift.toExponential(2), drift < (device === 'cpu' ? 1e-5 : 1e-3) && group.backends.includes(cudaBackend));
+}
+
 const HEADLINE = {
   kind: 'adatt-sp', input: { dense: 128 }, tasks: [0, 1, 2].map((t) => ({ name: `t${t}`, type: 'binary' })),
   expertDims: [[256], [128]], towerDims: [64], expertsPerTask: 2,
@@ -97,6 +162,8 @@ async function headline() {
   adatt.setNumThreads(2);
   record('LibTorch', `${adatt.info().libtorchVersion} (CUDA ${adatt.info().cudaAvailable ? 'available' : 'not available'})`, true);
   await parity();
+  await checkpointAcrossDevices();
+  await distributedOnDevice();
   await headline();
   console.table(rows);
   process.exit(failed ? 1 : 0);

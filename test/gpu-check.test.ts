@@ -14,6 +14,8 @@ describe('scripts/gpu-check.sh', () => {
       { encoding: 'utf8', timeout: 600_000, env: { ...process.env, ADATT_GPU_CHECK_ROWS: '8192' } });
     const table = output.slice(output.lastIndexOf('┌'));
     expect(table).toMatch(/parity cpu vs cpu: outputs/);
+    expect(table).toMatch(/cpu checkpoint resumed on cpu/);
+    expect(table).toMatch(/data-parallel on cpu, 2 process\(es\) over gloo/);
     expect(table).toMatch(/headline training, ours \/ reference/);
     expect(table).not.toMatch(/FAIL/);
   }, 600_000);

@@ -1,7 +1,8 @@
 // One rank of the distributed tests (started by `launch`): trains on deterministic data and writes
 // its final weights, loss history and validation metrics as JSON to OUT_DIR/rank-<RANK>.json.
 // TEST_MODE=die-after-epoch makes rank 1 kill itself after its first epoch; hang-after-epoch makes
-// it block forever instead.
+// it block forever instead. TEST_DEVICE=cuda trains on cuda:LOCAL_RANK; TEST_CUDA_BACKEND picks the
+// group's engine for CUDA tensors (scripts/gpu-check.js).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -17,7 +18,9 @@ function data(size, seed) {
 
 async function main() {
   adatt.setNumThreads(1);
-  const group = await adatt.initProcessGroup({ timeoutMs: Number(process.env.TEST_TIMEOUT_MS || 20000) });
+  const group = await adatt.initProcessGroup({
+    timeoutMs: Number(process.env.TEST_TIMEOUT_MS || 20000), cudaBackend: process.env.TEST_CUDA_BACKEND || 'auto',
+  });
   const model = adatt.createModel({
     kind: 'adatt-sp', input: { dense: 6 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
     expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2, seed: 100 + group.rank, // rank 0's weights win
@@ -25,6 +28,7 @@ async function main() {
   const result = await adatt.fit(model, data(1000, 1), {
     epochs: Number(process.env.TEST_EPOCHS || 3), batchSize: Number(process.env.TEST_BATCH), seed: 5,
     optimizer: { type: 'adam', lr: 0.01 }, validation: data(333, 2), distributed: group,
+    device: process.env.TEST_DEVICE === 'cuda' ? `cuda:${group.localRank}` : 'cpu',
     onEpoch: () => {
       if (group.rank !== 1) return;
       if (process.env.TEST_MODE === 'die-after-epoch') process.kill(process.pid, 'SIGKILL');
@@ -33,6 +37,7 @@ async function main() {
   });
   const state = await model.stateDict();
   fs.writeFileSync(path.join(process.env.OUT_DIR, `rank-${group.rank}.json`), JSON.stringify({
+    backends: group.backends,
     weights: Object.fromEntries(Object.entries(state).map(([k, v]) => [k, Array.from(v.data)])),
     loss: result.epochs.map((e) => e.loss),
     validation: result.epochs.map((e) => e.validation),

@@ -40,6 +40,20 @@ bool use_nccl(CudaCollectives wanted) {
   return usable;
 }
 
+c10::intrusive_ptr<c10d::Store> connect_store(const std::string& host, c10d::TCPStoreOptions options) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  // LibTorch 2.4+ serves the store with libuv by default, and a build without libuv (Debian's)
+  // refuses to: fall back to the classic server, as torch.distributed does with USE_LIBUV=0.
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(host, options);
+  } catch (const c10::Error& e) {
+    if (!options.useLibUV || std::string(e.what_without_backtrace()).find("libuv") == std::string::npos) throw;
+    options.useLibUV = false;
+  }
+#endif
+  return c10::make_intrusive<c10d::TCPStore>(host, options);
+}
+
 }  // namespace
 
 bool nccl_built() {
@@ -88,7 +102,7 @@ Communicator::Communicator(const DistributedConfig& config)
   store_options.numWorkers = static_cast<size_t>(world_size_);
   store_options.waitWorkers = true;
   store_options.timeout = timeout_;
-  groups_->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, store_options);
+  groups_->store = connect_store(config.master_addr, store_options);
   // One store, one key space per group (as torch.distributed does with PrefixStore).
   auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout_);
   gloo_options->devices.push_back(gloo_device());

@@ -8,6 +8,9 @@
 #include <fstream>
 #include <random>
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 
 #include "adatt/errors.h"
@@ -67,10 +70,27 @@ std::vector<char> read_file(const std::string& path) {
   return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// torch.save's file: a zip of data.pkl and one record per storage. Unlike torch::pickle_save, the
+// dict is pickled untagged: PyTorch 2.6 and later load with weights_only=True by default, which
+// refuses the torch.jit._pickle.restore_type_tag call that LibTorch puts on typed containers.
 void save_tensor_file(const std::string& path, const TensorMap& tensors) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& item : tensors) dict.insert(item.first, item.second.contiguous());
-  write_file_atomic(path, torch::pickle_save(c10::IValue(dict)));
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler([&](const char* bytes, size_t size) { pickled.insert(pickled.end(), bytes, bytes + size); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(dict));
+  pickler.stop();
+  std::vector<char> file;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t size) {
+    file.insert(file.end(), static_cast<const char*>(bytes), static_cast<const char*>(bytes) + size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  write_file_atomic(path, file);
 }
 
 TensorMap load_tensor_file(const std::string& path) {

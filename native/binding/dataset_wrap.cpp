@@ -97,10 +97,11 @@ AddonDataset::AddonDataset(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ad
   guarded(info.Env(), [&] {
     if (info[0].IsExternal()) {  // from subset(): adopt an already built dataset
       dataset_ = *info[0].As<Napi::External<std::shared_ptr<const Dataset>>>().Data();
-      return;
+    } else {
+      if (!info[0].IsObject()) throw_invalid("Dataset needs { size, dense?, categorical?, multiValued?, labels }");
+      dataset_ = dataset_from_object(info[0].As<Napi::Object>());
     }
-    if (!info[0].IsObject()) throw_invalid("Dataset needs { size, dense?, categorical?, multiValued?, labels }");
-    dataset_ = dataset_from_object(info[0].As<Napi::Object>());
+    memory_.track(info.Env(), static_cast<int64_t>(dataset_->bytes()));
   });
 }
 
@@ -147,6 +148,7 @@ Napi::Value AddonDataset::Subset(const Napi::CallbackInfo& info) {
 
 Napi::Value AddonDataset::Dispose(const Napi::CallbackInfo& info) {
   dataset_.reset();  // operations in flight hold their own reference
+  memory_.release();
   return info.Env().Undefined();
 }
 

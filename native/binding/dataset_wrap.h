@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "adatt/dataset.h"
+#include "external_memory.h"
 
 namespace adatt::binding {
 
@@ -24,6 +25,7 @@ class AddonDataset : public Napi::ObjectWrap<AddonDataset> {
   const Dataset& live() const;
 
   std::shared_ptr<const Dataset> dataset_;
+  ExternalMemory memory_;
 };
 
 }  // namespace adatt::binding

@@ -269,6 +269,7 @@ AddonModel::AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonM
   guarded(info.Env(), [&] {
     if (!info[0].IsObject()) throw_invalid("Model needs a config object");
     state_ = std::make_shared<ModelState>(to_model_config(info[0].As<Napi::Object>()));
+    memory_.track(info.Env(), tensor_bytes(state_->task->trainable_parameters()));
   });
 }
 
@@ -396,6 +397,7 @@ Napi::Value AddonModel::ParameterCount(const Napi::CallbackInfo& info) {
 Napi::Value AddonModel::Dispose(const Napi::CallbackInfo& info) {
   // Running workers keep their own reference; the model is freed when the last one finishes.
   state_.reset();
+  memory_.release();
   return info.Env().Undefined();
 }
 

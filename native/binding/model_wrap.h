@@ -8,6 +8,7 @@
 
 #include "adatt/model.h"
 #include "adatt/script_model.h"
+#include "external_memory.h"
 #include "worker.h"
 
 namespace adatt::binding {
@@ -84,6 +85,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   std::shared_ptr<ModelState> live_state() const;
 
   std::shared_ptr<ModelState> state_;
+  ExternalMemory memory_;
 };
 
 // Runs `make` (which builds and starts a worker); a failure before the worker starts (bad argument,

@@ -272,6 +272,7 @@ AddonScriptModule::AddonScriptModule(const Napi::CallbackInfo& info) : Napi::Obj
   guarded(info.Env(), [&] {
     if (!info[0].IsExternal()) throw_invalid("use loadScript(path, device) to create a ScriptModule");
     state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
+    memory_.track(info.Env(), tensor_bytes(state_->task->trainable_parameters()));
   });
 }
 
@@ -377,6 +378,7 @@ Napi::Value AddonScriptModule::Predict(const Napi::CallbackInfo& info) {
 
 Napi::Value AddonScriptModule::Dispose(const Napi::CallbackInfo& info) {
   state_.reset();
+  memory_.release();
   return info.Env().Undefined();
 }
 

@@ -29,6 +29,7 @@ class AddonScriptModule : public Napi::ObjectWrap<AddonScriptModule> {
   std::shared_ptr<ModelState> live() const;
 
   std::shared_ptr<ModelState> state_;
+  ExternalMemory memory_;
 };
 
 // loadScript(path, device) -> Promise<ScriptModule>

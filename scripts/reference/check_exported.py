@@ -26,7 +26,8 @@ def main(directory: str, extension: str, names) -> None:
             case = json.load(f)
         model = ReferenceModel(case["config"])
         path = os.path.join(directory, f"{name}.adatt.{extension}")
-        weights = load_file(path) if extension == "safetensors" else torch.load(path)
+        # weights_only=True: PyTorch's default since 2.6, and the safe way to read files from elsewhere.
+        weights = load_file(path) if extension == "safetensors" else torch.load(path, weights_only=True)
         if not isinstance(weights, dict):
             raise SystemExit(f"{name}: torch.load returned {type(weights).__name__}, not a dict")
         model.load_state_dict(weights, strict=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against LibTorch 2.x: a Debian trixie system (LibTorch 2.6, its
-# python3-torch for the reference tests, Node 20, g++ 14) in a chroot made with debootstrap, over a
+# python3-torch for the reference tests, its Node 20, g++ 14) in a chroot made with debootstrap, over a
 # copy of this checkout and its node_modules. scripts/setup.sh installs the packages inside it, so
 # the list is the one a bookworm machine gets. Needs root; the chroot is kept in ADATT_TRIXIE_ROOT (default /tmp/adatt-trixie) for the
 # next run. Extra arguments go to vitest, e.g. `bash scripts/test-torch2.sh test/distributed.test.ts`.
@@ -40,7 +40,11 @@ mount -t tmpfs tmpfs "$CHROOT/tmp"
 [ -d "$SHARED" ] && mount --bind -o ro "$SHARED" "$CHROOT/work/shared"
 exec chroot "$CHROOT" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root CI="${CI:-}" \
   NODE_EXTRA_CA_CERTS=/etc/ssl/host-ca-certificates.crt \
-  bash -c 'cd /work/main && npm test -- "$@"' _ "$@"
+  bash -c 'set -e
+    if ! command -v npm >/dev/null; then  # Node itself: setup.sh expects it, as on any machine
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+    cd /work/main && npm test -- "$@"' _ "$@"
 SCRIPT
 )
 exec unshare --mount --propagation private bash -c "$INSIDE" _ "$CHROOT" "$SHARED" "$@"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against LibTorch 2.x: a Debian trixie system (LibTorch 2.6, its
-# python3-torch for the reference tests, its Node 20, g++ 14) in a chroot made with debootstrap, over a
-# copy of this checkout and its node_modules. scripts/setup.sh installs the packages inside it, so
-# the list is the one a bookworm machine gets. Needs root; the chroot is kept in ADATT_TRIXIE_ROOT (default /tmp/adatt-trixie) for the
-# next run. Extra arguments go to vitest, e.g. `bash scripts/test-torch2.sh test/distributed.test.ts`.
+# python3-torch for the reference tests, its Node 20, g++ 14) in a chroot made with debootstrap,
+# over a copy of this checkout and its node_modules. scripts/setup.sh installs the packages inside
+# it, so the list is the one a bookworm machine gets. Needs root; the chroot is kept in
+# ADATT_TRIXIE_ROOT (default /tmp/adatt-trixie) for the next run. Extra arguments go to vitest,
+# e.g. `bash scripts/test-torch2.sh test/distributed.test.ts`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHROOT=${ADATT_TRIXIE_ROOT:-/tmp/adatt-trixie}

@@ -5,9 +5,20 @@
 # it, so the list is the one a bookworm machine gets. Needs root; the chroot is kept in
 # ADATT_TRIXIE_ROOT (default /tmp/adatt-trixie) for the next run. Extra arguments go to vitest,
 # e.g. `bash scripts/test-torch2.sh test/distributed.test.ts`.
+#   bash scripts/test-torch2.sh --torchscript-fixtures DIR
+# instead writes the TorchScript test's fixtures, made by trixie's PyTorch 2.6, into DIR (for
+# ADATT_TORCHSCRIPT_FIXTURES=DIR npx vitest run test/torchscript.test.ts on this machine's build).
+# It needs a chroot that a test run has set up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHROOT=${ADATT_TRIXIE_ROOT:-/tmp/adatt-trixie}
+FIXTURES=
+if [ "${1:-}" = --torchscript-fixtures ]; then
+  [ -n "${2:-}" ] || { echo "usage: $0 --torchscript-fixtures DIR" >&2; exit 2; }
+  FIXTURES=$(mkdir -p "$2" && cd "$2" && pwd)
+  [ -x "$CHROOT/usr/bin/python3" ] || { echo "test-torch2: no chroot with python3-torch at $CHROOT: run a test first" >&2; exit 1; }
+  shift 2
+fi
 [ "$(id -u)" = 0 ] || { echo "test-torch2: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
 [ -d node_modules ] || { echo "test-torch2: run npm ci (or scripts/setup.sh) first" >&2; exit 1; }
 
@@ -33,12 +44,18 @@ SHARED=$(cd .. && pwd)/shared
 # Run in a private mount namespace: its mounts go away with it, however the run ends.
 INSIDE=$(cat <<'SCRIPT'
 set -euo pipefail
-CHROOT=$1 SHARED=$2
-shift 2
+CHROOT=$1 SHARED=$2 FIXTURES=$3
+shift 3
 mount -t proc proc "$CHROOT/proc"
 mount --rbind /dev "$CHROOT/dev"
 mount -t tmpfs tmpfs "$CHROOT/tmp"
 [ -d "$SHARED" ] && mount --bind -o ro "$SHARED" "$CHROOT/work/shared"
+if [ -n "$FIXTURES" ]; then
+  mkdir -p "$CHROOT/tmp/fixtures"
+  mount --bind "$FIXTURES" "$CHROOT/tmp/fixtures"
+  exec chroot "$CHROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
+    python3 /work/main/scripts/reference/make_torchscript_fixtures.py /tmp/fixtures
+fi
 exec chroot "$CHROOT" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root CI="${CI:-}" \
   NODE_EXTRA_CA_CERTS=/etc/ssl/host-ca-certificates.crt \
   bash -c 'set -e
@@ -48,4 +65,4 @@ exec chroot "$CHROOT" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbi
     cd /work/main && npm test -- "$@"' _ "$@"
 SCRIPT
 )
-exec unshare --mount --propagation private bash -c "$INSIDE" _ "$CHROOT" "$SHARED" "$@"
+exec unshare --mount --propagation private bash -c "$INSIDE" _ "$CHROOT" "$SHARED" "$FIXTURES" "$@"

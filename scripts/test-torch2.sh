@@ -5,16 +5,16 @@
 # it, so the list is the one a bookworm machine gets. Needs root; the chroot is kept in
 # ADATT_TRIXIE_ROOT (default /tmp/adatt-trixie) for the next run. Extra arguments go to vitest,
 # e.g. `bash scripts/test-torch2.sh test/distributed.test.ts`.
-#   bash scripts/test-torch2.sh --torchscript-fixtures DIR
-# instead writes the TorchScript test's fixtures, made by trixie's PyTorch 2.6, into DIR (for
-# ADATT_TORCHSCRIPT_FIXTURES=DIR npx vitest run test/torchscript.test.ts on this machine's build).
-# It needs a chroot that a test run has set up.
+#   bash scripts/test-torch2.sh --make-fixtures DIR
+# instead writes the parity and TorchScript tests' fixtures, made by trixie's PyTorch 2.6, into
+# DIR/parity and DIR/torchscript, for this machine's build to test with (ADATT_PARITY_FIXTURES,
+# ADATT_TORCHSCRIPT_FIXTURES; see .ci/run). It needs a chroot that a test run has set up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHROOT=${ADATT_TRIXIE_ROOT:-/tmp/adatt-trixie}
 FIXTURES=
-if [ "${1:-}" = --torchscript-fixtures ]; then
-  [ -n "${2:-}" ] || { echo "usage: $0 --torchscript-fixtures DIR" >&2; exit 2; }
+if [ "${1:-}" = --make-fixtures ]; then
+  [ -n "${2:-}" ] || { echo "usage: $0 --make-fixtures DIR" >&2; exit 2; }
   FIXTURES=$(mkdir -p "$2" && cd "$2" && pwd)
   [ -x "$CHROOT/usr/bin/python3" ] || { echo "test-torch2: no chroot with python3-torch at $CHROOT: run a test first" >&2; exit 1; }
   shift 2
@@ -53,8 +53,10 @@ mount -t tmpfs tmpfs "$CHROOT/tmp"
 if [ -n "$FIXTURES" ]; then
   mkdir -p "$CHROOT/tmp/fixtures"
   mount --bind "$FIXTURES" "$CHROOT/tmp/fixtures"
-  exec chroot "$CHROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
-    python3 /work/main/scripts/reference/make_torchscript_fixtures.py /tmp/fixtures
+  exec chroot "$CHROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root bash -c 'set -e
+    mkdir -p /tmp/fixtures/parity /tmp/fixtures/torchscript
+    python3 /work/main/scripts/reference/make_parity_fixtures.py /tmp/fixtures/parity
+    python3 /work/main/scripts/reference/make_torchscript_fixtures.py /tmp/fixtures/torchscript'
 fi
 exec chroot "$CHROOT" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root CI="${CI:-}" \
   NODE_EXTRA_CA_CERTS=/etc/ssl/host-ca-certificates.crt \

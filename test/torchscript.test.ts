@@ -17,7 +17,7 @@ interface Expected {
 }
 
 // ADATT_TORCHSCRIPT_FIXTURES: fixtures made elsewhere, e.g. by a newer PyTorch (scripts/test-torch2.sh
-// --torchscript-fixtures, in CI), to check that modules from it load and run here.
+// --make-fixtures, in CI), to check that modules from it load and run here.
 const dir = process.env.ADATT_TORCHSCRIPT_FIXTURES ?? makeTempDir('torchscript');
 if (!process.env.ADATT_TORCHSCRIPT_FIXTURES) runPython('make_torchscript_fixtures.py', [dir]);
 const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Expected;

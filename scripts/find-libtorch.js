@@ -68,7 +68,7 @@ function multiarchLibDirs() {
     // no gcc (prebuilt install): fall back to the usual locations
   }
   dirs.push(`/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, '/usr/lib64', '/usr/lib', '/usr/local/lib');
-  return [...new Set(dirs)];
+  return dirs;
 }
 
 function fromSystem() {
@@ -142,12 +142,12 @@ function subdirs(dir) {
 // packages (site-packages/nvidia/<package>/include) and a LibTorch distribution leaves to the CUDA
 // toolkit. Returns the folders to add, in search order.
 function cudaIncludeDirs(found, env) {
-  const dirs = [
+  const dirs = [...new Set([
     env.NCCL_INCLUDE_DIR, env.NCCL_HOME && path.join(env.NCCL_HOME, 'include'), env.NCCL_ROOT && path.join(env.NCCL_ROOT, 'include'),
     ...subdirs(path.join(found.root, '..', 'nvidia')).map((dir) => path.join(dir, 'include')),
     ...[env.CUDA_HOME, env.CUDA_PATH, '/usr/local/cuda'].filter(Boolean).map((dir) => path.join(dir, 'include')),
-  ].filter((dir) => dir && exists(dir) && !found.includeDirs.includes(dir));
-  const searched = [...found.includeDirs, ...new Set(dirs), '/usr/include'];
+  ])].filter((dir) => dir && exists(dir) && !found.includeDirs.includes(dir));
+  const searched = [...found.includeDirs, ...dirs, '/usr/include'];
   const requireHeader = (header, hint) => {
     if (!searched.some((dir) => exists(path.join(dir, header)))) {
       throw new LibTorchNotFound(`${found.source}: this LibTorch was built with NCCL, and its c10d headers need ${header}, ` +
@@ -169,7 +169,8 @@ function findLibTorch(env = process.env) {
   const definitions = readInterfaceDefinitions(found);
   const extraIncludeDirs = definitions.includes('USE_C10D_NCCL') ? cudaIncludeDirs(found, env) : [];
   return {
-    ...found, includeDirs: [...found.includeDirs, ...extraIncludeDirs], extraIncludeDirs, version: readVersion(found.includeDirs), cuda, cxx11Abi: readCxx11Abi(found), libs, definitions,
+    ...found, includeDirs: [...found.includeDirs, ...extraIncludeDirs], extraIncludeDirs,
+    version: readVersion(found.includeDirs), cuda, cxx11Abi: readCxx11Abi(found), libs, definitions,
   };
 }
 

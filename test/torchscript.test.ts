@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   evaluate, FileError, fit, loadTorchScript, predict, TensorDataset, ValidationError, type ScriptTensor,
 } from '../lib';
-import { makeTempDir, maxRelativeError, PYTHON, REPO_ROOT, runPython } from './helpers/reference';
+import { maxRelativeError, PYTHON, pythonFixtures, REPO_ROOT } from './helpers/reference';
 
 interface Expected {
   dense: number[];
@@ -16,10 +16,8 @@ interface Expected {
   traced: number[];
 }
 
-// ADATT_TORCHSCRIPT_FIXTURES: fixtures made elsewhere, e.g. by a newer PyTorch (scripts/test-torch2.sh
-// --make-fixtures, in CI), to check that modules from it load and run here.
-const dir = process.env.ADATT_TORCHSCRIPT_FIXTURES ?? makeTempDir('torchscript');
-if (!process.env.ADATT_TORCHSCRIPT_FIXTURES) runPython('make_torchscript_fixtures.py', [dir]);
+// ADATT_TORCHSCRIPT_FIXTURES: modules made by another PyTorch (in CI, 2.6) must load and run here too.
+const dir = pythonFixtures('make_torchscript_fixtures.py', 'torchscript', 'ADATT_TORCHSCRIPT_FIXTURES');
 const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Expected;
 const dense: ScriptTensor = { shape: [5, 4], data: new Float32Array(expected.dense) };
 const categorical: ScriptTensor = { shape: [5, 1], data: new Int32Array(expected.categorical), dtype: 'int64' };

@@ -54,6 +54,17 @@ c10::intrusive_ptr<c10d::Store> connect_store(const std::string& host, c10d::TCP
   return c10::make_intrusive<c10d::TCPStore>(host, options);
 }
 
+void wait(int rank, std::chrono::milliseconds timeout, const std::string& what,
+          const c10::intrusive_ptr<c10d::Work>& work) {
+  try {
+    work->wait(timeout);
+  } catch (const c10::Error& e) {
+    throw c10::Error({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
+                     "distributed " + what + " failed on rank " + std::to_string(rank) +
+                         " (a peer may have died, hung or left): " + e.what_without_backtrace());
+  }
+}
+
 }  // namespace
 
 bool nccl_built() {
@@ -133,21 +144,6 @@ std::vector<std::string> Communicator::backends() const {
 #endif
   return names;
 }
-
-namespace {
-
-void wait(int rank, std::chrono::milliseconds timeout, const std::string& what,
-          const c10::intrusive_ptr<c10d::Work>& work) {
-  try {
-    work->wait(timeout);
-  } catch (const c10::Error& e) {
-    throw c10::Error({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
-                     "distributed " + what + " failed on rank " + std::to_string(rank) +
-                         " (a peer may have died, hung or left): " + e.what_without_backtrace());
-  }
-}
-
-}  // namespace
 
 void Communicator::broadcast_(const std::vector<torch::Tensor>& tensors, int root) {
   torch::NoGradGuard no_grad;

@@ -44,13 +44,21 @@ export interface ParityCase {
 }
 
 /**
- * Generates the parity fixtures into a fresh directory and returns it with the case names; with
- * ADATT_PARITY_FIXTURES, uses fixtures made elsewhere instead (e.g. by a newer PyTorch in CI:
- * scripts/test-torch2.sh --make-fixtures).
+ * A directory of fixtures: the one named by the environment variable `override` (fixtures made
+ * elsewhere, e.g. by a newer PyTorch in CI: scripts/test-torch2.sh --make-fixtures), else a fresh
+ * one that `script` fills.
  */
+export function pythonFixtures(script: string, prefix: string, override: string): string {
+  const made = process.env[override];
+  if (made) return made;
+  const dir = makeTempDir(prefix);
+  runPython(script, [dir]);
+  return dir;
+}
+
+/** The parity fixtures (ADATT_PARITY_FIXTURES to use others) and their case names. */
 export function generateParityFixtures(): { dir: string; names: string[] } {
-  const dir = process.env.ADATT_PARITY_FIXTURES ?? makeTempDir('parity');
-  if (!process.env.ADATT_PARITY_FIXTURES) runPython('make_parity_fixtures.py', [dir]);
+  const dir = pythonFixtures('make_parity_fixtures.py', 'parity', 'ADATT_PARITY_FIXTURES');
   const names = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as string[];
   return { dir, names };
 }

@@ -118,9 +118,21 @@ export interface RawDataset {
 
 export type LossKind = 'bce' | 'cross-entropy' | 'mse' | 'huber';
 
+export const OPTIMIZER_TYPES = ['adam', 'adamw', 'adagrad', 'sgd'] as const;
+export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
+export const SCHEDULE_TYPES = ['constant', 'step', 'cosine'] as const;
+export type ScheduleType = (typeof SCHEDULE_TYPES)[number];
+/** Row-sparse optimizers for embedding tables (native/include/adatt/sparse_optimizer.h). */
+export const EMBEDDING_OPTIMIZER_TYPES = ['adam', 'adagrad', 'rowwise-adagrad', 'sgd'] as const;
+export type EmbeddingOptimizerType = (typeof EMBEDDING_OPTIMIZER_TYPES)[number];
+
 export interface RawTrainerOptions {
-  optimizer: { type: string; lr: number; weightDecay: number; momentum: number; beta1: number; beta2: number; eps: number };
-  schedule: { type: string; warmupSteps: number; stepSize: number; gamma: number; totalSteps: number; minLr: number };
+  optimizer: { type: OptimizerType; lr: number; weightDecay: number; momentum: number; beta1: number; beta2: number; eps: number };
+  /** 'dense': the tables are trained by `optimizer` with full gradients. */
+  embeddingOptimizer:
+    | { type: 'dense' }
+    | { type: EmbeddingOptimizerType; lr: number; weightDecay: number; beta1: number; beta2: number; eps: number };
+  schedule: { type: ScheduleType; warmupSteps: number; stepSize: number; gamma: number; totalSteps: number; minLr: number };
   taskTypes: TaskKind[];
   losses: { loss: LossKind; weight: number; huberDelta: number }[];
   batchSize: number;

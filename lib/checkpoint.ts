@@ -32,6 +32,8 @@ export interface TrainingState {
   /** The shuffle seed of the run (batches of epoch e are shuffled by (seed, e)). */
   seed: number;
   optimizerType: string;
+  /** How the tables trained: an embedding optimizer type, or 'dense' (also for checkpoints that predate it). */
+  embeddingOptimizerType?: string;
   /** Native optimizer state (moments, step counts). */
   optimizerState: Uint8Array;
   history: EpochSummary[];

@@ -17,8 +17,9 @@ export type { ScriptTaskOptions, ScriptTensor, ScriptValue } from './torchscript
 export { CHECKPOINT_FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from './checkpoint';
 export type { Checkpoint, TrainingState } from './checkpoint';
 export type {
-  CheckpointOptions, EarlyStoppingOptions, EpochSummary, EvaluateOptions, FitOptions, FitResult, LossKind, Metrics, OptimizerOptions,
-  ProgressEvent, ScheduleOptions, TaskLossOptions, TaskMetrics, TrainableModel,
+  CheckpointOptions, EarlyStoppingOptions, EmbeddingOptimizerOptions, EmbeddingOptimizerType, EpochSummary, EvaluateOptions,
+  FitOptions, FitResult, LossKind, Metrics, OptimizerOptions, OptimizerType, ProgressEvent, ScheduleOptions, ScheduleType,
+  TaskLossOptions, TaskMetrics, TrainableModel,
 } from './training';
 export type {
   Device, LoadOptions, SaveWeightsOptions, StateDict, StateDictOptions, Tensor, WeightFormat, WeightLayout,

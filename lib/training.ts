@@ -4,8 +4,11 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { LossKind, RawDatasetOptions, RawProgress, RawTrainer, RawTrainerOptions, TaskKind } from './addon';
-import { loadAddon } from './addon';
+import type {
+  EmbeddingOptimizerType, LossKind, OptimizerType, RawDatasetOptions, RawProgress, RawTrainer, RawTrainerOptions, ScheduleType,
+  TaskKind,
+} from './addon';
+import { EMBEDDING_OPTIMIZER_TYPES, loadAddon, OPTIMIZER_TYPES, SCHEDULE_TYPES } from './addon';
 import { saveCheckpoint, type TrainingState } from './checkpoint';
 import type { TensorDataset } from './dataset';
 import { callNative, callNativeAsync, ValidationError } from './errors';
@@ -16,11 +19,11 @@ import { ScriptModel } from './torchscript';
 import { setThreadCount } from './threads';
 import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
 
-export type { LossKind } from './addon';
+export type { EmbeddingOptimizerType, LossKind, OptimizerType, ScheduleType } from './addon';
 
 export interface OptimizerOptions {
   /** Default 'adam'. */
-  type?: 'adam' | 'adamw' | 'adagrad' | 'sgd';
+  type?: OptimizerType;
   /** Default 1e-3. */
   lr?: number;
   weightDecay?: number;
@@ -31,9 +34,30 @@ export interface OptimizerOptions {
   eps?: number;
 }
 
+/**
+ * The optimizer of the embedding tables, which train row-sparse: each step reads and writes only
+ * the rows its batch touched (docs/training.md, "Embedding tables").
+ */
+export interface EmbeddingOptimizerOptions {
+  /**
+   * 'adam': "lazy" Adam, as PyTorch's SparseAdam (moments of touched rows only); 'adagrad': PyTorch's
+   * Adagrad on sparse gradients (one accumulator per element); 'rowwise-adagrad': one accumulator
+   * per row, as FBGEMM/TorchRec (4 bytes of state per row); 'sgd'.
+   */
+  type: EmbeddingOptimizerType;
+  /** Default: the dense optimizer's lr. The schedule scales both in proportion. */
+  lr?: number;
+  /** L2 on the touched rows' gradient (rows a batch does not touch do not decay). Default 0. */
+  weightDecay?: number;
+  /** Adam betas, default the dense optimizer's (or [0.9, 0.999]). */
+  betas?: [number, number];
+  /** Default the dense optimizer's eps (1e-8). */
+  eps?: number;
+}
+
 export interface ScheduleOptions {
   /** 'constant' (default), 'step' (lr x gamma every stepSize steps) or 'cosine' (to minLr at the last step). */
-  type?: 'constant' | 'step' | 'cosine';
+  type?: ScheduleType;
   /** Linear warm-up from lr/warmupSteps to lr over this many steps. */
   warmupSteps?: number;
   stepSize?: number;
@@ -94,7 +118,15 @@ export interface FitOptions {
   epochs?: number;
   /** Default 256. */
   batchSize?: number;
+  /** The dense parameters' optimizer (and the tables', with embeddingOptimizer: 'dense'). */
   optimizer?: OptimizerOptions;
+  /**
+   * How embedding tables train. Default: row-sparse, with the dense optimizer's counterpart ('adam'
+   * for adam and adamw, 'adagrad', 'sgd') at its lr, betas and eps, without weight decay or
+   * momentum. 'dense': as any other parameter, full-table gradients stepped by `optimizer` (cost
+   * grows with the vocabulary). Only native models with categorical or multi-valued features have tables.
+   */
+  embeddingOptimizer?: EmbeddingOptimizerOptions | 'dense';
   schedule?: ScheduleOptions;
   /** Clip the global gradient norm to this value (default: no clipping). */
   clipNorm?: number;
@@ -168,11 +200,13 @@ export interface EvaluateOptions {
   distributed?: ProcessGroup;
 }
 
-const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'schedule', 'clipNorm', 'losses', 'seed', 'device', 'threads',
+const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'seed', 'device', 'threads',
   'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
   'evalBatchSize', 'checkpoint', 'resume', 'distributed'] as const;
-const OPTIMIZERS = ['adam', 'adamw', 'adagrad', 'sgd'] as const;
-const SCHEDULES = ['constant', 'step', 'cosine'] as const;
+/** The row-sparse counterpart of each dense optimizer: what tables get by default. */
+const EMBEDDING_COUNTERPART: Record<OptimizerType, EmbeddingOptimizerType> = {
+  adam: 'adam', adamw: 'adam', adagrad: 'adagrad', sgd: 'sgd',
+};
 const LOSSES: Record<TaskKind, readonly LossKind[]> = {
   binary: ['bce'],
   multiclass: ['cross-entropy'],
@@ -238,25 +272,73 @@ function byTask<T>(model: TrainableModel, values: readonly T[]): Record<string, 
   return Object.fromEntries(tasksOf(model).map((task, t) => [task.name, values[t] as T]));
 }
 
-function trainerOptions(model: TrainableModel, options: Record<string, unknown>, batchSize: number, totalSteps: number): RawTrainerOptions {
+/** Whether `model` has embedding tables that can train row-sparse. */
+function hasEmbeddingTables(model: TrainableModel): boolean {
+  if (!(model instanceof Model)) return false;
+  const { categorical = [], multiValued = [] } = model.config.input;
+  return categorical.length + multiValued.length > 0;
+}
+
+function readBetas(value: unknown, field: string, fallback: readonly [number, number]): [number, number] {
+  if (value === undefined) return [fallback[0], fallback[1]];
+  if (!Array.isArray(value) || value.length !== 2) fail(field, `${field} must be [beta1, beta2], got ${describeValue(value)}`);
+  return [
+    readNumber(value[0], `${field}[0]`, fallback[0], { min: 0, max: 1 }),
+    readNumber(value[1], `${field}[1]`, fallback[1], { min: 0, max: 1 }),
+  ];
+}
+
+/** How a resumed run's tables trained: checkpoints made before row-sparse tables existed say nothing ('dense'). */
+function resumedEmbeddingOptimizer(resume: TrainingState | undefined): string | undefined {
+  return resume === undefined ? undefined : resume.embeddingOptimizerType ?? 'dense';
+}
+
+function embeddingOptimizerOptions(model: TrainableModel, value: unknown, dense: RawTrainerOptions['optimizer'],
+  resumedType: string | undefined): RawTrainerOptions['embeddingOptimizer'] {
+  const field = 'embeddingOptimizer';
+  if (value === 'dense') return { type: 'dense' };
+  if (!hasEmbeddingTables(model)) {
+    if (value === undefined) return { type: 'dense' };
+    fail(field, `${field} needs a model with embedding tables (categorical or multi-valued features); this one has none`);
+  }
+  if (value === undefined && resumedType === 'dense') return { type: 'dense' };
+  const spec = value === undefined ? { type: EMBEDDING_COUNTERPART[dense.type] }
+    : readOptions(value, field, ['type', 'lr', 'weightDecay', 'betas', 'eps']);
+  if (spec.type === undefined) {
+    fail(`${field}.type`, `${field}.type is required (${quoteList(EMBEDDING_OPTIMIZER_TYPES)}), or use '${field}: "dense"'`);
+  }
+  const [beta1, beta2] = readBetas(spec.betas, `${field}.betas`, [dense.beta1, dense.beta2]);
+  return {
+    type: readChoice(spec.type, `${field}.type`, EMBEDDING_OPTIMIZER_TYPES, 'adam'),
+    lr: readNumber(spec.lr, `${field}.lr`, dense.lr, { min: 0, exclusiveMin: true }),
+    weightDecay: readNumber(spec.weightDecay, `${field}.weightDecay`, 0, { min: 0 }),
+    beta1,
+    beta2,
+    eps: readNumber(spec.eps, `${field}.eps`, dense.eps, { min: 0, exclusiveMin: true }),
+  };
+}
+
+function trainerOptions(model: TrainableModel, options: Record<string, unknown>, batchSize: number, totalSteps: number,
+  resume: TrainingState | undefined): RawTrainerOptions {
   const optimizer = readOptions(options.optimizer, 'optimizer', ['type', 'lr', 'weightDecay', 'momentum', 'betas', 'eps']);
-  const betas = optimizer.betas ?? [0.9, 0.999];
-  if (!Array.isArray(betas) || betas.length !== 2) fail('optimizer.betas', 'optimizer.betas must be [beta1, beta2]');
+  const [beta1, beta2] = readBetas(optimizer.betas, 'optimizer.betas', [0.9, 0.999]);
   const schedule = readOptions(options.schedule, 'schedule', ['type', 'warmupSteps', 'stepSize', 'gamma', 'minLr']);
   const losses = readOptions(options.losses, 'losses', tasksOf(model).map((task) => task.name));
   const kinds = taskKinds(model);
+  const dense: RawTrainerOptions['optimizer'] = {
+    type: readChoice(optimizer.type, 'optimizer.type', OPTIMIZER_TYPES, 'adam'),
+    lr: readNumber(optimizer.lr, 'optimizer.lr', 1e-3, { min: 0, exclusiveMin: true }),
+    weightDecay: readNumber(optimizer.weightDecay, 'optimizer.weightDecay', 0, { min: 0 }),
+    momentum: readNumber(optimizer.momentum, 'optimizer.momentum', 0, { min: 0, max: 1 }),
+    beta1,
+    beta2,
+    eps: readNumber(optimizer.eps, 'optimizer.eps', 1e-8, { min: 0, exclusiveMin: true }),
+  };
   return {
-    optimizer: {
-      type: readChoice(optimizer.type, 'optimizer.type', OPTIMIZERS, 'adam'),
-      lr: readNumber(optimizer.lr, 'optimizer.lr', 1e-3, { min: 0, exclusiveMin: true }),
-      weightDecay: readNumber(optimizer.weightDecay, 'optimizer.weightDecay', 0, { min: 0 }),
-      momentum: readNumber(optimizer.momentum, 'optimizer.momentum', 0, { min: 0, max: 1 }),
-      beta1: readNumber(betas[0], 'optimizer.betas[0]', 0.9, { min: 0, max: 1 }),
-      beta2: readNumber(betas[1], 'optimizer.betas[1]', 0.999, { min: 0, max: 1 }),
-      eps: readNumber(optimizer.eps, 'optimizer.eps', 1e-8, { min: 0, exclusiveMin: true }),
-    },
+    optimizer: dense,
+    embeddingOptimizer: embeddingOptimizerOptions(model, options.embeddingOptimizer, dense, resumedEmbeddingOptimizer(resume)),
     schedule: {
-      type: readChoice(schedule.type, 'schedule.type', SCHEDULES, 'constant'),
+      type: readChoice(schedule.type, 'schedule.type', SCHEDULE_TYPES, 'constant'),
       warmupSteps: readNumber(schedule.warmupSteps, 'schedule.warmupSteps', 0, { min: 0, integer: true }),
       stepSize: readNumber(schedule.stepSize, 'schedule.stepSize', 1, { min: 1, integer: true }),
       gamma: readNumber(schedule.gamma, 'schedule.gamma', 0.1, { min: 0, exclusiveMin: true }),
@@ -340,13 +422,17 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
   if (checkpoints) await fs.mkdir(checkpoints.dir, { recursive: true });
 
   const batchesPerEpoch = Math.ceil(train.size / batchSize);
-  const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch);
+  const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume);
   if (resume !== undefined) {
     if (options.seed !== undefined && options.seed !== resume.seed) {
       fail('seed', `seed ${String(options.seed)} differs from the resumed run's seed ${resume.seed}`);
     }
     if (resume.optimizerType !== raw.optimizer.type) {
       fail('optimizer.type', `optimizer '${raw.optimizer.type}' differs from the resumed run's '${resume.optimizerType}'`);
+    }
+    const resumedTables = resumedEmbeddingOptimizer(resume);
+    if (resumedTables !== raw.embeddingOptimizer.type) {
+      fail('embeddingOptimizer', `embeddingOptimizer '${raw.embeddingOptimizer.type}' differs from the resumed run's '${resumedTables}'`);
     }
     raw.seed = resume.seed;
   }
@@ -419,6 +505,7 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
           schema: train.schema,
           training: {
             nextEpoch: epoch + 1, step: trainer.step(), seed: raw.seed, optimizerType: raw.optimizer.type,
+            embeddingOptimizerType: raw.embeddingOptimizer.type,
             optimizerState: await callNativeAsync(() => trainer.saveState()), history: result.epochs,
             bestEpoch: result.bestEpoch, bestValue: result.bestValue, epochsSinceBest,
             ...(restoreBest && best ? { bestWeights: best } : {}),

@@ -1,6 +1,9 @@
 #include "trainer_wrap.h"
 
 #include <cstring>
+#include <initializer_list>
+#include <optional>
+#include <utility>
 
 #include "adatt/errors.h"
 #include "convert.h"
@@ -11,18 +14,51 @@
 namespace adatt::binding {
 namespace {
 
+// The enum named `name` among `choices` (the names lib/addon.ts declares for `field`).
+template <typename Enum>
+Enum to_choice(const std::string& field, const std::string& name,
+               std::initializer_list<std::pair<const char*, Enum>> choices) {
+  std::string names;
+  for (const auto& [text, value] : choices) {
+    if (name == text) return value;
+    names += (names.empty() ? "" : ", ") + std::string(text);
+  }
+  throw_invalid("unknown " + field + " '" + name + "' (use " + names + ")");
+}
+
 LossKind to_loss(const std::string& name) {
-  if (name == "bce") return LossKind::BinaryCrossEntropy;
-  if (name == "cross-entropy") return LossKind::CrossEntropy;
-  if (name == "mse") return LossKind::MeanSquaredError;
-  if (name == "huber") return LossKind::Huber;
-  throw_invalid("unknown loss '" + name + "' (use bce, cross-entropy, mse or huber)");
+  return to_choice<LossKind>("loss", name, {{"bce", LossKind::BinaryCrossEntropy},
+                                            {"cross-entropy", LossKind::CrossEntropy},
+                                            {"mse", LossKind::MeanSquaredError},
+                                            {"huber", LossKind::Huber}});
+}
+
+std::optional<SparseOptimizerOptions> to_embedding_optimizer(const Napi::Object& object) {
+  const auto spec = object_or_empty(object, "embeddingOptimizer");
+  const auto type = string_or(spec, "type", "dense");
+  if (type == "dense") return std::nullopt;
+  SparseOptimizerOptions options;
+  options.kind = to_choice<SparseOptimizerKind>("embeddingOptimizer.type", type,
+                                                {{"adam", SparseOptimizerKind::Adam},
+                                                 {"adagrad", SparseOptimizerKind::Adagrad},
+                                                 {"rowwise-adagrad", SparseOptimizerKind::RowwiseAdagrad},
+                                                 {"sgd", SparseOptimizerKind::Sgd}});
+  options.lr = number_or(spec, "lr", options.lr);
+  options.weight_decay = number_or(spec, "weightDecay", options.weight_decay);
+  options.beta1 = number_or(spec, "beta1", options.beta1);
+  options.beta2 = number_or(spec, "beta2", options.beta2);
+  options.eps = number_or(spec, "eps", options.eps);
+  return options;
 }
 
 TrainerOptions to_trainer_options(const Napi::Object& object) {
   TrainerOptions options;
   const auto optimizer = object_or_empty(object, "optimizer");
-  options.optimizer.type = string_or(optimizer, "type", "adam");
+  options.optimizer.kind = to_choice<OptimizerKind>("optimizer", string_or(optimizer, "type", "adam"),
+                                                   {{"adam", OptimizerKind::Adam},
+                                                    {"adamw", OptimizerKind::AdamW},
+                                                    {"adagrad", OptimizerKind::Adagrad},
+                                                    {"sgd", OptimizerKind::Sgd}});
   options.optimizer.lr = number_or(optimizer, "lr", 1e-3);
   options.optimizer.weight_decay = number_or(optimizer, "weightDecay", 0.0);
   options.optimizer.momentum = number_or(optimizer, "momentum", 0.0);
@@ -30,12 +66,16 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
   options.optimizer.beta2 = number_or(optimizer, "beta2", 0.999);
   options.optimizer.eps = number_or(optimizer, "eps", 1e-8);
   const auto schedule = object_or_empty(object, "schedule");
-  options.schedule.type = string_or(schedule, "type", "constant");
+  options.schedule.kind = to_choice<ScheduleKind>("schedule", string_or(schedule, "type", "constant"),
+                                                  {{"constant", ScheduleKind::Constant},
+                                                   {"step", ScheduleKind::Step},
+                                                   {"cosine", ScheduleKind::Cosine}});
   options.schedule.warmup_steps = integer_or(schedule, "warmupSteps", 0);
   options.schedule.step_size = integer_or(schedule, "stepSize", 1);
   options.schedule.gamma = number_or(schedule, "gamma", 0.1);
   options.schedule.total_steps = integer_or(schedule, "totalSteps", 0);
   options.schedule.min_lr = number_or(schedule, "minLr", 0.0);
+  options.embedding_optimizer = to_embedding_optimizer(object);
   const auto types = to_task_types(object.Get("taskTypes"));
   const auto losses = object.Get("losses");
   if (!losses.IsArray() || losses.As<Napi::Array>().Length() != types.size()) {

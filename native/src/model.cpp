@@ -100,18 +100,32 @@ void MultiTaskModelImpl::check_batch(const Batch& batch) const {
   }
 }
 
-torch::Tensor MultiTaskModelImpl::embed(const Batch& batch) {
+torch::Tensor MultiTaskModelImpl::embed(const Batch& batch, std::vector<TouchedRows>* touched) {
+  if (touched) touched->assign(embeddings_.size() + bag_embeddings_.size(), TouchedRows());
   std::vector<torch::Tensor> parts;
   if (config_.dense_dim > 0) parts.push_back(batch.dense);
   for (size_t i = 0; i < embeddings_.size(); ++i) {
-    parts.push_back(torch::embedding(embeddings_[i], batch.categorical.select(1, static_cast<int64_t>(i))));
+    const auto ids = batch.categorical.select(1, static_cast<int64_t>(i));
+    parts.push_back(touched ? sparse_embedding(embeddings_[i], ids, (*touched)[i]) : torch::embedding(embeddings_[i], ids));
   }
   for (size_t i = 0; i < bag_embeddings_.size(); ++i) {
     const int64_t mode = config_.multi_valued[i].pooling == Pooling::Sum ? 0 : 1;
-    parts.push_back(std::get<0>(torch::embedding_bag(bag_embeddings_[i], batch.multi_valued[i].indices,
-                                                     batch.multi_valued[i].offsets, false, mode)));
+    const auto& bag = batch.multi_valued[i];
+    parts.push_back(touched ? sparse_embedding_bag(bag_embeddings_[i], bag.indices, bag.offsets, mode,
+                                                   (*touched)[embeddings_.size() + i])
+                            : std::get<0>(torch::embedding_bag(bag_embeddings_[i], bag.indices, bag.offsets, false, mode)));
   }
   return parts.size() == 1 ? parts.front() : torch::cat(parts, 1);
+}
+
+std::vector<torch::Tensor> MultiTaskModelImpl::embedding_tables() {
+  auto tables = embeddings_;
+  tables.insert(tables.end(), bag_embeddings_.begin(), bag_embeddings_.end());
+  return tables;
+}
+
+std::vector<torch::Tensor> MultiTaskModelImpl::forward_touched(const Batch& batch, std::vector<TouchedRows>& touched) {
+  return tower_out_->forward(towers(arch_->forward(embed(batch, &touched), nullptr)));
 }
 
 torch::Tensor MultiTaskModelImpl::towers(const torch::Tensor& representation) {

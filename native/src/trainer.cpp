@@ -16,21 +16,32 @@ constexpr double kPi = 3.14159265358979323846;
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params,
                                                         const OptimizerOptions& o) {
   using namespace torch::optim;
-  if (o.type == "adam") {
-    return std::make_unique<Adam>(
-        params, AdamOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
+  switch (o.kind) {
+    case OptimizerKind::Adam:
+      return std::make_unique<Adam>(
+          params, AdamOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
+    case OptimizerKind::AdamW:
+      return std::make_unique<AdamW>(
+          params, AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
+    case OptimizerKind::Adagrad:
+      return std::make_unique<Adagrad>(params, AdagradOptions(o.lr).weight_decay(o.weight_decay).eps(o.eps));
+    case OptimizerKind::Sgd:
+      return std::make_unique<SGD>(params, SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
   }
-  if (o.type == "adamw") {
-    return std::make_unique<AdamW>(
-        params, AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
-  }
-  if (o.type == "adagrad") {
-    return std::make_unique<Adagrad>(params, AdagradOptions(o.lr).weight_decay(o.weight_decay).eps(o.eps));
-  }
-  if (o.type == "sgd") {
-    return std::make_unique<SGD>(params, SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
-  }
-  throw InvalidArgument("unknown optimizer '" + o.type + "' (use adam, adamw, adagrad or sgd)");
+  throw InvalidArgument("unknown optimizer");
+}
+
+// Archive key of the embedding optimizer's state, beside the dense optimizer's own keys.
+constexpr const char* kSparseStatePrefix = "adatt.embedding_optimizer.";
+
+// As torch.nn.utils.clip_grad_norm_ (2-norm over all gradients together), over dense parameters
+// gradients and the tables' row gradients alike.
+void clip_gradients_(const std::vector<torch::Tensor>& gradients, double max_norm) {
+  std::vector<torch::Tensor> norms;
+  for (const auto& gradient : gradients) norms.push_back(gradient.norm(2));
+  if (norms.empty()) return;
+  const auto coefficient = (max_norm / (torch::stack(norms).norm(2) + 1e-6)).clamp_max(1.0);
+  for (const auto& gradient : gradients) gradient.mul_(coefficient);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -46,6 +57,15 @@ Trainer::Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options)
   }
   if (options_.batch_size <= 0) throw InvalidArgument("trainer: batchSize must be positive");
   parameters_ = model_->trainable_parameters();
+  if (options_.embedding_optimizer) {
+    tables_ = model_->embedding_tables();
+    if (tables_.empty()) throw InvalidArgument("embeddingOptimizer: the model has no embedding tables");
+    auto is_table = [this](const torch::Tensor& param) {
+      return std::any_of(tables_.begin(), tables_.end(), [&](const torch::Tensor& t) { return t.is_same(param); });
+    };
+    parameters_.erase(std::remove_if(parameters_.begin(), parameters_.end(), is_table), parameters_.end());
+    sparse_optimizer_ = std::make_unique<SparseOptimizer>(tables_, *options_.embedding_optimizer);
+  }
   if (parameters_.empty()) throw InvalidArgument("trainer: the model has no trainable parameters");
   optimizer_ = make_optimizer(parameters_, options_.optimizer);
 }
@@ -53,6 +73,7 @@ Trainer::Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options)
 std::string Trainer::save_state() const {
   torch::serialize::OutputArchive archive;
   optimizer_->save(archive);
+  if (sparse_optimizer_) sparse_optimizer_->save(archive, kSparseStatePrefix);
   std::ostringstream out;
   archive.save_to(out);
   return out.str();
@@ -64,6 +85,7 @@ void Trainer::load_state(const std::string& bytes, int64_t step, const torch::De
   std::istringstream in(bytes);
   archive.load_from(in, device);
   optimizer_->load(archive);
+  if (sparse_optimizer_) sparse_optimizer_->load(archive, kSparseStatePrefix, device);
   step_ = step;
 }
 
@@ -72,8 +94,8 @@ double Trainer::lr_at(int64_t step) const {
   const double base = options_.optimizer.lr;
   if (s.warmup_steps > 0 && step < s.warmup_steps) return base * static_cast<double>(step + 1) / s.warmup_steps;
   const int64_t after_warmup = step - s.warmup_steps;
-  if (s.type == "step") return base * std::pow(s.gamma, static_cast<double>(after_warmup / std::max<int64_t>(1, s.step_size)));
-  if (s.type == "cosine") {
+  if (s.kind == ScheduleKind::Step) return base * std::pow(s.gamma, static_cast<double>(after_warmup / std::max<int64_t>(1, s.step_size)));
+  if (s.kind == ScheduleKind::Cosine) {
     const int64_t span = std::max<int64_t>(1, s.total_steps - s.warmup_steps);
     const double progress = std::min(1.0, static_cast<double>(after_warmup) / span);
     return s.min_lr + 0.5 * (base - s.min_lr) * (1.0 + std::cos(kPi * progress));
@@ -102,7 +124,28 @@ torch::Tensor Trainer::task_loss(size_t task, const torch::Tensor& output, const
 
 void Trainer::set_communicator(std::shared_ptr<Communicator> communicator) {
   communicator_ = std::move(communicator);
-  if (communicator_) communicator_->broadcast_(parameters_, 0);
+  if (communicator_) communicator_->broadcast_(model_->trainable_parameters(), 0);
+}
+
+std::vector<std::pair<torch::Tensor, torch::Tensor>> Trainer::table_gradients(const std::vector<TouchedRows>& touched,
+                                                                              double scale) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> gradients;
+  for (size_t t = 0; t < tables_.size(); ++t) {
+    const auto& table = tables_[t];
+    // A rank without rows in this batch (or a skipped one) still takes part in the exchange.
+    const bool has_rows = t < touched.size() && touched[t].ids.defined();
+    auto ids = has_rows ? touched[t].ids : torch::empty({0}, table.options().dtype(torch::kLong));
+    auto grad = has_rows && touched[t].rows.grad().defined() ? touched[t].rows.grad()
+                                                             : torch::zeros({ids.size(0), table.size(1)}, table.options());
+    if (communicator_) {
+      // Only the touched rows travel: every rank's (id, row) pairs, summed where ids meet.
+      std::tie(ids, grad) = coalesce_rows(communicator_->all_gather_rows(ids),
+                                          communicator_->all_gather_rows(grad.mul(scale)));
+    }
+    gradients.emplace_back(ids, grad);
+  }
+  return gradients;
 }
 
 EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch::Device& device,
@@ -151,11 +194,12 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     stat[0] = abort.load() ? 1.0 : 0.0;
     stat[1] = static_cast<double>(local);
     int64_t bad_task = -1;
+    std::vector<TouchedRows> touched;
     if (local > 0 && stat[0] == 0.0) {
       const auto rows = order.slice(0, begin, begin + local);
       const Batch inputs = data.batch(rows).to(device);
       const auto labels = data.labels_of(rows).to(device);
-      const auto outputs = model_->forward_tasks(inputs);
+      const auto outputs = sparse_optimizer_ ? model_->forward_touched(inputs, touched) : model_->forward_tasks(inputs);
       if (outputs.size() != tasks) {
         throw InvalidArgument("the model returned " + std::to_string(outputs.size()) + " outputs for " +
                               std::to_string(tasks) + " tasks");
@@ -193,15 +237,32 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       ++result.skipped;
       continue;
     }
-    if (communicator_) {
-      // Each rank's gradient is a mean over its examples: weight by them, sum, divide by the total.
-      torch::NoGradGuard no_grad;
-      std::vector<torch::Tensor> grads;
-      for (auto& param : parameters_) grads.push_back(param.grad().mul_(static_cast<double>(local) / stat[1]));
-      communicator_->all_reduce_sum_(grads);
+    // Each rank's gradient is a mean over its examples: weight by them, sum, divide by the total.
+    const double scale = communicator_ ? static_cast<double>(local) / stat[1] : 1.0;
+    std::vector<torch::Tensor> gradients;
+    for (auto& param : parameters_) {
+      if (param.grad().defined()) gradients.push_back(param.grad());
     }
-    if (options_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(parameters_, options_.clip_norm);
+    if (communicator_) {
+      torch::NoGradGuard no_grad;
+      for (auto& gradient : gradients) gradient.mul_(scale);
+      communicator_->all_reduce_sum_(gradients);
+    }
+    const auto table_gradients = sparse_optimizer_ ? this->table_gradients(touched, scale)
+                                                   : std::vector<std::pair<torch::Tensor, torch::Tensor>>();
+    if (options_.clip_norm > 0) {
+      auto all = gradients;
+      for (const auto& rows : table_gradients) all.push_back(rows.second);
+      torch::NoGradGuard no_grad;
+      clip_gradients_(all, options_.clip_norm);
+    }
     optimizer_->step();
+    if (sparse_optimizer_) {
+      const double table_lr = sparse_optimizer_->options().lr * lr / options_.optimizer.lr;
+      for (size_t t = 0; t < table_gradients.size(); ++t) {
+        sparse_optimizer_->step(t, table_gradients[t].first, table_gradients[t].second, table_lr);
+      }
+    }
     ++step_;
     ++result.steps;
     counted_examples += examples;

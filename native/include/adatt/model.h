@@ -37,6 +37,8 @@ class MultiTaskModelImpl : public torch::nn::Module, public TaskModel {
 
   std::vector<torch::Tensor> forward_tasks(const Batch& batch) override { return forward(batch); }
   std::vector<torch::Tensor> trainable_parameters() override { return parameters(); }
+  std::vector<torch::Tensor> embedding_tables() override;
+  std::vector<torch::Tensor> forward_touched(const Batch& batch, std::vector<TouchedRows>& touched) override;
   void set_training(bool on) override { train(on); }
   const std::vector<TaskSpec>& task_specs() const override { return config_.tasks; }
   void check_dataset(const Dataset& data, const std::vector<bool>& regression) const override;
@@ -60,7 +62,8 @@ class MultiTaskModelImpl : public torch::nn::Module, public TaskModel {
   int64_t parameter_count() const;
 
  private:
-  torch::Tensor embed(const Batch& batch);
+  // The input vector; with `touched`, tables are read through the rows the batch touches.
+  torch::Tensor embed(const Batch& batch, std::vector<TouchedRows>* touched = nullptr);
   torch::Tensor towers(const torch::Tensor& representation);
 
   ModelConfig config_;

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "adatt/config.h"
+#include "adatt/embedding.h"
+#include "adatt/errors.h"
 
 namespace adatt {
 
@@ -19,6 +21,16 @@ class TaskModel {
   // Per task, the raw output [B, outputs] (logits for classification).
   virtual std::vector<torch::Tensor> forward_tasks(const Batch& batch) = 0;
   virtual std::vector<torch::Tensor> trainable_parameters() = 0;
+  // The embedding tables among trainable_parameters() that the trainer may train row-sparse, in
+  // lookup order (categorical features, then multi-valued); none unless the model knows them.
+  virtual std::vector<torch::Tensor> embedding_tables() { return {}; }
+  // forward_tasks, but every table is read through the rows the batch touches: one entry per
+  // table of embedding_tables(), whose `rows` receive the tables' gradients in backward.
+  virtual std::vector<torch::Tensor> forward_touched(const Batch& batch, std::vector<TouchedRows>& touched) {
+    (void)batch;
+    (void)touched;
+    throw InvalidArgument("this model has no embedding tables to train row-sparse");
+  }
   virtual void set_training(bool on) = 0;
   virtual const std::vector<TaskSpec>& task_specs() const = 0;
   // Throws InvalidArgument naming feature, task and row unless `data` fits this model.

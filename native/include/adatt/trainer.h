@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,12 +15,15 @@
 #include "adatt/distributed.h"
 #include "adatt/metrics.h"
 #include "adatt/model.h"
+#include "adatt/sparse_optimizer.h"
 #include "adatt/task_model.h"
 
 namespace adatt {
 
+enum class OptimizerKind { Adam, AdamW, Adagrad, Sgd };
+
 struct OptimizerOptions {
-  std::string type = "adam";  // adam | adamw | adagrad | sgd
+  OptimizerKind kind = OptimizerKind::Adam;
   double lr = 1e-3;
   double weight_decay = 0.0;
   double momentum = 0.0;  // sgd
@@ -30,8 +34,10 @@ struct OptimizerOptions {
 
 // Learning rate at a global step: linear warm-up over `warmup_steps`, then constant, step decay
 // (x gamma every `step_size` steps) or cosine decay to `min_lr` at `total_steps`.
+enum class ScheduleKind { Constant, Step, Cosine };
+
 struct ScheduleOptions {
-  std::string type = "constant";  // constant | step | cosine
+  ScheduleKind kind = ScheduleKind::Constant;
   int64_t warmup_steps = 0;
   int64_t step_size = 1;
   double gamma = 0.1;
@@ -51,7 +57,10 @@ struct TaskLoss {
 enum class NonFinitePolicy { Stop, Skip };
 
 struct TrainerOptions {
-  OptimizerOptions optimizer;
+  OptimizerOptions optimizer;  // the dense parameters (and the tables when embedding_optimizer is unset)
+  // Embedding tables trained row-sparse by their own optimizer; its lr follows the schedule in
+  // proportion to the dense one's. Unset: tables are dense parameters like any other.
+  std::optional<SparseOptimizerOptions> embedding_optimizer;
   ScheduleOptions schedule;
   std::vector<TaskLoss> tasks;
   int64_t batch_size = 256;
@@ -111,11 +120,17 @@ class Trainer {
 
  private:
   torch::Tensor task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const;
+  // The tables' touched ids and row gradients of this step, summed over ranks when data-parallel
+  // (every rank ends with the same rows); `scale` weights this rank's rows first.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> table_gradients(const std::vector<TouchedRows>& touched,
+                                                                       double scale);
 
   std::shared_ptr<TaskModel> model_;
   TrainerOptions options_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::vector<torch::Tensor> parameters_;
+  std::vector<torch::Tensor> parameters_;  // what optimizer_ steps: all but the row-sparse tables
+  std::vector<torch::Tensor> tables_;      // trained row-sparse by sparse_optimizer_
+  std::unique_ptr<SparseOptimizer> sparse_optimizer_;
   std::shared_ptr<Communicator> communicator_;
   int64_t step_ = 0;
 };

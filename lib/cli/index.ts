@@ -7,6 +7,7 @@ import { closest, columns, formatHelp, parseArgs } from './args';
 import type { Command } from './command';
 import { benchCommand } from './commands/bench';
 import { datasetsCommand } from './commands/datasets';
+import { doctorCommand } from './commands/doctor';
 import { evalCommand } from './commands/eval';
 import { exportCommand } from './commands/export';
 import { inspectCommand } from './commands/inspect';
@@ -20,7 +21,7 @@ import { Output } from './output';
 
 export const COMMANDS: readonly Command[] = [
   trainCommand, evalCommand, predictCommand, inspectCommand, reportCommand, exportCommand, datasetsCommand, benchCommand,
-  launchCommand,
+  launchCommand, doctorCommand,
 ];
 
 function version(): string {

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { FittedSchema } from './data/types';
-import { writeFileAtomic } from './files';
+import { fileError, writeFileAtomic } from './files';
 import { FileError, ValidationError } from './errors';
 import { createModel, type Device, type Model, type StateDict } from './model';
 import type { EpochSummary } from './training';
@@ -121,7 +121,7 @@ async function readVerified(file: string): Promise<{ header: Header; data: Buffe
   try {
     bytes = await fs.readFile(file);
   } catch (err) {
-    throw new FileError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    throw fileError('read', file, err);
   }
   if (bytes.length < MAGIC.length || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
     const hint = bytes.subarray(0, 2).toString('latin1') === 'PK'

@@ -14,6 +14,7 @@ import {
   TorchError,
   ValidationError,
 } from '../lib/errors';
+import { fileError } from '../lib/files';
 import { createModel, type Model } from '../lib/model';
 
 // The Model tests below run against this stand-in for the addon, so they need no native build.
@@ -93,6 +94,26 @@ describe('error classes', () => {
     expect(config).toMatchObject({ name: 'ConfigError', code: 'ADATT_CONFIG', field: 'tasks[1].classes' });
     expect(new ValidationError('batch.dense', 'bad')).toMatchObject({ code: 'ADATT_INVALID_ARGUMENT', field: 'batch.dense' });
     expect(new NativeLoadError('x')).toMatchObject({ name: 'NativeLoadError', code: 'ADATT_NATIVE_LOAD' });
+  });
+});
+
+describe('fileError', () => {
+  const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: raw message`), { code });
+
+  it.each([
+    ['read', 'EISDIR', 'cannot read /x/a: it is a directory, expected a file'],
+    ['write', 'ENOTDIR', 'cannot write /x/a: one of its parent folders is a file, expected a directory'],
+    ['create folder', 'ENOTDIR', 'cannot create folder /x/a: it or one of its parents is a file, expected a directory'],
+    ['create folder', 'EEXIST', 'cannot create folder /x/a: it exists and is not a directory'],
+    ['write', 'ENOENT', 'cannot write /x/a: its folder /x does not exist'],
+    ['read', 'ENOENT', 'cannot read /x/a: it does not exist'],
+    ['read', 'EIO', 'cannot read /x/a: EIO: raw message'],
+  ] as const)('names the path and what was expected (%s, %s)', (action, code, message) => {
+    const cause = errno(code);
+    const error = fileError(action, '/x/a', cause);
+    expect(error).toBeInstanceOf(FileError);
+    expect(error.message).toBe(message);
+    expect(error.cause).toBe(cause);
   });
 });
 

@@ -14,7 +14,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { TaskConfig, ModelConfig } from '../config';
 import { FileError } from '../errors';
-import { writeFileAtomic } from '../files';
+import { fileError, writeFileAtomic } from '../files';
 import type { EpochSummary, Metrics } from '../training';
 import { isRecord } from '../validation';
 import { UsageError } from './exit';
@@ -90,6 +90,10 @@ export interface RunArtifacts {
 }
 
 export class RunDirectory {
+  /** What this run created, for discard(). */
+  readonly #writtenFiles = new Set<string>();
+  readonly #createdDirectories: string[] = [];
+
   private constructor(readonly dir: string) {}
 
   /** Opens an existing run directory (one with run.json). */
@@ -101,26 +105,40 @@ export class RunDirectory {
     return new RunDirectory(resolved);
   }
 
-  /** Creates `dir` for a new run; a directory that already holds a run is kept unless `overwrite`. */
+  /**
+   * Creates `dir` for a new run. A folder that already holds a run is kept unless `overwrite`, which
+   * removes that run's files (and only those). A non-empty folder without a run is refused too
+   * unless `overwrite`; then the run goes beside its files, but never over one of them.
+   */
   static async create(dir: string, options: { overwrite: boolean }): Promise<RunDirectory> {
     const resolved = path.resolve(dir);
+    const entries = await entriesOf(resolved, dir);
     if (await isRunDirectory(resolved)) {
       if (!options.overwrite) {
         throw new UsageError(`${dir} already holds a run; choose another --out or pass --overwrite`);
       }
-      for (const file of Object.values(RUN_FILES)) await fs.rm(path.join(resolved, file), { recursive: true, force: true });
+      await removeRunFiles(resolved);
+    } else if (entries.length > 0) {
+      if (!options.overwrite) {
+        throw new UsageError(`${dir} is not empty and holds no run; choose a new or empty --out, or pass --overwrite to write the run beside its files`);
+      }
+      const clashes = entries.filter((name) => TOP_LEVEL_FILES.includes(name));
+      if (clashes.length > 0) {
+        throw new UsageError(`${dir} holds no run but has its own ${clashes.join(', ')}, which the run would overwrite; move them or choose another --out`);
+      }
     }
-    await fs.mkdir(path.join(resolved, RUN_FILES.checkpoints), { recursive: true });
-    return new RunDirectory(resolved);
+    const run = new RunDirectory(resolved);
+    await run.#createDirectory(run.path('checkpoints'));
+    return run;
   }
 
   /**
-   * Removes what this run wrote (only its own files: --out may be a folder with other things in it),
-   * and the folder when that leaves it empty. For runs that failed before doing anything.
+   * Removes what this run created: the files it wrote, then the folders it made where that leaves
+   * them empty. For runs that failed before doing anything; whatever else --out holds stays.
    */
   async discard(): Promise<void> {
-    for (const file of Object.values(RUN_FILES)) await fs.rm(path.join(this.dir, file), { recursive: true, force: true });
-    await fs.rmdir(this.dir).catch(() => undefined);
+    for (const file of this.#writtenFiles) await fs.rm(file, { force: true });
+    for (const directory of [...this.#createdDirectories].reverse()) await fs.rmdir(directory).catch(() => undefined);
   }
 
   path(file: RunFile): string {
@@ -133,15 +151,28 @@ export class RunDirectory {
   }
 
   async writeJson(file: 'config' | 'run' | 'gates', value: unknown): Promise<void> {
+    this.#writtenFiles.add(this.path(file));
     await writeFileAtomic(this.path(file), [Buffer.from(`${JSON.stringify(value, jsonReplacer, 2)}\n`)]);
   }
 
   async appendMetrics(record: MetricsRecord): Promise<void> {
+    this.#writtenFiles.add(this.path('metrics'));
     await fs.appendFile(this.path('metrics'), `${JSON.stringify(record, jsonReplacer)}\n`);
   }
 
   async writeReport(html: string): Promise<void> {
+    this.#writtenFiles.add(this.path('report'));
     await writeFileAtomic(this.path('report'), [Buffer.from(html)]);
+  }
+
+  /** mkdir -p, noting each folder it made. */
+  async #createDirectory(directory: string): Promise<void> {
+    const first = await fs.mkdir(directory, { recursive: true }).catch((err: unknown) => {
+      throw fileError('create folder', directory, err);
+    });
+    if (first === undefined) return;
+    const below = path.relative(first, directory).split(path.sep).filter(Boolean);
+    this.#createdDirectories.push(first, ...below.map((_, i) => path.join(first, ...below.slice(0, i + 1))));
   }
 
   async readArtifacts(): Promise<RunArtifacts> {
@@ -161,6 +192,33 @@ export class RunDirectory {
     }) as GateRecord | undefined;
     return { dir: this.dir, config, run, metrics, ...(gates ? { gates } : {}) };
   }
+}
+
+/** The run's files and folders directly in its directory (checkpoints/ holds the rest). */
+const TOP_LEVEL_FILES: readonly string[] = Object.values(RUN_FILES).filter((file) => !file.includes(path.sep));
+
+/** What fit and train write into checkpoints/. */
+const CHECKPOINT_NAME = /^(?:epoch-\d{4,}|interrupted)\.adatt$/;
+
+/** The names in `dir` ([] when it does not exist yet); a UsageError when it is a file. */
+async function entriesOf(dir: string, given: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    if (code === 'ENOTDIR') throw new UsageError(`--out ${given} is a file, expected a directory`);
+    throw fileError('read', dir, err);
+  }
+}
+
+/** Removes an earlier run's files from `dir`: its own names only, so files the user added stay. */
+async function removeRunFiles(dir: string): Promise<void> {
+  const checkpoints = path.join(dir, RUN_FILES.checkpoints);
+  const saved = await fs.readdir(checkpoints).catch(() => [] as string[]);
+  for (const name of saved.filter((entry) => CHECKPOINT_NAME.test(entry))) await fs.rm(path.join(checkpoints, name), { force: true });
+  await fs.rmdir(checkpoints).catch(() => undefined);
+  for (const file of TOP_LEVEL_FILES.filter((name) => name !== RUN_FILES.checkpoints)) await fs.rm(path.join(dir, file), { force: true });
 }
 
 export async function isRunDirectory(dir: string): Promise<boolean> {

@@ -94,6 +94,59 @@ describe('adatt train', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('already holds a run');
   });
+
+  /** A data-file config whose CSV has `rows` after the header x,c,y (y: a binary label). */
+  function csvConfig(name: string, rows: string[]): string {
+    fs.writeFileSync(path.join(work, `${name}.csv`), ['x,c,y', ...rows].join('\n'));
+    const config = path.join(work, `${name}.json`);
+    fs.writeFileSync(config, JSON.stringify({
+      data: { source: `${name}.csv`, schema: { dense: ['x'], categorical: ['c'], tasks: [{ name: 'y', type: 'binary', column: 'y', positive: '1' }] } },
+      training: { epochs: 1, threads: 1 },
+    }));
+    return config;
+  }
+
+  function tree(dir: string): string[] {
+    return (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
+  }
+
+  it('refuses a non-empty folder that holds no run, and never deletes or overwrites files it did not write', async () => {
+    const ragged = csvConfig('ragged', ['1,a,1', '2,b,0,9']);
+    const mine = path.join(work, 'mine');
+    fs.mkdirSync(path.join(mine, 'checkpoints'), { recursive: true });
+    fs.writeFileSync(path.join(mine, 'config.json'), '{"mine": true}');
+    fs.writeFileSync(path.join(mine, 'checkpoints', 'my-model.bin'), 'weights');
+    const refused = await adatt(['train', ragged, '--out', mine]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('is not empty and holds no run');
+    const clash = await adatt(['train', ragged, '--out', mine, '--overwrite']);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain('has its own checkpoints, config.json, which the run would overwrite');
+    expect(tree(mine)).toEqual(['checkpoints', 'checkpoints/my-model.bin', 'config.json']);
+    expect(fs.readFileSync(path.join(mine, 'config.json'), 'utf8')).toBe('{"mine": true}');
+
+    // With --overwrite the run goes beside the folder's files; failing, it removes only its own.
+    const beside = path.join(work, 'beside');
+    fs.mkdirSync(beside);
+    fs.writeFileSync(path.join(beside, 'notes.txt'), 'mine');
+    const failed = await adatt(['train', ragged, '--out', beside, '--overwrite']);
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('line 3 of ragged.csv: 4 fields, expected 3');
+    expect(tree(beside)).toEqual(['notes.txt']);
+    const file = await adatt(['train', ragged, '--out', path.join(beside, 'notes.txt')]);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain('is a file, expected a directory');
+  });
+
+  it('replaces only the earlier run\'s files with --overwrite', async () => {
+    const earlier = path.join(work, 'earlier');
+    expect((await adatt(['train', csvConfig('two-class', Array.from({ length: 60 }, (_, i) => `${i},a,${i % 2}`)), '--out', earlier])).code).toBe(0);
+    fs.writeFileSync(path.join(earlier, 'notes.txt'), 'mine');
+    fs.writeFileSync(path.join(earlier, 'checkpoints', 'my-model.bin'), 'weights');
+    const failed = await adatt(['train', csvConfig('ragged', ['1,a,1', '2,b,0,9']), '--out', earlier, '--overwrite']);
+    expect(failed.code).toBe(2);
+    expect(tree(earlier)).toEqual(['checkpoints', 'checkpoints/my-model.bin', 'notes.txt']);
+  });
 });
 
 describe('adatt eval, predict, inspect, report, export', () => {

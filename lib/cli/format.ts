@@ -17,8 +17,9 @@ export function metricNames(metrics: Metrics): string[] {
   return [...ordered, ...[...present].filter((name) => !ordered.includes(name)).sort()];
 }
 
-export function formatMetric(name: string, value: number | undefined): string {
-  if (value === undefined || Number.isNaN(value)) return '–';
+/** `value` may be null: metrics read back from metrics.jsonl hold null where they were NaN (e.g. the AUC of one class). */
+export function formatMetric(name: string, value: number | null | undefined): string {
+  if (typeof value !== 'number' || Number.isNaN(value)) return '–';
   if (name === 'count') return formatInteger(value);
   return value.toFixed(4);
 }

@@ -5,7 +5,7 @@
  */
 import type { TaskConfig } from '../config';
 import type { EpochSummary, ProgressEvent } from '../training';
-import { formatCompact, formatDuration, HEADLINE_METRIC } from './format';
+import { formatCompact, formatDuration, formatMetric, HEADLINE_METRIC } from './format';
 import type { Output } from './output';
 
 export interface TrainingPlan {
@@ -55,7 +55,7 @@ export class TrainingReporter {
       const shown = this.plan.tasks.map((task) => {
         const metric = HEADLINE_METRIC[task.type];
         const value = summary.validation?.[task.name]?.[metric];
-        return `${task.name} ${metric} ${value === undefined ? '–' : value.toFixed(4)}`;
+        return `${task.name} ${metric} ${formatMetric(metric, value)}`;
       });
       parts.push(`${style.dim('│')} val ${shown.join(', ')}`);
     }

@@ -147,6 +147,17 @@ describe('adatt train', () => {
     expect(failed.code).toBe(2);
     expect(tree(earlier)).toEqual(['checkpoints', 'checkpoints/my-model.bin', 'notes.txt']);
   });
+
+  it('trains a binary task whose labels hold one class, showing its undefined metrics as –', async () => {
+    const out = path.join(work, 'one-class');
+    const result = await adatt(['train', csvConfig('one-class', Array.from({ length: 60 }, (_, i) => `${i},a,1`)), '--out', out]);
+    expect(result.stderr).not.toContain('error');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/val y auc –/);
+    expect(result.stdout).toMatch(/\ny\s+–\s+–\s+\d\.\d{4}/);
+    expect(readJson(path.join(out, 'run.json')).status).toBe('completed');
+    expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true);
+  });
 });
 
 describe('adatt eval, predict, inspect, report, export', () => {

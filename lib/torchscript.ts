@@ -8,6 +8,7 @@ import { loadAddon, type RawScriptModule } from './addon';
 import type { TaskConfig } from './config';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import type { Device } from './model';
+import { prepareAtomicWrite, requireReadableFile } from './files';
 import { describeValue, isRecord, readDevice } from './validation';
 
 /** A tensor crossing into or out of TorchScript; `dtype` defaults to the typed array's kind. */
@@ -27,6 +28,35 @@ export interface ScriptTaskOptions {
   tasks: TaskConfig[];
 }
 
+/** The typed arrays a ScriptTensor may hold. */
+const SCRIPT_ARRAY_KINDS = [Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array, Int8Array, Int16Array] as const;
+
+/**
+ * `run`'s arguments, checked where the addon would misread them or fail without naming them: holes
+ * in arrays (`[, x]`), shapes that are not lists of non-negative integers, and typed arrays over a
+ * SharedArrayBuffer, which N-API cannot read (they are copied).
+ */
+function scriptArgument(value: unknown, field: string): unknown {
+  if (Array.isArray(value)) {
+    return Array.from({ length: value.length }, (_, i) => {
+      if (!(i in value)) throw new ValidationError(`${field}[${i}]`, `${field}[${i}] is empty (a hole in the array)`);
+      return scriptArgument(value[i], `${field}[${i}]`);
+    });
+  }
+  if (!isRecord(value)) return value;
+  const { shape, data } = value;
+  if (Array.isArray(shape) && ArrayBuffer.isView(data)) {
+    for (let d = 0; d < shape.length; d++) {
+      const extent: unknown = shape[d];
+      if (typeof extent !== 'number' || !Number.isSafeInteger(extent) || extent < 0) {
+        throw new ValidationError(`${field}.shape[${d}]`, `${field}.shape[${d}] must be a non-negative integer, got ${describeValue(extent)}`);
+      }
+    }
+    const Kind = SCRIPT_ARRAY_KINDS.find((kind) => data instanceof kind);
+    return data.buffer instanceof SharedArrayBuffer && Kind ? { ...value, data: new Kind(data as never) } : value;
+  }
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, scriptArgument(item, `${field}.${key}`)]));
+}
 
 export class ScriptModel extends NativeHandle<RawScriptModule> {
   #tasks: TaskConfig[] | undefined;
@@ -54,7 +84,8 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
   async run(method: string, ...args: ScriptValue[]): Promise<ScriptValue> {
     const raw = this._raw();
     if (typeof method !== 'string') throw new ValidationError('method', `method must be a string, got ${describeValue(method)}`);
-    return callNativeAsync(() => raw.run(method, args));
+    const checked = args.map((arg, i) => scriptArgument(arg, `args[${i}]`)) as ScriptValue[];
+    return callNativeAsync(() => raw.run(method, checked));
   }
 
   forward(...args: ScriptValue[]): Promise<ScriptValue> {
@@ -67,7 +98,8 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
     if (!isRecord(options) || !Array.isArray(options.inputs) || !Array.isArray(options.tasks) || options.tasks.length === 0) {
       throw new ValidationError('options', 'configureTasks needs { inputs: [...], tasks: [at least one task] }');
     }
-    const tasks = options.tasks.map((task, t) => {
+    // Array.from, not map: holes become undefined (and are rejected), and exotic arrays are copied plainly.
+    const tasks = Array.from(options.tasks, (task, t) => {
       if (!isRecord(task) || typeof task.name !== 'string' || !['binary', 'multiclass', 'regression'].includes(task.type)) {
         throw new ValidationError(`tasks[${t}]`, `tasks[${t}] must be { name, type: 'binary' | 'multiclass' | 'regression' }`);
       }
@@ -77,7 +109,7 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
       return { ...task };
     });
     callNative(() => raw.configure({
-      inputs: options.inputs,
+      inputs: Array.from(options.inputs),
       tasks: tasks.map((task) => ({ name: task.name, outputs: task.type === 'multiclass' ? task.classes : 1 })),
     }));
     this.#tasks = tasks;
@@ -88,7 +120,9 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
   async save(file: string): Promise<void> {
     const raw = this._raw();
     if (typeof file !== 'string' || file === '') throw new ValidationError('path', 'path must be a non-empty string');
-    await callNativeAsync(() => raw.save(path.resolve(file)));
+    const resolved = path.resolve(file);
+    await prepareAtomicWrite(resolved);
+    await callNativeAsync(() => raw.save(resolved));
   }
 
   async to(device: Device): Promise<this> {
@@ -116,7 +150,9 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
 export async function loadTorchScript(file: string, options: { device?: Device } = {}): Promise<ScriptModel> {
   if (typeof file !== 'string' || file === '') throw new ValidationError('path', 'path must be a non-empty string');
   const device = readDevice(options.device ?? 'cpu');
+  const resolved = path.resolve(file);
+  await requireReadableFile(resolved);
   const addon = loadAddon();
-  const raw = await callNativeAsync(() => addon.loadScript(path.resolve(file), device));
+  const raw = await callNativeAsync(() => addon.loadScript(resolved, device));
   return new ScriptModel(raw);
 }

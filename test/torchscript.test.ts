@@ -103,5 +103,31 @@ describe('TorchScript', () => {
     using data = TensorDataset.fromEncoded({ size: 2, dense: new Float32Array(8), labels: [new Float32Array(2)] });
     await expect(fit(model, data)).rejects.toThrow(/configureTasks/);
     await expect(loadTorchScript(path.join(dir, 'scripted.pt'), { device: 'gpu' as never })).rejects.toThrow(ValidationError);
+    await expect(loadTorchScript(dir)).rejects.toThrow(`cannot read ${dir}: it is a directory, expected a file`);
+  });
+
+  it('reads tensors over a SharedArrayBuffer, and rejects holes and fractional shapes with the argument named', async () => {
+    using model = await loadTorchScript(path.join(dir, 'scripted.pt'));
+    const shared = new Float32Array(new SharedArrayBuffer(dense.data.byteLength));
+    shared.set(dense.data as Float32Array);
+    expect(await model.forward({ shape: dense.shape, data: shared }, categorical)).toEqual(await model.forward(dense, categorical));
+    await expect(model.run('forward', [dense, , categorical] as never)).rejects.toThrow('args[0][1] is empty (a hole in the array)');
+    await expect(model.forward({ shape: [5, 4.5], data: new Float32Array(20) }, categorical))
+      .rejects.toThrow('args[0].shape[1] must be a non-negative integer, got 4.5');
+    const exotic = Object.assign([{ name: 'click', type: 'binary' as const }, { name: 'genre', type: 'multiclass' as const, classes: 3 }],
+      { constructor: { [Symbol.species]: 1 } });
+    expect(model.configureTasks({ inputs: ['dense', 'categorical'], tasks: exotic }).tasks).toHaveLength(2);
+    expect(() => model.configureTasks({ inputs: ['dense'], tasks: [, { name: 'click', type: 'binary' }] as never }))
+      .toThrow(/tasks\[0\] must be/);
+  });
+
+  it('saves atomically, sweeping temporaries of dead writers and refusing a directory', async () => {
+    using model = await loadTorchScript(path.join(dir, 'scripted.pt'));
+    const out = fs.mkdtempSync(path.join(dir, 'save-'));
+    const stale = `model.pt.tmp-${2 ** 31 - 2}-2718281828`;
+    fs.writeFileSync(path.join(out, stale), 'partial');
+    await model.save(path.join(out, 'model.pt'));
+    expect(fs.readdirSync(out)).toEqual(['model.pt']);
+    await expect(model.save(out)).rejects.toThrow(`cannot write ${out}: it is a directory, expected a file`);
   });
 });

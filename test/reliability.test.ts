@@ -1,9 +1,9 @@
 /** Reliability: lifecycle, leaks, fuzzed inputs, crash safety. Sizes are small here; scripts/fuzz.js runs large. */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createModel, fit, loadCheckpoint, TensorDataset, type ModelConfig } from '../lib';
+import { createModel, fit, loadCheckpoint, saveCheckpoint, TensorDataset, type ModelConfig } from '../lib';
 import { makeTempDir, REPO_ROOT } from './helpers/reference';
 
 const DIST = path.join(REPO_ROOT, 'dist');
@@ -98,29 +98,47 @@ describe('fuzzing', () => {
 });
 
 describe('crash safety', () => {
-  it('keeps the previous checkpoint intact when the saving process is killed with SIGKILL', async () => {
+  it('keeps the previous checkpoint intact when the saving process is killed with SIGKILL, and the next save sweeps its temporaries', async () => {
     const dir = makeTempDir('kill');
     const file = path.join(dir, 'model.adatt');
-    // A child that saves bigger and bigger models over one file as fast as it can.
-    const child = spawn(process.execPath, ['-e', `
-      const adatt = require(process.env.ADATT_DIST);
-      (async () => {
-        for (let i = 0; ; i += 1) {
-          const model = adatt.createModel({ ...${JSON.stringify(CONFIG)}, expertDims: [[64 + (i % 8) * 64], [16]], seed: i });
-          await adatt.saveCheckpoint(process.argv[1], model);
-          model.dispose();
-          if (i === 2) console.log('saving');
-        }
-      })();`, file], { env: { ...process.env, ADATT_DIST: DIST }, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    for (let kill = 0; kill < 5; kill += 1) await new Promise((r) => setTimeout(r, 37));
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    // Children that save bigger and bigger models over one file as fast as they can, killed mid-save.
+    for (let round = 0; round < 4; round += 1) {
+      const child = spawn(process.execPath, ['-e', `
+        const adatt = require(process.env.ADATT_DIST);
+        (async () => {
+          for (let i = 0; ; i += 1) {
+            const model = adatt.createModel({ ...${JSON.stringify(CONFIG)}, expertDims: [[64 + (i % 8) * 64], [16]], seed: i });
+            await adatt.saveCheckpoint(process.argv[1], model);
+            model.dispose();
+            if (i === 2) console.log('saving');
+          }
+        })();`, file], { env: { ...process.env, ADATT_DIST: DIST }, stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      await new Promise((r) => setTimeout(r, 37 * (round + 1)));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
     const { model } = await loadCheckpoint(file);
     expect((await model.forward({ dense: [[1, 2, 3, 4, 5, 6, 7, 8]] })).a).toHaveLength(1);
+    await saveCheckpoint(path.join(dir, 'next.adatt'), model);
     model.dispose();
-    expect(fs.readdirSync(dir).filter((f) => !f.includes('.tmp-'))).toEqual(['model.adatt']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['model.adatt', 'next.adatt']);
   }, 60_000);
+
+  it('removes only temporaries whose writer no longer runs, of our writers only', async () => {
+    const dir = makeTempDir('stale');
+    const deadPid = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const names = {
+      staleOurs: `epoch-0001.adatt.tmp-${deadPid}-0123456789ab`,
+      staleNative: `weights.pt.tmp-${deadPid}-3141592653`,
+      running: `epoch-0002.adatt.tmp-${process.pid}-0123456789ab`,
+      userFile: `notes.tmp-${deadPid}-05`,
+    };
+    for (const name of Object.values(names)) fs.writeFileSync(path.join(dir, name), 'partial');
+    using model = createModel(CONFIG);
+    await saveCheckpoint(path.join(dir, 'model.adatt'), model);
+    expect(fs.readdirSync(dir).sort()).toEqual(['model.adatt', names.running, names.userFile].sort());
+  });
 
   it('rejects labels outside a task before training starts', async () => {
     using model = createModel(CONFIG);

@@ -6,7 +6,7 @@
 import type { RawBatch } from './addon';
 import type { InputConfig } from './config';
 import { ValidationError } from './errors';
-import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
+import { describeElement, describeValue, findUnknownKey, isRecord, quoteList } from './validation';
 
 /** Rows of numbers, one row per example. */
 export type Rows = readonly (readonly number[])[];
@@ -102,17 +102,15 @@ function toDense(value: unknown, denseDim: number, size: BatchSize): Float32Arra
   const rows = rowsOf(value, field, 'a Float32Array or an array of rows of numbers');
   size.agree(rows.length, field);
   const dense = new Float32Array(rows.length * denseDim);
-  rows.forEach((row, r) => {
+  for (let r = 0; r < rows.length; r++) {
     const rowField = `${field}[${r}]`;
-    if (!Array.isArray(row) || row.length !== denseDim) {
-      fail(rowField, `${rowField} must be an array of ${denseDim} numbers, got ${describeValue(row)}`);
-    }
+    const row = rowAt(rows, r, rowField, `an array of ${denseDim} numbers`, denseDim);
     for (let j = 0; j < denseDim; j++) {
       const x: unknown = row[j];
       if (typeof x !== 'number') fail(`${rowField}[${j}]`, `${rowField}[${j}] must be a number, got ${describeValue(x)}`);
       dense[r * denseDim + j] = x;
     }
-  });
+  }
   return dense;
 }
 
@@ -120,6 +118,18 @@ function checkId(id: unknown, vocab: number, field: string, feature: string, row
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocab) {
     fail(field, `${field} must be an id in [0, ${vocab}) for ${feature} (row ${row}), got ${describeValue(id)}`);
   }
+}
+
+/**
+ * `rows[r]` as an array (of `width` items, when given). Indexed loops, not forEach, read the rows:
+ * forEach skips holes (`[, [1, 2]]`), which would leave that example all zeros.
+ */
+function rowAt(rows: readonly unknown[], r: number, field: string, expected: string, width?: number): readonly unknown[] {
+  const row = rows[r];
+  if (!Array.isArray(row) || (width !== undefined && row.length !== width)) {
+    fail(field, `${field} must be ${expected}, got ${describeElement(rows, r)}`);
+  }
+  return row;
 }
 
 function toCategorical(value: unknown, features: BatchSchema['categorical'], size: BatchSize): Int32Array {
@@ -144,34 +154,33 @@ function toCategorical(value: unknown, features: BatchSchema['categorical'], siz
   const rows = rowsOf(value, field, 'an Int32Array or an array of rows of ids');
   size.agree(rows.length, field);
   const ids = new Int32Array(rows.length * width);
-  rows.forEach((row, r) => {
+  for (let r = 0; r < rows.length; r++) {
     const rowField = `${field}[${r}]`;
-    if (!Array.isArray(row) || row.length !== width) {
-      fail(rowField, `${rowField} must be an array of ${width} ids (one per categorical feature), got ${describeValue(row)}`);
-    }
+    const row = rowAt(rows, r, rowField, `an array of ${width} ids (one per categorical feature)`, width);
     features.forEach(({ label, vocab }, j) => {
       const id: unknown = row[j];
       checkId(id, vocab, `${rowField}[${j}]`, label, r);
       ids[r * width + j] = id as number;
     });
-  });
+  }
   return ids;
 }
 
 function bagsFromRows(rows: unknown[], field: string, feature: BatchSchema['multiValued'][number]): Bags {
   const offsets = new Int32Array(rows.length);
+  const bags = Array.from({ length: rows.length }, (_, r) => rowAt(rows, r, `${field}[${r}]`, 'an array of ids'));
   let total = 0;
-  rows.forEach((row, r) => {
-    if (!Array.isArray(row)) fail(`${field}[${r}]`, `${field}[${r}] must be an array of ids, got ${describeValue(row)}`);
+  bags.forEach((bag, r) => {
     offsets[r] = total;
-    total += row.length;
+    total += bag.length;
   });
   const indices = new Int32Array(total);
-  rows.forEach((row, r) => {
-    (row as unknown[]).forEach((id, k) => {
+  bags.forEach((bag, r) => {
+    for (let k = 0; k < bag.length; k++) {
+      const id: unknown = bag[k];
       checkId(id, feature.vocab, `${field}[${r}][${k}]`, feature.label, r);
       indices[(offsets[r] as number) + k] = id as number;
-    });
+    }
   });
   return { indices, offsets };
 }

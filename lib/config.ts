@@ -167,13 +167,17 @@ function requireInteger(value: unknown, field: string, min: number, max: number)
   return value;
 }
 
+/**
+ * A plain copy of the array: map on the original would skip holes (`[, 4]`) and use its
+ * `constructor[Symbol.species]`, which an exotic array may lack; in the copy a hole is undefined.
+ */
 function requireArray(value: unknown, field: string, minLength: number, maxLength: number, of: string): unknown[] {
   if (!Array.isArray(value)) fail(field, `${field} must be an array of ${of}, got ${describeValue(value)}`);
   if (value.length < minLength || value.length > maxLength) {
     const expected = minLength === maxLength ? `exactly ${minLength}` : `${minLength} to ${maxLength}`;
     fail(field, `${field} must hold ${expected} ${of}, got ${value.length}`);
   }
-  return value;
+  return Array.from(value as unknown[]);
 }
 
 function requireOneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
@@ -277,7 +281,8 @@ function validateExpertsPerTask(value: unknown, taskCount: number): number | num
     if (value.length !== taskCount) {
       fail(field, `${field} must have one entry per task (${taskCount}), got ${value.length}`);
     }
-    return value.map((count, i) => requireInteger(count, `${field}[${i}]`, 1, LIMITS.maxExperts));
+    // Array.from, not map: see requireArray.
+    return Array.from(value as unknown[], (count, i) => requireInteger(count, `${field}[${i}]`, 1, LIMITS.maxExperts));
   }
   if (typeof value !== 'number') {
     fail(field, `${field} must be an integer or an array of one integer per task, got ${describeValue(value)}`);

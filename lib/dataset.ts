@@ -3,7 +3,7 @@ import { NativeHandle } from './native-handle';
 import { loadAddon, type RawDataset } from './addon';
 import type { EncodedData, FittedSchema } from './data/types';
 import { callNative, ValidationError } from './errors';
-import { describeValue } from './validation';
+import { describeElement, describeValue, isRecord } from './validation';
 
 export interface TensorDatasetOptions {
   /** Task names in label order; checked against the model's tasks when training or evaluating. */
@@ -25,6 +25,10 @@ export class TensorDataset extends NativeHandle<RawDataset> {
 
   /** Copies `data` into native tensors. Throws `ValidationError` when the arrays disagree in length. */
   static fromEncoded(data: EncodedData, options: TensorDatasetOptions = {}): TensorDataset {
+    if (!isRecord(data)) throw new ValidationError('data', `encoded data must be an object { size, dense, categorical, multiValued, labels }, got ${describeValue(data)}`);
+    if (!Array.isArray(data.labels)) {
+      throw new ValidationError('labels', `labels must be an array of Float32Array (one per task), got ${describeValue(data.labels)}`);
+    }
     const size = data.size;
     if (!Number.isInteger(size) || size < 1) {
       throw new ValidationError('size', `a dataset needs a positive integer size, got ${describeValue(size)}`);
@@ -81,7 +85,21 @@ export class TensorDataset extends NativeHandle<RawDataset> {
   /** A new dataset of the given rows (a copy), e.g. for a split. */
   subset(rows: Int32Array | readonly number[]): TensorDataset {
     const raw = this._raw();
-    const indices = rows instanceof Int32Array ? rows : Int32Array.from(rows);
+    const indices = rows instanceof Int32Array ? rows : subsetRows(rows);
     return new TensorDataset(callNative(() => raw.subset(indices)), { taskNames: this.taskNames, schema: this.schema });
   }
+}
+
+/** Row numbers from a plain array; Int32Array.from would read a hole or a non-number as row 0. */
+function subsetRows(rows: unknown): Int32Array {
+  if (!Array.isArray(rows)) throw new ValidationError('rows', `rows must be an Int32Array or an array of row numbers, got ${describeValue(rows)}`);
+  const indices = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row: unknown = rows[i];
+    if (!(i in rows) || typeof row !== 'number' || !Number.isInteger(row)) {
+      throw new ValidationError(`rows[${i}]`, `rows[${i}] must be a row number, got ${describeElement(rows, i)}`);
+    }
+    indices[i] = row;
+  }
+  return indices;
 }

@@ -28,6 +28,11 @@ export function describeValue(value: unknown): string {
   }
 }
 
+/** `describeValue` of `array[index]`, or 'an empty slot' for a hole (`[, 1]`), which forEach and map skip. */
+export function describeElement(array: readonly unknown[], index: number): string {
+  return index in array ? describeValue(array[index]) : 'an empty slot (a hole in the array)';
+}
+
 /** A non-null, non-array object whose keys can be inspected. */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);

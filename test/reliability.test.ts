@@ -3,7 +3,10 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createModel, fit, loadCheckpoint, saveCheckpoint, TensorDataset, type ModelConfig } from '../lib';
+import {
+  createModel, FileError, fit, loadCheckpoint, parseCsv, saveCheckpoint, TensorDataset, validateModelConfig, ValidationError,
+  type ModelConfig,
+} from '../lib';
 import { makeTempDir, REPO_ROOT } from './helpers/reference';
 
 const DIST = path.join(REPO_ROOT, 'dist');
@@ -146,5 +149,59 @@ describe('crash safety', () => {
       size: 4, dense: new Float32Array(32), labels: [Float32Array.from([0, 1, 1, 0.5]), new Float32Array(4)],
     });
     await expect(fit(model, data)).rejects.toThrow(/task 'a', row 4: label 0\.5/);
+  });
+});
+
+describe('odd inputs end in typed errors', () => {
+  const MIXED: ModelConfig = {
+    kind: 'adatt-sp', input: { dense: 2, categorical: [{ name: 'c', vocab: 5, dim: 2 }], multiValued: [{ name: 'm', vocab: 5, dim: 2 }] },
+    tasks: [{ name: 'a', type: 'binary' }], expertDims: [[4]], expertsPerTask: 1,
+  };
+  const good = { dense: [[1, 2], [3, 4]], categorical: [[1], [2]], multiValued: [[[1], [2, 3]]] };
+
+  it.each([
+    ['a dense row', { ...good, dense: [, [3, 4]] }, /batch\.dense\[0\] must be an array of 2 numbers, got an empty slot/],
+    ['a categorical row', { ...good, categorical: [, [2]] }, /batch\.categorical\[0\] must be an array of 1 ids .*got an empty slot/],
+    ['a bag', { ...good, multiValued: [[, [2, 3]]] }, /batch\.multiValued\[0\]\[0\] must be an array of ids, got an empty slot/],
+    ['an id in a bag', { ...good, multiValued: [[[1, , 2], [2]]] }, /batch\.multiValued\[0\]\[0\]\[1\] must be an id in \[0, 5\).*got undefined/],
+  ])('rejects a hole where %s should be, naming the row', async (_, batch, message) => {
+    using model = createModel(MIXED);
+    await expect(model.forward(batch as never)).rejects.toThrow(ValidationError);
+    await expect(model.forward(batch as never)).rejects.toThrow(message);
+  });
+
+  it('reads exotic arrays in configs, and rejects holes in them', () => {
+    const exotic = <T>(array: T[]): T[] => Object.assign(array, { constructor: { [Symbol.species]: 1 } });
+    const config = validateModelConfig({ ...MIXED, tasks: exotic([{ name: 'a', type: 'binary' }]), expertDims: exotic([exotic([4])]) });
+    expect(config.expertDims).toEqual([[4]]);
+    expect(() => validateModelConfig({ ...MIXED, kind: 'ple', expertsPerTask: exotic([1]), sharedExperts: 1 })).not.toThrow();
+    expect(() => validateModelConfig({ ...MIXED, kind: 'ple', tasks: [...MIXED.tasks, { name: 'b', type: 'binary' }], expertsPerTask: [, 1], sharedExperts: 1 }))
+      .toThrow(/expertsPerTask\[0\] must be an integer/);
+  });
+
+  it('checks encoded data and subset rows', () => {
+    expect(() => TensorDataset.fromEncoded(undefined as never)).toThrow(/encoded data must be an object/);
+    expect(() => TensorDataset.fromEncoded({ size: 2, dense: new Float32Array(4) } as never, { taskNames: ['a'] }))
+      .toThrow(/labels must be an array of Float32Array/);
+    using data = TensorDataset.fromEncoded({ size: 2, dense: new Float32Array(4), labels: [new Float32Array(2)] });
+    expect(() => data.subset([, 1])).toThrow(/rows\[0\] must be a row number, got an empty slot/);
+    expect(() => parseCsv(undefined as never)).toThrow(ValidationError);
+  });
+
+  it('names the path and what was expected when a path is a directory, a file or a device', async () => {
+    const dir = makeTempDir('paths');
+    const file = path.join(dir, 'file');
+    fs.writeFileSync(file, 'x');
+    using model = createModel(MIXED);
+    const failure = (promise: Promise<unknown>): Promise<FileError> => promise.then(
+      () => { throw new Error('expected a FileError'); },
+      (err: unknown) => { expect(err).toBeInstanceOf(FileError); return err as FileError; });
+    expect((await failure(saveCheckpoint(dir, model))).message).toBe(`cannot write ${dir}: it is a directory, expected a file`);
+    expect((await failure(saveCheckpoint(path.join(file, 'x.adatt'), model))).message)
+      .toMatch(/cannot write .*x\.adatt: one of its parent folders is a file, expected a directory/);
+    expect((await failure(saveCheckpoint('/dev/null', model))).message).toBe('cannot write /dev/null: it is a device, expected a file');
+    expect((await failure(model.saveWeights(dir, { format: 'safetensors' }))).message).toContain('it is a directory, expected a file');
+    expect((await failure(loadCheckpoint(dir))).message).toBe(`cannot read ${dir}: it is a directory, expected a file`);
+    expect(fs.readdirSync(dir)).toEqual(['file']);
   });
 });

@@ -10,6 +10,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { AdattError, FileError, ValidationError } from '../errors';
+import { describeValue } from '../validation';
 import { optionsChecker } from './check';
 import { DEFAULT_MISSING_VALUES, GrowableArray, parseNumber, resolvePositions, Table, TextColumnBuilder, type Column } from './table';
 import type { ColumnRef } from './types';
@@ -283,6 +284,7 @@ function csvPipeline(settings: CsvSettings, source: string): { lines: LineSplitt
 
 /** Parses CSV text that is already in memory. */
 export function parseCsv(text: string, options: CsvOptions = {}): Table {
+  if (typeof text !== 'string') throw new ValidationError('text', `parseCsv needs the CSV text as a string, got ${describeValue(text)}`);
   const settings = csvSettings(options);
   const { lines, finish } = csvPipeline(settings, options.source ?? 'CSV text');
   lines.push(text);

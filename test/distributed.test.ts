@@ -61,6 +61,21 @@ describe('distributed data-parallel training', () => {
     expect(rank1.validation).toEqual(rank0.validation);
   }, 120_000);
 
+  it.each(['adam', 'rowwise-adagrad'])('exchanges only touched table rows (%s): 2 processes reach the weights of 1', async (type) => {
+    const single = await run(1, 64, { TEST_TABLES: type, TEST_EPOCHS: '2' });
+    const pair = await run(2, 32, { TEST_TABLES: type, TEST_EPOCHS: '2' });
+    expect(single.codes).toEqual([0]);
+    expect(pair.codes).toEqual([0, 0]);
+    const one = read(single.dir, 0);
+    const [rank0, rank1] = [read(pair.dir, 0), read(pair.dir, 1)];
+    expect(Object.keys(one.weights)).toContain('bag_embeddings.0.weight');
+    for (const [name, values] of Object.entries(one.weights)) {
+      const worst = Math.max(...values.map((v, i) => Math.abs(v - rank0.weights[name]![i]!)));
+      expect(worst, name).toBeLessThan(1e-5);
+      expect(rank1.weights[name]).toEqual(rank0.weights[name]);
+    }
+  }, 120_000);
+
   it.each(['die', 'hang'])('makes the survivor fail in bounded time when a worker %ss', async (fault) => {
     const started = Date.now();
     const { codes, dir } = await run(2, 16, { TEST_MODE: `${fault}-after-epoch`, TEST_EPOCHS: '50', TEST_TIMEOUT_MS: '4000' });

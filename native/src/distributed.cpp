@@ -183,29 +183,70 @@ void Communicator::all_reduce_sum_(const std::vector<torch::Tensor>& tensors) {
   }
 }
 
-torch::Tensor Communicator::all_gather_rows(const torch::Tensor& local) {
+std::vector<torch::Tensor> Communicator::all_gather_rows(const std::vector<torch::Tensor>& locals) {
   torch::NoGradGuard no_grad;
+  const auto n = static_cast<int64_t>(locals.size());
   // Row counts travel through Gloo (host memory) whatever the device of the rows.
   std::vector<std::vector<torch::Tensor>> counts(1);
-  for (int r = 0; r < world_size_; ++r) counts[0].push_back(torch::empty({1}, torch::kLong));
-  std::vector<torch::Tensor> count_in{torch::full({1}, local.size(0), torch::kLong)};
+  for (int r = 0; r < world_size_; ++r) counts[0].push_back(torch::empty({n}, torch::kLong));
+  auto local_counts = torch::empty({n}, torch::kLong);
+  for (int64_t i = 0; i < n; ++i) local_counts[i] = locals[i].size(0);
+  std::vector<torch::Tensor> count_in{local_counts};
   wait(rank_, timeout_, "all-gather", groups_->gloo->allgather(counts, count_in));
-  int64_t most = 0;
-  for (const auto& c : counts[0]) most = std::max(most, c.item<int64_t>());
-  // Collectives gather equal shapes: pad to the largest count, then trim.
-  const bool on_device = groups_->on_device(local);
-  const auto options = on_device ? local.options() : local.options().device(torch::kCPU);
-  auto shape = local.sizes().vec();
-  shape[0] = most;
-  auto padded = torch::zeros(shape, options);
-  if (local.size(0) > 0) padded.narrow(0, 0, local.size(0)).copy_(local);
+  std::vector<std::vector<int64_t>> rows;
+  for (const auto& c : counts[0]) rows.emplace_back(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + n);
+  return all_gather_rows(locals, rows);
+}
+
+std::vector<torch::Tensor> Communicator::all_gather_rows(const std::vector<torch::Tensor>& locals,
+                                                         const std::vector<std::vector<int64_t>>& rows) {
+  torch::NoGradGuard no_grad;
+  const auto n = static_cast<int64_t>(locals.size());
+  if (n == 0) return {};
+  if (rows.size() != static_cast<size_t>(world_size_)) throw InvalidArgument("all-gather: one row count list per rank");
+  std::vector<int64_t> row_bytes;
+  for (int64_t i = 0; i < n; ++i) {
+    if (rows[rank_][i] != locals[i].size(0)) throw InvalidArgument("all-gather: this rank's row counts are wrong");
+    row_bytes.push_back(static_cast<int64_t>(locals[i].element_size()) * c10::multiply_integers(locals[i].sizes().slice(1)));
+  }
+  // Each tensor's bytes start 8-byte aligned, so they can be viewed back as any dtype.
+  auto segment = [&](int64_t i, int64_t count) { return (count * row_bytes[i] + 7) / 8 * 8; };
+  std::vector<int64_t> rank_bytes(world_size_, 0);
+  for (int r = 0; r < world_size_; ++r) {
+    if (rows[r].size() != locals.size()) throw InvalidArgument("all-gather: one row count per tensor and rank");
+    for (int64_t i = 0; i < n; ++i) rank_bytes[r] += segment(i, rows[r][i]);
+  }
+  // Every tensor's bytes side by side; collectives gather equal sizes, so pad to the largest rank's.
+  const int64_t most = *std::max_element(rank_bytes.begin(), rank_bytes.end());
+  const bool on_device = groups_->on_device(locals.front());
+  const auto bytes = torch::TensorOptions().dtype(torch::kUInt8).device(on_device ? locals.front().device() : torch::kCPU);
+  auto padded = torch::zeros({most}, bytes);
+  int64_t offset = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto flat = locals[i].contiguous().reshape({-1}).view(torch::kUInt8);
+    padded.narrow(0, offset, flat.numel()).copy_(flat);
+    offset += segment(i, locals[i].size(0));
+  }
   std::vector<std::vector<torch::Tensor>> gathered(1);
-  for (int r = 0; r < world_size_; ++r) gathered[0].push_back(torch::empty(shape, options));
+  for (int r = 0; r < world_size_; ++r) gathered[0].push_back(torch::empty({most}, bytes));
   std::vector<torch::Tensor> input{padded};
-  wait(rank_, timeout_, "all-gather", groups_->start(on_device, [&](auto& group) { return group.allgather(gathered, input); }));
-  std::vector<torch::Tensor> parts;
-  for (int r = 0; r < world_size_; ++r) parts.push_back(gathered[0][r].narrow(0, 0, counts[0][r].item<int64_t>()));
-  return torch::cat(parts, 0).to(local.device());
+  if (most > 0) {  // every rank knows every count, so all skip an empty gather alike
+    wait(rank_, timeout_, "all-gather", groups_->start(on_device, [&](auto& group) { return group.allgather(gathered, input); }));
+  }
+  std::vector<std::vector<torch::Tensor>> parts(locals.size());
+  for (int r = 0; r < world_size_; ++r) {
+    const auto& c = rows[r];
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      auto shape = locals[i].sizes().vec();
+      shape[0] = c[i];
+      parts[i].push_back(gathered[0][r].narrow(0, at, c[i] * row_bytes[i]).view(locals[i].scalar_type()).view(shape));
+      at += segment(i, c[i]);
+    }
+  }
+  std::vector<torch::Tensor> result;
+  for (int64_t i = 0; i < n; ++i) result.push_back(torch::cat(parts[i], 0).to(locals[i].device()));
+  return result;
 }
 
 void Communicator::barrier() {

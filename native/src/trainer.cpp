@@ -127,24 +127,33 @@ void Trainer::set_communicator(std::shared_ptr<Communicator> communicator) {
   if (communicator_) communicator_->broadcast_(model_->trainable_parameters(), 0);
 }
 
-std::vector<std::pair<torch::Tensor, torch::Tensor>> Trainer::table_gradients(const std::vector<TouchedRows>& touched,
-                                                                              double scale) {
+std::vector<std::pair<torch::Tensor, torch::Tensor>> Trainer::table_gradients(
+    const std::vector<TouchedRows>& touched, double scale, const std::vector<std::vector<int64_t>>& rows_per_rank) {
   torch::NoGradGuard no_grad;
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> gradients;
+  std::vector<torch::Tensor> ids;
+  std::vector<torch::Tensor> grads;
   for (size_t t = 0; t < tables_.size(); ++t) {
     const auto& table = tables_[t];
-    // A rank without rows in this batch (or a skipped one) still takes part in the exchange.
+    // A rank without rows in this batch still takes part in the exchange.
     const bool has_rows = t < touched.size() && touched[t].ids.defined();
-    auto ids = has_rows ? touched[t].ids : torch::empty({0}, table.options().dtype(torch::kLong));
-    auto grad = has_rows && touched[t].rows.grad().defined() ? touched[t].rows.grad()
-                                                             : torch::zeros({ids.size(0), table.size(1)}, table.options());
-    if (communicator_) {
-      // Only the touched rows travel: every rank's (id, row) pairs, summed where ids meet.
-      std::tie(ids, grad) = coalesce_rows(communicator_->all_gather_rows(ids),
-                                          communicator_->all_gather_rows(grad.mul(scale)));
-    }
-    gradients.emplace_back(ids, grad);
+    ids.push_back(has_rows ? touched[t].ids : torch::empty({0}, table.options().dtype(torch::kLong)));
+    grads.push_back(has_rows && touched[t].rows.grad().defined()
+                        ? touched[t].rows.grad()
+                        : torch::zeros({ids.back().size(0), table.size(1)}, table.options()));
   }
+  if (communicator_) {
+    // Only the touched rows travel, every table's at once: all ranks' (id, row) pairs, summed where ids meet.
+    std::vector<torch::Tensor> locals = ids;
+    for (const auto& grad : grads) locals.push_back(grad.mul(scale));
+    auto counts = rows_per_rank;  // ids and row gradients: the same counts twice
+    for (auto& rank_counts : counts) rank_counts.insert(rank_counts.end(), rank_counts.begin(), rank_counts.end());
+    const auto gathered = communicator_->all_gather_rows(locals, counts);
+    for (size_t t = 0; t < tables_.size(); ++t) {
+      std::tie(ids[t], grads[t]) = coalesce_rows(gathered[t], gathered[tables_.size() + t]);
+    }
+  }
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> gradients;
+  for (size_t t = 0; t < tables_.size(); ++t) gradients.emplace_back(ids[t], grads[t]);
   return gradients;
 }
 
@@ -163,6 +172,14 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
   const int64_t global_batch = batch_size * world;
   const int64_t batches = (data.size() + global_batch - 1) / global_batch;
   const size_t tasks = options_.tasks.size();
+  const auto tables = static_cast<int64_t>(tables_.size());
+  auto touched_rows_of = [&](const double* stat) {
+    std::vector<std::vector<int64_t>> rows(world, std::vector<int64_t>(tables));
+    for (int64_t r = 0; r < world; ++r) {
+      for (int64_t t = 0; t < tables; ++t) rows[r][t] = static_cast<int64_t>(stat[3 + tasks + r * tables + t]);
+    }
+    return rows;
+  };
 
   EpochResult result;
   std::vector<double> loss_sums(tasks, 0.0);  // over the global batches, each weighted by its examples
@@ -188,8 +205,10 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     // Gradients set to none rather than zero-filled: backward then hands its buffers over.
     for (auto& param : parameters_) param.mutable_grad() = torch::Tensor();
 
-    // Per-step statistics, summed over ranks: [stop requested, examples, non-finite, loss x examples per task].
-    auto stats = torch::zeros({3 + static_cast<int64_t>(tasks)}, torch::kDouble);
+    // Per-step statistics, summed over ranks: [stop requested, examples, non-finite, loss x examples
+    // per task, then rank r's touched rows of table t at r * tables + t] (so the row exchange needs
+    // no collective of its own to learn the counts).
+    auto stats = torch::zeros({3 + static_cast<int64_t>(tasks) + world * tables}, torch::kDouble);
     auto* stat = stats.data_ptr<double>();
     stat[0] = abort.load() ? 1.0 : 0.0;
     stat[1] = static_cast<double>(local);
@@ -213,6 +232,9 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
         total = total + options_.tasks[t].weight * loss;
       }
       stat[2] = bad_task >= 0 ? 1.0 : 0.0;
+      for (size_t t = 0; t < touched.size(); ++t) {
+        stat[3 + tasks + rank * tables + t] = static_cast<double>(touched[t].ids.size(0));
+      }
       if (bad_task < 0) total.backward();
     }
     if (communicator_) {
@@ -248,7 +270,7 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       for (auto& gradient : gradients) gradient.mul_(scale);
       communicator_->all_reduce_sum_(gradients);
     }
-    const auto table_gradients = sparse_optimizer_ ? this->table_gradients(touched, scale)
+    const auto table_gradients = sparse_optimizer_ ? this->table_gradients(touched, scale, touched_rows_of(stat))
                                                    : std::vector<std::pair<torch::Tensor, torch::Tensor>>();
     if (options_.clip_norm > 0) {
       auto all = gradients;
@@ -302,7 +324,7 @@ std::vector<torch::Tensor> predict_outputs(TaskModel& model, const Dataset& data
   }
   // Outside inference mode: the collective writes into its buffers from Gloo's own threads.
   if (communicator) {
-    for (auto& output : outputs) output = communicator->all_gather_rows(output);
+    outputs = communicator->all_gather_rows(outputs);
   }
   return outputs;
 }

@@ -2,18 +2,29 @@
 // its final weights, loss history and validation metrics as JSON to OUT_DIR/rank-<RANK>.json.
 // TEST_MODE=die-after-epoch makes rank 1 kill itself after its first epoch; hang-after-epoch makes
 // it block forever instead. TEST_DEVICE=cuda trains on cuda:LOCAL_RANK; TEST_CUDA_BACKEND picks the
-// group's engine for CUDA tensors (scripts/gpu-check.js).
+// group's engine for CUDA tensors (scripts/gpu-check.js). TEST_TABLES=<embedding optimizer type>
+// adds a categorical feature and a bag of ids, trained row-sparse by that optimizer.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const adatt = require(process.env.ADATT_DIST);
+
+const TABLES = process.env.TEST_TABLES;
 
 function data(size, seed) {
   let state = seed;
   const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const dense = Float32Array.from({ length: size * 6 }, () => next() * 2 - 1);
   const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[6 * i + t] + dense[6 * i + 2] > 0 ? 1 : 0)));
-  return adatt.TensorDataset.fromEncoded({ size, dense, labels });
+  if (!TABLES) return adatt.TensorDataset.fromEncoded({ size, dense, labels });
+  const categorical = Int32Array.from({ length: size }, () => Math.floor(next() * 50));
+  const indices = [];
+  const offsets = new Int32Array(size);
+  for (let i = 0; i < size; i += 1) {
+    offsets[i] = indices.length;
+    for (let k = Math.floor(next() * 4); k > 0; k -= 1) indices.push(Math.floor(next() * 20));
+  }
+  return adatt.TensorDataset.fromEncoded({ size, dense, categorical, multiValued: [{ indices: Int32Array.from(indices), offsets }], labels });
 }
 
 async function main() {
@@ -22,12 +33,17 @@ async function main() {
     timeoutMs: Number(process.env.TEST_TIMEOUT_MS || 20000), cudaBackend: process.env.TEST_CUDA_BACKEND || 'auto',
   });
   const model = adatt.createModel({
-    kind: 'adatt-sp', input: { dense: 6 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
+    kind: 'adatt-sp',
+    input: TABLES
+      ? { dense: 6, categorical: [{ name: 'c', vocab: 50, dim: 4 }], multiValued: [{ name: 'm', vocab: 20, dim: 3, pooling: 'sum' }] }
+      : { dense: 6 },
+    tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
     expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2, seed: 100 + group.rank, // rank 0's weights win
   });
   const result = await adatt.fit(model, data(1000, 1), {
     epochs: Number(process.env.TEST_EPOCHS || 3), batchSize: Number(process.env.TEST_BATCH), seed: 5,
     optimizer: { type: 'adam', lr: 0.01 }, validation: data(333, 2), distributed: group,
+    ...(TABLES ? { embeddingOptimizer: { type: TABLES, lr: 0.05 }, clipNorm: 1 } : {}),
     device: process.env.TEST_DEVICE === 'cuda' ? `cuda:${group.localRank}` : 'cpu',
     onEpoch: () => {
       if (group.rank !== 1) return;

@@ -48,8 +48,14 @@ class Communicator {
   // Element-wise sum over ranks, in place; tensors are flattened into buckets (one device each) so
   // each bucket is one collective call.
   void all_reduce_sum_(const std::vector<torch::Tensor>& tensors);
-  // Every rank's rows (dim 0) concatenated in rank order; ranks may hold different row counts.
-  torch::Tensor all_gather_rows(const torch::Tensor& local);
+  // For each tensor, every rank's rows (dim 0) concatenated in rank order; ranks may hold
+  // different row counts, the tensors different dtypes and widths (one device). Two collective
+  // calls whatever the number of tensors: row counts, then every tensor's bytes in one buffer.
+  std::vector<torch::Tensor> all_gather_rows(const std::vector<torch::Tensor>& locals);
+  // The same when every rank's row counts are known already: rows[r][i] of tensor i on rank r
+  // (one collective call).
+  std::vector<torch::Tensor> all_gather_rows(const std::vector<torch::Tensor>& locals,
+                                             const std::vector<std::vector<int64_t>>& rows);
   void barrier();
 
  private:

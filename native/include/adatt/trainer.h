@@ -121,9 +121,10 @@ class Trainer {
  private:
   torch::Tensor task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const;
   // The tables' touched ids and row gradients of this step, summed over ranks when data-parallel
-  // (every rank ends with the same rows); `scale` weights this rank's rows first.
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> table_gradients(const std::vector<TouchedRows>& touched,
-                                                                       double scale);
+  // (every rank ends with the same rows); `scale` weights this rank's rows first, and
+  // rows_per_rank[r][t] is rank r's count of touched rows of table t.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> table_gradients(
+      const std::vector<TouchedRows>& touched, double scale, const std::vector<std::vector<int64_t>>& rows_per_rank);
 
   std::shared_ptr<TaskModel> model_;
   TrainerOptions options_;

@@ -178,13 +178,14 @@ export function mappedBlasLibraries(procMaps: string): string[] {
   return [...files];
 }
 
-type BlasKind = 'OpenBLAS' | 'MKL' | 'BLIS' | 'FlexiBLAS' | 'reference BLAS';
+type BlasKind = 'OpenBLAS' | 'MKL' | 'BLIS' | 'ATLAS' | 'FlexiBLAS' | 'reference BLAS';
 
 function blasKind(file: string): BlasKind {
   const name = path.posix.basename(file);
   if (/openblas/.test(file)) return 'OpenBLAS';
   if (name.startsWith('libmkl')) return 'MKL';
   if (/blis/.test(file)) return 'BLIS';
+  if (/\/atlas\//.test(file)) return 'ATLAS';
   if (name.startsWith('libflexiblas')) return 'FlexiBLAS';
   return 'reference BLAS'; // Debian's libblas3 (/usr/lib/<triplet>/blas/) or an unknown libblas.so
 }
@@ -206,7 +207,9 @@ export function diagnose(inputs: DoctorInputs): DoctorReport {
     : [];
   const loadedRoot = info?.libtorchPath ? path.posix.dirname(path.posix.dirname(info.libtorchPath)) : undefined;
   const torchRoots = [loadedRoot, found?.root].filter((root): root is string => root !== undefined);
-  const cudaBuilt = info?.cudaBuilt ?? (found?.cuda || libraryNames.some((name) => name.startsWith('libtorch_cuda')));
+  // info().cudaBuilt is at::hasCUDA(), false without a usable GPU; a CUDA build links libtorch_cuda.so.
+  const linksCuda = libraryNames.some((name) => name.startsWith('libtorch_cuda'));
+  const cudaBuilt = Boolean(info?.cudaBuilt) || linksCuda || (libraryNames.length === 0 && Boolean(found?.cuda));
   const cudaVersion = cudaBuilt ? cudaVersionOf(inputs.root, torchRoots, libraryNames) : undefined;
   const libtorchDirs = [found?.libdir, info?.libtorchPath && path.posix.dirname(info.libtorchPath)].filter((dir): dir is string => Boolean(dir));
 

@@ -371,9 +371,15 @@ describe('diagnose', () => {
       fix: 'upgrade the NVIDIA driver to 525.60.13 or newer, or use a torch built for an older CUDA',
     });
     expect(old.ok).toBe(false);
-    const noDriver = diagnose(healthyInputs({ nvidia: undefined, load: { info: { ...LOADED_INFO, cudaAvailable: false, cudaDeviceCount: 0 } } }));
-    expect(check(noDriver, 'cuda')).toMatchObject({ status: 'warn', fix: expect.stringContaining('(525.60.13 or newer)') });
-    const cpuWithGpu = diagnose(healthyInputs({ libtorch: { ...FOUND, cuda: false }, load: { info: { ...LOADED_INFO, cudaBuilt: false, ncclBuilt: false } } }));
+    // Without a usable GPU info().cudaBuilt (at::hasCUDA()) is false: libtorch_cuda.so in the link graph tells the build.
+    const noDriver = diagnose(healthyInputs({ nvidia: undefined, load: { info: { ...LOADED_INFO, cudaBuilt: false, cudaAvailable: false, cudaDeviceCount: 0 } } }));
+    expect(check(noDriver, 'cuda')).toMatchObject({
+      status: 'warn', message: expect.stringMatching(/^CUDA 12\.4 build of LibTorch, but no NVIDIA driver is loaded/), fix: expect.stringContaining('(525.60.13 or newer)'),
+    });
+    expect(check(noDriver, 'gpus')).toMatchObject({ status: 'warn', message: 'none visible (no NVIDIA driver); CUDA_VISIBLE_DEVICES unset' });
+    const cpuInputs = healthyInputs({ libtorch: { ...FOUND, cuda: false }, load: { info: { ...LOADED_INFO, cudaBuilt: false, ncclBuilt: false } } });
+    writeElf(path.join(cpuInputs.root, 'site/torch/lib/libtorch.so'));
+    const cpuWithGpu = diagnose(cpuInputs);
     expect(check(cpuWithGpu, 'cuda')).toMatchObject({ status: 'warn', message: 'NVIDIA driver 550.54.14 (NVIDIA H100, NVIDIA H100) is present, but this LibTorch is CPU-only' });
     expect(check(cpuWithGpu, 'nccl')).toMatchObject({ status: 'ok', message: expect.stringContaining('not built (CPU LibTorch') });
   });
@@ -404,6 +410,8 @@ describe('diagnose', () => {
     expect(check(diagnose(healthyInputs({ procMaps: '', load: { info: mkl } })), 'blas'))
       .toMatchObject({ status: 'ok', message: 'MKL 2020.0.4, built into LibTorch; threads: LibTorch 4 intra-op / 4 inter-op, BLAS unknown (unknown)' });
     expect(check(diagnose(healthyInputs({ procMaps: '' })), 'blas')).toMatchObject({ status: 'warn', message: expect.stringContaining('no BLAS library is mapped') });
+    const atlas = '7f00-7f01 r-xp 00000000 08:01 42 /usr/lib/x86_64-linux-gnu/atlas/libblas.so.3\n';
+    expect(check(diagnose(healthyInputs({ procMaps: atlas })), 'blas')).toMatchObject({ status: 'ok', details: { kinds: ['ATLAS'] } });
   });
 });
 

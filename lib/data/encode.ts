@@ -6,6 +6,7 @@
 import { ValidationError } from '../errors';
 import { codedCells, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
 import { validateFittedSchema } from './fitted';
+import { hashedId } from './hashing';
 import { invalidData, NULL_CODE, requireRows, type Column, type Table } from './table';
 import type {
   EncodedData,
@@ -33,16 +34,19 @@ export interface EncodeOptions {
   predicates?: Readonly<Record<string, LabelPredicate>>;
 }
 
-function idsByValue(vocabulary: readonly string[]): Map<string, number> {
-  return new Map(vocabulary.map((value, k) => [value, k + FIRST_VALUE_ID]));
+/** The id of a (non-missing) value's text: its hash bucket, or its vocabulary id (1 when unknown). */
+function idOfText(feature: FittedCategorical): (text: string) => number {
+  const { hashBuckets } = feature;
+  if (hashBuckets !== undefined) return (text) => hashedId(text, hashBuckets);
+  const idOf = new Map(feature.vocabulary.map((value, k) => [value, k + FIRST_VALUE_ID]));
+  return (text) => idOf.get(text) ?? OUT_OF_VOCABULARY_ID;
 }
 
-/** Per distinct value of `cells`: its vocabulary id (0 missing, 1 out of vocabulary, 2.. known). */
-function idsPerCode(cells: CodedCells, vocabulary: readonly string[], missing: ReadonlySet<string>): Int32Array {
-  const idOf = idsByValue(vocabulary);
+/** Per distinct value of `cells`: its id (0 missing, else as idOfText). */
+function idsPerCode(cells: CodedCells, feature: FittedCategorical, missing: ReadonlySet<string>): Int32Array {
+  const idOf = idOfText(feature);
   const isMissing = missingFlags(cells.values, missing);
-  return Int32Array.from(cells.values, (value, code) =>
-    isMissing[code] === 1 ? MISSING_ID : idOf.get(String(value)) ?? OUT_OF_VOCABULARY_ID);
+  return Int32Array.from(cells.values, (value, code) => (isMissing[code] === 1 ? MISSING_ID : idOf(String(value))));
 }
 
 function encodeDense(features: readonly FittedDense[], columns: readonly Column[], table: Table, missing: ReadonlySet<string>): Float32Array {
@@ -66,9 +70,9 @@ function encodeDense(features: readonly FittedDense[], columns: readonly Column[
 function encodeCategorical(features: readonly FittedCategorical[], columns: readonly Column[], table: Table, missing: ReadonlySet<string>): Int32Array {
   const width = features.length;
   const ids = new Int32Array(table.size * width);
-  features.forEach(({ vocabulary }, j) => {
+  features.forEach((feature, j) => {
     const cells = codedCells(table, columns[j] as Column);
-    const idOfCode = idsPerCode(cells, vocabulary, missing);
+    const idOfCode = idsPerCode(cells, feature, missing);
     const { codes } = cells;
     for (let i = 0; i < codes.length; i++) {
       const code = codes[i] as number;
@@ -83,11 +87,11 @@ const MISSING_BAG = Int32Array.of(MISSING_ID);
 function encodeBags(feature: FittedMultiValued, column: Column, table: Table, missing: ReadonlySet<string>): { indices: Int32Array; offsets: Int32Array } {
   const cells = codedCells(table, column);
   const isMissing = missingFlags(cells.values, missing);
-  const idOf = idsByValue(feature.vocabulary);
+  const idOf = idOfText(feature);
   // One bag per distinct cell; a missing cell is the bag [0], like a missing categorical value.
   const bagOfCode = cells.values.map((value, code) => isMissing[code] === 1
     ? MISSING_BAG
-    : Int32Array.from(splitTokens(String(value), feature.separator), (token) => idOf.get(token) ?? OUT_OF_VOCABULARY_ID));
+    : Int32Array.from(splitTokens(String(value), feature.separator), idOf));
   const bagOf = (code: number): Int32Array => (code === NULL_CODE ? MISSING_BAG : (bagOfCode[code] as Int32Array));
   const offsets = new Int32Array(table.size);
   let total = 0;

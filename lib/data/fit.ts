@@ -79,12 +79,13 @@ function countPerCode(cells: CodedCells): Int32Array {
 
 /**
  * Known values (or, with `tokensOf`, tokens) seen at least `minFrequency` times and not missing,
- * most frequent first (ties by value), so that ids do not depend on the order of the rows.
+ * most frequent first (ties by value), so that ids do not depend on the order of the rows; the
+ * first `maxVocabulary` of them when that is set.
  */
 function fitVocabulary(
   cells: CodedCells,
   missing: ReadonlySet<string>,
-  minFrequency: number,
+  { minFrequency, maxVocabulary }: Pick<CategoricalEntry, 'minFrequency' | 'maxVocabulary'>,
   tokensOf: (text: string) => string[] = (text) => [text],
 ): string[] {
   const isMissing = missingFlags(cells.values, missing);
@@ -96,6 +97,7 @@ function fitVocabulary(
   return [...counts]
     .filter(([, count]) => count >= minFrequency)
     .sort(([a, countA], [b, countB]) => countB - countA || compareText(a, b))
+    .slice(0, maxVocabulary)
     .map(([value]) => value);
 }
 
@@ -193,8 +195,11 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
   requireUniqueNames(tasks, 'tasks');
   requireNoLabelLeak([...dense, ...categorical, ...multiValued], tasks);
 
-  const vocabularyOf = ({ entry, column }: Resolved<CategoricalEntry>, tokensOf?: (text: string) => string[]): string[] =>
-    fitVocabulary(codedCells(table, column), missing, entry.minFrequency, tokensOf);
+  // A hashed feature stores its bucket count instead of a vocabulary.
+  const vocabularyOf = ({ entry, column }: Resolved<CategoricalEntry>, tokensOf?: (text: string) => string[]) =>
+    entry.hashBuckets !== undefined
+      ? { vocabulary: [], hashBuckets: entry.hashBuckets }
+      : { vocabulary: fitVocabulary(codedCells(table, column), missing, entry, tokensOf) };
   const allColumns = [...dense, ...categorical, ...multiValued, ...tasks].map(({ column }) => column.name);
   return {
     format: FITTED_SCHEMA_FORMAT,
@@ -202,12 +207,12 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
     columns: [...new Set(allColumns)],
     missingValues: normalized.missingValues,
     dense: dense.map((feature) => fitDense(feature, table, missing)),
-    categorical: categorical.map((feature) => ({ name: feature.name, column: feature.column.name, vocabulary: vocabularyOf(feature) })),
+    categorical: categorical.map((feature) => ({ name: feature.name, column: feature.column.name, ...vocabularyOf(feature) })),
     multiValued: multiValued.map((feature) => ({
       name: feature.name,
       column: feature.column.name,
       separator: feature.entry.separator,
-      vocabulary: vocabularyOf(feature, (text) => splitTokens(text, feature.entry.separator)),
+      ...vocabularyOf(feature, (text) => splitTokens(text, feature.entry.separator)),
     })),
     tasks: tasks.map(({ entry, column }) => fitTask(entry, column, table, missing)),
     fittedRows: table.size,

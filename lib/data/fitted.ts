@@ -3,6 +3,7 @@
  * encodes anything, with a ConfigError naming the offending field.
  */
 import { configChecker } from './check';
+import { MAX_HASH_BUCKETS } from './hashing';
 import { FITTED_SCHEMA_FORMAT, FITTED_SCHEMA_VERSION, NORMALIZATIONS, TASK_TYPE_KEYS, TASK_TYPES, type FittedSchema } from './types';
 
 
@@ -44,9 +45,15 @@ export function validateFittedSchema(value: unknown): FittedSchema {
     if (check.finite(entry.scale, `dense[${i}].scale`) <= 0) check.fail(`dense[${i}].scale`, `dense[${i}].scale must be > 0, got ${String(entry.scale)}`);
     check.finite(entry.fill, `dense[${i}].fill`);
   });
-  entries('categorical', ['vocabulary']).forEach((entry, i) => uniqueStrings(entry.vocabulary, `categorical[${i}].vocabulary`, 0));
-  entries('multiValued', ['vocabulary', 'separator']).forEach((entry, i) => {
-    uniqueStrings(entry.vocabulary, `multiValued[${i}].vocabulary`, 0);
+  const vocabulary = (entry: Record<string, unknown>, field: string): void => {
+    uniqueStrings(entry.vocabulary, `${field}.vocabulary`, 0);
+    if (entry.hashBuckets === undefined) return;
+    check.integer(entry.hashBuckets, `${field}.hashBuckets`, 1, MAX_HASH_BUCKETS);
+    if ((entry.vocabulary as unknown[]).length > 0) check.fail(`${field}.vocabulary`, `${field} is hashed, so its vocabulary must be empty`);
+  };
+  entries('categorical', ['vocabulary', 'hashBuckets']).forEach((entry, i) => vocabulary(entry, `categorical[${i}]`));
+  entries('multiValued', ['vocabulary', 'hashBuckets', 'separator']).forEach((entry, i) => {
+    vocabulary(entry, `multiValued[${i}]`);
     check.string(entry.separator, `multiValued[${i}].separator`);
   });
   entries('tasks', ['type', ...Object.values(TASK_TYPE_KEYS).flat()], 1).forEach((task, i) => {

@@ -6,6 +6,7 @@ import type { CategoricalFeature, InputConfig, MultiValuedFeature, Pooling, Task
 import { optionsChecker } from './check';
 import { FIRST_VALUE_ID } from './encode';
 import { validateFittedSchema } from './fitted';
+import { FIRST_HASHED_ID } from './hashing';
 import type { FittedCategorical, FittedSchema } from './types';
 
 export interface ModelSectionsOptions {
@@ -30,9 +31,9 @@ export function defaultEmbeddingDim(vocab: number): number {
   return Math.min(MAX_EMBEDDING_DIM, Math.ceil(1.6 * vocab ** 0.56));
 }
 
-/** Number of ids a fitted categorical feature uses: the two buckets plus the known values. */
+/** Number of ids a fitted categorical feature uses: the two buckets plus the known values, or the missing id plus the hash buckets. */
 export function vocabSize(feature: FittedCategorical): number {
-  return FIRST_VALUE_ID + feature.vocabulary.length;
+  return feature.hashBuckets !== undefined ? FIRST_HASHED_ID + feature.hashBuckets : FIRST_VALUE_ID + feature.vocabulary.length;
 }
 
 /** The `input` and `tasks` sections of a model config for data encoded with `schema`. */

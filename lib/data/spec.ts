@@ -4,6 +4,7 @@
  */
 import { configChecker, type FieldChecker } from './check';
 import { validateFittedSchema } from './fitted';
+import { MAX_HASH_BUCKETS } from './hashing';
 import { DEFAULT_MISSING_VALUES } from './table';
 import {
   NORMALIZATIONS,
@@ -28,7 +29,11 @@ export interface FeatureEntry {
   name: string | undefined;
 }
 export interface DenseEntry extends FeatureEntry { normalize: Normalization }
-export interface CategoricalEntry extends FeatureEntry { minFrequency: number }
+export interface CategoricalEntry extends FeatureEntry {
+  minFrequency: number;
+  maxVocabulary: number | undefined;
+  hashBuckets: number | undefined;
+}
 export interface MultiValuedEntry extends CategoricalEntry { separator: string }
 
 export type TaskEntry = { field: string; name: string; column: ColumnRef } & (
@@ -72,8 +77,18 @@ function featureEntry(
   };
 }
 
-function minFrequency(check: FieldChecker, value: unknown, field: string): number {
-  return value === undefined ? 1 : check.integer(value, field, 1);
+const CATEGORICAL_KEYS = ['minFrequency', 'maxVocabulary', 'hashBuckets'] as const;
+
+/** The vocabulary options of a categorical or multi-valued entry: fitted (minFrequency, maxVocabulary) or hashed. */
+function vocabularyOptions(check: FieldChecker, entry: Record<string, unknown>, field: string): Omit<CategoricalEntry, keyof FeatureEntry> {
+  const optional = (key: string, max = Number.MAX_SAFE_INTEGER): number | undefined =>
+    entry[key] === undefined ? undefined : check.integer(entry[key], `${field}.${key}`, 1, max);
+  const hashBuckets = optional('hashBuckets', MAX_HASH_BUCKETS);
+  const fitted = ['minFrequency', 'maxVocabulary'].find((key) => entry[key] !== undefined);
+  if (hashBuckets !== undefined && fitted !== undefined) {
+    check.fail(`${field}.${fitted}`, `${field}: ${fitted} fits a vocabulary and hashBuckets hashes instead; use one of them`);
+  }
+  return { minFrequency: optional('minFrequency') ?? 1, maxVocabulary: optional('maxVocabulary'), hashBuckets };
 }
 
 function taskEntry(check: FieldChecker, item: unknown, field: string): TaskEntry {
@@ -114,14 +129,14 @@ export function validateSchemaSpec(spec: unknown): NormalizedSpec {
     return { ...base, normalize: entry.normalize === undefined ? 'standard' : check.oneOf(entry.normalize, `${base.field}.normalize`, NORMALIZATIONS) };
   });
   const categorical = list('categorical').map((item, i): CategoricalEntry => {
-    const { base, given: entry } = featureEntry(check, item, `categorical[${i}]`, ['minFrequency']);
-    return { ...base, minFrequency: minFrequency(check, entry.minFrequency, `${base.field}.minFrequency`) };
+    const { base, given: entry } = featureEntry(check, item, `categorical[${i}]`, CATEGORICAL_KEYS);
+    return { ...base, ...vocabularyOptions(check, entry, base.field) };
   });
   const multiValued = list('multiValued').map((item, i): MultiValuedEntry => {
-    const { base, given: entry } = featureEntry(check, item, `multiValued[${i}]`, ['minFrequency', 'separator']);
+    const { base, given: entry } = featureEntry(check, item, `multiValued[${i}]`, [...CATEGORICAL_KEYS, 'separator']);
     return {
       ...base,
-      minFrequency: minFrequency(check, entry.minFrequency, `${base.field}.minFrequency`),
+      ...vocabularyOptions(check, entry, base.field),
       separator: entry.separator === undefined ? DEFAULT_SEPARATOR : check.string(entry.separator, `${base.field}.separator`),
     };
   });

@@ -58,6 +58,14 @@ export interface CategoricalSpec {
   name?: string;
   /** Values seen fewer times than this in the training rows go to the out-of-vocabulary bucket (default 1). */
   minFrequency?: number;
+  /** Keep only this many values, the most frequent (after minFrequency); the rest go to the out-of-vocabulary bucket. */
+  maxVocabulary?: number;
+  /**
+   * Hash values into this many buckets instead of fitting a vocabulary: id = 1 + xxHash64(text) mod
+   * hashBuckets (0 = missing), so unseen values need no out-of-vocabulary bucket. Not with
+   * minFrequency or maxVocabulary.
+   */
+  hashBuckets?: number;
 }
 
 export interface MultiValuedSpec extends CategoricalSpec {
@@ -121,8 +129,10 @@ export interface FittedDense {
 export interface FittedCategorical {
   name: string;
   column: string;
-  /** Known values; value `vocabulary[k]` has id k + 2 (0 = missing, 1 = out of vocabulary). */
+  /** Known values; value `vocabulary[k]` has id k + 2 (0 = missing, 1 = out of vocabulary). Empty when hashed. */
   vocabulary: string[];
+  /** Set for hashed features: ids are 1 + xxHash64(text) mod hashBuckets (0 = missing); see lib/data/hashing.ts. */
+  hashBuckets?: number;
 }
 
 export interface FittedMultiValued extends FittedCategorical {

@@ -67,9 +67,12 @@ export function fileError(action: 'read' | 'write' | 'create folder', file: stri
   return new FileError(`cannot ${action} ${file}: ${reason}`, { cause: err });
 }
 
-/** Creates `directory` and its parents; a FileError when a file is in the way. */
-export async function ensureDirectory(directory: string): Promise<void> {
-  await fs.mkdir(directory, { recursive: true }).catch((err: unknown) => {
+/**
+ * Creates `directory` and its parents (a FileError when a file is in the way); returns the first
+ * folder it made, as `fs.mkdir` does, or undefined when all existed.
+ */
+export async function ensureDirectory(directory: string): Promise<string | undefined> {
+  return fs.mkdir(directory, { recursive: true }).catch((err: unknown) => {
     throw fileError('create folder', directory, err);
   });
 }

@@ -14,7 +14,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { TaskConfig, ModelConfig } from '../config';
 import { FileError } from '../errors';
-import { fileError, writeFileAtomic } from '../files';
+import { ensureDirectory, fileError, writeFileAtomic } from '../files';
 import type { EpochSummary, Metrics } from '../training';
 import { isRecord } from '../validation';
 import { UsageError } from './exit';
@@ -167,9 +167,7 @@ export class RunDirectory {
 
   /** mkdir -p, noting each folder it made. */
   async #createDirectory(directory: string): Promise<void> {
-    const first = await fs.mkdir(directory, { recursive: true }).catch((err: unknown) => {
-      throw fileError('create folder', directory, err);
-    });
+    const first = await ensureDirectory(directory);
     if (first === undefined) return;
     const below = path.relative(first, directory).split(path.sep).filter(Boolean);
     this.#createdDirectories.push(first, ...below.map((_, i) => path.join(first, ...below.slice(0, i + 1))));

@@ -33,8 +33,8 @@ const SCRIPT_ARRAY_KINDS = [Float32Array, Float64Array, Int32Array, BigInt64Arra
 
 /**
  * `run`'s arguments, checked where the addon would misread them or fail without naming them: holes
- * in arrays (`[, x]`), shapes that are not lists of non-negative integers, and typed arrays over a
- * SharedArrayBuffer, which N-API cannot read (they are copied).
+ * in arrays (`[, x]`), shapes that are not lists of non-negative integers, a dtype that is not a
+ * string, and typed arrays over a SharedArrayBuffer, which N-API cannot read (they are copied).
  */
 function scriptArgument(value: unknown, field: string): unknown {
   if (Array.isArray(value)) {
@@ -51,6 +51,10 @@ function scriptArgument(value: unknown, field: string): unknown {
       if (typeof extent !== 'number' || !Number.isSafeInteger(extent) || extent < 0) {
         throw new ValidationError(`${field}.shape[${d}]`, `${field}.shape[${d}] must be a non-negative integer, got ${describeValue(extent)}`);
       }
+    }
+    // The addon reads dtype only when it is a string, and would ignore any other value.
+    if (value.dtype !== undefined && typeof value.dtype !== 'string') {
+      throw new ValidationError(`${field}.dtype`, `${field}.dtype must be a string such as 'int64', got ${describeValue(value.dtype)}`);
     }
     const Kind = SCRIPT_ARRAY_KINDS.find((kind) => data instanceof kind);
     return data.buffer instanceof SharedArrayBuffer && Kind ? { ...value, data: new Kind(data as never) } : value;

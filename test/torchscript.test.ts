@@ -114,6 +114,7 @@ describe('TorchScript', () => {
     await expect(model.run('forward', [dense, , categorical] as never)).rejects.toThrow('args[0][1] is empty (a hole in the array)');
     await expect(model.forward({ shape: [5, 4.5], data: new Float32Array(20) }, categorical))
       .rejects.toThrow('args[0].shape[1] must be a non-negative integer, got 4.5');
+    await expect(model.forward(dense, { ...categorical, dtype: 4 as never })).rejects.toThrow("args[1].dtype must be a string such as 'int64', got 4");
     const exotic = Object.assign([{ name: 'click', type: 'binary' as const }, { name: 'genre', type: 'multiclass' as const, classes: 3 }],
       { constructor: { [Symbol.species]: 1 } });
     expect(model.configureTasks({ inputs: ['dense', 'categorical'], tasks: exotic }).tasks).toHaveLength(2);

@@ -86,19 +86,44 @@ function fitVocabulary(
   cells: CodedCells,
   missing: ReadonlySet<string>,
   { minFrequency, maxVocabulary }: Pick<CategoricalEntry, 'minFrequency' | 'maxVocabulary'>,
-  tokensOf: (text: string) => string[] = (text) => [text],
+  tokensOf?: (text: string) => string[],
 ): string[] {
   const isMissing = missingFlags(cells.values, missing);
-  const counts = new Map<string, number>();
-  countPerCode(cells).forEach((count, code) => {
-    if (count === 0 || isMissing[code] === 1) return;
-    for (const token of tokensOf(String(cells.values[code]))) counts.set(token, (counts.get(token) ?? 0) + count);
-  });
-  return [...counts]
-    .filter(([, count]) => count >= minFrequency)
-    .sort(([a, countA], [b, countB]) => countB - countA || compareText(a, b))
-    .slice(0, maxVocabulary)
-    .map(([value]) => value);
+  const perCode = countPerCode(cells);
+  // A column's distinct values are distinct texts already; only tokens of several cells need merging.
+  let texts: string[] = [];
+  let counts: ArrayLike<number> = [];
+  if (tokensOf === undefined) {
+    texts = cells.values.map(String);
+    counts = perCode.map((count, code) => (isMissing[code] === 1 ? 0 : count));
+  } else {
+    const merged = new Map<string, number>();
+    perCode.forEach((count, code) => {
+      if (count === 0 || isMissing[code] === 1) return;
+      for (const token of tokensOf(String(cells.values[code]))) merged.set(token, (merged.get(token) ?? 0) + count);
+    });
+    texts = [...merged.keys()];
+    counts = [...merged.values()];
+  }
+  // One bucket of texts per count, each sorted by the engine's own string sort (the same order as
+  // compareText): a comparator over millions of values is several times slower.
+  const byCount = new Map<number, string[]>();
+  for (let i = 0; i < texts.length; i++) {
+    const count = counts[i] as number;
+    if (count === 0 || count < minFrequency) continue;
+    const bucket = byCount.get(count);
+    if (bucket) bucket.push(texts[i] as string);
+    else byCount.set(count, [texts[i] as string]);
+  }
+  const vocabulary: string[] = [];
+  const limit = maxVocabulary ?? Infinity;
+  for (const count of [...byCount.keys()].sort((a, b) => b - a)) {
+    for (const text of (byCount.get(count) as string[]).sort()) {
+      if (vocabulary.length >= limit) return vocabulary;
+      vocabulary.push(text);
+    }
+  }
+  return vocabulary;
 }
 
 /** Distinct non-missing values as text: numbers in numeric order when all are numbers, else text order. */

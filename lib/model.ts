@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { loadAddon, type NativeModelConfig, type RawModel, type RawTensor, type WeightLayout } from './addon';
 import { toRawBatch, batchSchema, type Batch, type BatchSchema } from './batch';
 import { normalizeModelConfig, validateModelConfig, type ModelConfig } from './config';
-import { callNative, callNativeAsync, FileError, ValidationError } from './errors';
-import { writeFileAtomic } from './files';
+import { callNative, callNativeAsync, ValidationError } from './errors';
+import { fileError, prepareAtomicWrite, requireReadableFile, writeFileAtomic } from './files';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
 import { describeValue, findUnknownKey, isRecord, quoteList, readDevice } from './validation';
@@ -195,6 +195,7 @@ export class Model extends NativeHandle<RawModel> {
     const layout = readLayout(layoutOptions);
     const format = requested ?? (resolved.endsWith('.safetensors') ? 'safetensors' : 'torch');
     if (format === 'torch') {
+      await prepareAtomicWrite(resolved);
       await callNativeAsync(() => raw.saveWeights(resolved, layout));
     } else if (format === 'safetensors') {
       await writeFileAtomic(resolved, encodeSafetensors(await this.stateDict({ layout }), { format: 'pt', layout }));
@@ -211,12 +212,14 @@ export class Model extends NativeHandle<RawModel> {
     const raw = this._raw();
     const resolved = readPath(file);
     const strict = readStrict(options);
+    await requireReadableFile(resolved);
     const head = Buffer.alloc(2);
-    const handle = await fs.open(resolved, 'r').catch((err: Error) => {
-      throw new FileError(`cannot read ${resolved}: ${err.message}`, { cause: err });
-    });
+    const readFailed = (err: unknown): never => {
+      throw fileError('read', resolved, err);
+    };
+    const handle = await fs.open(resolved, 'r').catch(readFailed);
     try {
-      await handle.read(head, 0, 2, 0);
+      await handle.read(head, 0, 2, 0).catch(readFailed);
     } finally {
       await handle.close();
     }
@@ -224,7 +227,7 @@ export class Model extends NativeHandle<RawModel> {
       await callNativeAsync(() => raw.loadWeights(resolved, strict));
       return;
     }
-    const tensors = decodeSafetensors(await fs.readFile(resolved), resolved);
+    const tensors = decodeSafetensors(await fs.readFile(resolved).catch(readFailed), resolved);
     await callNativeAsync(() => raw.loadStateDict(tensors, strict));
   }
 
@@ -247,7 +250,9 @@ export class Model extends NativeHandle<RawModel> {
         fail(field, `${field} must hold batch size x outputs = ${batchSize} x ${outputs} = ${length} values, got ${seed.length}`);
       }
       if (seed instanceof Float32Array) return seed;
-      if (!seed.every((x) => typeof x === 'number')) fail(field, `${field} must hold only numbers`);
+      for (let i = 0; i < seed.length; i += 1) {
+        if (typeof seed[i] !== 'number') fail(`${field}[${i}]`, `${field}[${i}] must be a number, got ${i in seed ? describeValue(seed[i]) : 'an empty slot'}`);
+      }
       return Float32Array.from(seed as number[]);
     });
   }

@@ -12,6 +12,7 @@ import { EMBEDDING_OPTIMIZER_TYPES, loadAddon, OPTIMIZER_TYPES, SCHEDULE_TYPES }
 import { saveCheckpoint, type TrainingState } from './checkpoint';
 import type { TensorDataset } from './dataset';
 import { callNative, callNativeAsync, ValidationError } from './errors';
+import { ensureDirectory } from './files';
 import type { TaskConfig } from './config';
 import { Model, type Device, type StateDict } from './model';
 import { ProcessGroup } from './distributed';
@@ -419,7 +420,7 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
   if (options.device !== undefined) await model.to(options.device as Device);
 
   const checkpoints = readCheckpointOptions(options.checkpoint, stopping !== undefined);
-  if (checkpoints) await fs.mkdir(checkpoints.dir, { recursive: true });
+  if (checkpoints) await ensureDirectory(checkpoints.dir);
 
   const batchesPerEpoch = Math.ceil(train.size / batchSize);
   const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume);

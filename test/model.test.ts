@@ -230,3 +230,18 @@ describe('safetensors', () => {
     await expect(model.saveWeights(path.join(dir, 'x.bin'), { format: 'onnx' as never })).rejects.toThrow(ValidationError);
   });
 });
+
+describe('paths that are not what a call expects', () => {
+  it('name the path in a FileError, and holes in seeds name the slot', async () => {
+    using model = createModel(CONFIG);
+    const dir = makeTempDir('not-a-file');
+    await expect(model.saveWeights(dir, { format: 'torch' })).rejects.toThrow(FileError);
+    await expect(model.saveWeights(dir, { format: 'torch' })).rejects.toThrow(/is a directory, expected a file/);
+    await expect(model.loadWeights(dir)).rejects.toThrow(/cannot read .*: it is a directory, expected a file/);
+    await expect(model.loadWeights(path.join(dir, 'missing.pt'))).rejects.toThrow(FileError);
+    const batch = { dense: [[0.1, 0.2, 0.3]], categorical: [[1]], multiValued: [[[2]]] };
+    const error = await model.gradients(batch, { [CONFIG.tasks[0]!.name]: new Array<number>(1) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe(`seeds.${CONFIG.tasks[0]!.name}[0]`);
+  });
+});

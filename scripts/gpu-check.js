@@ -3,7 +3,8 @@
 // The device half of scripts/gpu-check.sh: parity of every model kind on DEVICE against the CPU
 // (outputs 1e-5, gradients 1e-4, same weights), a CPU checkpoint resumed on DEVICE and saved back
 // to the CPU, data-parallel training on DEVICE (NCCL where built; one process per GPU, at most two)
-// against one CPU process, a training run on DEVICE, and the headline benchmark (AdaTT-sp, T=3, m=2,
+// against one CPU process, row-sparse embedding tables trained on DEVICE against the CPU (and
+// data-parallel with tables), a training run on DEVICE, and the headline benchmark (AdaTT-sp, T=3, m=2,
 // experts [[256],[128]], towers [64], input 128, batch 1024) on DEVICE against the Python reference
 // on the same device. Prints a table last; exits 1 if any check fails.
 //   node scripts/gpu-check.js DEVICE PYTHON
@@ -122,14 +123,46 @@ async function distributedOnDevice() {
     if (codes.some((code) => code !== 0)) throw new Error(`distributed workers exited with ${codes.join(', ')}`);
     return JSON.parse(fs.readFileSync(path.join(dir, 'rank-0.json'), 'utf8'));
   };
-  const reference = await runWorkers(1, { TEST_DEVICE: 'cpu', TEST_CUDA_BACKEND: 'gloo' });
   const cudaBackend = device === 'cpu' ? 'gloo' : 'nccl';
   if (device !== 'cpu') record('NCCL in the addon (info().ncclBuilt)', String(info.ncclBuilt), info.ncclBuilt);
   if (device !== 'cpu' && !info.ncclBuilt) return;
-  const group = await runWorkers(nproc, { TEST_DEVICE: device, TEST_CUDA_BACKEND: cudaBackend });
-  const drift = worstOver(group.weights, reference.weights);
-  record(`data-parallel on ${device}, ${nproc} process(es) over ${group.backends.join('+')}: weights vs 1 cpu process`,
-    drift.toExponential(2), drift < (device === 'cpu' ? 1e-5 : 1e-3) && group.backends.includes(cudaBackend));
+  for (const tables of ['', 'adam']) {
+    const extra = tables ? { TEST_TABLES: tables } : {};
+    const reference = await runWorkers(1, { TEST_DEVICE: 'cpu', TEST_CUDA_BACKEND: 'gloo', ...extra });
+    const group = await runWorkers(nproc, { TEST_DEVICE: device, TEST_CUDA_BACKEND: cudaBackend, ...extra });
+    const drift = worstOver(group.weights, reference.weights);
+    record(`data-parallel on ${device}${tables ? ' with row-sparse tables' : ''}, ${nproc} process(es) over ${group.backends.join('+')}: weights vs 1 cpu process`,
+      drift.toExponential(2), drift < (device === 'cpu' ? 1e-5 : 1e-3) && group.backends.includes(cudaBackend));
+  }
+}
+
+async function sparseTablesOnDevice() {
+  const size = 2048;
+  let state = 9;
+  const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const dense = Float32Array.from({ length: size * 4 }, () => next() * 2 - 1);
+  const categorical = Int32Array.from({ length: size }, () => Math.floor(next() * 100000));
+  const indices = Int32Array.from({ length: size * 2 }, () => Math.floor(next() * 50));
+  const offsets = Int32Array.from({ length: size }, (_, i) => 2 * i);
+  const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[4 * i + t] + (categorical[i] % 3) / 3 > 0.5 ? 1 : 0)));
+  const dataset = adatt.TensorDataset.fromEncoded({ size, dense, categorical, multiValued: [{ indices, offsets }], labels });
+  const config = {
+    kind: 'adatt-sp', input: { dense: 4, categorical: [{ name: 'id', vocab: 100000, dim: 8 }], multiValued: [{ name: 'bag', vocab: 50, dim: 4 }] },
+    tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }], expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2, seed: 5,
+  };
+  for (const type of ['adam', 'rowwise-adagrad']) {
+    const trained = async (where) => {
+      const model = adatt.createModel(config);
+      await adatt.fit(model, dataset, { epochs: 2, batchSize: 256, seed: 2, threads: 1, device: where, embeddingOptimizer: { type, lr: 0.05 } });
+      await model.to('cpu');
+      const weights = await model.stateDict();
+      model.dispose();
+      return weights;
+    };
+    const drift = worstOver(await trained(device), await trained('cpu'));
+    record(`row-sparse tables (${type}) trained on ${device}: weights vs cpu`, drift.toExponential(2), drift < (device === 'cpu' ? 1e-6 : 1e-3));
+  }
+  dataset.dispose();
 }
 
 const HEADLINE = {
@@ -162,6 +195,7 @@ async function headline() {
   await parity();
   await checkpointAcrossDevices();
   await distributedOnDevice();
+  await sparseTablesOnDevice();
   await headline();
   console.table(rows);
   process.exit(failed ? 1 : 0);

@@ -16,6 +16,8 @@ describe('scripts/gpu-check.sh', () => {
     expect(table).toMatch(/parity cpu vs cpu: outputs/);
     expect(table).toMatch(/cpu checkpoint resumed on cpu/);
     expect(table).toMatch(/data-parallel on cpu, 2 process\(es\) over gloo/);
+    expect(table).toMatch(/data-parallel on cpu with row-sparse tables, 2 process\(es\) over gloo/);
+    expect(table).toMatch(/row-sparse tables \(rowwise-adagrad\) trained on cpu: weights vs cpu/);
     expect(table).toMatch(/headline training, ours \/ reference/);
     expect(table).not.toMatch(/FAIL/);
   }, 600_000);

@@ -158,8 +158,16 @@ void Communicator::broadcast_(const std::vector<torch::Tensor>& tensors, int roo
   }
 }
 
-void Communicator::all_reduce_sum_(const std::vector<torch::Tensor>& tensors) {
+void Communicator::all_reduce_sum_(const std::vector<torch::Tensor>& tensors) { start_all_reduce_sum_(tensors)(); }
+
+std::function<void()> Communicator::start_all_reduce_sum_(const std::vector<torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
+  struct Bucket {
+    size_t begin, end;
+    torch::Tensor flat;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  auto buckets = std::make_shared<std::vector<Bucket>>();
   size_t begin = 0;
   while (begin < tensors.size()) {
     const auto device = tensors[begin].device();
@@ -173,14 +181,21 @@ void Communicator::all_reduce_sum_(const std::vector<torch::Tensor>& tensors) {
     std::vector<torch::Tensor> flat;
     for (size_t i = begin; i < end; ++i) flat.push_back(tensors[i].reshape({-1}));
     std::vector<torch::Tensor> bucket{on_device ? torch::cat(flat) : torch::cat(flat).cpu()};
-    wait(rank_, timeout_, "all-reduce", groups_->start(on_device, [&](auto& group) { return group.allreduce(bucket); }));
-    int64_t offset = 0;
-    for (size_t i = begin; i < end; ++i) {
-      tensors[i].copy_(bucket[0].narrow(0, offset, tensors[i].numel()).view_as(tensors[i]));
-      offset += tensors[i].numel();
-    }
+    auto work = groups_->start(on_device, [&](auto& group) { return group.allreduce(bucket); });
+    buckets->push_back({begin, end, bucket[0], work});
     begin = end;
   }
+  return [this, buckets, tensors]() {
+    torch::NoGradGuard no_grad;
+    for (const auto& bucket : *buckets) {
+      wait(rank_, timeout_, "all-reduce", bucket.work);
+      int64_t offset = 0;
+      for (size_t i = bucket.begin; i < bucket.end; ++i) {
+        tensors[i].copy_(bucket.flat.narrow(0, offset, tensors[i].numel()).view_as(tensors[i]));
+        offset += tensors[i].numel();
+      }
+    }
+  };
 }
 
 std::vector<torch::Tensor> Communicator::all_gather_rows(const std::vector<torch::Tensor>& locals) {

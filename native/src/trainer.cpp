@@ -265,13 +265,16 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     for (auto& param : parameters_) {
       if (param.grad().defined()) gradients.push_back(param.grad());
     }
+    std::function<void()> dense_reduced;
     if (communicator_) {
       torch::NoGradGuard no_grad;
       for (auto& gradient : gradients) gradient.mul_(scale);
-      communicator_->all_reduce_sum_(gradients);
+      // The dense all-reduce runs while the tables' rows are exchanged.
+      dense_reduced = communicator_->start_all_reduce_sum_(gradients);
     }
     const auto table_gradients = sparse_optimizer_ ? this->table_gradients(touched, scale, touched_rows_of(stat))
                                                    : std::vector<std::pair<torch::Tensor, torch::Tensor>>();
+    if (dense_reduced) dense_reduced();
     if (options_.clip_norm > 0) {
       auto all = gradients;
       for (const auto& rows : table_gradients) all.push_back(rows.second);

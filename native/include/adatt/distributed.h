@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ class Communicator {
   // Element-wise sum over ranks, in place; tensors are flattened into buckets (one device each) so
   // each bucket is one collective call.
   void all_reduce_sum_(const std::vector<torch::Tensor>& tensors);
+  // The same, started without waiting: the collectives run on c10d's threads while the caller goes
+  // on, and the returned function waits for them and writes the sums back (call it exactly once).
+  std::function<void()> start_all_reduce_sum_(const std::vector<torch::Tensor>& tensors);
   // For each tensor, every rank's rows (dim 0) concatenated in rank order; ranks may hold
   // different row counts, the tensors different dtypes and widths (one device). Two collective
   // calls whatever the number of tensors: row counts, then every tensor's bytes in one buffer.

@@ -44,6 +44,8 @@ class SparseOptimizer {
     torch::Tensor first;   // Adam: exp_avg [V, dim]; Adagrad: sum of squares [V, dim]; row-wise: [V]
     torch::Tensor second;  // Adam: exp_avg_sq [V, dim]
   };
+  void step_cpu(TableState& state, const torch::Tensor& weight, const torch::Tensor& ids, const torch::Tensor& grad,
+                double lr);
   int state_tensors() const;                        // per table: 0, 1 or 2
   std::vector<int64_t> state_shape(size_t table) const;  // [V] row-wise, else the table's shape
 

@@ -34,8 +34,11 @@ export interface EncodeOptions {
   predicates?: Readonly<Record<string, LabelPredicate>>;
 }
 
-/** The id of a (non-missing) value's text: its hash bucket, or its vocabulary id (1 when unknown). */
-function idOfText(feature: FittedCategorical): (text: string) => number {
+/** The id of a (non-missing) value's text. */
+type IdOfText = (text: string) => number;
+
+/** Its hash bucket, or its vocabulary id (1 when unknown). */
+function idOfText(feature: FittedCategorical): IdOfText {
   const { hashBuckets } = feature;
   if (hashBuckets !== undefined) return (text) => hashedId(text, hashBuckets);
   const idOf = new Map(feature.vocabulary.map((value, k) => [value, k + FIRST_VALUE_ID]));
@@ -43,8 +46,7 @@ function idOfText(feature: FittedCategorical): (text: string) => number {
 }
 
 /** Per distinct value of `cells`: its id (0 missing, else as idOfText). */
-function idsPerCode(cells: CodedCells, feature: FittedCategorical, missing: ReadonlySet<string>): Int32Array {
-  const idOf = idOfText(feature);
+function idsPerCode(cells: CodedCells, idOf: IdOfText, missing: ReadonlySet<string>): Int32Array {
   const isMissing = missingFlags(cells.values, missing);
   return Int32Array.from(cells.values, (value, code) => (isMissing[code] === 1 ? MISSING_ID : idOf(String(value))));
 }
@@ -67,12 +69,12 @@ function encodeDense(features: readonly FittedDense[], columns: readonly Column[
   return dense;
 }
 
-function encodeCategorical(features: readonly FittedCategorical[], columns: readonly Column[], table: Table, missing: ReadonlySet<string>): Int32Array {
-  const width = features.length;
+function encodeCategorical(idsOf: readonly IdOfText[], columns: readonly Column[], table: Table, missing: ReadonlySet<string>): Int32Array {
+  const width = idsOf.length;
   const ids = new Int32Array(table.size * width);
-  features.forEach((feature, j) => {
+  idsOf.forEach((idOf, j) => {
     const cells = codedCells(table, columns[j] as Column);
-    const idOfCode = idsPerCode(cells, feature, missing);
+    const idOfCode = idsPerCode(cells, idOf, missing);
     const { codes } = cells;
     for (let i = 0; i < codes.length; i++) {
       const code = codes[i] as number;
@@ -84,10 +86,9 @@ function encodeCategorical(features: readonly FittedCategorical[], columns: read
 
 const MISSING_BAG = Int32Array.of(MISSING_ID);
 
-function encodeBags(feature: FittedMultiValued, column: Column, table: Table, missing: ReadonlySet<string>): { indices: Int32Array; offsets: Int32Array } {
+function encodeBags(feature: FittedMultiValued, idOf: IdOfText, column: Column, table: Table, missing: ReadonlySet<string>): { indices: Int32Array; offsets: Int32Array } {
   const cells = codedCells(table, column);
   const isMissing = missingFlags(cells.values, missing);
-  const idOf = idOfText(feature);
   // One bag per distinct cell; a missing cell is the bag [0], like a missing categorical value.
   const bagOfCode = cells.values.map((value, code) => isMissing[code] === 1
     ? MISSING_BAG
@@ -148,22 +149,52 @@ function encodeLabels(task: FittedTask, column: Column, table: Table, missing: R
   return labels;
 }
 
+function columnOf(table: Table, { column }: { column: string }): Column {
+  const found = table.findColumn(column);
+  if (!found) throw new ValidationError(column, `Invalid data: ${table.describeMissingColumn(column)}, which the schema reads`);
+  return found;
+}
+
+/** What `encode` yields without the labels: the model's input. */
+export type EncodedFeatures = Omit<EncodedData, 'labels'>;
+
+/**
+ * Encodes the feature columns of tables with one fitted schema. The vocabulary lookups are built
+ * once, so that serving many small tables (requests) does not rebuild them per table.
+ */
+export class FeatureEncoder {
+  readonly schema: FittedSchema;
+  readonly #missing: ReadonlySet<string>;
+  readonly #categoricalIds: readonly IdOfText[];
+  readonly #multiValuedIds: readonly IdOfText[];
+
+  constructor(schema: FittedSchema) {
+    this.schema = validateFittedSchema(schema);
+    this.#missing = new Set(schema.missingValues);
+    this.#categoricalIds = schema.categorical.map(idOfText);
+    this.#multiValuedIds = schema.multiValued.map(idOfText);
+  }
+
+  /** The features of every row of `table` (label columns are not read). */
+  encode(table: Table): EncodedFeatures {
+    requireRows(table, 'table', 'encode');
+    const { dense, categorical, multiValued } = this.schema;
+    const missing = this.#missing;
+    const columnsOf = (features: readonly { column: string }[]): Column[] => features.map((feature) => columnOf(table, feature));
+    return {
+      size: table.size,
+      ...(dense.length > 0 ? { dense: encodeDense(dense, columnsOf(dense), table, missing) } : {}),
+      ...(categorical.length > 0 ? { categorical: encodeCategorical(this.#categoricalIds, columnsOf(categorical), table, missing) } : {}),
+      ...(multiValued.length > 0
+        ? { multiValued: multiValued.map((feature, j) => encodeBags(feature, this.#multiValuedIds[j] as IdOfText, columnOf(table, feature), table, missing)) }
+        : {}),
+    };
+  }
+}
+
 /** Encodes the rows of `table` with a fitted schema (from `fitSchema`, or checked JSON). */
 export function encode(schema: FittedSchema, table: Table, options: EncodeOptions = {}): EncodedData {
-  validateFittedSchema(schema);
-  requireRows(table, 'table', 'encode');
+  const features = new FeatureEncoder(schema).encode(table);
   const missing = new Set(schema.missingValues);
-  const columnOf = ({ column }: { column: string }): Column => {
-    const found = table.findColumn(column);
-    if (!found) throw new ValidationError(column, `Invalid data: ${table.describeMissingColumn(column)}, which the schema reads`);
-    return found;
-  };
-  const { dense, categorical, multiValued, tasks } = schema;
-  return {
-    size: table.size,
-    ...(dense.length > 0 ? { dense: encodeDense(dense, dense.map(columnOf), table, missing) } : {}),
-    ...(categorical.length > 0 ? { categorical: encodeCategorical(categorical, categorical.map(columnOf), table, missing) } : {}),
-    ...(multiValued.length > 0 ? { multiValued: multiValued.map((feature) => encodeBags(feature, columnOf(feature), table, missing)) } : {}),
-    labels: tasks.map((task) => encodeLabels(task, columnOf(task), table, missing, options)),
-  };
+  return { ...features, labels: schema.tasks.map((task) => encodeLabels(task, columnOf(table, task), table, missing, options)) };
 }

@@ -10,11 +10,12 @@ export type { TensorDatasetOptions } from './dataset';
 export type { ThreadOptions } from './threads';
 export { evaluate, fit, predict } from './training';
 export { loadTorchScript, ScriptModel } from './torchscript';
-export { initProcessGroup, launch, ProcessGroup } from './distributed';
-export type { LaunchOptions, ProcessGroupOptions } from './distributed';
+export { initProcessGroup, launch, launchWorkers, ProcessGroup } from './distributed';
+export type { LaunchOptions, ProcessGroupOptions, WorkerExit } from './distributed';
 export type { CudaBackend } from './addon';
 export type { ScriptTaskOptions, ScriptTensor, ScriptValue } from './torchscript';
 export { CHECKPOINT_FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from './checkpoint';
+export * from './serving';
 export type { Checkpoint, TrainingState } from './checkpoint';
 export type {
   CheckpointOptions, EarlyStoppingOptions, EmbeddingOptimizerOptions, EmbeddingOptimizerType, EpochSummary, EvaluateOptions,

@@ -197,6 +197,8 @@ export interface RawProcessGroup {
   /** The process groups in use: ['gloo'] or ['gloo', 'nccl']. */
   backends(): string[];
   barrier(): Promise<void>;
+  /** Every rank's bytes, in rank order (sizes may differ). */
+  allGatherBytes(local: Uint8Array): Promise<Uint8Array[]>;
   dispose(): void;
 }
 

@@ -4,6 +4,7 @@
  * torchrun's environment contract so the same script runs under any launcher.
  */
 import { spawn } from 'node:child_process';
+import * as os from 'node:os';
 import { loadAddon, type CudaBackend, type RawProcessGroup } from './addon';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import { NativeHandle } from './native-handle';
@@ -46,6 +47,29 @@ export class ProcessGroup extends NativeHandle<RawProcessGroup> {
     const raw = this._raw();
     await callNativeAsync(() => raw.barrier());
   }
+
+  /**
+   * Resolves when every rank describes the same `plan` (ordered items and their values); otherwise
+   * rejects on every rank alike with a ValidationError naming the first item on which a rank differs
+   * from rank 0, with both values. Collectives then only ever see the buffer sizes every rank
+   * expects: a size mismatch inside Gloo aborts the process from a thread nobody can catch on.
+   */
+  async agree(what: string, plan: readonly (readonly [item: string, value: unknown])[]): Promise<void> {
+    const raw = this._raw();
+    const local = Buffer.from(JSON.stringify(plan.map(([item, value]) => [item, JSON.stringify(value) ?? 'undefined'])));
+    const plans = (await callNativeAsync(() => raw.allGatherBytes(local)))
+      .map((bytes) => JSON.parse(Buffer.from(bytes).toString('utf8')) as [string, string][]);
+    const reference = plans[0]!;
+    plans.forEach((other, rank) => {
+      for (let i = 0; i < Math.max(reference.length, other.length); i += 1) {
+        const item = reference[i]?.[0] ?? other[i]![0];
+        const [mine, theirs] = [reference[i]?.[1] ?? '(nothing)', other[i]?.[0] === item ? other[i]![1] : '(nothing)'];
+        if (mine !== theirs) {
+          throw new ValidationError(item, `${what}: the ranks disagree on ${item}: rank 0 has ${mine}, rank ${rank} has ${theirs}`);
+        }
+      }
+    });
+  }
 }
 
 function readInteger(env: NodeJS.ProcessEnv, name: string, min: number, max: number, fallback?: number): number {
@@ -82,8 +106,21 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
   const localRank = readInteger(env, 'LOCAL_RANK', 0, 65_535, 0);
   const addon = loadAddon();
   const raw = await callNativeAsync(() => addon.initProcessGroup({ masterAddr: masterAddr!, masterPort, worldSize, rank, timeoutMs, cudaBackend }));
-  return new ProcessGroup(raw, localRank);
+  const group = new ProcessGroup(raw, localRank);
+  try {
+    const { libtorchVersion, runtimeLibtorchVersion } = addon.info();
+    await group.agree('initProcessGroup', [
+      ['adatt version', LIBRARY_VERSION], ['LibTorch', [libtorchVersion, runtimeLibtorchVersion]],
+      ['cudaBackend', cudaBackend], ['backends', group.backends],
+    ]);
+  } catch (err) {
+    group.dispose();
+    throw err;
+  }
+  return group;
 }
+
+const LIBRARY_VERSION = (require('../package.json') as { version: string }).version;
 
 export interface LaunchOptions {
   /** Processes to start on this host. */
@@ -94,30 +131,78 @@ export interface LaunchOptions {
   masterAddr?: string;
   masterPort?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * When a worker fails, how long the others get to end on their own (they usually fail too, with
+   * their own error) before they are sent SIGTERM. Default 5000 ms.
+   */
+  stopGraceMs?: number;
 }
+
+/** How one worker of `launch` ended. */
+export interface WorkerExit {
+  rank: number;
+  /** The exit code; 128 + the signal's number when a signal ended it (as shells report it). */
+  code: number;
+  /** The signal that ended it, if one did. */
+  signal?: NodeJS.Signals;
+  /** Its last lines on stderr (which also go to this process's stderr as they come). */
+  stderrTail: string[];
+}
+
+const STDERR_TAIL_LINES = 10;
 
 /**
  * Starts `nproc` local workers with torchrun's variables (RANK = LOCAL_RANK = i, WORLD_SIZE = nproc)
- * and resolves with their exit codes. When one fails, the others are stopped, as torchrun does.
+ * and resolves with how each ended. When one fails, the others are stopped, as torchrun does.
  */
-export async function launch(options: LaunchOptions): Promise<number[]> {
+export async function launchWorkers(options: LaunchOptions): Promise<WorkerExit[]> {
   const { nproc, command, args = [] } = options;
   if (!Number.isInteger(nproc) || nproc < 1) throw new ValidationError('nproc', `nproc must be a positive integer, got ${describeValue(nproc)}`);
   if (typeof command !== 'string' || command === '') throw new ValidationError('command', 'command must be a non-empty string');
   const masterPort = options.masterPort ?? 29500 + Math.floor(Math.random() * 20000);
+  const stopGraceMs = options.stopGraceMs ?? 5000;
+  if (!Number.isInteger(stopGraceMs) || stopGraceMs < 0) {
+    throw new ValidationError('stopGraceMs', `stopGraceMs must be a non-negative integer, got ${describeValue(stopGraceMs)}`);
+  }
+  let stopTimer: NodeJS.Timeout | undefined;
+  const stopOthers = (): void => {
+    stopTimer ??= setTimeout(() => {
+      for (const other of children) if (other.exitCode === null && other.signalCode === null) other.kill('SIGTERM');
+    }, stopGraceMs);
+  };
   const children = Array.from({ length: nproc }, (_, rank) => spawn(command, args, {
-    stdio: 'inherit',
+    stdio: ['inherit', 'inherit', 'pipe'],
     env: {
       ...(options.env ?? process.env), MASTER_ADDR: options.masterAddr ?? '127.0.0.1', MASTER_PORT: String(masterPort),
       WORLD_SIZE: String(nproc), RANK: String(rank), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(nproc),
     },
   }));
-  return Promise.all(children.map((child) => new Promise<number>((resolve) => {
-    child.on('error', () => resolve(127));
-    child.on('exit', (code, signal) => {
-      const status = code ?? (signal ? 128 + 9 : 1);
-      if (status !== 0) for (const other of children) if (other.exitCode === null) other.kill('SIGTERM');
-      resolve(status);
+  const exits = Promise.all(children.map((child, rank) => new Promise<WorkerExit>((resolve) => {
+    const tail: string[] = [];
+    let partial = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      tail.push(...lines);
+      tail.splice(0, Math.max(0, tail.length - STDERR_TAIL_LINES));
+    });
+    const finish = (code: number, signal?: NodeJS.Signals): void => {
+      if (partial !== '') tail.push(partial);
+      if (code !== 0) stopOthers();
+      resolve({ rank, code, ...(signal ? { signal } : {}), stderrTail: tail.slice(-STDERR_TAIL_LINES) });
+    };
+    child.on('error', () => finish(127));
+    // 'close' (not 'exit'): stderr is fully read by then.
+    child.on('close', (code, signal) => {
+      if (signal) finish(128 + (os.constants.signals[signal] ?? 0), signal);
+      else finish(code ?? 1);
     });
   })));
+  return exits.finally(() => clearTimeout(stopTimer));
+}
+
+/** `launchWorkers`, resolving with the workers' exit codes (128 + signal number for a signal). */
+export async function launch(options: LaunchOptions): Promise<number[]> {
+  return (await launchWorkers(options)).map((worker) => worker.code);
 }

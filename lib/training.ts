@@ -3,6 +3,7 @@
  * epoch's batches (forward, loss, backward, optimizer step) run natively off the event loop.
  */
 import * as fs from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type {
   EmbeddingOptimizerType, LossKind, OptimizerType, RawDatasetOptions, RawProgress, RawTrainer, RawTrainerOptions, ScheduleType,
@@ -13,7 +14,7 @@ import { saveCheckpoint, type TrainingState } from './checkpoint';
 import type { TensorDataset } from './dataset';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import { ensureDirectory } from './files';
-import type { TaskConfig } from './config';
+import { normalizeModelConfig, type TaskConfig } from './config';
 import { Model, type Device, type StateDict } from './model';
 import { ProcessGroup } from './distributed';
 import { ScriptModel } from './torchscript';
@@ -416,12 +417,9 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
     fail('model', 'restoreBest, checkpoint and resume need a native Model; save a TorchScript model with save()');
   }
   const nativeModel = model as Model;
-  if (options.threads !== undefined) setThreadCount(readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true }));
-  if (options.device !== undefined) await model.to(options.device as Device);
-
+  // Everything is validated before the first side effect (threads, device, folders, collectives).
+  const threads = options.threads === undefined ? undefined : readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true });
   const checkpoints = readCheckpointOptions(options.checkpoint, stopping !== undefined);
-  if (checkpoints) await ensureDirectory(checkpoints.dir);
-
   const batchesPerEpoch = Math.ceil(train.size / batchSize);
   const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume);
   if (resume !== undefined) {
@@ -438,7 +436,19 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
     raw.seed = resume.seed;
   }
   const group = readGroup(options.distributed);
-  if (group) raw.distributed = group._raw();
+  if (group) {
+    // The causes first: a batch size changes the schedule's step count too.
+    const { distributed: _, batchSize: __, schedule, ...plan } = raw;
+    await group.agree('fit', [
+      ...modelPlan(model), ['batchSize', batchSize], ['epochs', epochs], ...Object.entries(plan), ['schedule', schedule],
+      ['resumed at step', resume?.step ?? 0],
+      ...datasetPlan('train', train), ...(validation ? datasetPlan('validation', validation) : []), ['evalBatchSize', evalBatchSize],
+    ]);
+    raw.distributed = group._raw();
+  }
+  if (threads !== undefined) setThreadCount(threads);
+  if (options.device !== undefined) await model.to(options.device as Device);
+  if (checkpoints) await ensureDirectory(checkpoints.dir);
   const writesCheckpoints = checkpoints !== undefined && (group === undefined || group.rank === 0);
   const addon = loadAddon();
   const trainer: RawTrainer = callNative(() => new addon.Trainer(model._raw(), raw));
@@ -529,6 +539,23 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
   return result;
 }
 
+/** What must match across ranks about a model: its architecture and shapes (not its seed: rank 0's weights win). */
+function modelPlan(model: TrainableModel): [string, unknown][] {
+  if (model instanceof ScriptModel) {
+    return [['model', 'TorchScript'], ['model.parameters', model.parameterCount()], ['model.tasks', model.tasks]];
+  }
+  const { seed: _, ...config } = normalizeModelConfig(model.config);
+  return Object.entries(config).map(([key, value]) => [`model.${key}`, value]);
+}
+
+/** What must match across ranks about a dataset: every rank holds the same rows and takes its slice. */
+function datasetPlan(name: string, data: TensorDataset): [string, unknown][] {
+  return [
+    [`${name}.size`, data.size], [`${name}.bytes`, data.bytes], [`${name}.taskNames`, data.taskNames ?? null],
+    [`${name}.schema`, data.schema === undefined ? null : createHash('sha256').update(JSON.stringify(data.schema)).digest('hex')],
+  ];
+}
+
 function readGroup(value: unknown): ProcessGroup | undefined {
   if (value === undefined) return undefined;
   if (!(value instanceof ProcessGroup)) fail('distributed', `distributed must be a ProcessGroup (initProcessGroup()), got ${describeValue(value)}`);
@@ -561,20 +588,22 @@ async function pruneCheckpoints(saved: { file: string; epoch: number; value?: nu
   }
 }
 
-/** The native options of evaluate and predict, validated. */
-function datasetOptions(model: TrainableModel, data: TensorDataset, options: EvaluateOptions): RawDatasetOptions {
-  const { batchSize, distributed } = readOptions(options, 'options', ['batchSize', 'distributed']);
+/**
+ * The native options of evaluate and predict, validated; ranks that evaluate together first agree
+ * on the model, the rows and the batch size (their outputs are gathered row by row).
+ */
+async function datasetOptions(what: string, model: TrainableModel, data: TensorDataset, options: EvaluateOptions): Promise<RawDatasetOptions> {
+  const { batchSize: givenBatchSize, distributed } = readOptions(options, 'options', ['batchSize', 'distributed']);
   checkDatasetTasks(model, data, 'data');
-  return {
-    batchSize: readNumber(batchSize, 'batchSize', 4096, { min: 1, integer: true }),
-    taskTypes: taskKinds(model),
-    distributed: readGroup(distributed)?._raw(),
-  };
+  const batchSize = readNumber(givenBatchSize, 'batchSize', 4096, { min: 1, integer: true });
+  const group = readGroup(distributed);
+  await group?.agree(what, [...modelPlan(model), ...datasetPlan('data', data), ['batchSize', batchSize]]);
+  return { batchSize, taskTypes: taskKinds(model), distributed: group?._raw() };
 }
 
 /** Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). */
 export async function evaluate(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Metrics> {
-  const native = datasetOptions(model, data, options);
+  const native = await datasetOptions('evaluate', model, data, options);
   const raw = model._raw();
   return byTask(model, await callNativeAsync(() => raw.evaluate(data._raw(), native)));
 }
@@ -584,7 +613,7 @@ export async function evaluate(model: TrainableModel, data: TensorDataset, optio
  * probabilities for multiclass ([N * classes], row-major), values for regression ([N]).
  */
 export async function predict(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
-  const native = datasetOptions(model, data, options);
+  const native = await datasetOptions('predict', model, data, options);
   const raw = model._raw();
   return byTask(model, await callNativeAsync(() => raw.predict(data._raw(), native)));
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { info, initProcessGroup, launch, ValidationError, type CudaBackend } from '../lib';
+import { info, initProcessGroup, launch, launchWorkers, ValidationError, type CudaBackend } from '../lib';
 import { makeTempDir, REPO_ROOT } from './helpers/reference';
 
 const WORKER = path.join(REPO_ROOT, 'test', 'helpers', 'distributed-worker.js');
@@ -75,6 +75,52 @@ describe('distributed data-parallel training', () => {
       expect(rank1.weights[name]).toEqual(rank0.weights[name]);
     }
   }, 120_000);
+
+  it.each([
+    ['width', 'model.expertDims', /rank 0 has \[\[16\],\[8\]\], rank 1 has \[\[65\],\[8\]\]/],
+    ['experts', 'model.expertsPerTask', /rank 0 has \[2,2\], rank 1 has \[3,3\]/],
+    ['tasks', 'model.tasks', /"name":"b".*rank 1 has .*"name":"c"/],
+    ['optimizer', 'optimizer', /"type":"adam".*rank 1 has .*"type":"sgd"/],
+    ['batch', 'batchSize', /rank 0 has 32, rank 1 has 64/],
+    ['vocab', 'model.categorical', /rank 0 has \[\{"vocab":50,"dim":4\}\], rank 1 has \[\{"vocab":51,"dim":4\}\]/],
+  ])('fails every rank with a ValidationError when rank 1 differs in %s', async (what, field, values) => {
+    const started = Date.now();
+    const { codes, dir } = await run(2, 32, { TEST_MISMATCH: what, ...(what === 'vocab' ? { TEST_TABLES: 'adam' } : {}) });
+    expect(codes).toEqual([1, 1]); // an error, not a signal
+    for (const rank of [0, 1]) {
+      const error = JSON.parse(fs.readFileSync(path.join(dir, `error-${rank}.json`), 'utf8')) as { name: string; field: string; message: string };
+      expect(error.name).toBe('ValidationError');
+      expect(error.field).toBe(field);
+      expect(error.message).toMatch(new RegExp(`^fit: the ranks disagree on ${field.replace('.', '\\.')}: `));
+      expect(error.message).toMatch(values);
+    }
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 60_000);
+
+  it('names the signal that killed a worker, with its last stderr lines', async () => {
+    const dir = makeTempDir('ddp-signal');
+    const workers = await launchWorkers({
+      nproc: 2, command: process.execPath, args: [WORKER],
+      env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: '16', TEST_MODE: 'die-after-epoch', TEST_TIMEOUT_MS: '4000' },
+    });
+    expect(workers[1]).toMatchObject({ rank: 1, code: 137, signal: 'SIGKILL' });
+    expect(workers[0]!.code).toBe(1);
+    expect(workers[0]!.stderrTail.join('\n')).toMatch(/rank 0: distributed .* failed/);
+    const cli = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--nproc', '2', '--', process.execPath, WORKER], {
+      encoding: 'utf8',
+      env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: '16', TEST_MODE: 'die-after-epoch', TEST_TIMEOUT_MS: '4000' },
+    });
+    expect(cli.status).toBe(1);
+    expect(cli.stderr).toMatch(/worker 1 was killed by SIGKILL \(exit code 137\)/);
+    expect(cli.stderr).toMatch(/worker 0 exited with code 1; its last lines on stderr:\n {2}.*rank 0: distributed/);
+  }, 60_000);
+
+  it('gives up on a peer that never joins within the one timeout, naming it', async () => {
+    const env = { ...(await soloGroupEnv()), WORLD_SIZE: '3' };
+    const started = Date.now();
+    await expect(initProcessGroup({ env, timeoutMs: 2000 })).rejects.toThrow(/ranks 1, 2 of 3 did not join within 2000 ms/);
+    expect(Date.now() - started).toBeLessThan(2000 * 1.5);
+  });
 
   it.each(['die', 'hang'])('makes the survivor fail in bounded time when a worker %ss', async (fault) => {
     const started = Date.now();

@@ -43,6 +43,31 @@ class BarrierWorker : public PromiseWorker {
   std::shared_ptr<Communicator> communicator_;
 };
 
+// Every rank's bytes (a description of what it is about to do), off the event loop and off the
+// compute thread (it only waits for the other ranks).
+class AllGatherBytesWorker : public PromiseWorker {
+ public:
+  AllGatherBytesWorker(Napi::Env env, std::shared_ptr<Communicator> communicator, std::string local)
+      : PromiseWorker(env), communicator_(std::move(communicator)), local_(std::move(local)) {}
+
+ protected:
+  void Run() override { gathered_ = communicator_->all_gather_bytes(local_); }
+  bool computes() const override { return false; }
+  Napi::Value Resolve(Napi::Env env) override {
+    auto result = Napi::Array::New(env, gathered_.size());
+    for (uint32_t r = 0; r < gathered_.size(); ++r) {
+      result.Set(r, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(gathered_[r].data()),
+                                                gathered_[r].size()));
+    }
+    return result;
+  }
+
+ private:
+  std::shared_ptr<Communicator> communicator_;
+  std::string local_;
+  std::vector<std::string> gathered_;
+};
+
 }  // namespace
 
 Napi::Function AddonProcessGroup::Define(Napi::Env env) {
@@ -52,6 +77,7 @@ Napi::Function AddonProcessGroup::Define(Napi::Env env) {
                          InstanceMethod<&AddonProcessGroup::WorldSize>("worldSize"),
                          InstanceMethod<&AddonProcessGroup::Backends>("backends"),
                          InstanceMethod<&AddonProcessGroup::Barrier>("barrier"),
+                         InstanceMethod<&AddonProcessGroup::AllGatherBytes>("allGatherBytes"),
                          InstanceMethod<&AddonProcessGroup::Dispose>("dispose"),
                      });
 }
@@ -93,6 +119,17 @@ Napi::Value AddonProcessGroup::Backends(const Napi::CallbackInfo& info) {
 
 Napi::Value AddonProcessGroup::Barrier(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value { return (new BarrierWorker(info.Env(), live()))->Start(); });
+}
+
+Napi::Value AddonProcessGroup::AllGatherBytes(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw_invalid("allGatherBytes needs a Uint8Array");
+    }
+    const auto bytes = info[0].As<Napi::Uint8Array>();
+    std::string local(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+    return (new AllGatherBytesWorker(info.Env(), live(), std::move(local)))->Start();
+  });
 }
 
 Napi::Value AddonProcessGroup::Dispose(const Napi::CallbackInfo& info) {

@@ -21,6 +21,7 @@ class AddonProcessGroup : public Napi::ObjectWrap<AddonProcessGroup> {
   Napi::Value WorldSize(const Napi::CallbackInfo& info);
   Napi::Value Backends(const Napi::CallbackInfo& info);
   Napi::Value Barrier(const Napi::CallbackInfo& info);
+  Napi::Value AllGatherBytes(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<Communicator> live() const;
 

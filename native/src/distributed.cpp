@@ -10,6 +10,7 @@
 #include <torch/version.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include "adatt/errors.h"
 
@@ -62,6 +63,32 @@ void wait(int rank, std::chrono::milliseconds timeout, const std::string& what,
     throw c10::Error({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
                      "distributed " + what + " failed on rank " + std::to_string(rank) +
                          " (a peer may have died, hung or left): " + e.what_without_backtrace());
+  } catch (const std::exception& e) {  // Gloo's own I/O errors, rethrown from its threads
+    throw c10::Error({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
+                     "distributed " + what + " failed on rank " + std::to_string(rank) +
+                         " (a peer may have died, hung or left): " + e.what());
+  }
+}
+
+// Each rank announces itself in the store and waits, until `deadline`, for all the others.
+void await_every_rank(c10d::Store& store, const DistributedConfig& config,
+                      std::chrono::steady_clock::time_point deadline) {
+  const auto key = [](int rank) { return "adatt/joined/" + std::to_string(rank); };
+  store.set(key(config.rank), std::vector<uint8_t>{1});
+  std::vector<std::string> keys;
+  for (int r = 0; r < config.world_size; ++r) keys.push_back(key(r));
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  try {
+    store.wait(keys, std::max(left, std::chrono::milliseconds(1)));
+  } catch (const c10::Error&) {
+    std::string missing;
+    for (int r = 0; r < config.world_size; ++r) {
+      if (!store.check({key(r)})) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    }
+    throw InvalidArgument("distributed: rank" + std::string(missing.find(',') == std::string::npos ? " " : "s ") +
+                          missing + " of " + std::to_string(config.world_size) + " did not join within " +
+                          std::to_string(config.timeout.count()) + " ms (rendezvous at " + config.master_addr + ":" +
+                          std::to_string(config.master_port) + ")");
   }
 }
 
@@ -107,13 +134,17 @@ Communicator::Communicator(const DistributedConfig& config)
     throw InvalidArgument("distributed: RANK must lie in [0, WORLD_SIZE)");
   }
   const bool nccl = use_nccl(config.cuda);
+  // One deadline for the whole rendezvous: connecting to the store, every rank's arrival and the
+  // groups' own connections (each step waiting its full timeout made a missing peer cost 2-3x it).
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<uint16_t>(config.master_port);
   store_options.isServer = rank_ == 0;
   store_options.numWorkers = static_cast<size_t>(world_size_);
-  store_options.waitWorkers = true;
+  store_options.waitWorkers = false;  // the arrival below waits, naming who is missing
   store_options.timeout = timeout_;
   groups_->store = connect_store(config.master_addr, store_options);
+  await_every_rank(*groups_->store, config, deadline);
   // One store, one key space per group (as torch.distributed does with PrefixStore).
   auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout_);
   gloo_options->devices.push_back(gloo_device());
@@ -261,6 +292,23 @@ std::vector<torch::Tensor> Communicator::all_gather_rows(const std::vector<torch
   }
   std::vector<torch::Tensor> result;
   for (int64_t i = 0; i < n; ++i) result.push_back(torch::cat(parts[i], 0).to(locals[i].device()));
+  return result;
+}
+
+std::vector<std::string> Communicator::all_gather_bytes(const std::string& local) {
+  const auto sizes = all_gather_rows({torch::tensor({static_cast<int64_t>(local.size())}, torch::kLong)});
+  std::vector<std::vector<int64_t>> rows;
+  for (int r = 0; r < world_size_; ++r) rows.push_back({sizes[0][r].item<int64_t>()});
+  auto bytes = torch::empty({static_cast<int64_t>(local.size())}, torch::kUInt8);
+  if (!local.empty()) std::memcpy(bytes.data_ptr<uint8_t>(), local.data(), local.size());
+  const auto gathered = all_gather_rows({bytes}, rows)[0];
+  std::vector<std::string> result;
+  int64_t offset = 0;
+  for (int r = 0; r < world_size_; ++r) {
+    const auto* data = gathered.data_ptr<uint8_t>() + offset;
+    result.emplace_back(reinterpret_cast<const char*>(data), static_cast<size_t>(rows[r][0]));
+    offset += rows[r][0];
+  }
   return result;
 }
 

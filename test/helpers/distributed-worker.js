@@ -4,6 +4,9 @@
 // it block forever instead. TEST_DEVICE=cuda trains on cuda:LOCAL_RANK; TEST_CUDA_BACKEND picks the
 // group's engine for CUDA tensors (scripts/gpu-check.js). TEST_TABLES=<embedding optimizer type>
 // adds a categorical feature and a bag of ids, trained row-sparse by that optimizer.
+// TEST_MISMATCH=<what> makes rank 1 differ from rank 0 in one thing (width, experts, tasks,
+// optimizer, batch, vocab), as a stale config or per-shard vocabularies would; every rank that
+// fails writes its error to OUT_DIR/error-<RANK>.json.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -32,17 +35,19 @@ async function main() {
   const group = await adatt.initProcessGroup({
     timeoutMs: Number(process.env.TEST_TIMEOUT_MS || 20000), cudaBackend: process.env.TEST_CUDA_BACKEND || 'auto',
   });
+  const differs = (what) => group.rank === 1 && process.env.TEST_MISMATCH === what;
   const model = adatt.createModel({
     kind: 'adatt-sp',
     input: TABLES
-      ? { dense: 6, categorical: [{ name: 'c', vocab: 50, dim: 4 }], multiValued: [{ name: 'm', vocab: 20, dim: 3, pooling: 'sum' }] }
+      ? { dense: 6, categorical: [{ name: 'c', vocab: differs('vocab') ? 51 : 50, dim: 4 }], multiValued: [{ name: 'm', vocab: 20, dim: 3, pooling: 'sum' }] }
       : { dense: 6 },
-    tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
-    expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2, seed: 100 + group.rank, // rank 0's weights win
+    tasks: [{ name: 'a', type: 'binary' }, { name: differs('tasks') ? 'c' : 'b', type: 'binary' }],
+    expertDims: [[differs('width') ? 65 : 16], [8]], towerDims: [4], expertsPerTask: differs('experts') ? 3 : 2,
+    seed: 100 + group.rank, // rank 0's weights win
   });
   const result = await adatt.fit(model, data(1000, 1), {
-    epochs: Number(process.env.TEST_EPOCHS || 3), batchSize: Number(process.env.TEST_BATCH), seed: 5,
-    optimizer: { type: 'adam', lr: 0.01 }, validation: data(333, 2), distributed: group,
+    epochs: Number(process.env.TEST_EPOCHS || 3), batchSize: Number(process.env.TEST_BATCH) * (differs('batch') ? 2 : 1), seed: 5,
+    optimizer: { type: differs('optimizer') ? 'sgd' : 'adam', lr: 0.01 }, validation: data(333, 2), distributed: group,
     ...(TABLES ? { embeddingOptimizer: { type: TABLES, lr: 0.05 }, clipNorm: 1 } : {}),
     device: process.env.TEST_DEVICE === 'cuda' ? `cuda:${group.localRank}` : 'cpu',
     onEpoch: () => {
@@ -63,5 +68,9 @@ async function main() {
 
 main().catch((err) => {
   console.error(`rank ${process.env.RANK}: ${err.message}`);
+  if (process.env.OUT_DIR) {
+    fs.writeFileSync(path.join(process.env.OUT_DIR, `error-${process.env.RANK}.json`),
+      JSON.stringify({ name: err.name, field: err.field, message: err.message }));
+  }
   process.exit(1);
 });

@@ -3,7 +3,7 @@ import type { ParsedArgs } from '../args';
 import type { Command } from '../command';
 import { EXIT, UsageError } from '../exit';
 import type { Output } from '../output';
-import { launch } from '../../distributed';
+import { launchWorkers } from '../../distributed';
 
 export const launchCommand: Command = {
   spec: {
@@ -33,13 +33,17 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
   const ignore = (): void => undefined;
   process.on('SIGINT', ignore);
   try {
-    const codes = await launch({
+    const workers = await launchWorkers({
       nproc, command, args: rest,
       masterAddr: args.options.masterAddr as string | undefined,
       masterPort: args.options.masterPort as number | undefined,
     });
-    const failed = codes.map((code, rank) => ({ code, rank })).filter((worker) => worker.code !== 0);
-    for (const worker of failed) out.error(`worker ${worker.rank} exited with code ${worker.code}`, 'launch');
+    const failed = workers.filter((worker) => worker.code !== 0);
+    for (const worker of failed) {
+      const how = worker.signal ? `was killed by ${worker.signal} (exit code ${worker.code})` : `exited with code ${worker.code}`;
+      const tail = worker.stderrTail.length ? `; its last lines on stderr:\n${worker.stderrTail.map((line) => `  ${line}`).join('\n')}` : '';
+      out.error(`worker ${worker.rank} ${how}${tail}`, 'launch');
+    }
     return failed.length === 0 ? EXIT.ok : EXIT.failure;
   } finally {
     process.off('SIGINT', ignore);

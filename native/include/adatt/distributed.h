@@ -35,7 +35,8 @@ bool nccl_built();
 
 class Communicator {
  public:
-  // Blocks until every rank has joined (or the timeout passes: c10::Error).
+  // Blocks until every rank has joined, within the configured timeout as a whole (else an
+  // InvalidArgument naming the ranks that did not join).
   explicit Communicator(const DistributedConfig& config);
   ~Communicator();
 
@@ -61,6 +62,9 @@ class Communicator {
   std::vector<torch::Tensor> all_gather_rows(const std::vector<torch::Tensor>& locals,
                                              const std::vector<std::vector<int64_t>>& rows);
   void barrier();
+  // Every rank's bytes, in rank order (sizes may differ): two collective calls of sizes every rank
+  // knows, so ranks that disagree on anything still get each other's description back.
+  std::vector<std::string> all_gather_bytes(const std::string& local);
 
  private:
   struct Groups;  // the c10d objects, kept out of this header (their headers depend on the build)

@@ -14,14 +14,15 @@ import { inspectCommand } from './commands/inspect';
 import { launchCommand } from './commands/launch';
 import { predictCommand } from './commands/predict';
 import { reportCommand } from './commands/report';
+import { serveCommand } from './commands/serve';
 import { trainCommand } from './commands/train';
 import { EXIT, exitCodeOf, fieldOf, FlaggedConfigError, UnsupportedError, UsageError } from './exit';
 import { exitOnInterrupt } from './interrupts';
 import { Output } from './output';
 
 export const COMMANDS: readonly Command[] = [
-  trainCommand, evalCommand, predictCommand, inspectCommand, reportCommand, exportCommand, datasetsCommand, benchCommand,
-  launchCommand, doctorCommand,
+  trainCommand, evalCommand, predictCommand, serveCommand, inspectCommand, reportCommand, exportCommand, datasetsCommand,
+  benchCommand, launchCommand, doctorCommand,
 ];
 
 function version(): string {
@@ -42,6 +43,7 @@ Examples:
   adatt train --data census-income --tasks income-marital --epochs 3 --out runs/census
   adatt eval runs/census
   adatt predict runs/census --data new-rows.csv --output scores.parquet
+  adatt serve runs/census --port 8080
   adatt inspect runs/census
   adatt datasets download census-income
 

@@ -30,7 +30,8 @@ interface Pending<Item, Result> {
   reject: (reason: unknown) => void;
 }
 
-function readLimit(value: number | undefined, field: string, fallback: number, min: number): number {
+/** An integer option of at least `min`, or its default. */
+export function readLimit(value: number | undefined, field: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < min) throw new ValidationError(field, `${field} must be an integer >= ${min}, got ${String(value)}`);
   return value;

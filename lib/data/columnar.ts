@@ -1,12 +1,16 @@
 /**
- * Parquet (through hyparquet, pure JavaScript) and Arrow IPC (through apache-arrow) files into a
- * `Table`. Both libraries are loaded on first use, so that CSV-only programs never pay for them.
- * Flat columns of numbers, booleans and strings (dictionary-encoded or not) are supported.
+ * Columnar and SQL sources into a `Table`: Parquet and JSON lines (files or globs of shards) and SQL
+ * queries through DuckDB (lib/data/engine.ts), Arrow IPC through apache-arrow (DuckDB reads Arrow
+ * files only with an extension it would download). Flat columns of numbers, booleans and strings
+ * are supported.
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { AdattError, FileError, ValidationError } from '../errors';
-import { optionsChecker } from './check';
+import { optionsChecker, type FieldChecker } from './check';
+import {
+  engineRead, expandFiles, locateInFiles, materialise, readTable, rowsPerFile, sqlStrings, typedColumns, unsupportedColumn, 
+} from './engine';
 import { columnFromValues, resolvePositions, Table, type Column } from './table';
 import type { ColumnRef } from './types';
 
@@ -17,15 +21,25 @@ export interface ColumnarReadOptions {
   source?: string;
 }
 
-function readSettings(path: unknown, options: unknown, subject: string): { path: string; columns: ColumnRef[] | undefined; source: string } {
+interface ReadSettings {
+  path: string;
+  columns: ColumnRef[] | undefined;
+  source: string;
+}
+
+function columnRefs(check: FieldChecker, columns: unknown): ColumnRef[] | undefined {
+  return columns === undefined
+    ? undefined
+    : check.array(columns, 'columns', 'column names or positions').map((ref, i) => check.columnRef(ref, `columns[${i}]`));
+}
+
+function readSettings(path: unknown, options: unknown, subject: string): ReadSettings {
   const check = optionsChecker(subject);
   const file = check.string(path, 'path');
   const given = check.record(options, '', ['columns', 'source']);
   return {
     path: file,
-    columns: given.columns === undefined
-      ? undefined
-      : check.array(given.columns, 'columns', 'column names or positions').map((ref, i) => check.columnRef(ref, `columns[${i}]`)),
+    columns: columnRefs(check, given.columns),
     source: given.source === undefined ? basename(file) : check.string(given.source, 'source'),
   };
 }
@@ -40,47 +54,71 @@ async function reading<T>(source: string, read: () => Promise<T>): Promise<T> {
   }
 }
 
-function unsupportedColumn(name: string, source: string, type: string): ValidationError {
-  return new ValidationError(name, `Invalid data in ${source}: column '${name}' has type ${type}, which adatt does not read (it reads flat columns of numbers, booleans and strings; store multi-valued features as delimited strings)`);
+/**
+ * Reads through DuckDB the relation `scan(files)` makes of the file (or glob of shards) at `path`:
+ * columns by type (numbers and booleans as numbers, strings as text), rows in file order. Rows of a
+ * glob are located as "row k of <file>".
+ */
+async function readFiles(settings: ReadSettings, scan: (files: string) => string): Promise<Table> {
+  const { source } = settings;
+  return engineRead(source, async (connection) => {
+    const files = await expandFiles(connection, settings.path, source);
+    const relation = scan(`${sqlStrings(files)}, filename = ${files.length > 1}`);
+    const columns = await typedColumns(connection, relation, settings.columns, source);
+    await materialise(connection, relation, columns, files.length > 1);
+    const locateRow = files.length > 1
+      ? locateInFiles(await rowsPerFile(connection, files), (file, row) => `row ${row + 1} of ${basename(files[file] as string)}`)
+      : undefined;
+    return readTable(connection, columns, source, locateRow);
+  });
 }
 
-/** Reads a Parquet file (snappy, gzip, brotli, zstd or lz4 compressed) into a `Table`. */
+/**
+ * Reads a Parquet file, or a glob of shards with the same columns (`'events/*.parquet'`), into a
+ * `Table` (snappy, gzip, zstd, brotli or lz4 compressed).
+ */
 export async function readParquet(path: string, options: ColumnarReadOptions = {}): Promise<Table> {
-  const settings = readSettings(path, options, 'Parquet options');
-  const { source } = settings;
-  return reading(source, async () => {
-    const { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema } = await import('hyparquet');
-    const { compressors } = await import('hyparquet-compressors');
-    const file = await asyncBufferFromFile(settings.path);
-    const metadata = await parquetMetadataAsync(file);
-    const fields = parquetSchema(metadata).children;
-    const names = fields.map((field) => field.element.name);
-    const positions = resolvePositions(names, settings.columns, 'columns', source);
-    for (const position of positions) {
-      const field = fields[position] as (typeof fields)[number];
-      if (field.children.length > 0) throw unsupportedColumn(field.element.name, source, 'nested (list, map or struct)');
+  return readFiles(readSettings(path, options, 'Parquet options'), (files) => `read_parquet(${files})`);
+}
+
+/**
+ * Reads JSON lines (one object per line; gzip'd when the name ends in .gz), or a glob of such
+ * files, into a `Table`: keys become columns, by the types DuckDB infers from the values.
+ */
+export async function readJsonLines(path: string, options: ColumnarReadOptions = {}): Promise<Table> {
+  return readFiles(readSettings(path, options, 'JSON lines options'), (files) => `read_json(${files}, format = 'newline_delimited')`);
+}
+
+export interface SqlReadOptions {
+  /** Keep only these columns of the result (default all). */
+  columns?: readonly ColumnRef[];
+  /** Name used in error messages (default 'SQL query'). */
+  source?: string;
+}
+
+/**
+ * The result of a DuckDB SQL query as a `Table`, e.g. feature preparation over shards:
+ * `readSql("SELECT * FROM read_parquet('events/*.parquet') WHERE day < 20")`. Rows keep the
+ * query's order (give it an ORDER BY when the order matters, e.g. for seeded splits of a join).
+ * A query that DuckDB rejects is a ValidationError with DuckDB's message.
+ */
+export async function readSql(sql: string, options: SqlReadOptions = {}): Promise<Table> {
+  const check = optionsChecker('SQL options');
+  const query = check.string(sql, 'sql');
+  const given = check.record(options, '', ['columns', 'source']);
+  const source = given.source === undefined ? 'SQL query' : check.string(given.source, 'source');
+  const refs = columnRefs(check, given.columns);
+  const relation = `(${query.trim().replace(/;$/, '')})`;
+  return engineRead(source, async (connection) => {
+    try {
+      // Prepared on its own first, so that DuckDB's message points into the user's SQL.
+      (await connection.prepare(query)).destroySync();
+    } catch (err) {
+      throw new ValidationError('sql', `Invalid SQL source: ${(err as Error).message}`, { cause: err });
     }
-    const chunks = new Map<string, { rowStart: number; data: ArrayLike<unknown> }[]>();
-    await parquetRead({
-      file,
-      metadata,
-      compressors,
-      columns: positions.map((position) => names[position] as string),
-      onChunk: ({ columnName, columnData, rowStart }) => {
-        const list = chunks.get(columnName) ?? [];
-        list.push({ rowStart, data: columnData });
-        chunks.set(columnName, list);
-      },
-    });
-    const columns = positions.map((position): Column => {
-      const name = names[position] as string;
-      const values: unknown[] = [];
-      for (const { data } of (chunks.get(name) ?? []).sort((a, b) => a.rowStart - b.rowStart)) {
-        for (let i = 0; i < data.length; i++) values.push(data[i]);
-      }
-      return columnFromValues(name, position, values, source);
-    });
-    return new Table(source, columns);
+    const columns = await typedColumns(connection, relation, refs, source);
+    await materialise(connection, relation, columns);
+    return readTable(connection, columns, source);
   });
 }
 

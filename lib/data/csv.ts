@@ -3,15 +3,16 @@
  * or parsed from a string, into a `Table`. Quoted fields may hold delimiters, doubled quotes and
  * line breaks; `trim` handles UCI's ", " separators and padded values. Blank lines are skipped.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { AdattError, FileError, ValidationError } from '../errors';
 import { describeValue } from '../validation';
 import { optionsChecker } from './check';
+import { anyRow, columnAlias, expandFiles, locateInFiles, materialise, readTable, rowsPerFile, sqlString, sqlStrings, withConnection, type EngineColumn } from './engine';
 import { DEFAULT_MISSING_VALUES, GrowableArray, parseNumber, resolvePositions, Table, TextColumnBuilder, type Column } from './table';
 import type { ColumnRef } from './types';
 
@@ -38,7 +39,16 @@ export interface CsvOptions {
   gzip?: boolean;
   /** Name used in error messages (default: the file's base name, or 'CSV text' / 'CSV stream'). */
   source?: string;
+  /**
+   * Who parses a file (default 'duckdb'): DuckDB's parallel reader, with adatt's JavaScript parser
+   * deciding wherever the two could differ (see docs/datasets.md), or 'javascript' for only the latter.
+   * Strings and streams are always parsed in JavaScript; globs of shards need DuckDB.
+   */
+  engine?: CsvEngine;
 }
+
+export type CsvEngine = 'duckdb' | 'javascript';
+const CSV_ENGINES: readonly CsvEngine[] = ['duckdb', 'javascript'];
 
 interface CsvSettings {
   delimiter: string;
@@ -51,10 +61,11 @@ interface CsvSettings {
   numeric: readonly ColumnRef[];
   missingValues: ReadonlySet<string>;
   gzip: boolean | undefined;
+  engine: CsvEngine;
 }
 
 const CSV_OPTION_KEYS = [
-  'delimiter', 'quote', 'header', 'columnNames', 'trim', 'skipLines', 'columns', 'numeric', 'missingValues', 'gzip', 'source',
+  'delimiter', 'quote', 'header', 'columnNames', 'trim', 'skipLines', 'columns', 'numeric', 'missingValues', 'gzip', 'source', 'engine',
 ] as const;
 
 function csvSettings(options: unknown): CsvSettings {
@@ -78,6 +89,7 @@ function csvSettings(options: unknown): CsvSettings {
     numeric: given.numeric === undefined ? [] : refs(given.numeric, 'numeric'),
     missingValues: new Set(given.missingValues === undefined ? DEFAULT_MISSING_VALUES : check.strings(given.missingValues, 'missingValues', true)),
     gzip: given.gzip === undefined ? undefined : check.boolean(given.gzip, 'gzip'),
+    engine: given.engine === undefined ? 'duckdb' : check.oneOf(given.engine, 'engine', CSV_ENGINES),
   };
 }
 
@@ -181,6 +193,31 @@ function isBlank(charCode: number): boolean {
   return charCode === 0x20 || charCode === 0x09;
 }
 
+/** A kept column of a CSV file: where it is, its name, and whether it is read as numbers. */
+interface CsvColumn {
+  name: string;
+  position: number;
+  numeric: boolean;
+}
+
+/**
+ * The kept columns of a CSV file whose records have `fieldCount` fields, given the header's (or the
+ * default) names; `line` is the header's, for the error about columnNames of the wrong length.
+ */
+function csvColumns(settings: CsvSettings, names: readonly string[], fieldCount: number, line: number, source: string): CsvColumn[] {
+  if (names.length !== fieldCount) {
+    throw new ValidationError('columnNames', `Invalid data in line ${line} of ${source}: the header has ${fieldCount} fields but columnNames has ${names.length}`);
+  }
+  const numeric = new Set(resolvePositions(names, settings.numeric, 'numeric', source));
+  return resolvePositions(names, settings.columns, 'columns', source)
+    .map((position) => ({ name: names[position] as string, position, numeric: numeric.has(position) }));
+}
+
+/** The column names a file's first record gives: columnNames, the header's fields, or '0', '1', …. */
+function namesFromFirstRecord(settings: CsvSettings, fields: readonly string[]): readonly string[] {
+  return settings.columnNames ?? (settings.header ? fields : fields.map((_, i) => String(i)));
+}
+
 /** Turns records into table columns: header, field-count checks, column selection, numbers. */
 class CsvTableBuilder {
   private expectedFields = -1;
@@ -191,7 +228,7 @@ class CsvTableBuilder {
 
   add(fields: string[], line: number): void {
     if (this.expectedFields < 0) {
-      const names = this.settings.columnNames ?? (this.settings.header ? fields : fields.map((_, i) => String(i)));
+      const names = namesFromFirstRecord(this.settings, fields);
       this.layOut(names, this.settings.header ? fields.length : names.length, line);
       if (this.settings.header) return;
     }
@@ -222,18 +259,10 @@ class CsvTableBuilder {
   }
 
   private layOut(names: readonly string[], fieldCount: number, line: number): void {
-    if (names.length !== fieldCount) {
-      throw new ValidationError('columnNames', `Invalid data in line ${line} of ${this.source}: the header has ${fieldCount} fields but columnNames has ${names.length}`);
-    }
     this.expectedFields = fieldCount;
-    const numeric = new Set(resolvePositions(names, this.settings.numeric, 'numeric', this.source));
-    const keptPositions = resolvePositions(names, this.settings.columns, 'columns', this.source);
-    this.kept = keptPositions.map((position) => {
-      const name = names[position] as string;
-      return numeric.has(position)
-        ? { name, position, numbers: new GrowableArray((n) => new Float64Array(n)) }
-        : { name, position, text: new TextColumnBuilder(name, position) };
-    });
+    this.kept = csvColumns(this.settings, names, fieldCount, line, this.source).map(({ name, position, numeric }) => (numeric
+      ? { name, position, numbers: new GrowableArray((n) => new Float64Array(n)) }
+      : { name, position, text: new TextColumnBuilder(name, position) }));
   }
 }
 
@@ -265,18 +294,29 @@ class LineSplitter {
   }
 }
 
-/** Wires splitter -> parser -> builder; `skipLines` lines never reach the parser. */
-function csvPipeline(settings: CsvSettings, source: string): { lines: LineSplitter; finish: () => Table } {
-  const builder = new CsvTableBuilder(settings, source);
-  const parser = new CsvRecordParser(settings, source, (fields, line) => builder.add(fields, line));
+/** Wires splitter -> parser -> `onRecord`; `skipLines` lines never reach the parser. */
+function recordPipeline(settings: CsvSettings, source: string, onRecord: (fields: string[], line: number) => void): { lines: LineSplitter; end: () => void } {
+  const parser = new CsvRecordParser(settings, source, onRecord);
   const lines = new LineSplitter((line, lineNumber) => {
     if (lineNumber > settings.skipLines) parser.line(line, lineNumber);
   });
   return {
     lines,
-    finish: () => {
+    end: () => {
       lines.end();
       parser.end();
+    },
+  };
+}
+
+/** Splitter -> parser -> table builder. */
+function csvPipeline(settings: CsvSettings, source: string): { lines: LineSplitter; finish: () => Table } {
+  const builder = new CsvTableBuilder(settings, source);
+  const { lines, end } = recordPipeline(settings, source, (fields, line) => builder.add(fields, line));
+  return {
+    lines,
+    finish: () => {
+      end();
       return builder.finish();
     },
   };
@@ -313,12 +353,24 @@ export async function openDataFile(path: string, gzip?: boolean): Promise<Readab
 }
 
 /**
- * Reads a CSV file (gzip'd or not, detected from its first bytes) or stream into a `Table`,
- * streaming: memory holds the table's columns, not the text.
+ * Reads a CSV file (gzip'd or not, detected from its first bytes), a glob of CSV shards with the
+ * same columns (`'shards/*.csv.gz'`) or a stream into a `Table`. Files go through DuckDB (see
+ * `CsvOptions.engine`); streams are parsed in JavaScript, streaming: memory holds the table's
+ * columns, not the text.
  */
 export async function readCsv(input: string | Readable, options: CsvOptions = {}): Promise<Table> {
   const settings = csvSettings(options);
   const source = options.source ?? (typeof input === 'string' ? basename(input) : 'CSV stream');
+  if (typeof input !== 'string' || settings.engine === 'javascript') return readCsvInJavaScript(input, settings, source);
+  const read = await readCsvWithEngine(input, settings, source);
+  if (read.table) return read.table;
+  // DuckDB could not read it exactly as adatt's parser would: that parser decides (the table, or the error naming file, line and column).
+  const tables = await Promise.all(read.files.map((file) => readCsvInJavaScript(file, settings, read.files.length > 1 ? basename(file) : source)));
+  if (tables.length === 1) return tables[0] as Table;
+  throw new ValidationError(source, `Invalid data in ${source}: DuckDB could not read these ${tables.length} files as one (${read.reason}), though each parses on its own; read them one by one`);
+}
+
+async function readCsvInJavaScript(input: string | Readable, settings: CsvSettings, source: string): Promise<Table> {
   const { lines, finish } = csvPipeline(settings, source);
   const decoder = new StringDecoder('utf8');
   try {
@@ -334,4 +386,119 @@ export async function readCsv(input: string | Readable, options: CsvOptions = {}
     throw new FileError(`Cannot read ${source}: ${(err as Error).message}`, { cause: err });
   }
   return finish();
+}
+
+/** The first record of a file (after skipLines) and its line, read in JavaScript; undefined when there is none. */
+async function firstRecord(file: string, settings: CsvSettings, source: string): Promise<{ fields: string[]; line: number } | undefined> {
+  let first: { fields: string[]; line: number } | undefined;
+  const { lines } = recordPipeline(settings, source, (fields, line) => {
+    first ??= { fields, line };
+  });
+  const decoder = new StringDecoder('utf8');
+  for await (const chunk of (await openDataFile(file, settings.gzip)) as AsyncIterable<Buffer>) {
+    lines.push(decoder.write(chunk));
+    if (first) return first;
+  }
+  lines.push(decoder.end());
+  lines.end();
+  return first;
+}
+
+/** Whitespace that JavaScript's String#trim removes, which `trim` strips from unquoted fields. */
+const JS_WHITESPACE = ' \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
+
+/**
+ * A numeric cell in SQL: NaN for a missing marker, the number, or NULL for a cell the JavaScript
+ * parser must judge (not a number to DuckDB, or one DuckDB reads more leniently, such as '1_000').
+ */
+function numberExpression(cell: string, missingValues: ReadonlySet<string>): string {
+  const value = `TRY_CAST(${cell} AS DOUBLE)`;
+  const isMissing = missingValues.size > 0 ? `${cell} IN (${[...missingValues].map(sqlString).join(', ')})` : 'false';
+  return `CASE WHEN ${isMissing} THEN 'NaN'::DOUBLE WHEN isfinite(${value}) AND NOT contains(${cell}, '_') THEN ${value} END`;
+}
+
+async function compressionOf(files: readonly string[], gzip: boolean | undefined): Promise<'gzip' | 'none' | undefined> {
+  const compressed = gzip === undefined ? await Promise.all(files.map(startsWithGzipMagic)) : files.map(() => gzip);
+  if (compressed.every(Boolean)) return 'gzip';
+  return compressed.some(Boolean) ? undefined : 'none';
+}
+
+/**
+ * The line where each data record of a file starts, as the JavaScript parser numbers them, read
+ * synchronously (it runs only when an error message needs a line).
+ */
+function recordLines(file: string, settings: CsvSettings, source: string, gzip: boolean): Int32Array {
+  const starts = new GrowableArray((n) => new Int32Array(n));
+  let headerSeen = !settings.header;
+  const { lines, end } = recordPipeline(settings, source, (_, line) => {
+    if (headerSeen) starts.push(line);
+    headerSeen = true;
+  });
+  const decoder = new StringDecoder('utf8');
+  if (gzip) {
+    const text = gunzipSync(readFileSync(file));
+    for (let at = 0; at < text.length; at += READ_CHUNK_BYTES) lines.push(decoder.write(text.subarray(at, at + READ_CHUNK_BYTES)));
+  } else {
+    const descriptor = openSync(file, 'r');
+    try {
+      const buffer = Buffer.alloc(READ_CHUNK_BYTES);
+      for (let read = readSync(descriptor, buffer); read > 0; read = readSync(descriptor, buffer)) lines.push(decoder.write(buffer.subarray(0, read)));
+    } finally {
+      closeSync(descriptor);
+    }
+  }
+  lines.push(decoder.end());
+  end();
+  return starts.toArray();
+}
+
+/**
+ * Reads CSV files through DuckDB: every field as text (DuckDB's strict RFC 4180 reader, no type
+ * sniffing, no null strings), then numbers, trimming and dictionaries in SQL. Returns no table
+ * wherever DuckDB's reading could differ from the JavaScript parser's (an error of DuckDB's, a cell
+ * it would read as a number more leniently, quotes or carriage returns that the two treat
+ * differently, a single-column file, whose blank lines DuckDB reads as rows), with the files to
+ * read in JavaScript instead.
+ */
+async function readCsvWithEngine(path: string, settings: CsvSettings, source: string): Promise<{ table?: Table; files: string[]; reason?: string }> {
+  let files = [path];
+  try {
+    return await withConnection(async (connection) => {
+      files = await expandFiles(connection, path, source);
+      const first = await firstRecord(files[0] as string, settings, source);
+      const compression = await compressionOf(files, settings.gzip);
+      if (!first || first.fields.length === 1 || compression === undefined) return { files, reason: 'an empty, single-column or partly gzip\'d file' };
+      const fieldCount = first.fields.length;
+      const columns = csvColumns(settings, namesFromFirstRecord(settings, first.fields), fieldCount, first.line, source);
+      // With trim, quotes are left to the JavaScript parser: DuckDB does not unquote a field that starts with blanks.
+      const quote = sqlString(settings.trim ? '' : settings.quote);
+      const relation = `read_csv(${sqlStrings(files)}, auto_detect = false, header = ${settings.header}, skip = ${settings.skipLines},
+        delim = ${sqlString(settings.delimiter)}, quote = ${quote}, escape = ${quote}, strict_mode = true, null_padding = false,
+        nullstr = chr(0), compression = '${compression}', filename = ${files.length > 1},
+        columns = {${first.fields.map((_, i) => `'f${i}': 'VARCHAR'`).join(', ')}})`;
+      const engineColumns = columns.map(({ name, position, numeric }): EngineColumn => {
+        const cell = settings.trim ? `trim(f${position}, ${sqlString(JS_WHITESPACE)})` : `f${position}`;
+        return numeric
+          ? { name, position, kind: 'number', expression: numberExpression(cell, settings.missingValues) }
+          : { name, position, kind: 'text', expression: `coalesce(${cell}, '')` };
+      });
+      await materialise(connection, relation, engineColumns, files.length > 1);
+      const differs = engineColumns.flatMap((column, k) => (column.kind === 'number'
+        ? [`${columnAlias(k)} IS NULL`]
+        : [`contains(${columnAlias(k)}, chr(13))`, ...(settings.trim ? [`contains(${columnAlias(k)}, ${sqlString(settings.quote)})`] : [])]));
+      if (differs.length > 0 && await anyRow(connection, differs.join(' OR '))) return { files, reason: 'cells that DuckDB reads differently' };
+      const counts = files.length > 1 ? await rowsPerFile(connection, files) : [Infinity];
+      const linesOf = new Map<number, Int32Array>();
+      const locateRow = locateInFiles(counts, (file, row) => {
+        const name = files.length > 1 ? basename(files[file] as string) : source;
+        let lines = linesOf.get(file);
+        if (!lines) linesOf.set(file, lines = recordLines(files[file] as string, settings, name, compression === 'gzip'));
+        return `line ${lines[row] as number} of ${name}`;
+      });
+      return { table: await readTable(connection, engineColumns, source, locateRow), files };
+    });
+  } catch (err) {
+    if (err instanceof AdattError) throw err;
+    return { files, reason: (err as Error).message.split('\n')[0] };
+  }
 }

@@ -30,9 +30,9 @@ export type {
 export { Table, tableFromColumns } from './table';
 export type { Column, NumberColumn, TextColumn } from './table';
 export { parseCsv, readCsv } from './csv';
-export type { CsvOptions } from './csv';
-export { readArrow, readParquet } from './columnar';
-export type { ColumnarReadOptions } from './columnar';
+export type { CsvEngine, CsvOptions } from './csv';
+export { readArrow, readJsonLines, readParquet, readSql } from './columnar';
+export type { ColumnarReadOptions, SqlReadOptions } from './columnar';
 export { schemaColumns, validateSchemaSpec } from './spec';
 export type { SchemaColumns } from './spec';
 export { fitSchema } from './fit';

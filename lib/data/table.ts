@@ -33,6 +33,8 @@ export const NULL_CODE = -1;
 interface TableOptions {
   /** 1-based line in the source file where each physical row starts (for error messages). */
   lineNumbers?: Int32Array;
+  /** Says where a physical row comes from, instead of `lineNumbers` (e.g. found only when an error needs it). */
+  locateRow?: (physicalRow: number) => string;
   /** The physical rows of this view (default: all). */
   rows?: Int32Array;
 }
@@ -46,7 +48,7 @@ export class Table {
   private readonly columns: readonly Column[];
   private readonly byName = new Map<string, Column>();
   private readonly byPosition = new Map<number, Column>();
-  private readonly lineNumbers: Int32Array | undefined;
+  private readonly locateRow: (physicalRow: number) => string;
 
   constructor(source: string, columns: readonly Column[], options: TableOptions = {}) {
     const physicalRows = columns.length === 0 ? 0 : columnLength(columns[0] as Column);
@@ -63,7 +65,9 @@ export class Table {
     this.source = source;
     this.columns = columns;
     this.columnNames = columns.map((column) => column.name);
-    this.lineNumbers = options.lineNumbers;
+    const { lineNumbers } = options;
+    this.locateRow = options.locateRow
+      ?? (lineNumbers ? (physical) => `line ${lineNumbers[physical] as number} of ${source}` : (physical) => `row ${physical + 1} of ${source}`);
     this.rows = options.rows ?? identityRows(physicalRows);
   }
 
@@ -85,10 +89,7 @@ export class Table {
 
   /** Where view row `row` comes from: "line 12 of adult.data" or "row 5 of <source>". */
   locate(row: number): string {
-    const physical = this.rows[row] as number;
-    return this.lineNumbers
-      ? `line ${this.lineNumbers[physical] as number} of ${this.source}`
-      : `row ${physical + 1} of ${this.source}`;
+    return this.locateRow(this.rows[row] as number);
   }
 
   /** The cell of view row `row`. */
@@ -111,7 +112,7 @@ export class Table {
       }
       physical[i] = this.rows[row] as number;
     });
-    return new Table(this.source, this.columns, { ...(this.lineNumbers ? { lineNumbers: this.lineNumbers } : {}), rows: physical });
+    return new Table(this.source, this.columns, { locateRow: this.locateRow, rows: physical });
   }
 }
 

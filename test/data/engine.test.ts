@@ -1,0 +1,127 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { describe, expect, it } from 'vitest';
+import { encode, fitSchema, readCsv, readJsonLines, readParquet, readSql, type CsvOptions, type Table } from '../../lib/data';
+import { FileError, ValidationError } from '../../lib/errors';
+import { cellsOf, rejectionOf, temporaryFolder } from './helpers';
+
+const folder = temporaryFolder();
+
+function writeFile(name: string, content: string | Buffer): string {
+  const file = path.join(folder, name);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, content);
+  return file;
+}
+
+/** Every cell of every column, and where each row is. */
+function contentOf(table: Table): Record<string, unknown[]> {
+  return {
+    ...Object.fromEntries(table.columnNames.map((name) => [name, cellsOf(table, name)])),
+    kinds: table.columnNames.map((name) => table.findColumn(name)?.kind),
+    where: Array.from({ length: table.size }, (_, row) => table.locate(row)),
+  };
+}
+
+/** Reads a file with DuckDB and with the JavaScript parser, expecting the same table. */
+async function expectSameAsJavaScript(file: string, options: CsvOptions): Promise<Table> {
+  const table = await readCsv(file, options);
+  expect(contentOf(table)).toEqual(contentOf(await readCsv(file, { ...options, engine: 'javascript' })));
+  return table;
+}
+
+describe('readCsv through DuckDB', () => {
+  it('reads quoted, multi-line and empty fields, missing markers and numbers as the JavaScript parser does', async () => {
+    const text = 'id,city,amount,note\n1,Paris,1.5,"a, b"\n2,"Ly""on",?,\n\n3,Paris,,"two\nlines"\n4,Nice,-2e3,x\n';
+    const table = await expectSameAsJavaScript(writeFile('mixed.csv', text), { numeric: ['amount', 'id'] });
+    expect(cellsOf(table, 'amount')).toEqual([1.5, null, null, -2000]);
+    expect(cellsOf(table, 'note')).toEqual(['a, b', '', 'two\nlines', 'x']);
+    expect(table.locate(3)).toBe('line 7 of mixed.csv');
+  });
+
+  it("reads the UCI dialect (no header, ', ' separators, trim, skipped lines) and gzip", async () => {
+    const text = '|1x3 Cross validator\n25, Private, ?, <=50K.\n38, Self emp , 89814, >50K.\n';
+    const options: CsvOptions = { header: false, trim: true, skipLines: 1, columnNames: ['age', 'work', 'weight', 'income'], numeric: ['age', 'weight'] };
+    const table = await expectSameAsJavaScript(writeFile('adult.test.gz', gzipSync(text)), options);
+    expect(cellsOf(table, 'weight')).toEqual([null, 89814]);
+    expect(cellsOf(table, 'work')).toEqual(['Private', 'Self emp']);
+  });
+
+  it('leaves cells that DuckDB reads differently to the JavaScript parser', async () => {
+    // Hexadecimal numbers, CRLF inside quotes, and quotes after blanks under trim.
+    await expectSameAsJavaScript(writeFile('hex.csv', 'a,b\n0x1F,1\n2,3\n'), { numeric: ['a'] });
+    await expectSameAsJavaScript(writeFile('crlf.csv', 'a,b\r\n1,"x\r\ny"\r\n'), {});
+    await expectSameAsJavaScript(writeFile('trim.csv', 'a,b\n1,  " x, y " \n'), { trim: true });
+    await expectSameAsJavaScript(writeFile('single.csv', 'a\n1\n\n2\n'), {});
+  });
+
+  it('names the file, line and column of a bad number, also where DuckDB reads one leniently', async () => {
+    for (const bad of ['x1', '1_000', 'inf']) {
+      const err = await rejectionOf(readCsv(writeFile('bad.csv', `a,b\n1,2\n\n${bad},3\n`), { numeric: ['a'] }), ValidationError);
+      expect(err.field).toBe('a');
+      expect(err.message).toBe(`Invalid data in line 4 of bad.csv, column 'a': ${JSON.stringify(bad)} is not a number`);
+    }
+  });
+
+  it('locates rows for errors after reading (encode) by the lines of the file', async () => {
+    const table = await readCsv(writeFile('labels.csv', 'x,label\n1,"a\nb"\n2,c\n3,d\n'), { numeric: ['x'] });
+    const schema = fitSchema({ dense: ['x'], tasks: [{ name: 'k', type: 'multiclass', column: 'label', classes: ['a\nb', 'c'] }] }, table);
+    expect(() => encode(schema, table)).toThrow(/line 5 of labels.csv, column 'label': label "d" is not one of the 2 classes/);
+  });
+});
+
+describe('globs of shards', () => {
+  writeFile('shards/part-1.csv', 'id,city\n1,Paris\n2,Lyon\n');
+  writeFile('shards/part-2.csv', 'id,city\n3,"Ni\nce"\n4,Paris\n');
+  writeFile('shards/part-3.csv', 'id,city\n5,x\n6,7,8\n');
+
+  it('reads CSV shards as one table, in name order, locating rows in their file', async () => {
+    const table = await readCsv(path.join(folder, 'shards/part-[12].csv'), { numeric: ['id'] });
+    expect(table.source).toBe('part-[12].csv');
+    expect(cellsOf(table, 'id')).toEqual([1, 2, 3, 4]);
+    expect(cellsOf(table, 'city')).toEqual(['Paris', 'Lyon', 'Ni\nce', 'Paris']);
+    expect(table.locate(3)).toBe('line 4 of part-2.csv');
+    expect((table.findColumn('city') as { values: readonly string[] }).values).toEqual(['Paris', 'Lyon', 'Ni\nce']);
+  });
+
+  it('names the shard and line of a ragged row, and says when no file matches', async () => {
+    const err = await rejectionOf(readCsv(path.join(folder, 'shards/*.csv')), ValidationError);
+    expect(err.message).toBe('Invalid data in line 3 of part-3.csv: 3 fields, expected 2');
+    expect((await rejectionOf(readCsv(path.join(folder, 'none/*.csv')), FileError)).message).toMatch(/Cannot read \*\.csv: no file matches/);
+  });
+
+  it('reads Parquet shards and JSON lines', async () => {
+    const parquet = path.join(folder, 'shards/p-*.parquet');
+    const connection = await (await DuckDBInstance.create(':memory:')).connect();
+    for (const [part, from, to] of [[1, 0, 3], [2, 3, 5]]) {
+      await connection.run(`COPY (SELECT range AS id, 'v' || (range % 2) AS tag FROM range(${from}, ${to})) TO '${path.join(folder, `shards/p-${part}.parquet`)}' (FORMAT parquet)`);
+    }
+    connection.closeSync();
+    const table = await readParquet(parquet);
+    expect(cellsOf(table, 'id')).toEqual([0, 1, 2, 3, 4]);
+    expect(cellsOf(table, 'tag')).toEqual(['v0', 'v1', 'v0', 'v1', 'v0']);
+    expect(table.locate(4)).toBe('row 2 of p-2.parquet');
+
+    const lines = await readJsonLines(writeFile('events.jsonl', '{"user":"a","clicks":3,"ok":true}\n{"user":null,"clicks":1.5,"ok":false}\n'));
+    expect(contentOf(lines)).toEqual({ user: ['a', null], clicks: [3, 1.5], ok: [1, 0], kinds: ['text', 'number', 'number'], where: ['row 1 of events.jsonl', 'row 2 of events.jsonl'] });
+  });
+});
+
+describe('readSql', () => {
+  it('reads a query over files as a table, by column type', async () => {
+    const file = writeFile('events.csv', 'user,clicks,day\na,3,1\nb,5,2\na,1,3\n');
+    const table = await readSql(`SELECT user, sum(clicks) AS clicks, count(*) > 1 AS repeat FROM read_csv('${file}') GROUP BY user ORDER BY user`, { source: 'per user' });
+    expect(contentOf(table)).toEqual({ user: ['a', 'b'], clicks: [4, 5], repeat: [1, 0], kinds: ['text', 'number', 'number'], where: ['row 1 of per user', 'row 2 of per user'] });
+    expect((await readSql('SELECT 1 AS a, 2 AS b', { columns: ['b'] })).columnNames).toEqual(['b']);
+  });
+
+  it('rejects SQL that DuckDB rejects, nested columns and unknown columns', async () => {
+    const err = await rejectionOf(readSql('SELEC 1'), ValidationError);
+    expect(err.field).toBe('sql');
+    expect(err.message).toMatch(/^Invalid SQL source: Parser Error: syntax error at or near "SELEC"\n\nLINE 1: SELEC 1/);
+    expect((await rejectionOf(readSql('SELECT [1, 2] AS tags'), ValidationError)).message).toMatch(/column 'tags' has type INTEGER\[\], which adatt does not read/);
+    expect((await rejectionOf(readSql('SELECT 1 AS a', { columns: ['b'] }), ValidationError)).message).toMatch(/SQL query has no column 'b'/);
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * Dynamic micro-batching: requests that arrive close together share one model call. A model runs
  * one call at a time, so requests that arrive while it is busy wait and then go together; an idle
- * model waits up to `maxWaitMs` for company before it starts. The queue is bounded: beyond
+ * model starts at once, or waits up to `maxWaitMs` for company. The queue is bounded: beyond
  * `maxQueue` waiting requests `submit` rejects at once (a server answers 503) instead of letting
  * latency and memory grow without limit.
  */
@@ -10,7 +10,11 @@ import { BusyError, DisposedError, ValidationError } from '../errors';
 export interface BatcherOptions {
   /** Most rows per model call (default 256); a request with more rows runs alone. 1 turns merging off. */
   maxBatchRows?: number;
-  /** How long the first request of a batch waits for others while the model is idle, in ms (default 2). */
+  /**
+   * How long the first request of a batch waits for others while the model is idle, in ms. Default
+   * 0: an idle model starts at once, and batches form from the requests that arrive while it is busy,
+   * which is when merging pays; a wait adds its length to every request at low load.
+   */
   maxWaitMs?: number;
   /** Most requests waiting for the model (default 256); more are rejected with BusyError. */
   maxQueue?: number;
@@ -52,7 +56,7 @@ export class MicroBatcher<Item, Result> {
   /** `run` scores the items of one batch, one result per item in order; it is never called concurrently. */
   constructor(run: (items: Item[]) => Promise<Result[]>, options: BatcherOptions = {}, onBatch: (record: BatchRecord) => void = () => undefined) {
     this.maxBatchRows = readLimit(options.maxBatchRows, 'maxBatchRows', 256, 1);
-    this.maxWaitMs = readLimit(options.maxWaitMs, 'maxWaitMs', 2, 0);
+    this.maxWaitMs = readLimit(options.maxWaitMs, 'maxWaitMs', 0, 0);
     this.maxQueue = readLimit(options.maxQueue, 'maxQueue', 256, 1);
     this.#run = run;
     this.#onBatch = onBatch;

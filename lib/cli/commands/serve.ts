@@ -14,15 +14,16 @@ export const serveCommand: Command = {
     name: 'serve',
     summary: 'serve a model over HTTP: JSON rows in, predictions out, micro-batched',
     description: `POST /predict {"rows": [{column: value, …}]} and POST /score {"user": {…}, "candidates": [{…}]} answer
-{"predictions": [{task: value, …}]}; GET /health and GET /metrics (Prometheus). Concurrent requests
-share model calls (--max-batch rows, waiting at most --max-wait ms); beyond --max-queue waiting
-requests the answer is 503. SIGTERM or Ctrl-C stops accepting, answers what is in flight, then exits 0.`,
+{"predictions": [{task: value, …}]}; GET /health and GET /metrics (Prometheus). Requests that arrive
+while the model is busy share its next call (up to --max-batch rows); --max-wait makes an idle model
+wait for company. Beyond --max-queue waiting requests the answer is 503. SIGTERM or Ctrl-C stops
+accepting, answers what is in flight, then exits 0.`,
     positionals: [{ name: 'model', description: 'run directory or .adatt checkpoint', required: true }],
     options: [
       { name: 'port', short: 'p', type: 'integer', value: 'N', description: 'TCP port (default 8080; 0 picks a free one)' },
       { name: 'host', type: 'string', value: 'HOST', description: 'address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)' },
       { name: 'max-batch', type: 'integer', value: 'ROWS', description: 'most rows per model call (default 256; 1 turns micro-batching off)' },
-      { name: 'max-wait', type: 'integer', value: 'MS', description: 'how long an idle model waits for more requests (default 2)' },
+      { name: 'max-wait', type: 'integer', value: 'MS', description: 'how long an idle model waits for more requests (default 0: batches form while it is busy)' },
       { name: 'max-queue', type: 'integer', value: 'N', description: 'most requests waiting for the model before 503 (default 256)' },
       { name: 'max-rows', type: 'integer', value: 'N', description: 'most rows or candidates in one request (default 10000)' },
       DEVICE_OPTION,
@@ -31,7 +32,7 @@ requests the answer is 503. SIGTERM or Ctrl-C stops accepting, answers what is i
     ],
     examples: [
       'adatt serve runs/census --port 8080',
-      'adatt serve runs/events --max-batch 512 --max-wait 5',
+      'adatt serve runs/events --max-batch 512 --max-wait 1',
       'adatt serve model.adatt --port 0 --json',
     ],
   },

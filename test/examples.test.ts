@@ -44,13 +44,17 @@ describe('examples', () => {
     expect(code).toBe(0);
   }, 60_000);
 
-  it('serve-http.js: serves predictions over HTTP, queues concurrent requests, rejects bad rows', async () => {
+  it('serve-http.js: PredictionServer answers rows and candidates, merges concurrent requests, rejects bad rows', async () => {
     const { code, output } = await runExample('serve-http.js');
     expect(output).toMatch(/serving adatt-sp \(click, rating, watch\) on http:\/\/127\.0\.0\.1:\d+/);
     expect(output).toContain('POST /predict (3 rows) -> 200');
     expect(output).toMatch(/"click": 0\.\d+/);
-    expect(output).toContain('4 concurrent requests -> 200, 200, 200, 200');
-    expect(output).toContain('POST /predict with age "old" -> 400');
+    expect(output).toMatch(/POST \/score \(1 user, 3 candidates\) -> 200: click 0\.\d+, 0\.\d+, 0\.\d+/);
+    expect(output).toContain(`8 concurrent requests -> ${Array(8).fill(200).join(', ')}`);
+    const [, requests, calls] = output.match(/GET \/metrics -> (\d+) requests in (\d+) model calls/) ?? [];
+    expect(Number(requests)).toBe(10);
+    expect(Number(calls)).toBeLessThan(10);
+    expect(output).toContain('POST /predict with age "old" -> 400 (rows[0].age)');
     expect(output).toContain('self-test passed; server stopped');
     expect(code).toBe(0);
   }, 60_000);

@@ -23,7 +23,7 @@ export const THREADS_OPTION: OptionSpec = { name: 'threads', type: 'integer', va
 
 /** Where eval, predict and inspect read rows from (default: the data of the model's run). */
 export const DATA_OPTIONS: OptionSpec[] = [
-  { name: 'data', type: 'string', value: 'SOURCE', description: "census-income, adult, synthetic or a .csv/.parquet/.arrow file (default: the run's data)" },
+  { name: 'data', type: 'string', value: 'SOURCE', description: "census-income, adult, synthetic, a .csv/.parquet/.jsonl/.arrow file or a quoted glob of shards ('shards/*.parquet'; default: the run's data)" },
   { name: 'split', type: 'string', value: 'SPLIT', description: "train, validation, test or all (all rows of a file); default test, or all for a --data file" },
   { name: 'tasks', type: 'string', value: 'GROUP', description: 'census-income task group the model was trained on' },
   { name: 'data-dir', type: 'string', value: 'DIR', description: 'folder of the built-in datasets (default $ADATT_DATA_DIR, else ~/.cache/adatt)' },

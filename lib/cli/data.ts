@@ -1,12 +1,11 @@
 /**
- * The data of a run, from its config's `data` section: a built-in dataset (loadDataset) or a file
- * read with the schema of the config (readCsv / readParquet / readArrow, splitRandom, fitSchema,
- * encode). Evaluation and prediction re-read the same source and encode it with the model's
+ * The data of a run, from its config's `data` section: a built-in dataset (loadDataset), or a file,
+ * a glob of shards or a SQL query read with the schema of the config (readCsv / readParquet /
+ * readJsonLines / readArrow / readSql, splitRandom, fitSchema, encode). Evaluation and prediction re-read the same source and encode it with the model's
  * fitted schema, so new rows are encoded exactly as the training rows were.
  */
-import * as path from 'node:path';
 import { loadDataset, type BuiltinDatasetName } from '../data/builtin';
-import { readArrow, readParquet } from '../data/columnar';
+import { readArrow, readJsonLines, readParquet, readSql } from '../data/columnar';
 import { readCsv } from '../data/csv';
 import { encode } from '../data/encode';
 import { fitSchema } from '../data/fit';
@@ -16,7 +15,7 @@ import { NULL_CODE, Table, type Column } from '../data/table';
 import type { EncodedData, FittedSchema, SchemaSpec } from '../data/types';
 import { ConfigError, ValidationError } from '../errors';
 import { inSection, inSectionSync, prefixField, UsageError } from './exit';
-import { fileFormatOf, isBuiltinDataset, type DataSection } from './run-config';
+import { fileFormatOf, isBuiltinDataset, sourceName, type DataSection } from './run-config';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];
@@ -41,7 +40,7 @@ export async function loadTrainingData(data: DataSection): Promise<TrainingData>
   const parts = splitTable(await readTable(data, schemaColumns(spec)), data);
   const schema = inSectionSync('data.schema', () => fitSchema(spec, parts.train!));
   const encoded = Object.fromEntries(Object.entries(parts).map(([name, table]) => [name, encode(schema, table!)]));
-  return { name: path.basename(data.source), schema, ...encoded } as TrainingData;
+  return { name: sourceName(data.source), schema, ...encoded } as TrainingData;
 }
 
 export interface EvaluationData {
@@ -71,10 +70,10 @@ export async function loadEvaluationData(data: DataSection, schema: FittedSchema
   let table = read;
   if (split !== 'all') {
     const part = splitTable(read, data)[split];
-    if (!part) throw new UsageError(`${path.basename(data.source)} has no ${split} split (data.split: ${JSON.stringify(data.split)})`);
+    if (!part) throw new UsageError(`${sourceName(data.source)} has no ${split} split (data.split: ${JSON.stringify(data.split)})`);
     table = part;
   }
-  const name = path.basename(data.source);
+  const name = sourceName(data.source);
   return { description: split === 'all' ? name : `${name} ${split} split`, encoded: encode(schema, table), table };
 }
 
@@ -93,8 +92,16 @@ export function requireSameSchema(model: FittedSchema, data: FittedSchema, dataN
 }
 
 async function readTable(data: DataSection, columns?: SchemaColumns, missingValues?: readonly string[]): Promise<Table> {
-  const file = data.source;
   const selection = columns ? { columns: columns.columns } : {};
+  if (typeof data.source !== 'string') {
+    try {
+      return await readSql(data.source.sql, selection);
+    } catch (err) {
+      // Only the query is a config field; a missing column is named by the message.
+      throw err instanceof ValidationError && err.field === 'sql' ? prefixField(err, 'data.source') : err;
+    }
+  }
+  const file = data.source;
   switch (fileFormatOf(file)) {
     case 'csv': {
       const csv = (data.csv ?? {}) as Record<string, unknown>;
@@ -108,10 +115,12 @@ async function readTable(data: DataSection, columns?: SchemaColumns, missingValu
     }
     case 'parquet':
       return readParquet(file, selection);
+    case 'jsonl':
+      return readJsonLines(file, selection);
     case 'arrow':
       return readArrow(file, selection);
     default:
-      throw new ConfigError('data.source', `cannot tell the format of ${file} from its name (.csv, .csv.gz, .parquet, .arrow)`);
+      throw new ConfigError('data.source', `cannot tell the format of ${file} from its name (.csv, .csv.gz, .parquet, .jsonl, .arrow)`);
   }
 }
 

@@ -68,7 +68,7 @@ export async function runDataSection(run: RunDirectory | undefined): Promise<Dat
   const text = await fs.readFile(run.path('config'), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
   const config: unknown = JSON.parse(text);
-  return isRecord(config) && isRecord(config.data) && typeof config.data.source === 'string'
+  return isRecord(config) && isRecord(config.data) && (typeof config.data.source === 'string' || isRecord(config.data.source))
     ? (config.data as DataSection)
     : undefined;
 }

@@ -13,13 +13,16 @@ import { MODEL_KINDS, validateModelConfig, type ModelKind, type TaskConfig } fro
 import { BUILTIN_DATASETS, type BuiltinDatasetName } from '../data/builtin';
 import { CENSUS_INCOME_TASK_GROUPS } from '../data/builtin/census-income';
 import { configChecker } from '../data/check';
+import { isGlob } from '../data/engine';
 import { validateSchemaSpec } from '../data/spec';
 import { ConfigError } from '../errors';
 import { isRecord, quoteList } from '../validation';
 import { FlaggedConfigError, UsageError, fieldOf, inSectionSync } from './exit';
 
 export type ModelSection = Record<string, unknown> & { kind: ModelKind };
-export type DataSection = Record<string, unknown> & { source: string };
+/** A built-in dataset's name, a data file or a glob of shards, or a DuckDB query (`{ sql }`). */
+export type DataSource = string | { sql: string };
+export type DataSection = Record<string, unknown> & { source: DataSource };
 export type TrainingSection = Record<string, unknown> & { epochs: number; threads: number };
 export interface ReportSection {
   /** Validation rows the expert-utilisation heatmaps average over. */
@@ -75,22 +78,28 @@ export function defaultRunConfig(): Record<string, Record<string, unknown>> {
 
 const check = configChecker('run config');
 
-export function isBuiltinDataset(source: string): source is BuiltinDatasetName {
-  return (BUILTIN_DATASETS as readonly string[]).includes(source);
+export function isBuiltinDataset(source: DataSource): source is BuiltinDatasetName {
+  return typeof source === 'string' && (BUILTIN_DATASETS as readonly string[]).includes(source);
 }
 
-export type FileFormat = 'csv' | 'parquet' | 'arrow';
+/** A data source's short name, for run directories and messages: the file's base name, or 'sql'. */
+export function sourceName(source: DataSource): string {
+  return typeof source === 'string' ? path.basename(source) : 'sql';
+}
 
-/** The reader for a data file, from its extension. */
+export type FileFormat = 'csv' | 'parquet' | 'arrow' | 'jsonl';
+
+/** The reader for a data file (or a glob of shards), from its extension. */
 export function fileFormatOf(file: string): FileFormat | undefined {
   const name = file.toLowerCase();
   if (/\.(csv|tsv|txt|data)(\.gz)?$/.test(name)) return 'csv';
   if (name.endsWith('.parquet')) return 'parquet';
   if (/\.(arrow|feather|ipc)$/.test(name)) return 'arrow';
+  if (/\.(jsonl|ndjson)(\.gz)?$/.test(name)) return 'jsonl';
   return undefined;
 }
 
-const SOURCE_CHOICES = `${quoteList(BUILTIN_DATASETS)}, or a .csv, .csv.gz, .parquet or .arrow file`;
+const SOURCE_CHOICES = `${quoteList(BUILTIN_DATASETS)}, a .csv, .csv.gz, .parquet, .jsonl or .arrow file, a glob of such shards ('shards/*.parquet'), or { sql: "SELECT …" }`;
 
 /** Reads a JSON or YAML config file (by extension). */
 export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
@@ -125,6 +134,7 @@ export async function readConfigFile(file: string): Promise<Record<string, unkno
 function resolvePaths(config: Record<string, unknown>, baseDir: string): void {
   const data = config.data;
   if (!isRecord(data)) return;
+  // A query's paths stay as written: DuckDB resolves them against the working directory.
   if (typeof data.source === 'string' && !isBuiltinDataset(data.source)) data.source = path.resolve(baseDir, data.source);
   if (typeof data.dataDir === 'string') data.dataDir = path.resolve(baseDir, data.dataDir);
 }
@@ -240,6 +250,11 @@ export function modelConfigOf(model: ModelSection, sections: { input: unknown; t
 }
 
 function checkDataSection(raw: Record<string, unknown>): DataSection {
+  if (isRecord(raw.source)) {
+    check.string(check.record(raw.source, 'data.source', ['sql']).sql, 'data.source.sql');
+    check.record(raw, 'data', FILE_DATA_KEYS.filter((key) => key !== 'csv'));
+    return checkSchemaAndSplit(raw);
+  }
   const source = check.string(raw.source, 'data.source');
   if (isBuiltinDataset(source)) {
     if (raw.tasks !== undefined && source !== 'census-income') {
@@ -248,13 +263,19 @@ function checkDataSection(raw: Record<string, unknown>): DataSection {
     return raw as DataSection;
   }
   if (fileFormatOf(source) === undefined) check.fail('data.source', `data.source must be ${SOURCE_CHOICES}, got '${source}'`);
-  if (!existsSync(source)) check.fail('data.source', `data.source: no such file ${source}`);
+  // A glob's matches are listed when it is read (no match is a FileError then).
+  if (!isGlob(source) && !existsSync(source)) check.fail('data.source', `data.source: no such file ${source}`);
   check.record(raw, 'data', FILE_DATA_KEYS);
+  if (raw.csv !== undefined) requireObject(raw.csv, 'data.csv');
+  return checkSchemaAndSplit(raw);
+}
+
+/** The schema (required) and the split and seed of a file or query source. */
+function checkSchemaAndSplit(raw: Record<string, unknown>): DataSection {
   if (raw.schema === undefined) {
     check.fail('data.schema', `data.schema is required for a data file: { dense, categorical, multiValued, tasks } (see docs/datasets.md)`);
   }
   inSectionSync('data.schema', () => validateSchemaSpec(raw.schema));
-  if (raw.csv !== undefined) requireObject(raw.csv, 'data.csv');
   if (raw.split !== undefined) {
     const split = check.record(raw.split, 'data.split', SPLIT_NAMES);
     if (split.train === undefined) check.fail('data.split.train', 'data.split needs a train fraction');

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/errors';
 import { describeError, FlaggedConfigError, UsageError } from '../../lib/cli/exit';
+import { loadTrainingData } from '../../lib/cli/data';
 import { buildRunConfig, parseSetOption, readConfigFile, type Override } from '../../lib/cli/run-config';
 
 function configError(file: Record<string, unknown> | undefined, overrides: Override[] = []): ConfigError {
@@ -75,7 +76,7 @@ describe('buildRunConfig', () => {
   it('checks the data section: built-in names, files, schemas', () => {
     const source = configError({ data: { source: 'census' } });
     expect(source.field).toBe('data.source');
-    expect(source.message).toContain("'census-income', 'adult', 'synthetic', or a .csv");
+    expect(source.message).toContain("'census-income', 'adult', 'synthetic', a .csv");
 
     const tasks = configError({ data: { source: 'adult', tasks: 'all' } });
     expect(tasks.field).toBe('data.tasks');
@@ -86,6 +87,23 @@ describe('buildRunConfig', () => {
     const badSpec = configError({ data: { source: csv, schema: { dense: ['a'], tasks: [{ name: 'y', type: 'binar', column: 'b' }] } } });
     expect(badSpec.field).toBe('data.schema.tasks[0].type');
     expect(configError({ data: { source: path.join(tempDir, 'missing.csv') } }).message).toContain('no such file');
+  });
+
+  it('takes globs of shards and SQL sources, which load like files', async () => {
+    const schema = { dense: ['a'], tasks: [{ name: 'y', type: 'binary', column: 'b', positive: '1' }] };
+    for (const part of [1, 2]) fs.writeFileSync(path.join(tempDir, `part-${part}.csv`), `a,b\n${part},1\n${part + 2},0\n`);
+    const shards = buildRunConfig({ data: { source: path.join(tempDir, 'part-*.csv'), schema, split: { train: 1 } } }, []);
+    expect((await loadTrainingData(shards.data)).train.size).toBe(4);
+
+    const sql = `SELECT a, b::VARCHAR AS b FROM read_csv('${path.join(tempDir, 'part-*.csv')}') WHERE a > 1`;
+    const query = buildRunConfig({ data: { source: { sql }, schema, split: { train: 1 } } }, []);
+    const loaded = await loadTrainingData(query.data);
+    expect([loaded.name, loaded.train.size, Array.from(loaded.train.labels[0] ?? [])]).toEqual(['sql', 3, [0, 1, 0]]);
+
+    expect(configError({ data: { source: { sql }, schema, csv: {} } }).field).toBe('data.csv');
+    expect(configError({ data: { source: { query: sql }, schema } }).field).toBe('data.source.query');
+    const bad = await loadTrainingData(buildRunConfig({ data: { source: { sql: 'SELEC 1' }, schema } }, []).data).catch((err: unknown) => err);
+    expect(bad).toMatchObject({ field: 'data.source.sql', message: expect.stringMatching(/^Invalid SQL source: Parser Error/) });
   });
 });
 

@@ -22,7 +22,7 @@ import { TrainingReporter } from '../progress';
 import { buildReport } from '../report/html';
 import { RunDirectory, type MetricsRecord, type RunInfo, type RunStatus } from '../run-dir';
 import {
-  annotate, buildRunConfig, isBuiltinDataset, modelConfigOf, parseSetOption, readConfigFile, type Override, type RunConfig,
+  annotate, buildRunConfig, isBuiltinDataset, modelConfigOf, parseSetOption, readConfigFile, sourceName, type Override, type RunConfig,
 } from '../run-config';
 
 /** Flags that set config fields (besides --set). */
@@ -49,7 +49,7 @@ and saves checkpoints/interrupted.adatt (a second Ctrl-C quits at once).`,
     positionals: [{ name: 'config', description: 'run config file (.json, .yaml or .yml)' }],
     options: [
       { name: 'model', type: 'string', value: 'KIND', description: `model kind: ${MODEL_KINDS.join(', ')}` },
-      { name: 'data', type: 'string', value: 'SOURCE', description: 'census-income, adult, synthetic, or a .csv/.parquet/.arrow file (schema in the config)' },
+      { name: 'data', type: 'string', value: 'SOURCE', description: "census-income, adult, synthetic, a .csv/.parquet/.jsonl/.arrow file or a quoted glob of shards ('shards/*.parquet'; schema in the config)" },
       { name: 'tasks', type: 'string', value: 'GROUP', description: 'census-income task group: income-marital, education-marital, all' },
       { name: 'optimizer', type: 'string', value: 'NAME', description: 'adam, adamw, adagrad or sgd' },
       { name: 'lr', type: 'number', value: 'RATE', description: 'learning rate' },
@@ -94,7 +94,7 @@ function timestamp(date: Date): string {
 }
 
 function defaultRunDirectory(config: RunConfig, started: Date): string {
-  const data = isBuiltinDataset(config.data.source) ? config.data.source : path.basename(config.data.source).replace(/\..*$/, '');
+  const data = isBuiltinDataset(config.data.source) ? config.data.source : sourceName(config.data.source).replace(/\..*$/, '').replace(/[^\w-]+/g, '-');
   return path.join('runs', `${timestamp(started)}-${config.model.kind}-${data}`);
 }
 
@@ -111,7 +111,7 @@ async function prepareModel(config: RunConfig, schema: FittedSchema, resumeFrom:
   }
   const checkpoint = await loadCheckpoint(resumeFrom);
   try {
-    if (checkpoint.schema) requireSameSchema(checkpoint.schema, schema, `this config's data (${config.data.source})`);
+    if (checkpoint.schema) requireSameSchema(checkpoint.schema, schema, `this config's data (${sourceName(config.data.source)})`);
   } catch (err) {
     checkpoint.model.dispose();
     throw err;

@@ -140,10 +140,11 @@ describe('PredictionServer', () => {
       expect(rejected.status).toBe(503);
       expect(rejected.headers.get('retry-after')).toBe('1');
       expect((await rejected.json()).error).toBe('the prediction queue is full (2 requests waiting); retry later');
+      expect((await post(base, '/predict', '{"rows": [')).status).toBe(503); // refused before its body is even parsed
       predictor.open();
       expect((await Promise.all(admitted)).map((answer) => answer.status)).toEqual([200, 200, 200]);
       const samples = await metricsOf(base);
-      expect(samples.get('adatt_requests_total{route="/predict",code="503"}')).toBe(1);
+      expect(samples.get('adatt_requests_total{route="/predict",code="503"}')).toBe(2);
       expect(samples.get('adatt_batch_requests_count')).toBe(2); // the first alone, the two queued together
     } finally {
       predictor.open();

@@ -145,7 +145,7 @@ export class PredictionServer {
         status = this.closing ? 503 : 200;
         this.#sendJson(response, status, this.closing ? { status: 'draining' } : this.#health());
       } else {
-        if (this.closing) throw new DisposedError('the server is shutting down');
+        this.#batcher.assertAccepting();
         const body = await readBody(request, this.#maxBodyBytes);
         const features = this.#encode(route, body);
         const predictions = await this.#batcher.submit(features, features.size);

@@ -7,7 +7,7 @@ import {
   createModel, FileError, fit, loadCheckpoint, parseCsv, saveCheckpoint, TensorDataset, validateModelConfig, ValidationError,
   type ModelConfig,
 } from '../lib';
-import { makeTempDir, REPO_ROOT } from './helpers/reference';
+import { makeTempDir, PYTHON, REPO_ROOT } from './helpers/reference';
 
 const DIST = path.join(REPO_ROOT, 'dist');
 const CONFIG: ModelConfig = {
@@ -203,5 +203,71 @@ describe('odd inputs end in typed errors', () => {
     expect((await failure(model.saveWeights(dir, { format: 'safetensors' }))).message).toContain('it is a directory, expected a file');
     expect((await failure(loadCheckpoint(dir))).message).toBe(`cannot read ${dir}: it is a directory, expected a file`);
     expect(fs.readdirSync(dir)).toEqual(['file']);
+  });
+});
+
+describe('crafted files', () => {
+  const data = (): TensorDataset => {
+    const size = 64;
+    const dense = Float32Array.from({ length: size * 8 }, (_, i) => Math.sin(i));
+    const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[8 * i + t]! > 0 ? 1 : 0)));
+    return TensorDataset.fromEncoded({ size, dense, labels });
+  };
+
+  /** Resumes `fit` from a checkpoint whose optimizer state is `state` (saved with a valid digest). */
+  async function resumeWith(state: Uint8Array, dir: string): Promise<unknown> {
+    using model = createModel(CONFIG);
+    using train = data();
+    const file = path.join(dir, 'crafted.adatt');
+    await saveCheckpoint(file, model, {
+      training: { nextEpoch: 1, step: 2, seed: 0, optimizerType: 'adam', optimizerState: state, history: [], epochsSinceBest: 0 },
+    });
+    const checkpoint = await loadCheckpoint(file);
+    using resumed = checkpoint.model;
+    return await fit(resumed, train, { epochs: 2, batchSize: 32, resume: checkpoint.training }).then(() => 'resumed', (e: unknown) => e);
+  }
+
+  it('never hands optimizer state to LibTorch\'s TorchScript importer: crafted and bit-flipped states end in typed errors', async () => {
+    const dir = makeTempDir('crafted');
+    // A real state, from a run that saved a checkpoint.
+    using model = createModel(CONFIG);
+    using train = data();
+    const run = await fit(model, train, { epochs: 1, batchSize: 32, checkpoint: { dir } });
+    const real = (await loadCheckpoint(run.checkpoints[0]!)).training!.optimizerState;
+    expect(await resumeWith(real, dir)).toBe('resumed');
+    // A TorchScript archive (the format LibTorch's optimizers save), garbage, and a state of another model.
+    const scriptedFile = path.join(dir, 'scripted.pt');
+    execFileSync(PYTHON, ['-c', 'import sys, torch; torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), sys.argv[1])', scriptedFile]);
+    const scripted = Uint8Array.from(fs.readFileSync(scriptedFile));
+    for (const state of [scripted, new Uint8Array(1000).fill(80), new Uint8Array(0)]) {
+      const outcome = await resumeWith(state, dir);
+      expect(outcome).toBeInstanceOf(Error);
+      expect((outcome as Error).name).toMatch(/^(FileError|ValidationError)$/);
+    }
+    let rejected = 0;
+    for (let flip = 0; flip < 60; flip += 1) {
+      const state = Uint8Array.from(real);
+      const at = Math.floor((flip * 7919) % state.length);
+      state[at] = state[at]! ^ (1 << (flip % 8));
+      const outcome = await resumeWith(state, dir);
+      if (outcome === 'resumed') continue; // a flip in a byte no reader looks at (a timestamp, padding)
+      rejected += 1;
+      expect((outcome as Error).name, String(outcome)).toMatch(/^(FileError|ValidationError|TorchError)$/);
+    }
+    expect(rejected).toBeGreaterThan(30);
+  }, 120_000);
+
+  it('rejects a weight file whose zip record is marked as a directory instead of reading unwritten memory', async () => {
+    const dir = makeTempDir('zip-directory');
+    using model = createModel(CONFIG);
+    const file = path.join(dir, 'weights.pt');
+    await model.saveWeights(file, { format: 'torch' });
+    const bytes = fs.readFileSync(file);
+    // The first central-directory record: set the MS-DOS directory bit of its external attributes.
+    const central = bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    bytes[central + 38] = bytes[central + 38]! | 0x10;
+    fs.writeFileSync(file, bytes);
+    await expect(model.loadWeights(file)).rejects.toThrow(/marked as a directory/);
+    await expect(model.loadWeights(file)).rejects.toThrow(FileError);
   });
 });

@@ -158,42 +158,41 @@ void SparseOptimizer::step_cpu(TableState& state, const torch::Tensor& weight, c
   }
 }
 
-void SparseOptimizer::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
+void SparseOptimizer::save(TensorMap& tensors, const std::string& prefix) const {
   for (size_t t = 0; t < state_.size(); ++t) {
     const std::string key = prefix + std::to_string(t) + ".";
-    archive.write(key + "steps", torch::tensor(state_[t].steps, torch::kLong));
-    if (state_[t].first.defined()) archive.write(key + "first", state_[t].first);
-    if (state_[t].second.defined()) archive.write(key + "second", state_[t].second);
+    tensors[key + "steps"] = torch::tensor(state_[t].steps, torch::kLong);
+    if (state_[t].first.defined()) tensors[key + "first"] = state_[t].first.detach().cpu();
+    if (state_[t].second.defined()) tensors[key + "second"] = state_[t].second.detach().cpu();
   }
 }
 
-void SparseOptimizer::load(torch::serialize::InputArchive& archive, const std::string& prefix,
-                           const torch::Device& device) {
+void SparseOptimizer::load(const TensorMap& tensors, const std::string& prefix, const torch::Device& device) {
   std::vector<TableState> loaded(state_.size());
   for (size_t t = 0; t < state_.size(); ++t) {
     const std::string key = prefix + std::to_string(t) + ".";
     const std::string table = "table " + std::to_string(t);
-    torch::Tensor steps;
-    if (!archive.try_read(key + "steps", steps) || steps.numel() != 1 || steps.scalar_type() != torch::kLong) {
+    const auto steps = tensors.find(key + "steps");
+    if (steps == tensors.end() || steps->second.numel() != 1 || steps->second.scalar_type() != torch::kLong) {
       throw InvalidArgument("trainer state: the embedding optimizer's state of " + table +
                             " is missing (saved with another embeddingOptimizer?)");
     }
-    loaded[t].steps = steps.item<int64_t>();
+    loaded[t].steps = steps->second.item<int64_t>();
     if (loaded[t].steps < 0) throw InvalidArgument("trainer state: " + table + " has a negative step count");
     torch::Tensor* slots[] = {&loaded[t].first, &loaded[t].second};
     const char* names[] = {"first", "second"};
     for (int k = 0; k < state_tensors(); ++k) {
-      torch::Tensor value;
+      const auto value = tensors.find(key + names[k]);
       // A table that never stepped has no state yet.
-      if (!archive.try_read(key + names[k], value)) {
+      if (value == tensors.end()) {
         if (loaded[t].steps == 0) continue;
         throw InvalidArgument("trainer state: the embedding optimizer's state of " + table + " is missing");
       }
-      if (value.sizes().vec() != state_shape(t) || value.scalar_type() != tables_[t].scalar_type()) {
+      if (value->second.sizes().vec() != state_shape(t) || value->second.scalar_type() != tables_[t].scalar_type()) {
         throw InvalidArgument("trainer state: the embedding optimizer's state of " + table +
                               " does not match the table's shape");
       }
-      *slots[k] = value.to(device);
+      *slots[k] = value->second.to(device);
     }
   }
   state_ = std::move(loaded);

@@ -404,18 +404,19 @@ class Unpickler {
 
 }  // namespace
 
-c10::IValue load_torch_file(const std::string& path) {
+c10::IValue load_torch_file(const std::string& path) { return load_torch_bytes(read_file(path), path); }
+
+c10::IValue load_torch_bytes(const std::vector<char>& bytes, const std::string& path) {
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> archive;
   std::vector<char> program;
-  const auto bytes = read_file(path);
   try {
     archive = open_verified_archive(bytes, path);
     if (!archive->hasRecord("data.pkl")) {
       throw FileError(path + " is a zip archive without data.pkl (a TorchScript module? use loadTorchScript)");
     }
     auto [data, size] = archive->getRecord("data.pkl");
-    const char* bytes = static_cast<const char*>(data.get());
-    program.assign(bytes, bytes + size);
+    const char* record = static_cast<const char*>(data.get());
+    program.assign(record, record + size);
   } catch (const c10::Error& e) {
     throw FileError(path + " is not a file written by torch.save in its zip format (" +
                     std::string(e.what_without_backtrace()) +

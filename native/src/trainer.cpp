@@ -4,9 +4,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
+#include <type_traits>
 
 #include "adatt/errors.h"
+#include "adatt/weights_io.h"
 
 namespace adatt {
 namespace {
@@ -31,8 +34,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
   throw InvalidArgument("unknown optimizer");
 }
 
-// Archive key of the embedding optimizer's state, beside the dense optimizer's own keys.
-constexpr const char* kSparseStatePrefix = "adatt.embedding_optimizer.";
+// Names of the embedding optimizer's state, beside the dense optimizer's.
+constexpr const char* kSparseStatePrefix = "embedding_optimizer.";
 
 // As torch.nn.utils.clip_grad_norm_ (2-norm over all gradients together), over dense parameters
 // gradients and the tables' row gradients alike.
@@ -42,6 +45,129 @@ void clip_gradients_(const std::vector<torch::Tensor>& gradients, double max_nor
   if (norms.empty()) return;
   const auto coefficient = (max_norm / (torch::stack(norms).norm(2) + 1e-6)).clamp_max(1.0);
   for (const auto& gradient : gradients) gradient.mul_(coefficient);
+}
+
+// The key of a parameter's state in a LibTorch optimizer: its TensorImpl's address, as text in
+// LibTorch 1.x and as the pointer itself in 2.x.
+template <typename Map>
+typename Map::key_type state_key(const torch::Tensor& param) {
+  if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
+    std::ostringstream text;
+    text << static_cast<const void*>(param.unsafeGetTensorImpl());
+    return text.str();
+  } else {
+    return param.unsafeGetTensorImpl();
+  }
+}
+
+// The names of each parameter's state tensors per optimizer; "step" is an int64 scalar.
+std::vector<const char*> state_names(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::Adam:
+    case OptimizerKind::AdamW: return {"step", "exp_avg", "exp_avg_sq"};
+    case OptimizerKind::Adagrad: return {"step", "sum"};
+    case OptimizerKind::Sgd: return {"momentum_buffer"};
+  }
+  return {};
+}
+
+template <typename State>
+std::vector<torch::Tensor> adam_like(const State& state) {
+  return {torch::tensor(state.step(), torch::kLong), state.exp_avg(), state.exp_avg_sq()};
+}
+
+// The dense optimizer's state as plain named tensors, "optimizer.{i}.{name}" for parameter i: a
+// checkpoint then holds nothing but tensors, read back by our own bounded reader (LibTorch's
+// optimizer archives are TorchScript modules, and a crafted one crashed its importer).
+TensorMap dense_optimizer_state(const torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& params,
+                                OptimizerKind kind) {
+  using Map = std::decay_t<decltype(optimizer.state())>;
+  TensorMap tensors;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto found = optimizer.state().find(state_key<Map>(params[i]));
+    if (found == optimizer.state().end()) continue;  // never stepped
+    std::vector<torch::Tensor> values;
+    switch (kind) {
+      case OptimizerKind::Adam: values = adam_like(static_cast<const torch::optim::AdamParamState&>(*found->second)); break;
+      case OptimizerKind::AdamW: values = adam_like(static_cast<const torch::optim::AdamWParamState&>(*found->second)); break;
+      case OptimizerKind::Adagrad: {
+        const auto& state = static_cast<const torch::optim::AdagradParamState&>(*found->second);
+        values = {torch::tensor(state.step(), torch::kLong), state.sum()};
+        break;
+      }
+      case OptimizerKind::Sgd:
+        values = {static_cast<const torch::optim::SGDParamState&>(*found->second).momentum_buffer()};
+        break;
+    }
+    const auto names = state_names(kind);
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (values[k].defined()) tensors["optimizer." + std::to_string(i) + "." + names[k]] = values[k].detach().cpu();
+    }
+  }
+  return tensors;
+}
+
+void load_dense_optimizer_state(torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& params,
+                                OptimizerKind kind, const TensorMap& tensors, const torch::Device& device) {
+  using Map = std::decay_t<decltype(optimizer.state())>;
+  Map loaded;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string prefix = "optimizer." + std::to_string(i) + ".";
+    std::vector<torch::Tensor> values;
+    for (const char* name : state_names(kind)) {
+      const auto found = tensors.find(prefix + name);
+      values.push_back(found == tensors.end() ? torch::Tensor() : found->second);
+    }
+    if (std::none_of(values.begin(), values.end(), [](const torch::Tensor& t) { return t.defined(); })) continue;
+    const auto& param = params[i];
+    auto like_param = [&](const torch::Tensor& value, const char* name) {
+      if (!value.defined() || value.sizes() != param.sizes() || value.scalar_type() != param.scalar_type()) {
+        throw InvalidArgument("trainer state: " + prefix + name + " is missing or does not match parameter " +
+                              std::to_string(i) + " (a checkpoint of another model or optimizer?)");
+      }
+      return value.to(device);
+    };
+    auto step_of = [&](const torch::Tensor& value) {
+      if (!value.defined() || value.numel() != 1 || value.scalar_type() != torch::kLong || value.item<int64_t>() < 0) {
+        throw InvalidArgument("trainer state: " + prefix + "step is missing or not a non-negative integer");
+      }
+      return value.item<int64_t>();
+    };
+    std::unique_ptr<torch::optim::OptimizerParamState> state;
+    switch (kind) {
+      case OptimizerKind::Adam:
+      case OptimizerKind::AdamW: {
+        auto fill = [&](auto adam) {
+          adam->step(step_of(values[0]));
+          adam->exp_avg(like_param(values[1], "exp_avg"));
+          adam->exp_avg_sq(like_param(values[2], "exp_avg_sq"));
+          return adam;
+        };
+        if (kind == OptimizerKind::Adam) state = fill(std::make_unique<torch::optim::AdamParamState>());
+        else state = fill(std::make_unique<torch::optim::AdamWParamState>());
+        break;
+      }
+      case OptimizerKind::Adagrad: {
+        auto adagrad = std::make_unique<torch::optim::AdagradParamState>();
+        adagrad->step(step_of(values[0]));
+        adagrad->sum(like_param(values[1], "sum"));
+        state = std::move(adagrad);
+        break;
+      }
+      case OptimizerKind::Sgd:
+        state = std::make_unique<torch::optim::SGDParamState>();
+        static_cast<torch::optim::SGDParamState&>(*state).momentum_buffer(like_param(values[0], "momentum_buffer"));
+        break;
+    }
+    loaded[state_key<Map>(param)] = std::move(state);
+  }
+  for (const auto& item : tensors) {
+    if (item.first.rfind("optimizer.", 0) != 0) continue;
+    const auto index = std::strtoull(item.first.c_str() + 10, nullptr, 10);
+    if (index >= params.size()) throw InvalidArgument("trainer state: " + item.first + " names no parameter of this model");
+  }
+  // Adagrad keeps a state for every parameter from its construction on; other optimizers start empty.
+  for (auto& item : loaded) optimizer.state()[item.first] = std::move(item.second);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -71,21 +197,17 @@ Trainer::Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options)
 }
 
 std::string Trainer::save_state() const {
-  torch::serialize::OutputArchive archive;
-  optimizer_->save(archive);
-  if (sparse_optimizer_) sparse_optimizer_->save(archive, kSparseStatePrefix);
-  std::ostringstream out;
-  archive.save_to(out);
-  return out.str();
+  TensorMap tensors = dense_optimizer_state(*optimizer_, parameters_, options_.optimizer.kind);
+  if (sparse_optimizer_) sparse_optimizer_->save(tensors, kSparseStatePrefix);
+  const auto bytes = encode_tensor_file(tensors);
+  return std::string(bytes.begin(), bytes.end());
 }
 
 void Trainer::load_state(const std::string& bytes, int64_t step, const torch::Device& device) {
   if (step < 0) throw InvalidArgument("trainer state: step must be non-negative");
-  torch::serialize::InputArchive archive;
-  std::istringstream in(bytes);
-  archive.load_from(in, device);
-  optimizer_->load(archive);
-  if (sparse_optimizer_) sparse_optimizer_->load(archive, kSparseStatePrefix, device);
+  const auto tensors = decode_tensor_file(std::vector<char>(bytes.begin(), bytes.end()), "the checkpoint's optimizer state");
+  load_dense_optimizer_state(*optimizer_, parameters_, options_.optimizer.kind, tensors, device);
+  if (sparse_optimizer_) sparse_optimizer_->load(tensors, kSparseStatePrefix, device);
   step_ = step;
 }
 

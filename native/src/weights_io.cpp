@@ -73,7 +73,7 @@ std::vector<char> read_file(const std::string& path) {
 // torch.save's file: a zip of data.pkl and one record per storage. Unlike torch::pickle_save, the
 // dict is pickled untagged: PyTorch 2.6 and later load with weights_only=True by default, which
 // refuses the torch.jit._pickle.restore_type_tag call that LibTorch puts on typed containers.
-void save_tensor_file(const std::string& path, const TensorMap& tensors) {
+std::vector<char> encode_tensor_file(const TensorMap& tensors) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& item : tensors) dict.insert(item.first, item.second.contiguous());
   std::vector<char> pickled;
@@ -90,11 +90,13 @@ void save_tensor_file(const std::string& path, const TensorMap& tensors) {
   });
   torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(), writer);
   writer.writeEndOfFile();
-  write_file_atomic(path, file);
+  return file;
 }
 
-TensorMap load_tensor_file(const std::string& path) {
-  const c10::IValue value = load_torch_file(path);
+void save_tensor_file(const std::string& path, const TensorMap& tensors) { write_file_atomic(path, encode_tensor_file(tensors)); }
+
+TensorMap decode_tensor_file(const std::vector<char>& bytes, const std::string& path) {
+  const c10::IValue value = load_torch_bytes(bytes, path);
   if (!value.isGenericDict()) throw FileError(path + " does not hold a dict of tensors");
   TensorMap tensors;
   for (const auto& item : value.toGenericDict()) {
@@ -105,5 +107,7 @@ TensorMap load_tensor_file(const std::string& path) {
   }
   return tensors;
 }
+
+TensorMap load_tensor_file(const std::string& path) { return decode_tensor_file(read_file(path), path); }
 
 }  // namespace adatt

@@ -101,7 +101,23 @@ std::vector<CompressedRecord> verify_stored_records(const std::vector<char>& byt
       }
       extra += 4 + length;
     }
+    // miniz skips a record marked as a directory (or encrypted) and hands back a buffer it never
+    // wrote, so every header field it acts on is checked here against the central directory.
+    const uint64_t flags = zip.le(cursor + 8, 2);
+    const uint64_t attributes = zip.le(cursor + 38, 4);
+    const bool is_directory = (attributes & 0x10) != 0 || ((attributes >> 16) & 0xF000) == 0x4000 ||
+                              (!name.empty() && name.back() == '/');
+    if (is_directory) zip.fail("record " + name + " is marked as a directory");
+    if (flags & 0x1) zip.fail("record " + name + " is encrypted");
+    if (method != 0 && method != 8) zip.fail("record " + name + " uses an unknown compression method");
+    if (method == 0 && zip.le(cursor + 24, 4) != zip.le(cursor + 20, 4)) {
+      zip.fail("record " + name + " is stored with two different sizes");
+    }
     if (zip.le(local, 4) != 0x04034b50) zip.fail("record " + name + " has no local header");
+    if (zip.le(local + 8, 2) != method || zip.le(local + 26, 2) != name_length ||
+        local + 30 + name_length > zip.size() || std::string(zip.at(local + 30), name_length) != name) {
+      zip.fail("record " + name + " has a local header that disagrees with the central directory");
+    }
     const uint64_t data = local + 30 + zip.le(local + 26, 2) + zip.le(local + 28, 2);
     if (data > zip.size() || stored > zip.size() - data) zip.fail("record " + name + " runs past the end (truncated?)");
     if (method == 0 && crc32(zip.at(data), stored) != expected_crc) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "adatt/weights_io.h"
+
 namespace adatt {
 
 enum class SparseOptimizerKind {
@@ -34,9 +36,9 @@ class SparseOptimizer {
   void step(size_t table, const torch::Tensor& ids, const torch::Tensor& grad, double lr);
 
   const SparseOptimizerOptions& options() const { return options_; }
-  // State under `prefix` in a serialize archive; load checks every shape against the tables.
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix, const torch::Device& device);
+  // State as named tensors under `prefix`; load checks every shape against the tables.
+  void save(TensorMap& tensors, const std::string& prefix) const;
+  void load(const TensorMap& tensors, const std::string& prefix, const torch::Device& device);
 
  private:
   struct TableState {

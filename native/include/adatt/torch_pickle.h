@@ -16,5 +16,7 @@ namespace adatt {
 // Returns the file's top-level object as an IValue: dicts (string keys kept in file order), lists,
 // tuples, strings, ints, doubles, bools, None and CPU tensors.
 c10::IValue load_torch_file(const std::string& path);
+// The same for a file's bytes already in memory; `path` names them in errors.
+c10::IValue load_torch_bytes(const std::vector<char>& bytes, const std::string& path);
 
 }  // namespace adatt

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace adatt {
 
@@ -15,6 +16,10 @@ using TensorMap = std::map<std::string, torch::Tensor>;
 void save_tensor_file(const std::string& path, const TensorMap& tensors);
 // Reads a file written by torch.save (a dict of tensors or a state_dict) or by save_tensor_file.
 TensorMap load_tensor_file(const std::string& path);
+// The same two in memory: the file's bytes, and a dict of tensors read back from them (with our
+// own bounded reader, never LibTorch's TorchScript unpickler); `path` names the bytes in errors.
+std::vector<char> encode_tensor_file(const TensorMap& tensors);
+TensorMap decode_tensor_file(const std::vector<char>& bytes, const std::string& path);
 
 // Atomic write of raw bytes (temporary file + fsync + rename + directory fsync).
 void write_file_atomic(const std::string& path, const std::vector<char>& bytes);

@@ -136,9 +136,22 @@ describe('Predictor.load', () => {
     await expect(Predictor.load(bare)).rejects.toThrow(/holds no data schema/);
   });
 
-  it('refuses a schema that does not fit the model', () => {
+  it('refuses a schema that does not fit the model: feature counts, table sizes, tasks', () => {
     using other = createModel({ kind: 'mmoe', ...modelSections(SCHEMA, { embeddingDim: 4 }), tasks: [{ name: 'click', type: 'binary' }], experts: 2, expertDims: [[8]] });
     const error = errorOf(() => new Predictor(other, SCHEMA));
     expect(error.message).toBe('the schema has 3 tasks but the model has 1');
+    using fourClasses = createModel({
+      kind: 'mmoe', ...modelSections(SCHEMA, { embeddingDim: 4 }), experts: 2, expertDims: [[8]],
+      tasks: [{ name: 'click', type: 'binary' }, { name: 'rating', type: 'multiclass', classes: 4 }, { name: 'watch', type: 'regression' }],
+    });
+    const classes = errorOf(() => new Predictor(fourClasses, SCHEMA));
+    expect(classes.field).toBe('schema.tasks[1]');
+    expect(classes.message).toBe("schema task 1 is 'rating' (multiclass, 3 classes) but the model's is 'rating' (multiclass, 4 classes)");
+    const sections = modelSections(SCHEMA, { embeddingDim: 4 });
+    using smallTable = createModel({
+      kind: 'mmoe', ...sections, experts: 2, expertDims: [[8]],
+      input: { ...sections.input, categorical: sections.input.categorical!.map((feature, j) => (j === 0 ? { ...feature, vocab: 2 } : feature)) },
+    });
+    expect(errorOf(() => new Predictor(smallTable, SCHEMA)).message).toMatch(/feature 'city' encodes \d+ ids but the model's table 0 of categorical features has 2 rows/);
   });
 });

@@ -52,16 +52,29 @@ function fieldOf(where: string, column: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(column) ? `${where}.${column}` : `${where}[${JSON.stringify(column)}]`;
 }
 
+function notARecord(field: string, described: string): ValidationError {
+  return new ValidationError(field, `${field} must be an object of feature values by column name, got ${described}`);
+}
+
 function readRecords(value: unknown, field: string): FeatureRow[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new ValidationError(field, `${field} must be a non-empty array of objects (column: value), got ${describeValue(value)}`);
   }
-  return Array.from({ length: value.length }, (_, i) => readRecord(value[i], `${field}[${i}]`, describeElement(value, i)));
+  return Array.from({ length: value.length }, (_, i) => {
+    const record: unknown = value[i];
+    if (!isRecord(record)) throw notARecord(`${field}[${i}]`, describeElement(value, i));
+    return record;
+  });
 }
 
-function readRecord(value: unknown, field: string, described = describeValue(value)): FeatureRow {
-  if (!isRecord(value)) throw new ValidationError(field, `${field} must be an object of feature values by column name, got ${described}`);
+function readRecord(value: unknown, field: string): FeatureRow {
+  if (!isRecord(value)) throw notARecord(field, describeValue(value));
   return value;
+}
+
+/** The record's own value for a column: a column named like an Object method ('constructor') is not inherited. */
+function valueOf(record: FeatureRow, column: string): unknown {
+  return Object.hasOwn(record, column) ? record[column] : undefined;
 }
 
 function isFiniteNumber(value: unknown): value is number {
@@ -73,7 +86,7 @@ function isFiniteNumber(value: unknown): value is number {
  * text, which is what encoding does with a number column, so rows may mix numbers and strings.
  */
 function readCell(rule: ColumnRule, record: FeatureRow, where: string): number | string | null {
-  const value = record[rule.name];
+  const value = valueOf(record, rule.name);
   if (value === undefined) {
     throw new ValidationError(fieldOf(where, rule.name), `${where} has no '${rule.name}', which the model reads (send null for a missing value)`);
   }
@@ -115,9 +128,12 @@ function checkSchemaFitsModel(schema: FittedSchema, model: Model): void {
     });
   }
   schema.tasks.forEach((task, t) => {
-    if (task.name !== tasks[t]?.name) {
-      throw new ValidationError(`schema.tasks[${t}]`, `schema task ${t} is '${task.name}' but the model's is '${String(tasks[t]?.name)}'`);
-    }
+    const modelTask = tasks[t] as (typeof tasks)[number];
+    const describe = (name: string, type: string, classes: number | undefined): string =>
+      `'${name}' (${type}${classes === undefined ? '' : `, ${classes} classes`})`;
+    const inSchema = describe(task.name, task.type, task.type === 'multiclass' ? task.classes.length : undefined);
+    const inModel = describe(modelTask.name, modelTask.type, modelTask.classes);
+    if (inSchema !== inModel) throw new ValidationError(`schema.tasks[${t}]`, `schema task ${t} is ${inSchema} but the model's is ${inModel}`);
   });
 }
 
@@ -221,8 +237,8 @@ export class Predictor implements Disposable {
     const shared = readRecord(user, 'user');
     const items = readRecords(candidates, 'candidates');
     return this.#encode(Object.fromEntries(this.#columns.map((rule) => {
-      if (shared[rule.name] === undefined) return [rule.name, items.map((item, i) => readCell(rule, item, `candidates[${i}]`))];
-      const clash = items.findIndex((item) => item[rule.name] !== undefined);
+      if (valueOf(shared, rule.name) === undefined) return [rule.name, items.map((item, i) => readCell(rule, item, `candidates[${i}]`))];
+      const clash = items.findIndex((item) => valueOf(item, rule.name) !== undefined);
       if (clash >= 0) {
         const field = fieldOf(`candidates[${clash}]`, rule.name);
         throw new ValidationError(field, `'${rule.name}' is given both in user and in candidates[${clash}]; give it in one of them`);

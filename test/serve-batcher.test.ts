@@ -125,9 +125,10 @@ describe('MicroBatcher', () => {
     await tick();
     expect(closed).toBe(false);
     control.release();
-    await Promise.all([queued, closing]);
+    await Promise.all([queued, closing, batcher.close()]);
     expect(answers).toEqual(['a!', 'b!']);
     expect(closed).toBe(true);
+    await batcher.close(); // idempotent
   });
 
   it('close() sends a batch that is waiting for company at once', async () => {

@@ -51,6 +51,7 @@ export class MicroBatcher<Item, Result> {
   #running = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
   /** `run` scores the items of one batch, one result per item in order; it is never called concurrently. */
@@ -94,12 +95,13 @@ export class MicroBatcher<Item, Result> {
   /** Refuses new items and resolves once every queued and running item has its result. */
   close(): Promise<void> {
     this.#closed = true;
-    if (!this.#running && this.#queue.length === 0) return Promise.resolve();
-    // Nothing more will join, so waiting for company would only delay the answers.
-    if (this.#timer !== undefined) this.#dispatch();
-    return new Promise((resolve) => {
+    this.#closing ??= new Promise((resolve) => {
       this.#drained = resolve;
     });
+    if (!this.#running && this.#queue.length === 0) this.#drained?.();
+    // Nothing more will join, so waiting for company would only delay the answers.
+    if (this.#timer !== undefined) this.#dispatch();
+    return this.#closing;
   }
 
   #queuedRows(): number {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveCheckpoint } from '../lib';
-import { adatt, BIN, events, requireCompiledCli, SMALL_RUN, tempDir } from './cli/helpers';
+import { adatt, BIN, events, REPO_ROOT, requireCompiledCli, SMALL_RUN, tempDir } from './cli/helpers';
 import { parseExposition } from './helpers/prometheus';
 import { createServingModel } from './helpers/serving';
 
@@ -98,6 +98,27 @@ describe('adatt serve', () => {
     expect(events(stdout).map((event) => event.event)).toEqual(['listening', 'stopped']);
     await expect(fetch(`${served.base}/health`)).rejects.toThrow();
   }, 30_000);
+
+  it('bench/serve.js measures every mode on loopback and gets only 200s', async () => {
+    const report = path.join(work, 'serve-bench.json');
+    const bench = spawn(process.execPath, [path.join(REPO_ROOT, 'bench', 'serve.js'), '--seconds', '0.3', '--concurrency', '1,8', '--json', report],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(bench);
+    let stdout = '';
+    bench.stdout!.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+    const code = await new Promise((resolve) => bench.on('close', resolve));
+    expect(code).toBe(0);
+    expect(stdout).toContain('| mode | clients | requests/s | p50 ms | p99 ms | requests per model call |');
+    const { results } = JSON.parse(fs.readFileSync(report, 'utf8')) as { results: { mode: string; concurrency: number; requestsPerSecond: number; requestsPerCall: number; statuses: Record<string, number> }[] };
+    expect(results.map((result) => `${result.mode} ${result.concurrency}`)).toEqual([
+      'batching while busy (default) 1', 'batching while busy (default) 8', 'batching, 2 ms wait 1', 'batching, 2 ms wait 8', 'no batching 1', 'no batching 8',
+    ]);
+    for (const result of results) {
+      expect(Object.keys(result.statuses)).toEqual(['200']);
+      expect(result.requestsPerSecond).toBeGreaterThan(0);
+    }
+    expect(results.filter((result) => result.mode === 'no batching').map((result) => result.requestsPerCall)).toEqual([1, 1]);
+  }, 60_000);
 
   it('exits 2 for a bad flag or a checkpoint without a data schema', async () => {
     const flag = await adatt(['serve', run, '--max-batch', '0']);

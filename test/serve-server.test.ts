@@ -2,6 +2,7 @@
  * PredictionServer on loopback: JSON in and out, micro-batching seen in the batch-size metrics,
  * 503 beyond the queue bound, graceful close, and /metrics in the Prometheus text format.
  */
+import * as net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Predictor, PredictionServer, type ServerOptions } from '../lib';
 import type { EncodedFeatures } from '../lib/data/encode';
@@ -23,8 +24,14 @@ class GatedPredictor extends Predictor {
     this.#release();
   }
 
+  /** The next model call fails with this error. */
+  failure: Error | undefined;
+
   override async predictParts(parts: readonly EncodedFeatures[]): ReturnType<Predictor['predictParts']> {
     await this.#open;
+    const failure = this.failure;
+    this.failure = undefined;
+    if (failure) throw failure;
     return super.predictParts(parts);
   }
 }
@@ -165,6 +172,26 @@ describe('PredictionServer', () => {
     expect((await answers[0]!.json()).predictions).toHaveLength(1);
     await closing;
     await expect(fetch(`${base}/health`)).rejects.toThrow();
+  });
+
+  it('survives a client that leaves mid-request and a failing model call (500), and keeps serving', async () => {
+    const { server, base } = await started();
+    try {
+      const { port } = new URL(base);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"rows": [');
+      await untilMetric(base, 'adatt_in_flight_requests', 2);
+      socket.destroy();
+      await untilMetric(base, 'adatt_in_flight_requests', 1); // only this /metrics request
+      predictor.failure = new Error('CUDA error: out of memory');
+      const failed = await post(base, '/predict', { rows: [ROWS[0]] });
+      expect(failed.status).toBe(500);
+      expect(await failed.json()).toEqual({ error: 'internal error: CUDA error: out of memory' });
+      expect((await post(base, '/predict', { rows: [ROWS[0]] })).status).toBe(200);
+    } finally {
+      await server.close();
+    }
   });
 
   it('exposes every series in the Prometheus text format', async () => {

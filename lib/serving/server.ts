@@ -154,10 +154,11 @@ export class PredictionServer {
     } catch (err) {
       status = statusOf(err);
       const field = err instanceof HttpError ? err.field : err instanceof ValidationError && err.field ? err.field : undefined;
-      // A 500 is the server's fault: say so without internals; the rest explain what to fix.
+      // A 500 is the server's (or the model's) fault, and says so; the others say what to fix.
       const message = status === 500 ? `internal error: ${(err as Error).message}` : (err as Error).message;
       if (status === 503) response.setHeader('retry-after', '1');
-      this.#sendJson(response, status, { error: message, ...(field ? { field } : {}) });
+      // A client that went away mid-request has no socket left to answer on.
+      if (!response.headersSent && !response.destroyed) this.#sendJson(response, status, { error: message, ...(field ? { field } : {}) });
     } finally {
       this.#requests.inc({ route: known ? route : 'other', code: String(status) });
       if (route === '/predict' || route === '/score') this.#latency.observe((performance.now() - started) / 1000);

@@ -119,13 +119,17 @@ export async function readTable(connection: DuckDBConnection, columns: readonly 
   }
   const arrays = columns.map((column) => (column.kind === 'number' ? new Float64Array(rowCount) : new Int32Array(rowCount)));
   if (columns.length > 0) {
-    const result = await connection.run(`SELECT ${outputs.join(', ')} FROM ${ROWS_TABLE} r ${joins.join(' ')} ORDER BY r.rowid`);
+    // Streamed: a materialised result would hold a second copy of every code and number.
+    const result = await connection.stream(`SELECT ${outputs.join(', ')} FROM ${ROWS_TABLE} r ${joins.join(' ')} ORDER BY r.rowid`);
+    const { default: bindings } = await import('@duckdb/node-bindings');
     let offset = 0;
     for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
       const count = chunk.rowCount;
       arrays.forEach((array, k) => {
-        const vector = chunk.getColumnVector(k);
-        for (let i = 0; i < count; i++) array[offset + i] = vector.getItem(i) as number;
+        // Chunks of the C API are flat and these columns have no NULLs: their data is the values, copied as bytes.
+        const bytes = count * array.BYTES_PER_ELEMENT;
+        const data = bindings.vector_get_data(bindings.data_chunk_get_vector(chunk.chunk, k), bytes);
+        new Uint8Array(array.buffer, offset * array.BYTES_PER_ELEMENT, bytes).set(data);
       });
       offset += count;
     }

@@ -4,7 +4,10 @@
  * Load test of `adatt serve` on loopback: closed-loop clients (each sends its next request when
  * the previous one is answered) at several concurrencies, with micro-batching on and off.
  *
- *   node bench/serve.js [--seconds 2] [--concurrency 1,4,16,64] [--rows 1] [--threads 1] [--json FILE]
+ *   node bench/serve.js [--seconds 2] [--concurrency 1,4,16,64] [--rows 1 | --candidates N] [--threads 1] [--json FILE]
+ *
+ * Requests are POST /predict with --rows rows each, or with --candidates, POST /score with one user
+ * (age, session_minutes, city, device) and N candidates (genres).
  *
  * The model is the headline AdaTT-sp (3 tasks, 2 experts per task, experts [[256],[128]], towers
  * [64]) on the examples' demo-events schema, untrained (latency does not depend on the weights).
@@ -26,10 +29,10 @@ const MODES = [
   { name: 'batching, 2 ms wait', flags: ['--max-batch', '256', '--max-wait', '2'] },
   { name: 'no batching', flags: ['--max-batch', '1', '--max-wait', '0'] },
 ];
-const USAGE = 'usage: node bench/serve.js [--seconds S] [--concurrency C[,C…]] [--rows N] [--threads N] [--json FILE]';
+const USAGE = 'usage: node bench/serve.js [--seconds S] [--concurrency C[,C…]] [--rows N | --candidates N] [--threads N] [--json FILE]';
 
 function parseArgs(argv) {
-  const args = { seconds: 2, concurrency: [1, 4, 16, 64], rows: 1, threads: 1, json: undefined };
+  const args = { seconds: 2, concurrency: [1, 4, 16, 64], rows: 1, candidates: undefined, threads: 1, json: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const [flag, value] = [argv[i], argv[i + 1]];
     const positive = () => {
@@ -40,6 +43,7 @@ function parseArgs(argv) {
     };
     if (flag === '--seconds') args.seconds = positive();
     else if (flag === '--rows') args.rows = Math.round(positive());
+    else if (flag === '--candidates') args.candidates = Math.round(positive());
     else if (flag === '--threads') args.threads = Math.round(positive());
     else if (flag === '--concurrency') {
       args.concurrency = String(value).split(',').map(Number);
@@ -73,6 +77,12 @@ async function prepare(dir) {
     return [name, name === 'age' || name === 'session_minutes' ? Number(value) : value];
   })));
   return { file, rows };
+}
+
+/** One user (the i-th row's user columns) with `count` candidates (the genres of the following rows). */
+function scoreBody(rows, i, count) {
+  const { genres, ...user } = rows[i % rows.length];
+  return { user, candidates: Array.from({ length: count }, (_, c) => ({ genres: rows[(i + 1 + c) % rows.length].genres })) };
 }
 
 function startServer(file, flags, threads) {
@@ -112,7 +122,7 @@ function percentile(sorted, p) {
 }
 
 /** `concurrency` clients, each with its own connection, for `seconds` (after a short warm-up). */
-async function measure(port, concurrency, seconds, bodies) {
+async function measure(port, concurrency, seconds, route, bodies) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies = [];
   const statuses = {};
@@ -120,7 +130,7 @@ async function measure(port, concurrency, seconds, bodies) {
     const clients = Array.from({ length: concurrency }, async (_, client) => {
       for (let i = client; performance.now() < until; i += concurrency) {
         const started = performance.now();
-        const { status } = await request(agent, port, 'POST', '/predict', bodies[i % bodies.length]);
+        const { status } = await request(agent, port, 'POST', route, bodies[i % bodies.length]);
         if (!record) continue;
         statuses[status] = (statuses[status] ?? 0) + 1;
         if (status === 200) latencies.push(performance.now() - started);
@@ -151,13 +161,16 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adatt-serve-bench-'));
   try {
     const { file, rows } = await prepare(dir);
-    const bodies = Array.from({ length: 64 }, (_, i) => JSON.stringify({ rows: Array.from({ length: args.rows }, (_, r) => rows[(i * args.rows + r) % rows.length]) }));
+    const route = args.candidates === undefined ? '/predict' : '/score';
+    const bodies = Array.from({ length: 64 }, (_, i) => JSON.stringify(args.candidates === undefined
+      ? { rows: Array.from({ length: args.rows }, (_, r) => rows[(i * args.rows + r) % rows.length]) }
+      : scoreBody(rows, i, args.candidates)));
     const results = [];
     for (const mode of MODES) {
       const { child, port } = await startServer(file, mode.flags, args.threads);
       try {
         for (const concurrency of args.concurrency) {
-          const result = { mode: mode.name, ...(await measure(port, concurrency, args.seconds, bodies)) };
+          const result = { mode: mode.name, ...(await measure(port, concurrency, args.seconds, route, bodies)) };
           results.push(result);
           process.stderr.write(`${mode.name}, ${concurrency} clients: ${result.requestsPerSecond.toFixed(0)} req/s\n`);
         }
@@ -168,7 +181,8 @@ async function main() {
     }
     const header = `| mode | clients | requests/s | p50 ms | p99 ms | requests per model call |\n| --- | ---: | ---: | ---: | ---: | ---: |`;
     const lines = results.map((r) => `| ${r.mode} | ${r.concurrency} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.requestsPerCall.toFixed(1)} |`);
-    const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${args.rows} row(s) per request, ${args.seconds} s per point, model threads ${args.threads}`;
+    const perRequest = args.candidates === undefined ? `${args.rows} row(s) per request` : `1 user and ${args.candidates} candidates per request`;
+    const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${perRequest}, ${args.seconds} s per point, model threads ${args.threads}`;
     console.log(`${machine}\n\n${header}\n${lines.join('\n')}`);
     if (args.json) fs.writeFileSync(args.json, `${JSON.stringify({ machine, results }, null, 2)}\n`);
   } finally {

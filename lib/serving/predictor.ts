@@ -138,7 +138,7 @@ function checkSchemaFitsModel(schema: FittedSchema, model: Model): void {
 }
 
 /** Joins the encoded rows of several requests into one batch, in order (bags' offsets shifted). */
-export function concatFeatures(parts: readonly EncodedFeatures[]): EncodedFeatures {
+function concatFeatures(parts: readonly EncodedFeatures[]): EncodedFeatures {
   if (parts.length === 1) return parts[0] as EncodedFeatures;
   const first = parts[0] as EncodedFeatures;
   const joined = <T extends Float32Array | Int32Array>(arrays: T[], make: (length: number) => T): T => {

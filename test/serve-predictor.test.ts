@@ -47,6 +47,7 @@ describe('Predictor.encodeRows', () => {
       // Unseen city, item and device, a hashed tag never seen, an array for a multi-valued column, numbers as categories.
       { age: 29.5, minutes: 100, price: 12, city: 'Atlantis', device: 'tv', item: 'i9', genres: ['kids', 'horror'], tags: 'zz;a', extra: 'ignored' },
       { age: null, minutes: null, price: null, city: null, device: 7, item: 'i3', genres: ' comedy | | drama ', tags: null },
+      { age: 0, minutes: 0.5, price: 3, city: 'Lyon', device: '?', item: 2, genres: '', tags: ['b', 7] },
     ];
     const encoded = predictor.encodeRows(rows);
     const python = pythonEncoding(rows);

@@ -64,7 +64,7 @@ def encode_rows(schema, rows):
             offsets.append(len(indices))
             value = row[feature["column"]]
             if isinstance(value, list):
-                value = feature["separator"].join(value)
+                value = feature["separator"].join(text_of(token) for token in value)
             if is_missing(value):
                 indices.append(MISSING_ID)
                 continue

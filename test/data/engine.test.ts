@@ -50,10 +50,11 @@ describe('readCsv through DuckDB', () => {
   });
 
   it('leaves cells that DuckDB reads differently to the JavaScript parser', async () => {
-    // Hexadecimal numbers, CRLF inside quotes, and quotes after blanks under trim.
+    // Hexadecimal numbers, CRLF inside quotes, quotes after blanks and Unicode blanks under trim.
     await expectSameAsJavaScript(writeFile('hex.csv', 'a,b\n0x1F,1\n2,3\n'), { numeric: ['a'] });
     await expectSameAsJavaScript(writeFile('crlf.csv', 'a,b\r\n1,"x\r\ny"\r\n'), {});
     await expectSameAsJavaScript(writeFile('trim.csv', 'a,b\n1,  " x, y " \n'), { trim: true });
+    await expectSameAsJavaScript(writeFile('nbsp.csv', 'a,b\n1,\u00a0x\u3000\n'), { trim: true });
     await expectSameAsJavaScript(writeFile('single.csv', 'a\n1\n\n2\n'), {});
   });
 

@@ -12,7 +12,8 @@
  * The model is the headline AdaTT-sp (3 tasks, 2 experts per task, experts [[256],[128]], towers
  * [64]) on the examples' demo-events schema, untrained (latency does not depend on the weights).
  * Each mode runs in its own `adatt serve` process on 127.0.0.1; the client runs in this process,
- * so on a small machine both share the CPUs. Needs dist/ (npx tsc -p tsconfig.json) and the addon.
+ * so on a small machine both share the CPUs. Last, without HTTP, it times one request's encoding,
+ * its `predictEncoded` and the bare `model.forward` of the same rows. Needs dist/ (npx tsc -p tsconfig.json) and the addon.
  * See docs/serving.md.
  */
 const { spawn } = require('node:child_process');
@@ -156,6 +157,36 @@ async function measure(port, concurrency, seconds, route, bodies) {
   };
 }
 
+/** Median microseconds of `call` over `count` calls, after a warm-up. */
+async function medianMicroseconds(call, count = 1000) {
+  for (let i = 0; i < 100; i += 1) await call();
+  const times = [];
+  for (let i = 0; i < count; i += 1) {
+    const started = process.hrtime.bigint();
+    await call();
+    times.push(Number(process.hrtime.bigint() - started) / 1000);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(count / 2)];
+}
+
+/** Where the time of one request's rows goes without HTTP: encoding, the predict path, the bare forward. */
+async function inProcessBreakdown(file, body, threads) {
+  adatt.setNumThreads(threads);
+  const predictor = await adatt.Predictor.load(file);
+  try {
+    const encode = () => (body.rows ? predictor.encodeRows(body.rows) : predictor.encodeCandidates(body.user, body.candidates));
+    const features = encode();
+    const { size: _size, ...batch } = features;
+    return {
+      encodeMicroseconds: await medianMicroseconds(encode),
+      predictEncodedMicroseconds: await medianMicroseconds(() => predictor.predictEncoded(features)),
+      forwardMicroseconds: await medianMicroseconds(() => predictor.model.forward(batch)),
+    };
+  } finally {
+    predictor.dispose();
+  }
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adatt-serve-bench-'));
@@ -183,8 +214,11 @@ async function main() {
     const lines = results.map((r) => `| ${r.mode} | ${r.concurrency} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.requestsPerCall.toFixed(1)} |`);
     const perRequest = args.candidates === undefined ? `${args.rows} row(s) per request` : `1 user and ${args.candidates} candidates per request`;
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${perRequest}, ${args.seconds} s per point, model threads ${args.threads}`;
-    console.log(`${machine}\n\n${header}\n${lines.join('\n')}`);
-    if (args.json) fs.writeFileSync(args.json, `${JSON.stringify({ machine, results }, null, 2)}\n`);
+    const breakdown = await inProcessBreakdown(file, JSON.parse(bodies[0]), args.threads);
+    const steps = `In process, one request's rows (median µs): encode ${breakdown.encodeMicroseconds.toFixed(0)}, ` +
+      `predictEncoded ${breakdown.predictEncodedMicroseconds.toFixed(0)} (model.forward alone ${breakdown.forwardMicroseconds.toFixed(0)})`;
+    console.log(`${machine}\n\n${header}\n${lines.join('\n')}\n\n${steps}`);
+    if (args.json) fs.writeFileSync(args.json, `${JSON.stringify({ machine, results, breakdown }, null, 2)}\n`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

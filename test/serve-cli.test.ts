@@ -109,6 +109,7 @@ describe('adatt serve', () => {
     const code = await new Promise((resolve) => bench.on('close', resolve));
     expect(code).toBe(0);
     expect(stdout).toContain('| mode | clients | requests/s | p50 ms | p99 ms | requests per model call |');
+    expect(stdout).toMatch(/In process, one request's rows \(median µs\): encode \d+, predictEncoded \d+ \(model\.forward alone \d+\)/);
     const { results } = JSON.parse(fs.readFileSync(report, 'utf8')) as { results: { mode: string; concurrency: number; requestsPerSecond: number; requestsPerCall: number; statuses: Record<string, number> }[] };
     expect(results.map((result) => `${result.mode} ${result.concurrency}`)).toEqual([
       'batching while busy (default) 1', 'batching while busy (default) 8', 'batching, 2 ms wait 1', 'batching, 2 ms wait 8', 'no batching 1', 'no batching 8',

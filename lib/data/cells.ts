@@ -14,6 +14,8 @@ export interface CodedCells {
 
 export function codedCells(table: Table, column: Column): CodedCells {
   const { rows } = table;
+  // The column's own codes when the view is the whole table: callers only read them.
+  if (column.kind === 'text' && table.isWhole) return { codes: column.codes, values: column.values };
   const codes = new Int32Array(rows.length);
   if (column.kind === 'text') {
     for (let i = 0; i < rows.length; i++) codes[i] = column.codes[rows[i] as number] as number;
@@ -40,12 +42,19 @@ export function codedCells(table: Table, column: Column): CodedCells {
 
 /** Per distinct value: 1 when it is a missing marker. */
 export function missingFlags(values: readonly LabelValue[], missingValues: ReadonlySet<string>): Uint8Array {
-  return Uint8Array.from(values, (value) => (typeof value === 'string' && missingValues.has(value) ? 1 : 0));
+  // A plain loop: Uint8Array.from with a callback is several times slower over a million values.
+  const flags = new Uint8Array(values.length);
+  for (let code = 0; code < values.length; code++) {
+    const value = values[code];
+    if (typeof value === 'string' && missingValues.has(value)) flags[code] = 1;
+  }
+  return flags;
 }
 
 /** The column's values over the view rows as numbers (NaN = missing); a non-numeric cell is an error. */
 export function numericCells(table: Table, column: Column, missingValues: ReadonlySet<string>): Float64Array {
   const { rows } = table;
+  if (column.kind === 'number' && table.isWhole) return column.values;
   const numbers = new Float64Array(rows.length);
   if (column.kind === 'number') {
     for (let i = 0; i < rows.length; i++) numbers[i] = column.values[rows[i] as number] as number;

@@ -45,6 +45,8 @@ export class Table {
   readonly columnNames: readonly string[];
   /** The physical row index of each row of this view. */
   readonly rows: Int32Array;
+  /** True when the view is every physical row in order (row i is physical row i), e.g. a table as read. */
+  readonly isWhole: boolean;
   private readonly columns: readonly Column[];
   private readonly byName = new Map<string, Column>();
   private readonly byPosition = new Map<number, Column>();
@@ -69,6 +71,7 @@ export class Table {
     this.locateRow = options.locateRow
       ?? (lineNumbers ? (physical) => `line ${lineNumbers[physical] as number} of ${source}` : (physical) => `row ${physical + 1} of ${source}`);
     this.rows = options.rows ?? identityRows(physicalRows);
+    this.isWhole = options.rows === undefined;
   }
 
   /** Number of rows in this view. */

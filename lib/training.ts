@@ -471,8 +471,19 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
         result.aborted = true;
         break;
       }
-      const progress = onProgress && ((p: RawProgress): void => onProgress({ ...p, loss: byTask(model, p.loss) }));
+      // A callback that throws stops the run before its next batch, and fit rejects with its error.
+      let callbackError: { error: unknown } | undefined;
+      const progress = onProgress && ((p: RawProgress): void => {
+        if (callbackError) return;
+        try {
+          onProgress({ ...p, loss: byTask(model, p.loss) });
+        } catch (error) {
+          callbackError = { error };
+          trainer.abort();
+        }
+      });
       const done = await callNativeAsync(() => trainer.trainEpoch(train._raw(), epoch, progress, interval));
+      if (callbackError) throw callbackError.error;
       result.steps += done.steps;
       const summary: EpochSummary = {
         epoch,

@@ -271,3 +271,69 @@ describe('crafted files', () => {
     await expect(model.loadWeights(file)).rejects.toThrow(FileError);
   });
 });
+
+describe('threads', () => {
+  it('survives 100 worker_threads terminated in the middle of fit, forward, predict and saves', () => {
+    const script = `
+const { Worker } = require('node:worker_threads');
+const body = ${JSON.stringify(`
+const adatt = require(process.env.ADATT_DIST);
+const { workerData, parentPort } = require('node:worker_threads');
+const size = 4096, dense = new Float32Array(size * 8).map((_, i) => Math.sin(i));
+const labels = [new Float32Array(size).map((_, i) => i % 2)];
+const model = adatt.createModel({ kind: 'adatt-sp', input: { dense: 8 }, tasks: [{ name: 'a', type: 'binary' }], expertDims: [[64]], towerDims: [], expertsPerTask: 2 });
+const data = adatt.TensorDataset.fromEncoded({ size, dense, labels });
+const ops = [
+  () => adatt.fit(model, data, { epochs: 3, batchSize: 64, onProgress: () => {}, progressInterval: 0 }),
+  () => Promise.all(Array.from({ length: 8 }, () => model.forward({ dense: Array.from({ length: 512 }, () => Array(8).fill(0.5)) }))),
+  () => model.saveWeights(require('node:path').join(workerData.dir, 'w' + workerData.i + '.pt')),
+  () => adatt.predict(model, data),
+];
+parentPort.postMessage('ready');
+ops[workerData.i % ops.length]().then(() => {}, () => {});
+`)};
+(async () => {
+  for (let i = 0; i < 100; i += 1) {
+    const worker = new Worker(body, { eval: true, workerData: { i, dir: process.argv[1] } });
+    await new Promise((resolve) => worker.once('message', resolve));
+    await new Promise((resolve) => setTimeout(resolve, (i * 37) % 60));
+    await worker.terminate();
+  }
+  console.log(JSON.stringify({ terminated: 100 }));
+})();`;
+    expect(runNode(script, [makeTempDir('terminate')])).toEqual({ terminated: 100 });
+  }, 300_000);
+
+  it("leaves libuv's thread pool free while native jobs queue and run", () => {
+    // One pool thread: a job that parked it would make the file read wait for every forward.
+    const output = execFileSync(process.execPath, ['-e', `
+const adatt = require(process.env.ADATT_DIST);
+const fs = require('node:fs/promises');
+adatt.setNumThreads(1);
+const model = adatt.createModel({ kind: 'adatt-sp', input: { dense: 64 }, tasks: [{ name: 'a', type: 'binary' }], expertDims: [[512], [256]], towerDims: [64], expertsPerTask: 2 });
+const batch = { dense: Array.from({ length: 2048 }, (_, i) => Array.from({ length: 64 }, (_, j) => Math.sin(i + j))) };
+(async () => {
+  const order = [];
+  const forwards = Array.from({ length: 6 }, (_, i) => model.forward(batch).then(() => order.push('forward ' + i)));
+  const read = fs.readFile(process.execPath).then(() => order.push('read'));
+  await Promise.all([...forwards, read]);
+  console.log(JSON.stringify(order));
+})();`], { encoding: 'utf8', env: { ...process.env, ADATT_DIST: DIST, UV_THREADPOOL_SIZE: '1' }, timeout: 120_000 });
+    const order = JSON.parse(output.trim().split('\n').at(-1)!) as string[];
+    expect(order.indexOf('read')).toBeLessThan(order.indexOf('forward 5'));
+  });
+
+  it('stops fit and rejects with the error an onProgress callback throws', async () => {
+    using model = createModel(CONFIG);
+    const size = 2048;
+    const dense = Float32Array.from({ length: size * 8 }, (_, i) => Math.cos(i));
+    using train = TensorDataset.fromEncoded({ size, dense, labels: [0, 1].map(() => new Float32Array(size).fill(1)) });
+    const thrown = new Error('callback failed');
+    let calls = 0;
+    const error = await fit(model, train, {
+      epochs: 3, batchSize: 16, progressInterval: 0, onProgress: () => { calls += 1; throw thrown; },
+    }).catch((e: unknown) => e);
+    expect(error).toBe(thrown);
+    expect(calls).toBe(1);
+  });
+});

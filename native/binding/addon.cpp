@@ -73,6 +73,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
   auto* data = new AddonData();
   env.SetInstanceData(data);  // deleted by N-API when this environment goes away
+  data->completions = Completions::create(env);
   const auto model_class = AddonModel::Define(env);
   const auto dataset_class = AddonDataset::Define(env);
   data->model_class = Napi::Persistent(model_class);

@@ -3,6 +3,10 @@
 
 #include <napi.h>
 
+#include <memory>
+
+#include "worker.h"
+
 namespace adatt::binding {
 
 struct AddonData {
@@ -10,6 +14,7 @@ struct AddonData {
   Napi::FunctionReference dataset_class;
   Napi::FunctionReference script_class;
   Napi::FunctionReference process_group_class;
+  std::shared_ptr<Completions> completions;  // settles this environment's native jobs
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

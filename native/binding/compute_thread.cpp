@@ -2,7 +2,6 @@
 
 #include <condition_variable>
 #include <deque>
-#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -15,60 +14,40 @@ class ComputeThread {
  public:
   ComputeThread() : thread_([this] { serve(); }) { thread_.detach(); }
 
-  void run(const std::function<void()>& job) {
-    Task task;
-    task.job = &job;
-    std::unique_lock<std::mutex> lock(mutex_);
-    queue_.push_back(&task);
+  void post(std::function<void()> job) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(job));
     work_.notify_one();
-    done_.wait(lock, [&task] { return task.finished; });
-    if (task.error) std::rethrow_exception(task.error);
   }
 
  private:
-  struct Task {
-    const std::function<void()>* job = nullptr;
-    bool finished = false;
-    std::exception_ptr error;
-  };
-
   void serve() {
     for (;;) {
-      Task* task = nullptr;
+      std::function<void()> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         work_.wait(lock, [this] { return !queue_.empty(); });
-        task = queue_.front();
+        job = std::move(queue_.front());
         queue_.pop_front();
       }
-      try {
-        apply_thread_count();
-        (*task->job)();
-      } catch (...) {
-        task->error = std::current_exception();
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        task->finished = true;
-      }
-      done_.notify_all();
+      apply_thread_count();
+      job();  // jobs catch their own exceptions
     }
   }
 
   std::mutex mutex_;
   std::condition_variable work_;
-  std::condition_variable done_;
-  std::deque<Task*> queue_;
+  std::deque<std::function<void()>> queue_;
   std::thread thread_;  // last: starts once the members it uses exist
 };
 
 }  // namespace
 
-void run_on_compute_thread(const std::function<void()>& job) {
+void post_to_compute_thread(std::function<void()> job) {
   // Never destroyed: the thread serves until the process exits, and no static destructor may pull
   // its mutex away while it waits.
   static auto* const compute = new ComputeThread();
-  compute->run(job);
+  compute->post(std::move(job));
 }
 
 }  // namespace adatt::binding

@@ -5,11 +5,12 @@
 
 namespace adatt::binding {
 
-// Runs `job` on the process's one compute thread, after the jobs queued before it, and waits for
-// it; rethrows what it threw. libuv hands each job to whichever of its worker threads is free, and
-// glibc gives each thread its own malloc arena: a job landing on a thread for the first time faulted
-// in all its buffers again (training epochs a third slower) and every arena kept a working set of
-// memory. One thread keeps one warm arena, and the per-thread OpenMP count is applied in one place.
-void run_on_compute_thread(const std::function<void()>& job);
+// Queues `job` for the process's one compute thread, after the jobs queued before it, and returns
+// at once; `job` must not throw. No caller's thread waits for it, so libuv's pool stays free for
+// the process's file, DNS, zlib and crypto work. One thread, not libuv's: glibc gives each thread
+// its own malloc arena, and a job landing on a thread for the first time faulted in all its buffers
+// again (training epochs a third slower) while every arena kept a working set of memory. One
+// thread keeps one warm arena, and the per-thread OpenMP count is applied in one place.
+void post_to_compute_thread(std::function<void()> job);
 
 }  // namespace adatt::binding

@@ -124,7 +124,7 @@ class EpochWorker : public ModelWorker {
   }
 
   ~EpochWorker() override {
-    if (progress_) progress_.Release();
+    if (progress_) completions().while_open([this] { progress_.Release(); });
   }
 
  protected:
@@ -140,13 +140,25 @@ class EpochWorker : public ModelWorker {
     std::function<void(const StepProgress&)> report;
     if (progress_) {
       report = [this](const StepProgress& p) {
-        progress_.NonBlockingCall(new StepProgress(p), [](Napi::Env env, Napi::Function callback, StepProgress* data) {
-          std::unique_ptr<StepProgress> owned(data);
-          if (env != nullptr && !callback.IsEmpty()) callback.Call({to_js(env, *owned)});
+        auto* report = new StepProgress(p);
+        const bool queued = completions().while_open([&] {
+          if (progress_.NonBlockingCall(report, &EpochWorker::report_progress) != napi_ok) delete report;
         });
+        if (!queued) delete report;
       };
     }
     result_ = trainer_->trainer.train_epoch(*dataset_, epoch_, state().device, report, trainer_->abort, interval_);
+  }
+
+  // JS thread. An exception from the user's callback stops the run: fit rejects with it.
+  static void report_progress(Napi::Env env, Napi::Function callback, StepProgress* data) {
+    std::unique_ptr<StepProgress> owned(data);
+    if (!can_call_into_js(env) || callback.IsEmpty()) return;
+    try {
+      callback.Call({to_js(env, *owned)});
+    } catch (...) {
+      // lib/training.ts wraps the callback, stops the run and rejects fit with the error itself.
+    }
   }
 
   Napi::Value Resolve(Napi::Env env) override {

@@ -1,57 +1,78 @@
-// Promise-returning AsyncWorker: Run() executes off the event loop (on the compute thread unless the
-// job only waits on other processes), Resolve() builds the JS result.
+// Promise-returning native jobs. Start() (JS thread) queues Run() on the compute thread (or, for
+// jobs that only wait on other processes, on a thread of its own) and returns the promise; when
+// Run() ends, the job is settled back on its environment's JS thread through one thread-safe
+// function per environment (`Completions`). No libuv thread is held while a job waits or runs.
 #pragma once
 
 #include <napi.h>
 
-#include "compute_thread.h"
+#include <functional>
+#include <memory>
+#include <mutex>
+
 #include "errors.h"
 
 namespace adatt::binding {
 
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+class PromiseWorker;
 
-  // Queues the worker and returns its promise.
-  Napi::Promise Start() {
-    Queue();
-    return deferred_.Promise();
-  }
+// False once the environment is being torn down (a worker_thread terminated): then every N-API call
+// that runs JavaScript fails, and node-addon-api's error path for such a failure aborts the
+// process, so callbacks check this first and touch nothing.
+bool can_call_into_js(napi_env env);
+
+// Settles the jobs of one environment. An environment cleanup hook closes it before N-API tears
+// the environment down (a worker_thread terminated mid-job): jobs that end later are dropped
+// quietly on their own thread instead of touching a dead environment.
+class Completions {
+ public:
+  // Creates the environment's instance; call once, at addon load.
+  static std::shared_ptr<Completions> create(Napi::Env env);
+
+  // JS thread: a job started (pending jobs keep the event loop alive, an idle addon does not).
+  void started(Napi::Env env);
+  // Any thread: settles `job` on the JS thread, or deletes it here if the environment is closing.
+  void finish(PromiseWorker* job);
+  // Any thread: runs `call` (e.g. a progress report through another thread-safe function) only while
+  // the environment is open, under the lock that its closing takes.
+  bool while_open(const std::function<void()>& call);
+
+ private:
+  static void settle(Napi::Env env, Napi::Function, void*, PromiseWorker* job);
+  static void close(void* held);
+
+  std::mutex mutex_;
+  bool closed_ = false;
+  int pending_ = 0;  // JS thread only
+  Napi::TypedThreadSafeFunction<void, PromiseWorker, &Completions::settle> settler_;
+};
+
+class PromiseWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env);
+  virtual ~PromiseWorker() = default;
+  PromiseWorker(const PromiseWorker&) = delete;
+  PromiseWorker& operator=(const PromiseWorker&) = delete;
+
+  // Queues the job and returns its promise; the job deletes itself once settled.
+  Napi::Promise Start();
 
  protected:
   virtual void Run() = 0;
   virtual Napi::Value Resolve(Napi::Env env) { return env.Undefined(); }
   // Jobs that compute run one at a time on the compute thread; jobs that only wait for other
-  // processes (rendezvous, barriers) run on libuv's thread so that they hold no one up.
+  // processes (rendezvous, barriers) run on a thread of their own so that they hold no one up.
   virtual bool computes() const { return true; }
+  Completions& completions() { return *completions_; }
 
  private:
-  void Execute() final {
-    try {
-      if (computes()) {
-        run_on_compute_thread([this] { Run(); });
-      } else {
-        Run();
-      }
-    } catch (...) {
-      error_ = describe_current_exception();
-      SetError(error_.message);
-    }
-  }
-  void OnOK() final {
-    Napi::Env env = Env();
-    try {
-      deferred_.Resolve(Resolve(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (...) {
-      deferred_.Reject(make_error(env, describe_current_exception()).Value());
-    }
-  }
-  void OnError(const Napi::Error& /*unused*/) final { deferred_.Reject(make_error(Env(), error_).Value()); }
+  friend class Completions;
+  void execute();                // off the JS thread
+  void settle(Napi::Env env);    // JS thread; never throws
 
   Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Completions> completions_;
+  bool failed_ = false;
   ErrorInfo error_;
 };
 

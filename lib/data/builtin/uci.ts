@@ -111,7 +111,9 @@ export async function loadUciDataset(source: UciSource, spec: SchemaSpec, option
   // One file at a time: a download and a read of the other file would only compete.
   const trainPath = await locate(source, source.train, options);
   const testPath = await locate(source, source.test, options);
-  const columns = schemaColumns(spec);
+  // The JavaScript parser: these files are small, padded (trim) and of few distinct values per
+  // column, where it is faster than DuckDB (census-income: 2.1 s against 5.5 s to load).
+  const columns = { ...schemaColumns(spec), engine: 'javascript' } as const;
   const [trainTable, testTable] = await Promise.all([
     readCsv(trainPath, { ...source.train.csv, ...columns }),
     readCsv(testPath, { ...source.test.csv, ...columns }),

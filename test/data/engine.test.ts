@@ -118,6 +118,15 @@ describe('readSql', () => {
     expect((await readSql('SELECT 1 AS a, 2 AS b', { columns: ['b'] })).columnNames).toEqual(['b']);
   });
 
+  it('reads many columns of both kinds (copied a few columns per query), NULL as missing', async () => {
+    const columns = Array.from({ length: 12 }, (_, k) => (k % 3 === 0 ? `range * ${k} AS n${k}` : `CASE WHEN range = 1 THEN NULL ELSE 'v' || (range % ${k + 1}) END AS t${k}`));
+    const table = await readSql(`SELECT ${columns.join(', ')} FROM range(4)`);
+    for (let k = 0; k < 12; k++) {
+      const expected = [0, 1, 2, 3].map((row) => (k % 3 === 0 ? row * k : row === 1 ? null : `v${row % (k + 1)}`));
+      expect(cellsOf(table, k % 3 === 0 ? `n${k}` : `t${k}`), `column ${k}`).toEqual(expected);
+    }
+  });
+
   it('rejects SQL that DuckDB rejects, nested columns and unknown columns', async () => {
     const err = await rejectionOf(readSql('SELEC 1'), ValidationError);
     expect(err.field).toBe('sql');

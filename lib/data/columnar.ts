@@ -6,10 +6,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { AdattError, FileError, ValidationError } from '../errors';
+import { ValidationError } from '../errors';
 import { optionsChecker, type FieldChecker } from './check';
 import {
-  engineRead, expandFiles, locateInFiles, materialise, readTable, rowsPerFile, sqlStrings, typedColumns, unsupportedColumn, 
+  engineRead, expandFiles, locateInFiles, materialise, reading, readTable, rowsPerFile, sqlStrings, typedColumns, unsupportedColumn,
 } from './engine';
 import { columnFromValues, resolvePositions, Table, type Column } from './table';
 import type { ColumnRef } from './types';
@@ -42,16 +42,6 @@ function readSettings(path: unknown, options: unknown, subject: string): ReadSet
     columns: columnRefs(check, given.columns),
     source: given.source === undefined ? basename(file) : check.string(given.source, 'source'),
   };
-}
-
-/** Runs a read, turning library and file-system errors into a FileError that names the file. */
-async function reading<T>(source: string, read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (err) {
-    if (err instanceof AdattError) throw err;
-    throw new FileError(`Cannot read ${source}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 /**

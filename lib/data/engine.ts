@@ -68,7 +68,7 @@ export interface EngineColumn {
 }
 
 /** The temporary table that holds a read's rows, in source order (`rowid`). */
-export const ROWS_TABLE = 'adatt_rows';
+const ROWS_TABLE = 'adatt_rows';
 /** `c{k}`: the name of column k in the rows table, for conditions over it. */
 export const columnAlias = (k: number): string => `c${k}`;
 
@@ -195,12 +195,17 @@ export function locateInFiles(counts: readonly number[], describe: (file: number
   };
 }
 
-/** Runs a read in the engine, turning DuckDB's and the file system's errors into a FileError that names the source. */
-export async function engineRead<T>(source: string, read: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+/** Runs a read, turning library and file-system errors into a FileError that names the source. */
+export async function reading<T>(source: string, read: () => Promise<T>): Promise<T> {
   try {
-    return await withConnection(read);
+    return await read();
   } catch (err) {
     if (err instanceof AdattError) throw err;
     throw new FileError(`Cannot read ${source}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** `reading` on a fresh connection to the engine. */
+export async function engineRead<T>(source: string, read: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+  return reading(source, () => withConnection(read));
 }

@@ -56,6 +56,7 @@ describe('readCsv through DuckDB', () => {
     await expectSameAsJavaScript(writeFile('trim.csv', 'a,b\n1,  " x, y " \n'), { trim: true });
     await expectSameAsJavaScript(writeFile('nbsp.csv', 'a,b\n1,\u00a0x\u3000\n'), { trim: true });
     await expectSameAsJavaScript(writeFile('single.csv', 'a\n1\n\n2\n'), {});
+    expect((await expectSameAsJavaScript(writeFile('header-only.csv', 'a,b\n'), { numeric: ['b'] })).size).toBe(0);
   });
 
   it('names the file, line and column of a bad number, also where DuckDB reads one leniently', async () => {

@@ -229,14 +229,15 @@ function readOptions(value: unknown, field: string, keys: readonly string[]): Re
 }
 
 function readNumber(value: unknown, field: string, fallback: number,
-  { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false } = {}): number {
+  { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false, exclusiveMax = false } = {}): number {
   if (value === undefined) return fallback;
   const ok = typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isInteger(value)) &&
-    (exclusiveMin ? value > min : value >= min) && value <= max;
+    (exclusiveMin ? value > min : value >= min) && (exclusiveMax ? value < max : value <= max);
   if (!ok) {
     const kind = integer ? 'an integer' : 'a number';
     const range = exclusiveMin ? `> ${min}` : Number.isFinite(min) ? `>= ${min}` : 'finite';
-    fail(field, `${field} must be ${kind} ${range}${Number.isFinite(max) ? ` and <= ${max}` : ''}, got ${describeValue(value)}`);
+    const upper = Number.isFinite(max) ? ` and ${exclusiveMax ? '<' : '<='} ${max}` : '';
+    fail(field, `${field} must be ${kind} ${range}${upper}, got ${describeValue(value)}`);
   }
   return value as number;
 }
@@ -285,8 +286,8 @@ function readBetas(value: unknown, field: string, fallback: readonly [number, nu
   if (value === undefined) return [fallback[0], fallback[1]];
   if (!Array.isArray(value) || value.length !== 2) fail(field, `${field} must be [beta1, beta2], got ${describeValue(value)}`);
   return [
-    readNumber(value[0], `${field}[0]`, fallback[0], { min: 0, max: 1 }),
-    readNumber(value[1], `${field}[1]`, fallback[1], { min: 0, max: 1 }),
+    readNumber(value[0], `${field}[0]`, fallback[0], { min: 0, max: 1, exclusiveMax: true }),
+    readNumber(value[1], `${field}[1]`, fallback[1], { min: 0, max: 1, exclusiveMax: true }),
   ];
 }
 
@@ -360,7 +361,8 @@ function trainerOptions(model: TrainableModel, options: Record<string, unknown>,
     }),
     batchSize,
     seed: readNumber(options.seed, 'seed', 0, { min: 0, integer: true, max: Number.MAX_SAFE_INTEGER }),
-    clipNorm: readNumber(options.clipNorm, 'clipNorm', 0, { min: 0 }),
+    // Beyond 1e30 the norm's arithmetic overflows float32; no real norm is that large.
+    clipNorm: readNumber(options.clipNorm, 'clipNorm', 0, { min: 0, max: 1e30 }),
     nonFinite: readChoice(options.nonFinite, 'nonFinite', ['stop', 'skip'] as const, 'stop'),
   };
 }
@@ -381,7 +383,7 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
   checkDatasetTasks(model, train, 'train');
   const validation = options.validation as TensorDataset | undefined;
   if (validation !== undefined) checkDatasetTasks(model, validation, 'validation');
-  const epochs = readNumber(options.epochs, 'epochs', 1, { min: 1, integer: true });
+  const epochs = readNumber(options.epochs, 'epochs', 1, { min: 1, max: 1e9, integer: true });
   const resume = options.resume as TrainingState | undefined;
   if (resume !== undefined && (!isRecord(resume) || !(resume.optimizerState instanceof Uint8Array))) {
     fail('resume', 'resume must be the training state of a checkpoint (loadCheckpoint(file).training)');
@@ -421,6 +423,9 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
   const threads = options.threads === undefined ? undefined : readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true });
   const checkpoints = readCheckpointOptions(options.checkpoint, stopping !== undefined);
   const batchesPerEpoch = Math.ceil(train.size / batchSize);
+  if (!Number.isSafeInteger(epochs * batchesPerEpoch)) {
+    fail('epochs', `epochs x batches per epoch (${epochs} x ${batchesPerEpoch}) is more steps than can be counted`);
+  }
   const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume);
   if (resume !== undefined) {
     if (options.seed !== undefined && options.seed !== resume.seed) {

@@ -115,6 +115,19 @@ describe('distributed data-parallel training', () => {
     expect(cli.stderr).toMatch(/worker 0 exited with code 1; its last lines on stderr:\n {2}.*rank 0: distributed/);
   }, 60_000);
 
+  it('lets process.exit() end a process that waits in the rendezvous', () => {
+    const started = Date.now();
+    const result = spawnSync(process.execPath, ['-e', `
+const adatt = require(process.env.ADATT_DIST);
+adatt.initProcessGroup({ timeoutMs: 30000 }).catch(() => {});
+setTimeout(() => process.exit(7), 300);`], {
+      encoding: 'utf8', timeout: 20_000,
+      env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29777', WORLD_SIZE: '2', RANK: '0' },
+    });
+    expect(result.status).toBe(7);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('gives up on a peer that never joins within the one timeout, naming it', async () => {
     const env = { ...(await soloGroupEnv()), WORLD_SIZE: '3' };
     const started = Date.now();

@@ -226,3 +226,16 @@ describe('evaluate and predict', () => {
     expect(metrics.a!.auc).toBe(0.5);
   });
 });
+
+describe('fit options that would fail natively are refused in TypeScript, naming the field', () => {
+  it.each([
+    [{ epochs: 1e20 }, 'epochs'],
+    [{ clipNorm: 1e308 }, 'clipNorm'],
+    [{ optimizer: { betas: [0.9, 1] } }, 'optimizer.betas[1]'],
+    [{ embeddingOptimizer: { type: 'adam', betas: [1, 0.999] } }, 'embeddingOptimizer.betas[0]'],
+  ])('%j', async (options, field) => {
+    using model = createModel(CONFIG);
+    using data = TensorDataset.fromEncoded(syntheticData(32, 1));
+    await expect(fit(model, data, options as never)).rejects.toMatchObject({ name: 'ValidationError', field });
+  });
+});

@@ -224,6 +224,8 @@ export interface RawInfo {
   blasThreads: number;
   /** How the BLAS runs its threads: 'openblas-pthreads' (Debian's default), 'openblas-openmp', 'openblas-sequential' or 'unknown'. */
   blasThreading: string;
+  /** The most threads the BLAS was built for (OpenBLAS's MAX_THREADS); 0 when it cannot be told. */
+  blasMaxThreads: number;
 }
 
 export interface RawAddon {

@@ -3,6 +3,7 @@ import { loadAddon } from './addon';
 import { callNative, ValidationError } from './errors';
 import { describeValue, findUnknownKey } from './validation';
 
+/** Without a BLAS limit to go by. */
 const MAX_THREADS = 1024;
 
 export interface ThreadOptions {
@@ -20,19 +21,21 @@ export interface ThreadOptions {
  * threads (`torch.set_num_threads`) for the rest, applied to every worker thread. `info()` reports both.
  */
 export function setThreadCount(n: number, options: ThreadOptions = {}): void {
-  const checkCount = (value: unknown, field: string): number => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
-      throw new ValidationError(field, `setNumThreads: ${field} must be an integer in [1, ${MAX_THREADS}], got ${describeValue(value)}`);
+  const addon = loadAddon();
+  // OpenBLAS past the MAX_THREADS it was built for aborts or livelocks instead of failing.
+  const blasLimit = callNative(() => addon.info()).blasMaxThreads;
+  const checkCount = (value: unknown, field: string, max: number, why = ''): number => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+      throw new ValidationError(field, `setNumThreads: ${field} must be an integer in [1, ${max}]${why}, got ${describeValue(value)}`);
     }
     return value;
   };
-  checkCount(n, 'n');
+  checkCount(n, 'n', blasLimit > 0 ? blasLimit : MAX_THREADS, blasLimit > 0 ? ` (the BLAS was built for at most ${blasLimit} threads)` : '');
   if (options === null || typeof options !== 'object') {
     throw new ValidationError('options', `setNumThreads: options must be an object, got ${describeValue(options)}`);
   }
   const unknown = findUnknownKey(options as Record<string, unknown>, ['intraOpThreads']);
   if (unknown !== undefined) throw new ValidationError(unknown, `setNumThreads: unknown option '${unknown}'`);
-  const intraOp = options.intraOpThreads === undefined ? 0 : checkCount(options.intraOpThreads, 'intraOpThreads');
-  const addon = loadAddon();
+  const intraOp = options.intraOpThreads === undefined ? 0 : checkCount(options.intraOpThreads, 'intraOpThreads', MAX_THREADS);
   callNative(() => addon.setNumThreads(n, intraOp));
 }

@@ -245,3 +245,14 @@ describe('paths that are not what a call expects', () => {
     expect((error as ValidationError).field).toBe(`seeds.${CONFIG.tasks[0]!.name}[0]`);
   });
 });
+
+describe('thread limits', () => {
+  it('caps setNumThreads at the threads the BLAS was built for, and reports that limit', () => {
+    const { blasMaxThreads, blasThreading } = info();
+    if (blasThreading.startsWith('openblas')) expect(blasMaxThreads).toBeGreaterThan(0);
+    const limit = blasMaxThreads > 0 ? blasMaxThreads : 1024;
+    expect(() => setNumThreads(limit + 1)).toThrow(ValidationError);
+    expect(() => setNumThreads(limit + 1)).toThrow(new RegExp(`\\[1, ${limit}\\]`));
+    setNumThreads(1);
+  });
+});

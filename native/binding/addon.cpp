@@ -37,6 +37,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     result.Set("numThreads", Napi::Number::New(env, plan.intra_op));
     result.Set("blasThreads", Napi::Number::New(env, plan.blas));
     result.Set("blasThreading", Napi::String::New(env, blas_threading_name(blas_threading())));
+    result.Set("blasMaxThreads", Napi::Number::New(env, blas_max_threads()));
     result.Set("numInteropThreads", Napi::Number::New(env, at::get_num_interop_threads()));
     result.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
     return result;

@@ -15,6 +15,7 @@ extern "C" {
 int openblas_get_parallel(void) __attribute__((weak));
 int openblas_get_num_threads(void) __attribute__((weak));
 void openblas_set_num_threads(int threads) __attribute__((weak));
+char* openblas_get_config(void) __attribute__((weak));
 }
 
 namespace adatt {
@@ -40,6 +41,15 @@ std::string blas_threading_name(BlasThreading threading) {
 }
 
 int blas_threads() { return openblas_get_num_threads != nullptr ? openblas_get_num_threads() : 0; }
+
+int blas_max_threads() {
+  // OpenBLAS reserves a buffer per thread up to the MAX_THREADS it was built with (its config
+  // string says which); past that it fails in ways that are not errors (aborts, livelocks).
+  if (openblas_get_config == nullptr) return 0;
+  const char* config = openblas_get_config();
+  const char* found = config != nullptr ? std::strstr(config, "MAX_THREADS=") : nullptr;
+  return found != nullptr ? std::atoi(found + std::strlen("MAX_THREADS=")) : 0;
+}
 
 ThreadPlan plan_threads(int threads, int intra_op) {
   ThreadPlan plan;

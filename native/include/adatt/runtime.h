@@ -13,6 +13,8 @@ BlasThreading blas_threading();
 std::string blas_threading_name(BlasThreading threading);
 // The BLAS's own thread count, or 0 when it cannot be asked (not OpenBLAS).
 int blas_threads();
+// The most threads the BLAS was built for (OpenBLAS's MAX_THREADS), or 0 when it cannot be told.
+int blas_max_threads();
 
 struct ThreadPlan {
   int intra_op = 1;  // LibTorch's OpenMP pool (elementwise kernels, our fusion kernels)

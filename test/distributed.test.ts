@@ -112,7 +112,7 @@ describe('distributed data-parallel training', () => {
     });
     expect(cli.status).toBe(1);
     expect(cli.stderr).toMatch(/worker 1 was killed by SIGKILL \(exit code 137\)/);
-    expect(cli.stderr).toMatch(/worker 0 exited with code 1; its last lines on stderr:\n {2}.*rank 0: distributed/);
+    expect(cli.stderr).toMatch(/worker 0 exited with code 1; its last lines on stderr:\n {2}[\s\S]*rank 0: distributed/);
   }, 60_000);
 
   it('lets process.exit() end a process that waits in the rendezvous', () => {

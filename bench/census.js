@@ -11,6 +11,7 @@
  *
  * Each side runs in its own process (peak RSS per side); sides alternate across repeats.
  */
+const { median } = require('./stats');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -100,7 +101,6 @@ function parseArgs(argv) {
   return args;
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const k = s.length >> 1; return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2; };
 
 function main() {
   const args = parseArgs(process.argv.slice(2));

@@ -15,6 +15,7 @@
  * numbers of the code before the DuckDB engine were taken, with `--dist` pointing at that code's
  * compiled dist/). Needs dist/ (`npm run build:ts`).
  */
+const { median, positiveInteger } = require('./stats');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -40,11 +41,7 @@ const SPEC = {
 
 function parseArgs(argv) {
   const args = { rows: 2_000_000, repeats: 3, engines: ['duckdb', 'javascript'], formats: ['csv', 'parquet'], dir: os.tmpdir(), dist: path.join(__dirname, '..', 'dist'), peer: true, json: undefined };
-  const positive = (value, flag) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${value}\n${USAGE}`);
-    return n;
-  };
+  const positive = (value, flag) => positiveInteger(value, flag, USAGE);
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
     const next = () => argv[++i] ?? '';
@@ -123,10 +120,6 @@ function run(command, commandArgs) {
   return JSON.parse(result.stdout.trim().split('\n').pop());
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
-};
 
 function pandasAvailable() {
   return spawnSync('/usr/bin/python3', ['-c', 'import pandas'], { encoding: 'utf8' }).status === 0;

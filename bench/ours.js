@@ -10,19 +10,14 @@
  * second fit() over a one-batch dataset, so every epoch is one optimizer step; the median of the
  * natively timed epochs after the first. Inference: predict() over the whole dataset.
  */
+const { median, seededUniform } = require('./stats');
 const fs = require('node:fs');
 const { performance } = require('node:perf_hooks');
 const adatt = require('../dist');
 
 /** Synthetic rows: N(0,1) dense features; task t is positive when feature t (plus noise) is > 0. */
 function syntheticData(size, width, taskCount, seed = 1) {
-  let state = seed >>> 0 || 1;
-  const uniform = () => {
-    state ^= state << 13; state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5; state >>>= 0;
-    return (state + 0.5) / 4294967296;
-  };
+  const uniform = seededUniform(seed);
   const dense = new Float32Array(size * width);
   for (let i = 0; i < dense.length; i += 2) {
     const r = Math.sqrt(-2 * Math.log(uniform()));
@@ -38,11 +33,6 @@ function syntheticData(size, width, taskCount, seed = 1) {
   return { size, dense, labels };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 /** Shared libraries mapped into this process whose names suggest a BLAS / DNN backend. */
 function mappedMathLibraries() {

@@ -6,13 +6,10 @@
  *
  *   node bench/report.js results.json [--svg docs/benchmarks-scaling.svg]
  */
+const { median } = require('./stats');
 const fs = require('node:fs');
 const { HEADLINE, HEADLINE_BATCH } = require('./configs');
 
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–');
 const get = (r, side, key) => r?.[side]?.[key];

@@ -15,6 +15,7 @@
  * `otherCpusDuring`): on a shared machine that matters.
  * Needs `npx tsc -p tsconfig.json` (dist/) and the built addon. See docs/benchmarks.md.
  */
+const { median } = require('./stats');
 const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -71,12 +72,6 @@ function parseArgs(argv) {
   return args;
 }
 
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);

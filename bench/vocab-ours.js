@@ -8,18 +8,13 @@
  * one JSON line (rank 0 only): examples/s of the second epoch over all ranks (the
  * first allocates optimizer state and warms up), RSS before training and at its peak.
  */
+const { seededUniform } = require('./stats');
 const adatt = require('../dist');
 const MODEL = require('./vocab-config.json');
 
 /** Seeded rows: N(0,1) dense features, ids uniform over each vocabulary (the cache's worst case). */
 function rows(size, vocab, seed) {
-  let state = seed >>> 0 || 1;
-  const uniform = () => {
-    state ^= state << 13; state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5; state >>>= 0;
-    return (state + 0.5) / 4294967296;
-  };
+  const uniform = seededUniform(seed);
   const dense = Float32Array.from({ length: size * MODEL.dense }, () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(6.283185307 * uniform()));
   const vocabularies = [vocab, ...MODEL.small.map((f) => f.vocab)];
   const categorical = Int32Array.from({ length: size * vocabularies.length }, (_, i) => Math.floor(uniform() * vocabularies[i % vocabularies.length]));

@@ -15,6 +15,7 @@
  * vocabulary: row-wise Adagrad's memory, and data-parallel training (1 process x 1 thread against
  * 2 processes x 1 thread, batch per process). Needs dist/ (`npm run build:ts`) and the addon.
  */
+const { median, positiveInteger } = require('./stats');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -24,11 +25,7 @@ const USAGE = 'usage: node bench/vocab.js [--vocab V[,V…]] [--repeats N] [--st
 
 function parseArgs(argv) {
   const args = { vocab: [1000, 100000, 1000000, 10000000], repeats: 3, steps: 40, threads: 2, peer: true, extras: true, json: undefined };
-  const positive = (value, flag) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${value}\n${USAGE}`);
-    return n;
-  };
+  const positive = (value, flag) => positiveInteger(value, flag, USAGE);
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
     const next = () => argv[++i];
@@ -47,12 +44,6 @@ function parseArgs(argv) {
   return args;
 }
 
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 function runChild(command, args, env = {}) {
   const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 24 });

@@ -75,7 +75,10 @@ async function main() {
   const serve = args.includes('--serve');
   const file = await checkpointFile(args.find((a) => !a.startsWith('--')));
   const predictor = await adatt.Predictor.load(file);
-  const server = new adatt.PredictionServer(predictor);
+  // The self-test's tiny model answers in well under a millisecond, before the next request is even
+  // parsed: a short wait lets its concurrent requests share model calls. Serving keeps the default
+  // (no wait: batches form while the model is busy).
+  const server = new adatt.PredictionServer(predictor, serve ? {} : { maxWaitMs: 20 });
   const { port } = await server.listen(serve ? Number(process.env.PORT ?? 8080) : 0, '127.0.0.1');
   const base = `http://127.0.0.1:${port}`;
   console.log(`serving ${predictor.model.config.kind} (${predictor.schema.tasks.map((t) => t.name).join(', ')}) on ${base}`);

@@ -306,19 +306,21 @@ ops[workerData.i % ops.length]().then(() => {}, () => {});
 
   it("leaves libuv's thread pool free while native jobs queue and run", () => {
     // One pool thread: a job that parked it would make the file read wait for every forward.
+    const small = path.join(makeTempDir('pool'), 'small.bin');
+    fs.writeFileSync(small, Buffer.alloc(64 * 1024, 7));
     const output = execFileSync(process.execPath, ['-e', `
 const adatt = require(process.env.ADATT_DIST);
 const fs = require('node:fs/promises');
 adatt.setNumThreads(1);
-const model = adatt.createModel({ kind: 'adatt-sp', input: { dense: 64 }, tasks: [{ name: 'a', type: 'binary' }], expertDims: [[512], [256]], towerDims: [64], expertsPerTask: 2 });
-const batch = { dense: Array.from({ length: 2048 }, (_, i) => Array.from({ length: 64 }, (_, j) => Math.sin(i + j))) };
+const model = adatt.createModel({ kind: 'adatt-sp', input: { dense: 64 }, tasks: [{ name: 'a', type: 'binary' }], expertDims: [[1024], [512]], towerDims: [64], expertsPerTask: 4 });
+const batch = { dense: Array.from({ length: 4096 }, (_, i) => Array.from({ length: 64 }, (_, j) => Math.sin(i + j))) };
 (async () => {
   const order = [];
   const forwards = Array.from({ length: 6 }, (_, i) => model.forward(batch).then(() => order.push('forward ' + i)));
-  const read = fs.readFile(process.execPath).then(() => order.push('read'));
+  const read = fs.readFile(process.argv[1]).then(() => order.push('read'));
   await Promise.all([...forwards, read]);
   console.log(JSON.stringify(order));
-})();`], { encoding: 'utf8', env: { ...process.env, ADATT_DIST: DIST, UV_THREADPOOL_SIZE: '1' }, timeout: 120_000 });
+})();`, small], { encoding: 'utf8', env: { ...process.env, ADATT_DIST: DIST, UV_THREADPOOL_SIZE: '1' }, timeout: 120_000 });
     const order = JSON.parse(output.trim().split('\n').at(-1)!) as string[];
     expect(order.indexOf('read')).toBeLessThan(order.indexOf('forward 5'));
   });

@@ -94,6 +94,8 @@ void SparseOptimizer::step_cpu(TableState& state, const torch::Tensor& weight, c
   auto* w = weight.data_ptr<float>();
   const int64_t width = weight.size(1);
   const float decay = static_cast<float>(options_.weight_decay);
+  // The touched row's gradient with L2 decay added (as the ATen form's `g`).
+  const auto decayed = [decay](float g, float w) { return decay != 0.0f ? g + decay * w : g; };
   const float eps = static_cast<float>(options_.eps);
   switch (options_.kind) {
     case SparseOptimizerKind::Adam: {
@@ -109,7 +111,7 @@ void SparseOptimizer::step_cpu(TableState& state, const torch::Tensor& weight, c
         float* mr = m + row * width;
         float* vr = v + row * width;
         for (int64_t d = 0; d < n; ++d) {
-          const float gd = decay != 0.0f ? g[d] + decay * wr[d] : g[d];
+          const float gd = decayed(g[d], wr[d]);
           mr[d] = (gd - mr[d]) * (1.0f - beta1) + mr[d];
           vr[d] = (gd * gd - vr[d]) * (1.0f - beta2) + vr[d];
           wr[d] += mr[d] / (std::sqrt(vr[d]) + eps) * -step_size;
@@ -124,7 +126,7 @@ void SparseOptimizer::step_cpu(TableState& state, const torch::Tensor& weight, c
         float* wr = w + row * width;
         float* sr = s + row * width;
         for (int64_t d = 0; d < n; ++d) {
-          const float gd = decay != 0.0f ? g[d] + decay * wr[d] : g[d];
+          const float gd = decayed(g[d], wr[d]);
           sr[d] += gd * gd;
           wr[d] += gd / (std::sqrt(sr[d]) + eps) * -rate;
         }
@@ -138,12 +140,12 @@ void SparseOptimizer::step_cpu(TableState& state, const torch::Tensor& weight, c
         float* wr = w + row * width;
         float squares = 0.0f;
         for (int64_t d = 0; d < n; ++d) {
-          const float gd = decay != 0.0f ? g[d] + decay * wr[d] : g[d];
+          const float gd = decayed(g[d], wr[d]);
           squares += gd * gd;
         }
         s[row] += squares / static_cast<float>(n);
         const float scale = -rate / (std::sqrt(s[row]) + eps);
-        for (int64_t d = 0; d < n; ++d) wr[d] += (decay != 0.0f ? g[d] + decay * wr[d] : g[d]) * scale;
+        for (int64_t d = 0; d < n; ++d) wr[d] += decayed(g[d], wr[d]) * scale;
       });
       break;
     }
@@ -151,7 +153,7 @@ void SparseOptimizer::step_cpu(TableState& state, const torch::Tensor& weight, c
       const float rate = static_cast<float>(lr);
       for_each_row(ids, grad, [&](int64_t row, const float* g, int64_t n) {
         float* wr = w + row * width;
-        for (int64_t d = 0; d < n; ++d) wr[d] += (decay != 0.0f ? g[d] + decay * wr[d] : g[d]) * -rate;
+        for (int64_t d = 0; d < n; ++d) wr[d] += decayed(g[d], wr[d]) * -rate;
       });
       break;
     }

@@ -96,6 +96,8 @@ export interface RawDatasetOptions {
   batchSize: number;
   taskTypes: TaskKind[];
   distributed?: RawProcessGroup;
+  /** predict only: the towers' raw outputs [N * outputs] (no sigmoid or softmax), for `taskMetrics`. */
+  rawOutputs?: boolean;
 }
 
 /** What `new Dataset(…)` copies into tensors (row-major; labels NaN where missing). */
@@ -163,8 +165,9 @@ export interface RawEpochResult {
 }
 
 export interface RawTrainer {
+  /** One pass over `dataset`, shuffled by (seed, shuffleKey); progress reports `epoch`. */
   trainEpoch(dataset: RawDataset, epoch: number, onProgress: ((p: RawProgress) => void) | undefined,
-    intervalSeconds: number): Promise<RawEpochResult>;
+    intervalSeconds: number, shuffleKey: number): Promise<RawEpochResult>;
   /** Stops a running epoch before its next batch. */
   abort(): void;
   step(): number;
@@ -235,6 +238,8 @@ export interface RawAddon {
   Model: new (config: NativeModelConfig) => RawModel;
   Dataset: new (init: RawDatasetInit) => RawDataset;
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
+  /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets. */
+  taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[]): Promise<Record<string, number>[]>;
   loadScript(path: string, device: string): Promise<RawScriptModule>;
   initProcessGroup(options: {
     masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number; cudaBackend: CudaBackend;

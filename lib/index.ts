@@ -8,7 +8,7 @@ export * from './data';
 export { TensorDataset } from './dataset';
 export type { TensorDatasetOptions } from './dataset';
 export type { ThreadOptions } from './threads';
-export { evaluate, fit, predict } from './training';
+export { evaluate, fit, predict, predictChunks } from './training';
 export { loadTorchScript, ScriptModel } from './torchscript';
 export { initProcessGroup, launch, launchWorkers, ProcessGroup } from './distributed';
 export type { LaunchOptions, ProcessGroupOptions, WorkerExit } from './distributed';
@@ -20,7 +20,7 @@ export type { Checkpoint, TrainingState } from './checkpoint';
 export type {
   CheckpointOptions, EarlyStoppingOptions, EmbeddingOptimizerOptions, EmbeddingOptimizerType, EpochSummary, EvaluateOptions,
   FitOptions, FitResult, LossKind, Metrics, OptimizerOptions, OptimizerType, ProgressEvent, ScheduleOptions, ScheduleType,
-  TaskLossOptions, TaskMetrics, TrainableModel,
+  TaskLossOptions, TaskMetrics, TrainableModel, Data, PredictedChunk,
 } from './training';
 export type {
   Device, LoadOptions, SaveWeightsOptions, StateDict, StateDictOptions, Tensor, WeightFormat, WeightLayout,

@@ -11,6 +11,7 @@ import type {
 } from './addon';
 import { EMBEDDING_OPTIMIZER_TYPES, loadAddon, OPTIMIZER_TYPES, SCHEDULE_TYPES } from './addon';
 import { saveCheckpoint, type TrainingState } from './checkpoint';
+import { DataStream } from './data/stream';
 import type { TensorDataset } from './dataset';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import { ensureDirectory } from './files';
@@ -18,6 +19,7 @@ import { normalizeModelConfig, type TaskConfig } from './config';
 import { Model, type Device, type StateDict } from './model';
 import { ProcessGroup } from './distributed';
 import { ScriptModel } from './torchscript';
+import { chunkPredictions, streamAllPredictions, streamMetrics, trainStreamEpoch } from './streaming';
 import { setThreadCount } from './threads';
 import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
 
@@ -141,7 +143,7 @@ export interface FitOptions {
   /** LibTorch intra-op threads for this process. */
   threads?: number;
   /** Evaluated after every epoch. */
-  validation?: TensorDataset;
+  validation?: Data;
   earlyStopping?: EarlyStoppingOptions;
   /** Load the best epoch's weights at the end (default true with earlyStopping). */
   restoreBest?: boolean;
@@ -261,9 +263,12 @@ function taskKinds(model: TrainableModel): TaskKind[] {
   return tasksOf(model).map((task) => task.type);
 }
 
-function checkDatasetTasks(model: TrainableModel, data: TensorDataset, field: string): void {
-  if (data === null || typeof data !== 'object' || typeof (data as TensorDataset)._raw !== 'function') {
-    fail(field, `${field} must be a TensorDataset, got ${describeValue(data)}`);
+/** Rows held in memory, or streamed from files (`openStream`). */
+export type Data = TensorDataset | DataStream;
+
+function checkDatasetTasks(model: TrainableModel, data: Data, field: string): void {
+  if (data === null || typeof data !== 'object' || (!(data instanceof DataStream) && typeof (data as TensorDataset)._raw !== 'function')) {
+    fail(field, `${field} must be a TensorDataset or a DataStream, got ${describeValue(data)}`);
   }
   const names = tasksOf(model).map((task) => task.name);
   if (data.taskNames !== undefined && data.taskNames.join('\0') !== names.join('\0')) {
@@ -378,10 +383,10 @@ function monitoredValue(metrics: Metrics, stopping: Required<Pick<EarlyStoppingO
  * Trains `model` on `train`. Resolves with per-epoch summaries; rejects with `ValidationError` for bad
  * options or data that does not fit the model, `NonFiniteError` on a NaN loss (nonFinite: 'stop').
  */
-export async function fit(model: TrainableModel, train: TensorDataset, fitOptions: FitOptions = {}): Promise<FitResult> {
+export async function fit(model: TrainableModel, train: Data, fitOptions: FitOptions = {}): Promise<FitResult> {
   const options = readOptions(fitOptions, 'options', FIT_KEYS);
   checkDatasetTasks(model, train, 'train');
-  const validation = options.validation as TensorDataset | undefined;
+  const validation = options.validation as Data | undefined;
   if (validation !== undefined) checkDatasetTasks(model, validation, 'validation');
   const epochs = readNumber(options.epochs, 'epochs', 1, { min: 1, max: 1e9, integer: true });
   const resume = options.resume as TrainingState | undefined;
@@ -422,7 +427,7 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
   // Everything is validated before the first side effect (threads, device, folders, collectives).
   const threads = options.threads === undefined ? undefined : readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true });
   const checkpoints = readCheckpointOptions(options.checkpoint, stopping !== undefined);
-  const batchesPerEpoch = Math.ceil(train.size / batchSize);
+  const batchesPerEpoch = Math.ceil(rowsOf(train) / batchSize);
   if (!Number.isSafeInteger(epochs * batchesPerEpoch)) {
     fail('epochs', `epochs x batches per epoch (${epochs} x ${batchesPerEpoch}) is more steps than can be counted`);
   }
@@ -441,13 +446,17 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
     raw.seed = resume.seed;
   }
   const group = readGroup(options.distributed);
+  if (group && (train instanceof DataStream || validation instanceof DataStream)) {
+    fail('distributed', 'streamed datasets (DataStream) train in one process so far; give every rank a TensorDataset');
+  }
   if (group) {
     // The causes first: a batch size changes the schedule's step count too.
     const { distributed: _, batchSize: __, schedule, ...plan } = raw;
     await group.agree('fit', [
       ...modelPlan(model), ['batchSize', batchSize], ['epochs', epochs], ...Object.entries(plan), ['schedule', schedule],
       ['resumed at step', resume?.step ?? 0],
-      ...datasetPlan('train', train), ...(validation ? datasetPlan('validation', validation) : []), ['evalBatchSize', evalBatchSize],
+      ...datasetPlan('train', train as TensorDataset), ...(validation ? datasetPlan('validation', validation as TensorDataset) : []),
+      ['evalBatchSize', evalBatchSize],
     ]);
     raw.distributed = group._raw();
   }
@@ -487,7 +496,9 @@ export async function fit(model: TrainableModel, train: TensorDataset, fitOption
           trainer.abort();
         }
       });
-      const done = await callNativeAsync(() => trainer.trainEpoch(train._raw(), epoch, progress, interval));
+      const done = train instanceof DataStream
+        ? await trainStreamEpoch(trainer, train, epoch, batchSize, progress, interval)
+        : await callNativeAsync(() => trainer.trainEpoch(train._raw(), epoch, progress, interval, epoch));
       if (callbackError) throw callbackError.error;
       result.steps += done.steps;
       const summary: EpochSummary = {
@@ -608,19 +619,29 @@ async function pruneCheckpoints(saved: { file: string; epoch: number; value?: nu
  * The native options of evaluate and predict, validated; ranks that evaluate together first agree
  * on the model, the rows and the batch size (their outputs are gathered row by row).
  */
-async function datasetOptions(what: string, model: TrainableModel, data: TensorDataset, options: EvaluateOptions): Promise<RawDatasetOptions> {
+async function datasetOptions(what: string, model: TrainableModel, data: Data, options: EvaluateOptions): Promise<RawDatasetOptions> {
   const { batchSize: givenBatchSize, distributed } = readOptions(options, 'options', ['batchSize', 'distributed']);
   checkDatasetTasks(model, data, 'data');
   const batchSize = readNumber(givenBatchSize, 'batchSize', 4096, { min: 1, integer: true });
   const group = readGroup(distributed);
+  // A stream is read whole by every rank (each computes the same exact metrics), so nothing is sharded.
+  if (data instanceof DataStream) return { batchSize, taskTypes: taskKinds(model) };
   await group?.agree(what, [...modelPlan(model), ...datasetPlan('data', data), ['batchSize', batchSize]]);
   return { batchSize, taskTypes: taskKinds(model), distributed: group?._raw() };
 }
 
-/** Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). */
-export async function evaluate(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Metrics> {
+function rowsOf(data: Data): number {
+  return data instanceof DataStream ? data.rows : data.size;
+}
+
+/**
+ * Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). Over a
+ * stream, exact too: the raw outputs and labels of every row are kept (4 bytes per row and output).
+ */
+export async function evaluate(model: TrainableModel, data: Data, options: EvaluateOptions = {}): Promise<Metrics> {
   const native = await datasetOptions('evaluate', model, data, options);
   const raw = model._raw();
+  if (data instanceof DataStream) return byTask(model, await streamMetrics(raw, data, native));
   return byTask(model, await callNativeAsync(() => raw.evaluate(data._raw(), native)));
 }
 
@@ -628,8 +649,32 @@ export async function evaluate(model: TrainableModel, data: TensorDataset, optio
  * Per task name, predictions for every row: probabilities for binary tasks ([N]), class
  * probabilities for multiclass ([N * classes], row-major), values for regression ([N]).
  */
-export async function predict(model: TrainableModel, data: TensorDataset, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
+export async function predict(model: TrainableModel, data: Data, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
   const native = await datasetOptions('predict', model, data, options);
   const raw = model._raw();
+  if (data instanceof DataStream) return byTask(model, await streamAllPredictions(raw, data, native));
   return byTask(model, await callNativeAsync(() => raw.predict(data._raw(), native)));
+}
+
+/** One chunk of `predictChunks`: its predictions per task (as `predict`) and its labels, in source order. */
+export interface PredictedChunk {
+  /** Rows before this chunk in the pass. */
+  offset: number;
+  size: number;
+  predictions: Record<string, Float32Array>;
+  labels: Record<string, Float32Array>;
+}
+
+/**
+ * Predictions over a stream chunk by chunk, in source order, in memory bounded by the stream's
+ * chunks (e.g. to write scores of data bigger than memory). Leaving the loop stops the reading.
+ */
+export async function* predictChunks(model: TrainableModel, data: DataStream, options: EvaluateOptions = {}): AsyncGenerator<PredictedChunk> {
+  if (!(data instanceof DataStream)) fail('data', `predictChunks needs a DataStream (openStream), got ${describeValue(data)}`);
+  const native = await datasetOptions('predict', model, data, options);
+  let offset = 0;
+  for await (const { outputs, encoded } of chunkPredictions(model._raw(), data, native)) {
+    yield { offset, size: encoded.size, predictions: byTask(model, outputs), labels: byTask(model, encoded.labels) };
+    offset += encoded.size;
+  }
 }

@@ -68,7 +68,7 @@ export interface EngineColumn {
 }
 
 /** The temporary table that holds a read's rows, in source order (`rowid`). */
-const ROWS_TABLE = 'adatt_rows';
+export const ROWS_TABLE = 'adatt_rows';
 /** `c{k}`: the name of column k in the rows table, for conditions over it. */
 export const columnAlias = (k: number): string => `c${k}`;
 
@@ -140,6 +140,8 @@ export async function readTable(connection: DuckDBConnection, columns: readonly 
       offset += count;
     }
   }
+  // Dropped, so that the connection can read its next rows table (the chunks of a stream) the same way.
+  for (const k of dictionaries.keys()) await connection.run(`DROP TABLE adatt_values_${k}`);
   const tableColumns = columns.map(({ name, position, kind }, k): Column => kind === 'number'
     ? { kind, name, position, values: arrays[k] as Float64Array }
     : { kind, name, position, codes: arrays[k] as Int32Array, values: dictionaries.get(k) as string[] });

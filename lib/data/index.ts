@@ -60,3 +60,5 @@ export { ADULT_COLUMNS, ADULT_SCHEMA, loadAdult } from './builtin/adult';
 export type { AdultOptions } from './builtin/adult';
 export { generateSynthetic, loadSynthetic } from './builtin/synthetic';
 export type { SyntheticOptions } from './builtin/synthetic';
+export { DataStream, openStream } from './stream';
+export type { PassOptions, StreamFormat, StreamOptions, StreamSource } from './stream';

@@ -11,6 +11,7 @@
 #include "addon_data.h"
 #include "dataset_wrap.h"
 #include "distributed_wrap.h"
+#include "metrics_wrap.h"
 #include "model_wrap.h"
 #include "script_wrap.h"
 #include "threads.h"
@@ -90,6 +91,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", model_class);
   exports.Set("Dataset", dataset_class);
   exports.Set("Trainer", AddonTrainer::Define(env));
+  exports.Set("taskMetrics", Napi::Function::New<TaskMetrics>(env, "taskMetrics"));
   return exports;
 }
 

@@ -175,13 +175,15 @@ class MoveWorker : public ModelWorker {
   torch::Device device_;
 };
 
-// Whole-dataset predictions: raw outputs turned into metrics (evaluate) or predictions (predict).
+// Whole-dataset outputs: turned into metrics (evaluate) or predictions (predict), or returned raw
+// (predict with rawOutputs, for metrics over many datasets, e.g. the chunks of a stream).
 class DatasetWorker : public ModelWorker {
  public:
   DatasetWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::shared_ptr<const Dataset> dataset,
-                std::vector<TaskType> types, int64_t batch_size, bool metrics, std::shared_ptr<Communicator> communicator)
+                std::vector<TaskType> types, int64_t batch_size, DatasetResult result,
+                std::shared_ptr<Communicator> communicator)
       : ModelWorker(env, std::move(state), Access::Read), dataset_(std::move(dataset)), types_(std::move(types)),
-        batch_size_(batch_size), metrics_(metrics), communicator_(std::move(communicator)) {}
+        batch_size_(batch_size), result_(result), communicator_(std::move(communicator)) {}
 
  protected:
   void Run() override {
@@ -191,10 +193,12 @@ class DatasetWorker : public ModelWorker {
     task_model().check_dataset(*dataset_, regression);
     const auto outputs = predict_outputs(task_model(), *dataset_, batch_size_, state().device, communicator_.get());
     for (size_t t = 0; t < outputs.size(); ++t) {
-      if (metrics_) {
-        results_.push_back(task_metrics(types_[t], outputs[t], dataset_->labels().select(1, static_cast<int64_t>(t))));
-      } else {
-        predictions_.push_back(predictions(types_[t], outputs[t]).contiguous());
+      switch (result_) {
+        case DatasetResult::Metrics:
+          results_.push_back(task_metrics(types_[t], outputs[t], dataset_->labels().select(1, static_cast<int64_t>(t))));
+          break;
+        case DatasetResult::Predictions: predictions_.push_back(predictions(types_[t], outputs[t]).contiguous()); break;
+        case DatasetResult::RawOutputs: predictions_.push_back(outputs[t].contiguous()); break;
       }
     }
   }
@@ -216,7 +220,7 @@ class DatasetWorker : public ModelWorker {
   std::shared_ptr<const Dataset> dataset_;
   std::vector<TaskType> types_;
   int64_t batch_size_;
-  bool metrics_;
+  DatasetResult result_;
   std::shared_ptr<Communicator> communicator_;
   std::vector<std::map<std::string, double>> results_;
   std::vector<torch::Tensor> predictions_;
@@ -286,7 +290,10 @@ Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr
     if (!info[1].IsObject()) throw_invalid("evaluate and predict need { batchSize, taskTypes }");
     const auto options = info[1].As<Napi::Object>();
     return (new DatasetWorker(info.Env(), state, dataset, to_task_types(options.Get("taskTypes")),
-                              integer_or(options, "batchSize", 4096), metrics,
+                              integer_or(options, "batchSize", 4096),
+                              metrics ? DatasetResult::Metrics
+                              : options.Get("rawOutputs").ToBoolean().Value() ? DatasetResult::RawOutputs
+                                                                              : DatasetResult::Predictions,
                               AddonProcessGroup::from_value(options.Get("distributed"), "distributed")))
         ->Start();
   });

@@ -95,7 +95,9 @@ Napi::Value start_worker(Napi::Env env, const std::function<Napi::Value()>& make
 // Parses 'cpu' / 'cuda[:i]' and checks that the device exists.
 torch::Device to_device(const std::string& name);
 
-// evaluate(dataset, { batchSize, taskTypes }) and predict(…) for any model kind.
+enum class DatasetResult { Metrics, Predictions, RawOutputs };
+
+// evaluate(dataset, { batchSize, taskTypes }) and predict(…, rawOutputs?) for any model kind.
 Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state, bool metrics);
 // to(device) for any model kind.
 Napi::Value start_move_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state);

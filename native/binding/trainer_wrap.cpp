@@ -115,9 +115,9 @@ Napi::Object to_js(Napi::Env env, const StepProgress& p) {
 class EpochWorker : public ModelWorker {
  public:
   EpochWorker(Napi::Env env, std::shared_ptr<TrainerState> trainer, std::shared_ptr<const Dataset> dataset,
-              int64_t epoch, Napi::Function on_progress, double interval)
+              int64_t epoch, uint64_t shuffle_key, Napi::Function on_progress, double interval)
       : ModelWorker(env, trainer->model, Access::Write), trainer_(std::move(trainer)), dataset_(std::move(dataset)),
-        epoch_(epoch), interval_(interval) {
+        epoch_(epoch), shuffle_key_(shuffle_key), interval_(interval) {
     if (!on_progress.IsEmpty()) {
       progress_ = Napi::ThreadSafeFunction::New(env, on_progress, "adatt.progress", 0, 1);
     }
@@ -147,7 +147,8 @@ class EpochWorker : public ModelWorker {
         if (!queued) delete report;
       };
     }
-    result_ = trainer_->trainer.train_epoch(*dataset_, epoch_, state().device, report, trainer_->abort, interval_);
+    result_ = trainer_->trainer.train_epoch(*dataset_, epoch_, state().device, report, trainer_->abort, interval_,
+                                                      shuffle_key_);
   }
 
   // JS thread. An exception from the user's callback stops the run: fit rejects with it.
@@ -180,6 +181,7 @@ class EpochWorker : public ModelWorker {
   std::shared_ptr<TrainerState> trainer_;
   std::shared_ptr<const Dataset> dataset_;
   int64_t epoch_;
+  uint64_t shuffle_key_;
   double interval_;
   Napi::ThreadSafeFunction progress_;
   EpochResult result_;
@@ -251,8 +253,11 @@ Napi::Value AddonTrainer::TrainEpoch(const Napi::CallbackInfo& info) {
     if (!info[1].IsNumber()) throw_invalid("epoch must be a number");
     const auto epoch = static_cast<int64_t>(info[1].As<Napi::Number>().Int64Value());
     const Napi::Function on_progress = info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
-    const double interval = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0.25;
-    return (new EpochWorker(info.Env(), live(), dataset, epoch, on_progress, interval))->Start();
+    if (!info[3].IsNumber()) throw_invalid("intervalSeconds must be a number");
+    const double interval = info[3].As<Napi::Number>().DoubleValue();
+    if (!info[4].IsNumber()) throw_invalid("shuffleKey must be a number");
+    const auto shuffle_key = static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value());
+    return (new EpochWorker(info.Env(), live(), dataset, epoch, shuffle_key, on_progress, interval))->Start();
   });
 }
 

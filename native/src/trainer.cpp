@@ -281,12 +281,12 @@ std::vector<std::pair<torch::Tensor, torch::Tensor>> Trainer::table_gradients(
 
 EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch::Device& device,
                                  const std::function<void(const StepProgress&)>& progress,
-                                 const std::atomic<bool>& abort, double progress_interval) {
+                                 const std::atomic<bool>& abort, double progress_interval, uint64_t shuffle_key) {
   model_->set_training(true);
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
-  // Seeded by (seed, epoch): every rank, and a resumed run, sees the same order.
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+  // Seeded by (seed, shuffle key): every rank, and a resumed run, sees the same order.
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + shuffle_key);
   const auto order = torch::randperm(data.size(), generator, torch::kLong);
   const int64_t world = communicator_ ? communicator_->world_size() : 1;
   const int64_t rank = communicator_ ? communicator_->rank() : 0;

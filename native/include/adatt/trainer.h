@@ -99,12 +99,13 @@ class Trainer {
  public:
   Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options);
 
-  // One pass over `data` in a shuffle seeded by (seed, epoch), so runs are reproducible and
-  // resumable. `progress` is called from this thread at most every `progress_interval` seconds
-  // and after the last batch; `abort` is checked before every batch.
+  // One pass over `data` in a shuffle seeded by (seed, shuffle_key), so runs are reproducible and
+  // resumable; an in-memory epoch passes its epoch number, a streamed chunk a key of (epoch, chunk).
+  // `progress` is called from this thread at most every `progress_interval` seconds and after the
+  // last batch (reporting `epoch`); `abort` is checked before every batch.
   EpochResult train_epoch(const Dataset& data, int64_t epoch, const torch::Device& device,
                           const std::function<void(const StepProgress&)>& progress, const std::atomic<bool>& abort,
-                          double progress_interval);
+                          double progress_interval, uint64_t shuffle_key);
 
   // Data-parallel training: parameters are broadcast from rank 0 now; each epoch, rank r takes its
   // slice of every global batch (batchSize per rank) and gradients are averaged over the global batch.

@@ -1,0 +1,90 @@
+/** Row operations on `EncodedData` (typed arrays of one fixed layout): the shuffle buffer's copies. */
+import type { EncodedData } from './types';
+
+/** Every array of `data`, for a transfer list. */
+export function encodedBuffers(data: EncodedData): ArrayBuffer[] {
+  const arrays = [data.dense, data.categorical, ...(data.multiValued ?? []).flatMap((bag) => [bag.indices, bag.offsets]), ...data.labels];
+  return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
+}
+
+/** One dataset of all `parts`' rows in order (parts of one schema: the same widths, bags and tasks). */
+export function concatEncoded(parts: readonly EncodedData[]): EncodedData {
+  const first = parts[0];
+  if (first === undefined) throw new RangeError('concatEncoded needs at least one part');
+  if (parts.length === 1) return first;
+  const size = parts.reduce((sum, part) => sum + part.size, 0);
+  const joined = <T extends Float32Array | Int32Array>(arrays: readonly T[], make: new (length: number) => T): T => {
+    const out = new make(arrays.reduce((sum, array) => sum + array.length, 0));
+    let at = 0;
+    for (const array of arrays) {
+      out.set(array, at);
+      at += array.length;
+    }
+    return out;
+  };
+  return {
+    size,
+    ...(first.dense ? { dense: joined(parts.map((part) => part.dense as Float32Array), Float32Array) } : {}),
+    ...(first.categorical ? { categorical: joined(parts.map((part) => part.categorical as Int32Array), Int32Array) } : {}),
+    ...(first.multiValued
+      ? {
+        multiValued: first.multiValued.map((_, j) => {
+          const bags = parts.map((part) => (part.multiValued as NonNullable<EncodedData['multiValued']>)[j] as { indices: Int32Array; offsets: Int32Array });
+          const offsets = new Int32Array(size);
+          let row = 0;
+          let base = 0;
+          for (const bag of bags) {
+            for (let i = 0; i < bag.offsets.length; i++) offsets[row++] = (bag.offsets[i] as number) + base;
+            base += bag.indices.length;
+          }
+          return { indices: joined(bags.map((bag) => bag.indices), Int32Array), offsets };
+        }),
+      }
+      : {}),
+    labels: first.labels.map((_, t) => joined(parts.map((part) => part.labels[t] as Float32Array), Float32Array)),
+  };
+}
+
+/** The rows `rows` of `data`, in that order (a copy). */
+export function takeRows(data: EncodedData, rows: Int32Array): EncodedData {
+  const size = rows.length;
+  const takeWide = <T extends Float32Array | Int32Array>(array: T, make: new (length: number) => T): T => {
+    const width = array.length / data.size;
+    const out = new make(size * width);
+    if (width === 1) {
+      for (let i = 0; i < size; i++) out[i] = array[rows[i] as number] as number;
+    } else {
+      for (let i = 0; i < size; i++) {
+        const from = (rows[i] as number) * width;
+        out.set(array.subarray(from, from + width), i * width);
+      }
+    }
+    return out;
+  };
+  return {
+    size,
+    ...(data.dense ? { dense: takeWide(data.dense, Float32Array) } : {}),
+    ...(data.categorical ? { categorical: takeWide(data.categorical, Int32Array) } : {}),
+    ...(data.multiValued
+      ? {
+        multiValued: data.multiValued.map(({ indices, offsets }) => {
+          const end = (row: number): number => (row + 1 < data.size ? (offsets[row + 1] as number) : indices.length);
+          const taken = new Int32Array(size);
+          let total = 0;
+          for (let i = 0; i < size; i++) {
+            const row = rows[i] as number;
+            taken[i] = total;
+            total += end(row) - (offsets[row] as number);
+          }
+          const out = new Int32Array(total);
+          for (let i = 0; i < size; i++) {
+            const row = rows[i] as number;
+            out.set(indices.subarray(offsets[row] as number, end(row)), taken[i] as number);
+          }
+          return { indices: out, offsets: taken };
+        }),
+      }
+      : {}),
+    labels: data.labels.map((labels) => takeWide(labels, Float32Array)),
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * One pass of a `DataStream` (lib/data/stream.ts), on a worker thread so that reading, encoding and
+ * shuffling never run on the event loop or the training thread. DuckDB streams the source's rows;
+ * every `chunkRows` of them are appended to a temporary table and read and encoded exactly as
+ * `readParquet` + `encode` would (`readTable`, then the fitted schema), so a streamed row gets the
+ * same ids and values as an in-memory one. Encoded chunks go through the seeded shuffle buffer and
+ * are posted (transferred, not copied) when the main thread has room: at most `prefetch` ahead.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import { AdattError } from '../errors';
+import { encode } from './encode';
+import { concatEncoded, encodedBuffers, takeRows } from './encoded';
+import { columnAlias, readTable, ROWS_TABLE, typedColumns, withConnection, type EngineColumn } from './engine';
+import { SeededRandom } from './random';
+import type { PassPlan, WorkerMessage } from './stream';
+import type { EncodedData } from './types';
+
+const plan = workerData as PassPlan;
+const port = parentPort!;
+let credits = plan.prefetch;
+let stopped = false;
+let wake: (() => void) | undefined;
+port.on('message', (message: 'more' | 'stop') => {
+  if (message === 'more') credits += 1;
+  else stopped = true;
+  wake?.();
+});
+
+const post = (message: WorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+
+class Stopped extends Error {}
+
+async function emit(data: EncodedData): Promise<void> {
+  while (credits === 0 && !stopped) await new Promise<void>((resolve) => { wake = resolve; });
+  if (stopped) throw new Stopped();
+  credits -= 1;
+  post({ type: 'chunk', data }, encodedBuffers(data));
+}
+
+/**
+ * A bounded, seeded shuffle buffer: rows collect until `capacity`, then a random half of them (in
+ * whole chunks) leaves; at the end of the pass the rest leaves shuffled. Every row is copied about
+ * twice, and a row can move anywhere within about `capacity` rows of where it was read.
+ */
+class ShuffleBuffer {
+  private parts: EncodedData[] = [];
+  private rows = 0;
+
+  constructor(private readonly capacity: number, private readonly chunkRows: number, private readonly random: SeededRandom) {}
+
+  async add(data: EncodedData): Promise<void> {
+    this.parts.push(data);
+    this.rows += data.size;
+    if (this.rows >= this.capacity) await this.release(Math.max(1, Math.floor(this.rows / 2 / this.chunkRows)) * this.chunkRows);
+  }
+
+  async finish(): Promise<void> {
+    if (this.rows > 0) await this.release(this.rows);
+  }
+
+  private async release(count: number): Promise<void> {
+    const all = concatEncoded(this.parts);
+    const order = Int32Array.from({ length: all.size }, (_, i) => i);
+    this.random.shuffle(order);
+    const leaving = Math.min(count, all.size);
+    this.parts = leaving < all.size ? [takeRows(all, order.subarray(leaving))] : [];
+    this.rows = all.size - leaving;
+    for (let start = 0; start < leaving; start += this.chunkRows) {
+      await emit(takeRows(all, order.subarray(start, Math.min(leaving, start + this.chunkRows))));
+    }
+  }
+}
+
+/** The chunk's rows, read and encoded as an in-memory table of them would be. */
+async function encodeChunk(builder: DuckDBConnection, columns: readonly EngineColumn[], firstRow: number): Promise<EncodedData> {
+  const table = await readTable(builder, columns, plan.source, (row) => `row ${firstRow + row + 1} of ${plan.source} (in this pass's order)`);
+  return encode(plan.schema, table);
+}
+
+async function run(reader: DuckDBConnection): Promise<void> {
+  await withConnection(async (builder) => {
+    const columns = await typedColumns(builder, plan.relation, plan.schema.columns, plan.source);
+    const created = `CREATE OR REPLACE TEMP TABLE ${ROWS_TABLE} (${columns.map((column, k) => `${columnAlias(k)} ${column.kind === 'number' ? 'DOUBLE' : 'VARCHAR'}`).join(', ')})`;
+    const result = await reader.stream(`SELECT ${columns.map((column, k) => `${column.expression} AS ${columnAlias(k)}`).join(', ')} FROM ${plan.relation}`);
+    const buffer = plan.shuffleSeed === undefined ? undefined : new ShuffleBuffer(plan.shuffleBufferRows, plan.chunkRows, new SeededRandom(plan.shuffleSeed));
+    let appender: DuckDBAppender | undefined;
+    let pending = 0;  // rows in the table
+    let read = 0;     // rows of the pass read so far
+    let chunk = 0;    // chunks of the pass so far, this rank's or not
+    // Ends the current chunk: encodes it when it is this rank's (only this rank's rows were appended).
+    const flush = async (): Promise<void> => {
+      const firstRow = read - pending;
+      chunk += 1;
+      pending = 0;
+      if (!appender) return;
+      appender.closeSync();
+      appender = undefined;
+      const encoded = await encodeChunk(builder, columns, firstRow);
+      if (buffer) await buffer.add(encoded);
+      else await emit(encoded);
+    };
+    for (let rows = await result.fetchChunk(); rows !== null && rows.rowCount > 0; rows = await result.fetchChunk()) {
+      if (stopped) throw new Stopped();
+      const mine = chunk % plan.chunkStride === plan.chunkOffset;
+      if (mine) {
+        if (!appender) {
+          await builder.run(created);
+          appender = await builder.createAppender(ROWS_TABLE, 'main', 'temp');
+        }
+        appender.appendDataChunk(rows);
+      }
+      pending += rows.rowCount;
+      read += rows.rowCount;
+      if (pending >= plan.chunkRows) await flush();
+    }
+    if (pending > 0) await flush();
+    await buffer?.finish();
+  });
+}
+
+withConnection(run).then(
+  () => post({ type: 'end' }),
+  (err: unknown) => {
+    if (err instanceof Stopped) return;
+    const error = err as Error & { field?: unknown };
+    post({
+      type: 'error',
+      name: err instanceof AdattError ? error.name : 'FileError',
+      message: err instanceof AdattError ? error.message : `Cannot read ${plan.source}: ${error.message}`,
+      ...(typeof error.field === 'string' ? { field: error.field } : {}),
+    });
+  },
+).finally(() => port.close());  // the thread then ends with nothing left to do

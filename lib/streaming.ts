@@ -1,0 +1,117 @@
+/**
+ * Training and evaluation over a `DataStream` (lib/data/stream.ts): each chunk becomes a
+ * TensorDataset while the reading thread prepares the next ones, trains or predicts natively, and
+ * is freed; results of the chunks are combined into those of the whole pass.
+ */
+import type { RawDatasetOptions, RawModel, RawProgress, RawScriptModule, RawTrainer, RawEpochResult } from './addon';
+import { loadAddon } from './addon';
+import type { DataStream, PassOptions } from './data/stream';
+import type { EncodedData } from './data/types';
+import { TensorDataset } from './dataset';
+import { callNativeAsync } from './errors';
+
+/** Shuffle keys of a streamed epoch's chunks: (epoch, chunk), apart from in-memory epochs' keys. */
+const CHUNKS_PER_EPOCH_KEY = 2 ** 20;
+
+/** Runs `work` on every chunk of one pass as a TensorDataset, in order, while the next ones are read; `false` from it stops the pass. */
+async function eachChunk(stream: DataStream, pass: PassOptions, work: (chunk: TensorDataset, index: number) => Promise<boolean>): Promise<void> {
+  let index = 0;
+  for await (const encoded of stream.chunks(pass)) {
+    const dataset = TensorDataset.fromEncoded(encoded, { schema: stream.schema, taskNames: stream.taskNames });
+    try {
+      if (!(await work(dataset, index++))) return;
+    } finally {
+      dataset.dispose();
+    }
+  }
+}
+
+/**
+ * One training epoch over a stream: the chunks of a seeded shuffled pass, each trained in a shuffle
+ * of its own; progress and the result cover the whole epoch (its batches estimated from the rows).
+ */
+export async function trainStreamEpoch(trainer: RawTrainer, stream: DataStream, epoch: number, batchSize: number,
+  onProgress: ((p: RawProgress) => void) | undefined, intervalSeconds: number): Promise<RawEpochResult> {
+  const started = performance.now();
+  const total: RawEpochResult = { steps: 0, examples: 0, skipped: 0, seconds: 0, aborted: false, loss: stream.taskNames.map(() => 0) };
+  const batches = Math.ceil(stream.rows / batchSize);
+  let batchesDone = 0;
+  await eachChunk(stream, { shuffle: true, epoch }, async (chunk, index) => {
+    // Reports may arrive after the chunk's result (they come through a thread-safe queue): they use the totals before it.
+    const before = { ...total, loss: [...total.loss] };
+    const batchesBefore = batchesDone;
+    const progress = onProgress && ((p: RawProgress): void => {
+      const examples = before.examples + p.examples;
+      onProgress({
+        ...p, batch: batchesBefore + p.batch, batches: Math.max(batches, batchesBefore + p.batches), examples,
+        examplesPerSecond: examples / Math.max((performance.now() - started) / 1000, 1e-9),
+        loss: p.loss.map((loss, t) => (examples > 0 ? ((before.loss[t] as number) * before.examples + loss * p.examples) / examples : 0)),
+      });
+    });
+    const done = await callNativeAsync(() => trainer.trainEpoch(chunk._raw(), epoch, progress, intervalSeconds, epoch * CHUNKS_PER_EPOCH_KEY + index));
+    const examples = total.examples + done.examples;
+    total.loss = total.loss.map((loss, t) => (examples > 0 ? (loss * total.examples + (done.loss[t] as number) * done.examples) / examples : 0));
+    total.examples = examples;
+    total.steps += done.steps;
+    total.skipped += done.skipped;
+    batchesDone += done.steps + done.skipped;
+    total.aborted = done.aborted;
+    return !done.aborted;
+  });
+  total.seconds = (performance.now() - started) / 1000;
+  return total;
+}
+
+/** Grows typed arrays chunk by chunk (doubling), for a pass's outputs and labels. */
+class Collected {
+  private array = new Float32Array(1 << 16);
+  private length = 0;
+
+  push(values: Float32Array): void {
+    if (this.length + values.length > this.array.length) {
+      const grown = new Float32Array(Math.max(this.array.length * 2, this.length + values.length));
+      grown.set(this.array.subarray(0, this.length));
+      this.array = grown;
+    }
+    this.array.set(values, this.length);
+    this.length += values.length;
+  }
+
+  values(): Float32Array {
+    return this.array.slice(0, this.length);
+  }
+}
+
+/** Every chunk of one pass in source order with its predictions (or raw outputs); leaving the loop stops the pass. */
+export async function* chunkPredictions(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions):
+  AsyncGenerator<{ outputs: Float32Array[]; encoded: EncodedData }> {
+  for await (const encoded of stream.chunks()) {
+    const dataset = TensorDataset.fromEncoded(encoded, { schema: stream.schema, taskNames: stream.taskNames });
+    let outputs: Float32Array[];
+    try {
+      outputs = await callNativeAsync(() => model.predict(dataset._raw(), options));
+    } finally {
+      dataset.dispose();
+    }
+    yield { outputs, encoded };
+  }
+}
+
+/** Per task, evaluate's metrics over the whole stream: raw outputs and labels of all chunks, then exact metrics. */
+export async function streamMetrics(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Record<string, number>[]> {
+  const outputs = options.taskTypes.map(() => new Collected());
+  const labels = options.taskTypes.map(() => new Collected());
+  for await (const { outputs: chunkOutputs, encoded } of chunkPredictions(model, stream, { ...options, rawOutputs: true })) {
+    chunkOutputs.forEach((values, t) => outputs[t]!.push(values));
+    encoded.labels.forEach((values, t) => labels[t]!.push(values));
+  }
+  const addon = loadAddon();
+  return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.values()), labels.map((c) => c.values()), options.taskTypes));
+}
+
+/** Per task, predictions of all chunks concatenated in file order. */
+export async function streamAllPredictions(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Float32Array[]> {
+  const collected = options.taskTypes.map(() => new Collected());
+  for await (const { outputs } of chunkPredictions(model, stream, options)) outputs.forEach((values, t) => collected[t]!.push(values));
+  return collected.map((c) => c.values());
+}

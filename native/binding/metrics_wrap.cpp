@@ -1,0 +1,66 @@
+#include "metrics_wrap.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "adatt/errors.h"
+#include "adatt/metrics.h"
+#include "convert.h"
+#include "model_wrap.h"
+#include "worker.h"
+
+namespace adatt::binding {
+namespace {
+
+class MetricsWorker : public PromiseWorker {
+ public:
+  MetricsWorker(Napi::Env env, std::vector<torch::Tensor> outputs, std::vector<torch::Tensor> labels,
+                std::vector<TaskType> types)
+      : PromiseWorker(env), outputs_(std::move(outputs)), labels_(std::move(labels)), types_(std::move(types)) {}
+
+ protected:
+  void Run() override {
+    for (size_t t = 0; t < types_.size(); ++t) {
+      const int64_t rows = labels_[t].numel();
+      // Tower outputs are [rows * K] row-major: K = 1 for binary and regression tasks.
+      if (rows == 0 || outputs_[t].numel() % rows != 0) {
+        throw InvalidArgument("taskMetrics: outputs[" + std::to_string(t) + "] has " +
+                              std::to_string(outputs_[t].numel()) + " values for " + std::to_string(rows) + " labels");
+      }
+      results_.push_back(task_metrics(types_[t], outputs_[t].view({rows, -1}), labels_[t]));
+    }
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    auto result = Napi::Array::New(env, results_.size());
+    for (size_t t = 0; t < results_.size(); ++t) {
+      auto metrics = Napi::Object::New(env);
+      for (const auto& [name, value] : results_[t]) metrics.Set(name, Napi::Number::New(env, value));
+      result.Set(static_cast<uint32_t>(t), metrics);
+    }
+    return result;
+  }
+
+ private:
+  std::vector<torch::Tensor> outputs_;
+  std::vector<torch::Tensor> labels_;
+  std::vector<TaskType> types_;
+  std::vector<std::map<std::string, double>> results_;
+};
+
+}  // namespace
+
+Napi::Value TaskMetrics(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    auto outputs = to_float_arrays(info[0], "outputs");
+    auto labels = to_float_arrays(info[1], "labels");
+    auto types = to_task_types(info[2]);
+    if (outputs.size() != types.size() || labels.size() != types.size()) {
+      throw_invalid("taskMetrics needs one outputs and one labels array per task");
+    }
+    return (new MetricsWorker(info.Env(), std::move(outputs), std::move(labels), std::move(types)))->Start();
+  });
+}
+
+}  // namespace adatt::binding

@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
     at::addGlobalCallback(at::RecordFunctionCallback(on_enter, on_exit).needsInputs(with_shapes));
   }
   const bool inference = flag(argc, argv, "--predict", 0) != 0;
-  trainer.train_epoch(data, 0, torch::kCPU, nullptr, abort, 1.0, 0);  // warm-up: allocator, OpenBLAS buffers
+  trainer.train_epoch(data, 0, torch::kCPU, nullptr, abort, 1.0, {0});  // warm-up: allocator, OpenBLAS buffers
   if (inference) adatt::predict_outputs(*model, data, batch, torch::kCPU);
   recording = true;
   const auto start = Clock::now();
@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
     result.steps = steps;
     result.examples = size;
   } else {
-    result = trainer.train_epoch(data, 1, torch::kCPU, nullptr, abort, 1.0, 1);
+    result = trainer.train_epoch(data, 1, torch::kCPU, nullptr, abort, 1.0, {1});
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   recording = false;

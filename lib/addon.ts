@@ -164,11 +164,21 @@ export interface RawEpochResult {
   loss: number[];
 }
 
+/** How one trainEpoch call reads its data (adatt::EpochPass). */
+export interface RawEpochPass {
+  /** Seeds the shuffle with the trainer's seed: the epoch in memory, (epoch, chunk) for a stream. */
+  shuffleKey: number;
+  /** -1: every rank holds the same rows and takes its slice of each global batch; else this rank's own rows, in exactly this many steps. */
+  ownBatches: number;
+  /** False for a rank whose stream has ended while others' go on: it takes part with empty batches. */
+  hasRows: boolean;
+}
+
 export interface RawTrainer {
-  /** One pass over `dataset`, shuffled by (seed, shuffleKey); progress reports `epoch`. */
+  /** One pass over `dataset` (see `RawEpochPass`); progress reports `epoch`. */
   trainEpoch(dataset: RawDataset, epoch: number, onProgress: ((p: RawProgress) => void) | undefined,
-    intervalSeconds: number, shuffleKey: number): Promise<RawEpochResult>;
-  /** Stops a running epoch before its next batch. */
+    intervalSeconds: number, pass: RawEpochPass): Promise<RawEpochResult>;
+  /** Stops the running epoch before its next batch, and every later one of this trainer at its first. */
   abort(): void;
   step(): number;
   learningRate(step?: number): number;

@@ -48,6 +48,13 @@ export class ProcessGroup extends NativeHandle<RawProcessGroup> {
     await callNativeAsync(() => raw.barrier());
   }
 
+  /** @internal Every rank's numbers, in rank order (each rank gives as many). */
+  async allGatherNumbers(values: readonly number[]): Promise<number[][]> {
+    const raw = this._raw();
+    const gathered = await callNativeAsync(() => raw.allGatherBytes(new Uint8Array(Float64Array.from(values).buffer)));
+    return gathered.map((bytes) => Array.from(new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))));
+  }
+
   /**
    * Resolves when every rank describes the same `plan` (ordered items and their values); otherwise
    * rejects on every rank alike with a ValidationError naming the first item on which a rank differs

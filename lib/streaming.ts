@@ -5,7 +5,8 @@
  */
 import type { RawDatasetOptions, RawModel, RawProgress, RawScriptModule, RawTrainer, RawEpochResult } from './addon';
 import { loadAddon } from './addon';
-import type { DataStream, PassOptions } from './data/stream';
+import type { DataStream } from './data/stream';
+import type { ProcessGroup } from './distributed';
 import type { EncodedData } from './data/types';
 import { TensorDataset } from './dataset';
 import { callNativeAsync } from './errors';
@@ -13,51 +14,79 @@ import { callNativeAsync } from './errors';
 /** Shuffle keys of a streamed epoch's chunks: (epoch, chunk), apart from in-memory epochs' keys. */
 const CHUNKS_PER_EPOCH_KEY = 2 ** 20;
 
-/** Runs `work` on every chunk of one pass as a TensorDataset, in order, while the next ones are read; `false` from it stops the pass. */
-async function eachChunk(stream: DataStream, pass: PassOptions, work: (chunk: TensorDataset, index: number) => Promise<boolean>): Promise<void> {
-  let index = 0;
-  for await (const encoded of stream.chunks(pass)) {
-    const dataset = TensorDataset.fromEncoded(encoded, { schema: stream.schema, taskNames: stream.taskNames });
-    try {
-      if (!(await work(dataset, index++))) return;
-    } finally {
-      dataset.dispose();
-    }
-  }
+/** A one-row stand-in (missing ids, no labels) for a rank whose stream ended while others' go on; it trains none of it. */
+function placeholderRow(stream: DataStream): EncodedData {
+  const { dense, categorical, multiValued, tasks } = stream.schema;
+  return {
+    size: 1,
+    ...(dense.length > 0 ? { dense: new Float32Array(dense.length) } : {}),
+    ...(categorical.length > 0 ? { categorical: new Int32Array(categorical.length) } : {}),
+    ...(multiValued.length > 0 ? { multiValued: multiValued.map(() => ({ indices: Int32Array.of(0), offsets: Int32Array.of(0) })) } : {}),
+    labels: tasks.map(() => Float32Array.of(NaN)),
+  };
 }
 
 /**
  * One training epoch over a stream: the chunks of a seeded shuffled pass, each trained in a shuffle
  * of its own; progress and the result cover the whole epoch (its batches estimated from the rows).
+ * Data-parallel, each rank reads its own part; before each chunk the ranks agree on its step count
+ * (the most batches any rank's chunk has), and a rank whose part has ended takes part with empty
+ * batches until every rank's has.
  */
 export async function trainStreamEpoch(trainer: RawTrainer, stream: DataStream, epoch: number, batchSize: number,
-  onProgress: ((p: RawProgress) => void) | undefined, intervalSeconds: number): Promise<RawEpochResult> {
+  onProgress: ((p: RawProgress) => void) | undefined, intervalSeconds: number, group?: ProcessGroup): Promise<RawEpochResult> {
   const started = performance.now();
   const total: RawEpochResult = { steps: 0, examples: 0, skipped: 0, seconds: 0, aborted: false, loss: stream.taskNames.map(() => 0) };
-  const batches = Math.ceil(stream.rows / batchSize);
+  const worldSize = group?.worldSize ?? 1;
+  const batches = Math.ceil(stream.rows / (batchSize * worldSize));
   let batchesDone = 0;
-  await eachChunk(stream, { shuffle: true, epoch }, async (chunk, index) => {
-    // Reports may arrive after the chunk's result (they come through a thread-safe queue): they use the totals before it.
-    const before = { ...total, loss: [...total.loss] };
-    const batchesBefore = batchesDone;
-    const progress = onProgress && ((p: RawProgress): void => {
-      const examples = before.examples + p.examples;
-      onProgress({
-        ...p, batch: batchesBefore + p.batch, batches: Math.max(batches, batchesBefore + p.batches), examples,
-        examplesPerSecond: examples / Math.max((performance.now() - started) / 1000, 1e-9),
-        loss: p.loss.map((loss, t) => (examples > 0 ? ((before.loss[t] as number) * before.examples + loss * p.examples) / examples : 0)),
-      });
-    });
-    const done = await callNativeAsync(() => trainer.trainEpoch(chunk._raw(), epoch, progress, intervalSeconds, epoch * CHUNKS_PER_EPOCH_KEY + index));
-    const examples = total.examples + done.examples;
-    total.loss = total.loss.map((loss, t) => (examples > 0 ? (loss * total.examples + (done.loss[t] as number) * done.examples) / examples : 0));
-    total.examples = examples;
-    total.steps += done.steps;
-    total.skipped += done.skipped;
-    batchesDone += done.steps + done.skipped;
-    total.aborted = done.aborted;
-    return !done.aborted;
-  });
+  const chunks = stream.chunks({ shuffle: true, epoch, rank: group?.rank ?? 0, worldSize });
+  let placeholder: TensorDataset | undefined;
+  try {
+    for (let index = 0, ended = false; ; index += 1) {
+      const next: IteratorResult<EncodedData> | undefined = ended ? undefined : await chunks.next();
+      ended = next === undefined || next.done === true;
+      const encoded = ended ? undefined : (next!.value as EncodedData);
+      let ownBatches = -1;
+      if (group) {
+        const sizes = (await group.allGatherNumbers([encoded?.size ?? 0])).map(([size]) => size as number);
+        if (sizes.every((size) => size === 0)) break;
+        ownBatches = Math.max(...sizes.map((size) => Math.ceil(size / batchSize)));
+      } else if (encoded === undefined) {
+        break;
+      }
+      placeholder ??= encoded === undefined ? TensorDataset.fromEncoded(placeholderRow(stream), { schema: stream.schema, taskNames: stream.taskNames }) : undefined;
+      const chunk = encoded === undefined ? placeholder! : TensorDataset.fromEncoded(encoded, { schema: stream.schema, taskNames: stream.taskNames });
+      try {
+        // Reports may arrive after the chunk's result (they come through a thread-safe queue): they use the totals before it.
+        const before = { ...total, loss: [...total.loss] };
+        const batchesBefore = batchesDone;
+        const progress = onProgress && ((p: RawProgress): void => {
+          const examples = before.examples + p.examples;
+          onProgress({
+            ...p, batch: batchesBefore + p.batch, batches: Math.max(batches, batchesBefore + p.batches), examples,
+            examplesPerSecond: examples / Math.max((performance.now() - started) / 1000, 1e-9),
+            loss: p.loss.map((loss, t) => (examples > 0 ? ((before.loss[t] as number) * before.examples + loss * p.examples) / examples : 0)),
+          });
+        });
+        const pass = { shuffleKey: epoch * CHUNKS_PER_EPOCH_KEY + index, ownBatches, hasRows: encoded !== undefined };
+        const done = await callNativeAsync(() => trainer.trainEpoch(chunk._raw(), epoch, progress, intervalSeconds, pass));
+        const examples = total.examples + done.examples;
+        total.loss = total.loss.map((loss, t) => (examples > 0 ? (loss * total.examples + (done.loss[t] as number) * done.examples) / examples : 0));
+        total.examples = examples;
+        total.steps += done.steps;
+        total.skipped += done.skipped;
+        batchesDone += done.steps + done.skipped;
+        total.aborted = done.aborted;
+      } finally {
+        if (chunk !== placeholder) chunk.dispose();
+      }
+      if (total.aborted) break;
+    }
+  } finally {
+    placeholder?.dispose();
+    await chunks.return(undefined);
+  }
   total.seconds = (performance.now() - started) / 1000;
   return total;
 }

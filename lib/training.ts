@@ -446,17 +446,13 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
     raw.seed = resume.seed;
   }
   const group = readGroup(options.distributed);
-  if (group && (train instanceof DataStream || validation instanceof DataStream)) {
-    fail('distributed', 'streamed datasets (DataStream) train in one process so far; give every rank a TensorDataset');
-  }
   if (group) {
     // The causes first: a batch size changes the schedule's step count too.
     const { distributed: _, batchSize: __, schedule, ...plan } = raw;
     await group.agree('fit', [
       ...modelPlan(model), ['batchSize', batchSize], ['epochs', epochs], ...Object.entries(plan), ['schedule', schedule],
       ['resumed at step', resume?.step ?? 0],
-      ...datasetPlan('train', train as TensorDataset), ...(validation ? datasetPlan('validation', validation as TensorDataset) : []),
-      ['evalBatchSize', evalBatchSize],
+      ...datasetPlan('train', train), ...(validation ? datasetPlan('validation', validation) : []), ['evalBatchSize', evalBatchSize],
     ]);
     raw.distributed = group._raw();
   }
@@ -497,8 +493,8 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
         }
       });
       const done = train instanceof DataStream
-        ? await trainStreamEpoch(trainer, train, epoch, batchSize, progress, interval)
-        : await callNativeAsync(() => trainer.trainEpoch(train._raw(), epoch, progress, interval, epoch));
+        ? await trainStreamEpoch(trainer, train, epoch, batchSize, progress, interval, group)
+        : await callNativeAsync(() => trainer.trainEpoch(train._raw(), epoch, progress, interval, { shuffleKey: epoch, ownBatches: -1, hasRows: true }));
       if (callbackError) throw callbackError.error;
       result.steps += done.steps;
       const summary: EpochSummary = {
@@ -575,11 +571,15 @@ function modelPlan(model: TrainableModel): [string, unknown][] {
   return Object.entries(config).map(([key, value]) => [`model.${key}`, value]);
 }
 
-/** What must match across ranks about a dataset: every rank holds the same rows and takes its slice. */
-function datasetPlan(name: string, data: TensorDataset): [string, unknown][] {
+/**
+ * What must match across ranks about a dataset: every rank holds the same rows and takes its slice,
+ * or streams the same source (each reading its part).
+ */
+function datasetPlan(name: string, data: Data): [string, unknown][] {
+  const schema: [string, unknown] = [`${name}.schema`, data.schema === undefined ? null : createHash('sha256').update(JSON.stringify(data.schema)).digest('hex')];
+  if (data instanceof DataStream) return [[`${name}.stream`, data.source], [`${name}.rows`, data.rows], [`${name}.chunkRows`, data.chunkRows], schema];
   return [
-    [`${name}.size`, data.size], [`${name}.bytes`, data.bytes], [`${name}.taskNames`, data.taskNames ?? null],
-    [`${name}.schema`, data.schema === undefined ? null : createHash('sha256').update(JSON.stringify(data.schema)).digest('hex')],
+    [`${name}.size`, data.size], [`${name}.bytes`, data.bytes], [`${name}.taskNames`, data.taskNames ?? null], schema,
   ];
 }
 

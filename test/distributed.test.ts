@@ -12,6 +12,7 @@ const WORKER = path.join(REPO_ROOT, 'test', 'helpers', 'distributed-worker.js');
 interface RankResult {
   weights: Record<string, number[]>;
   loss: Record<string, number>[];
+  examples: number[];
   validation: Record<string, Record<string, number>>[];
 }
 
@@ -74,6 +75,28 @@ describe('distributed data-parallel training', () => {
       expect(worst, name).toBeLessThan(1e-5);
       expect(rank1.weights[name]).toEqual(rank0.weights[name]);
     }
+  }, 120_000);
+
+  it('trains on a stream with each rank reading its own shards, ranks ending at different chunks', async () => {
+    const dir = makeTempDir('ddp-stream');
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const connection = await (await DuckDBInstance.create(':memory:')).connect();
+    // Three shards of unequal size: one rank reads two of them, the other one and then waits with empty batches.
+    for (const [k, rows] of [400, 300, 300].entries()) {
+      await connection.run(`COPY (SELECT ${[0, 1, 2, 3, 4, 5].map((j) => `sin(i * ${j + 1}.7 + ${k}) AS x${j}`).join(', ')},
+        (sin(i * 1.7 + ${k}) + sin(i * 3.7 + ${k}) > 0)::INTEGER AS a, (sin(i * 2.7 + ${k}) + sin(i * 3.7 + ${k}) > 0)::INTEGER AS b
+        FROM range(${rows}) t(i)) TO '${path.join(dir, `shard-${k}.parquet`)}' (FORMAT parquet)`);
+    }
+    connection.closeSync();
+    const pair = await run(2, 32, { TEST_STREAM: path.join(dir, 'shard-*.parquet'), TEST_EPOCHS: '3' });
+    expect(pair.codes).toEqual([0, 0]);
+    const [rank0, rank1] = [read(pair.dir, 0), read(pair.dir, 1)];
+    expect(rank0.examples).toEqual([1000, 1000, 1000]);
+    expect(rank1.weights).toEqual(rank0.weights);
+    expect(rank1.validation).toEqual(rank0.validation);
+    expect(rank0.validation.at(-1)!.a!.count).toBe(1000);
+    expect(rank0.validation.at(-1)!.a!.auc).toBeGreaterThan(0.8);
+    expect(rank0.loss.at(-1)!.a).toBeLessThan(rank0.loss[0]!.a!);
   }, 120_000);
 
   it.each([

@@ -115,9 +115,9 @@ Napi::Object to_js(Napi::Env env, const StepProgress& p) {
 class EpochWorker : public ModelWorker {
  public:
   EpochWorker(Napi::Env env, std::shared_ptr<TrainerState> trainer, std::shared_ptr<const Dataset> dataset,
-              int64_t epoch, uint64_t shuffle_key, Napi::Function on_progress, double interval)
+              int64_t epoch, EpochPass pass, Napi::Function on_progress, double interval)
       : ModelWorker(env, trainer->model, Access::Write), trainer_(std::move(trainer)), dataset_(std::move(dataset)),
-        epoch_(epoch), shuffle_key_(shuffle_key), interval_(interval) {
+        epoch_(epoch), pass_(pass), interval_(interval) {
     if (!on_progress.IsEmpty()) {
       progress_ = Napi::ThreadSafeFunction::New(env, on_progress, "adatt.progress", 0, 1);
     }
@@ -132,7 +132,6 @@ class EpochWorker : public ModelWorker {
     std::vector<bool> regression;
     for (const auto& task : trainer_->trainer.options().tasks) regression.push_back(task.type == TaskType::Regression);
     task_model().check_dataset(*dataset_, regression);
-    trainer_->abort = false;
     if (trainer_->communicator && !trainer_->joined) {
       trainer_->trainer.set_communicator(trainer_->communicator);  // broadcasts rank 0's parameters
       trainer_->joined = true;
@@ -147,8 +146,7 @@ class EpochWorker : public ModelWorker {
         if (!queued) delete report;
       };
     }
-    result_ = trainer_->trainer.train_epoch(*dataset_, epoch_, state().device, report, trainer_->abort, interval_,
-                                                      shuffle_key_);
+    result_ = trainer_->trainer.train_epoch(*dataset_, epoch_, state().device, report, trainer_->abort, interval_, pass_);
   }
 
   // JS thread. An exception from the user's callback stops the run: fit rejects with it.
@@ -181,7 +179,7 @@ class EpochWorker : public ModelWorker {
   std::shared_ptr<TrainerState> trainer_;
   std::shared_ptr<const Dataset> dataset_;
   int64_t epoch_;
-  uint64_t shuffle_key_;
+  EpochPass pass_;
   double interval_;
   Napi::ThreadSafeFunction progress_;
   EpochResult result_;
@@ -255,9 +253,13 @@ Napi::Value AddonTrainer::TrainEpoch(const Napi::CallbackInfo& info) {
     const Napi::Function on_progress = info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
     if (!info[3].IsNumber()) throw_invalid("intervalSeconds must be a number");
     const double interval = info[3].As<Napi::Number>().DoubleValue();
-    if (!info[4].IsNumber()) throw_invalid("shuffleKey must be a number");
-    const auto shuffle_key = static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value());
-    return (new EpochWorker(info.Env(), live(), dataset, epoch, shuffle_key, on_progress, interval))->Start();
+    if (!info[4].IsObject()) throw_invalid("trainEpoch needs a pass { shuffleKey, ownBatches, hasRows }");
+    const auto options = info[4].As<Napi::Object>();
+    EpochPass pass;
+    pass.shuffle_key = static_cast<uint64_t>(integer_or(options, "shuffleKey", 0));
+    pass.own_batches = integer_or(options, "ownBatches", -1);
+    pass.has_rows = options.Get("hasRows").ToBoolean().Value();
+    return (new EpochWorker(info.Env(), live(), dataset, epoch, pass, on_progress, interval))->Start();
   });
 }
 

@@ -281,18 +281,20 @@ std::vector<std::pair<torch::Tensor, torch::Tensor>> Trainer::table_gradients(
 
 EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch::Device& device,
                                  const std::function<void(const StepProgress&)>& progress,
-                                 const std::atomic<bool>& abort, double progress_interval, uint64_t shuffle_key) {
+                                 const std::atomic<bool>& abort, double progress_interval, const EpochPass& pass) {
   model_->set_training(true);
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
   // Seeded by (seed, shuffle key): every rank, and a resumed run, sees the same order.
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + shuffle_key);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + pass.shuffle_key);
   const auto order = torch::randperm(data.size(), generator, torch::kLong);
   const int64_t world = communicator_ ? communicator_->world_size() : 1;
   const int64_t rank = communicator_ ? communicator_->rank() : 0;
   const int64_t batch_size = options_.batch_size;
   const int64_t global_batch = batch_size * world;
-  const int64_t batches = (data.size() + global_batch - 1) / global_batch;
+  const bool own_data = pass.own_batches >= 0;
+  const int64_t rows_here = pass.has_rows ? data.size() : 0;
+  const int64_t batches = own_data ? pass.own_batches : (data.size() + global_batch - 1) / global_batch;
   const size_t tasks = options_.tasks.size();
   const auto tables = static_cast<int64_t>(tables_.size());
   auto touched_rows_of = [&](const double* stat) {
@@ -320,8 +322,8 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
   };
 
   for (int64_t batch = 0; batch < batches; ++batch) {
-    const int64_t begin = std::min(data.size(), batch * global_batch + rank * batch_size);
-    const int64_t local = std::min(data.size(), begin + batch_size) - begin;
+    const int64_t begin = std::min(rows_here, own_data ? batch * batch_size : batch * global_batch + rank * batch_size);
+    const int64_t local = std::min(rows_here, begin + batch_size) - begin;
     const double lr = lr_at(step_);
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
     // Gradients set to none rather than zero-filled: backward then hands its buffers over.

@@ -207,12 +207,4 @@ describe('training and evaluation over a stream', () => {
     expect(events.every((e) => e.batch <= e.batches)).toBe(true);
     expect(second.weights).toEqual(runs[0]!.weights);
   });
-
-  it('rejects a stream in data-parallel training', async () => {
-    const stream = await openStream(parquet, { schema });
-    const net = model();
-    const group = { __proto__: (await import('../../lib/distributed')).ProcessGroup.prototype } as never;
-    expect((await rejectionOf(fit(net, stream, { distributed: group }), ValidationError)).field).toBe('distributed');
-    net.dispose();
-  });
 });

@@ -6,7 +6,8 @@
 // adds a categorical feature and a bag of ids, trained row-sparse by that optimizer.
 // TEST_MISMATCH=<what> makes rank 1 differ from rank 0 in one thing (width, experts, tasks,
 // optimizer, batch, vocab), as a stale config or per-shard vocabularies would; every rank that
-// fails writes its error to OUT_DIR/error-<RANK>.json.
+// fails writes its error to OUT_DIR/error-<RANK>.json. TEST_STREAM=<glob of Parquet shards with x0..x5,
+// a, b> trains on a DataStream of them instead (each rank reading its own shards), validated on it.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -45,9 +46,16 @@ async function main() {
     expertDims: [[differs('width') ? 65 : 16], [8]], towerDims: [4], expertsPerTask: differs('experts') ? 3 : 2,
     seed: 100 + group.rank, // rank 0's weights win
   });
-  const result = await adatt.fit(model, data(1000, 1), {
+  const stream = process.env.TEST_STREAM && await adatt.openStream(process.env.TEST_STREAM, {
+    schema: adatt.fitSchema({
+      dense: ['x0', 'x1', 'x2', 'x3', 'x4', 'x5'],
+      tasks: ['a', 'b'].map((name) => ({ name, type: 'binary', column: name, positive: [1] })),
+    }, await adatt.readParquet(process.env.TEST_STREAM)),
+    chunkRows: 128,
+  });
+  const result = await adatt.fit(model, stream || data(1000, 1), {
     epochs: Number(process.env.TEST_EPOCHS || 3), batchSize: Number(process.env.TEST_BATCH) * (differs('batch') ? 2 : 1), seed: 5,
-    optimizer: { type: differs('optimizer') ? 'sgd' : 'adam', lr: 0.01 }, validation: data(333, 2), distributed: group,
+    optimizer: { type: differs('optimizer') ? 'sgd' : 'adam', lr: 0.01 }, validation: stream || data(333, 2), distributed: group,
     ...(TABLES ? { embeddingOptimizer: { type: TABLES, lr: 0.05 }, clipNorm: 1 } : {}),
     device: process.env.TEST_DEVICE === 'cuda' ? `cuda:${group.localRank}` : 'cpu',
     onEpoch: () => {
@@ -61,6 +69,7 @@ async function main() {
     backends: group.backends,
     weights: Object.fromEntries(Object.entries(state).map(([k, v]) => [k, Array.from(v.data)])),
     loss: result.epochs.map((e) => e.loss),
+    examples: result.epochs.map((e) => e.examples),
     validation: result.epochs.map((e) => e.validation),
   }));
   group.dispose();

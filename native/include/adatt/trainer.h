@@ -89,6 +89,19 @@ struct EpochResult {
   bool aborted = false;
 };
 
+// How one train_epoch call reads its data.
+struct EpochPass {
+  // Seeds the shuffle with the trainer's seed: an in-memory epoch passes its epoch number, a
+  // streamed chunk a key of (epoch, chunk).
+  uint64_t shuffle_key = 0;
+  // -1: every rank holds the same data and takes its slice of each global batch. Otherwise the
+  // data is this rank's own (a streamed chunk) and the pass runs exactly this many steps, agreed by
+  // all ranks; a rank whose rows run out takes part with empty batches.
+  int64_t own_batches = -1;
+  // False for a rank whose stream has ended while others' go on: it trains no rows of `data`.
+  bool has_rows = true;
+};
+
 // A training run that reached a non-finite loss with NonFinitePolicy::Stop.
 class NonFiniteLoss : public std::runtime_error {
  public:
@@ -99,13 +112,12 @@ class Trainer {
  public:
   Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options);
 
-  // One pass over `data` in a shuffle seeded by (seed, shuffle_key), so runs are reproducible and
-  // resumable; an in-memory epoch passes its epoch number, a streamed chunk a key of (epoch, chunk).
-  // `progress` is called from this thread at most every `progress_interval` seconds and after the
-  // last batch (reporting `epoch`); `abort` is checked before every batch.
+  // One pass over `data` in a shuffle seeded by (seed, pass.shuffle_key), so runs are reproducible
+  // and resumable. `progress` is called from this thread at most every `progress_interval` seconds
+  // and after the last batch (reporting `epoch`); `abort` is checked before every batch.
   EpochResult train_epoch(const Dataset& data, int64_t epoch, const torch::Device& device,
                           const std::function<void(const StepProgress&)>& progress, const std::atomic<bool>& abort,
-                          double progress_interval, uint64_t shuffle_key);
+                          double progress_interval, const EpochPass& pass);
 
   // Data-parallel training: parameters are broadcast from rank 0 now; each epoch, rank r takes its
   // slice of every global batch (batchSize per rank) and gradients are averaged over the global batch.

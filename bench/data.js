@@ -159,14 +159,13 @@ async function main() {
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify({ rows: args.rows, repeats: args.repeats, results }, null, 2)}\n`);
 }
 
-if (process.argv[2] === '--worker') {
-  worker(process.argv[3], process.argv[4], process.argv[5], process.argv[6]).catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-} else {
-  main().catch((err) => {
-    console.error(err.message);
+/** The generated files and the schema spec, for bench/stream.js. */
+module.exports = { generate, SPEC };
+
+if (require.main === module) {
+  const done = process.argv[2] === '--worker' ? worker(process.argv[3], process.argv[4], process.argv[5], process.argv[6]) : main();
+  done.catch((err) => {
+    console.error(process.argv[2] === '--worker' ? err : err.message);
     process.exit(1);
   });
 }

@@ -192,9 +192,24 @@ export class FeatureEncoder {
   }
 }
 
+/** A FeatureEncoder that encodes the labels too: for many tables of one schema (the chunks of a stream). */
+export class DataEncoder extends FeatureEncoder {
+  readonly #options: EncodeOptions;
+
+  constructor(schema: FittedSchema, options: EncodeOptions = {}) {
+    super(schema);
+    this.#options = options;
+  }
+
+  /** Every row of `table`: features and labels. */
+  encodeRows(table: Table): EncodedData {
+    const features = this.encode(table);
+    const missing = new Set(this.schema.missingValues);
+    return { ...features, labels: this.schema.tasks.map((task) => encodeLabels(task, columnOf(table, task), table, missing, this.#options)) };
+  }
+}
+
 /** Encodes the rows of `table` with a fitted schema (from `fitSchema`, or checked JSON). */
 export function encode(schema: FittedSchema, table: Table, options: EncodeOptions = {}): EncodedData {
-  const features = new FeatureEncoder(schema).encode(table);
-  const missing = new Set(schema.missingValues);
-  return { ...features, labels: schema.tasks.map((task) => encodeLabels(task, columnOf(table, task), table, missing, options)) };
+  return new DataEncoder(schema, options).encodeRows(table);
 }

@@ -9,7 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { AdattError } from '../errors';
-import { encode } from './encode';
+import { DataEncoder } from './encode';
 import { concatEncoded, encodedBuffers, takeRows } from './encoded';
 import { columnAlias, readTable, ROWS_TABLE, typedColumns, withConnection, type EngineColumn } from './engine';
 import { SeededRandom } from './random';
@@ -72,10 +72,13 @@ class ShuffleBuffer {
   }
 }
 
+/** Built once per pass: its vocabulary lookups cost as much as encoding a chunk. */
+const encoder = new DataEncoder(plan.schema);
+
 /** The chunk's rows, read and encoded as an in-memory table of them would be. */
 async function encodeChunk(builder: DuckDBConnection, columns: readonly EngineColumn[], firstRow: number): Promise<EncodedData> {
   const table = await readTable(builder, columns, plan.source, (row) => `row ${firstRow + row + 1} of ${plan.source} (in this pass's order)`);
-  return encode(plan.schema, table);
+  return encoder.encodeRows(table);
 }
 
 async function run(reader: DuckDBConnection): Promise<void> {

@@ -29,7 +29,7 @@ export interface StreamOptions {
   format?: StreamFormat;
   /** CSV dialect (DuckDB's reader; every cell is read as text and parsed by the schema). */
   csv?: { delimiter?: string; quote?: string; header?: boolean };
-  /** Rows per chunk handed to training (default 65,536). */
+  /** Rows per chunk handed to training (default 131,072; smaller chunks cost more queries per row). */
   chunkRows?: number;
   /** Rows the shuffle buffer holds before it releases half of them (default 4 x chunkRows; 0: no buffer, chunks in file order). */
   shuffleBufferRows?: number;
@@ -204,7 +204,7 @@ export async function openStream(source: StreamSource, options: StreamOptions): 
   if (predicateTask) {
     check.fail('schema', `task '${predicateTask.name}' was fitted with a predicate function, which a stream's reading thread cannot call; fit it with positive values instead`);
   }
-  const chunkRows = given.chunkRows === undefined ? 65_536 : check.integer(given.chunkRows, 'chunkRows', 1);
+  const chunkRows = given.chunkRows === undefined ? 131_072 : check.integer(given.chunkRows, 'chunkRows', 1);
   const settings = {
     shuffleBufferRows: given.shuffleBufferRows === undefined ? 4 * chunkRows : check.integer(given.shuffleBufferRows, 'shuffleBufferRows', 0),
     seed: given.seed === undefined ? 0 : check.integer(given.seed, 'seed', 0),

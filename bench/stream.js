@@ -8,7 +8,7 @@
  *
  *   node bench/stream.js [--rows 250000,1000000] [--repeats 3] [--threads 2] [--batch 1024] [--dir DIR] [--json FILE]
  *
- * Both fit the same schema, fitted once on the first 200,000 rows. Reports per row count: training
+ * Every run uses one schema, fitted on the first 200,000 rows of the largest file. Reports per row count: training
  * examples/s of the epoch (for the stream this includes waiting for data), the in-memory run's
  * read + encode time, and each process's peak RSS, as medians. Needs dist/ (`npm run build:ts`).
  */
@@ -71,12 +71,17 @@ function run(commandArgs) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const adatt = require(path.join(__dirname, '..', 'dist'));
+  // One schema for every row count (fitted on the largest file's first rows), so that the model,
+  // its tables and their optimizer state are the same size whatever the data's length.
+  const files = new Map();
+  for (const count of args.rows) files.set(count, (await generate({ rows: count, dir: args.dir })).parquet);
+  const largest = Math.max(...args.rows);
+  const schemaFile = path.join(args.dir, `adatt-criteo-stream-schema-${largest}.json`);
+  const sample = await adatt.readSql(`SELECT * FROM read_parquet('${files.get(largest)}') LIMIT ${SAMPLE_ROWS}`);
+  fs.writeFileSync(schemaFile, JSON.stringify(adatt.fitSchema(SPEC, sample)));
   const rows = [];
   for (const count of args.rows) {
-    const { parquet } = await generate({ rows: count, dir: args.dir });
-    const schemaFile = path.join(args.dir, `adatt-criteo-${count}-schema.json`);
-    const sample = await adatt.readSql(`SELECT * FROM read_parquet('${parquet}') LIMIT ${SAMPLE_ROWS}`);
-    fs.writeFileSync(schemaFile, JSON.stringify(adatt.fitSchema(SPEC, sample)));
+    const parquet = files.get(count);
     const samples = { memory: [], stream: [] };
     for (let repeat = 0; repeat < args.repeats; repeat += 1) {
       for (const mode of ['memory', 'stream']) {

@@ -27,7 +27,8 @@ export interface NativeModelConfig {
   /** Bags of ids, pooled with an EmbeddingBag. */
   multiValued: { vocab: number; dim: number; pooling: Pooling }[];
   /** outputs: 1 (binary, regression) or K (multiclass). */
-  tasks: { name: string; outputs: number }[];
+  /** conditionalOn: the parent task's index (ESMM), -1 for none. */
+  tasks: { name: string; outputs: number; conditionalOn: number }[];
   /** Per fusion level, the expert MLP's layer widths (reference `expert_out_dims`). */
   expertDims: number[][];
   /** Task tower MLP widths (reference `task_mlp`), may be []. */
@@ -98,6 +99,8 @@ export interface RawDatasetOptions {
   distributed?: RawProcessGroup;
   /** predict only: the towers' raw outputs [N * outputs] (no sigmoid or softmax), for `taskMetrics`. */
   rawOutputs?: boolean;
+  /** evaluate only: per task, metrics over the rows whose label of task `task` equals `equals` (task -1: all). */
+  where?: { task: number; equals: number }[];
 }
 
 /** What `new Dataset(…)` copies into tensors (row-major; labels NaN where missing). */
@@ -127,6 +130,9 @@ export type ScheduleType = (typeof SCHEDULE_TYPES)[number];
 /** Row-sparse optimizers for embedding tables (native/include/adatt/sparse_optimizer.h). */
 export const EMBEDDING_OPTIMIZER_TYPES = ['adam', 'adagrad', 'rowwise-adagrad', 'sgd'] as const;
 export type EmbeddingOptimizerType = (typeof EMBEDDING_OPTIMIZER_TYPES)[number];
+/** How the native trainer weights task losses (adatt::TaskWeighting); DWA is 'fixed' with weights set per epoch. */
+export const NATIVE_TASK_WEIGHTINGS = ['fixed', 'uncertainty'] as const;
+export type NativeTaskWeighting = (typeof NATIVE_TASK_WEIGHTINGS)[number];
 
 export interface RawTrainerOptions {
   optimizer: { type: OptimizerType; lr: number; weightDecay: number; momentum: number; beta1: number; beta2: number; eps: number };
@@ -136,7 +142,9 @@ export interface RawTrainerOptions {
     | { type: EmbeddingOptimizerType; lr: number; weightDecay: number; beta1: number; beta2: number; eps: number };
   schedule: { type: ScheduleType; warmupSteps: number; stepSize: number; gamma: number; totalSteps: number; minLr: number };
   taskTypes: TaskKind[];
-  losses: { loss: LossKind; weight: number; huberDelta: number }[];
+  /** whereTask: the index of the task whose label must equal whereEquals for a row to count (-1: all rows). */
+  losses: { loss: LossKind; weight: number; huberDelta: number; whereTask: number; whereEquals: number }[];
+  taskWeighting: NativeTaskWeighting;
   batchSize: number;
   seed: number;
   clipNorm: number;
@@ -182,6 +190,10 @@ export interface RawTrainer {
   abort(): void;
   step(): number;
   learningRate(step?: number): number;
+  /** Each task's weight on its loss now (between passes only). */
+  taskWeights(): number[];
+  /** Weights multiplying the fixed ones from the next pass on (Dynamic Weight Averaging); between passes only. */
+  setTaskWeights(weights: number[]): void;
   /** Optimizer state as bytes (for checkpoints). */
   saveState(): Promise<Uint8Array>;
   loadState(state: Uint8Array, step: number): Promise<void>;

@@ -35,8 +35,17 @@ export interface InputConfig {
 export type TaskType = 'binary' | 'regression' | 'multiclass';
 
 export type TaskConfig =
-  | { name: string; type: 'binary' | 'regression'; classes?: never }
-  | { name: string; type: 'multiclass'; classes: number };
+  | {
+    name: string; type: 'binary'; classes?: never;
+    /**
+     * ESMM (Ma et al., SIGIR 2018): the name of the binary task this one is conditional on. Its tower
+     * models P(this | parent); the model's output is the joint P(parent) x P(this | parent), trained on
+     * every row with this task's label (e.g. buy on all impressions, conditional on click).
+     */
+    conditionalOn?: string;
+  }
+  | { name: string; type: 'regression'; classes?: never; conditionalOn?: never }
+  | { name: string; type: 'multiclass'; classes: number; conditionalOn?: never };
 
 interface CommonModelConfig {
   input: InputConfig;
@@ -258,11 +267,14 @@ function validateInput(value: unknown): InputConfig {
 
 function validateTasks(value: unknown): TaskConfig[] {
   const usedNames = new Map<string, string>();
-  return requireArray(value, 'tasks', 1, LIMITS.maxTasks, 'tasks').map((item, i): TaskConfig => {
+  const tasks = requireArray(value, 'tasks', 1, LIMITS.maxTasks, 'tasks').map((item, i): TaskConfig => {
     const field = `tasks[${i}]`;
-    const task = requireRecord(item, field, ['name', 'type', 'classes']);
+    const task = requireRecord(item, field, ['name', 'type', 'classes', 'conditionalOn']);
     const name = requireUniqueName(task.name, `${field}.name`, field, usedNames);
     const type = requireOneOf(task.type, `${field}.type`, TASK_TYPES);
+    if (task.conditionalOn !== undefined && type !== 'binary') {
+      fail(`${field}.conditionalOn`, `${field}.conditionalOn is only allowed for binary tasks (this task is '${type}')`);
+    }
     if (type === 'multiclass') {
       if (task.classes === undefined) fail(`${field}.classes`, `${field}.classes is required for a multiclass task`);
       return { name, type, classes: requireInteger(task.classes, `${field}.classes`, 2, LIMITS.maxClasses) };
@@ -270,8 +282,28 @@ function validateTasks(value: unknown): TaskConfig[] {
     if (task.classes !== undefined) {
       fail(`${field}.classes`, `${field}.classes is only allowed for multiclass tasks (this task is '${type}')`);
     }
-    return { name, type };
+    if (type === 'regression') return { name, type };
+    if (task.conditionalOn === undefined) return { name, type };
+    if (typeof task.conditionalOn !== 'string') fail(`${field}.conditionalOn`, `${field}.conditionalOn must be a task name, got ${describeValue(task.conditionalOn)}`);
+    return { name, type, conditionalOn: task.conditionalOn };
   });
+  tasks.forEach((task, i) => {
+    if (task.conditionalOn === undefined) return;
+    const field = `tasks[${i}].conditionalOn`;
+    const parent = tasks.find((other) => other.name === task.conditionalOn);
+    if (parent === undefined) fail(field, `${field} names '${task.conditionalOn}', which is not a task (tasks: ${quoteList(tasks.map((t) => t.name))})`);
+    if (parent.type !== 'binary') fail(field, `${field} names '${parent.name}', a ${parent.type} task; a conditional task's parent must be binary`);
+    // Walk up the chain: it must end without coming back here.
+    const chain = [task.name];
+    let at: TaskConfig | undefined = parent;
+    while (at !== undefined) {
+      if (chain.includes(at.name)) fail(field, `${field} makes a cycle: ${[...chain, at.name].join(' -> ')}`);
+      chain.push(at.name);
+      const next: string | undefined = at.conditionalOn;
+      at = next === undefined ? undefined : tasks.find((other) => other.name === next);
+    }
+  });
+  return tasks;
 }
 
 /** `expertsPerTask` of adatt and ple: one count for every task, or a list of one per task. */
@@ -389,7 +421,10 @@ export function normalizeModelConfig(config: ModelConfig): NativeModelConfig {
     denseDim: config.input.dense ?? 0,
     categorical: (config.input.categorical ?? []).map(({ vocab, dim }) => ({ vocab, dim })),
     multiValued: (config.input.multiValued ?? []).map(({ vocab, dim, pooling }) => ({ vocab, dim, pooling: pooling ?? 'mean' })),
-    tasks: config.tasks.map((task) => ({ name: task.name, outputs: taskOutputs(task) })),
+    tasks: config.tasks.map((task) => ({
+      name: task.name, outputs: taskOutputs(task),
+      conditionalOn: task.conditionalOn === undefined ? -1 : config.tasks.findIndex((other) => other.name === task.conditionalOn),
+    })),
     expertDims: config.expertDims.map((widths) => [...widths]),
     towerDims: [...(config.towerDims ?? [])],
     expertsPerTask: [],

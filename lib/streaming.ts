@@ -126,13 +126,20 @@ export async function* chunkPredictions(model: RawModel | RawScriptModule, strea
   }
 }
 
+/** A task's labels with those outside its sample space (evaluate's `where`) set to NaN, which metrics leave out. */
+function inSampleSpace(labels: Float32Array, all: readonly Float32Array[], space: { task: number; equals: number } | undefined): Float32Array {
+  if (space === undefined || space.task < 0) return labels;
+  const condition = all[space.task]!;
+  return labels.map((label, i) => (condition[i] === space.equals ? label : NaN));
+}
+
 /** Per task, evaluate's metrics over the whole stream: raw outputs and labels of all chunks, then exact metrics. */
 export async function streamMetrics(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Record<string, number>[]> {
   const outputs = options.taskTypes.map(() => new Collected());
   const labels = options.taskTypes.map(() => new Collected());
   for await (const { outputs: chunkOutputs, encoded } of chunkPredictions(model, stream, { ...options, rawOutputs: true })) {
     chunkOutputs.forEach((values, t) => outputs[t]!.push(values));
-    encoded.labels.forEach((values, t) => labels[t]!.push(values));
+    encoded.labels.forEach((values, t) => labels[t]!.push(inSampleSpace(values, encoded.labels, options.where?.[t])));
   }
   const addon = loadAddon();
   return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.values()), labels.map((c) => c.values()), options.taskTypes));

@@ -76,7 +76,25 @@ export interface TaskLossOptions {
   weight?: number;
   /** Huber loss threshold (default 1). */
   huberDelta?: number;
+  /**
+   * The task's sample space: its loss counts only rows where binary task `task`'s label equals
+   * `equals` (default 1), e.g. conversion on clicked rows; with `metrics: true` its validation
+   * metrics too (default false: over every labelled row).
+   */
+  where?: { task: string; equals?: 0 | 1; metrics?: boolean };
 }
+
+/**
+ * How task losses are weighted (docs/training.md, "Task weighting"): 'fixed' (each task's
+ * `losses[task].weight`), 'uncertainty' (learned log-variances, Kendall et al. 2018) or 'dwa'
+ * (Dynamic Weight Averaging, Liu et al. 2019: per epoch from the ratio of the last two epochs'
+ * losses, temperature default 2). All multiply the fixed weights.
+ */
+export type TaskWeightingOptions =
+  | 'fixed' | 'uncertainty' | 'dwa'
+  | { type: 'fixed' | 'uncertainty' }
+  | { type: 'dwa'; temperature?: number };
+export type TaskWeightingType = 'fixed' | 'uncertainty' | 'dwa';
 
 export interface EarlyStoppingOptions {
   /** A validation metric: 'auc', 'logLoss', 'ne', 'accuracy', 'rmse', 'mae', … */
@@ -110,6 +128,8 @@ export interface EpochSummary {
   examplesPerSecond: number;
   /** Mean training loss per task. */
   loss: Record<string, number>;
+  /** Each task's weight on its loss at the end of the epoch (fixed x dwa, or the learned uncertainty weight). */
+  taskWeights: Record<string, number>;
   validation?: Metrics;
   /** The early-stopping value of this epoch. */
   monitored?: number;
@@ -200,11 +220,13 @@ export interface FitResult {
 export interface EvaluateOptions {
   /** Default 4096. */
   batchSize?: number;
+  /** Per task name, metrics only over rows where binary task `task`'s label equals `equals` (default 1). */
+  where?: Record<string, { task: string; equals?: 0 | 1 }>;
   /** Each rank computes a shard; every rank gets the metrics (or predictions) of the whole dataset. */
   distributed?: ProcessGroup;
 }
 
-const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'seed', 'device', 'threads',
+const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device', 'threads',
   'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
   'evalBatchSize', 'checkpoint', 'resume', 'distributed'] as const;
 /** The row-sparse counterpart of each dense optimizer: what tables get by default. */
@@ -326,6 +348,45 @@ function embeddingOptimizerOptions(model: TrainableModel, value: unknown, dense:
   };
 }
 
+/** A task's sample space: the index of the binary task whose label decides, and the value it must have. */
+function readSampleSpace(model: TrainableModel, taskName: string, value: unknown, field: string): { task: number; equals: 0 | 1; metrics: boolean } | undefined {
+  if (value === undefined) return undefined;
+  const spec = readOptions(value, field, ['task', 'equals', 'metrics']);
+  const tasks = tasksOf(model);
+  const others = tasks.filter((task) => task.name !== taskName && task.type === 'binary').map((task) => task.name);
+  if (others.length === 0) fail(`${field}.task`, `${field}.task must name another binary task, and the model has none`);
+  if (spec.task === undefined) fail(`${field}.task`, `${field}.task must name another binary task (${quoteList(others)})`);
+  const condition = readChoice(spec.task, `${field}.task`, others, others[0]!);
+  const equals = readChoice(spec.equals === undefined ? undefined : String(spec.equals), `${field}.equals`, ['0', '1'] as const, '1');
+  if (spec.metrics !== undefined && typeof spec.metrics !== 'boolean') fail(`${field}.metrics`, `${field}.metrics must be a boolean`);
+  return { task: tasks.findIndex((task) => task.name === condition), equals: equals === '1' ? 1 : 0, metrics: spec.metrics === true };
+}
+
+const TASK_WEIGHTINGS: readonly TaskWeightingType[] = ['fixed', 'uncertainty', 'dwa'];
+
+function readTaskWeighting(value: unknown): { type: TaskWeightingType; temperature: number } {
+  const spec = typeof value === 'string' || value === undefined ? { type: value } : readOptions(value, 'taskWeighting', ['type', 'temperature']);
+  const type = readChoice(spec.type, typeof value === 'string' ? 'taskWeighting' : 'taskWeighting.type', TASK_WEIGHTINGS, 'fixed');
+  if (type !== 'dwa' && (spec as { temperature?: unknown }).temperature !== undefined) {
+    fail('taskWeighting.temperature', `taskWeighting.temperature is only for 'dwa' (this is '${type}')`);
+  }
+  return { type, temperature: readNumber((spec as { temperature?: unknown }).temperature, 'taskWeighting.temperature', 2, { min: 0, exclusiveMin: true }) };
+}
+
+/**
+ * Dynamic Weight Averaging (Liu, Johns and Davison, CVPR 2019): for epoch k >= 2, w_t = T exp(r_t / temperature) /
+ * sum_i exp(r_i / temperature) with r_t = L_t(k-1) / L_t(k-2), the mean training losses of the two epochs before; 1 before.
+ * A task whose loss of epoch k-2 is 0 (no labelled rows) keeps ratio 1.
+ */
+export function dwaWeights(history: readonly Pick<EpochSummary, 'loss'>[], taskNames: readonly string[], temperature: number): number[] {
+  if (history.length < 2) return taskNames.map(() => 1);
+  const [before, last] = [history.at(-2)!.loss, history.at(-1)!.loss];
+  const ratios = taskNames.map((name) => ((before[name] ?? 0) > 0 ? (last[name] ?? 0) / before[name]! : 1));
+  const exps = ratios.map((ratio) => Math.exp(ratio / temperature));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => (taskNames.length * e) / sum);
+}
+
 function trainerOptions(model: TrainableModel, options: Record<string, unknown>, batchSize: number, totalSteps: number,
   resume: TrainingState | undefined): RawTrainerOptions {
   const optimizer = readOptions(options.optimizer, 'optimizer', ['type', 'lr', 'weightDecay', 'momentum', 'betas', 'eps']);
@@ -356,14 +417,18 @@ function trainerOptions(model: TrainableModel, options: Record<string, unknown>,
     taskTypes: kinds,
     losses: tasksOf(model).map((task, t) => {
       const field = `losses.${task.name}`;
-      const spec = readOptions(losses[task.name], field, ['loss', 'weight', 'huberDelta']);
+      const spec = readOptions(losses[task.name], field, ['loss', 'weight', 'huberDelta', 'where']);
       const allowed = LOSSES[kinds[t]!];
+      const where = readSampleSpace(model, task.name, spec.where, `${field}.where`);
       return {
         loss: readChoice(spec.loss, `${field}.loss`, allowed, allowed[0]!),
         weight: readNumber(spec.weight, `${field}.weight`, 1, { min: 0 }),
         huberDelta: readNumber(spec.huberDelta, `${field}.huberDelta`, 1, { min: 0, exclusiveMin: true }),
+        whereTask: where?.task ?? -1,
+        whereEquals: where?.equals ?? 1,
       };
     }),
+    taskWeighting: readTaskWeighting(options.taskWeighting).type === 'uncertainty' ? 'uncertainty' : 'fixed',
     batchSize,
     seed: readNumber(options.seed, 'seed', 0, { min: 0, integer: true, max: Number.MAX_SAFE_INTEGER }),
     // Beyond 1e30 the norm's arithmetic overflows float32; no real norm is that large.
@@ -432,6 +497,14 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
     fail('epochs', `epochs x batches per epoch (${epochs} x ${batchesPerEpoch}) is more steps than can be counted`);
   }
   const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume);
+  const weighting = readTaskWeighting(options.taskWeighting);
+  const taskNames = tasksOf(model).map((task) => task.name);
+  // Validation metrics in a task's sample space where its loss asks for it.
+  const lossOptions = (options.losses ?? {}) as Record<string, TaskLossOptions | undefined>;
+  const validationWhere = Object.fromEntries(taskNames.flatMap((name) => {
+    const where = lossOptions[name]?.where;
+    return where?.metrics ? [[name, { task: where.task, equals: where.equals ?? 1 }]] : [];
+  })) as EvaluateOptions['where'];
   if (resume !== undefined) {
     if (options.seed !== undefined && options.seed !== resume.seed) {
       fail('seed', `seed ${String(options.seed)} differs from the resumed run's seed ${resume.seed}`);
@@ -442,6 +515,9 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
     const resumedTables = resumedEmbeddingOptimizer(resume);
     if (resumedTables !== raw.embeddingOptimizer.type) {
       fail('embeddingOptimizer', `embeddingOptimizer '${raw.embeddingOptimizer.type}' differs from the resumed run's '${resumedTables}'`);
+    }
+    if ((resume.taskWeighting ?? 'fixed') !== weighting.type) {
+      fail('taskWeighting', `taskWeighting '${weighting.type}' differs from the resumed run's '${resume.taskWeighting ?? 'fixed'}'`);
     }
     raw.seed = resume.seed;
   }
@@ -481,6 +557,10 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
         result.aborted = true;
         break;
       }
+      if (weighting.type === 'dwa') {
+        const weights = dwaWeights(result.epochs, taskNames, weighting.temperature);
+        callNative(() => trainer.setTaskWeights(weights));
+      }
       // A callback that throws stops the run before its next batch, and fit rejects with its error.
       let callbackError: { error: unknown } | undefined;
       const progress = onProgress && ((p: RawProgress): void => {
@@ -505,6 +585,7 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
         seconds: done.seconds,
         examplesPerSecond: done.examples / Math.max(done.seconds, 1e-9),
         loss: byTask(model, done.loss),
+        taskWeights: byTask(model, callNative(() => trainer.taskWeights())),
         best: false,
       };
       if (done.aborted) {
@@ -513,7 +594,7 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
         break;
       }
       if (validation !== undefined) {
-        summary.validation = await evaluate(model, validation, { batchSize: evalBatchSize, distributed: group });
+        summary.validation = await evaluate(model, validation, { batchSize: evalBatchSize, distributed: group, where: validationWhere });
       }
       if (stopping && summary.validation) {
         const value = monitoredValue(summary.validation, stopping);
@@ -539,7 +620,7 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
           schema: train.schema,
           training: {
             nextEpoch: epoch + 1, step: trainer.step(), seed: raw.seed, optimizerType: raw.optimizer.type,
-            embeddingOptimizerType: raw.embeddingOptimizer.type,
+            embeddingOptimizerType: raw.embeddingOptimizer.type, taskWeighting: weighting.type,
             optimizerState: await callNativeAsync(() => trainer.saveState()), history: result.epochs,
             bestEpoch: result.bestEpoch, bestValue: result.bestValue, epochsSinceBest,
             ...(restoreBest && best ? { bestWeights: best } : {}),
@@ -620,14 +701,23 @@ async function pruneCheckpoints(saved: { file: string; epoch: number; value?: nu
  * on the model, the rows and the batch size (their outputs are gathered row by row).
  */
 async function datasetOptions(what: string, model: TrainableModel, data: Data, options: EvaluateOptions): Promise<RawDatasetOptions> {
-  const { batchSize: givenBatchSize, distributed } = readOptions(options, 'options', ['batchSize', 'distributed']);
+  const { batchSize: givenBatchSize, distributed, where: givenWhere } = readOptions(options, 'options', ['batchSize', 'distributed', 'where']);
   checkDatasetTasks(model, data, 'data');
   const batchSize = readNumber(givenBatchSize, 'batchSize', 4096, { min: 1, integer: true });
   const group = readGroup(distributed);
+  if (givenWhere !== undefined && what !== 'evaluate') fail('where', 'where is an option of evaluate');
+  const names = tasksOf(model).map((task) => task.name);
+  const whereOf = givenWhere === undefined ? undefined : readOptions(givenWhere, 'where', names);
+  const where = whereOf === undefined ? {} : {
+    where: names.map((name) => {
+      const space = readSampleSpace(model, name, whereOf[name], `where.${name}`);
+      return { task: space?.task ?? -1, equals: space?.equals ?? 1 };
+    }),
+  };
   // A stream is read whole by every rank (each computes the same exact metrics), so nothing is sharded.
-  if (data instanceof DataStream) return { batchSize, taskTypes: taskKinds(model) };
+  if (data instanceof DataStream) return { batchSize, taskTypes: taskKinds(model), ...where };
   await group?.agree(what, [...modelPlan(model), ...datasetPlan('data', data), ['batchSize', batchSize]]);
-  return { batchSize, taskTypes: taskKinds(model), distributed: group?._raw() };
+  return { batchSize, taskTypes: taskKinds(model), distributed: group?._raw(), ...where };
 }
 
 function rowsOf(data: Data): number {
@@ -652,8 +742,23 @@ export async function evaluate(model: TrainableModel, data: Data, options: Evalu
 export async function predict(model: TrainableModel, data: Data, options: EvaluateOptions = {}): Promise<Record<string, Float32Array>> {
   const native = await datasetOptions('predict', model, data, options);
   const raw = model._raw();
-  if (data instanceof DataStream) return byTask(model, await streamAllPredictions(raw, data, native));
-  return byTask(model, await callNativeAsync(() => raw.predict(data._raw(), native)));
+  if (data instanceof DataStream) return predictionsByTask(model, await streamAllPredictions(raw, data, native));
+  return predictionsByTask(model, await callNativeAsync(() => raw.predict(data._raw(), native)));
+}
+
+/**
+ * Per task name, its predictions; a conditional task (ESMM) has its joint probability under its
+ * name and P(task | parent) under `<name>.conditional` (the joint divided by the parent's
+ * probability, 0 where that is 0).
+ */
+function predictionsByTask(model: TrainableModel, predictions: Float32Array[]): Record<string, Float32Array> {
+  const byName = byTask(model, predictions);
+  for (const task of tasksOf(model)) {
+    if (task.conditionalOn === undefined) continue;
+    const [joint, parent] = [byName[task.name]!, byName[task.conditionalOn]!];
+    byName[`${task.name}.conditional`] = joint.map((p, i) => (parent[i]! > 0 ? Math.min(1, p / parent[i]!) : 0));
+  }
+  return byName;
 }
 
 /** One chunk of `predictChunks`: its predictions per task (as `predict`) and its labels, in source order. */
@@ -674,7 +779,7 @@ export async function* predictChunks(model: TrainableModel, data: DataStream, op
   const native = await datasetOptions('predict', model, data, options);
   let offset = 0;
   for await (const { outputs, encoded } of chunkPredictions(model._raw(), data, native)) {
-    yield { offset, size: encoded.size, predictions: byTask(model, outputs), labels: byTask(model, encoded.labels) };
+    yield { offset, size: encoded.size, predictions: predictionsByTask(model, outputs), labels: byTask(model, encoded.labels) };
     offset += encoded.size;
   }
 }

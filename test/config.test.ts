@@ -121,7 +121,7 @@ describe('normalizeModelConfig', () => {
     denseDim: 13,
     categorical: [{ vocab: 1000, dim: 16 }, { vocab: 50, dim: 8 }],
     multiValued: [{ vocab: 1000, dim: 16, pooling: 'sum' }],
-    tasks: [{ name: 'click', outputs: 1 }, { name: 'watch_time', outputs: 1 }, { name: 'rating', outputs: 5 }],
+    tasks: [{ name: 'click', outputs: 1, conditionalOn: -1 }, { name: 'watch_time', outputs: 1, conditionalOn: -1 }, { name: 'rating', outputs: 5, conditionalOn: -1 }],
     expertDims: [[64, 32], [16]],
     towerDims: [],
     seed: 0,
@@ -162,7 +162,7 @@ describe('normalizeModelConfig', () => {
       kind, denseDim: 0,
       categorical: [{ vocab: 10, dim: 4 }, { vocab: 20, dim: 4 }],
       multiValued: [{ vocab: 5, dim: 3, pooling: 'mean' }],
-      tasks: [{ name: 't', outputs: 1 }], expertDims: [[8, 4], [2]], towerDims: [],
+      tasks: [{ name: 't', outputs: 1, conditionalOn: -1 }], expertDims: [[8, 4], [2]], towerDims: [],
       expertsPerTask: [], sharedExperts: 0, gateDims: [], nativeResidual: false, seed: 0,
     });
   });

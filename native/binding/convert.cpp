@@ -105,7 +105,8 @@ ModelConfig to_model_config(const Napi::Object& object) {
   for (const auto& task : to_object_vector(field_of(object, "tasks"), "tasks")) {
     const auto name = task.Get("name");
     if (!name.IsString()) throw_invalid("tasks.name must be a string");
-    config.tasks.push_back({name.As<Napi::String>().Utf8Value(), to_int(task.Get("outputs"), "tasks.outputs")});
+    config.tasks.push_back({name.As<Napi::String>().Utf8Value(), to_int(task.Get("outputs"), "tasks.outputs"),
+                            to_int(task.Get("conditionalOn"), "tasks.conditionalOn")});
   }
   config.expert_dims = to_int_matrix(field_of(object, "expertDims"), "expertDims");
   config.tower_dims = to_int_vector(field_of(object, "towerDims"), "towerDims");

@@ -175,15 +175,34 @@ class MoveWorker : public ModelWorker {
   torch::Device device_;
 };
 
+// A task's sample space in evaluate: rows whose label of task `task` equals `equals` (-1: all rows).
+struct SampleSpace {
+  int64_t task = -1;
+  double equals = 1.0;
+};
+
+std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks) {
+  std::vector<SampleSpace> spaces(tasks);
+  if (value.IsUndefined()) return spaces;
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != tasks) throw_invalid("where needs one { task, equals } per task");
+  for (uint32_t t = 0; t < tasks; ++t) {
+    const auto item = value.As<Napi::Array>().Get(t);
+    if (!item.IsObject()) throw_invalid("where needs one { task, equals } per task");
+    spaces[t] = {integer_or(item.As<Napi::Object>(), "task", -1), number_or(item.As<Napi::Object>(), "equals", 1.0)};
+    if (spaces[t].task >= static_cast<int64_t>(tasks)) throw_invalid("where.task names no task");
+  }
+  return spaces;
+}
+
 // Whole-dataset outputs: turned into metrics (evaluate) or predictions (predict), or returned raw
 // (predict with rawOutputs, for metrics over many datasets, e.g. the chunks of a stream).
 class DatasetWorker : public ModelWorker {
  public:
   DatasetWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::shared_ptr<const Dataset> dataset,
                 std::vector<TaskType> types, int64_t batch_size, DatasetResult result,
-                std::shared_ptr<Communicator> communicator)
+                std::shared_ptr<Communicator> communicator, std::vector<SampleSpace> spaces)
       : ModelWorker(env, std::move(state), Access::Read), dataset_(std::move(dataset)), types_(std::move(types)),
-        batch_size_(batch_size), result_(result), communicator_(std::move(communicator)) {}
+        batch_size_(batch_size), result_(result), communicator_(std::move(communicator)), spaces_(std::move(spaces)) {}
 
  protected:
   void Run() override {
@@ -195,12 +214,20 @@ class DatasetWorker : public ModelWorker {
     for (size_t t = 0; t < outputs.size(); ++t) {
       switch (result_) {
         case DatasetResult::Metrics:
-          results_.push_back(task_metrics(types_[t], outputs[t], dataset_->labels().select(1, static_cast<int64_t>(t))));
+          results_.push_back(task_metrics(types_[t], outputs[t], space_labels(t)));
           break;
         case DatasetResult::Predictions: predictions_.push_back(predictions(types_[t], outputs[t]).contiguous()); break;
         case DatasetResult::RawOutputs: predictions_.push_back(outputs[t].contiguous()); break;
       }
     }
+  }
+
+  // Task t's labels, NaN (left out) outside its sample space.
+  torch::Tensor space_labels(size_t t) const {
+    const auto labels = dataset_->labels().select(1, static_cast<int64_t>(t));
+    if (t >= spaces_.size() || spaces_[t].task < 0) return labels;
+    const auto inside = dataset_->labels().select(1, spaces_[t].task).eq(spaces_[t].equals);
+    return torch::where(inside, labels, torch::full_like(labels, std::numeric_limits<float>::quiet_NaN()));
   }
 
   Napi::Value Resolve(Napi::Env env) override {
@@ -222,6 +249,7 @@ class DatasetWorker : public ModelWorker {
   int64_t batch_size_;
   DatasetResult result_;
   std::shared_ptr<Communicator> communicator_;
+  std::vector<SampleSpace> spaces_;
   std::vector<std::map<std::string, double>> results_;
   std::vector<torch::Tensor> predictions_;
 };
@@ -289,12 +317,14 @@ Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr
     auto dataset = AddonDataset::from_value(info[0], "dataset");
     if (!info[1].IsObject()) throw_invalid("evaluate and predict need { batchSize, taskTypes }");
     const auto options = info[1].As<Napi::Object>();
-    return (new DatasetWorker(info.Env(), state, dataset, to_task_types(options.Get("taskTypes")),
+    auto types = to_task_types(options.Get("taskTypes"));
+    auto spaces = to_sample_spaces(options.Get("where"), types.size());
+    return (new DatasetWorker(info.Env(), state, dataset, std::move(types),
                               integer_or(options, "batchSize", 4096),
                               metrics ? DatasetResult::Metrics
                               : options.Get("rawOutputs").ToBoolean().Value() ? DatasetResult::RawOutputs
                                                                               : DatasetResult::Predictions,
-                              AddonProcessGroup::from_value(options.Get("distributed"), "distributed")))
+                              AddonProcessGroup::from_value(options.Get("distributed"), "distributed"), std::move(spaces)))
         ->Start();
   });
 }

@@ -86,8 +86,12 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
     if (!loss.IsObject()) throw_invalid("losses[" + std::to_string(t) + "] must be an object");
     const auto spec = loss.As<Napi::Object>();
     options.tasks.push_back({types[t], to_loss(string_or(spec, "loss", "bce")), number_or(spec, "weight", 1.0),
-                             number_or(spec, "huberDelta", 1.0)});
+                             number_or(spec, "huberDelta", 1.0), integer_or(spec, "whereTask", -1),
+                             number_or(spec, "whereEquals", 1.0)});
+    if (options.tasks.back().where_task >= static_cast<int64_t>(types.size())) throw_invalid("losses.whereTask names no task");
   }
+  options.weighting = to_choice<TaskWeighting>("taskWeighting", string_or(object, "taskWeighting", "fixed"),
+                                               {{"fixed", TaskWeighting::Fixed}, {"uncertainty", TaskWeighting::Uncertainty}});
   options.batch_size = integer_or(object, "batchSize", 256);
   const int64_t seed = integer_or(object, "seed", 0);
   if (seed < 0) throw_invalid("seed must be non-negative");
@@ -224,6 +228,8 @@ Napi::Function AddonTrainer::Define(Napi::Env env) {
                          InstanceMethod<&AddonTrainer::Abort>("abort"),
                          InstanceMethod<&AddonTrainer::Step>("step"),
                          InstanceMethod<&AddonTrainer::LearningRate>("learningRate"),
+                         InstanceMethod<&AddonTrainer::TaskWeights>("taskWeights"),
+                         InstanceMethod<&AddonTrainer::SetTaskWeights>("setTaskWeights"),
                          InstanceMethod<&AddonTrainer::SaveState>("saveState"),
                          InstanceMethod<&AddonTrainer::LoadState>("loadState"),
                          InstanceMethod<&AddonTrainer::Dispose>("dispose"),
@@ -271,6 +277,31 @@ Napi::Value AddonTrainer::Abort(const Napi::CallbackInfo& info) {
 Napi::Value AddonTrainer::Step(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     return Napi::Number::New(info.Env(), static_cast<double>(live()->trainer.global_step()));
+  });
+}
+
+// Between passes only (lib/training.ts): the weights are read by the running pass's thread.
+Napi::Value AddonTrainer::TaskWeights(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const auto weights = live()->trainer.task_weights();
+    auto result = Napi::Array::New(info.Env(), weights.size());
+    for (size_t t = 0; t < weights.size(); ++t) result.Set(static_cast<uint32_t>(t), Napi::Number::New(info.Env(), weights[t]));
+    return result;
+  });
+}
+
+Napi::Value AddonTrainer::SetTaskWeights(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsArray()) throw_invalid("setTaskWeights needs an array of numbers");
+    const auto array = info[0].As<Napi::Array>();
+    std::vector<double> weights;
+    for (uint32_t t = 0; t < array.Length(); ++t) {
+      const auto value = array.Get(t);
+      if (!value.IsNumber()) throw_invalid("setTaskWeights needs an array of numbers");
+      weights.push_back(value.As<Napi::Number>().DoubleValue());
+    }
+    live()->trainer.set_task_weights(weights);
+    return info.Env().Undefined();
   });
 }
 

@@ -31,6 +31,8 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value LearningRate(const Napi::CallbackInfo& info);
+  Napi::Value TaskWeights(const Napi::CallbackInfo& info);
+  Napi::Value SetTaskWeights(const Napi::CallbackInfo& info);
   Napi::Value SaveState(const Napi::CallbackInfo& info);
   Napi::Value LoadState(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

@@ -58,6 +58,17 @@ void ModelConfig::validate() const {
     require(task.outputs > 0, "task outputs must be positive");
     require(names.insert(task.name).second, "duplicate task name '" + task.name + "'");
   }
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    // Following the chain of parents from any task must end (no cycles), at binary tasks only.
+    int64_t at = static_cast<int64_t>(t);
+    for (size_t hops = 0; tasks[at].conditional_on >= 0; ++hops) {
+      const int64_t parent = tasks[at].conditional_on;
+      require(parent < static_cast<int64_t>(tasks.size()), "a task is conditional on an unknown task");
+      require(tasks[at].outputs == 1 && tasks[parent].outputs == 1, "conditional tasks and their parents must be binary");
+      require(hops < tasks.size(), "task '" + tasks[t].name + "' is conditional on itself through a cycle");
+      at = parent;
+    }
+  }
   require(!expert_dims.empty(), "expertDims must have at least one level");
   for (const auto& level : expert_dims) require_widths(level, "expertDims", false);
   require_widths(tower_dims, "towerDims", true);

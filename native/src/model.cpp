@@ -124,8 +124,36 @@ std::vector<torch::Tensor> MultiTaskModelImpl::embedding_tables() {
   return tables;
 }
 
+namespace {
+
+// log(1 - sigmoid(a) sigmoid(b)) without cancellation: 1 - s(a) s(b) = s(-a) + s(a) s(-b).
+torch::Tensor log_one_minus_joint(const torch::Tensor& a, const torch::Tensor& b) {
+  namespace F = torch::nn::functional;
+  return torch::logaddexp(F::logsigmoid(-a), F::logsigmoid(a) + F::logsigmoid(-b));
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> joint_outputs(std::vector<torch::Tensor> outputs, const std::vector<TaskSpec>& tasks) {
+  namespace F = torch::nn::functional;
+  std::vector<bool> done(tasks.size(), false);
+  // Parents before children (the config has no cycles): a chain's joint builds on its parent's joint.
+  std::function<void(size_t)> compose = [&](size_t t) {
+    if (done[t]) return;
+    done[t] = true;
+    const int64_t parent = tasks[t].conditional_on;
+    if (parent < 0) return;
+    compose(static_cast<size_t>(parent));
+    const auto& a = outputs[parent];
+    const auto& b = outputs[t];
+    outputs[t] = F::logsigmoid(a) + F::logsigmoid(b) - log_one_minus_joint(a, b);
+  };
+  for (size_t t = 0; t < tasks.size(); ++t) compose(t);
+  return outputs;
+}
+
 std::vector<torch::Tensor> MultiTaskModelImpl::forward_touched(const Batch& batch, std::vector<TouchedRows>& touched) {
-  return tower_out_->forward(towers(arch_->forward(embed(batch, &touched), nullptr)));
+  return joint_outputs(tower_out_->forward(towers(arch_->forward(embed(batch, &touched), nullptr))), config_.tasks);
 }
 
 torch::Tensor MultiTaskModelImpl::towers(const torch::Tensor& representation) {
@@ -133,7 +161,7 @@ torch::Tensor MultiTaskModelImpl::towers(const torch::Tensor& representation) {
 }
 
 std::vector<torch::Tensor> MultiTaskModelImpl::forward(const Batch& batch) {
-  return tower_out_->forward(towers(arch_->forward(embed(batch), nullptr)));
+  return joint_outputs(tower_out_->forward(towers(arch_->forward(embed(batch), nullptr))), config_.tasks);
 }
 
 std::vector<torch::Tensor> MultiTaskModelImpl::gate_weights(const Batch& batch) {

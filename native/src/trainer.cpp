@@ -36,6 +36,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
 
 // Names of the embedding optimizer's state, beside the dense optimizer's.
 constexpr const char* kSparseStatePrefix = "embedding_optimizer.";
+constexpr const char* kLogVariancesName = "task_weighting.log_variances";
 
 // As torch.nn.utils.clip_grad_norm_ (2-norm over all gradients together), over dense parameters
 // gradients and the tables' row gradients alike.
@@ -193,12 +194,48 @@ Trainer::Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options)
     sparse_optimizer_ = std::make_unique<SparseOptimizer>(tables_, *options_.embedding_optimizer);
   }
   if (parameters_.empty()) throw InvalidArgument("trainer: the model has no trainable parameters");
+  set_weights_.assign(options_.tasks.size(), 1.0);
+  if (options_.weighting == TaskWeighting::Uncertainty) {
+    const auto like = parameters_.front().options();
+    log_variances_ = torch::zeros({static_cast<int64_t>(options_.tasks.size())}, like).requires_grad_(true);
+    parameters_.push_back(log_variances_);
+  }
   optimizer_ = make_optimizer(parameters_, options_.optimizer);
+}
+
+void Trainer::set_task_weights(const std::vector<double>& weights) {
+  if (weights.size() != options_.tasks.size()) throw InvalidArgument("setTaskWeights: one weight per task is needed");
+  for (double w : weights) {
+    if (!std::isfinite(w) || w < 0) throw InvalidArgument("setTaskWeights: weights must be finite and non-negative");
+  }
+  set_weights_ = weights;
+}
+
+std::vector<double> Trainer::task_weights() const {
+  std::vector<double> weights;
+  for (size_t t = 0; t < options_.tasks.size(); ++t) {
+    double w = options_.tasks[t].weight * set_weights_[t];
+    if (log_variances_.defined()) {
+      const double s = log_variances_[static_cast<int64_t>(t)].item<double>();
+      w *= std::exp(-s) * (options_.tasks[t].type == TaskType::Regression ? 0.5 : 1.0);
+    }
+    weights.push_back(w);
+  }
+  return weights;
+}
+
+torch::Tensor Trainer::weighted_term(size_t task, const torch::Tensor& loss) const {
+  const double fixed = options_.tasks[task].weight * set_weights_[task];
+  if (!log_variances_.defined()) return fixed * loss;
+  const auto s = log_variances_[static_cast<int64_t>(task)];
+  const double data_factor = options_.tasks[task].type == TaskType::Regression ? 0.5 : 1.0;
+  return fixed * (data_factor * torch::exp(-s) * loss + 0.5 * s);
 }
 
 std::string Trainer::save_state() const {
   TensorMap tensors = dense_optimizer_state(*optimizer_, parameters_, options_.optimizer.kind);
   if (sparse_optimizer_) sparse_optimizer_->save(tensors, kSparseStatePrefix);
+  if (log_variances_.defined()) tensors[kLogVariancesName] = log_variances_.detach().cpu().clone();
   const auto bytes = encode_tensor_file(tensors);
   return std::string(bytes.begin(), bytes.end());
 }
@@ -208,6 +245,14 @@ void Trainer::load_state(const std::string& bytes, int64_t step, const torch::De
   const auto tensors = decode_tensor_file(std::vector<char>(bytes.begin(), bytes.end()), "the checkpoint's optimizer state");
   load_dense_optimizer_state(*optimizer_, parameters_, options_.optimizer.kind, tensors, device);
   if (sparse_optimizer_) sparse_optimizer_->load(tensors, kSparseStatePrefix, device);
+  if (log_variances_.defined()) {
+    const auto found = tensors.find(kLogVariancesName);
+    if (found == tensors.end() || !found->second.sizes().equals(log_variances_.sizes())) {
+      throw InvalidArgument("trainer state: the saved run has no uncertainty weights for these tasks");
+    }
+    torch::NoGradGuard no_grad;
+    log_variances_.copy_(found->second);
+  }
   step_ = step;
 }
 
@@ -225,21 +270,26 @@ double Trainer::lr_at(int64_t step) const {
   return base;
 }
 
-torch::Tensor Trainer::task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const {
+std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::Tensor& output,
+                                                     const torch::Tensor& all_labels) const {
   namespace F = torch::nn::functional;
   const auto& spec = options_.tasks[task];
-  // Missing labels (NaN) are left out of the mean; a batch without any needs no masked copies.
-  const auto present = labels.isnan().logical_not();
-  const bool complete = present.all().item<bool>();
+  const auto labels = all_labels.select(1, static_cast<int64_t>(task));
+  // Missing labels (NaN) and rows outside the sample space are left out of the mean; a batch
+  // without any needs no masked copies.
+  auto present = labels.isnan().logical_not();
+  if (spec.where_task >= 0) present = present.logical_and(all_labels.select(1, spec.where_task).eq(spec.where_equals));
+  const int64_t count = present.sum().item<int64_t>();
+  if (count == 0) return {torch::zeros({}, output.options()), 0};
+  const bool complete = count == labels.size(0);
   const auto y = complete ? labels : labels.index({present});
-  if (y.numel() == 0) return torch::zeros({}, output.options());
   const auto out = complete ? output : output.index({present});
   switch (spec.loss) {
-    case LossKind::BinaryCrossEntropy: return F::binary_cross_entropy_with_logits(out.squeeze(-1), y);
-    case LossKind::CrossEntropy: return F::cross_entropy(out, y.to(torch::kLong));
-    case LossKind::MeanSquaredError: return F::mse_loss(out.squeeze(-1), y);
+    case LossKind::BinaryCrossEntropy: return {F::binary_cross_entropy_with_logits(out.squeeze(-1), y), count};
+    case LossKind::CrossEntropy: return {F::cross_entropy(out, y.to(torch::kLong)), count};
+    case LossKind::MeanSquaredError: return {F::mse_loss(out.squeeze(-1), y), count};
     case LossKind::Huber:
-      return F::huber_loss(out.squeeze(-1), y, F::HuberLossFuncOptions().delta(spec.huber_delta));
+      return {F::huber_loss(out.squeeze(-1), y, F::HuberLossFuncOptions().delta(spec.huber_delta)), count};
   }
   throw InvalidArgument("unknown loss");
 }
@@ -349,11 +399,12 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       }
       torch::Tensor total = torch::zeros({}, outputs.front().options());
       for (size_t t = 0; t < tasks; ++t) {
-        const auto loss = task_loss(t, outputs[t], labels.select(1, static_cast<int64_t>(t)));
+        const auto [loss, count] = task_loss(t, outputs[t], labels);
         const double value = loss.item<double>();
         if (!std::isfinite(value) && bad_task < 0) bad_task = static_cast<int64_t>(t);
         stat[3 + t] = value * static_cast<double>(local);
-        total = total + options_.tasks[t].weight * loss;
+        // A task without labelled rows in this batch adds nothing (not even an uncertainty term).
+        if (count > 0) total = total + weighted_term(t, loss);
       }
       stat[2] = bad_task >= 0 ? 1.0 : 0.0;
       for (size_t t = 0; t < touched.size(); ++t) {

@@ -25,6 +25,10 @@ struct MultiValuedFeature {
 struct TaskSpec {
   std::string name;
   int64_t outputs = 1;  // 1 for binary and regression, K for K-class
+  // ESMM (Ma et al., SIGIR 2018): the index of the binary task this binary task is conditional on,
+  // or -1. Its tower then models P(task | parent) and the model's output for it is the logit of the
+  // joint P(parent) x P(task | parent) (the parent's own output joint already in a chain).
+  int64_t conditional_on = -1;
 };
 
 struct ModelConfig {

@@ -31,6 +31,10 @@ struct Batch {
 
 enum class WeightLayout { Reference, Native };
 
+// The model's outputs from the towers' (one per task): a conditional task's (TaskSpec::conditional_on)
+// becomes the logit of its joint probability with its parent, computed stably in log space.
+std::vector<torch::Tensor> joint_outputs(std::vector<torch::Tensor> outputs, const std::vector<TaskSpec>& tasks);
+
 class MultiTaskModelImpl : public torch::nn::Module, public TaskModel {
  public:
   explicit MultiTaskModelImpl(ModelConfig config);

@@ -52,7 +52,18 @@ struct TaskLoss {
   LossKind loss = LossKind::BinaryCrossEntropy;
   double weight = 1.0;
   double huber_delta = 1.0;
+  // The task's sample space: its loss counts only rows whose label of task `where_task` equals
+  // `where_equals` (e.g. conversion on clicked rows); -1: every labelled row.
+  int64_t where_task = -1;
+  double where_equals = 1.0;
 };
+
+// How the tasks' losses are weighted in the sum that is minimised. Fixed: TaskLoss::weight (times
+// the weights set with set_task_weights, e.g. Dynamic Weight Averaging's per epoch). Uncertainty
+// (Kendall, Gal and Cipolla, CVPR 2018): a learnable log-variance s_t per task, trained with the
+// dense parameters; the task's term is exp(-s_t) L_t + s_t / 2 (classification) or
+// exp(-s_t) L_t / 2 + s_t / 2 (regression), times its fixed weight.
+enum class TaskWeighting { Fixed, Uncertainty };
 
 enum class NonFinitePolicy { Stop, Skip };
 
@@ -63,6 +74,7 @@ struct TrainerOptions {
   std::optional<SparseOptimizerOptions> embedding_optimizer;
   ScheduleOptions schedule;
   std::vector<TaskLoss> tasks;
+  TaskWeighting weighting = TaskWeighting::Fixed;
   int64_t batch_size = 256;
   uint64_t seed = 0;
   double clip_norm = 0.0;  // 0: no clipping
@@ -124,6 +136,10 @@ class Trainer {
   void set_communicator(std::shared_ptr<Communicator> communicator);
 
   int64_t global_step() const { return step_; }
+  // Weights that multiply the tasks' fixed weights from the next step on (Dynamic Weight Averaging).
+  void set_task_weights(const std::vector<double>& weights);
+  // Each task's weight on its loss now: fixed x set, and exp(-s_t) (or exp(-s_t) / 2) with Uncertainty.
+  std::vector<double> task_weights() const;
   // Optimizer state (moments, step counts) as bytes, and its restore onto `device` with the
   // global step, so a resumed run continues exactly where the saved one stopped.
   std::string save_state() const;
@@ -132,7 +148,11 @@ class Trainer {
   const TrainerOptions& options() const { return options_; }
 
  private:
-  torch::Tensor task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const;
+  // The task's mean loss over its labelled rows in its sample space (zero when there are none) and
+  // how many rows that is. `labels` holds every task's labels [B, T].
+  std::pair<torch::Tensor, int64_t> task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const;
+  // The term of task t's loss in the minimised sum (see TaskWeighting).
+  torch::Tensor weighted_term(size_t task, const torch::Tensor& loss) const;
   // The tables' touched ids and row gradients of this step, summed over ranks when data-parallel
   // (every rank ends with the same rows); `scale` weights this rank's rows first, and
   // rows_per_rank[r][t] is rank r's count of touched rows of table t.
@@ -145,6 +165,8 @@ class Trainer {
   std::vector<torch::Tensor> parameters_;  // what optimizer_ steps: all but the row-sparse tables
   std::vector<torch::Tensor> tables_;      // trained row-sparse by sparse_optimizer_
   std::unique_ptr<SparseOptimizer> sparse_optimizer_;
+  std::vector<double> set_weights_;  // set_task_weights', 1 until set
+  torch::Tensor log_variances_;      // [T], TaskWeighting::Uncertainty only; the last of parameters_
   std::shared_ptr<Communicator> communicator_;
   int64_t step_ = 0;
 };

@@ -1,0 +1,128 @@
+"""The Python side of the multi-task objective tests (test/objectives.test.ts): trains the in-repo
+reference model with the objectives written from their papers, independently of adatt's code, and
+writes the final weights and each epoch's task weights.
+
+    /usr/bin/python3 scripts/reference/train_objectives.py SPEC.json WEIGHTS_IN.safetensors OUT_PREFIX
+
+SPEC.json: {config (adatt's native model config, with conditionalOn per task), data: {size, dense,
+labels: [T][N] (null = missing)}, taskTypes, epochs, batchSize, seed, lr, weighting: 'fixed' |
+'uncertainty' | 'dwa', temperature, weights: [T] (fixed), where: [T] of {task, equals} or null}.
+Writes OUT_PREFIX.safetensors (weights) and OUT_PREFIX.json ({taskWeights: per epoch, [T]}).
+
+- ESMM (Ma et al., SIGIR 2018): a conditional task's tower gives p(task | parent); the model's
+  probability is p(parent) * p(task | parent), and its loss is the binary cross-entropy of that
+  product with the task's label over every labelled row.
+- Sample spaces: a task's loss counts rows whose label of `where.task` equals `where.equals`.
+- Uncertainty (Kendall, Gal and Cipolla, CVPR 2018), with s = log sigma^2 learned beside the
+  network: classification exp(-s) L + s / 2, regression exp(-s) L / 2 + s / 2.
+- DWA (Liu, Johns and Davison, CVPR 2019): w_t(k) = T exp(r_t / temperature) / sum exp(r_i /
+  temperature), r_t = L_t(k-1) / L_t(k-2) over epoch mean training losses; 1 for the first two.
+Batches follow adatt's order: epoch e's permutation is torch.randperm(N) under a generator seeded
+with seed * 1000003 + e. An epoch's mean loss of a task weights each batch's loss by its rows.
+"""
+
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from adatt_reference import ReferenceModel  # noqa: E402
+from safetensors_io import load_file, save_file  # noqa: E402
+
+
+def main() -> int:
+    spec_path, weights_in, out_prefix = sys.argv[1:4]
+    with open(spec_path) as f:
+        spec = json.load(f)
+    config, data = spec["config"], spec["data"]
+    tasks = config["tasks"]
+    model = ReferenceModel({**config, "tasks": [{"name": t["name"], "outputs": t["outputs"]} for t in tasks]})
+    model.load_state_dict(load_file(weights_in))
+    count = len(tasks)
+    log_variances = torch.zeros(count, requires_grad=True)
+    params = list(model.parameters()) + ([log_variances] if spec["weighting"] == "uncertainty" else [])
+    optimizer = torch.optim.Adam(params, lr=spec["lr"])
+
+    n = int(data["size"])
+    dense = torch.tensor(data["dense"], dtype=torch.float32).reshape(n, config["denseDim"])
+    labels = torch.tensor([[math.nan if v is None else v for v in task] for task in data["labels"]]).t()
+    empty = torch.zeros(0, dtype=torch.long)
+
+    def probabilities_or_outputs(outputs):
+        """Per task: the conditional tasks' joint probability p(parent) * p(task | parent) (chains compose), else the raw output."""
+        result = {}
+
+        def of(t):
+            if t in result:
+                return result[t]
+            parent = tasks[t]["conditionalOn"]
+            if parent < 0:
+                result[t] = outputs[t].squeeze(-1)
+            else:
+                parent_probability = of(parent) if tasks[parent]["conditionalOn"] >= 0 else torch.sigmoid(of(parent))
+                result[t] = parent_probability * torch.sigmoid(outputs[t].squeeze(-1))
+            return result[t]
+
+        return [of(t) for t in range(count)]
+
+    dwa_weights = [1.0] * count
+    epoch_losses = []
+    reported = []
+    batch_size = spec["batchSize"]
+    for epoch in range(spec["epochs"]):
+        if spec["weighting"] == "dwa" and len(epoch_losses) >= 2:
+            ratios = [epoch_losses[-1][t] / epoch_losses[-2][t] if epoch_losses[-2][t] > 0 else 1.0 for t in range(count)]
+            exps = [math.exp(r / spec["temperature"]) for r in ratios]
+            dwa_weights = [count * e / sum(exps) for e in exps]
+        generator = torch.Generator()
+        generator.manual_seed(spec["seed"] * 1000003 + epoch)
+        order = torch.randperm(n, generator=generator)
+        sums = [0.0] * count
+        for begin in range(0, n, batch_size):
+            rows = order[begin:begin + batch_size]
+            values = probabilities_or_outputs(model(dense[rows], empty.reshape(len(rows), 0), []))
+            total = torch.zeros(())
+            for t, kind in enumerate(spec["taskTypes"]):
+                y = labels[rows, t]
+                keep = ~torch.isnan(y)
+                where = spec["where"][t]
+                if where is not None:
+                    keep &= labels[rows, where["task"]] == where["equals"]
+                if not keep.any():
+                    continue
+                value, target = values[t][keep], y[keep]
+                if kind == "regression":
+                    loss = F.mse_loss(value, target)
+                elif tasks[t]["conditionalOn"] >= 0:
+                    loss = F.binary_cross_entropy(value, target)
+                else:
+                    loss = F.binary_cross_entropy_with_logits(value, target)
+                sums[t] += loss.item() * len(rows)
+                fixed = spec["weights"][t] * dwa_weights[t]
+                if spec["weighting"] == "uncertainty":
+                    s = log_variances[t]
+                    factor = 0.5 if kind == "regression" else 1.0
+                    total = total + fixed * (factor * torch.exp(-s) * loss + 0.5 * s)
+                else:
+                    total = total + fixed * loss
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+        epoch_losses.append([s / n for s in sums])
+        if spec["weighting"] == "uncertainty":
+            reported.append([spec["weights"][t] * math.exp(-log_variances[t].item()) * (0.5 if kind == "regression" else 1.0)
+                             for t, kind in enumerate(spec["taskTypes"])])
+        else:
+            reported.append([spec["weights"][t] * dwa_weights[t] for t in range(count)])
+    save_file({name: t.detach().contiguous() for name, t in model.state_dict().items()}, out_prefix + ".safetensors")
+    with open(out_prefix + ".json", "w") as f:
+        json.dump({"taskWeights": reported, "epochLosses": epoch_losses}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,10 +45,10 @@ export interface Override {
 
 export const SECTIONS = ['model', 'data', 'training', 'report'] as const;
 /** Model keys the CLI handles itself: how modelSections() sizes the embeddings. */
-const MODEL_INPUT_KEYS = ['embeddingDim', 'pooling'] as const;
+const MODEL_INPUT_KEYS = ['embeddingDim', 'pooling', 'conditionalOn'] as const;
 /** fit() options a config may set; the run supplies the others (validation, checkpoint.dir, callbacks). */
 const TRAINING_KEYS = [
-  'epochs', 'batchSize', 'optimizer', 'schedule', 'clipNorm', 'losses', 'seed', 'device', 'threads', 'earlyStopping',
+  'epochs', 'batchSize', 'optimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device', 'threads', 'earlyStopping',
   'restoreBest', 'nonFinite', 'evalBatchSize', 'progressInterval', 'checkpoint',
 ] as const;
 const CHECKPOINT_KEYS = ['every', 'keepLast', 'keepBest'] as const;
@@ -232,8 +232,11 @@ function checkModelSection(raw: Record<string, unknown>): ModelSection {
     }
   }
   const model: ModelSection = { ...KIND_DEFAULTS[kind], ...raw, kind };
-  const { embeddingDim, pooling, ...architecture } = model;
+  const { embeddingDim, pooling, conditionalOn, ...architecture } = model;
   if (embeddingDim !== undefined) check.integer(embeddingDim, 'model.embeddingDim', 1, 65_536);
+  if (conditionalOn !== undefined) {
+    for (const [task, parent] of Object.entries(requireObject(conditionalOn, 'model.conditionalOn'))) check.string(parent, `model.conditionalOn.${task}`);
+  }
   if (pooling !== undefined) check.oneOf(pooling, 'model.pooling', ['mean', 'sum'] as const);
   // The real input and tasks come with the data; stand-ins let the library check everything else now.
   const taskCount = Array.isArray(architecture.expertsPerTask) ? architecture.expertsPerTask.length : 1;

@@ -17,6 +17,8 @@ export interface ModelSectionsOptions {
   embeddingDim?: number | ((vocab: number) => number);
   /** Pooling of multi-valued features (default 'mean'). */
   pooling?: Pooling;
+  /** ESMM chains: task name -> the binary task it is conditional on (e.g. `{ buy: 'click' }`); checked with the model config. */
+  conditionalOn?: Record<string, string>;
 }
 
 export interface ModelSections {
@@ -40,7 +42,10 @@ export function vocabSize(feature: FittedCategorical): number {
 export function modelSections(schema: FittedSchema, options: ModelSectionsOptions = {}): ModelSections {
   validateFittedSchema(schema);
   const check = optionsChecker('model sections options');
-  const given = check.record(options, '', ['embeddingDim', 'pooling']);
+  const given = check.record(options, '', ['embeddingDim', 'pooling', 'conditionalOn']);
+  const taskNames = schema.tasks.map((task) => task.name);
+  const conditionalOn = given.conditionalOn === undefined ? {} : check.record(given.conditionalOn, 'conditionalOn', taskNames);
+  for (const [name, parent] of Object.entries(conditionalOn)) check.string(parent, `conditionalOn.${name}`);
   const rule = given.embeddingDim ?? defaultEmbeddingDim;
   if (typeof rule !== 'function') check.integer(rule, 'embeddingDim', 1);
   const dimOf = (feature: FittedCategorical, field: string): number => {
@@ -60,9 +65,11 @@ export function modelSections(schema: FittedSchema, options: ModelSectionsOption
       ...(categorical.length > 0 ? { categorical } : {}),
       ...(multiValued.length > 0 ? { multiValued } : {}),
     },
-    tasks: schema.tasks.map((task): TaskConfig =>
-      task.type === 'multiclass'
-        ? { name: task.name, type: 'multiclass', classes: task.classes.length }
-        : { name: task.name, type: task.type }),
+    tasks: schema.tasks.map((task): TaskConfig => {
+      if (task.type === 'multiclass') return { name: task.name, type: 'multiclass', classes: task.classes.length };
+      const parent = conditionalOn[task.name] as string | undefined;
+      // A regression task with a parent is left for the model config's check to name.
+      return parent === undefined ? { name: task.name, type: task.type } : { name: task.name, type: task.type, conditionalOn: parent } as TaskConfig;
+    }),
   };
 }

@@ -158,6 +158,46 @@ describe('adatt train', () => {
     expect(readJson(path.join(out, 'run.json')).status).toBe('completed');
     expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true);
   });
+  it('trains ESMM with a sample space and DWA from a run config, recording and plotting the task weights', async () => {
+    const rows = Array.from({ length: 240 }, (_, i) => {
+      const click = (i * 7) % 3 === 0 ? 1 : 0;
+      return `${(i % 17) / 17},${click},${click && i % 2 ? 1 : 0},${click ? (i % 5) / 5 : ''}`;
+    });
+    fs.writeFileSync(path.join(work, 'esmm.csv'), ['x,click,buy,spend', ...rows].join('\n'));
+    const config = path.join(work, 'esmm.json');
+    fs.writeFileSync(config, JSON.stringify({
+      model: { kind: 'mmoe', conditionalOn: { buy: 'click' } },
+      data: {
+        source: 'esmm.csv',
+        schema: {
+          dense: ['x'],
+          tasks: [
+            { name: 'click', type: 'binary', column: 'click', positive: '1' },
+            { name: 'buy', type: 'binary', column: 'buy', positive: '1' },
+            { name: 'spend', type: 'regression', column: 'spend' },
+          ],
+        },
+      },
+      training: { epochs: 4, threads: 1, taskWeighting: 'dwa', losses: { spend: { where: { task: 'click', metrics: true } } } },
+    }));
+    const out = path.join(work, 'esmm');
+    const result = await adatt(['train', config, '--out', out]);
+    expect(result.stderr).not.toContain('error');
+    expect(result.code).toBe(0);
+    const epochs = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line))
+      .filter((line) => line.type === 'epoch');
+    expect(epochs).toHaveLength(4);
+    expect(epochs[0].taskWeights).toEqual({ click: 1, buy: 1, spend: 1 });
+    const last = epochs[3].taskWeights;
+    expect(last.click + last.buy + last.spend).toBeCloseTo(3, 6);
+    expect(last.click).not.toBe(1);
+    expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('task weights');
+    const bad = path.join(work, 'esmm-bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), model: { kind: 'mmoe', conditionalOn: { buy: 'spend' } } }));
+    const refused = await adatt(['train', bad, '--out', path.join(work, 'esmm-bad')]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/conditionalOn names 'spend', a regression task/);
+  });
 });
 
 describe('adatt eval, predict, inspect, report, export', () => {

@@ -105,6 +105,7 @@ async function prepareModel(config: RunConfig, schema: FittedSchema, resumeFrom:
     const sectionOptions: ModelSectionsOptions = {
       ...(config.model.embeddingDim === undefined ? {} : { embeddingDim: config.model.embeddingDim as number }),
       ...(config.model.pooling === undefined ? {} : { pooling: config.model.pooling as 'mean' | 'sum' }),
+      ...(config.model.conditionalOn === undefined ? {} : { conditionalOn: config.model.conditionalOn as Record<string, string> }),
     };
     const modelConfig = modelConfigOf(config.model, modelSections(schema, sectionOptions));
     return { model: inSectionSync('model', () => createModel(modelConfig as unknown as ModelConfig)) };

@@ -93,6 +93,17 @@ function curves(tasks: readonly TaskConfig[], epochs: readonly EpochSummary[]): 
     }
     return result;
   });
+  // Task weights only when they moved (uncertainty, DWA); runs before they were recorded have none.
+  const weighted = epochs.filter((s) => s.taskWeights !== undefined);
+  const moved = tasks.some((task) => new Set(weighted.map((s) => s.taskWeights[task.name])).size > 1);
+  if (moved) {
+    charts.push(lineChart({
+      title: 'task weights (each task\'s weight on its loss)',
+      xLabel: 'epoch',
+      yLabel: 'weight',
+      series: tasks.map((task) => ({ name: task.name, points: weighted.map((s) => ({ x: x(s), y: s.taskWeights[task.name] ?? NaN })) })),
+    }));
+  }
   return `<div class="charts">${charts.join('')}</div>`;
 }
 

@@ -41,10 +41,11 @@ describe('lifecycle', () => {
   for (let r = 0; r < 2; r += 1) { await round(); await settle(); }
   const warm = rss();
   for (let r = 0; r < 3; r += 1) { await round(); await settle(); }
-  console.log(JSON.stringify({ growth: (rss() - warm) / warm }));
-})();`) as { growth: number };
-    // 600 more models of ~0.6 MB each would add ~350 MB if the finalizer did not free them.
-    expect(result.growth).toBeLessThan(0.1);
+  console.log(JSON.stringify({ growthMB: (rss() - warm) / 2 ** 20 }));
+})();`) as { growthMB: number };
+    // 600 more models of 2.1 MB of weights each would add about 1.2 GB if the finalizer did not
+    // free them; the allocators' own drift stays far below that (40 MB seen with LibTorch 2.6 under load).
+    expect(result.growthMB).toBeLessThan(175);
   }, 300_000);
 
   it('keeps memory flat over 10,000 forward calls and 200 tiny epochs', () => {

@@ -99,7 +99,7 @@ export interface RawDatasetOptions {
   distributed?: RawProcessGroup;
   /** predict only: the towers' raw outputs [N * outputs] (no sigmoid or softmax), for `taskMetrics`. */
   rawOutputs?: boolean;
-  /** evaluate only: per task, metrics over the rows whose label of task `task` equals `equals` (task -1: all). */
+  /** evaluate (and taskMetrics): per task, metrics over the rows whose label of task `task` equals `equals` (task -1: all). */
   where?: { task: number; equals: number }[];
 }
 
@@ -131,8 +131,7 @@ export type ScheduleType = (typeof SCHEDULE_TYPES)[number];
 export const EMBEDDING_OPTIMIZER_TYPES = ['adam', 'adagrad', 'rowwise-adagrad', 'sgd'] as const;
 export type EmbeddingOptimizerType = (typeof EMBEDDING_OPTIMIZER_TYPES)[number];
 /** How the native trainer weights task losses (adatt::TaskWeighting); DWA is 'fixed' with weights set per epoch. */
-export const NATIVE_TASK_WEIGHTINGS = ['fixed', 'uncertainty'] as const;
-export type NativeTaskWeighting = (typeof NATIVE_TASK_WEIGHTINGS)[number];
+export type NativeTaskWeighting = 'fixed' | 'uncertainty';
 
 export interface RawTrainerOptions {
   optimizer: { type: OptimizerType; lr: number; weightDecay: number; momentum: number; beta1: number; beta2: number; eps: number };
@@ -260,8 +259,8 @@ export interface RawAddon {
   Model: new (config: NativeModelConfig) => RawModel;
   Dataset: new (init: RawDatasetInit) => RawDataset;
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
-  /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets. */
-  taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[]): Promise<Record<string, number>[]>;
+  /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets (`where` as evaluate's). */
+  taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[], where?: RawDatasetOptions['where']): Promise<Record<string, number>[]>;
   loadScript(path: string, device: string): Promise<RawScriptModule>;
   initProcessGroup(options: {
     masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number; cudaBackend: CudaBackend;

@@ -8,11 +8,17 @@ import { loadAddon } from './addon';
 import type { DataStream } from './data/stream';
 import type { ProcessGroup } from './distributed';
 import type { EncodedData } from './data/types';
+import { GrowableArray } from './data/table';
 import { TensorDataset } from './dataset';
 import { callNativeAsync } from './errors';
 
 /** Shuffle keys of a streamed epoch's chunks: (epoch, chunk), apart from in-memory epochs' keys. */
 const CHUNKS_PER_EPOCH_KEY = 2 ** 20;
+
+/** A chunk of `stream` as a TensorDataset of its schema and tasks. */
+function chunkDataset(stream: DataStream, encoded: EncodedData): TensorDataset {
+  return TensorDataset.fromEncoded(encoded, { schema: stream.schema, taskNames: stream.taskNames });
+}
 
 /** A one-row stand-in (missing ids, no labels) for a rank whose stream ended while others' go on; it trains none of it. */
 function placeholderRow(stream: DataStream): EncodedData {
@@ -55,8 +61,8 @@ export async function trainStreamEpoch(trainer: RawTrainer, stream: DataStream, 
       } else if (encoded === undefined) {
         break;
       }
-      placeholder ??= encoded === undefined ? TensorDataset.fromEncoded(placeholderRow(stream), { schema: stream.schema, taskNames: stream.taskNames }) : undefined;
-      const chunk = encoded === undefined ? placeholder! : TensorDataset.fromEncoded(encoded, { schema: stream.schema, taskNames: stream.taskNames });
+      placeholder ??= encoded === undefined ? chunkDataset(stream, placeholderRow(stream)) : undefined;
+      const chunk = encoded === undefined ? placeholder! : chunkDataset(stream, encoded);
       try {
         // Reports may arrive after the chunk's result (they come through a thread-safe queue): they use the totals before it.
         const before = { ...total, loss: [...total.loss] };
@@ -91,31 +97,14 @@ export async function trainStreamEpoch(trainer: RawTrainer, stream: DataStream, 
   return total;
 }
 
-/** Grows typed arrays chunk by chunk (doubling), for a pass's outputs and labels. */
-class Collected {
-  private array = new Float32Array(1 << 16);
-  private length = 0;
-
-  push(values: Float32Array): void {
-    if (this.length + values.length > this.array.length) {
-      const grown = new Float32Array(Math.max(this.array.length * 2, this.length + values.length));
-      grown.set(this.array.subarray(0, this.length));
-      this.array = grown;
-    }
-    this.array.set(values, this.length);
-    this.length += values.length;
-  }
-
-  values(): Float32Array {
-    return this.array.slice(0, this.length);
-  }
-}
+/** A pass's outputs or labels of one task, chunk after chunk. */
+const floats = (): GrowableArray<Float32Array> => new GrowableArray((n) => new Float32Array(n));
 
 /** Every chunk of one pass in source order with its predictions (or raw outputs); leaving the loop stops the pass. */
 export async function* chunkPredictions(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions):
   AsyncGenerator<{ outputs: Float32Array[]; encoded: EncodedData }> {
   for await (const encoded of stream.chunks()) {
-    const dataset = TensorDataset.fromEncoded(encoded, { schema: stream.schema, taskNames: stream.taskNames });
+    const dataset = chunkDataset(stream, encoded);
     let outputs: Float32Array[];
     try {
       outputs = await callNativeAsync(() => model.predict(dataset._raw(), options));
@@ -126,28 +115,21 @@ export async function* chunkPredictions(model: RawModel | RawScriptModule, strea
   }
 }
 
-/** A task's labels with those outside its sample space (evaluate's `where`) set to NaN, which metrics leave out. */
-function inSampleSpace(labels: Float32Array, all: readonly Float32Array[], space: { task: number; equals: number } | undefined): Float32Array {
-  if (space === undefined || space.task < 0) return labels;
-  const condition = all[space.task]!;
-  return labels.map((label, i) => (condition[i] === space.equals ? label : NaN));
-}
-
 /** Per task, evaluate's metrics over the whole stream: raw outputs and labels of all chunks, then exact metrics. */
 export async function streamMetrics(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Record<string, number>[]> {
-  const outputs = options.taskTypes.map(() => new Collected());
-  const labels = options.taskTypes.map(() => new Collected());
+  const outputs = options.taskTypes.map(() => floats());
+  const labels = options.taskTypes.map(() => floats());
   for await (const { outputs: chunkOutputs, encoded } of chunkPredictions(model, stream, { ...options, rawOutputs: true })) {
-    chunkOutputs.forEach((values, t) => outputs[t]!.push(values));
-    encoded.labels.forEach((values, t) => labels[t]!.push(inSampleSpace(values, encoded.labels, options.where?.[t])));
+    chunkOutputs.forEach((values, t) => outputs[t]!.pushAll(values));
+    encoded.labels.forEach((values, t) => labels[t]!.pushAll(values));
   }
   const addon = loadAddon();
-  return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.values()), labels.map((c) => c.values()), options.taskTypes));
+  return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.toArray()), labels.map((c) => c.toArray()), options.taskTypes, options.where));
 }
 
 /** Per task, predictions of all chunks concatenated in file order. */
 export async function streamAllPredictions(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Float32Array[]> {
-  const collected = options.taskTypes.map(() => new Collected());
-  for await (const { outputs } of chunkPredictions(model, stream, options)) outputs.forEach((values, t) => collected[t]!.push(values));
-  return collected.map((c) => c.values());
+  const collected = options.taskTypes.map(() => floats());
+  for await (const { outputs } of chunkPredictions(model, stream, options)) outputs.forEach((values, t) => collected[t]!.pushAll(values));
+  return collected.map((c) => c.toArray());
 }

@@ -388,7 +388,7 @@ export function dwaWeights(history: readonly Pick<EpochSummary, 'loss'>[], taskN
 }
 
 function trainerOptions(model: TrainableModel, options: Record<string, unknown>, batchSize: number, totalSteps: number,
-  resume: TrainingState | undefined): RawTrainerOptions {
+  resume: TrainingState | undefined, weighting: TaskWeightingType): RawTrainerOptions {
   const optimizer = readOptions(options.optimizer, 'optimizer', ['type', 'lr', 'weightDecay', 'momentum', 'betas', 'eps']);
   const [beta1, beta2] = readBetas(optimizer.betas, 'optimizer.betas', [0.9, 0.999]);
   const schedule = readOptions(options.schedule, 'schedule', ['type', 'warmupSteps', 'stepSize', 'gamma', 'minLr']);
@@ -428,7 +428,7 @@ function trainerOptions(model: TrainableModel, options: Record<string, unknown>,
         whereEquals: where?.equals ?? 1,
       };
     }),
-    taskWeighting: readTaskWeighting(options.taskWeighting).type === 'uncertainty' ? 'uncertainty' : 'fixed',
+    taskWeighting: weighting === 'uncertainty' ? 'uncertainty' : 'fixed',
     batchSize,
     seed: readNumber(options.seed, 'seed', 0, { min: 0, integer: true, max: Number.MAX_SAFE_INTEGER }),
     // Beyond 1e30 the norm's arithmetic overflows float32; no real norm is that large.
@@ -496,8 +496,8 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
   if (!Number.isSafeInteger(epochs * batchesPerEpoch)) {
     fail('epochs', `epochs x batches per epoch (${epochs} x ${batchesPerEpoch}) is more steps than can be counted`);
   }
-  const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume);
   const weighting = readTaskWeighting(options.taskWeighting);
+  const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume, weighting.type);
   const taskNames = tasksOf(model).map((task) => task.name);
   // Validation metrics in a task's sample space where its loss asks for it.
   const lossOptions = (options.losses ?? {}) as Record<string, TaskLossOptions | undefined>;

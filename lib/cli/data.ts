@@ -15,7 +15,8 @@ import { NULL_CODE, Table, type Column } from '../data/table';
 import type { EncodedData, FittedSchema, SchemaSpec } from '../data/types';
 import { ConfigError, ValidationError } from '../errors';
 import { inSection, inSectionSync, prefixField, UsageError } from './exit';
-import { fileFormatOf, isBuiltinDataset, sourceName, type DataSection } from './run-config';
+import { fileFormatOf } from '../data/engine';
+import { isBuiltinDataset, sourceName, type DataSection } from './run-config';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];

@@ -13,7 +13,7 @@ import { MODEL_KINDS, validateModelConfig, type ModelKind, type TaskConfig } fro
 import { BUILTIN_DATASETS, type BuiltinDatasetName } from '../data/builtin';
 import { CENSUS_INCOME_TASK_GROUPS } from '../data/builtin/census-income';
 import { configChecker } from '../data/check';
-import { isGlob } from '../data/engine';
+import { fileFormatOf, isGlob } from '../data/engine';
 import { validateSchemaSpec } from '../data/spec';
 import { ConfigError } from '../errors';
 import { isRecord, quoteList } from '../validation';
@@ -85,18 +85,6 @@ export function isBuiltinDataset(source: DataSource): source is BuiltinDatasetNa
 /** A data source's short name, for run directories and messages: the file's base name, or 'sql'. */
 export function sourceName(source: DataSource): string {
   return typeof source === 'string' ? path.basename(source) : 'sql';
-}
-
-export type FileFormat = 'csv' | 'parquet' | 'arrow' | 'jsonl';
-
-/** The reader for a data file (or a glob of shards), from its extension. */
-export function fileFormatOf(file: string): FileFormat | undefined {
-  const name = file.toLowerCase();
-  if (/\.(csv|tsv|txt|data)(\.gz)?$/.test(name)) return 'csv';
-  if (name.endsWith('.parquet')) return 'parquet';
-  if (/\.(arrow|feather|ipc)$/.test(name)) return 'arrow';
-  if (/\.(jsonl|ndjson)(\.gz)?$/.test(name)) return 'jsonl';
-  return undefined;
 }
 
 const SOURCE_CHOICES = `${quoteList(BUILTIN_DATASETS)}, a .csv, .csv.gz, .parquet, .jsonl or .arrow file, a glob of such shards ('shards/*.parquet'), or { sql: "SELECT …" }`;

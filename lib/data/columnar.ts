@@ -9,7 +9,8 @@ import { basename } from 'node:path';
 import { ValidationError } from '../errors';
 import { optionsChecker, type FieldChecker } from './check';
 import {
-  engineRead, expandFiles, locateInFiles, materialise, reading, readTable, rowsPerFile, sqlStrings, typedColumns, unsupportedColumn,
+  engineRead, expandFiles, jsonLinesScan, locateInFiles, materialise, parquetScan, reading, readTable, rowsPerFile, sqlRelation, sqlStrings,
+  typedColumns, unsupportedColumn,
 } from './engine';
 import { columnFromValues, resolvePositions, Table, type Column } from './table';
 import type { ColumnRef } from './types';
@@ -68,7 +69,7 @@ async function readFiles(settings: ReadSettings, scan: (files: string) => string
  * `Table` (snappy, gzip, zstd, brotli or lz4 compressed).
  */
 export async function readParquet(path: string, options: ColumnarReadOptions = {}): Promise<Table> {
-  return readFiles(readSettings(path, options, 'Parquet options'), (files) => `read_parquet(${files})`);
+  return readFiles(readSettings(path, options, 'Parquet options'), parquetScan);
 }
 
 /**
@@ -76,7 +77,7 @@ export async function readParquet(path: string, options: ColumnarReadOptions = {
  * files, into a `Table`: keys become columns, by the types DuckDB infers from the values.
  */
 export async function readJsonLines(path: string, options: ColumnarReadOptions = {}): Promise<Table> {
-  return readFiles(readSettings(path, options, 'JSON lines options'), (files) => `read_json(${files}, format = 'newline_delimited')`);
+  return readFiles(readSettings(path, options, 'JSON lines options'), jsonLinesScan);
 }
 
 export interface SqlReadOptions {
@@ -98,14 +99,8 @@ export async function readSql(sql: string, options: SqlReadOptions = {}): Promis
   const given = check.record(options, '', ['columns', 'source']);
   const source = given.source === undefined ? 'SQL query' : check.string(given.source, 'source');
   const refs = columnRefs(check, given.columns);
-  const relation = `(${query.trim().replace(/;$/, '')})`;
   return engineRead(source, async (connection) => {
-    try {
-      // Prepared on its own first, so that DuckDB's message points into the user's SQL.
-      (await connection.prepare(query)).destroySync();
-    } catch (err) {
-      throw new ValidationError('sql', `Invalid SQL source: ${(err as Error).message}`, { cause: err });
-    }
+    const relation = await sqlRelation(connection, query);
     const columns = await typedColumns(connection, relation, refs, source);
     await materialise(connection, relation, columns);
     return readTable(connection, columns, source);

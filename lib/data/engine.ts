@@ -50,6 +50,36 @@ export function isGlob(path: string): boolean {
   return /[*?[]/.test(path);
 }
 
+export type FileFormat = 'csv' | 'parquet' | 'arrow' | 'jsonl';
+
+/** The reader for a data file (or a glob of shards), from its extension. */
+export function fileFormatOf(file: string): FileFormat | undefined {
+  const name = file.toLowerCase();
+  if (/\.(csv|tsv|txt|data)(\.gz)?$/.test(name)) return 'csv';
+  if (name.endsWith('.parquet')) return 'parquet';
+  if (/\.(arrow|feather|ipc)$/.test(name)) return 'arrow';
+  if (/\.(jsonl|ndjson)(\.gz)?$/.test(name)) return 'jsonl';
+  return undefined;
+}
+
+/** DuckDB's scan of Parquet files; `files` is a SQL list of paths (and options). */
+export const parquetScan = (files: string): string => `read_parquet(${files})`;
+/** DuckDB's scan of JSON-lines files; `files` is a SQL list of paths (and options). */
+export const jsonLinesScan = (files: string): string => `read_json(${files}, format = 'newline_delimited')`;
+
+/**
+ * A user's SQL query as a relation, checked first on its own so that DuckDB's message points into
+ * the user's SQL (a ValidationError on field 'sql').
+ */
+export async function sqlRelation(connection: DuckDBConnection, query: string): Promise<string> {
+  try {
+    (await connection.prepare(query)).destroySync();
+  } catch (err) {
+    throw new ValidationError('sql', `Invalid SQL source: ${(err as Error).message}`, { cause: err });
+  }
+  return `(${query.trim().replace(/;$/, '')})`;
+}
+
 /** The files a path names: itself, or a glob's matches in name order (a FileError when none match). */
 export async function expandFiles(connection: DuckDBConnection, path: string, source: string): Promise<string[]> {
   if (!isGlob(path)) return [path];

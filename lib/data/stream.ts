@@ -11,13 +11,13 @@ import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, FileError, ValidationError } from '../errors';
 import { optionsChecker } from './check';
-import { engineRead, expandFiles, sqlString, sqlStrings, typedColumns } from './engine';
+import { engineRead, expandFiles, fileFormatOf, jsonLinesScan, parquetScan, sqlRelation, sqlString, sqlStrings, typedColumns } from './engine';
 import { validateFittedSchema } from './fitted';
 import { SeededRandom } from './random';
 import type { EncodedData, FittedSchema } from './types';
 
-export type StreamFormat = 'parquet' | 'csv' | 'json';
-const STREAM_FORMATS: readonly StreamFormat[] = ['parquet', 'csv', 'json'];
+export type StreamFormat = 'parquet' | 'csv' | 'jsonl';
+const STREAM_FORMATS: readonly StreamFormat[] = ['parquet', 'csv', 'jsonl'];
 
 /** A file, a glob of shards (`'events/*.parquet'`), or a DuckDB query over them. */
 export type StreamSource = string | { sql: string };
@@ -80,12 +80,11 @@ function workerFile(): string {
 }
 
 function formatOf(path: string, given: StreamFormat | undefined): StreamFormat {
-  if (given !== undefined) return given;
-  const name = path.toLowerCase().replace(/\.(gz|zst)$/, '');
-  if (name.endsWith('.parquet')) return 'parquet';
-  if (/\.(csv|tsv|txt)$/.test(name)) return 'csv';
-  if (/\.(jsonl|ndjson|json)$/.test(name)) return 'json';
-  throw new ValidationError('format', `Invalid stream options: cannot tell the format of ${path} from its name; give format ('parquet', 'csv' or 'json')`);
+  const format = given ?? fileFormatOf(path);
+  if (format === undefined || format === 'arrow') {
+    throw new ValidationError('format', `Invalid stream options: cannot stream ${path} as ${format === 'arrow' ? 'Arrow IPC (not streamed; read it with readArrow)' : 'a format told by its name'}; give format ('parquet', 'csv' or 'jsonl')`);
+  }
+  return format;
 }
 
 export class DataStream {
@@ -97,13 +96,14 @@ export class DataStream {
   readonly chunkRows: number;
   readonly #scan: ((files: readonly string[]) => string) | undefined;
   readonly #files: readonly string[];
-  readonly #sql: string | undefined;
+  /** A SQL source's query as a relation (checked when opened). */
+  readonly #query: string | undefined;
   readonly #settings: Required<Pick<StreamOptions, 'shuffleBufferRows' | 'seed' | 'prefetch'>>;
 
   /** @internal Use `openStream`. */
   constructor(init: {
     rows: number; schema: FittedSchema; source: string; chunkRows: number; files: readonly string[];
-    scan: ((files: readonly string[]) => string) | undefined; sql: string | undefined;
+    scan: ((files: readonly string[]) => string) | undefined; query: string | undefined;
     settings: Required<Pick<StreamOptions, 'shuffleBufferRows' | 'seed' | 'prefetch'>>;
   }) {
     this.rows = init.rows;
@@ -113,7 +113,7 @@ export class DataStream {
     this.chunkRows = init.chunkRows;
     this.#files = init.files;
     this.#scan = init.scan;
-    this.#sql = init.sql;
+    this.#query = init.query;
     this.#settings = init.settings;
   }
 
@@ -131,7 +131,7 @@ export class DataStream {
     // Whole files per rank when each gets one; else every rank reads all and keeps every worldSize-th chunk.
     const byFile = this.#scan !== undefined && files.length >= worldSize;
     if (byFile) files = files.filter((_, i) => i % worldSize === rank);
-    const relation = this.#scan ? this.#scan(files) : `(${this.#sql as string})`;
+    const relation = this.#scan ? this.#scan(files) : (this.#query as string);
     return {
       relation,
       schema: this.schema,
@@ -213,7 +213,7 @@ export async function openStream(source: StreamSource, options: StreamOptions): 
   let sql: string | undefined;
   let path: string | undefined;
   if (typeof source === 'string' && source !== '') path = source;
-  else if (typeof source === 'object' && source !== null && typeof (source as { sql?: unknown }).sql === 'string') sql = (source as { sql: string }).sql.trim().replace(/;$/, '');
+  else if (typeof source === 'object' && source !== null && typeof (source as { sql?: unknown }).sql === 'string') sql = (source as { sql: string }).sql;
   else check.fail('source', 'the source must be a path, a glob of shards or { sql: "SELECT ..." }');
   const format = path === undefined ? undefined : formatOf(path, given.format === undefined ? undefined : check.oneOf(given.format, 'format', STREAM_FORMATS));
   const csv = given.csv === undefined ? {} : check.record(given.csv, 'csv', ['delimiter', 'quote', 'header']);
@@ -223,23 +223,17 @@ export async function openStream(source: StreamSource, options: StreamOptions): 
   const name = given.source === undefined ? (path === undefined ? 'SQL query' : basename(path)) : check.string(given.source, 'source');
   const scan = format === undefined ? undefined : (files: readonly string[]): string => {
     const list = sqlStrings(files);
-    if (format === 'parquet') return `read_parquet(${list})`;
-    if (format === 'json') return `read_json(${list}, format = 'newline_delimited')`;
+    if (format === 'parquet') return parquetScan(list);
+    if (format === 'jsonl') return jsonLinesScan(list);
     return `read_csv(${list}, header = ${header}, delim = ${sqlString(delimiter)}, quote = ${sqlString(quote)}, escape = ${sqlString(quote)}, all_varchar = true, strict_mode = true, null_padding = false, nullstr = chr(0))`;
   };
   return engineRead(name, async (connection) => {
     const files = path === undefined ? [] : await expandFiles(connection, path, name);
-    const relation = scan ? scan(files) : `(${sql as string})`;
-    if (sql !== undefined) {
-      try {
-        (await connection.prepare(sql)).destroySync();
-      } catch (err) {
-        throw new ValidationError('sql', `Invalid SQL source: ${(err as Error).message}`, { cause: err });
-      }
-    }
+    const query = scan ? undefined : await sqlRelation(connection, sql as string);
+    const relation = query ?? (scan as (files: readonly string[]) => string)(files);
     await typedColumns(connection, relation, schema.columns, name);
     const rows = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${relation}`)).getRows()[0]?.[0] ?? 0);
     if (rows === 0) throw new ValidationError('source', `Invalid data: ${name} has no rows`);
-    return new DataStream({ rows, schema, source: name, chunkRows, files, scan, sql, settings });
+    return new DataStream({ rows, schema, source: name, chunkRows, files, scan, query, settings });
   });
 }

@@ -171,7 +171,7 @@ export function invalidData(table: Table, row: number, column: string, message: 
 }
 
 /** An append-only typed array that doubles its capacity as it grows. */
-export class GrowableArray<T extends Int32Array | Float64Array> {
+export class GrowableArray<T extends Int32Array | Float32Array | Float64Array> {
   private data: T;
   length = 0;
 
@@ -180,12 +180,21 @@ export class GrowableArray<T extends Int32Array | Float64Array> {
   }
 
   push(value: number): void {
-    if (this.length === this.data.length) {
-      const grown = this.create(this.data.length * 2);
-      grown.set(this.data);
-      this.data = grown;
-    }
+    if (this.length === this.data.length) this.grow(1);
     this.data[this.length++] = value;
+  }
+
+  /** Appends all of `values` (e.g. a chunk's outputs). */
+  pushAll(values: T): void {
+    if (this.length + values.length > this.data.length) this.grow(values.length);
+    this.data.set(values, this.length);
+    this.length += values.length;
+  }
+
+  private grow(needed: number): void {
+    const grown = this.create(Math.max(this.data.length * 2, this.length + needed));
+    grown.set(this.data.subarray(0, this.length));
+    this.data = grown;
   }
 
   /** A copy of exactly the pushed values (so that the spare capacity is freed). */

@@ -187,6 +187,19 @@ Batch to_batch(const Napi::Value& value, const ModelConfig& config) {
   return batch;
 }
 
+std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks) {
+  std::vector<SampleSpace> spaces(tasks);
+  if (value.IsUndefined()) return spaces;
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != tasks) throw_invalid("where needs one { task, equals } per task");
+  for (uint32_t t = 0; t < tasks; ++t) {
+    const auto item = value.As<Napi::Array>().Get(t);
+    if (!item.IsObject()) throw_invalid("where needs one { task, equals } per task");
+    spaces[t] = {integer_or(item.As<Napi::Object>(), "task", -1), number_or(item.As<Napi::Object>(), "equals", 1.0)};
+    if (spaces[t].task >= static_cast<int64_t>(tasks)) throw_invalid("where.task names no task");
+  }
+  return spaces;
+}
+
 std::vector<torch::Tensor> to_float_arrays(const Napi::Value& value, const std::string& field) {
   if (!value.IsArray()) throw_invalid(field + " must be an array of Float32Array");
   const auto array = value.As<Napi::Array>();

@@ -24,6 +24,8 @@ std::string string_or(const Napi::Object& object, const std::string& field, cons
 Napi::Object object_or_empty(const Napi::Object& object, const std::string& field);
 // 'binary' | 'multiclass' | 'regression', one per task.
 std::vector<TaskType> to_task_types(const Napi::Value& value);
+// evaluate's `where`: one { task, equals } per task (task -1: every row); absent: every row for all.
+std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks);
 // Copies the batch's typed arrays into CPU tensors (the JS buffers may change once we return).
 Batch to_batch(const Napi::Value& value, const ModelConfig& config);
 std::vector<torch::Tensor> to_float_arrays(const Napi::Value& value, const std::string& field);

@@ -1,5 +1,6 @@
 #include "metrics_wrap.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,11 +17,18 @@ namespace {
 class MetricsWorker : public PromiseWorker {
  public:
   MetricsWorker(Napi::Env env, std::vector<torch::Tensor> outputs, std::vector<torch::Tensor> labels,
-                std::vector<TaskType> types)
-      : PromiseWorker(env), outputs_(std::move(outputs)), labels_(std::move(labels)), types_(std::move(types)) {}
+                std::vector<TaskType> types, std::vector<SampleSpace> spaces)
+      : PromiseWorker(env), outputs_(std::move(outputs)), labels_(std::move(labels)), types_(std::move(types)),
+        spaces_(std::move(spaces)) {}
 
  protected:
   void Run() override {
+    for (const auto& labels : labels_) {
+      if (labels.numel() != labels_.front().numel()) throw InvalidArgument("taskMetrics: every task needs one label per row");
+    }
+    // Every task's labels side by side, only when a sample space reads another task's.
+    const bool spaced = std::any_of(spaces_.begin(), spaces_.end(), [](const SampleSpace& s) { return s.task >= 0; });
+    const auto all_labels = spaced ? torch::stack(labels_, 1) : torch::Tensor();
     for (size_t t = 0; t < types_.size(); ++t) {
       const int64_t rows = labels_[t].numel();
       // Tower outputs are [rows * K] row-major: K = 1 for binary and regression tasks.
@@ -28,7 +36,7 @@ class MetricsWorker : public PromiseWorker {
         throw InvalidArgument("taskMetrics: outputs[" + std::to_string(t) + "] has " +
                               std::to_string(outputs_[t].numel()) + " values for " + std::to_string(rows) + " labels");
       }
-      results_.push_back(task_metrics(types_[t], outputs_[t].view({rows, -1}), labels_[t]));
+      results_.push_back(task_metrics(types_[t], outputs_[t].view({rows, -1}), in_sample_space(labels_[t], all_labels, spaces_[t])));
     }
   }
 
@@ -46,6 +54,7 @@ class MetricsWorker : public PromiseWorker {
   std::vector<torch::Tensor> outputs_;
   std::vector<torch::Tensor> labels_;
   std::vector<TaskType> types_;
+  std::vector<SampleSpace> spaces_;
   std::vector<std::map<std::string, double>> results_;
 };
 
@@ -59,7 +68,8 @@ Napi::Value TaskMetrics(const Napi::CallbackInfo& info) {
     if (outputs.size() != types.size() || labels.size() != types.size()) {
       throw_invalid("taskMetrics needs one outputs and one labels array per task");
     }
-    return (new MetricsWorker(info.Env(), std::move(outputs), std::move(labels), std::move(types)))->Start();
+    auto spaces = to_sample_spaces(info[3], types.size());
+    return (new MetricsWorker(info.Env(), std::move(outputs), std::move(labels), std::move(types), std::move(spaces)))->Start();
   });
 }
 

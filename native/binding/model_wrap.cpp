@@ -175,25 +175,6 @@ class MoveWorker : public ModelWorker {
   torch::Device device_;
 };
 
-// A task's sample space in evaluate: rows whose label of task `task` equals `equals` (-1: all rows).
-struct SampleSpace {
-  int64_t task = -1;
-  double equals = 1.0;
-};
-
-std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks) {
-  std::vector<SampleSpace> spaces(tasks);
-  if (value.IsUndefined()) return spaces;
-  if (!value.IsArray() || value.As<Napi::Array>().Length() != tasks) throw_invalid("where needs one { task, equals } per task");
-  for (uint32_t t = 0; t < tasks; ++t) {
-    const auto item = value.As<Napi::Array>().Get(t);
-    if (!item.IsObject()) throw_invalid("where needs one { task, equals } per task");
-    spaces[t] = {integer_or(item.As<Napi::Object>(), "task", -1), number_or(item.As<Napi::Object>(), "equals", 1.0)};
-    if (spaces[t].task >= static_cast<int64_t>(tasks)) throw_invalid("where.task names no task");
-  }
-  return spaces;
-}
-
 // Whole-dataset outputs: turned into metrics (evaluate) or predictions (predict), or returned raw
 // (predict with rawOutputs, for metrics over many datasets, e.g. the chunks of a stream).
 class DatasetWorker : public ModelWorker {
@@ -214,20 +195,14 @@ class DatasetWorker : public ModelWorker {
     for (size_t t = 0; t < outputs.size(); ++t) {
       switch (result_) {
         case DatasetResult::Metrics:
-          results_.push_back(task_metrics(types_[t], outputs[t], space_labels(t)));
+          results_.push_back(task_metrics(
+              types_[t], outputs[t],
+              in_sample_space(dataset_->labels().select(1, static_cast<int64_t>(t)), dataset_->labels(), spaces_[t])));
           break;
         case DatasetResult::Predictions: predictions_.push_back(predictions(types_[t], outputs[t]).contiguous()); break;
         case DatasetResult::RawOutputs: predictions_.push_back(outputs[t].contiguous()); break;
       }
     }
-  }
-
-  // Task t's labels, NaN (left out) outside its sample space.
-  torch::Tensor space_labels(size_t t) const {
-    const auto labels = dataset_->labels().select(1, static_cast<int64_t>(t));
-    if (t >= spaces_.size() || spaces_[t].task < 0) return labels;
-    const auto inside = dataset_->labels().select(1, spaces_[t].task).eq(spaces_[t].equals);
-    return torch::where(inside, labels, torch::full_like(labels, std::numeric_limits<float>::quiet_NaN()));
   }
 
   Napi::Value Resolve(Napi::Env env) override {

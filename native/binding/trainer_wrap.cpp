@@ -86,9 +86,9 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
     if (!loss.IsObject()) throw_invalid("losses[" + std::to_string(t) + "] must be an object");
     const auto spec = loss.As<Napi::Object>();
     options.tasks.push_back({types[t], to_loss(string_or(spec, "loss", "bce")), number_or(spec, "weight", 1.0),
-                             number_or(spec, "huberDelta", 1.0), integer_or(spec, "whereTask", -1),
-                             number_or(spec, "whereEquals", 1.0)});
-    if (options.tasks.back().where_task >= static_cast<int64_t>(types.size())) throw_invalid("losses.whereTask names no task");
+                             number_or(spec, "huberDelta", 1.0),
+                             {integer_or(spec, "whereTask", -1), number_or(spec, "whereEquals", 1.0)}});
+    if (options.tasks.back().space.task >= static_cast<int64_t>(types.size())) throw_invalid("losses.whereTask names no task");
   }
   options.weighting = to_choice<TaskWeighting>("taskWeighting", string_or(object, "taskWeighting", "fixed"),
                                                {{"fixed", TaskWeighting::Fixed}, {"uncertainty", TaskWeighting::Uncertainty}});

@@ -39,6 +39,12 @@ double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels) {
   return (positive_rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives);
 }
 
+torch::Tensor in_sample_space(const torch::Tensor& labels, const torch::Tensor& all_labels, const SampleSpace& space) {
+  if (space.task < 0) return labels;
+  const auto inside = all_labels.select(1, space.task).eq(space.equals);
+  return torch::where(inside, labels, torch::full_like(labels, std::numeric_limits<float>::quiet_NaN()));
+}
+
 torch::Tensor predictions(TaskType type, const torch::Tensor& outputs) {
   switch (type) {
     case TaskType::Binary: return torch::sigmoid(outputs.squeeze(-1));

@@ -38,6 +38,9 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
 constexpr const char* kSparseStatePrefix = "embedding_optimizer.";
 constexpr const char* kLogVariancesName = "task_weighting.log_variances";
 
+// Uncertainty weighting's factor on exp(-s_t) L_t: 1 for classification, 1/2 for regression.
+double uncertainty_factor(TaskType type) { return type == TaskType::Regression ? 0.5 : 1.0; }
+
 // As torch.nn.utils.clip_grad_norm_ (2-norm over all gradients together), over dense parameters
 // gradients and the tables' row gradients alike.
 void clip_gradients_(const std::vector<torch::Tensor>& gradients, double max_norm) {
@@ -217,7 +220,7 @@ std::vector<double> Trainer::task_weights() const {
     double w = options_.tasks[t].weight * set_weights_[t];
     if (log_variances_.defined()) {
       const double s = log_variances_[static_cast<int64_t>(t)].item<double>();
-      w *= std::exp(-s) * (options_.tasks[t].type == TaskType::Regression ? 0.5 : 1.0);
+      w *= std::exp(-s) * uncertainty_factor(options_.tasks[t].type);
     }
     weights.push_back(w);
   }
@@ -228,8 +231,7 @@ torch::Tensor Trainer::weighted_term(size_t task, const torch::Tensor& loss) con
   const double fixed = options_.tasks[task].weight * set_weights_[task];
   if (!log_variances_.defined()) return fixed * loss;
   const auto s = log_variances_[static_cast<int64_t>(task)];
-  const double data_factor = options_.tasks[task].type == TaskType::Regression ? 0.5 : 1.0;
-  return fixed * (data_factor * torch::exp(-s) * loss + 0.5 * s);
+  return fixed * (uncertainty_factor(options_.tasks[task].type) * torch::exp(-s) * loss + 0.5 * s);
 }
 
 std::string Trainer::save_state() const {
@@ -274,11 +276,10 @@ std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::T
                                                      const torch::Tensor& all_labels) const {
   namespace F = torch::nn::functional;
   const auto& spec = options_.tasks[task];
-  const auto labels = all_labels.select(1, static_cast<int64_t>(task));
-  // Missing labels (NaN) and rows outside the sample space are left out of the mean; a batch
-  // without any needs no masked copies.
-  auto present = labels.isnan().logical_not();
-  if (spec.where_task >= 0) present = present.logical_and(all_labels.select(1, spec.where_task).eq(spec.where_equals));
+  const auto labels = in_sample_space(all_labels.select(1, static_cast<int64_t>(task)), all_labels, spec.space);
+  // Missing labels (NaN, also outside the sample space) are left out of the mean; a batch without
+  // any needs no masked copies.
+  const auto present = labels.isnan().logical_not();
   const int64_t count = present.sum().item<int64_t>();
   if (count == 0) return {torch::zeros({}, output.options()), 0};
   const bool complete = count == labels.size(0);

@@ -163,6 +163,11 @@ describe('training and evaluation over a stream', () => {
     for (const task of ['click', 'spend']) {
       for (const [metric, value] of Object.entries(held[task]!)) expect(streamed[task]![metric], `${task} ${metric}`).toBeCloseTo(value, 6);
     }
+    // A sample space in evaluate: spend's metrics over clicked rows only, alike both ways.
+    const where = { spend: { task: 'click' } };
+    const [streamedSpace, heldSpace] = [await evaluate(net, stream, { where }), await evaluate(net, memory, { where })];
+    expect(heldSpace.spend!.count).toBeLessThan(held.spend!.count!);
+    for (const [metric, value] of Object.entries(heldSpace.spend!)) expect(streamedSpace.spend![metric], `spend ${metric}`).toBeCloseTo(value, 6);
     const [streamedScores, heldScores] = [await predict(net, stream), await predict(net, memory)];
     for (const task of ['click', 'spend']) {
       expect(streamedScores[task]!.length).toBe(ROWS);

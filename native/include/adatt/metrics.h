@@ -19,6 +19,17 @@ double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels);
 // regression: rmse, mae. All kinds: count (labelled examples).
 std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& outputs, const torch::Tensor& labels);
 
+// A task's sample space: the rows whose label of task `task` equals `equals` (-1: every row), for
+// its loss (e.g. conversion on clicked rows) and, on request, its metrics.
+struct SampleSpace {
+  int64_t task = -1;
+  double equals = 1.0;
+};
+
+// One task's labels [N] with those outside `space` set to NaN, so that losses and metrics leave
+// them out as they leave out missing labels; `all_labels` is every task's [N, T].
+torch::Tensor in_sample_space(const torch::Tensor& labels, const torch::Tensor& all_labels, const SampleSpace& space);
+
 // Per-example predictions from raw outputs: sigmoid (binary), softmax (multiclass), identity.
 torch::Tensor predictions(TaskType type, const torch::Tensor& outputs);
 

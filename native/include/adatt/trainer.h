@@ -52,10 +52,8 @@ struct TaskLoss {
   LossKind loss = LossKind::BinaryCrossEntropy;
   double weight = 1.0;
   double huber_delta = 1.0;
-  // The task's sample space: its loss counts only rows whose label of task `where_task` equals
-  // `where_equals` (e.g. conversion on clicked rows); -1: every labelled row.
-  int64_t where_task = -1;
-  double where_equals = 1.0;
+  // The loss counts only the labelled rows of the task's sample space.
+  SampleSpace space;
 };
 
 // How the tasks' losses are weighted in the sum that is minimised. Fixed: TaskLoss::weight (times

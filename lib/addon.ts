@@ -252,6 +252,18 @@ export interface RawInfo {
   blasMaxThreads: number;
 }
 
+/**
+ * Dictionary coding of DuckDB's VARCHAR vectors (lib/data/engine.ts): codes in order of first
+ * appearance, -1 for NULL. `strings` and `validity` are a vector's data and validity mask as
+ * @duckdb/node-bindings copies them; the strings' pointers are read while the caller holds the chunk.
+ */
+export interface RawTextDictionary {
+  codeStrings(strings: Uint8Array, validity: Uint8Array | null, first: number, count: number, codes: Int32Array, offset: number): void;
+  /** The distinct values, by code. */
+  values(): string[];
+  dispose(): void;
+}
+
 export interface RawAddon {
   info(): RawInfo;
   /** intraOp 0 or absent: chosen for the BLAS (see lib/threads.ts). */
@@ -259,6 +271,7 @@ export interface RawAddon {
   Model: new (config: NativeModelConfig) => RawModel;
   Dataset: new (init: RawDatasetInit) => RawDataset;
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
+  TextDictionary: new () => RawTextDictionary;
   /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets (`where` as evaluate's). */
   taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[], where?: RawDatasetOptions['where']): Promise<Record<string, number>[]>;
   loadScript(path: string, device: string): Promise<RawScriptModule>;

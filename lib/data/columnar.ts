@@ -9,8 +9,8 @@ import { basename } from 'node:path';
 import { ValidationError } from '../errors';
 import { optionsChecker, type FieldChecker } from './check';
 import {
-  engineRead, expandFiles, jsonLinesScan, locateInFiles, materialise, parquetScan, reading, readTable, rowsPerFile, sqlRelation, sqlStrings,
-  typedColumns, unsupportedColumn,
+  engineRead, expandFiles, jsonLinesScan, locateInFiles, parquetScan, readColumns, reading, sqlRelation, sqlStrings, typedColumns,
+  unsupportedColumn,
 } from './engine';
 import { columnFromValues, resolvePositions, Table, type Column } from './table';
 import type { ColumnRef } from './types';
@@ -56,11 +56,11 @@ async function readFiles(settings: ReadSettings, scan: (files: string) => string
     const files = await expandFiles(connection, settings.path, source);
     const relation = scan(`${sqlStrings(files)}, filename = ${files.length > 1}`);
     const columns = await typedColumns(connection, relation, settings.columns, source);
-    await materialise(connection, relation, columns, files.length > 1);
+    const read = await readColumns(connection, relation, columns, { files });
     const locateRow = files.length > 1
-      ? locateInFiles(await rowsPerFile(connection, files), (file, row) => `row ${row + 1} of ${basename(files[file] as string)}`)
+      ? locateInFiles(read.rowsPerFile, (file, row) => `row ${row + 1} of ${basename(files[file] as string)}`)
       : undefined;
-    return readTable(connection, columns, source, locateRow);
+    return new Table(source, read.columns, locateRow ? { locateRow } : {});
   });
 }
 
@@ -102,8 +102,7 @@ export async function readSql(sql: string, options: SqlReadOptions = {}): Promis
   return engineRead(source, async (connection) => {
     const relation = await sqlRelation(connection, query);
     const columns = await typedColumns(connection, relation, refs, source);
-    await materialise(connection, relation, columns);
-    return readTable(connection, columns, source);
+    return new Table(source, (await readColumns(connection, relation, columns)).columns);
   });
 }
 

@@ -12,7 +12,7 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import { AdattError, FileError, ValidationError } from '../errors';
 import { describeValue } from '../validation';
 import { optionsChecker } from './check';
-import { anyRow, columnAlias, expandFiles, isGlob, locateInFiles, materialise, readTable, rowsPerFile, sqlString, sqlStrings, withConnection, type EngineColumn } from './engine';
+import { columnAlias, expandFiles, isGlob, locateInFiles, readColumns, sqlString, sqlStrings, withConnection, type EngineColumn } from './engine';
 import { DEFAULT_MISSING_VALUES, GrowableArray, parseNumber, resolvePositions, Table, TextColumnBuilder, type Column } from './table';
 import type { ColumnRef } from './types';
 
@@ -510,7 +510,6 @@ async function readCsvWithEngine(path: string, settings: CsvSettings, source: st
           ? { name, position, kind: 'number', expression: numberExpression(cell, settings.missingValues) }
           : { name, position, kind: 'text', expression: `coalesce(${cell}, '')` };
       });
-      await materialise(connection, relation, engineColumns, files.length > 1);
       const otherWhitespace = `[${String.fromCodePoint(...OTHER_JS_WHITESPACE)}]`;
       const differs = engineColumns.flatMap((column, k) => {
         const alias = columnAlias(k);
@@ -520,8 +519,9 @@ async function readCsvWithEngine(path: string, settings: CsvSettings, source: st
           ? [`contains(${alias}, ${sqlString(settings.quote)})`, `regexp_matches(${alias}, ${sqlString(`^${otherWhitespace}|${otherWhitespace}$`)})`]
           : [`contains(${alias}, chr(13))`];
       });
-      if (differs.length > 0 && await anyRow(connection, differs.join(' OR '))) return { files, reason: 'cells that DuckDB reads differently' };
-      const counts = files.length > 1 ? await rowsPerFile(connection, files) : [Infinity];
+      const read = await readColumns(connection, relation, engineColumns, { files, ...(differs.length > 0 ? { stopWhen: differs.join(' OR ') } : {}) });
+      if (read.stopped) return { files, reason: 'cells that DuckDB reads differently' };
+      const counts = files.length > 1 ? read.rowsPerFile : [Infinity];
       const linesOf = new Map<number, Int32Array>();
       const locateRow = locateInFiles(counts, (file, row) => {
         const name = files.length > 1 ? basename(files[file] as string) : source;
@@ -529,7 +529,7 @@ async function readCsvWithEngine(path: string, settings: CsvSettings, source: st
         if (!lines) linesOf.set(file, lines = recordLines(files[file] as string, settings, name, compression === 'gzip'));
         return `line ${lines[row] as number} of ${name}`;
       });
-      return { table: await readTable(connection, engineColumns, source, locateRow), files };
+      return { table: new Table(source, read.columns, { locateRow }), files };
     });
   } catch (err) {
     if (err instanceof AdattError) throw err;

@@ -1,14 +1,15 @@
 /**
  * DuckDB (`@duckdb/node-api`) as the data layer's engine: it parses and scans the sources (CSV,
- * Parquet, JSON lines, SQL) on its own threads, and computes each text column's distinct values
- * and every row's code, so that JavaScript only copies typed results into a `Table` and never
- * loops over a cell's string. One in-memory database per process, created on first use; each read
+ * Parquet, JSON lines, SQL) on its own threads and streams the result once; the addon codes each
+ * text column's strings by a native dictionary, so that JavaScript only copies typed results into
+ * a `Table` and never makes a string of a cell. One in-memory database per process, created on first use; each read
  * has its own connection, so its temporary tables are its own. See docs/architecture.md.
  */
 import { availableParallelism } from 'node:os';
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { AdattError, FileError, ValidationError } from '../errors';
-import { resolvePositions, Table, type Column } from './table';
+import type { DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
+import { AdattError, callNative, FileError, ValidationError } from '../errors';
+import { loadAddon, type RawTextDictionary } from '../addon';
+import { GrowableArray, NULL_CODE, resolvePositions, type Column, type TextColumn } from './table';
 import type { ColumnRef } from './types';
 
 let database: Promise<DuckDBInstance> | undefined;
@@ -97,95 +98,172 @@ export interface EngineColumn {
   expression: string;
 }
 
-/** The temporary table that holds a read's rows, in source order (`rowid`). */
-export const ROWS_TABLE = 'adatt_rows';
-/** `c{k}`: the name of column k in the rows table, for conditions over it. */
+/** `c{k}`: the name of column k in a read's select list, for conditions over it (`stopWhen`). */
 export const columnAlias = (k: number): string => `c${k}`;
 
-/** Rows per source file (the physical row ranges of a multi-file read), in `files` order. */
-export async function rowsPerFile(connection: DuckDBConnection, files: readonly string[]): Promise<number[]> {
-  const counts = new Map((await connection.runAndReadAll(`SELECT filename, count(*) FROM ${ROWS_TABLE} GROUP BY filename`)).getRows()
-    .map(([file, count]) => [String(file), Number(count)]));
-  return files.map((file) => counts.get(file) ?? 0);
+type Bindings = typeof import('@duckdb/node-bindings');
+let bindings: Bindings | undefined;
+
+/** A column's values of a chunk as DuckDB holds them (a copy of the vector's data). */
+function vectorData(chunk: DuckDBDataChunk, k: number, bytes: number): Uint8Array {
+  bindings ??= require('@duckdb/node-bindings') as Bindings;
+  return bindings.vector_get_data(bindings.data_chunk_get_vector(chunk.chunk, k), bytes);
+}
+
+/** A column's validity mask in a chunk (bit r of byte r / 8), or null when every row is valid. */
+function vectorValidity(chunk: DuckDBDataChunk, k: number, rows: number): Uint8Array | null {
+  bindings ??= require('@duckdb/node-bindings') as Bindings;
+  const vector = bindings.data_chunk_get_vector(chunk.chunk, k);
+  // Typed as a Uint8Array, but null (or empty) when the vector has no mask.
+  const mask = bindings.vector_get_validity(vector, Math.ceil(rows / 64) * 8) as Uint8Array | null;
+  return mask === null || mask.length === 0 ? null : mask;
 }
 
 /**
- * Materialises `SELECT <columns> FROM <relation>` as the read's rows table (and, with `keepFilename`,
- * DuckDB's `filename` column for `rowsPerFile`).
+ * Columns of a table from the chunks of a DuckDB result whose first columns are `columns` (DOUBLE
+ * without NULLs for numbers, VARCHAR for text): numbers copied, text coded by the addon's native
+ * dictionary (in order of first appearance, so codes do not depend on DuckDB's thread count), so
+ * that no cell becomes a JavaScript string and only distinct values do.
  */
-export async function materialise(connection: DuckDBConnection, relation: string, columns: readonly EngineColumn[], keepFilename = false): Promise<void> {
-  const selected = columns.map((column, k) => `${column.expression} AS ${columnAlias(k)}`);
-  if (keepFilename) selected.push('filename');
-  await connection.run(`CREATE TEMP TABLE ${ROWS_TABLE} AS SELECT ${selected.join(', ') || '1 AS unused'} FROM ${relation}`);
-}
+export class ColumnsBuilder {
+  private numbers: GrowableArray<Float64Array>[] = [];
+  private codes: GrowableArray<Int32Array>[] = [];
+  private dictionaries: RawTextDictionary[] = [];
+  rowCount = 0;
+  private static layoutChecked: Promise<void> | undefined;
 
-/** Whether any materialised row matches a SQL condition over the columns (`c0`, `c1`, …). */
-export async function anyRow(connection: DuckDBConnection, condition: string): Promise<boolean> {
-  return (await connection.runAndReadAll(`SELECT 1 FROM ${ROWS_TABLE} WHERE ${condition} LIMIT 1`)).currentRowCount > 0;
-}
-
-/**
- * Columns per codes query: each query orders its columns by row, and a few at a time keep that
- * sort small (at 2M rows of 39 columns, groups of 5 took 250 MB instead of 730 MB, and less time).
- */
-const COLUMNS_PER_QUERY = 5;
-
-/**
- * The materialised rows as a `Table`: number columns copied into Float64Arrays (NULL as NaN), text
- * columns as their distinct values (in order of first appearance, so the codes are the same on
- * every run whatever DuckDB's thread count) and one Int32 code per row, both computed by DuckDB.
- */
-export async function readTable(connection: DuckDBConnection, columns: readonly EngineColumn[], source: string, locateRow?: (physicalRow: number) => string): Promise<Table> {
-  const rowCount = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${ROWS_TABLE}`)).getRows()[0]?.[0] ?? 0);
-  const dictionaries = new Map<number, string[]>();
-  const outputs: { value: string; join: string }[] = [];
-  for (const [k, column] of columns.entries()) {
-    const alias = columnAlias(k);
-    if (column.kind === 'number') {
-      outputs.push({ value: `coalesce(r.${alias}, 'NaN'::DOUBLE)`, join: '' });
-      continue;
-    }
-    const dictionary = `adatt_values_${k}`;
-    await connection.run(`CREATE TEMP TABLE ${dictionary} AS SELECT value, (row_number() OVER (ORDER BY first) - 1)::INTEGER AS code
-      FROM (SELECT ${alias} AS value, min(rowid) AS first FROM ${ROWS_TABLE} WHERE ${alias} IS NOT NULL GROUP BY ${alias})`);
-    dictionaries.set(k, await readStrings(connection, `SELECT value FROM ${dictionary} ORDER BY code`));
-    outputs.push({ value: `coalesce(${dictionary}.code, -1)`, join: `LEFT JOIN ${dictionary} ON r.${alias} = ${dictionary}.value` });
+  /** A builder for results whose first columns are `columns`. */
+  static async create(connection: DuckDBConnection, columns: readonly EngineColumn[]): Promise<ColumnsBuilder> {
+    await ColumnsBuilder.checkStringLayout(connection);
+    return new ColumnsBuilder(columns);
   }
-  const arrays = columns.map((column) => (column.kind === 'number' ? new Float64Array(rowCount) : new Int32Array(rowCount)));
-  const { default: bindings } = await import('@duckdb/node-bindings');
-  for (let first = 0; first < columns.length; first += COLUMNS_PER_QUERY) {
-    const group = outputs.slice(first, first + COLUMNS_PER_QUERY);
-    // Streamed: a materialised result would hold a second copy of every code and number.
-    const result = await connection.stream(`SELECT ${group.map(({ value }) => value).join(', ')} FROM ${ROWS_TABLE} r ${group.map(({ join }) => join).join(' ')} ORDER BY r.rowid`);
-    let offset = 0;
-    for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-      const count = chunk.rowCount;
-      group.forEach((_, j) => {
-        // Chunks of the C API are flat and these columns have no NULLs: their data is the values, copied as bytes.
-        const array = arrays[first + j] as Float64Array | Int32Array;
-        const bytes = count * array.BYTES_PER_ELEMENT;
-        const data = bindings.vector_get_data(bindings.data_chunk_get_vector(chunk.chunk, j), bytes);
-        new Uint8Array(array.buffer, offset * array.BYTES_PER_ELEMENT, bytes).set(data);
-      });
-      offset += count;
-    }
+
+  private constructor(private readonly columns: readonly EngineColumn[]) {
+    this.reset();
   }
-  // Dropped, so that the connection can read its next rows table (the chunks of a stream) the same way.
-  for (const k of dictionaries.keys()) await connection.run(`DROP TABLE adatt_values_${k}`);
-  const tableColumns = columns.map(({ name, position, kind }, k): Column => kind === 'number'
-    ? { kind, name, position, values: arrays[k] as Float64Array }
-    : { kind, name, position, codes: arrays[k] as Int32Array, values: dictionaries.get(k) as string[] });
-  return new Table(source, tableColumns, locateRow ? { locateRow } : {});
+
+  /**
+   * Checks once per thread that DuckDB's strings are laid out as the native dictionary reads them
+   * (`duckdb_string_t` of DuckDB's C API: inlined up to 12 bytes, else a pointer), so that a DuckDB
+   * other than the one this package pins is an error instead of garbage.
+   */
+  private static checkStringLayout(connection: DuckDBConnection): Promise<void> {
+    ColumnsBuilder.layoutChecked ??= (async () => {
+      const expected = ['short', null, 'a string longer than twelve bytes', 'é', ''];
+      const result = await connection.run(`SELECT * FROM (VALUES ${expected.map((text) => `(${text === null ? 'NULL' : sqlString(text)})`).join(', ')})`);
+      const builder = new ColumnsBuilder([{ name: 'text', position: 0, kind: 'text', expression: '' }]);
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) builder.append(chunk);
+      const [column] = builder.finish();
+      const read = column?.kind === 'text' ? Array.from(column.codes, (code) => (code === NULL_CODE ? null : column.values[code])) : [];
+      if (JSON.stringify(read) !== JSON.stringify(expected)) {
+        throw new AdattError(`DuckDB's strings are not laid out as adatt reads them (read ${JSON.stringify(read)}): install the @duckdb/node-api version that adatt's package.json names`);
+      }
+    })();
+    return ColumnsBuilder.layoutChecked;
+  }
+
+  /** Appends every row of a chunk. */
+  append(chunk: DuckDBDataChunk): void {
+    const count = chunk.rowCount;
+    let text = 0;
+    let number = 0;
+    this.columns.forEach((column, k) => {
+      if (column.kind === 'number') {
+        const data = vectorData(chunk, k, count * Float64Array.BYTES_PER_ELEMENT);
+        (this.numbers[number++] as GrowableArray<Float64Array>).pushAll(new Float64Array(data.buffer, data.byteOffset, count));
+        return;
+      }
+      const strings = vectorData(chunk, k, count * DUCKDB_STRING_BYTES);
+      const validity = vectorValidity(chunk, k, count);
+      const dictionary = this.dictionaries[text] as RawTextDictionary;
+      (this.codes[text++] as GrowableArray<Int32Array>).pushWith(count, (codes, offset) => callNative(() => dictionary.codeStrings(strings, validity, 0, count, codes, offset)));
+    });
+    this.rowCount += count;
+  }
+
+  /** The columns of the rows appended since the last `finish`; the builder starts over. */
+  finish(): Column[] {
+    const numbers = this.numbers.map((values) => values.toArray());
+    const codes = this.codes.map((values) => values.toArray());
+    const dictionaries = this.dictionaries.map((dictionary) => {
+      const values = callNative(() => dictionary.values());
+      dictionary.dispose();
+      return values;
+    });
+    let text = 0;
+    let number = 0;
+    const columns = this.columns.map(({ name, position, kind }): Column => kind === 'number'
+      ? { kind, name, position, values: numbers[number++] as Float64Array }
+      : { kind, name, position, codes: codes[text] as Int32Array, values: dictionaries[text++] as string[] });
+    this.reset();
+    return columns;
+  }
+
+  private reset(): void {
+    const { TextDictionary } = loadAddon();
+    const texts = this.columns.filter((column) => column.kind === 'text').length;
+    this.numbers = Array.from({ length: this.columns.length - texts }, () => new GrowableArray((n) => new Float64Array(n)));
+    this.codes = Array.from({ length: texts }, () => new GrowableArray((n) => new Int32Array(n)));
+    this.dictionaries = Array.from({ length: texts }, () => new TextDictionary());
+    this.rowCount = 0;
+  }
 }
 
-async function readStrings(connection: DuckDBConnection, sql: string): Promise<string[]> {
-  const values: string[] = [];
-  const result = await connection.run(sql);
+/** Bytes of one string of a DuckDB VARCHAR vector (`duckdb_string_t`). */
+const DUCKDB_STRING_BYTES = 16;
+
+/** The columns of `relation` for a read, in DuckDB's select list: numbers never NULL (NaN = missing). */
+export function selectList(columns: readonly EngineColumn[]): string {
+  return columns.map((column, k) => (column.kind === 'number' ? `coalesce(${columnAlias(k)}, 'NaN'::DOUBLE)` : columnAlias(k))).join(', ');
+}
+
+/** `SELECT <expression> AS c0, …` over the relation: the subquery that `selectList` and conditions read. */
+export function aliasedRelation(relation: string, columns: readonly EngineColumn[]): string {
+  return `(SELECT ${columns.map((column, k) => `${column.expression} AS ${columnAlias(k)}`).join(', ') || '1 AS unused'} FROM ${relation})`;
+}
+
+export interface ReadColumns {
+  columns: Column[];
+  /** Rows per file of a multi-file read (`files` order); [rows] for one source. */
+  rowsPerFile: number[];
+  /** True when a row met `stopWhen` (the columns are then incomplete). */
+  stopped: boolean;
+}
+
+/**
+ * Streams the columns of a relation, in its order, into typed arrays and dictionaries
+ * (`ColumnsBuilder`): the source is scanned once and no copy of its text is materialised.
+ * `files`: the files of a multi-file scan whose relation has DuckDB's `filename` column, counted
+ * per file for error messages. `stopWhen`: a SQL condition over the columns (`c0`, `c1`, …) that
+ * stops the read at the first chunk where a row meets it.
+ */
+export async function readColumns(connection: DuckDBConnection, relation: string, columns: readonly EngineColumn[], options: { files?: readonly string[]; stopWhen?: string } = {}): Promise<ReadColumns> {
+  const files = options.files ?? [];
+  const byFile = files.length > 1;
+  // The file of each row is one more text column: a few distinct values, counted at the end.
+  const read = byFile ? [...columns, { name: 'filename', position: -1, kind: 'text', expression: 'filename' } as const] : columns;
+  const stopAt = read.length;
+  const stop = options.stopWhen ? [`coalesce((${options.stopWhen}), false)`] : [];
+  // Before the read's query: a connection's next query ends the stream of the one before.
+  const builder = await ColumnsBuilder.create(connection, read);
+  const result = await connection.stream(`SELECT ${[selectList(read), ...stop].join(', ') || '1'} FROM ${aliasedRelation(relation, read)}`);
   for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-    const vector = chunk.getColumnVector(0);
-    for (let i = 0; i < chunk.rowCount; i++) values.push(vector.getItem(i) as string);
+    if (stop.length > 0 && vectorData(chunk, stopAt, chunk.rowCount).includes(1)) {
+      builder.finish();
+      return { columns: [], rowsPerFile: [], stopped: true };
+    }
+    builder.append(chunk);
   }
-  return values;
+  const rowCount = builder.rowCount;
+  const built = builder.finish();
+  if (!byFile) return { columns: built, rowsPerFile: [rowCount], stopped: false };
+  const fileColumn = built.pop() as TextColumn;
+  const perCode = new Map<string, number>(fileColumn.values.map((file) => [file, 0]));
+  for (const code of fileColumn.codes) {
+    const file = fileColumn.values[code] as string;
+    perCode.set(file, (perCode.get(file) as number) + 1);
+  }
+  return { columns: built, rowsPerFile: files.map((file) => perCode.get(file) ?? 0), stopped: false };
 }
 
 /** How a column of a DuckDB type is read: as a number, as text, or not at all (nested and binary types). */

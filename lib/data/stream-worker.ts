@@ -1,18 +1,19 @@
 /**
  * One pass of a `DataStream` (lib/data/stream.ts), on a worker thread so that reading, encoding and
  * shuffling never run on the event loop or the training thread. DuckDB streams the source's rows;
- * every `chunkRows` of them are appended to a temporary table and read and encoded exactly as
- * `readParquet` + `encode` would (`readTable`, then the fitted schema), so a streamed row gets the
- * same ids and values as an in-memory one. Encoded chunks go through the seeded shuffle buffer and
+ * every `chunkRows` of them become a table exactly as `readParquet` would build it (`ColumnsBuilder`)
+ * and are encoded with the fitted schema, so a streamed row gets the same ids and values as an
+ * in-memory one. Encoded chunks go through the seeded shuffle buffer and
  * are posted (transferred, not copied) when the main thread has room: at most `prefetch` ahead.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { AdattError } from '../errors';
 import { DataEncoder } from './encode';
 import { concatEncoded, encodedBuffers, takeRows } from './encoded';
-import { columnAlias, readTable, ROWS_TABLE, typedColumns, withConnection, type EngineColumn } from './engine';
+import { aliasedRelation, ColumnsBuilder, selectList, typedColumns, withConnection } from './engine';
 import { SeededRandom } from './random';
+import { Table } from './table';
 import type { PassPlan, WorkerMessage } from './stream';
 import type { EncodedData } from './types';
 
@@ -75,51 +76,34 @@ class ShuffleBuffer {
 /** Built once per pass: its vocabulary lookups cost as much as encoding a chunk. */
 const encoder = new DataEncoder(plan.schema);
 
-/** The chunk's rows, read and encoded as an in-memory table of them would be. */
-async function encodeChunk(builder: DuckDBConnection, columns: readonly EngineColumn[], firstRow: number): Promise<EncodedData> {
-  const table = await readTable(builder, columns, plan.source, (row) => `row ${firstRow + row + 1} of ${plan.source} (in this pass's order)`);
-  return encoder.encodeRows(table);
-}
-
 async function run(reader: DuckDBConnection): Promise<void> {
-  await withConnection(async (builder) => {
-    const columns = await typedColumns(builder, plan.relation, plan.schema.columns, plan.source);
-    const created = `CREATE OR REPLACE TEMP TABLE ${ROWS_TABLE} (${columns.map((column, k) => `${columnAlias(k)} ${column.kind === 'number' ? 'DOUBLE' : 'VARCHAR'}`).join(', ')})`;
-    const result = await reader.stream(`SELECT ${columns.map((column, k) => `${column.expression} AS ${columnAlias(k)}`).join(', ')} FROM ${plan.relation}`);
-    const buffer = plan.shuffleSeed === undefined ? undefined : new ShuffleBuffer(plan.shuffleBufferRows, plan.chunkRows, new SeededRandom(plan.shuffleSeed));
-    let appender: DuckDBAppender | undefined;
-    let pending = 0;  // rows in the table
-    let read = 0;     // rows of the pass read so far
-    let chunk = 0;    // chunks of the pass so far, this rank's or not
-    // Ends the current chunk: encodes it when it is this rank's (only this rank's rows were appended).
-    const flush = async (): Promise<void> => {
-      const firstRow = read - pending;
-      chunk += 1;
-      pending = 0;
-      if (!appender) return;
-      appender.closeSync();
-      appender = undefined;
-      const encoded = await encodeChunk(builder, columns, firstRow);
-      if (buffer) await buffer.add(encoded);
-      else await emit(encoded);
-    };
-    for (let rows = await result.fetchChunk(); rows !== null && rows.rowCount > 0; rows = await result.fetchChunk()) {
-      if (stopped) throw new Stopped();
-      const mine = chunk % plan.chunkStride === plan.chunkOffset;
-      if (mine) {
-        if (!appender) {
-          await builder.run(created);
-          appender = await builder.createAppender(ROWS_TABLE, 'main', 'temp');
-        }
-        appender.appendDataChunk(rows);
-      }
-      pending += rows.rowCount;
-      read += rows.rowCount;
-      if (pending >= plan.chunkRows) await flush();
-    }
-    if (pending > 0) await flush();
-    await buffer?.finish();
-  });
+  const columns = await typedColumns(reader, plan.relation, plan.schema.columns, plan.source);
+  const builder = await ColumnsBuilder.create(reader, columns);
+  const result = await reader.stream(`SELECT ${selectList(columns)} FROM ${aliasedRelation(plan.relation, columns)}`);
+  const buffer = plan.shuffleSeed === undefined ? undefined : new ShuffleBuffer(plan.shuffleBufferRows, plan.chunkRows, new SeededRandom(plan.shuffleSeed));
+  let pending = 0;  // rows of the current chunk
+  let read = 0;     // rows of the pass read so far
+  let chunk = 0;    // chunks of the pass so far, this rank's or not
+  // Ends the current chunk: encodes it when it is this rank's (only this rank's rows were appended).
+  const flush = async (): Promise<void> => {
+    const firstRow = read - pending;
+    chunk += 1;
+    pending = 0;
+    if (builder.rowCount === 0) return;
+    const table = new Table(plan.source, builder.finish(), { locateRow: (row) => `row ${firstRow + row + 1} of ${plan.source} (in this pass's order)` });
+    const encoded = encoder.encodeRows(table);
+    if (buffer) await buffer.add(encoded);
+    else await emit(encoded);
+  };
+  for (let rows = await result.fetchChunk(); rows !== null && rows.rowCount > 0; rows = await result.fetchChunk()) {
+    if (stopped) throw new Stopped();
+    if (chunk % plan.chunkStride === plan.chunkOffset) builder.append(rows);
+    pending += rows.rowCount;
+    read += rows.rowCount;
+    if (pending >= plan.chunkRows) await flush();
+  }
+  if (pending > 0) await flush();
+  await buffer?.finish();
 }
 
 withConnection(run).then(

@@ -191,6 +191,13 @@ export class GrowableArray<T extends Int32Array | Float32Array | Float64Array> {
     this.length += values.length;
   }
 
+  /** Appends `count` values that `write` puts at `data[offset…]` (e.g. codes a native call writes in place). */
+  pushWith(count: number, write: (data: T, offset: number) => void): void {
+    if (this.length + count > this.data.length) this.grow(count);
+    write(this.data, this.length);
+    this.length += count;
+  }
+
   private grow(needed: number): void {
     const grown = this.create(Math.max(this.data.length * 2, this.length + needed));
     grown.set(this.data.subarray(0, this.length));

@@ -12,6 +12,7 @@
 #include "dataset_wrap.h"
 #include "distributed_wrap.h"
 #include "metrics_wrap.h"
+#include "text_dictionary_wrap.h"
 #include "model_wrap.h"
 #include "script_wrap.h"
 #include "threads.h"
@@ -92,6 +93,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("Dataset", dataset_class);
   exports.Set("Trainer", AddonTrainer::Define(env));
   exports.Set("taskMetrics", Napi::Function::New<TaskMetrics>(env, "taskMetrics"));
+  exports.Set("TextDictionary", AddonTextDictionary::Define(env));
   return exports;
 }
 

@@ -4,7 +4,8 @@ import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
 import { encode, fitSchema, readCsv, readJsonLines, readParquet, readSql, type CsvOptions, type Table } from '../../lib/data';
-import { FileError, ValidationError } from '../../lib/errors';
+import { loadAddon } from '../../lib/addon';
+import { callNative, DisposedError, FileError, ValidationError } from '../../lib/errors';
 import { cellsOf, rejectionOf, temporaryFolder } from './helpers';
 
 const folder = temporaryFolder();
@@ -120,7 +121,7 @@ describe('readSql', () => {
     expect((await readSql('SELECT 1 AS a, 2 AS b', { columns: ['b'] })).columnNames).toEqual(['b']);
   });
 
-  it('reads many columns of both kinds (copied a few columns per query), NULL as missing', async () => {
+  it('reads many columns of both kinds, NULL as missing', async () => {
     const columns = Array.from({ length: 12 }, (_, k) => (k % 3 === 0 ? `range * ${k} AS n${k}` : `CASE WHEN range = 1 THEN NULL ELSE 'v' || (range % ${k + 1}) END AS t${k}`));
     const table = await readSql(`SELECT ${columns.join(', ')} FROM range(4)`);
     for (let k = 0; k < 12; k++) {
@@ -135,5 +136,46 @@ describe('readSql', () => {
     expect(err.message).toMatch(/^Invalid SQL source: Parser Error: syntax error at or near "SELEC"\n\nLINE 1: SELEC 1/);
     expect((await rejectionOf(readSql('SELECT [1, 2] AS tags'), ValidationError)).message).toMatch(/column 'tags' has type INTEGER\[\], which adatt does not read/);
     expect((await rejectionOf(readSql('SELECT 1 AS a', { columns: ['b'] }), ValidationError)).message).toMatch(/SQL query has no column 'b'/);
+  });
+});
+
+describe('text columns through the native dictionary', () => {
+  it('codes inlined and long strings, UTF-8, empty strings and NULLs across chunks, in order of first appearance', async () => {
+    // 5,000 rows (three DuckDB chunks), 1,700 distinct values: the hash table grows while coding.
+    const sql = `SELECT CASE WHEN i % 11 = 0 THEN NULL WHEN i % 13 = 0 THEN '' WHEN i % 2 = 0 THEN 'id' || (i * 7919 % 1700)
+      ELSE 'é一 long value past twelve bytes ' || (i % 97) END AS t FROM range(5000) r(i) ORDER BY i`;
+    const table = await readSql(sql);
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    const expected = (await connection.runAndReadAll(sql)).getRowObjects().map((row) => row.t as string | null);
+    connection.closeSync();
+    expect(cellsOf(table, 't')).toEqual(expected);
+    const column = table.findColumn('t');
+    if (column?.kind !== 'text') throw new Error('t is not a text column');
+    const firstSeen = [...new Set(expected.filter((value) => value !== null))];
+    expect(column.values).toEqual(firstSeen);
+  });
+
+  it('rejects bad arguments with a typed error and refuses use after dispose', () => {
+    const raw = new (loadAddon().TextDictionary)();
+    // The calls as lib/data/engine.ts makes them: addon errors become typed ones.
+    const dictionary = {
+      codeStrings: (...args: Parameters<typeof raw.codeStrings>) => callNative(() => raw.codeStrings(...args)),
+      values: () => callNative(() => raw.values()),
+      dispose: () => raw.dispose(),
+    };
+    const strings = new Uint8Array(32);
+    const codes = new Int32Array(2);
+    expect(() => dictionary.codeStrings(strings, null, 0, 3, codes, 0)).toThrow(ValidationError);
+    expect(() => dictionary.codeStrings(strings, null, 0, 2, codes, 1)).toThrow(/codes has no room/);
+    expect(() => dictionary.codeStrings(strings, new Uint8Array(0), 0, 2, codes, 0)).toThrow(/validity must hold/);
+    expect(() => dictionary.codeStrings(strings, null, -1, 1, codes, 0)).toThrow(/first must be a non-negative integer/);
+    expect(() => dictionary.codeStrings(new Float64Array(4) as unknown as Uint8Array, null, 0, 1, codes, 0)).toThrow(/strings must be a Uint8Array/);
+    // Two zero-length inlined strings, the second marked NULL.
+    dictionary.codeStrings(strings, new Uint8Array([0b01]), 0, 2, codes, 0);
+    expect(Array.from(codes)).toEqual([0, -1]);
+    expect(dictionary.values()).toEqual(['']);
+    dictionary.dispose();
+    expect(() => dictionary.values()).toThrow(DisposedError);
   });
 });

@@ -20,11 +20,16 @@ function engineThreads(): number {
   return Number.isInteger(configured) && configured > 0 ? configured : availableParallelism();
 }
 
+const STREAMING_BUFFER = '64MB';
+
 /** Runs `work` on a fresh connection to the process's database, closed afterwards. */
 export async function withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
   database ??= import('@duckdb/node-api').then(({ DuckDBInstance }) => DuckDBInstance.create(':memory:', { threads: String(engineThreads()) }));
   const connection = await (await database).connect();
+  // DuckDB runs ahead of a streamed result only by this much (about one chunk by default), and
+  // stalls while JavaScript copies the chunk before: 64 MB lets its threads keep reading.
   try {
+    await connection.run(`SET streaming_buffer_size = '${STREAMING_BUFFER}'`);
     return await work(connection);
   } finally {
     connection.closeSync();

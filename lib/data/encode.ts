@@ -34,6 +34,22 @@ export interface EncodeOptions {
   predicates?: Readonly<Record<string, LabelPredicate>>;
 }
 
+const idsOfVocabulary = new WeakMap<readonly string[], Map<string, number>>();
+
+/**
+ * A vocabulary's ids by value, made once per vocabulary (encoding train, validation and test with
+ * one schema builds it once). Safe to keep: a vocabulary that fitSchema made is frozen.
+ */
+function vocabularyIds(vocabulary: readonly string[]): Map<string, number> {
+  const cached = idsOfVocabulary.get(vocabulary);
+  if (cached !== undefined) return cached;
+  // A loop, not new Map(entries): millions of [value, id] pairs would be garbage.
+  const ids = new Map<string, number>();
+  for (let k = 0; k < vocabulary.length; k++) ids.set(vocabulary[k] as string, k + FIRST_VALUE_ID);
+  if (Object.isFrozen(vocabulary)) idsOfVocabulary.set(vocabulary, ids);
+  return ids;
+}
+
 /** The id of a (non-missing) value's text. */
 type IdOfText = (text: string) => number;
 
@@ -41,8 +57,8 @@ type IdOfText = (text: string) => number;
 function idOfText(feature: FittedCategorical): IdOfText {
   const { hashBuckets } = feature;
   if (hashBuckets !== undefined) return (text) => hashedId(text, hashBuckets);
-  const idOf = new Map(feature.vocabulary.map((value, k) => [value, k + FIRST_VALUE_ID]));
-  return (text) => idOf.get(text) ?? OUT_OF_VOCABULARY_ID;
+  const ids = vocabularyIds(feature.vocabulary);
+  return (text) => ids.get(text) ?? OUT_OF_VOCABULARY_ID;
 }
 
 /** Per distinct value of `cells`: its id (0 missing, else as idOfText). */

@@ -5,6 +5,7 @@
 import { ValidationError } from '../errors';
 import { codedCells, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
 import { configChecker } from './check';
+import { sealFittedSchema } from './fitted';
 import { validateSchemaSpec, type CategoricalEntry, type DenseEntry, type FeatureEntry, type TaskEntry } from './spec';
 import { requireRows, type Column, type Table } from './table';
 import {
@@ -198,7 +199,8 @@ function requireNoLabelLeak(features: readonly Resolved<FeatureEntry>[], tasks: 
 
 /**
  * Fits a schema spec on the training rows: dense normalisation parameters, vocabularies (with the
- * minFrequency cut), class lists and positive values. Encode every split with the result.
+ * minFrequency cut), class lists and positive values. Encode every split with the result, which is
+ * frozen (deeply): copy it, e.g. through JSON, to make a changed schema.
  */
 export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
   const normalized = validateSchemaSpec(spec);
@@ -226,7 +228,7 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
       ? { vocabulary: [], hashBuckets: entry.hashBuckets }
       : { vocabulary: fitVocabulary(codedCells(table, column), missing, entry, tokensOf) };
   const allColumns = [...dense, ...categorical, ...multiValued, ...tasks].map(({ column }) => column.name);
-  return {
+  return sealFittedSchema({
     format: FITTED_SCHEMA_FORMAT,
     version: FITTED_SCHEMA_VERSION,
     columns: [...new Set(allColumns)],
@@ -241,5 +243,5 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
     })),
     tasks: tasks.map(({ entry, column }) => fitTask(entry, column, table, missing)),
     fittedRows: table.size,
-  };
+  });
 }

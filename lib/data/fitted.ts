@@ -7,8 +7,30 @@ import { MAX_HASH_BUCKETS } from './hashing';
 import { FITTED_SCHEMA_FORMAT, FITTED_SCHEMA_VERSION, NORMALIZATIONS, TASK_TYPE_KEYS, TASK_TYPES, type FittedSchema } from './types';
 
 
+/** Schemas that fitSchema made: deeply frozen, so valid for good. */
+const madeByFitSchema = new WeakSet<object>();
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  // Not Object.values for arrays: a copy of a vocabulary of millions of strings.
+  const items: readonly unknown[] = Array.isArray(value) ? value : Object.values(value);
+  for (let i = 0; i < items.length; i++) if (typeof items[i] === 'object') deepFreeze(items[i]);
+}
+
+/**
+ * Freezes a schema that fitSchema just made and marks it valid, so that encoding with it skips
+ * validateFittedSchema's checks (a second over millions of vocabulary values).
+ */
+export function sealFittedSchema(schema: FittedSchema): FittedSchema {
+  deepFreeze(schema);
+  madeByFitSchema.add(schema);
+  return schema;
+}
+
 /** Checks every field of a fitted schema and returns it (the same object, now typed). */
 export function validateFittedSchema(value: unknown): FittedSchema {
+  if (typeof value === 'object' && value !== null && madeByFitSchema.has(value)) return value as FittedSchema;
   const check = configChecker('fitted schema');
   const schema = check.record(value, '', ['format', 'version', 'columns', 'missingValues', 'dense', 'categorical', 'multiValued', 'tasks', 'fittedRows']);
   if (schema.format !== FITTED_SCHEMA_FORMAT) {

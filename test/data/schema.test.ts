@@ -50,6 +50,17 @@ describe('fitSchema', () => {
     expect(schema.fittedRows).toBe(5);
   });
 
+  it('returns a deeply frozen schema, so that encoding can trust it without checking it again', () => {
+    const vocabulary = schema.categorical[0]?.vocabulary as string[];
+    expect(() => vocabulary.push('Lyon')).toThrow(TypeError);
+    expect(() => { (schema.dense[0] as { scale: number }).scale = 0; }).toThrow(TypeError);
+    expect(Object.isFrozen(schema.tasks)).toBe(true);
+    // A copy is an ordinary object again, checked when used.
+    const copy = JSON.parse(JSON.stringify(schema)) as FittedSchema;
+    copy.dense[0]!.scale = 0;
+    expect(errorOf(() => encode(copy, TRAIN), ConfigError).field).toBe('dense[0].scale');
+  });
+
   it('standardises dense columns with the mean and population std of the present values', () => {
     const [age] = schema.dense;
     expect(age).toMatchObject({ name: 'age', column: 'age', normalize: 'standard', center: 45 });

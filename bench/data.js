@@ -114,7 +114,19 @@ read = time.perf_counter() - start
 print('{"rows": %d, "read": %f, "peakRssMB": %f}' % (len(frame), read, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 `;
 
-function run(command, commandArgs) {
+/** Reads a file through once, so that every measurement starts with it in the page cache. */
+function warm(file) {
+  const buffer = Buffer.alloc(1 << 24);
+  const fd = fs.openSync(file, 'r');
+  try {
+    while (fs.readSync(fd, buffer, 0, buffer.length, null) > 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function run(command, commandArgs, input) {
+  warm(input);
   const result = spawnSync(command, commandArgs, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (result.status !== 0) throw new Error(`${command} ${commandArgs.join(' ')} failed:\n${result.stderr || result.stdout}`);
   return JSON.parse(result.stdout.trim().split('\n').pop());
@@ -131,12 +143,12 @@ async function main() {
   const cases = [];
   for (const format of args.formats) {
     for (const engine of format === 'csv' ? args.engines : [args.engines.includes('default') ? 'default' : 'duckdb']) {
-      cases.push({ label: `adatt ${format} (${engine})`, measure: () => run(process.execPath, [__filename, '--worker', args.dist, format, engine, files[format]]) });
+      cases.push({ label: `adatt ${format} (${engine})`, measure: () => run(process.execPath, [__filename, '--worker', args.dist, format, engine, files[format]], files[format]) });
     }
   }
   const peer = args.peer && pandasAvailable();
   if (args.peer && !peer) console.log('pandas is not installed for /usr/bin/python3 (apt-get install python3-pandas): no pandas peer');
-  if (peer) cases.push({ label: 'pandas read_csv', measure: () => run('/usr/bin/python3', ['-c', PANDAS, files.csv]) });
+  if (peer) cases.push({ label: 'pandas read_csv', measure: () => run('/usr/bin/python3', ['-c', PANDAS, files.csv], files.csv) });
 
   const samples = new Map(cases.map(({ label }) => [label, []]));
   for (let repeat = 0; repeat < args.repeats; repeat += 1) {

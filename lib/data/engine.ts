@@ -2,8 +2,8 @@
  * DuckDB (`@duckdb/node-api`) as the data layer's engine: it parses and scans the sources (CSV,
  * Parquet, JSON lines, SQL) on its own threads and streams the result once; the addon codes each
  * text column's strings by a native dictionary, so that JavaScript only copies typed results into
- * a `Table` and never makes a string of a cell. One in-memory database per process, created on first use; each read
- * has its own connection, so its temporary tables are its own. See docs/architecture.md.
+ * a `Table` and never makes a string of a cell. One in-memory database per process, created on
+ * first use; each read has its own connection. See docs/architecture.md.
  */
 import { availableParallelism } from 'node:os';
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { loadAddon, type NativeModelConfig, type RawModel, type RawTensor, type WeightLayout } from './addon';
 import { toRawBatch, batchSchema, type Batch, type BatchSchema } from './batch';
 import { normalizeModelConfig, validateModelConfig, type ModelConfig } from './config';
-import { callNative, callNativeAsync, ValidationError } from './errors';
+import { callNative, callNativeAsync, FileError, ValidationError } from './errors';
 import { fileError, prepareAtomicWrite, requireReadableFile, writeFileAtomic } from './files';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
@@ -38,6 +38,9 @@ export interface LoadOptions {
   /** Reject missing and unexpected parameters (default true), as in PyTorch. */
   strict?: boolean;
 }
+
+/** The first byte of a pickle of protocol 2 or later (PICKLE's PROTO opcode). */
+const PICKLE_PROTO = 0x80;
 
 const LAYOUTS: readonly WeightLayout[] = ['reference', 'native'];
 
@@ -222,6 +225,10 @@ export class Model extends NativeHandle<RawModel> {
       await handle.read(head, 0, 2, 0).catch(readFailed);
     } finally {
       await handle.close();
+    }
+    // torch.save's format before PyTorch 1.6 (and with _use_new_zipfile_serialization=False): a bare pickle.
+    if (head[0] === PICKLE_PROTO && (head[1] as number) >= 2 && (head[1] as number) <= 5) {
+      throw new FileError(`${resolved} was written by torch.save in its legacy (non-zip) format, which adatt does not read; re-save it in PyTorch with torch.save(torch.load(path), path), which writes the zip format`);
     }
     if (head.toString('latin1') === 'PK') {
       await callNativeAsync(() => raw.loadWeights(resolved, strict));

@@ -1,4 +1,5 @@
 /** The native model through the TypeScript API: lifecycle, state dicts, errors that never crash. */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import {
 } from '../lib';
 import { loadAddon } from '../lib/addon';
 import { normalizeModelConfig } from '../lib/config';
-import { makeTempDir } from './helpers/reference';
+import { makeTempDir, PYTHON } from './helpers/reference';
 
 const CONFIG: ModelConfig = {
   kind: 'adatt',
@@ -143,6 +144,18 @@ describe('Model', () => {
     const bytes = fs.readFileSync(good);
     fs.writeFileSync(path.join(dir, 'truncated.pt'), bytes.subarray(0, bytes.length >> 1));
     await expect(model.loadWeights(path.join(dir, 'truncated.pt'))).rejects.toThrow(FileError);
+    // Files PyTorch writes that are not a state_dict in the zip format: say what they are.
+    const torchFile = (name: string, code: string): string => {
+      const file = path.join(dir, name);
+      execFileSync(PYTHON, ['-c', `import torch, sys\n${code}`, file]);
+      return file;
+    };
+    const legacy = torchFile('legacy.pt', "torch.save({'w': torch.zeros(2)}, sys.argv[1], _use_new_zipfile_serialization=False)");
+    await expect(model.loadWeights(legacy)).rejects.toThrow(/legacy \(non-zip\) format.*torch\.save\(torch\.load\(path\), path\)/);
+    const checkpoint = torchFile('checkpoint.pt', "torch.save({'epoch': 3, 'optimizer': {'lr': torch.ones(1)}, 'state_dict': {'w': torch.zeros(2)}}, sys.argv[1])");
+    await expect(model.loadWeights(checkpoint)).rejects.toThrow(/looks like a training checkpoint.*entry 'state_dict' is a dict.*torch\.save\(checkpoint\['state_dict'\], path\)/);
+    const listed = torchFile('listed.pt', "torch.save({'w': torch.zeros(2), 'names': ['a', 'b']}, sys.argv[1])");
+    await expect(model.loadWeights(listed)).rejects.toThrow(/entry 'names' is a GenericList, not a tensor/);
     expect(await model.forward(BATCH)).toEqual(before);
   });
 

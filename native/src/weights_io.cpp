@@ -95,14 +95,42 @@ std::vector<char> encode_tensor_file(const TensorMap& tensors) {
 
 void save_tensor_file(const std::string& path, const TensorMap& tensors) { write_file_atomic(path, encode_tensor_file(tensors)); }
 
+namespace {
+
+// The error for a dict that is not a state_dict: a training checkpoint ({'epoch': 3, 'state_dict':
+// {...}, 'optimizer': {...}}) is the usual case, so its likeliest inner state_dict is named.
+[[noreturn]] void throw_not_a_state_dict(const c10::impl::GenericDict& dict, const std::string& path) {
+  std::string inner;
+  for (const auto& item : dict) {
+    if (!item.key().isString() || !item.value().isGenericDict()) continue;
+    const std::string& name = item.key().toStringRef();
+    const bool likely = name == "state_dict" || name == "model_state_dict" || name == "model";
+    if (inner.empty() || likely) inner = name;
+    if (likely) break;
+  }
+  if (!inner.empty()) {
+    throw FileError(path + " looks like a training checkpoint, not a state_dict: its entry '" + inner +
+                    "' is a dict; save the model's state_dict alone, e.g. torch.save(checkpoint['" + inner + "'], path)");
+  }
+  for (const auto& item : dict) {
+    if (!item.key().isString()) throw FileError(path + " holds a dict key that is not a string (" + item.key().tagKind() + ")");
+    if (!item.value().isTensor()) {
+      throw FileError(path + ": entry '" + item.key().toStringRef() + "' is a " + item.value().tagKind() +
+                      ", not a tensor; a weights file is a dict of named tensors (a state_dict)");
+    }
+  }
+  throw FileError(path + " does not hold a dict of tensors");
+}
+
+}  // namespace
+
 TensorMap decode_tensor_file(const std::vector<char>& bytes, const std::string& path) {
   const c10::IValue value = load_torch_bytes(bytes, path);
   if (!value.isGenericDict()) throw FileError(path + " does not hold a dict of tensors");
+  const auto dict = value.toGenericDict();
   TensorMap tensors;
-  for (const auto& item : value.toGenericDict()) {
-    if (!item.key().isString() || !item.value().isTensor()) {
-      throw FileError(path + " holds a dict entry that is not a named tensor");
-    }
+  for (const auto& item : dict) {
+    if (!item.key().isString() || !item.value().isTensor()) throw_not_a_state_dict(dict, path);
     tensors[item.key().toStringRef()] = item.value().toTensor();
   }
   return tensors;

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Quick start: train AdaTT on UCI Census-Income (KDD) when its files are at hand (ADATT_DATA_DIR,
-// or ../shared/data beside this repository), else on the built-in synthetic tasks, and print
-// per-task test metrics. Run with `npm run quickstart` (sets the machine up first).
+// Quick start: train AdaTT on UCI Census-Income (KDD) and print per-task test metrics. The data is
+// read from $ADATT_DATA_DIR (else the user's cache folder, where `adatt datasets download` puts it)
+// or ../shared/data beside this repository; `--download` fetches it (checksums verified) when it is
+// in neither. Without it, the example says how to get it and trains on the built-in synthetic tasks.
+// Run with `npm run quickstart` (sets the machine up first), or `npm run quickstart -- --download`.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -9,12 +11,22 @@ const adatt = require('..');
 
 const sharedData = path.join(__dirname, '..', '..', 'shared', 'data');
 
+function hasCensus(dataDir) {
+  return ['census-income.data.gz', 'census-income.data'].some((file) => fs.existsSync(path.join(dataDir, 'census-income', file)));
+}
+
 async function loadData() {
-  const dataDir = process.env.ADATT_DATA_DIR ?? sharedData;
-  if (fs.existsSync(path.join(dataDir, 'census-income', 'census-income.data.gz'))) {
-    return adatt.loadCensusIncome({ dataDir });
+  const dataDir = [adatt.defaultDataDir(), sharedData].find(hasCensus);
+  if (dataDir !== undefined) return adatt.loadCensusIncome({ dataDir });
+  if (process.argv.includes('--download')) {
+    console.log(`downloading census-income into ${adatt.defaultDataDir()} (9 MB gzipped, checksums verified)`);
+    return adatt.loadCensusIncome({ download: true });
   }
-  console.log(`census-income not found under ${dataDir}; using the synthetic tasks instead`);
+  console.log([
+    `census-income is not in ${adatt.defaultDataDir()} or ${sharedData}; training on the synthetic tasks instead.`,
+    'Fetch it (9 MB gzipped, checksums verified) with:  npx adatt datasets download census-income',
+    'or run:  npm run quickstart -- --download',
+  ].join('\n'));
   return adatt.loadSynthetic({ size: 20000, seed: 1 });
 }
 

@@ -43,8 +43,8 @@ describe('TorchScript', () => {
     expect(maxRelativeError(out.data as Float32Array, expected.traced)).toBeLessThan(1e-5);
   });
 
-  it('fine-tunes with fit, evaluates, and saves TorchScript that PyTorch runs identically', async () => {
-    using model = await loadTorchScript(path.join(dir, 'scripted.pt'));
+  it.each([['training', 'scripted.pt', true], ['eval', 'scripted-eval.pt', false]] as const)('fine-tunes with fit, evaluates, and saves TorchScript that PyTorch runs identically, in the mode it was loaded in (%s)', async (_, file, training) => {
+    using model = await loadTorchScript(path.join(dir, file));
     model.configureTasks({
       inputs: ['dense', 'categorical'],
       tasks: [{ name: 'click', type: 'binary' }, { name: 'genre', type: 'multiclass', classes: 3 }],
@@ -62,15 +62,16 @@ describe('TorchScript', () => {
     expect(after.click!.logLoss).toBeLessThan(before.click!.logLoss!);
     expect(after.genre!.accuracy).toBeGreaterThan(0.9);
 
-    const saved = path.join(dir, 'fine-tuned.pt');
+    const saved = path.join(dir, `fine-tuned-${file}`);
     await model.save(saved);
     const ours = (await model.forward(dense, categorical)) as ScriptTensor[];
     const inputs = path.join(dir, 'inputs.json');
     fs.writeFileSync(inputs, JSON.stringify({ rows: 5, dense: expected.dense, categorical: expected.categorical }));
     const pytorch = JSON.parse(execFileSync(PYTHON, [path.join(REPO_ROOT, 'scripts/reference/check_torchscript.py'), saved, inputs],
-      { encoding: 'utf8' })) as number[][];
-    expect(maxRelativeError(ours[0]!.data as Float32Array, pytorch[0]!)).toBeLessThan(1e-5);
-    expect(maxRelativeError(ours[1]!.data as Float32Array, pytorch[1]!)).toBeLessThan(1e-5);
+      { encoding: 'utf8' })) as { outputs: number[][]; training: boolean };
+    expect(maxRelativeError(ours[0]!.data as Float32Array, pytorch.outputs[0]!)).toBeLessThan(1e-5);
+    expect(maxRelativeError(ours[1]!.data as Float32Array, pytorch.outputs[1]!)).toBeLessThan(1e-5);
+    expect(pytorch.training).toBe(training);
     const probabilities = await predict(model, data);
     expect(probabilities.genre).toHaveLength(size * 3);
   });

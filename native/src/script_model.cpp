@@ -88,7 +88,15 @@ void ScriptTaskModel::configure(std::vector<ScriptInput> inputs, std::vector<Tas
 
 void ScriptTaskModel::save(const std::string& path) {
   std::ostringstream out;
-  module_.save(out);
+  const bool training = module_.is_training();
+  module_.train(loaded_training_);
+  try {
+    module_.save(out);
+  } catch (...) {
+    module_.train(training);
+    throw;
+  }
+  module_.train(training);
   const std::string bytes = out.str();
   write_file_atomic(path, std::vector<char>(bytes.begin(), bytes.end()));
 }

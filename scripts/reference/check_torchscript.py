@@ -1,7 +1,8 @@
 """Run a TorchScript file saved by adatt in PyTorch and print its outputs as JSON.
 
 Usage: /usr/bin/python3 scripts/reference/check_torchscript.py MODEL.pt INPUTS.json
-INPUTS.json holds {"dense": [...], "categorical": [...], "rows": B}; prints [[click...], [genre...]].
+INPUTS.json holds {"dense": [...], "categorical": [...], "rows": B}; prints
+{"outputs": [[click...], [genre...]], "training": the module's mode as loaded}.
 """
 
 import json
@@ -19,7 +20,7 @@ def main(model_path: str, inputs_path: str) -> None:
     model = torch.jit.load(model_path)
     with torch.no_grad():
         outputs = model(dense, categorical)
-    print(json.dumps([o.reshape(-1).tolist() for o in outputs]))
+    print(json.dumps({"outputs": [o.reshape(-1).tolist() for o in outputs], "training": model.training}))
 
 
 if __name__ == "__main__":

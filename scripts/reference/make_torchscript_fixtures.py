@@ -83,6 +83,9 @@ def main(out_dir: str) -> None:
     }
     with open(os.path.join(out_dir, "expected.json"), "w") as f:
         json.dump(expected, f)
+    # The same module as a serving export would be: in eval mode.
+    scripted.eval()
+    scripted.save(os.path.join(out_dir, "scripted-eval.pt"))
 
 
 if __name__ == "__main__":

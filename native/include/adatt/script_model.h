@@ -26,7 +26,9 @@ class ScriptTaskModel : public TaskModel {
   // How dataset batches feed forward() and which task each output is; needed to train or evaluate.
   void configure(std::vector<ScriptInput> inputs, std::vector<TaskSpec> tasks);
   bool configured() const { return !tasks_.empty(); }
-  // Writes the module atomically as TorchScript that torch.jit.load reads.
+  // Writes the module atomically as TorchScript that torch.jit.load reads, in the mode (training or
+  // eval) it was loaded in: fit and evaluate switch modes, and a module scripted for serving in eval
+  // mode must not come back in training mode.
   void save(const std::string& path);
   int64_t parameter_count();
 
@@ -39,8 +41,9 @@ class ScriptTaskModel : public TaskModel {
   void check_dataset(const Dataset& data, const std::vector<bool>& regression) const override;
 
  private:
-  explicit ScriptTaskModel(torch::jit::Module module) : module_(std::move(module)) {}
+  explicit ScriptTaskModel(torch::jit::Module module) : module_(std::move(module)), loaded_training_(module_.is_training()) {}
   torch::jit::Module module_;
+  bool loaded_training_;
   std::vector<ScriptInput> inputs_;
   std::vector<TaskSpec> tasks_;
 };

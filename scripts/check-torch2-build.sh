@@ -8,6 +8,7 @@
 # trixie's glibc. Takes about 1.5 GB of downloads (once) and ~5 minutes per variant on 2 cores.
 #   bash scripts/check-torch2-build.sh [cpu] [cuda]      (default: both)
 # Cache: ADATT_TORCH2_CACHE (default /tmp/adatt-torch2). Needs root or write access for apt's cache.
+# Packages come from this machine's own Debian mirror (scripts/debian-mirror.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,7 +18,7 @@ VARIANTS=("$@")
 JOBS=${ADATT_BUILD_JOBS:-$(nproc)}
 
 mkdir -p "$CACHE/apt/lists/partial" "$CACHE/apt/archives/partial"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main contrib non-free" \
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(bash scripts/debian-mirror.sh) trixie main contrib non-free" \
   >"$CACHE/apt/sources.list"
 APT_OPTIONS=(-o "Dir::Etc::sourcelist=$CACHE/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
   -o "Dir::State::Lists=$CACHE/apt/lists" -o "Dir::Cache=$CACHE/apt" -o Dir::State::status=/dev/null

@@ -2,7 +2,8 @@
 # Runs the whole test suite against LibTorch 2.x: a Debian trixie system (LibTorch 2.6, its
 # python3-torch for the reference tests, its Node 20, g++ 14) in a chroot made with debootstrap,
 # over a copy of this checkout and its node_modules. scripts/setup.sh installs the packages inside
-# it, so the list is the one a bookworm machine gets. Needs root; the chroot is kept in
+# it, so the list is the one a bookworm machine gets. Packages come from this machine's own Debian
+# mirror (scripts/debian-mirror.sh; ADATT_DEBIAN_MIRROR overrides it). Needs root; the chroot is kept in
 # ADATT_TRIXIE_ROOT (default /tmp/adatt-trixie) for the next run. Extra arguments go to vitest,
 # e.g. `bash scripts/test-torch2.sh test/distributed.test.ts`.
 #   bash scripts/test-torch2.sh --make-fixtures DIR
@@ -26,7 +27,7 @@ if [ ! -f "$CHROOT/.bootstrapped" ]; then
   command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
   echo "test-torch2: debootstrap trixie into $CHROOT"
   rm -rf "$CHROOT"
-  debootstrap --variant=minbase --include=ca-certificates trixie "$CHROOT" http://deb.debian.org/debian >/dev/null
+  debootstrap --variant=minbase --include=ca-certificates trixie "$CHROOT" "$(bash scripts/debian-mirror.sh)" >/dev/null
   touch "$CHROOT/.bootstrapped"
 fi
 cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"

@@ -1,4 +1,6 @@
-"""The Python peer of the benchmark: scripts/reference/adatt_reference.py trained the usual way.
+"""The Python peer of the benchmark: scripts/reference/adatt_reference.py trained the usual way, or,
+with "mtlLib" in the cell (bench/run.js --mtl-lib PATH), Meta's own mtl_lib.py (CentralTaskArch)
+read from PATH: a second peer, never copied into this repository.
 
 Run with Debian's /usr/bin/python3 (python3-torch, the same LibTorch build as the addon):
 
@@ -12,6 +14,7 @@ each step is randperm slice + gather, zero_grad, forward, BCE-with-logits summed
 backward, Adam step (as the native trainer does).
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -25,6 +28,47 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "reference"))
 from adatt_reference import ReferenceModel  # noqa: E402
+
+
+# NativeModelConfig kinds as mtl_lib.py's CentralTaskArch names them (it has no single-task model).
+MTL_LIB_MODELS = {"adatt-sp": "att_sp", "adatt": "att_g", "ple": "ple", "mmoe": "mmoe",
+                  "cross-stitch": "cross_st", "shared-bottom": "share_bottom"}
+
+
+class MtlLibModel(torch.nn.Module):
+    """Meta's CentralTaskArch behind ReferenceModel's call signature: the same input layer
+    (embeddings and bags concatenated after the dense features), then mtl_lib.py's module."""
+
+    def __init__(self, config, path):
+        super().__init__()
+        kind = config["kind"]
+        if kind not in MTL_LIB_MODELS:
+            raise ValueError(f"mtl_lib.py has no '{kind}' model")
+        if len(set(config["expertsPerTask"])) > 1:
+            raise ValueError("CentralTaskArch takes one expert count for every task")
+        if any(config["gateDims"]) or not config["towerDims"]:
+            raise ValueError("CentralTaskArch has linear MMoE gates only and needs at least one tower layer")
+        if any(task["outputs"] != 1 for task in config["tasks"]):
+            raise ValueError("CentralTaskArch's towers have one output each")
+        found = importlib.util.spec_from_file_location("mtl_lib", path)
+        mtl_lib = importlib.util.module_from_spec(found)
+        found.loader.exec_module(mtl_lib)
+        task_experts = config["expertsPerTask"][0] if config["expertsPerTask"] else 1
+        configs = mtl_lib.MtlConfigs(
+            mtl_model=MTL_LIB_MODELS[kind], num_task_experts=task_experts,
+            num_shared_experts=config["sharedExperts"], expert_out_dims=[list(level) for level in config["expertDims"]],
+            self_exp_res_connect=config["nativeResidual"] if kind in ("adatt-sp", "adatt") else True)
+        inputs = mtl_lib.ArchInputs(num_task=len(config["tasks"]), task_mlp=list(config["towerDims"]), mtl_configs=configs)
+        self.embeddings = torch.nn.ModuleList(torch.nn.Embedding(f["vocab"], f["dim"]) for f in config["categorical"])
+        self.bag_embeddings = torch.nn.ModuleList(
+            torch.nn.EmbeddingBag(f["vocab"], f["dim"], mode=f["pooling"]) for f in config["multiValued"])
+        width = config["denseDim"] + sum(f["dim"] for f in config["categorical"]) + sum(f["dim"] for f in config["multiValued"])
+        self.arch = mtl_lib.CentralTaskArch(configs, inputs, width)
+
+    def forward(self, dense, ids, bags):
+        parts = [dense] + [table(ids[:, k]) for k, table in enumerate(self.embeddings)]
+        parts += [table(indices, offsets) for table, (indices, offsets) in zip(self.bag_embeddings, bags)]
+        return self.arch(torch.cat(parts, dim=1))
 
 
 def synthetic_data(size, width, task_count):
@@ -70,7 +114,7 @@ def run_cell(spec):
     torch.manual_seed(0)
     config, batch, examples, epochs = spec["native"], spec["batch"], spec["examples"], spec["epochs"]
     dense, labels = synthetic_data(examples, config["denseDim"], len(config["tasks"]))
-    model = ReferenceModel(config)
+    model = MtlLibModel(config, spec["mtlLib"]) if spec.get("mtlLib") else ReferenceModel(config)
 
     def adam():
         return torch.optim.Adam(model.parameters(), lr=1e-3)

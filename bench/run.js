@@ -6,7 +6,9 @@
  *
  *   node bench/run.js [--quick] [--config NAME[,NAME…]] [--batch 256,1024] [--repeats 3]
  *                     [--threads 2] [--json FILE] [--python /usr/bin/python3] [--no-peer] [--work GFLOP]
- *                     [--max-wait SECONDS] [--env KEY=VALUE]
+ *                     [--max-wait SECONDS] [--env KEY=VALUE] [--mtl-lib PATH]
+ * --mtl-lib: Meta's mtl_lib.py (a checkout of facebookresearch/AdaTT) as a second peer, run beside
+ * the in-repo reference with the same training loop (bench/peer.py).
  *
  * Every measurement runs in a fresh child process (bench/ours.js, bench/peer.py) so that peak RSS
  * is that cell's; ours and the peer alternate, each cell is repeated, and the report gives medians.
@@ -28,11 +30,11 @@ const HERE = __dirname;
 /** --env settings, passed to every child. */
 const extraEnv = {};
 const USAGE = 'usage: node bench/run.js [--quick] [--config NAME[,NAME…]] [--batch B[,B…]] [--repeats N] ' +
-  '[--threads N] [--json FILE] [--python PATH] [--no-peer] [--work GFLOP] [--max-wait SECONDS] [--env KEY=VALUE]';
+  '[--threads N] [--json FILE] [--python PATH] [--no-peer] [--mtl-lib PATH] [--work GFLOP] [--max-wait SECONDS] [--env KEY=VALUE]';
 
 function parseArgs(argv) {
   const args = { quick: false, configs: [], batches: undefined, repeats: undefined, threads: 2, json: undefined,
-    python: '/usr/bin/python3', peer: true, work: undefined, maxWait: 30, env: {} };
+    python: '/usr/bin/python3', peer: true, mtlLib: undefined, work: undefined, maxWait: 30, env: {} };
   const list = (value, flag) => {
     if (value === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
     return value.split(',').filter(Boolean);
@@ -54,6 +56,11 @@ function parseArgs(argv) {
       case '--json': args.json = next(); break;
       case '--python': args.python = next(); break;
       case '--no-peer': args.peer = false; break;
+      case '--mtl-lib': { // Meta's mtl_lib.py (facebookresearch/AdaTT), a second peer beside the in-repo reference
+        args.mtlLib = path.resolve(next() ?? '');
+        if (!fs.existsSync(args.mtlLib)) throw new Error(`--mtl-lib: no file ${args.mtlLib}\n${USAGE}`);
+        break;
+      }
       case '--work': args.work = positive(next(), flag); break;
       case '--max-wait': args.maxWait = Number(next()); break;
       case '--env': { // extra environment for both sides, e.g. OMP_WAIT_POLICY=PASSIVE
@@ -195,10 +202,12 @@ function summarize(cell, gemmRate) {
   };
   const o = side(cell.runs.ours);
   const p = side(cell.runs.peer);
-  const ratio = (k) => (o && p && !o.error && !p.error ? o[k] / p[k] : undefined);
+  const m = side(cell.runs.meta);
+  const ratio = (other, k) => (o && other && !o.error && !other.error ? o[k] / other[k] : undefined);
   const { spec, runs, ...rest } = cell;
-  return { ...rest, examples: spec.examples, epochs: spec.epochs, latencySteps: spec.latencySteps, ours: o, peer: p,
-    ratio: { train: ratio('trainExamplesPerSecond'), infer: ratio('inferExamplesPerSecond'), stepMs: ratio('stepMs') } };
+  return { ...rest, examples: spec.examples, epochs: spec.epochs, latencySteps: spec.latencySteps, ours: o, peer: p, mtlLib: m,
+    ratio: { train: ratio(p, 'trainExamplesPerSecond'), infer: ratio(p, 'inferExamplesPerSecond'), stepMs: ratio(p, 'stepMs') },
+    ratioToMtlLib: m && { train: ratio(m, 'trainExamplesPerSecond'), infer: ratio(m, 'inferExamplesPerSecond') } };
 }
 
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '-');
@@ -217,6 +226,11 @@ function table(results) {
       fmt(o.trainGflops, 1), pct(o.trainFractionOfGemm), fmt(p.trainGflops, 1), pct(p.trainFractionOfGemm),
       fmt(o.peakRssMiB), fmt(p.peakRssMiB), fmt(Math.max(...[o.otherCpusDuring, p.otherCpusDuring].filter(Number.isFinite)), 2)];
   });
+  if (results.some((r) => r.mtlLib)) {
+    head.push('train ex/s mtl_lib.py', 'x', 'infer ex/s mtl_lib.py', 'x');
+    results.forEach((r, i) => rows[i].push(fmt(r.mtlLib?.trainExamplesPerSecond), fmt(r.ratioToMtlLib?.train, 2),
+      fmt(r.mtlLib?.inferExamplesPerSecond), fmt(r.ratioToMtlLib?.infer, 2)));
+  }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
@@ -228,7 +242,7 @@ function main() {
   const started = Date.now();
   const entries = selectConfigs(args.configs, args.quick);
   const cells = entries.flatMap((entry) => args.batches.map((batch) => cellSpec(entry, batch, args)));
-  for (const cell of cells) cell.runs = { ours: [], peer: [] };
+  for (const cell of cells) cell.runs = { ours: [], peer: [], meta: [] };
   const log = (message) => process.stderr.write(`${message}\n`);
 
   const loadAtStart = os.loadavg()[0];
@@ -251,7 +265,9 @@ function main() {
       const arg = JSON.stringify(cell.spec);
       const sides = [['ours', () => ours(arg, args.threads)]];
       if (args.peer) sides.push(['peer', () => peer(args.python, [arg], args.threads)]);
-      if ((r + c) % 2 === 1) sides.reverse(); // alternate which side runs first
+      if (args.mtlLib) sides.push(['meta', () => peer(args.python, [JSON.stringify({ ...cell.spec, mtlLib: args.mtlLib })], args.threads)]);
+      // Rotate which side runs first, so that none always runs on a fresher machine.
+      for (let turn = (r + c) % sides.length; turn > 0; turn -= 1) sides.push(sides.shift());
       for (const [name, run] of sides) {
         const otherCpusBefore = args.maxWait > 0 ? waitForIdle(args.maxWait) : undefined;
         cell.runs[name].push({ ...run(), otherCpusBefore });
@@ -259,8 +275,9 @@ function main() {
       done += 1;
       const o = cell.runs.ours.at(-1);
       const p = cell.runs.peer.at(-1);
+      const m = cell.runs.meta.at(-1);
       const show = (x) => (x === undefined ? '' : x.error ? `ERROR ${x.error}` : `${fmt(x.trainExamplesPerSecond)} ex/s`);
-      log(`[${done}/${total}] ${cell.name} b${cell.batch}: ours ${show(o)}${args.peer ? `, peer ${show(p)}` : ''}`);
+      log(`[${done}/${total}] ${cell.name} b${cell.batch}: ours ${show(o)}${args.peer ? `, peer ${show(p)}` : ''}${args.mtlLib ? `, mtl_lib.py ${show(m)}` : ''}`);
     }
   }
   const gemmAfter = gemm(args, gemmShapes);
@@ -278,7 +295,8 @@ function main() {
     `${gemmShapes[1].join('x')} ${fmt(Math.max(rateOf(gemmBefore, 1), rateOf(gemmAfter, 1)), 1)} GFLOP/s`);
   if (headline?.ours && headline.peer) {
     console.log(`headline ${HEADLINE} b${HEADLINE_BATCH}: training x${fmt(headline.ratio.train, 2)}, ` +
-      `inference x${fmt(headline.ratio.infer, 2)} (ours/peer)`);
+      `inference x${fmt(headline.ratio.infer, 2)} (ours/peer)` +
+      (headline.ratioToMtlLib ? `; against mtl_lib.py: training x${fmt(headline.ratioToMtlLib.train, 2)}, inference x${fmt(headline.ratioToMtlLib.infer, 2)}` : ''));
   }
   console.log(`others: CPUs used by other processes during the runs (median, worse side); ` +
     `${cells.length} cells x ${args.repeats} repeats in ${fmt(seconds)} s (${fmt(waitedS)} s of it waiting for idle CPUs)`);
@@ -290,7 +308,7 @@ function main() {
     fs.writeFileSync(args.json, `${JSON.stringify(out, null, 1)}\n`);
     log(`wrote ${args.json}`);
   }
-  if (results.some((r) => r.ours?.error || r.peer?.error)) process.exitCode = 1;
+  if (results.some((r) => r.ours?.error || r.peer?.error || r.mtlLib?.error)) process.exitCode = 1;
 }
 
 try {

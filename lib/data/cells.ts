@@ -40,6 +40,13 @@ export function codedCells(table: Table, column: Column): CodedCells {
   return { codes, values };
 }
 
+/** How many rows hold each distinct value. */
+export function countPerCode(cells: CodedCells): Int32Array {
+  const counts = new Int32Array(cells.values.length);
+  for (const code of cells.codes) if (code >= 0) counts[code] = (counts[code] as number) + 1;
+  return counts;
+}
+
 /** Per distinct value: 1 when it is a missing marker. */
 export function missingFlags(values: readonly LabelValue[], missingValues: ReadonlySet<string>): Uint8Array {
   // A plain loop: Uint8Array.from with a callback is several times slower over a million values.

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import { AdattError, callNative, FileError, ValidationError } from '../errors';
 import { loadAddon, type RawTextDictionary } from '../addon';
+import { countPerCode } from './cells';
 import { GrowableArray, NULL_CODE, resolvePositions, type Column, type TextColumn } from './table';
 import type { ColumnRef } from './types';
 
@@ -133,7 +134,8 @@ function vectorValidity(chunk: DuckDBDataChunk, k: number, rows: number): Uint8A
 export class ColumnsBuilder {
   private numbers: GrowableArray<Float64Array>[] = [];
   private codes: GrowableArray<Int32Array>[] = [];
-  private dictionaries: RawTextDictionary[] = [];
+  /** Per text column, made when its first chunk comes (none for a builder that reads nothing more). */
+  private dictionaries: (RawTextDictionary | undefined)[] = [];
   rowCount = 0;
   private static layoutChecked: Promise<void> | undefined;
 
@@ -180,7 +182,7 @@ export class ColumnsBuilder {
       }
       const strings = vectorData(chunk, k, count * DUCKDB_STRING_BYTES);
       const validity = vectorValidity(chunk, k, count);
-      const dictionary = this.dictionaries[text] as RawTextDictionary;
+      const dictionary = (this.dictionaries[text] ??= new (loadAddon().TextDictionary)());
       (this.codes[text++] as GrowableArray<Int32Array>).pushWith(count, (codes, offset) => callNative(() => dictionary.codeStrings(strings, validity, 0, count, codes, offset)));
     });
     this.rowCount += count;
@@ -190,26 +192,30 @@ export class ColumnsBuilder {
   finish(): Column[] {
     const numbers = this.numbers.map((values) => values.toArray());
     const codes = this.codes.map((values) => values.toArray());
-    const dictionaries = this.dictionaries.map((dictionary) => {
-      const values = callNative(() => dictionary.values());
-      dictionary.dispose();
-      return values;
+    const dictionaries = this.codes.map((_, text) => {
+      const dictionary = this.dictionaries[text];
+      return dictionary ? callNative(() => dictionary.values()) : [];
     });
+    this.discard();
     let text = 0;
     let number = 0;
     const columns = this.columns.map(({ name, position, kind }): Column => kind === 'number'
       ? { kind, name, position, values: numbers[number++] as Float64Array }
       : { kind, name, position, codes: codes[text] as Int32Array, values: dictionaries[text++] as string[] });
-    this.reset();
     return columns;
   }
 
+  /** Drops the rows appended since the last `finish` (and frees their dictionaries); the builder starts over. */
+  discard(): void {
+    for (const dictionary of this.dictionaries) dictionary?.dispose();
+    this.reset();
+  }
+
   private reset(): void {
-    const { TextDictionary } = loadAddon();
     const texts = this.columns.filter((column) => column.kind === 'text').length;
     this.numbers = Array.from({ length: this.columns.length - texts }, () => new GrowableArray((n) => new Float64Array(n)));
     this.codes = Array.from({ length: texts }, () => new GrowableArray((n) => new Int32Array(n)));
-    this.dictionaries = Array.from({ length: texts }, () => new TextDictionary());
+    this.dictionaries = [];
     this.rowCount = 0;
   }
 }
@@ -254,7 +260,7 @@ export async function readColumns(connection: DuckDBConnection, relation: string
   const result = await connection.stream(`SELECT ${[selectList(read), ...stop].join(', ') || '1'} FROM ${aliasedRelation(relation, read)}`);
   for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
     if (stop.length > 0 && vectorData(chunk, stopAt, chunk.rowCount).includes(1)) {
-      builder.finish();
+      builder.discard();
       return { columns: [], rowsPerFile: [], stopped: true };
     }
     builder.append(chunk);
@@ -263,12 +269,9 @@ export async function readColumns(connection: DuckDBConnection, relation: string
   const built = builder.finish();
   if (!byFile) return { columns: built, rowsPerFile: [rowCount], stopped: false };
   const fileColumn = built.pop() as TextColumn;
-  const perCode = new Map<string, number>(fileColumn.values.map((file) => [file, 0]));
-  for (const code of fileColumn.codes) {
-    const file = fileColumn.values[code] as string;
-    perCode.set(file, (perCode.get(file) as number) + 1);
-  }
-  return { columns: built, rowsPerFile: files.map((file) => perCode.get(file) ?? 0), stopped: false };
+  const counts = countPerCode(fileColumn);
+  const rowsOf = new Map(fileColumn.values.map((file, code) => [file, counts[code] as number]));
+  return { columns: built, rowsPerFile: files.map((file) => rowsOf.get(file) ?? 0), stopped: false };
 }
 
 /** How a column of a DuckDB type is read: as a number, as text, or not at all (nested and binary types). */

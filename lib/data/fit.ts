@@ -3,7 +3,7 @@
  * parameters, vocabularies, class lists), so that validation and test rows never influence it.
  */
 import { ValidationError } from '../errors';
-import { codedCells, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
+import { codedCells, countPerCode, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
 import { configChecker } from './check';
 import { sealFittedSchema } from './fitted';
 import { validateSchemaSpec, type CategoricalEntry, type DenseEntry, type FeatureEntry, type TaskEntry } from './spec';
@@ -69,13 +69,6 @@ function fitDense({ entry, column, name }: Resolved<DenseEntry>, table: Table, m
     }
   })();
   return { name, column: column.name, normalize: entry.normalize, center, scale, fill: (mean - center) / scale };
-}
-
-/** How many view rows hold each distinct value. */
-function countPerCode(cells: CodedCells): Int32Array {
-  const counts = new Int32Array(cells.values.length);
-  for (const code of cells.codes) if (code >= 0) counts[code] = (counts[code] as number) + 1;
-  return counts;
 }
 
 /**

@@ -90,8 +90,6 @@ int32_t TextDictionary::code_of(const Key& key) {
   return code;
 }
 
-int32_t TextDictionary::code_of(std::string_view text) { return code_of(key_of(text)); }
-
 void TextDictionary::code_duckdb_strings(const uint8_t* strings, const uint8_t* validity, size_t first, size_t count,
                                          int32_t* codes) {
   // In batches: every key of a batch is hashed and its slot prefetched before the first lookup, so

@@ -23,9 +23,6 @@ class TextDictionary {
  public:
   TextDictionary();
 
-  // The code of `text`: the one it got when first seen, else the next free one.
-  int32_t code_of(std::string_view text);
-
   // Codes of `count` strings of a DuckDB VARCHAR vector (an array of duckdb_string_t, whose
   // pointers stay valid while the vector's chunk lives), from row `first`; `validity` is the
   // vector's bit mask, bit r of byte r / 8 for row r (nullptr: every row valid). Null rows get
@@ -53,6 +50,7 @@ class TextDictionary {
     uint32_t tag;
   };
   static Key key_of(std::string_view text);
+  // The code of the key's text: the one it got when first seen, else the next free one.
   int32_t code_of(const Key& key);
   std::string_view store(std::string_view text);
   void grow_slots();

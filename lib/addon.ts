@@ -131,7 +131,7 @@ export type ScheduleType = (typeof SCHEDULE_TYPES)[number];
 export const EMBEDDING_OPTIMIZER_TYPES = ['adam', 'adagrad', 'rowwise-adagrad', 'sgd'] as const;
 export type EmbeddingOptimizerType = (typeof EMBEDDING_OPTIMIZER_TYPES)[number];
 /** How the native trainer weights task losses (adatt::TaskWeighting); DWA is 'fixed' with weights set per epoch. */
-export type NativeTaskWeighting = 'fixed' | 'uncertainty';
+export type NativeTaskWeighting = 'fixed' | 'uncertainty' | 'gradnorm';
 
 export interface RawTrainerOptions {
   optimizer: { type: OptimizerType; lr: number; weightDecay: number; momentum: number; beta1: number; beta2: number; eps: number };
@@ -144,6 +144,8 @@ export interface RawTrainerOptions {
   /** whereTask: the index of the task whose label must equal whereEquals for a row to count (-1: all rows). */
   losses: { loss: LossKind; weight: number; huberDelta: number; whereTask: number; whereEquals: number }[];
   taskWeighting: NativeTaskWeighting;
+  /** GradNorm's alpha (taskWeighting 'gradnorm'). */
+  gradNormAlpha?: number;
   batchSize: number;
   seed: number;
   clipNorm: number;

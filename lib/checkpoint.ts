@@ -34,7 +34,7 @@ export interface TrainingState {
   optimizerType: string;
   /** How the tables trained: an embedding optimizer type, or 'dense' (also for checkpoints that predate it). */
   embeddingOptimizerType?: string;
-  /** 'fixed', 'uncertainty' or 'dwa' (absent in older checkpoints: 'fixed'). */
+  /** 'fixed', 'uncertainty', 'gradnorm' or 'dwa' (absent in older checkpoints: 'fixed'). */
   taskWeighting?: string;
   /** Native optimizer state (moments, step counts). */
   optimizerState: Uint8Array;

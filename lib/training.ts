@@ -86,15 +86,18 @@ export interface TaskLossOptions {
 
 /**
  * How task losses are weighted (docs/training.md, "Task weighting"): 'fixed' (each task's
- * `losses[task].weight`), 'uncertainty' (learned log-variances, Kendall et al. 2018) or 'dwa'
- * (Dynamic Weight Averaging, Liu et al. 2019: per epoch from the ratio of the last two epochs'
- * losses, temperature default 2). All multiply the fixed weights.
+ * `losses[task].weight`), 'uncertainty' (learned log-variances, Kendall et al. 2018), 'gradnorm'
+ * (GradNorm, Chen et al. 2018: weights learned so that the tasks' gradient norms on the last
+ * shared layer follow their relative training rates; alpha default 1.5) or 'dwa' (Dynamic Weight
+ * Averaging, Liu et al. 2019: per epoch from the ratio of the last two epochs' losses, temperature
+ * default 2). All multiply the fixed weights.
  */
 export type TaskWeightingOptions =
-  | 'fixed' | 'uncertainty' | 'dwa'
+  | TaskWeightingType
   | { type: 'fixed' | 'uncertainty' }
+  | { type: 'gradnorm'; alpha?: number }
   | { type: 'dwa'; temperature?: number };
-export type TaskWeightingType = 'fixed' | 'uncertainty' | 'dwa';
+export type TaskWeightingType = 'fixed' | 'uncertainty' | 'gradnorm' | 'dwa';
 
 export interface EarlyStoppingOptions {
   /** A validation metric: 'auc', 'logLoss', 'ne', 'accuracy', 'rmse', 'mae', … */
@@ -362,15 +365,33 @@ function readSampleSpace(model: TrainableModel, taskName: string, value: unknown
   return { task: tasks.findIndex((task) => task.name === condition), equals: equals === '1' ? 1 : 0, metrics: spec.metrics === true };
 }
 
-const TASK_WEIGHTINGS: readonly TaskWeightingType[] = ['fixed', 'uncertainty', 'dwa'];
+const TASK_WEIGHTINGS: readonly TaskWeightingType[] = ['fixed', 'uncertainty', 'gradnorm', 'dwa'];
 
-function readTaskWeighting(value: unknown): { type: TaskWeightingType; temperature: number } {
-  const spec = typeof value === 'string' || value === undefined ? { type: value } : readOptions(value, 'taskWeighting', ['type', 'temperature']);
+interface TaskWeighting {
+  type: TaskWeightingType;
+  /** DWA's temperature. */
+  temperature: number;
+  /** GradNorm's alpha. */
+  alpha: number;
+}
+
+function readTaskWeighting(model: TrainableModel, value: unknown): TaskWeighting {
+  const spec: Record<string, unknown> = typeof value === 'string' || value === undefined
+    ? { type: value }
+    : readOptions(value, 'taskWeighting', ['type', 'temperature', 'alpha']);
   const type = readChoice(spec.type, typeof value === 'string' ? 'taskWeighting' : 'taskWeighting.type', TASK_WEIGHTINGS, 'fixed');
-  if (type !== 'dwa' && (spec as { temperature?: unknown }).temperature !== undefined) {
-    fail('taskWeighting.temperature', `taskWeighting.temperature is only for 'dwa' (this is '${type}')`);
+  const onlyFor: Record<string, TaskWeightingType> = { temperature: 'dwa', alpha: 'gradnorm' };
+  for (const [key, owner] of Object.entries(onlyFor)) {
+    if (type !== owner && spec[key] !== undefined) fail(`taskWeighting.${key}`, `taskWeighting.${key} is only for '${owner}' (this is '${type}')`);
   }
-  return { type, temperature: readNumber((spec as { temperature?: unknown }).temperature, 'taskWeighting.temperature', 2, { min: 0, exclusiveMin: true }) };
+  if (type === 'gradnorm' && (!(model instanceof Model) || model.config.kind === 'single-task')) {
+    fail('taskWeighting', "taskWeighting 'gradnorm' needs a native Model whose tasks share a layer (any kind but 'single-task')");
+  }
+  return {
+    type,
+    temperature: readNumber(spec.temperature, 'taskWeighting.temperature', 2, { min: 0, exclusiveMin: true }),
+    alpha: readNumber(spec.alpha, 'taskWeighting.alpha', 1.5, { min: 0, max: 100 }),
+  };
 }
 
 /**
@@ -388,7 +409,7 @@ export function dwaWeights(history: readonly Pick<EpochSummary, 'loss'>[], taskN
 }
 
 function trainerOptions(model: TrainableModel, options: Record<string, unknown>, batchSize: number, totalSteps: number,
-  resume: TrainingState | undefined, weighting: TaskWeightingType): RawTrainerOptions {
+  resume: TrainingState | undefined, weighting: TaskWeighting): RawTrainerOptions {
   const optimizer = readOptions(options.optimizer, 'optimizer', ['type', 'lr', 'weightDecay', 'momentum', 'betas', 'eps']);
   const [beta1, beta2] = readBetas(optimizer.betas, 'optimizer.betas', [0.9, 0.999]);
   const schedule = readOptions(options.schedule, 'schedule', ['type', 'warmupSteps', 'stepSize', 'gamma', 'minLr']);
@@ -428,7 +449,8 @@ function trainerOptions(model: TrainableModel, options: Record<string, unknown>,
         whereEquals: where?.equals ?? 1,
       };
     }),
-    taskWeighting: weighting === 'uncertainty' ? 'uncertainty' : 'fixed',
+    taskWeighting: weighting.type === 'dwa' ? 'fixed' : weighting.type,
+    ...(weighting.type === 'gradnorm' ? { gradNormAlpha: weighting.alpha } : {}),
     batchSize,
     seed: readNumber(options.seed, 'seed', 0, { min: 0, integer: true, max: Number.MAX_SAFE_INTEGER }),
     // Beyond 1e30 the norm's arithmetic overflows float32; no real norm is that large.
@@ -496,8 +518,8 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
   if (!Number.isSafeInteger(epochs * batchesPerEpoch)) {
     fail('epochs', `epochs x batches per epoch (${epochs} x ${batchesPerEpoch}) is more steps than can be counted`);
   }
-  const weighting = readTaskWeighting(options.taskWeighting);
-  const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume, weighting.type);
+  const weighting = readTaskWeighting(model, options.taskWeighting);
+  const raw = trainerOptions(model, options, batchSize, epochs * batchesPerEpoch, resume, weighting);
   const taskNames = tasksOf(model).map((task) => task.name);
   // Validation metrics in a task's sample space where its loss asks for it.
   const lossOptions = (options.losses ?? {}) as Record<string, TaskLossOptions | undefined>;

@@ -1,6 +1,6 @@
 /**
  * Multi-task objectives: ESMM's conditional tasks, task sample spaces, and the task weighting
- * strategies (uncertainty, DWA), each against a Python reference written from the papers
+ * strategies (uncertainty, GradNorm, DWA), each against a Python reference written from the papers
  * (scripts/reference/train_objectives.py), plus resume and validation.
  */
 import * as fs from 'node:fs';
@@ -58,20 +58,33 @@ function worstDifference(a: StateDict, b: StateDict): { name: string; difference
   return worst;
 }
 
-async function trainBoth(taskWeighting: 'fixed' | 'uncertainty' | 'dwa') {
+type Weighting = 'fixed' | 'uncertainty' | 'gradnorm' | 'dwa';
+
+/** GradNorm's shared layer of CONFIG's variants, by reference name: written out here from the definition in docs/training.md. */
+const SHARED_LAYERS: Record<'mmoe' | 'ple', string[]> = {
+  mmoe: ['mtl_arch.experts.0.0.mlp_net.0.weight', 'mtl_arch.experts.0.1.mlp_net.0.weight'],
+  // PLE's last level: click's 1 expert, buy's 1, spend's 1, then the 2 shared ones.
+  ple: ['mtl_arch.experts.1.3.mlp_net.0.weight', 'mtl_arch.experts.1.4.mlp_net.0.weight'],
+};
+const { experts: _experts, ...COMMON } = CONFIG as ModelConfig & { experts: number };
+const PLE_CONFIG = { ...COMMON, kind: 'ple', expertDims: [[8], [6]], expertsPerTask: 1, sharedExperts: 2 } as ModelConfig;
+
+async function trainBoth(taskWeighting: Weighting, variant: 'mmoe' | 'ple' = 'mmoe') {
   setNumThreads(1);
-  const dir = makeTempDir(`objectives-${taskWeighting}`);
+  const config = variant === 'mmoe' ? CONFIG : PLE_CONFIG;
+  const dir = makeTempDir(`objectives-${taskWeighting}-${variant}`);
   const data = rows(96, 9);
-  using model = createModel(CONFIG);
+  using model = createModel(config);
   await model.saveWeights(path.join(dir, 'initial.safetensors'));
   using train = TensorDataset.fromEncoded(data);
-  const result = await fit(model, train, { ...TRAINING, taskWeighting });
+  const alpha = 0.75;
+  const result = await fit(model, train, { ...TRAINING, taskWeighting: taskWeighting === 'gradnorm' ? { type: 'gradnorm', alpha } : taskWeighting });
   const spec = {
-    config: normalizeModelConfig(CONFIG),
+    config: normalizeModelConfig(config),
     data: { size: data.size, dense: [...data.dense!], labels: data.labels.map((task) => [...task].map((v) => (Number.isNaN(v) ? null : v))) },
     taskTypes: ['binary', 'binary', 'regression'],
     epochs: TRAINING.epochs, batchSize: TRAINING.batchSize, seed: TRAINING.seed, lr: 0.01,
-    weighting: taskWeighting, temperature: 2, weights: [1, 2, 0.5],
+    weighting: taskWeighting, temperature: 2, alpha, sharedLayer: SHARED_LAYERS[variant], weights: [1, 2, 0.5],
     where: [null, null, { task: 0, equals: 1 }],
   };
   fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
@@ -82,8 +95,10 @@ async function trainBoth(taskWeighting: 'fixed' | 'uncertainty' | 'dwa') {
 }
 
 describe('multi-task objectives against a Python reference from the papers', () => {
-  it.each(['fixed', 'uncertainty', 'dwa'] as const)('%s weighting with an ESMM task and a sample space: weights and task weights within 1e-5', async (weighting) => {
-    const { result, ours, theirs, reference } = await trainBoth(weighting);
+  it.each([
+    ['fixed', 'mmoe'], ['uncertainty', 'mmoe'], ['gradnorm', 'mmoe'], ['gradnorm', 'ple'], ['dwa', 'mmoe'],
+  ] as const)('%s weighting (%s) with an ESMM task and a sample space: weights and task weights within 1e-5', async (weighting, variant) => {
+    const { result, ours, theirs, reference } = await trainBoth(weighting, variant);
     const worst = worstDifference(ours, theirs);
     expect(worst.difference, worst.name).toBeLessThan(1e-5);
     result.epochs.forEach((epoch, e) => {
@@ -97,7 +112,26 @@ describe('multi-task objectives against a Python reference from the papers', () 
       expect(result.epochs[3]!.taskWeights.click).not.toBeCloseTo(1, 3);
     }
     if (weighting === 'uncertainty') expect(result.epochs[3]!.taskWeights.spend).not.toBeCloseTo(0.25, 4);
+    if (weighting === 'gradnorm') {
+      // The learned weights moved, and they sum to the task count (taskWeights multiply the fixed 1, 2, 0.5).
+      const last = result.epochs[3]!.taskWeights;
+      expect(last.click! + last.buy! / 2 + last.spend! / 0.5).toBeCloseTo(3, 5);
+      expect(last.click).not.toBeCloseTo(1, 2);
+    }
   }, 60_000);
+
+  it.each([
+    { kind: 'adatt-sp', expertsPerTask: 2 }, { kind: 'adatt', expertsPerTask: 1, sharedExperts: 1 },
+    { kind: 'cross-stitch' }, { kind: 'shared-bottom' },
+  ])('GradNorm trains $kind on its last shared layer, the weights summing to the task count', async (kind) => {
+    setNumThreads(1);
+    using model = createModel({ ...COMMON, ...kind } as ModelConfig);
+    using train = TensorDataset.fromEncoded(rows(64, 5));
+    const result = await fit(model, train, { epochs: 2, batchSize: 16, optimizer: { lr: 0.05 }, taskWeighting: 'gradnorm' });
+    const weights = Object.values(result.epochs[1]!.taskWeights);
+    expect(weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3, 5);
+    expect(weights.some((w) => Math.abs(w - 1) > 1e-3)).toBe(true);
+  });
 
   it('DWA weights sum to the task count and follow the loss ratios', () => {
     const weights = dwaWeights([{ loss: { a: 1, b: 1 } }, { loss: { a: 0.5, b: 1 } }], ['a', 'b'], 2);
@@ -130,17 +164,17 @@ describe('ESMM predictions and sample-space metrics', () => {
 });
 
 describe('objectives: resume and validation', () => {
-  it('resumes uncertainty weighting exactly from a checkpoint', async () => {
+  it.each(['uncertainty', 'gradnorm'] as const)('resumes %s weighting exactly from a checkpoint', async (taskWeighting) => {
     setNumThreads(1);
-    const dir = makeTempDir('objectives-resume');
-    const options: FitOptions = { ...TRAINING, epochs: 3, taskWeighting: 'uncertainty' };
+    const dir = makeTempDir(`objectives-resume-${taskWeighting}`);
+    const options: FitOptions = { ...TRAINING, epochs: 3, taskWeighting };
     using straight = createModel(CONFIG);
     using train = TensorDataset.fromEncoded(rows(96, 9));
     const whole = await fit(straight, train, options);
     using first = createModel(CONFIG);
     await fit(first, train, { ...options, epochs: 2, checkpoint: { dir } });
     const checkpoint = await loadCheckpoint(path.join(dir, 'epoch-0001.adatt'));
-    expect(checkpoint.training!.taskWeighting).toBe('uncertainty');
+    expect(checkpoint.training!.taskWeighting).toBe(taskWeighting);
     using resumed = checkpoint.model;
     const rest = await fit(resumed, train, { ...options, resume: checkpoint.training });
     expect(await resumed.stateDict()).toEqual(await straight.stateDict());
@@ -161,6 +195,15 @@ describe('objectives: resume and validation', () => {
     expect(await fieldOf({ taskWeighting: 'gradient' as never })).toBe('taskWeighting');
     expect(await fieldOf({ taskWeighting: { type: 'uncertainty', temperature: 2 } as never })).toBe('taskWeighting.temperature');
     expect(await fieldOf({ taskWeighting: { type: 'dwa', temperature: 0 } })).toBe('taskWeighting.temperature');
+    expect(await fieldOf({ taskWeighting: { type: 'dwa', alpha: 1 } as never })).toBe('taskWeighting.alpha');
+    expect(await fieldOf({ taskWeighting: { type: 'gradnorm', alpha: -1 } })).toBe('taskWeighting.alpha');
+    {
+      using alone = createModel({ ...COMMON, kind: 'single-task' } as ModelConfig);
+      const error = await fit(alone, train, { taskWeighting: 'gradnorm' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).field).toBe('taskWeighting');
+      expect((error as ValidationError).message).toMatch(/share a layer/);
+    }
     expect(await fieldOf({ losses: { buy: { where: { task: 'spend' } } } })).toBe('losses.buy.where.task');
     expect(await fieldOf({ losses: { buy: { where: { task: 'buy' } } } })).toBe('losses.buy.where.task');
     expect(await fieldOf({ losses: { buy: { where: { task: 'click', equals: 2 as never } } } })).toBe('losses.buy.where.equals');

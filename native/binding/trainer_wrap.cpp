@@ -91,7 +91,12 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
     if (options.tasks.back().space.task >= static_cast<int64_t>(types.size())) throw_invalid("losses.whereTask names no task");
   }
   options.weighting = to_choice<TaskWeighting>("taskWeighting", string_or(object, "taskWeighting", "fixed"),
-                                               {{"fixed", TaskWeighting::Fixed}, {"uncertainty", TaskWeighting::Uncertainty}});
+                                               {{"fixed", TaskWeighting::Fixed},
+                                                {"uncertainty", TaskWeighting::Uncertainty},
+                                                {"gradnorm", TaskWeighting::GradNorm}});
+  if (options.weighting == TaskWeighting::GradNorm) {
+    options.gradnorm_alpha = number_or(object, "gradNormAlpha", options.gradnorm_alpha);
+  }
   options.batch_size = integer_or(object, "batchSize", 256);
   const int64_t seed = integer_or(object, "seed", 0);
   if (seed < 0) throw_invalid("seed must be non-negative");

@@ -52,7 +52,18 @@ class GatedFusionArch : public MultiTaskArch {
 
   int64_t output_dim() const override { return output_dim_; }
 
+  // Every expert of the last level: every task's gate reads them all (PLE overrides).
+  void shared_layer_entries(ReferenceEntries& out) const override {
+    last_level_experts(0, levels_.back().experts->units(), out);
+  }
+
  protected:
+  void last_level_experts(int64_t first, int64_t count, ReferenceEntries& out) const {
+    const size_t level = levels_.size() - 1;
+    levels_.back().experts->last_weight_entries([level](int64_t e) { return level_unit_prefix("experts", level, e); },
+                                                first, count, out);
+  }
+
   // Which tensor the gates read: the previous level's modules by default (MMoE: the original input).
   virtual torch::Tensor gate_input(const torch::Tensor& /*input*/, const torch::Tensor& hidden) { return hidden; }
   virtual torch::Tensor add_residual(size_t /*level*/, const torch::Tensor& weights) { return weights; }
@@ -222,6 +233,7 @@ class PLEArch : public GatedFusionArch {
       }
     }
     std::vector<int64_t> shared;
+    first_shared_ = static_cast<int64_t>(expert_module.size());
     for (int64_t j = 0; j < config.shared_experts; ++j) {
       shared.push_back(static_cast<int64_t>(expert_module.size()));
       expert_module.push_back(tasks);
@@ -250,6 +262,14 @@ class PLEArch : public GatedFusionArch {
   void reference_entries(ReferenceEntries& out) const override {
     level_reference_entries(out, "gate_weights", "0.", "");
   }
+
+  // Task gates read their own experts and the shared ones: only the shared experts serve every task.
+  void shared_layer_entries(ReferenceEntries& out) const override {
+    last_level_experts(first_shared_, levels_.back().experts->units() - first_shared_, out);
+  }
+
+ private:
+  int64_t first_shared_ = 0;
 };
 
 // Multi-level MMoE: E experts per level; every gate reads the original input; inner levels have one
@@ -313,6 +333,13 @@ class CrossStitchArch : public MultiTaskArch {
     }
   }
 
+  // The last level's experts: the stitch after them mixes every task's into every task's output.
+  void shared_layer_entries(ReferenceEntries& out) const override {
+    const size_t level = experts_.size() - 1;
+    experts_.back()->last_weight_entries([level](int64_t t) { return level_unit_prefix("experts", level, t); }, 0,
+                                         tasks_, out);
+  }
+
  private:
   int64_t tasks_;
   int64_t output_dim_ = 0;
@@ -342,6 +369,11 @@ class BottomArch : public MultiTaskArch {
           return shared ? std::string("mtl_arch.bottom_projection.") : "mtl_arch.task_nets." + std::to_string(t) + ".";
         },
         out);
+  }
+
+  // The shared bottom's last layer; single-task networks share nothing.
+  void shared_layer_entries(ReferenceEntries& out) const override {
+    if (shared_) bottoms_->last_weight_entries([](int64_t) { return std::string("mtl_arch.bottom_projection."); }, 0, 1, out);
   }
 
  private:

@@ -111,6 +111,15 @@ void GroupedMLPImpl::reference_entries(const std::function<std::string(int64_t)>
   }
 }
 
+void GroupedMLPImpl::last_weight_entries(const std::function<std::string(int64_t)>& prefix, int64_t first,
+                                         int64_t count, ReferenceEntries& out) const {
+  if (weights_.empty()) return;
+  const std::string layer = "mlp_net." + std::to_string(2 * (weights_.size() - 1)) + ".weight";
+  for (int64_t unit = first; unit < first + count; ++unit) {
+    out.push_back({prefix(unit) + layer, weights_.back(), [unit](const torch::Tensor& t) { return t.select(0, unit); }});
+  }
+}
+
 RaggedLinearImpl::RaggedLinearImpl(int64_t input_dim, std::vector<int64_t> output_dims,
                                    const std::vector<int64_t>& input_module)
     : input_dim_(input_dim), output_dims_(std::move(output_dims)), routing_(input_module, *this) {

@@ -171,6 +171,12 @@ std::vector<torch::Tensor> MultiTaskModelImpl::gate_weights(const Batch& batch) 
   return gates;
 }
 
+ReferenceEntries MultiTaskModelImpl::shared_layer() const {
+  ReferenceEntries entries;
+  arch_->shared_layer_entries(entries);
+  return entries;
+}
+
 ReferenceEntries MultiTaskModelImpl::reference_entries() const {
   ReferenceEntries entries;
   for (size_t i = 0; i < embeddings_.size(); ++i) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 #include <type_traits>
 
@@ -37,6 +38,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
 // Names of the embedding optimizer's state, beside the dense optimizer's.
 constexpr const char* kSparseStatePrefix = "embedding_optimizer.";
 constexpr const char* kLogVariancesName = "task_weighting.log_variances";
+constexpr const char* kGradNormWeightsName = "task_weighting.gradnorm.weights";
+constexpr const char* kGradNormInitialLossesName = "task_weighting.gradnorm.initial_losses";
 
 // Uncertainty weighting's factor on exp(-s_t) L_t: 1 for classification, 1/2 for regression.
 double uncertainty_factor(TaskType type) { return type == TaskType::Regression ? 0.5 : 1.0; }
@@ -203,6 +206,16 @@ Trainer::Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options)
     log_variances_ = torch::zeros({static_cast<int64_t>(options_.tasks.size())}, like).requires_grad_(true);
     parameters_.push_back(log_variances_);
   }
+  if (options_.weighting == TaskWeighting::GradNorm) {
+    shared_layer_ = model_->shared_layer();
+    if (shared_layer_.empty()) {
+      throw InvalidArgument("taskWeighting 'gradnorm' needs a layer that every task reads, and this model has none");
+    }
+    const auto like = parameters_.front().options();
+    gradnorm_weights_ = torch::ones({static_cast<int64_t>(options_.tasks.size())}, like).requires_grad_(true);
+    parameters_.push_back(gradnorm_weights_);
+    initial_losses_.assign(options_.tasks.size(), std::numeric_limits<double>::quiet_NaN());
+  }
   optimizer_ = make_optimizer(parameters_, options_.optimizer);
 }
 
@@ -217,18 +230,21 @@ void Trainer::set_task_weights(const std::vector<double>& weights) {
 std::vector<double> Trainer::task_weights() const {
   std::vector<double> weights;
   for (size_t t = 0; t < options_.tasks.size(); ++t) {
-    double w = options_.tasks[t].weight * set_weights_[t];
+    double w = fixed_weight(t);
     if (log_variances_.defined()) {
       const double s = log_variances_[static_cast<int64_t>(t)].item<double>();
       w *= std::exp(-s) * uncertainty_factor(options_.tasks[t].type);
     }
+    if (gradnorm_weights_.defined()) w *= gradnorm_weights_[static_cast<int64_t>(t)].item<double>();
     weights.push_back(w);
   }
   return weights;
 }
 
 torch::Tensor Trainer::weighted_term(size_t task, const torch::Tensor& loss) const {
-  const double fixed = options_.tasks[task].weight * set_weights_[task];
+  const double fixed = fixed_weight(task);
+  // GradNorm's weight is a constant here: its gradient is GradNorm's own (gradnorm_gradient).
+  if (gradnorm_weights_.defined()) return fixed * gradnorm_weights_[static_cast<int64_t>(task)].item<double>() * loss;
   if (!log_variances_.defined()) return fixed * loss;
   const auto s = log_variances_[static_cast<int64_t>(task)];
   return fixed * (uncertainty_factor(options_.tasks[task].type) * torch::exp(-s) * loss + 0.5 * s);
@@ -238,6 +254,10 @@ std::string Trainer::save_state() const {
   TensorMap tensors = dense_optimizer_state(*optimizer_, parameters_, options_.optimizer.kind);
   if (sparse_optimizer_) sparse_optimizer_->save(tensors, kSparseStatePrefix);
   if (log_variances_.defined()) tensors[kLogVariancesName] = log_variances_.detach().cpu().clone();
+  if (gradnorm_weights_.defined()) {
+    tensors[kGradNormWeightsName] = gradnorm_weights_.detach().cpu().clone();
+    tensors[kGradNormInitialLossesName] = torch::tensor(initial_losses_, torch::kDouble);
+  }
   const auto bytes = encode_tensor_file(tensors);
   return std::string(bytes.begin(), bytes.end());
 }
@@ -254,6 +274,19 @@ void Trainer::load_state(const std::string& bytes, int64_t step, const torch::De
     }
     torch::NoGradGuard no_grad;
     log_variances_.copy_(found->second);
+  }
+  if (gradnorm_weights_.defined()) {
+    const auto weights = tensors.find(kGradNormWeightsName);
+    const auto initial = tensors.find(kGradNormInitialLossesName);
+    const auto tasks = static_cast<int64_t>(options_.tasks.size());
+    if (weights == tensors.end() || initial == tensors.end() || !weights->second.sizes().equals(gradnorm_weights_.sizes()) ||
+        initial->second.numel() != tasks || initial->second.scalar_type() != torch::kDouble) {
+      throw InvalidArgument("trainer state: the saved run has no GradNorm weights for these tasks");
+    }
+    torch::NoGradGuard no_grad;
+    gradnorm_weights_.copy_(weights->second);
+    const auto values = initial->second.contiguous();
+    initial_losses_.assign(values.data_ptr<double>(), values.data_ptr<double>() + tasks);
   }
   step_ = step;
 }
@@ -293,6 +326,54 @@ std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::T
       return {F::huber_loss(out.squeeze(-1), y, F::HuberLossFuncOptions().delta(spec.huber_delta)), count};
   }
   throw InvalidArgument("unknown loss");
+}
+
+torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losses, const std::vector<int64_t>& counts) {
+  const size_t tasks = losses.size();
+  std::vector<torch::Tensor> layer_params;
+  for (const auto& entry : shared_layer_) {
+    if (std::none_of(layer_params.begin(), layer_params.end(), [&](const torch::Tensor& p) { return p.is_same(entry.param); })) {
+      layer_params.push_back(entry.param);
+    }
+  }
+  // Per task with labelled rows: G_t = |grad_W (fixed_t w_t L_t)| and the loss ratio L_t / L_t(0).
+  std::vector<size_t> present;
+  std::vector<double> norms(tasks, 0.0);  // |grad_W L_t|
+  std::vector<double> ratios(tasks, 1.0);
+  for (size_t t = 0; t < tasks; ++t) {
+    if (counts[t] == 0 || !losses[t].requires_grad()) continue;
+    const double value = losses[t].item<double>();
+    if (std::isnan(initial_losses_[t])) initial_losses_[t] = value;
+    const auto grads = torch::autograd::grad({losses[t]}, layer_params, {}, /*retain_graph=*/true,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    double squares = 0.0;
+    for (const auto& entry : shared_layer_) {
+      const auto index = std::find_if(layer_params.begin(), layer_params.end(),
+                                      [&](const torch::Tensor& p) { return p.is_same(entry.param); }) - layer_params.begin();
+      if (grads[index].defined()) squares += entry.slice(grads[index]).to(torch::kDouble).pow(2).sum().item<double>();
+    }
+    norms[t] = std::sqrt(squares);
+    if (initial_losses_[t] > 0) ratios[t] = value / initial_losses_[t];
+    present.push_back(t);
+  }
+  std::vector<double> gradient(tasks, 0.0);
+  if (!present.empty()) {
+    double mean_ratio = 0.0;
+    double mean_norm = 0.0;
+    const auto weights = gradnorm_weights_.detach().to(torch::kCPU, torch::kDouble).contiguous();
+    const double* w = weights.data_ptr<double>();
+    for (size_t t : present) {
+      mean_ratio += ratios[t] / static_cast<double>(present.size());
+      mean_norm += fixed_weight(t) * w[t] * norms[t] / static_cast<double>(present.size());
+    }
+    for (size_t t : present) {
+      const double relative = mean_ratio > 0 ? ratios[t] / mean_ratio : 1.0;
+      const double difference = fixed_weight(t) * w[t] * norms[t] - mean_norm * std::pow(relative, options_.gradnorm_alpha);
+      // d|G_t - target_t| / dw_t, with G_t = fixed_t w_t |grad_W L_t| and the target constant.
+      gradient[t] = static_cast<double>((difference > 0) - (difference < 0)) * fixed_weight(t) * norms[t];
+    }
+  }
+  return torch::tensor(gradient, torch::kDouble).to(gradnorm_weights_.options());
 }
 
 void Trainer::set_communicator(std::shared_ptr<Communicator> communicator) {
@@ -399,8 +480,12 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
                               std::to_string(tasks) + " tasks");
       }
       torch::Tensor total = torch::zeros({}, outputs.front().options());
+      std::vector<torch::Tensor> losses(tasks);
+      std::vector<int64_t> counts(tasks);
       for (size_t t = 0; t < tasks; ++t) {
         const auto [loss, count] = task_loss(t, outputs[t], labels);
+        losses[t] = loss;
+        counts[t] = count;
         const double value = loss.item<double>();
         if (!std::isfinite(value) && bad_task < 0) bad_task = static_cast<int64_t>(t);
         stat[3 + t] = value * static_cast<double>(local);
@@ -411,7 +496,11 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       for (size_t t = 0; t < touched.size(); ++t) {
         stat[3 + tasks + rank * tables + t] = static_cast<double>(touched[t].ids.size(0));
       }
-      if (bad_task < 0) total.backward();
+      if (bad_task < 0) {
+        const auto gradnorm = gradnorm_weights_.defined() ? gradnorm_gradient(losses, counts) : torch::Tensor();
+        total.backward();
+        if (gradnorm.defined()) gradnorm_weights_.mutable_grad() = gradnorm;
+      }
     }
     if (communicator_) {
       for (auto& param : parameters_) {
@@ -452,12 +541,24 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
                                                    : std::vector<std::pair<torch::Tensor, torch::Tensor>>();
     if (dense_reduced) dense_reduced();
     if (options_.clip_norm > 0) {
-      auto all = gradients;
+      // GradNorm's weights have a gradient of their own objective: not the model's to clip.
+      std::vector<torch::Tensor> all;
+      for (const auto& gradient : gradients) {
+        if (!gradnorm_weights_.defined() || !gradient.is_same(gradnorm_weights_.grad())) all.push_back(gradient);
+      }
       for (const auto& rows : table_gradients) all.push_back(rows.second);
       torch::NoGradGuard no_grad;
       clip_gradients_(all, options_.clip_norm);
     }
     optimizer_->step();
+    if (gradnorm_weights_.defined()) {
+      // Renormalised to sum to T after each step, as the paper does.
+      torch::NoGradGuard no_grad;
+      gradnorm_weights_.clamp_min_(0.0);
+      const double sum = gradnorm_weights_.sum().item<double>();
+      if (sum > 0) gradnorm_weights_.mul_(static_cast<double>(tasks) / sum);
+      else gradnorm_weights_.fill_(1.0);
+    }
     if (sparse_optimizer_) {
       const double table_lr = sparse_optimizer_->options().lr * lr / options_.optimizer.lr;
       for (size_t t = 0; t < table_gradients.size(); ++t) {

@@ -93,7 +93,7 @@ function curves(tasks: readonly TaskConfig[], epochs: readonly EpochSummary[]): 
     }
     return result;
   });
-  // Task weights only when they moved (uncertainty, DWA); runs before they were recorded have none.
+  // Task weights only when they moved (uncertainty, GradNorm, DWA); runs before they were recorded have none.
   const weighted = epochs.filter((s) => s.taskWeights !== undefined);
   const moved = tasks.some((task) => new Set(weighted.map((s) => s.taskWeights[task.name])).size > 1);
   if (moved) {

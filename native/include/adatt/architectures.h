@@ -21,6 +21,10 @@ class MultiTaskArch : public torch::nn::Module {
   virtual int64_t output_dim() const = 0;
   // Parameters under their reference names (prefix "mtl_arch.").
   virtual void reference_entries(ReferenceEntries& out) const = 0;
+  // GradNorm's "last shared layer": the last weights that every task's output depends on — the
+  // last level's experts (AdaTT, MMoE: every gate fuses them all; cross-stitch: the stitch mixes
+  // them), PLE's last shared experts, the shared bottom's last layer. None in single-task models.
+  virtual void shared_layer_entries(ReferenceEntries& out) const = 0;
 };
 
 std::shared_ptr<MultiTaskArch> make_arch(const ModelConfig& config);

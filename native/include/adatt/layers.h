@@ -65,6 +65,9 @@ class GroupedMLPImpl : public torch::nn::Module {
   int64_t units() const { return units_; }
   // Unit u's layers as `prefix(u) + "mlp_net.{2k}.weight|bias"` (the reference MLP's Sequential).
   void reference_entries(const std::function<std::string(int64_t)>& prefix, ReferenceEntries& out) const;
+  // The last layer's weight of units [first, first + count), named as in reference_entries.
+  void last_weight_entries(const std::function<std::string(int64_t)>& prefix, int64_t first, int64_t count,
+                           ReferenceEntries& out) const;
 
  private:
   int64_t units_;

@@ -43,6 +43,7 @@ class MultiTaskModelImpl : public torch::nn::Module, public TaskModel {
   std::vector<torch::Tensor> trainable_parameters() override { return parameters(); }
   std::vector<torch::Tensor> embedding_tables() override;
   std::vector<torch::Tensor> forward_touched(const Batch& batch, std::vector<TouchedRows>& touched) override;
+  ReferenceEntries shared_layer() const override;
   void set_training(bool on) override { train(on); }
   const std::vector<TaskSpec>& task_specs() const override { return config_.tasks; }
   void check_dataset(const Dataset& data, const std::vector<bool>& regression) const override;

@@ -9,6 +9,7 @@
 #include "adatt/config.h"
 #include "adatt/embedding.h"
 #include "adatt/errors.h"
+#include "adatt/layers.h"
 
 namespace adatt {
 
@@ -31,6 +32,9 @@ class TaskModel {
     (void)touched;
     throw InvalidArgument("this model has no embedding tables to train row-sparse");
   }
+  // GradNorm's last shared layer (see MultiTaskArch::shared_layer_entries); empty when the model
+  // names none (TorchScript modules, single-task models).
+  virtual ReferenceEntries shared_layer() const { return {}; }
   virtual void set_training(bool on) = 0;
   virtual const std::vector<TaskSpec>& task_specs() const = 0;
   // Throws InvalidArgument naming feature, task and row unless `data` fits this model.

@@ -60,8 +60,13 @@ struct TaskLoss {
 // the weights set with set_task_weights, e.g. Dynamic Weight Averaging's per epoch). Uncertainty
 // (Kendall, Gal and Cipolla, CVPR 2018): a learnable log-variance s_t per task, trained with the
 // dense parameters; the task's term is exp(-s_t) L_t + s_t / 2 (classification) or
-// exp(-s_t) L_t / 2 + s_t / 2 (regression), times its fixed weight.
-enum class TaskWeighting { Fixed, Uncertainty };
+// exp(-s_t) L_t / 2 + s_t / 2 (regression), times its fixed weight. GradNorm (Chen et al., ICML
+// 2018): a learnable weight w_t per task multiplies its fixed weight; each step, G_t = |grad_W of
+// the task's term| on the model's last shared layer W, and w takes the gradient of
+// sum_t |G_t - mean(G) r_t^alpha| (the target held constant; r_t = (L_t / L_t(0)) over its mean,
+// L_t(0) the task's loss at its first labelled batch), stepped by the dense optimizer and then
+// renormalised to sum to T.
+enum class TaskWeighting { Fixed, Uncertainty, GradNorm };
 
 enum class NonFinitePolicy { Stop, Skip };
 
@@ -73,6 +78,7 @@ struct TrainerOptions {
   ScheduleOptions schedule;
   std::vector<TaskLoss> tasks;
   TaskWeighting weighting = TaskWeighting::Fixed;
+  double gradnorm_alpha = 1.5;  // GradNorm's asymmetry
   int64_t batch_size = 256;
   uint64_t seed = 0;
   double clip_norm = 0.0;  // 0: no clipping
@@ -136,7 +142,8 @@ class Trainer {
   int64_t global_step() const { return step_; }
   // Weights that multiply the tasks' fixed weights from the next step on (Dynamic Weight Averaging).
   void set_task_weights(const std::vector<double>& weights);
-  // Each task's weight on its loss now: fixed x set, and exp(-s_t) (or exp(-s_t) / 2) with Uncertainty.
+  // Each task's weight on its loss now: fixed x set, times exp(-s_t) (or exp(-s_t) / 2) with
+  // Uncertainty or w_t with GradNorm.
   std::vector<double> task_weights() const;
   // Optimizer state (moments, step counts) as bytes, and its restore onto `device` with the
   // global step, so a resumed run continues exactly where the saved one stopped.
@@ -151,6 +158,10 @@ class Trainer {
   std::pair<torch::Tensor, int64_t> task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const;
   // The term of task t's loss in the minimised sum (see TaskWeighting).
   torch::Tensor weighted_term(size_t task, const torch::Tensor& loss) const;
+  // The task's fixed weight times the one set with set_task_weights.
+  double fixed_weight(size_t task) const { return options_.tasks[task].weight * set_weights_[task]; }
+  // GradNorm's gradient for its task weights from this batch's task losses (counts: labelled rows).
+  torch::Tensor gradnorm_gradient(const std::vector<torch::Tensor>& losses, const std::vector<int64_t>& counts);
   // The tables' touched ids and row gradients of this step, summed over ranks when data-parallel
   // (every rank ends with the same rows); `scale` weights this rank's rows first, and
   // rows_per_rank[r][t] is rank r's count of touched rows of table t.
@@ -165,6 +176,9 @@ class Trainer {
   std::unique_ptr<SparseOptimizer> sparse_optimizer_;
   std::vector<double> set_weights_;  // set_task_weights', 1 until set
   torch::Tensor log_variances_;      // [T], TaskWeighting::Uncertainty only; the last of parameters_
+  torch::Tensor gradnorm_weights_;   // [T], TaskWeighting::GradNorm only; the last of parameters_
+  std::vector<double> initial_losses_;  // GradNorm's L_t(0), NaN until the task's first labelled batch
+  ReferenceEntries shared_layer_;       // GradNorm's W
   std::shared_ptr<Communicator> communicator_;
   int64_t step_ = 0;
 };

@@ -112,6 +112,8 @@ export interface RawDatasetInit {
   categorical?: Int32Array;
   multiValued?: { indices: Int32Array; offsets: Int32Array }[];
   labels: Float32Array[];
+  /** Per task [N]: each row's weight in the loss and metrics (finite, >= 0); absent: all 1. */
+  sampleWeights?: Float32Array[];
 }
 
 export interface RawDataset {
@@ -275,7 +277,8 @@ export interface RawAddon {
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
   TextDictionary: new () => RawTextDictionary;
   /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets (`where` as evaluate's). */
-  taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[], where?: RawDatasetOptions['where']): Promise<Record<string, number>[]>;
+  taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[], where?: RawDatasetOptions['where'],
+    sampleWeights?: Float32Array[]): Promise<Record<string, number>[]>;
   loadScript(path: string, device: string): Promise<RawScriptModule>;
   initProcessGroup(options: {
     masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number; cudaBackend: CudaBackend;

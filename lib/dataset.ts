@@ -53,6 +53,7 @@ export class TensorDataset extends NativeHandle<RawDataset> {
       categorical: data.categorical,
       multiValued: data.multiValued,
       labels: data.labels,
+      ...(data.sampleWeights === undefined ? {} : { sampleWeights: sampleWeightsOf(data.sampleWeights, data.labels.length, size) }),
     }));
     return new TensorDataset(raw, options);
   }
@@ -88,6 +89,22 @@ export class TensorDataset extends NativeHandle<RawDataset> {
     const indices = rows instanceof Int32Array ? rows : subsetRows(rows);
     return new TensorDataset(callNative(() => raw.subset(indices)), { taskNames: this.taskNames, schema: this.schema });
   }
+}
+
+/** Checks sample weights in TS (one finite, non-negative weight per row and task) for errors that name the array and row. */
+function sampleWeightsOf(weights: unknown, tasks: number, size: number): Float32Array[] {
+  if (!Array.isArray(weights) || weights.length !== tasks) {
+    throw new ValidationError('sampleWeights', `sampleWeights must be an array of ${tasks} Float32Array (one per task), got ${describeValue(weights)}`);
+  }
+  weights.forEach((array: unknown, t) => {
+    const field = `sampleWeights[${t}]`;
+    if (!(array instanceof Float32Array) || array.length !== size) {
+      throw new ValidationError(field, `${field} must be a Float32Array of ${size} weights, got ${describeValue(array)}`);
+    }
+    const bad = array.findIndex((w) => !(w >= 0 && w < Infinity));
+    if (bad >= 0) throw new ValidationError(field, `${field}[${bad}] is ${array[bad]}; sample weights must be finite and >= 0`);
+  });
+  return weights as Float32Array[];
 }
 
 /** Row numbers from a plain array; Int32Array.from would read a hole or a non-number as row 0. */

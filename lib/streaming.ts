@@ -119,12 +119,18 @@ export async function* chunkPredictions(model: RawModel | RawScriptModule, strea
 export async function streamMetrics(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Record<string, number>[]> {
   const outputs = options.taskTypes.map(() => floats());
   const labels = options.taskTypes.map(() => floats());
+  const weights = options.taskTypes.map(() => floats());
+  let weighted = false;
   for await (const { outputs: chunkOutputs, encoded } of chunkPredictions(model, stream, { ...options, rawOutputs: true })) {
     chunkOutputs.forEach((values, t) => outputs[t]!.pushAll(values));
     encoded.labels.forEach((values, t) => labels[t]!.pushAll(values));
+    // Every chunk of a stream is encoded with one schema: all of them have sample weights or none.
+    weighted = encoded.sampleWeights !== undefined;
+    encoded.sampleWeights?.forEach((values, t) => weights[t]!.pushAll(values));
   }
   const addon = loadAddon();
-  return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.toArray()), labels.map((c) => c.toArray()), options.taskTypes, options.where));
+  return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.toArray()), labels.map((c) => c.toArray()), options.taskTypes,
+    options.where, weighted ? weights.map((c) => c.toArray()) : undefined));
 }
 
 /** Per task, predictions of all chunks concatenated in file order. */

@@ -117,7 +117,8 @@ export interface ProgressEvent extends Omit<RawProgress, 'loss'> {
 }
 
 /** Metrics of one task: auc, logLoss, ne, accuracy, calibration, positiveRate (binary); logLoss, ne,
- * accuracy (multiclass); rmse, mae (regression); count (labelled examples) for all. */
+ * accuracy (multiclass); rmse, mae (regression); count (labelled examples) for all, and weight (their
+ * sum of sample weights) when the data has sample weights. */
 export type TaskMetrics = Record<string, number>;
 export type Metrics = Record<string, TaskMetrics>;
 

@@ -67,7 +67,8 @@ export async function loadEvaluationData(data: DataSection, schema: FittedSchema
   }
   const read = options.labels === 'required'
     ? await readTable(data, schemaColumns(schema))
-    : withMissingColumns(await readTable(data, undefined, schema.missingValues), schema.tasks.map((task) => task.column));
+    : withMissingColumns(await readTable(data, undefined, schema.missingValues), schema.tasks.map((task) => task.column),
+      schema.tasks.flatMap((task) => (task.sampleWeight === undefined ? [] : [task.sampleWeight])));
   let table = read;
   if (split !== 'all') {
     const part = splitTable(read, data)[split];
@@ -131,17 +132,25 @@ function splitTable(table: Table, data: DataSection): Partial<Record<SplitName, 
   return inSectionSync('data.split', () => splitRandom(table, fractions as Record<SplitName, number>, seed));
 }
 
-/** The table with an all-missing text column for each of `names` it lacks (unlabelled rows to predict). */
-function withMissingColumns(table: Table, names: readonly string[]): Table {
+/**
+ * The table with an all-missing text column for each label column of `names` it lacks, and a
+ * column of ones for each sample-weight column of `weights` (unlabelled rows to predict).
+ */
+function withMissingColumns(table: Table, names: readonly string[], weights: readonly string[]): Table {
   const columns = table.columnNames.map((name) => table.findColumn(name) as Column);
   const first = columns[0];
   const physicalRows = first === undefined ? 0 : first.kind === 'text' ? first.codes.length : first.values.length;
   let position = Math.max(-1, ...columns.map((column) => column.position));
-  const missing = [...new Set(names)].filter((name) => table.findColumn(name) === undefined);
-  if (missing.length === 0) return table;
+  const absent = (list: readonly string[]): string[] => [...new Set(list)].filter((name) => table.findColumn(name) === undefined);
+  const [missing, missingWeights] = [absent(names), absent(weights).filter((name) => !names.includes(name))];
+  if (missing.length + missingWeights.length === 0) return table;
   for (const name of missing) {
     position += 1;
     columns.push({ kind: 'text', name, position, codes: new Int32Array(physicalRows).fill(NULL_CODE), values: [] });
+  }
+  for (const name of missingWeights) {
+    position += 1;
+    columns.push({ kind: 'number', name, position, values: new Float64Array(physicalRows).fill(1) });
   }
   return new Table(table.source, columns, { rows: table.rows });
 }

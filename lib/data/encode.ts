@@ -165,6 +165,20 @@ function encodeLabels(task: FittedTask, column: Column, table: Table, missing: R
   return labels;
 }
 
+/** A task's sample weights: finite and >= 0 on every row (a missing weight is an error, not a default). */
+function encodeSampleWeights(task: FittedTask, column: Column, table: Table, missing: ReadonlySet<string>): Float32Array {
+  const values = numericCells(table, column, missing);
+  const weights = Float32Array.from(values);
+  for (let i = 0; i < weights.length; i++) {
+    const weight = weights[i] as number;
+    if (!(weight >= 0 && weight < Infinity)) {
+      const given = values[i] as number;
+      throw invalidData(table, i, column.name, `the sample weight of task '${task.name}' must be a finite number >= 0 (in float32), got ${Number.isNaN(given) ? 'a missing value' : String(given)}`);
+    }
+  }
+  return weights;
+}
+
 function columnOf(table: Table, { column }: { column: string }): Column {
   const found = table.findColumn(column);
   if (!found) throw new ValidationError(column, `Invalid data: ${table.describeMissingColumn(column)}, which the schema reads`);
@@ -221,7 +235,13 @@ export class DataEncoder extends FeatureEncoder {
   encodeRows(table: Table): EncodedData {
     const features = this.encode(table);
     const missing = new Set(this.schema.missingValues);
-    return { ...features, labels: this.schema.tasks.map((task) => encodeLabels(task, columnOf(table, task), table, missing, this.#options)) };
+    const { tasks } = this.schema;
+    const labels = tasks.map((task) => encodeLabels(task, columnOf(table, task), table, missing, this.#options));
+    if (tasks.every((task) => task.sampleWeight === undefined)) return { ...features, labels };
+    const sampleWeights = tasks.map((task) => (task.sampleWeight === undefined
+      ? new Float32Array(table.size).fill(1)
+      : encodeSampleWeights(task, columnOf(table, { column: task.sampleWeight }), table, missing)));
+    return { ...features, labels, sampleWeights };
   }
 }
 

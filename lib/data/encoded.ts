@@ -3,7 +3,10 @@ import type { EncodedData } from './types';
 
 /** Every array of `data`, for a transfer list. */
 export function encodedBuffers(data: EncodedData): ArrayBuffer[] {
-  const arrays = [data.dense, data.categorical, ...(data.multiValued ?? []).flatMap((bag) => [bag.indices, bag.offsets]), ...data.labels];
+  const arrays = [
+    data.dense, data.categorical, ...(data.multiValued ?? []).flatMap((bag) => [bag.indices, bag.offsets]), ...data.labels,
+    ...(data.sampleWeights ?? []),
+  ];
   return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
 }
 
@@ -42,6 +45,9 @@ export function concatEncoded(parts: readonly EncodedData[]): EncodedData {
       }
       : {}),
     labels: first.labels.map((_, t) => joined(parts.map((part) => part.labels[t] as Float32Array), Float32Array)),
+    ...(first.sampleWeights
+      ? { sampleWeights: first.sampleWeights.map((_, t) => joined(parts.map((part) => (part.sampleWeights as Float32Array[])[t] as Float32Array), Float32Array)) }
+      : {}),
   };
 }
 
@@ -86,5 +92,6 @@ export function takeRows(data: EncodedData, rows: Int32Array): EncodedData {
       }
       : {}),
     labels: data.labels.map((labels) => takeWide(labels, Float32Array)),
+    ...(data.sampleWeights ? { sampleWeights: data.sampleWeights.map((weights) => takeWide(weights, Float32Array)) } : {}),
   };
 }

@@ -137,8 +137,8 @@ function quoteValues(values: readonly string[], limit = 8): string {
   return values.length > limit ? `${shown}, … (${values.length} in all)` : shown;
 }
 
-function fitTask(task: TaskEntry, column: Column, table: Table, missing: ReadonlySet<string>): FittedTask {
-  const base = { name: task.name, column: column.name };
+function fitTask(task: TaskEntry, column: Column, weightColumn: string | undefined, table: Table, missing: ReadonlySet<string>): FittedTask {
+  const base = { name: task.name, column: column.name, ...(weightColumn === undefined ? {} : { sampleWeight: weightColumn }) };
   switch (task.type) {
     case 'regression':
       return { ...base, type: 'regression' };
@@ -210,6 +210,8 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
   const categorical = normalized.categorical.map(resolveFeature);
   const multiValued = normalized.multiValued.map(resolveFeature);
   const tasks = normalized.tasks.map((task) => resolve(task, `${task.field}.column`));
+  const weightColumns = normalized.tasks.map(({ sampleWeight }) => sampleWeight && (table.findColumn(sampleWeight.column)
+    ?? configChecker('schema').fail(sampleWeight.field, `${sampleWeight.field}: ${table.describeMissingColumn(sampleWeight.column)}`)).name);
   requireUniqueNames(dense, 'dense features');
   requireUniqueNames([...categorical, ...multiValued], 'categorical or multi-valued features');
   requireUniqueNames(tasks, 'tasks');
@@ -220,7 +222,10 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
     entry.hashBuckets !== undefined
       ? { vocabulary: [], hashBuckets: entry.hashBuckets }
       : { vocabulary: fitVocabulary(codedCells(table, column), missing, entry, tokensOf) };
-  const allColumns = [...dense, ...categorical, ...multiValued, ...tasks].map(({ column }) => column.name);
+  const allColumns = [
+    ...[...dense, ...categorical, ...multiValued, ...tasks].map(({ column }) => column.name),
+    ...weightColumns.filter((name): name is string => name !== undefined),
+  ];
   return sealFittedSchema({
     format: FITTED_SCHEMA_FORMAT,
     version: FITTED_SCHEMA_VERSION,
@@ -234,7 +239,7 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
       separator: feature.entry.separator,
       ...vocabularyOf(feature, (text) => splitTokens(text, feature.entry.separator)),
     })),
-    tasks: tasks.map(({ entry, column }) => fitTask(entry, column, table, missing)),
+    tasks: tasks.map(({ entry, column }, t) => fitTask(entry, column, weightColumns[t], table, missing)),
     fittedRows: table.size,
   });
 }

@@ -78,11 +78,14 @@ export function validateFittedSchema(value: unknown): FittedSchema {
     vocabulary(entry, `multiValued[${i}]`);
     check.string(entry.separator, `multiValued[${i}].separator`);
   });
-  entries('tasks', ['type', ...Object.values(TASK_TYPE_KEYS).flat()], 1).forEach((task, i) => {
+  entries('tasks', ['type', 'sampleWeight', ...Object.values(TASK_TYPE_KEYS).flat()], 1).forEach((task, i) => {
     const field = `tasks[${i}]`;
     const type = check.oneOf(task.type, `${field}.type`, TASK_TYPES);
     // Checked again with this type's keys only, to reject another type's key.
-    check.record(task, field, ['name', 'column', 'type', ...TASK_TYPE_KEYS[type]]);
+    check.record(task, field, ['name', 'column', 'type', 'sampleWeight', ...TASK_TYPE_KEYS[type]]);
+    if (task.sampleWeight !== undefined && !columns.has(check.string(task.sampleWeight, `${field}.sampleWeight`))) {
+      check.fail(`${field}.sampleWeight`, `${field}.sampleWeight '${String(task.sampleWeight)}' is not listed in columns`);
+    }
     if (type === 'binary' && task.positive !== 'predicate') uniqueStrings(task.positive, `${field}.positive`, 1);
     if (type === 'multiclass') uniqueStrings(task.classes, `${field}.classes`, 2);
   });

@@ -17,7 +17,7 @@ import {
   type SchemaSpec,
 } from './types';
 
-const TASK_KEYS = ['name', 'type', 'column'] as const;
+const TASK_KEYS = ['name', 'type', 'column', 'sampleWeight'] as const;
 export const DEFAULT_SEPARATOR = '|';
 
 /** Every normalised entry keeps `field`, its path in the spec, for error messages. */
@@ -36,7 +36,8 @@ export interface CategoricalEntry extends FeatureEntry {
 }
 export interface MultiValuedEntry extends CategoricalEntry { separator: string }
 
-export type TaskEntry = { field: string; name: string; column: ColumnRef } & (
+/** sampleWeight: the column of the task's sample weights (its own, else the schema's), with the field that named it. */
+export type TaskEntry = { field: string; name: string; column: ColumnRef; sampleWeight: { column: ColumnRef; field: string } | undefined } & (
   | { type: 'binary'; positive: { values: string[] } | { predicate: LabelPredicate } }
   | { type: 'multiclass'; classes: string[] | undefined }
   | { type: 'regression' }
@@ -91,12 +92,19 @@ function vocabularyOptions(check: FieldChecker, entry: Record<string, unknown>, 
   return { minFrequency: optional('minFrequency') ?? 1, maxVocabulary: optional('maxVocabulary'), hashBuckets };
 }
 
-function taskEntry(check: FieldChecker, item: unknown, field: string): TaskEntry {
+function taskEntry(check: FieldChecker, item: unknown, field: string, sharedWeight: TaskEntry['sampleWeight']): TaskEntry {
   const anyTask = check.record(item, field, [...TASK_KEYS, ...Object.values(TASK_TYPE_KEYS).flat()]);
   const type = check.oneOf(anyTask.type, `${field}.type`, TASK_TYPES);
   // Checked again with this type's keys only, to reject another type's key (classes on a binary task).
   const given = check.record(anyTask, field, [...TASK_KEYS, ...TASK_TYPE_KEYS[type]]);
-  const common = { field, name: check.string(given.name, `${field}.name`), column: check.columnRef(given.column, `${field}.column`) };
+  const common = {
+    field,
+    name: check.string(given.name, `${field}.name`),
+    column: check.columnRef(given.column, `${field}.column`),
+    sampleWeight: given.sampleWeight === undefined
+      ? sharedWeight
+      : { column: check.columnRef(given.sampleWeight, `${field}.sampleWeight`), field: `${field}.sampleWeight` },
+  };
   switch (type) {
     case 'binary': {
       const positive = given.positive;
@@ -122,7 +130,7 @@ function taskEntry(check: FieldChecker, item: unknown, field: string): TaskEntry
 /** Checks every field of a schema spec (ConfigError naming the field) and fills in the defaults. */
 export function validateSchemaSpec(spec: unknown): NormalizedSpec {
   const check = configChecker('schema');
-  const given = check.record(spec, '', ['dense', 'categorical', 'multiValued', 'tasks', 'missingValues']);
+  const given = check.record(spec, '', ['dense', 'categorical', 'multiValued', 'tasks', 'sampleWeight', 'missingValues']);
   const list = (key: string): readonly unknown[] => (given[key] === undefined ? [] : check.array(given[key], key, 'features'));
   const dense = list('dense').map((item, i): DenseEntry => {
     const { base, given: entry } = featureEntry(check, item, `dense[${i}]`, ['normalize']);
@@ -143,7 +151,10 @@ export function validateSchemaSpec(spec: unknown): NormalizedSpec {
   if (dense.length + categorical.length + multiValued.length === 0) {
     check.fail('', 'the schema needs at least one feature (dense, categorical or multiValued)');
   }
-  const tasks = check.array(given.tasks, 'tasks', 'tasks', 1).map((item, i) => taskEntry(check, item, `tasks[${i}]`));
+  const sharedWeight = given.sampleWeight === undefined
+    ? undefined
+    : { column: check.columnRef(given.sampleWeight, 'sampleWeight'), field: 'sampleWeight' };
+  const tasks = check.array(given.tasks, 'tasks', 'tasks', 1).map((item, i) => taskEntry(check, item, `tasks[${i}]`, sharedWeight));
   const missingValues = given.missingValues === undefined
     ? [...DEFAULT_MISSING_VALUES]
     : check.strings(given.missingValues, 'missingValues', true);
@@ -154,7 +165,7 @@ export function validateSchemaSpec(spec: unknown): NormalizedSpec {
 export interface SchemaColumns {
   /** Every column the schema reads. */
   columns: ColumnRef[];
-  /** Columns read as numbers: dense features and regression labels. */
+  /** Columns read as numbers: dense features, regression labels and sample weights. */
   numeric: ColumnRef[];
   missingValues: string[];
 }
@@ -168,11 +179,16 @@ function isFittedSchema(schema: SchemaSpec | FittedSchema): schema is FittedSche
  * `missingValues` options: `readCsv(path, { ...schemaColumns(spec), header: false })`.
  */
 export function schemaColumns(schema: SchemaSpec | FittedSchema): SchemaColumns {
-  const spec = isFittedSchema(schema) ? validateFittedSchema(schema) : validateSchemaSpec(schema);
+  const fitted = isFittedSchema(schema);
+  const spec = fitted ? validateFittedSchema(schema) : validateSchemaSpec(schema);
+  const weights = fitted
+    ? validateFittedSchema(schema).tasks.flatMap((task) => (task.sampleWeight === undefined ? [] : [task.sampleWeight]))
+    : validateSchemaSpec(schema).tasks.flatMap((task) => (task.sampleWeight === undefined ? [] : [task.sampleWeight.column]));
   const unique = (refs: ColumnRef[]): ColumnRef[] => [...new Set(refs)];
   const numeric = unique([
     ...spec.dense.map((feature) => feature.column),
     ...spec.tasks.filter((task) => task.type === 'regression').map((task) => task.column),
+    ...weights,
   ]);
   const columns = unique([
     ...numeric,

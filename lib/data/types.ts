@@ -39,6 +39,8 @@ export interface EncodedData {
   multiValued?: { indices: Int32Array; offsets: Int32Array }[];
   /** Per task [N]: binary 0/1, multiclass class index, regression value; NaN = missing label. */
   labels: Float32Array[];
+  /** Per task [N]: the row's weight in the task's loss and metrics (finite, >= 0); absent: all 1. */
+  sampleWeights?: Float32Array[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -76,7 +78,16 @@ export interface MultiValuedSpec extends CategoricalSpec {
 /** Decides whether a (non-missing) label value is positive. */
 export type LabelPredicate = (value: LabelValue) => boolean;
 
-export interface BinaryTaskSpec {
+/** What every task spec may add: a column of per-row weights for its loss and metrics. */
+interface TaskSpecBase {
+  /**
+   * A numeric column of per-row sample weights (finite, >= 0) for this task's loss and metrics;
+   * overrides the schema's `sampleWeight`.
+   */
+  sampleWeight?: ColumnRef;
+}
+
+export interface BinaryTaskSpec extends TaskSpecBase {
   name: string;
   type: 'binary';
   column: ColumnRef;
@@ -84,7 +95,7 @@ export interface BinaryTaskSpec {
   positive: LabelValue | readonly LabelValue[] | LabelPredicate;
 }
 
-export interface MulticlassTaskSpec {
+export interface MulticlassTaskSpec extends TaskSpecBase {
   name: string;
   type: 'multiclass';
   column: ColumnRef;
@@ -92,7 +103,7 @@ export interface MulticlassTaskSpec {
   classes?: readonly LabelValue[];
 }
 
-export interface RegressionTaskSpec {
+export interface RegressionTaskSpec extends TaskSpecBase {
   name: string;
   type: 'regression';
   column: ColumnRef;
@@ -108,6 +119,8 @@ export interface SchemaSpec {
   /** Multi-valued categorical features: a delimited list of values per row, encoded as a bag of ids. */
   multiValued?: readonly (ColumnRef | MultiValuedSpec)[];
   tasks: readonly TaskSpec[];
+  /** A numeric column of per-row sample weights for every task (a task's own `sampleWeight` wins). */
+  sampleWeight?: ColumnRef;
   /** Text cells that mean "missing" in every column (default ['', '?']); null cells always are. */
   missingValues?: readonly string[];
 }
@@ -139,7 +152,12 @@ export interface FittedMultiValued extends FittedCategorical {
   separator: string;
 }
 
-export interface FittedBinaryTask {
+/** The column of a fitted task's sample weights, when it has one. */
+interface FittedTaskBase {
+  sampleWeight?: string;
+}
+
+export interface FittedBinaryTask extends FittedTaskBase {
   name: string;
   type: 'binary';
   column: string;
@@ -152,7 +170,7 @@ export interface FittedBinaryTask {
   readonly predicate?: LabelPredicate;
 }
 
-export interface FittedMulticlassTask {
+export interface FittedMulticlassTask extends FittedTaskBase {
   name: string;
   type: 'multiclass';
   column: string;
@@ -160,7 +178,7 @@ export interface FittedMulticlassTask {
   classes: string[];
 }
 
-export interface FittedRegressionTask {
+export interface FittedRegressionTask extends FittedTaskBase {
   name: string;
   type: 'regression';
   column: string;

@@ -78,7 +78,23 @@ std::shared_ptr<const Dataset> dataset_from_object(const Napi::Object& init) {
                                                            "labels[" + std::to_string(t) + "]", torch::kFloat32, size));
   }
   if (labels.empty()) throw_invalid("labels must hold one array per task");
-  return std::make_shared<const Dataset>(size, dense, categorical, std::move(columns), torch::stack(labels, 1));
+  torch::Tensor sample_weights;
+  const auto weights_value = init.Get("sampleWeights");
+  if (!weights_value.IsUndefined()) {
+    if (!weights_value.IsArray() || weights_value.As<Napi::Array>().Length() != labels.size()) {
+      throw_invalid("sampleWeights must be an array of Float32Array, one per task");
+    }
+    const auto weight_arrays = weights_value.As<Napi::Array>();
+    std::vector<torch::Tensor> weights;
+    for (uint32_t t = 0; t < weight_arrays.Length(); ++t) {
+      weights.push_back(copy_array<Napi::Float32Array, float>(weight_arrays.Get(t), napi_float32_array, "Float32Array",
+                                                              "sampleWeights[" + std::to_string(t) + "]", torch::kFloat32,
+                                                              size));
+    }
+    sample_weights = torch::stack(weights, 1);
+  }
+  return std::make_shared<const Dataset>(size, dense, categorical, std::move(columns), torch::stack(labels, 1),
+                                         std::move(sample_weights));
 }
 
 }  // namespace

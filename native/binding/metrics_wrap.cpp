@@ -17,14 +17,17 @@ namespace {
 class MetricsWorker : public PromiseWorker {
  public:
   MetricsWorker(Napi::Env env, std::vector<torch::Tensor> outputs, std::vector<torch::Tensor> labels,
-                std::vector<TaskType> types, std::vector<SampleSpace> spaces)
+                std::vector<TaskType> types, std::vector<SampleSpace> spaces, std::vector<torch::Tensor> weights)
       : PromiseWorker(env), outputs_(std::move(outputs)), labels_(std::move(labels)), types_(std::move(types)),
-        spaces_(std::move(spaces)) {}
+        spaces_(std::move(spaces)), weights_(std::move(weights)) {}
 
  protected:
   void Run() override {
     for (const auto& labels : labels_) {
       if (labels.numel() != labels_.front().numel()) throw InvalidArgument("taskMetrics: every task needs one label per row");
+    }
+    for (const auto& weights : weights_) {
+      if (weights.numel() != labels_.front().numel()) throw InvalidArgument("taskMetrics: every task needs one sample weight per row");
     }
     // Every task's labels side by side, only when a sample space reads another task's.
     const bool spaced = std::any_of(spaces_.begin(), spaces_.end(), [](const SampleSpace& s) { return s.task >= 0; });
@@ -36,7 +39,8 @@ class MetricsWorker : public PromiseWorker {
         throw InvalidArgument("taskMetrics: outputs[" + std::to_string(t) + "] has " +
                               std::to_string(outputs_[t].numel()) + " values for " + std::to_string(rows) + " labels");
       }
-      results_.push_back(task_metrics(types_[t], outputs_[t].view({rows, -1}), in_sample_space(labels_[t], all_labels, spaces_[t])));
+      results_.push_back(task_metrics(types_[t], outputs_[t].view({rows, -1}), in_sample_space(labels_[t], all_labels, spaces_[t]),
+                                      weights_.empty() ? torch::Tensor() : weights_[t]));
     }
   }
 
@@ -55,6 +59,7 @@ class MetricsWorker : public PromiseWorker {
   std::vector<torch::Tensor> labels_;
   std::vector<TaskType> types_;
   std::vector<SampleSpace> spaces_;
+  std::vector<torch::Tensor> weights_;  // per task, or empty: every row weighs 1
   std::vector<std::map<std::string, double>> results_;
 };
 
@@ -69,7 +74,11 @@ Napi::Value TaskMetrics(const Napi::CallbackInfo& info) {
       throw_invalid("taskMetrics needs one outputs and one labels array per task");
     }
     auto spaces = to_sample_spaces(info[3], types.size());
-    return (new MetricsWorker(info.Env(), std::move(outputs), std::move(labels), std::move(types), std::move(spaces)))->Start();
+    auto weights = info[4].IsUndefined() ? std::vector<torch::Tensor>() : to_float_arrays(info[4], "sampleWeights");
+    if (!weights.empty() && weights.size() != types.size()) throw_invalid("taskMetrics needs one sampleWeights array per task");
+    return (new MetricsWorker(info.Env(), std::move(outputs), std::move(labels), std::move(types), std::move(spaces),
+                              std::move(weights)))
+        ->Start();
   });
 }
 

@@ -306,8 +306,7 @@ double Trainer::lr_at(int64_t step) const {
 }
 
 std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::Tensor& output,
-                                                     const torch::Tensor& all_labels) const {
-  namespace F = torch::nn::functional;
+                                                     const torch::Tensor& all_labels, const torch::Tensor& weights) const {
   const auto& spec = options_.tasks[task];
   const auto labels = in_sample_space(all_labels.select(1, static_cast<int64_t>(task)), all_labels, spec.space);
   // Missing labels (NaN, also outside the sample space) are left out of the mean; a batch without
@@ -318,14 +317,24 @@ std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::T
   const bool complete = count == labels.size(0);
   const auto y = complete ? labels : labels.index({present});
   const auto out = complete ? output : output.index({present});
+  const auto reduction = weights.defined() ? torch::Reduction::None : torch::Reduction::Mean;
+  torch::Tensor loss;
   switch (spec.loss) {
-    case LossKind::BinaryCrossEntropy: return {F::binary_cross_entropy_with_logits(out.squeeze(-1), y), count};
-    case LossKind::CrossEntropy: return {F::cross_entropy(out, y.to(torch::kLong)), count};
-    case LossKind::MeanSquaredError: return {F::mse_loss(out.squeeze(-1), y), count};
-    case LossKind::Huber:
-      return {F::huber_loss(out.squeeze(-1), y, F::HuberLossFuncOptions().delta(spec.huber_delta)), count};
+    case LossKind::BinaryCrossEntropy:
+      loss = torch::binary_cross_entropy_with_logits(out.squeeze(-1), y, {}, {}, reduction);
+      break;
+    case LossKind::CrossEntropy:
+      loss = torch::cross_entropy_loss(out, y.to(torch::kLong), {}, reduction);
+      break;
+    case LossKind::MeanSquaredError: loss = torch::mse_loss(out.squeeze(-1), y, reduction); break;
+    case LossKind::Huber: loss = torch::huber_loss(out.squeeze(-1), y, reduction, spec.huber_delta); break;
   }
-  throw InvalidArgument("unknown loss");
+  if (!weights.defined()) return {loss, count};
+  const auto task_weights = weights.select(1, static_cast<int64_t>(task));
+  const auto w = complete ? task_weights : task_weights.index({present});
+  const auto total = w.sum();
+  if (total.item<double>() == 0.0) return {torch::zeros({}, output.options()), 0};
+  return {(w * loss).sum() / total, count};
 }
 
 torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losses, const std::vector<int64_t>& counts) {
@@ -474,6 +483,7 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       const auto rows = order.slice(0, begin, begin + local);
       const Batch inputs = data.batch(rows).to(device);
       const auto labels = data.labels_of(rows).to(device);
+      const auto sample_weights = data.sample_weights().defined() ? data.sample_weights_of(rows).to(device) : torch::Tensor();
       const auto outputs = sparse_optimizer_ ? model_->forward_touched(inputs, touched) : model_->forward_tasks(inputs);
       if (outputs.size() != tasks) {
         throw InvalidArgument("the model returned " + std::to_string(outputs.size()) + " outputs for " +
@@ -483,7 +493,7 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       std::vector<torch::Tensor> losses(tasks);
       std::vector<int64_t> counts(tasks);
       for (size_t t = 0; t < tasks; ++t) {
-        const auto [loss, count] = task_loss(t, outputs[t], labels);
+        const auto [loss, count] = task_loss(t, outputs[t], labels, sample_weights);
         losses[t] = loss;
         counts[t] = count;
         const double value = loss.item<double>();

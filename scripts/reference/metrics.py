@@ -1,9 +1,12 @@
-"""Independent AUC / log loss / NE for predictions written by the tests.
+"""Independent AUC / log loss / NE / accuracy for predictions written by the tests.
 
-Usage: /usr/bin/python3 scripts/reference/metrics.py PREDICTIONS.f32 LABELS.f32
-Both files hold raw little-endian float32 values of equal count: predicted probabilities and 0/1
-labels (NaN = missing, skipped). Prints {"auc", "logLoss", "ne", "count"} as JSON, in float64.
-AUC is the Mann-Whitney statistic with tied scores sharing their average rank.
+Usage: /usr/bin/python3 scripts/reference/metrics.py PREDICTIONS.f32 LABELS.f32 [WEIGHTS.f32]
+The files hold raw little-endian float32 values of equal count: predicted probabilities, 0/1
+labels (NaN = missing, skipped) and optional sample weights. Prints {"auc", "logLoss", "ne",
+"accuracy", "count"} as JSON, in float64.
+Unweighted, AUC is the Mann-Whitney statistic with tied scores sharing their average rank; with
+weights it is written out over all (positive, negative) pairs, each counting w_pos * w_neg (ties
+half), and the means are weighted: sum(w x) / sum(w).
 """
 
 import json
@@ -31,21 +34,35 @@ def average_ranks(values: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
-def main(predictions_path: str, labels_path: str) -> None:
+def pairwise_auc(p: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> float:
+    pos, neg = y == 1, y == 0
+    sp, sn = p[pos].unsqueeze(1), p[neg].unsqueeze(0)
+    pairs = (sp > sn).double() + 0.5 * (sp == sn).double()
+    weights = w[pos].unsqueeze(1) * w[neg].unsqueeze(0)
+    return float((pairs * weights).sum() / (w[pos].sum() * w[neg].sum()))
+
+
+def main(predictions_path: str, labels_path: str, weights_path: str = "") -> None:
     p = read_floats(predictions_path)
     y = read_floats(labels_path)
+    w = read_floats(weights_path) if weights_path else torch.ones_like(y)
     keep = ~torch.isnan(y)
-    p, y = p[keep], y[keep]
-    positives = float(y.sum())
-    negatives = float(y.numel()) - positives
-    ranks = average_ranks(p)
-    auc = (float(ranks[y == 1].sum()) - positives * (positives + 1) / 2) / (positives * negatives)
+    p, y, w = p[keep], y[keep], w[keep]
+    if weights_path:
+        auc = pairwise_auc(p, y, w)
+    else:
+        positives = float(y.sum())
+        negatives = float(y.numel()) - positives
+        ranks = average_ranks(p)
+        auc = (float(ranks[y == 1].sum()) - positives * (positives + 1) / 2) / (positives * negatives)
+    total = float(w.sum())
     clipped = p.clamp(1e-12, 1 - 1e-12)
-    log_loss = float(-(y * clipped.log() + (1 - y) * (1 - clipped).log()).mean())
-    rate = positives / y.numel()
+    log_loss = float((w * -(y * clipped.log() + (1 - y) * (1 - clipped).log())).sum()) / total
+    rate = float((w * y).sum()) / total
     entropy = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate))
-    print(json.dumps({"auc": auc, "logLoss": log_loss, "ne": log_loss / entropy, "count": int(y.numel())}))
+    accuracy = float((w * ((p >= 0.5).double() == y).double()).sum()) / total
+    print(json.dumps({"auc": auc, "logLoss": log_loss, "ne": log_loss / entropy, "accuracy": accuracy, "count": int(y.numel())}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

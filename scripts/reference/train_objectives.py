@@ -5,7 +5,7 @@ writes the final weights and each epoch's task weights.
     /usr/bin/python3 scripts/reference/train_objectives.py SPEC.json WEIGHTS_IN.safetensors OUT_PREFIX
 
 SPEC.json: {config (adatt's native model config, with conditionalOn per task), data: {size, dense,
-labels: [T][N] (null = missing)}, taskTypes, epochs, batchSize, seed, lr, weighting: 'fixed' |
+labels: [T][N] (null = missing), sampleWeights: [T][N] (optional)}, taskTypes, epochs, batchSize, seed, lr, weighting: 'fixed' |
 'uncertainty' | 'gradnorm' | 'dwa', temperature, alpha, sharedLayer: [names of the reference
 model's parameters that make GradNorm's W], weights: [T] (fixed), where: [T] of {task, equals} or
 null}.
@@ -15,6 +15,8 @@ Writes OUT_PREFIX.safetensors (weights) and OUT_PREFIX.json ({taskWeights: per e
   probability is p(parent) * p(task | parent), and its loss is the binary cross-entropy of that
   product with the task's label over every labelled row.
 - Sample spaces: a task's loss counts rows whose label of `where.task` equals `where.equals`.
+- Sample weights: a task's loss is the weighted mean sum(w l) / sum(w) over its counted rows; a
+  batch whose counted rows all weigh 0 adds nothing.
 - Uncertainty (Kendall, Gal and Cipolla, CVPR 2018), with s = log sigma^2 learned beside the
   network: classification exp(-s) L + s / 2, regression exp(-s) L / 2 + s / 2.
 - GradNorm (Chen, Badrinarayanan, Lee and Rabinovich, ICML 2018): learnable w_t (start 1) times the
@@ -62,6 +64,7 @@ def main() -> int:
     n = int(data["size"])
     dense = torch.tensor(data["dense"], dtype=torch.float32).reshape(n, config["denseDim"])
     labels = torch.tensor([[math.nan if v is None else v for v in task] for task in data["labels"]]).t()
+    sample_weights = torch.tensor(data["sampleWeights"]).t() if "sampleWeights" in data else None
     empty = torch.zeros(0, dtype=torch.long)
 
     def probabilities_or_outputs(outputs):
@@ -108,12 +111,18 @@ def main() -> int:
                 if not keep.any():
                     continue
                 value, target = values[t][keep], y[keep]
+                reduction = "none" if sample_weights is not None else "mean"
                 if kind == "regression":
-                    loss = F.mse_loss(value, target)
+                    loss = F.mse_loss(value, target, reduction=reduction)
                 elif tasks[t]["conditionalOn"] >= 0:
-                    loss = F.binary_cross_entropy(value, target)
+                    loss = F.binary_cross_entropy(value, target, reduction=reduction)
                 else:
-                    loss = F.binary_cross_entropy_with_logits(value, target)
+                    loss = F.binary_cross_entropy_with_logits(value, target, reduction=reduction)
+                if sample_weights is not None:
+                    w = sample_weights[rows, t][keep]
+                    if float(w.sum()) == 0:
+                        continue
+                    loss = (w * loss).sum() / w.sum()
                 sums[t] += loss.item() * len(rows)
                 fixed = spec["weights"][t] * dwa_weights[t]
                 if spec["weighting"] == "uncertainty":

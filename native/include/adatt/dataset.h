@@ -17,8 +17,9 @@ struct MultiValuedColumn {
 
 class Dataset {
  public:
+  // sample_weights: [N, T] float, finite and >= 0, or undefined (every row weighs 1).
   Dataset(int64_t size, torch::Tensor dense, torch::Tensor categorical, std::vector<MultiValuedColumn> multi_valued,
-          torch::Tensor labels);
+          torch::Tensor labels, torch::Tensor sample_weights = {});
 
   int64_t size() const { return size_; }
   int64_t num_tasks() const { return labels_.size(1); }
@@ -27,6 +28,11 @@ class Dataset {
   // Rows `rows` (int64) as a model batch (CPU) and their labels [b, T].
   Batch batch(const torch::Tensor& rows) const;
   torch::Tensor labels_of(const torch::Tensor& rows) const { return labels_.index_select(0, rows); }
+  // [N, T] per-row weights of each task's loss and metrics; undefined when every row weighs 1.
+  const torch::Tensor& sample_weights() const { return sample_weights_; }
+  torch::Tensor sample_weights_of(const torch::Tensor& rows) const {
+    return sample_weights_.defined() ? sample_weights_.index_select(0, rows) : torch::Tensor();
+  }
   Dataset subset(const torch::Tensor& rows) const;
 
   // Throws InvalidArgument (naming feature and row) unless the features fit `config`: widths,
@@ -46,6 +52,7 @@ class Dataset {
   torch::Tensor categorical_;  // [N, C] int32 or undefined
   std::vector<MultiValuedColumn> multi_valued_;
   torch::Tensor labels_;
+  torch::Tensor sample_weights_;
 };
 
 }  // namespace adatt

@@ -10,14 +10,18 @@ namespace adatt {
 
 enum class TaskType { Binary, Multiclass, Regression };
 
-// Exact ROC AUC (Mann-Whitney with average ranks for tied scores). NaN when one class is absent.
-double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels);
+// Exact ROC AUC: the share of (positive, negative) pairs ordered correctly, ties counting half
+// (Mann-Whitney with average ranks). With `weights` [N], each pair counts w_pos * w_neg. NaN when
+// one class is absent (or weighs nothing).
+double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& weights = {});
 
 // Metrics of one task from raw tower outputs [N, K] and labels [N] (NaN = missing, skipped):
 // binary: auc, logLoss, ne (log loss / entropy of the positive rate), accuracy, calibration
 // (mean prediction / mean label), positiveRate; multiclass: logLoss, ne, accuracy;
-// regression: rmse, mae. All kinds: count (labelled examples).
-std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& outputs, const torch::Tensor& labels);
+// regression: rmse, mae. All kinds: count (labelled examples). With sample `weights` [N] every
+// mean is weighted (sum w x / sum w), AUC counts pairs by weight, and `weight` is the labelled rows' sum of weights.
+std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& outputs, const torch::Tensor& labels,
+                                           const torch::Tensor& weights = {});
 
 // A task's sample space: the rows whose label of task `task` equals `equals` (-1: every row), for
 // its loss (e.g. conversion on clicked rows) and, on request, its metrics.

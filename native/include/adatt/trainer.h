@@ -154,8 +154,10 @@ class Trainer {
 
  private:
   // The task's mean loss over its labelled rows in its sample space (zero when there are none) and
-  // how many rows that is. `labels` holds every task's labels [B, T].
-  std::pair<torch::Tensor, int64_t> task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels) const;
+  // how many rows that is. `labels` holds every task's labels [B, T]; with sample `weights` [B, T]
+  // the mean is weighted, sum(w l) / sum(w), and rows that all weigh 0 count as none.
+  std::pair<torch::Tensor, int64_t> task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels,
+                                              const torch::Tensor& weights) const;
   // The term of task t's loss in the minimised sum (see TaskWeighting).
   torch::Tensor weighted_term(size_t task, const torch::Tensor& loss) const;
   // The task's fixed weight times the one set with set_task_weights.

@@ -35,6 +35,16 @@ describe('examples', () => {
     expect(code).toBe(0);
   }, 60_000);
 
+  it('task-weighting.js: every strategy on census-income over seeds, mean ± sd and the learned weights', async () => {
+    const { code, output } = await runExample('task-weighting.js', { ADATT_SEEDS: '2', ADATT_EPOCHS: '1', ADATT_EXAMPLE_ROWS: '3000' });
+    expect(output).toContain('census-income: 3000 training rows, tasks income, marital, education; 2 seeds x 1 epochs per strategy');
+    for (const strategy of ['fixed', 'uncertainty', 'gradnorm', 'dwa']) {
+      expect(output).toMatch(new RegExp(`│ ${strategy} +│ '0\\.\\d{4} ± 0\\.\\d{4}'`));
+    }
+    expect(output).toMatch(/gradnorm: income \d\.\d{3}, marital \d\.\d{3}, education \d\.\d{3}/);
+    expect(code).toBe(0);
+  }, 120_000);
+
   it('torchscript-finetune.js: makes a TorchScript model with PyTorch, fine-tunes and saves it', async () => {
     const { code, output } = await runExample('torchscript-finetune.js', { ADATT_EXAMPLE_ROWS: '800', ADATT_EPOCHS: '6' });
     expect(output).toContain('scripted.pt: methods forward, probabilities');

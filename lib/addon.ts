@@ -114,6 +114,8 @@ export interface RawDatasetInit {
   labels: Float32Array[];
   /** Per task [N]: each row's weight in the loss and metrics (finite, >= 0); absent: all 1. */
   sampleWeights?: Float32Array[];
+  /** [N]: each row's group for grouped AUC. */
+  groups?: BigInt64Array;
 }
 
 export interface RawDataset {
@@ -278,7 +280,7 @@ export interface RawAddon {
   TextDictionary: new () => RawTextDictionary;
   /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets (`where` as evaluate's). */
   taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[], where?: RawDatasetOptions['where'],
-    sampleWeights?: Float32Array[]): Promise<Record<string, number>[]>;
+    sampleWeights?: Float32Array[], groups?: BigInt64Array): Promise<Record<string, number>[]>;
   loadScript(path: string, device: string): Promise<RawScriptModule>;
   initProcessGroup(options: {
     masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number; cudaBackend: CudaBackend;

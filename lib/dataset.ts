@@ -54,6 +54,7 @@ export class TensorDataset extends NativeHandle<RawDataset> {
       multiValued: data.multiValued,
       labels: data.labels,
       ...(data.sampleWeights === undefined ? {} : { sampleWeights: sampleWeightsOf(data.sampleWeights, data.labels.length, size) }),
+      ...(data.groups === undefined ? {} : { groups: groupsOf(data.groups, size) }),
     }));
     return new TensorDataset(raw, options);
   }
@@ -105,6 +106,13 @@ function sampleWeightsOf(weights: unknown, tasks: number, size: number): Float32
     if (bad >= 0) throw new ValidationError(field, `${field}[${bad}] is ${array[bad]}; sample weights must be finite and >= 0`);
   });
   return weights as Float32Array[];
+}
+
+function groupsOf(groups: unknown, size: number): BigInt64Array {
+  if (!(groups instanceof BigInt64Array) || groups.length !== size) {
+    throw new ValidationError('groups', `groups must be a BigInt64Array of ${size} group ids, got ${describeValue(groups)}`);
+  }
+  return groups;
 }
 
 /** Row numbers from a plain array; Int32Array.from would read a hole or a non-number as row 0. */

@@ -120,6 +120,7 @@ export async function streamMetrics(model: RawModel | RawScriptModule, stream: D
   const outputs = options.taskTypes.map(() => floats());
   const labels = options.taskTypes.map(() => floats());
   const weights = options.taskTypes.map(() => floats());
+  const groups: BigInt64Array[] = [];
   let weighted = false;
   for await (const { outputs: chunkOutputs, encoded } of chunkPredictions(model, stream, { ...options, rawOutputs: true })) {
     chunkOutputs.forEach((values, t) => outputs[t]!.pushAll(values));
@@ -127,10 +128,22 @@ export async function streamMetrics(model: RawModel | RawScriptModule, stream: D
     // Every chunk of a stream is encoded with one schema: all of them have sample weights or none.
     weighted = encoded.sampleWeights !== undefined;
     encoded.sampleWeights?.forEach((values, t) => weights[t]!.pushAll(values));
+    if (encoded.groups) groups.push(encoded.groups);
   }
+  const allGroups = groups.length === 0 ? undefined : concatGroups(groups);
   const addon = loadAddon();
   return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.toArray()), labels.map((c) => c.toArray()), options.taskTypes,
-    options.where, weighted ? weights.map((c) => c.toArray()) : undefined));
+    options.where, weighted ? weights.map((c) => c.toArray()) : undefined, allGroups));
+}
+
+function concatGroups(parts: readonly BigInt64Array[]): BigInt64Array {
+  const all = new BigInt64Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
 }
 
 /** Per task, predictions of all chunks concatenated in file order. */

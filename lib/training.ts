@@ -242,7 +242,8 @@ const LOSSES: Record<TaskKind, readonly LossKind[]> = {
   multiclass: ['cross-entropy'],
   regression: ['mse', 'huber'],
 };
-const MAXIMIZED_METRICS = new Set(['auc', 'accuracy']);
+/** Metrics where larger is better: early stopping maximises them, reports mark them so. */
+export const MAXIMIZED_METRICS: ReadonlySet<string> = new Set(['auc', 'gauc', 'gaucMean', 'accuracy']);
 
 function fail(field: string, message: string): never {
   throw new ValidationError(field, message);

@@ -1,15 +1,20 @@
 /** Number, duration and table formatting shared by the terminal output and the HTML report. */
 import type { TaskType } from '../config';
-import type { Metrics } from '../training';
+import { MAXIMIZED_METRICS, type Metrics } from '../training';
 
 /** The metric that sums up a task in one number: shown per epoch and charted in the report. */
 export const HEADLINE_METRIC: Readonly<Record<TaskType, string>> = { binary: 'auc', multiclass: 'accuracy', regression: 'rmse' };
 
 /** The order metrics are shown in; others follow alphabetically. */
-export const METRIC_ORDER = ['auc', 'ne', 'logLoss', 'accuracy', 'calibration', 'positiveRate', 'rmse', 'mae', 'count'] as const;
+export const METRIC_ORDER = [
+  'auc', 'gauc', 'gaucMean', 'ne', 'logLoss', 'accuracy', 'calibration', 'positiveRate', 'rmse', 'mae', 'count', 'gaucGroups', 'weight',
+] as const;
 
 /** Metrics where larger is better (for arrows and highlighting). */
-export const HIGHER_IS_BETTER = new Set(['auc', 'accuracy']);
+export const HIGHER_IS_BETTER = MAXIMIZED_METRICS;
+
+/** Metrics that count things. */
+const COUNTS = new Set(['count', 'gaucGroups']);
 
 export function metricNames(metrics: Metrics): string[] {
   const present = new Set(Object.values(metrics).flatMap((task) => Object.keys(task)));
@@ -20,7 +25,7 @@ export function metricNames(metrics: Metrics): string[] {
 /** `value` may be null: metrics read back from metrics.jsonl hold null where they were NaN (e.g. the AUC of one class). */
 export function formatMetric(name: string, value: number | null | undefined): string {
   if (typeof value !== 'number' || Number.isNaN(value)) return '–';
-  if (name === 'count') return formatInteger(value);
+  if (COUNTS.has(name)) return formatInteger(value);
   return value.toFixed(4);
 }
 

@@ -6,7 +6,7 @@
 import { ValidationError } from '../errors';
 import { codedCells, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
 import { validateFittedSchema } from './fitted';
-import { hashedId } from './hashing';
+import { groupId, hashedId } from './hashing';
 import { invalidData, NULL_CODE, requireRows, type Column, type Table } from './table';
 import type {
   EncodedData,
@@ -179,6 +179,21 @@ function encodeSampleWeights(task: FittedTask, column: Column, table: Table, mis
   return weights;
 }
 
+/** Each row's group id (hashed once per distinct value); every row needs a group. */
+function encodeGroups(column: Column, table: Table, missing: ReadonlySet<string>): BigInt64Array {
+  const cells = codedCells(table, column);
+  const isMissing = missingFlags(cells.values, missing);
+  const idOfCode = cells.values.map((value) => groupId(String(value)));
+  const groups = new BigInt64Array(table.size);
+  cells.codes.forEach((code, i) => {
+    if (code === NULL_CODE || isMissing[code] === 1) {
+      throw invalidData(table, i, column.name, 'the group (schema.group) is missing; give such rows a group value of their own');
+    }
+    groups[i] = idOfCode[code] as bigint;
+  });
+  return groups;
+}
+
 function columnOf(table: Table, { column }: { column: string }): Column {
   const found = table.findColumn(column);
   if (!found) throw new ValidationError(column, `Invalid data: ${table.describeMissingColumn(column)}, which the schema reads`);
@@ -237,11 +252,13 @@ export class DataEncoder extends FeatureEncoder {
     const missing = new Set(this.schema.missingValues);
     const { tasks } = this.schema;
     const labels = tasks.map((task) => encodeLabels(task, columnOf(table, task), table, missing, this.#options));
-    if (tasks.every((task) => task.sampleWeight === undefined)) return { ...features, labels };
+    const { group } = this.schema;
+    const groups = group === undefined ? {} : { groups: encodeGroups(columnOf(table, { column: group }), table, missing) };
+    if (tasks.every((task) => task.sampleWeight === undefined)) return { ...features, labels, ...groups };
     const sampleWeights = tasks.map((task) => (task.sampleWeight === undefined
       ? new Float32Array(table.size).fill(1)
       : encodeSampleWeights(task, columnOf(table, { column: task.sampleWeight }), table, missing)));
-    return { ...features, labels, sampleWeights };
+    return { ...features, labels, sampleWeights, ...groups };
   }
 }
 

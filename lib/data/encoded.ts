@@ -5,7 +5,7 @@ import type { EncodedData } from './types';
 export function encodedBuffers(data: EncodedData): ArrayBuffer[] {
   const arrays = [
     data.dense, data.categorical, ...(data.multiValued ?? []).flatMap((bag) => [bag.indices, bag.offsets]), ...data.labels,
-    ...(data.sampleWeights ?? []),
+    ...(data.sampleWeights ?? []), data.groups,
   ];
   return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
 }
@@ -16,11 +16,11 @@ export function concatEncoded(parts: readonly EncodedData[]): EncodedData {
   if (first === undefined) throw new RangeError('concatEncoded needs at least one part');
   if (parts.length === 1) return first;
   const size = parts.reduce((sum, part) => sum + part.size, 0);
-  const joined = <T extends Float32Array | Int32Array>(arrays: readonly T[], make: new (length: number) => T): T => {
+  const joined = <T extends Float32Array | Int32Array | BigInt64Array>(arrays: readonly T[], make: new (length: number) => T): T => {
     const out = new make(arrays.reduce((sum, array) => sum + array.length, 0));
     let at = 0;
     for (const array of arrays) {
-      out.set(array, at);
+      (out as { set(array: T, offset: number): void }).set(array, at);
       at += array.length;
     }
     return out;
@@ -48,6 +48,7 @@ export function concatEncoded(parts: readonly EncodedData[]): EncodedData {
     ...(first.sampleWeights
       ? { sampleWeights: first.sampleWeights.map((_, t) => joined(parts.map((part) => (part.sampleWeights as Float32Array[])[t] as Float32Array), Float32Array)) }
       : {}),
+    ...(first.groups ? { groups: joined(parts.map((part) => part.groups as BigInt64Array), BigInt64Array) } : {}),
   };
 }
 
@@ -93,5 +94,6 @@ export function takeRows(data: EncodedData, rows: Int32Array): EncodedData {
       : {}),
     labels: data.labels.map((labels) => takeWide(labels, Float32Array)),
     ...(data.sampleWeights ? { sampleWeights: data.sampleWeights.map((weights) => takeWide(weights, Float32Array)) } : {}),
+    ...(data.groups ? { groups: BigInt64Array.from(rows, (row) => (data.groups as BigInt64Array)[row] as bigint) } : {}),
   };
 }

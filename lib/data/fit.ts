@@ -222,9 +222,12 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
     entry.hashBuckets !== undefined
       ? { vocabulary: [], hashBuckets: entry.hashBuckets }
       : { vocabulary: fitVocabulary(codedCells(table, column), missing, entry, tokensOf) };
+  const group = normalized.group === undefined ? undefined : (table.findColumn(normalized.group)
+    ?? configChecker('schema').fail('group', `group: ${table.describeMissingColumn(normalized.group)}`)).name;
   const allColumns = [
     ...[...dense, ...categorical, ...multiValued, ...tasks].map(({ column }) => column.name),
     ...weightColumns.filter((name): name is string => name !== undefined),
+    ...(group === undefined ? [] : [group]),
   ];
   return sealFittedSchema({
     format: FITTED_SCHEMA_FORMAT,
@@ -240,6 +243,7 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
       ...vocabularyOf(feature, (text) => splitTokens(text, feature.entry.separator)),
     })),
     tasks: tasks.map(({ entry, column }, t) => fitTask(entry, column, weightColumns[t], table, missing)),
+    ...(group === undefined ? {} : { group }),
     fittedRows: table.size,
   });
 }

@@ -32,7 +32,7 @@ export function sealFittedSchema(schema: FittedSchema): FittedSchema {
 export function validateFittedSchema(value: unknown): FittedSchema {
   if (typeof value === 'object' && value !== null && madeByFitSchema.has(value)) return value as FittedSchema;
   const check = configChecker('fitted schema');
-  const schema = check.record(value, '', ['format', 'version', 'columns', 'missingValues', 'dense', 'categorical', 'multiValued', 'tasks', 'fittedRows']);
+  const schema = check.record(value, '', ['format', 'version', 'columns', 'missingValues', 'dense', 'categorical', 'multiValued', 'tasks', 'group', 'fittedRows']);
   if (schema.format !== FITTED_SCHEMA_FORMAT) {
     check.fail('format', `format must be '${FITTED_SCHEMA_FORMAT}', got ${JSON.stringify(schema.format)}`);
   }
@@ -89,5 +89,8 @@ export function validateFittedSchema(value: unknown): FittedSchema {
     if (type === 'binary' && task.positive !== 'predicate') uniqueStrings(task.positive, `${field}.positive`, 1);
     if (type === 'multiclass') uniqueStrings(task.classes, `${field}.classes`, 2);
   });
+  if (schema.group !== undefined && !columns.has(check.string(schema.group, 'group'))) {
+    check.fail('group', `group '${String(schema.group)}' is not listed in columns`);
+  }
   return value as FittedSchema;
 }

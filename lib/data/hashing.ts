@@ -14,3 +14,8 @@ export const MAX_HASH_BUCKETS = 2 ** 31 - 2;
 export function hashedId(text: string, buckets: number): number {
   return FIRST_HASHED_ID + Number(xxh64(text) % BigInt(buckets));
 }
+
+/** A group's id (grouped AUC): xxHash64 of its text, as a signed 64-bit value; groups only need telling apart. */
+export function groupId(text: string): bigint {
+  return BigInt.asIntN(64, xxh64(text));
+}

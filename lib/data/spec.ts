@@ -48,6 +48,8 @@ export interface NormalizedSpec {
   categorical: CategoricalEntry[];
   multiValued: MultiValuedEntry[];
   tasks: TaskEntry[];
+  /** The group column (grouped AUC). */
+  group: ColumnRef | undefined;
   missingValues: string[];
 }
 
@@ -130,7 +132,7 @@ function taskEntry(check: FieldChecker, item: unknown, field: string, sharedWeig
 /** Checks every field of a schema spec (ConfigError naming the field) and fills in the defaults. */
 export function validateSchemaSpec(spec: unknown): NormalizedSpec {
   const check = configChecker('schema');
-  const given = check.record(spec, '', ['dense', 'categorical', 'multiValued', 'tasks', 'sampleWeight', 'missingValues']);
+  const given = check.record(spec, '', ['dense', 'categorical', 'multiValued', 'tasks', 'sampleWeight', 'group', 'missingValues']);
   const list = (key: string): readonly unknown[] => (given[key] === undefined ? [] : check.array(given[key], key, 'features'));
   const dense = list('dense').map((item, i): DenseEntry => {
     const { base, given: entry } = featureEntry(check, item, `dense[${i}]`, ['normalize']);
@@ -158,7 +160,8 @@ export function validateSchemaSpec(spec: unknown): NormalizedSpec {
   const missingValues = given.missingValues === undefined
     ? [...DEFAULT_MISSING_VALUES]
     : check.strings(given.missingValues, 'missingValues', true);
-  return { dense, categorical, multiValued, tasks, missingValues };
+  const group = given.group === undefined ? undefined : check.columnRef(given.group, 'group');
+  return { dense, categorical, multiValued, tasks, group, missingValues };
 }
 
 /** What a reader needs to know to read only a schema's columns, with numbers parsed as numbers. */
@@ -195,6 +198,7 @@ export function schemaColumns(schema: SchemaSpec | FittedSchema): SchemaColumns 
     ...spec.categorical.map((feature) => feature.column),
     ...spec.multiValued.map((feature) => feature.column),
     ...spec.tasks.map((task) => task.column),
+    ...(spec.group === undefined ? [] : [spec.group]),
   ]);
   return { columns, numeric, missingValues: [...spec.missingValues] };
 }

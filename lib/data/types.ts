@@ -41,6 +41,8 @@ export interface EncodedData {
   labels: Float32Array[];
   /** Per task [N]: the row's weight in the task's loss and metrics (finite, >= 0); absent: all 1. */
   sampleWeights?: Float32Array[];
+  /** [N] the row's group (e.g. its user) for grouped AUC: xxHash64 of the group column's text. */
+  groups?: BigInt64Array;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,6 +123,8 @@ export interface SchemaSpec {
   tasks: readonly TaskSpec[];
   /** A numeric column of per-row sample weights for every task (a task's own `sampleWeight` wins). */
   sampleWeight?: ColumnRef;
+  /** The column that groups rows for grouped AUC (`gauc` in evaluate), typically the user id. */
+  group?: ColumnRef;
   /** Text cells that mean "missing" in every column (default ['', '?']); null cells always are. */
   missingValues?: readonly string[];
 }
@@ -199,6 +203,8 @@ export interface FittedSchema {
   categorical: FittedCategorical[];
   multiValued: FittedMultiValued[];
   tasks: FittedTask[];
+  /** The column of the rows' groups (grouped AUC), when the spec names one. */
+  group?: string;
   /** Number of rows the schema was fitted on. */
   fittedRows: number;
 }

@@ -200,6 +200,16 @@ std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks
   return spaces;
 }
 
+torch::Tensor to_group_ids(const Napi::Value& value) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array) {
+    throw_invalid("groups must be a BigInt64Array");
+  }
+  const auto array = value.As<Napi::TypedArrayOf<int64_t>>();
+  auto ids = torch::empty({static_cast<int64_t>(array.ElementLength())}, torch::kLong);
+  if (ids.numel() > 0) std::memcpy(ids.data_ptr<int64_t>(), array.Data(), sizeof(int64_t) * array.ElementLength());
+  return ids;
+}
+
 std::vector<torch::Tensor> to_float_arrays(const Napi::Value& value, const std::string& field) {
   if (!value.IsArray()) throw_invalid(field + " must be an array of Float32Array");
   const auto array = value.As<Napi::Array>();

@@ -29,6 +29,8 @@ std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks
 // Copies the batch's typed arrays into CPU tensors (the JS buffers may change once we return).
 Batch to_batch(const Napi::Value& value, const ModelConfig& config);
 std::vector<torch::Tensor> to_float_arrays(const Napi::Value& value, const std::string& field);
+// A BigInt64Array of group ids (grouped AUC) as an int64 tensor (a copy).
+torch::Tensor to_group_ids(const Napi::Value& value);
 std::map<std::string, torch::Tensor> to_tensor_map(const Napi::Value& value);
 
 Napi::Float32Array to_float32_array(Napi::Env env, const torch::Tensor& tensor);

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "addon_data.h"
+#include "convert.h"
 #include "errors.h"
 
 namespace adatt::binding {
@@ -93,8 +94,10 @@ std::shared_ptr<const Dataset> dataset_from_object(const Napi::Object& init) {
     }
     sample_weights = torch::stack(weights, 1);
   }
+  const auto groups_value = init.Get("groups");
+  const auto groups = groups_value.IsUndefined() ? torch::Tensor() : to_group_ids(groups_value);
   return std::make_shared<const Dataset>(size, dense, categorical, std::move(columns), torch::stack(labels, 1),
-                                         std::move(sample_weights));
+                                         std::move(sample_weights), groups);
 }
 
 }  // namespace

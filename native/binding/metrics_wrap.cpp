@@ -17,14 +17,18 @@ namespace {
 class MetricsWorker : public PromiseWorker {
  public:
   MetricsWorker(Napi::Env env, std::vector<torch::Tensor> outputs, std::vector<torch::Tensor> labels,
-                std::vector<TaskType> types, std::vector<SampleSpace> spaces, std::vector<torch::Tensor> weights)
+                std::vector<TaskType> types, std::vector<SampleSpace> spaces, std::vector<torch::Tensor> weights,
+                torch::Tensor groups)
       : PromiseWorker(env), outputs_(std::move(outputs)), labels_(std::move(labels)), types_(std::move(types)),
-        spaces_(std::move(spaces)), weights_(std::move(weights)) {}
+        spaces_(std::move(spaces)), weights_(std::move(weights)), groups_(std::move(groups)) {}
 
  protected:
   void Run() override {
     for (const auto& labels : labels_) {
       if (labels.numel() != labels_.front().numel()) throw InvalidArgument("taskMetrics: every task needs one label per row");
+    }
+    if (groups_.defined() && groups_.numel() != labels_.front().numel()) {
+      throw InvalidArgument("taskMetrics: groups needs one group id per row");
     }
     for (const auto& weights : weights_) {
       if (weights.numel() != labels_.front().numel()) throw InvalidArgument("taskMetrics: every task needs one sample weight per row");
@@ -40,7 +44,7 @@ class MetricsWorker : public PromiseWorker {
                               std::to_string(outputs_[t].numel()) + " values for " + std::to_string(rows) + " labels");
       }
       results_.push_back(task_metrics(types_[t], outputs_[t].view({rows, -1}), in_sample_space(labels_[t], all_labels, spaces_[t]),
-                                      weights_.empty() ? torch::Tensor() : weights_[t]));
+                                      weights_.empty() ? torch::Tensor() : weights_[t], groups_));
     }
   }
 
@@ -60,6 +64,7 @@ class MetricsWorker : public PromiseWorker {
   std::vector<TaskType> types_;
   std::vector<SampleSpace> spaces_;
   std::vector<torch::Tensor> weights_;  // per task, or empty: every row weighs 1
+  torch::Tensor groups_;                // [rows] int64, or undefined
   std::vector<std::map<std::string, double>> results_;
 };
 
@@ -76,8 +81,9 @@ Napi::Value TaskMetrics(const Napi::CallbackInfo& info) {
     auto spaces = to_sample_spaces(info[3], types.size());
     auto weights = info[4].IsUndefined() ? std::vector<torch::Tensor>() : to_float_arrays(info[4], "sampleWeights");
     if (!weights.empty() && weights.size() != types.size()) throw_invalid("taskMetrics needs one sampleWeights array per task");
+    auto groups = info[5].IsUndefined() ? torch::Tensor() : to_group_ids(info[5]);
     return (new MetricsWorker(info.Env(), std::move(outputs), std::move(labels), std::move(types), std::move(spaces),
-                              std::move(weights)))
+                              std::move(weights), std::move(groups)))
         ->Start();
   });
 }

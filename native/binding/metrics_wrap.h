@@ -1,4 +1,4 @@
-// taskMetrics(outputs, labels, taskTypes, where?, sampleWeights?): metrics of raw outputs gathered from several datasets
+// taskMetrics(outputs, labels, taskTypes, where?, sampleWeights?, groups?): metrics of raw outputs gathered from several datasets
 // (the chunks of a stream), computed like evaluate's on the compute thread.
 #pragma once
 

@@ -199,7 +199,8 @@ class DatasetWorker : public ModelWorker {
               types_[t], outputs[t],
               in_sample_space(dataset_->labels().select(1, static_cast<int64_t>(t)), dataset_->labels(), spaces_[t]),
               dataset_->sample_weights().defined() ? dataset_->sample_weights().select(1, static_cast<int64_t>(t))
-                                                   : torch::Tensor()));
+                                                   : torch::Tensor(),
+              dataset_->groups()));
           break;
         case DatasetResult::Predictions: predictions_.push_back(predictions(types_[t], outputs[t]).contiguous()); break;
         case DatasetResult::RawOutputs: predictions_.push_back(outputs[t].contiguous()); break;

@@ -1,7 +1,10 @@
 #include "adatt/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <vector>
 
 namespace adatt {
 namespace {
@@ -15,36 +18,83 @@ double binary_entropy(double p) {
 
 }  // namespace
 
-double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& weights) {
-  const auto sorted = torch::sort(scores.to(torch::kDouble).contiguous());
-  const auto values = std::get<0>(sorted).contiguous();
-  const auto order = std::get<1>(sorted).contiguous();
-  const auto positive = labels.to(torch::kDouble).index_select(0, order).contiguous();
-  const auto weight = weights.defined() ? weights.to(torch::kDouble).index_select(0, order).contiguous()
-                                        : torch::ones_like(positive);
-  const auto* score = values.data_ptr<double>();
-  const auto* label = positive.data_ptr<double>();
-  const auto* w = weight.data_ptr<double>();
-  const int64_t n = values.size(0);
-  // In ascending score order: each positive beats the negatives below its group and ties half of its own.
+namespace {
+
+// The (positive, negative) pairs of rows order[0 .. n), ascending by score: `correct` counts those
+// the scores order right (ties half), each pair weighing w_pos * w_neg.
+struct PairCounts {
   double correct = 0.0;
-  double negatives_below = 0.0;
   double positives = 0.0;
+  double negatives = 0.0;
+  double auc() const { return positives == 0.0 || negatives == 0.0 ? kNaN : correct / (positives * negatives); }
+};
+
+PairCounts count_pairs(const double* score, const double* label, const double* w, const int64_t* order, int64_t n) {
+  PairCounts counts;
+  // Each positive beats the negatives below its tie group and ties half of its own.
   for (int64_t start = 0; start < n;) {
     int64_t end = start;
     double group_positives = 0.0;
     double group_negatives = 0.0;
-    for (; end < n && score[end] == score[start]; ++end) {
-      group_positives += label[end] * w[end];
-      group_negatives += (1.0 - label[end]) * w[end];
+    for (; end < n && score[order[end]] == score[order[start]]; ++end) {
+      group_positives += label[order[end]] * w[order[end]];
+      group_negatives += (1.0 - label[order[end]]) * w[order[end]];
     }
-    correct += group_positives * (negatives_below + 0.5 * group_negatives);
-    negatives_below += group_negatives;
-    positives += group_positives;
+    counts.correct += group_positives * (counts.negatives + 0.5 * group_negatives);
+    counts.negatives += group_negatives;
+    counts.positives += group_positives;
     start = end;
   }
-  if (positives == 0.0 || negatives_below == 0.0) return kNaN;
-  return correct / (positives * negatives_below);
+  return counts;
+}
+
+// Grouped AUC (see task_metrics) of present rows: scores, 0/1 labels and weights as doubles.
+void add_grouped_auc(std::map<std::string, double>& metrics, const torch::Tensor& scores, const torch::Tensor& labels,
+                     const torch::Tensor& weights, const torch::Tensor& groups) {
+  const auto score_values = scores.contiguous();
+  const auto label_values = labels.contiguous();
+  const auto weight_values = weights.contiguous();
+  const auto group_values = groups.to(torch::kLong).contiguous();
+  const double* score = score_values.data_ptr<double>();
+  const double* label = label_values.data_ptr<double>();
+  const double* w = weight_values.data_ptr<double>();
+  const int64_t* group = group_values.data_ptr<int64_t>();
+  const int64_t n = score_values.size(0);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return group[a] != group[b] ? group[a] < group[b] : score[a] < score[b];
+  });
+  double weighted_sum = 0.0, weight_total = 0.0, plain_sum = 0.0;
+  int64_t counted = 0;
+  for (int64_t start = 0; start < n;) {
+    int64_t end = start;
+    double group_weight = 0.0;
+    for (; end < n && group[order[end]] == group[order[start]]; ++end) group_weight += w[order[end]];
+    const double auc = count_pairs(score, label, w, order.data() + start, end - start).auc();
+    if (!std::isnan(auc)) {
+      weighted_sum += group_weight * auc;
+      weight_total += group_weight;
+      plain_sum += auc;
+      ++counted;
+    }
+    start = end;
+  }
+  metrics["gauc"] = counted > 0 ? weighted_sum / weight_total : kNaN;
+  metrics["gaucMean"] = counted > 0 ? plain_sum / static_cast<double>(counted) : kNaN;
+  metrics["gaucGroups"] = static_cast<double>(counted);
+}
+
+}  // namespace
+
+double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& weights) {
+  const auto values = scores.to(torch::kDouble).contiguous();
+  const auto order = std::get<1>(torch::sort(values)).contiguous();
+  const auto positive = labels.to(torch::kDouble).contiguous();
+  const auto weight = weights.defined() ? weights.to(torch::kDouble).contiguous() : torch::ones_like(positive);
+  return count_pairs(values.data_ptr<double>(), positive.data_ptr<double>(), weight.data_ptr<double>(),
+                     order.data_ptr<int64_t>(), values.size(0))
+      .auc();
 }
 
 torch::Tensor in_sample_space(const torch::Tensor& labels, const torch::Tensor& all_labels, const SampleSpace& space) {
@@ -63,7 +113,7 @@ torch::Tensor predictions(TaskType type, const torch::Tensor& outputs) {
 }
 
 std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& outputs, const torch::Tensor& labels,
-                                           const torch::Tensor& weights) {
+                                           const torch::Tensor& weights, const torch::Tensor& groups) {
   torch::NoGradGuard no_grad;
   namespace F = torch::nn::functional;
   const auto present = labels.isnan().logical_not();
@@ -91,6 +141,7 @@ std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& o
     const double positive_rate = mean(y);
     const double entropy = binary_entropy(positive_rate);
     metrics["auc"] = roc_auc(logits, y, weights.defined() ? w : torch::Tensor());
+    if (groups.defined()) add_grouped_auc(metrics, logits, y, w, groups.index({present}));
     metrics["logLoss"] = log_loss;
     metrics["ne"] = entropy > 0 ? log_loss / entropy : kNaN;
     metrics["accuracy"] = mean(((p >= 0.5).to(torch::kDouble) == y).to(torch::kDouble));

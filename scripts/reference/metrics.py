@@ -1,9 +1,11 @@
 """Independent AUC / log loss / NE / accuracy for predictions written by the tests.
 
-Usage: /usr/bin/python3 scripts/reference/metrics.py PREDICTIONS.f32 LABELS.f32 [WEIGHTS.f32]
-The files hold raw little-endian float32 values of equal count: predicted probabilities, 0/1
-labels (NaN = missing, skipped) and optional sample weights. Prints {"auc", "logLoss", "ne",
-"accuracy", "count"} as JSON, in float64.
+Usage: /usr/bin/python3 scripts/reference/metrics.py PREDICTIONS.f32 LABELS.f32 [WEIGHTS.f32 | -] [GROUPS.i64]
+The files hold raw little-endian values of equal count: float32 predicted probabilities, 0/1
+labels (NaN = missing, skipped) and optional sample weights ("-": none), int64 group ids. Prints
+{"auc", "logLoss", "ne", "accuracy", "count"} as JSON, in float64, and with groups "gauc" (the AUC
+of every group with both classes, averaged weighted by the group's rows or sum of weights),
+"gaucMean" (unweighted) and "gaucGroups" (how many groups counted).
 Unweighted, AUC is the Mann-Whitney statistic with tied scores sharing their average rank; with
 weights it is written out over all (positive, negative) pairs, each counting w_pos * w_neg (ties
 half), and the means are weighted: sum(w x) / sum(w).
@@ -42,10 +44,29 @@ def pairwise_auc(p: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> float:
     return float((pairs * weights).sum() / (w[pos].sum() * w[neg].sum()))
 
 
-def main(predictions_path: str, labels_path: str, weights_path: str = "") -> None:
+def grouped_auc(p: torch.Tensor, y: torch.Tensor, w: torch.Tensor, groups: torch.Tensor) -> dict:
+    aucs, weights = [], []
+    for group in torch.unique(groups):
+        rows = groups == group
+        if (y[rows] == 1).any() and (y[rows] == 0).any():
+            aucs.append(pairwise_auc(p[rows], y[rows], w[rows]))
+            weights.append(float(w[rows].sum()))
+    return {
+        "gauc": sum(a * v for a, v in zip(aucs, weights)) / sum(weights),
+        "gaucMean": sum(aucs) / len(aucs),
+        "gaucGroups": len(aucs),
+    }
+
+
+def main(predictions_path: str, labels_path: str, weights_path: str = "-", groups_path: str = "") -> None:
     p = read_floats(predictions_path)
     y = read_floats(labels_path)
+    weights_path = "" if weights_path == "-" else weights_path
     w = read_floats(weights_path) if weights_path else torch.ones_like(y)
+    groups = None
+    if groups_path:
+        with open(groups_path, "rb") as f:
+            groups = torch.frombuffer(bytearray(f.read()), dtype=torch.int64)
     keep = ~torch.isnan(y)
     p, y, w = p[keep], y[keep], w[keep]
     if weights_path:
@@ -61,8 +82,11 @@ def main(predictions_path: str, labels_path: str, weights_path: str = "") -> Non
     rate = float((w * y).sum()) / total
     entropy = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate))
     accuracy = float((w * ((p >= 0.5).double() == y).double()).sum()) / total
-    print(json.dumps({"auc": auc, "logLoss": log_loss, "ne": log_loss / entropy, "accuracy": accuracy, "count": int(y.numel())}))
+    result = {"auc": auc, "logLoss": log_loss, "ne": log_loss / entropy, "accuracy": accuracy, "count": int(y.numel())}
+    if groups is not None:
+        result.update(grouped_auc(p, y, w, groups[keep]))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

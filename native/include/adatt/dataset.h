@@ -17,9 +17,10 @@ struct MultiValuedColumn {
 
 class Dataset {
  public:
-  // sample_weights: [N, T] float, finite and >= 0, or undefined (every row weighs 1).
+  // sample_weights: [N, T] float, finite and >= 0, or undefined (every row weighs 1); groups: [N]
+  // int64 group ids for grouped AUC, or undefined.
   Dataset(int64_t size, torch::Tensor dense, torch::Tensor categorical, std::vector<MultiValuedColumn> multi_valued,
-          torch::Tensor labels, torch::Tensor sample_weights = {});
+          torch::Tensor labels, torch::Tensor sample_weights = {}, torch::Tensor groups = {});
 
   int64_t size() const { return size_; }
   int64_t num_tasks() const { return labels_.size(1); }
@@ -33,6 +34,8 @@ class Dataset {
   torch::Tensor sample_weights_of(const torch::Tensor& rows) const {
     return sample_weights_.defined() ? sample_weights_.index_select(0, rows) : torch::Tensor();
   }
+  // [N] int64 group of each row (grouped AUC); undefined when the data has none.
+  const torch::Tensor& groups() const { return groups_; }
   Dataset subset(const torch::Tensor& rows) const;
 
   // Throws InvalidArgument (naming feature and row) unless the features fit `config`: widths,
@@ -53,6 +56,7 @@ class Dataset {
   std::vector<MultiValuedColumn> multi_valued_;
   torch::Tensor labels_;
   torch::Tensor sample_weights_;
+  torch::Tensor groups_;
 };
 
 }  // namespace adatt

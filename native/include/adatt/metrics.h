@@ -20,8 +20,13 @@ double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels, const t
 // (mean prediction / mean label), positiveRate; multiclass: logLoss, ne, accuracy;
 // regression: rmse, mae. All kinds: count (labelled examples). With sample `weights` [N] every
 // mean is weighted (sum w x / sum w), AUC counts pairs by weight, and `weight` is the labelled rows' sum of weights.
+//
+// With `groups` [N] (int64 ids, e.g. users), binary tasks add grouped AUC: the AUC within every
+// group that has both classes among its labelled rows, averaged weighted by the group's labelled
+// rows (`gauc`; by their sum of sample weights when weighted) and unweighted (`gaucMean`), and
+// `gaucGroups`, how many groups counted.
 std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& outputs, const torch::Tensor& labels,
-                                           const torch::Tensor& weights = {});
+                                           const torch::Tensor& weights = {}, const torch::Tensor& groups = {});
 
 // A task's sample space: the rows whose label of task `task` equals `equals` (-1: every row), for
 // its loss (e.g. conversion on clicked rows) and, on request, its metrics.

@@ -154,6 +154,8 @@ export interface RawTrainerOptions {
   seed: number;
   clipNorm: number;
   nonFinite: 'stop' | 'skip';
+  /** Measure task-gradient conflict every this many steps (0: never). */
+  conflictEvery: number;
   distributed?: RawProcessGroup;
 }
 
@@ -175,6 +177,17 @@ export interface RawEpochResult {
   seconds: number;
   aborted: boolean;
   loss: number[];
+  /** Task-gradient conflict over the measured steps (adatt::GradientConflict), when measured. */
+  conflict?: RawGradientConflict;
+}
+
+/** Sums over measured steps: per task (normSums, normCounts [T]) and per task pair (cosineSums, cosineCounts [T * T], row-major). */
+export interface RawGradientConflict {
+  steps: number;
+  normSums: number[];
+  normCounts: number[];
+  cosineSums: number[];
+  cosineCounts: number[];
 }
 
 /** How one trainEpoch call reads its data (adatt::EpochPass). */

@@ -3,7 +3,7 @@
  * TensorDataset while the reading thread prepares the next ones, trains or predicts natively, and
  * is freed; results of the chunks are combined into those of the whole pass.
  */
-import type { RawDatasetOptions, RawModel, RawProgress, RawScriptModule, RawTrainer, RawEpochResult } from './addon';
+import type { RawDatasetOptions, RawEpochResult, RawGradientConflict, RawModel, RawProgress, RawScriptModule, RawTrainer } from './addon';
 import { loadAddon } from './addon';
 import type { DataStream } from './data/stream';
 import type { ProcessGroup } from './distributed';
@@ -82,6 +82,7 @@ export async function trainStreamEpoch(trainer: RawTrainer, stream: DataStream, 
         total.examples = examples;
         total.steps += done.steps;
         total.skipped += done.skipped;
+        total.conflict = addConflict(total.conflict, done.conflict);
         batchesDone += done.steps + done.skipped;
         total.aborted = done.aborted;
       } finally {
@@ -95,6 +96,19 @@ export async function trainStreamEpoch(trainer: RawTrainer, stream: DataStream, 
   }
   total.seconds = (performance.now() - started) / 1000;
   return total;
+}
+
+/** Two passes' conflict sums together (a stream's chunks make one epoch). */
+function addConflict(a: RawGradientConflict | undefined, b: RawGradientConflict | undefined): RawGradientConflict | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  const add = (x: number[], y: number[]): number[] => x.map((value, i) => value + (y[i] as number));
+  return {
+    steps: a.steps + b.steps,
+    normSums: add(a.normSums, b.normSums),
+    normCounts: add(a.normCounts, b.normCounts),
+    cosineSums: add(a.cosineSums, b.cosineSums),
+    cosineCounts: add(a.cosineCounts, b.cosineCounts),
+  };
 }
 
 /** A pass's outputs or labels of one task, chunk after chunk. */

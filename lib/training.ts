@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type {
-  EmbeddingOptimizerType, LossKind, OptimizerType, RawDatasetOptions, RawProgress, RawTrainer, RawTrainerOptions, ScheduleType,
+  EmbeddingOptimizerType, LossKind, OptimizerType, RawDatasetOptions, RawGradientConflict, RawProgress, RawTrainer, RawTrainerOptions, ScheduleType,
   TaskKind,
 } from './addon';
 import { EMBEDDING_OPTIMIZER_TYPES, loadAddon, OPTIMIZER_TYPES, SCHEDULE_TYPES } from './addon';
@@ -134,6 +134,12 @@ export interface EpochSummary {
   loss: Record<string, number>;
   /** Each task's weight on its loss at the end of the epoch (fixed x dwa, or the learned uncertainty weight). */
   taskWeights: Record<string, number>;
+  /**
+   * With `gradientConflict`: means over the epoch's measured steps of each task's gradient norm on
+   * the shared parameters, and of the cosine between two tasks' gradients there (keys 'a/b', a
+   * before b in task order; negative means the tasks pull the shared parameters apart).
+   */
+  gradientConflict?: { steps: number; norm: Record<string, number>; cosine: Record<string, number> };
   validation?: Metrics;
   /** The early-stopping value of this epoch. */
   monitored?: number;
@@ -179,6 +185,12 @@ export interface FitOptions {
   progressInterval?: number;
   /** On a NaN/infinite loss: 'stop' (default, rejects with NonFiniteError) or 'skip' the batch. */
   nonFinite?: 'stop' | 'skip';
+  /**
+   * Measure task-gradient conflict every `every` steps (docs/training.md, "Task-gradient conflict"):
+   * each task's gradient norm on the shared parameters and the pairwise cosines, per epoch in
+   * `gradientConflict`. Off by default (it costs one backward pass per task on measured steps).
+   */
+  gradientConflict?: { every: number };
   /** Batch size for validation (default 4096). */
   evalBatchSize?: number;
   /**
@@ -232,7 +244,7 @@ export interface EvaluateOptions {
 
 const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device', 'threads',
   'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
-  'evalBatchSize', 'checkpoint', 'resume', 'distributed'] as const;
+  'evalBatchSize', 'checkpoint', 'resume', 'distributed', 'gradientConflict'] as const;
 /** The row-sparse counterpart of each dense optimizer: what tables get by default. */
 const EMBEDDING_COUNTERPART: Record<OptimizerType, EmbeddingOptimizerType> = {
   adam: 'adam', adamw: 'adam', adagrad: 'adagrad', sgd: 'sgd',
@@ -458,6 +470,25 @@ function trainerOptions(model: TrainableModel, options: Record<string, unknown>,
     // Beyond 1e30 the norm's arithmetic overflows float32; no real norm is that large.
     clipNorm: readNumber(options.clipNorm, 'clipNorm', 0, { min: 0, max: 1e30 }),
     nonFinite: readChoice(options.nonFinite, 'nonFinite', ['stop', 'skip'] as const, 'stop'),
+    conflictEvery: options.gradientConflict === undefined
+      ? 0
+      : readNumber(readOptions(options.gradientConflict, 'gradientConflict', ['every']).every, 'gradientConflict.every', 1,
+        { min: 1, integer: true, max: Number.MAX_SAFE_INTEGER }),
+  };
+}
+
+/** Means of a pass's conflict sums by task name and 'a/b' pair (NaN where never measured). */
+function conflictSummary(taskNames: readonly string[], conflict: RawGradientConflict): NonNullable<EpochSummary['gradientConflict']> {
+  const mean = (sum: number, count: number): number => (count > 0 ? sum / count : NaN);
+  const cosine: Record<string, number> = {};
+  taskNames.forEach((a, i) => taskNames.forEach((b, j) => {
+    const at = i * taskNames.length + j;
+    if (i < j) cosine[`${a}/${b}`] = mean(conflict.cosineSums[at] as number, conflict.cosineCounts[at] as number);
+  }));
+  return {
+    steps: conflict.steps,
+    norm: Object.fromEntries(taskNames.map((name, t) => [name, mean(conflict.normSums[t] as number, conflict.normCounts[t] as number)])),
+    cosine,
   };
 }
 
@@ -610,6 +641,7 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
         examplesPerSecond: done.examples / Math.max(done.seconds, 1e-9),
         loss: byTask(model, done.loss),
         taskWeights: byTask(model, callNative(() => trainer.taskWeights())),
+        ...(done.conflict ? { gradientConflict: conflictSummary(taskNames, done.conflict) } : {}),
         best: false,
       };
       if (done.aborted) {

@@ -141,6 +141,40 @@ describe('multi-task objectives against a Python reference from the papers', () 
   });
 });
 
+describe('task-gradient conflict', () => {
+  it('measures each task\'s gradient norm and the pairwise cosines on the shared parameters as the Python reference', async () => {
+    setNumThreads(1);
+    const config = { ...COMMON, tasks: [{ name: 'click', type: 'binary' }, { name: 'like', type: 'binary' }, { name: 'spend', type: 'regression' }] } as ModelConfig;
+    const data = rows(96, 4);
+    const dir = makeTempDir('gradient-conflict');
+    using model = createModel({ ...config, kind: 'mmoe', experts: 2 } as ModelConfig);
+    await model.saveWeights(path.join(dir, 'initial.safetensors'));
+    using train = TensorDataset.fromEncoded(data);
+    // One batch of every row, measured at step 0 (before the update).
+    const result = await fit(model, train, { epochs: 2, batchSize: 96, gradientConflict: { every: 1000 } });
+    const measured = result.epochs[0]!.gradientConflict!;
+    expect(measured.steps).toBe(1);
+    expect(result.epochs[1]!.gradientConflict).toBeUndefined(); // step 1 is not a multiple of 1000
+    const spec = {
+      config: normalizeModelConfig({ ...config, kind: 'mmoe', experts: 2 } as ModelConfig),
+      data: { size: data.size, dense: [...data.dense!], labels: data.labels.map((task) => [...task].map((v) => (Number.isNaN(v) ? null : v))) },
+      taskTypes: ['binary', 'binary', 'regression'],
+    };
+    fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
+    runPython('gradient_conflict.py', [path.join(dir, 'spec.json'), path.join(dir, 'initial.safetensors'), path.join(dir, 'out.json')]);
+    const reference = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8')) as { norm: number[]; cosine: number[][] };
+    ['click', 'like', 'spend'].forEach((task, t) => expect(measured.norm[task], task).toBeCloseTo(reference.norm[t]!, 5));
+    expect(measured.cosine['click/like']).toBeCloseTo(reference.cosine[0]![1]!, 5);
+    expect(measured.cosine['click/spend']).toBeCloseTo(reference.cosine[0]![2]!, 5);
+    expect(measured.cosine['like/spend']).toBeCloseTo(reference.cosine[1]![2]!, 5);
+    expect(Object.keys(measured.cosine)).toHaveLength(3);
+    const off = await fit(model, train, { epochs: 1, batchSize: 32 });
+    expect(off.epochs[0]!.gradientConflict).toBeUndefined();
+    const error = await fit(model, train, { gradientConflict: { every: 0 } }).catch((e: unknown) => e);
+    expect((error as ValidationError).field).toBe('gradientConflict.every');
+  });
+});
+
 describe('ESMM predictions and sample-space metrics', () => {
   it('predicts the joint probability and P(buy | click), and evaluates buy in the click space on request', async () => {
     using model = createModel(CONFIG);

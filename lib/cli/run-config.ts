@@ -48,8 +48,8 @@ export const SECTIONS = ['model', 'data', 'training', 'report'] as const;
 const MODEL_INPUT_KEYS = ['embeddingDim', 'pooling', 'conditionalOn'] as const;
 /** fit() options a config may set; the run supplies the others (validation, checkpoint.dir, callbacks). */
 const TRAINING_KEYS = [
-  'epochs', 'batchSize', 'optimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device', 'threads', 'earlyStopping',
-  'restoreBest', 'nonFinite', 'evalBatchSize', 'progressInterval', 'checkpoint',
+  'epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device',
+  'threads', 'earlyStopping', 'restoreBest', 'nonFinite', 'evalBatchSize', 'progressInterval', 'checkpoint', 'gradientConflict',
 ] as const;
 const CHECKPOINT_KEYS = ['every', 'keepLast', 'keepBest'] as const;
 const REPORT_KEYS = ['gateSampleRows'] as const;

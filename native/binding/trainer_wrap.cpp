@@ -103,6 +103,7 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
   options.seed = static_cast<uint64_t>(seed);
   options.clip_norm = number_or(object, "clipNorm", 0.0);
   options.non_finite = string_or(object, "nonFinite", "stop") == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Stop;
+  options.conflict_every = integer_or(object, "conflictEvery", 0);
   return options;
 }
 
@@ -181,6 +182,21 @@ class EpochWorker : public ModelWorker {
       loss.Set(static_cast<uint32_t>(t), Napi::Number::New(env, result_.loss[t]));
     }
     object.Set("loss", loss);
+    const auto& conflict = result_.conflict;
+    if (conflict.steps > 0) {
+      auto numbers = [&](const auto& values) {
+        auto array = Napi::Array::New(env, values.size());
+        for (size_t i = 0; i < values.size(); ++i) array.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(values[i])));
+        return array;
+      };
+      auto measured = Napi::Object::New(env);
+      measured.Set("steps", Napi::Number::New(env, static_cast<double>(conflict.steps)));
+      measured.Set("normSums", numbers(conflict.norm_sums));
+      measured.Set("normCounts", numbers(conflict.norm_counts));
+      measured.Set("cosineSums", numbers(conflict.cosine_sums));
+      measured.Set("cosineCounts", numbers(conflict.cosine_counts));
+      object.Set("conflict", measured);
+    }
     return object;
   }
 

@@ -385,6 +385,63 @@ torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losse
   return torch::tensor(gradient, torch::kDouble).to(gradnorm_weights_.options());
 }
 
+void Trainer::measure_conflict(const std::vector<torch::Tensor>& terms, const std::vector<int64_t>& counts,
+                               const std::vector<TouchedRows>& touched, GradientConflict& conflict) {
+  const auto tasks = static_cast<int64_t>(terms.size());
+  std::vector<int64_t> present;
+  for (int64_t t = 0; t < tasks; ++t) {
+    if (counts[t] > 0 && terms[t].requires_grad()) present.push_back(t);
+  }
+  if (present.size() < 2) return;
+  std::vector<torch::Tensor> inputs;
+  for (const auto& param : parameters_) {
+    if (!param.is_same(log_variances_) && !param.is_same(gradnorm_weights_)) inputs.push_back(param);
+  }
+  for (const auto& rows : touched) {
+    if (rows.rows.defined()) inputs.push_back(rows.rows);
+  }
+  std::vector<std::vector<torch::Tensor>> grads;
+  for (int64_t t : present) {
+    grads.push_back(torch::autograd::grad({terms[t]}, inputs, {}, /*retain_graph=*/true, /*create_graph=*/false,
+                                          /*allow_unused=*/true));
+  }
+  torch::NoGradGuard no_grad;
+  const auto k = static_cast<int64_t>(present.size());
+  // Gram matrix of the tasks' gradients restricted to the elements that two or more of them reach.
+  auto gram = torch::zeros({k, k}, torch::kDouble);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::vector<torch::Tensor> rows;
+    for (const auto& task_grads : grads) {
+      rows.push_back(task_grads[i].defined() ? task_grads[i].reshape({-1}).to(torch::kDouble)
+                                             : torch::zeros({inputs[i].numel()}, torch::kDouble));
+    }
+    auto stacked = torch::stack(rows);  // [k, numel]
+    const auto shared = stacked.ne(0).sum(0).ge(2);
+    if (!shared.any().item<bool>()) continue;
+    stacked = stacked.mul(shared);
+    gram += stacked.mm(stacked.t()).cpu();
+  }
+  const auto* g = gram.data_ptr<double>();
+  if (conflict.norm_sums.empty()) {
+    conflict.norm_sums.assign(tasks, 0.0);
+    conflict.norm_counts.assign(tasks, 0);
+    conflict.cosine_sums.assign(tasks * tasks, 0.0);
+    conflict.cosine_counts.assign(tasks * tasks, 0);
+  }
+  ++conflict.steps;
+  for (int64_t a = 0; a < k; ++a) {
+    const double norm_a = std::sqrt(g[a * k + a]);
+    conflict.norm_sums[present[a]] += norm_a;
+    ++conflict.norm_counts[present[a]];
+    for (int64_t b = 0; b < k; ++b) {
+      const double norm_b = std::sqrt(g[b * k + b]);
+      if (a == b || norm_a == 0 || norm_b == 0) continue;
+      conflict.cosine_sums[present[a] * tasks + present[b]] += g[a * k + b] / (norm_a * norm_b);
+      ++conflict.cosine_counts[present[a] * tasks + present[b]];
+    }
+  }
+}
+
 void Trainer::set_communicator(std::shared_ptr<Communicator> communicator) {
   communicator_ = std::move(communicator);
   if (communicator_) communicator_->broadcast_(model_->trainable_parameters(), 0);
@@ -490,6 +547,7 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
                               std::to_string(tasks) + " tasks");
       }
       torch::Tensor total = torch::zeros({}, outputs.front().options());
+      std::vector<torch::Tensor> terms(tasks);
       std::vector<torch::Tensor> losses(tasks);
       std::vector<int64_t> counts(tasks);
       for (size_t t = 0; t < tasks; ++t) {
@@ -500,13 +558,19 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
         if (!std::isfinite(value) && bad_task < 0) bad_task = static_cast<int64_t>(t);
         stat[3 + t] = value * static_cast<double>(local);
         // A task without labelled rows in this batch adds nothing (not even an uncertainty term).
-        if (count > 0) total = total + weighted_term(t, loss);
+        if (count > 0) {
+          terms[t] = weighted_term(t, loss);
+          total = total + terms[t];
+        }
       }
       stat[2] = bad_task >= 0 ? 1.0 : 0.0;
       for (size_t t = 0; t < touched.size(); ++t) {
         stat[3 + tasks + rank * tables + t] = static_cast<double>(touched[t].ids.size(0));
       }
       if (bad_task < 0) {
+        if (options_.conflict_every > 0 && step_ % options_.conflict_every == 0) {
+          measure_conflict(terms, counts, touched, result.conflict);
+        }
         const auto gradnorm = gradnorm_weights_.defined() ? gradnorm_gradient(losses, counts) : torch::Tensor();
         total.backward();
         if (gradnorm.defined()) gradnorm_weights_.mutable_grad() = gradnorm;

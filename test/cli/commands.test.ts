@@ -158,12 +158,12 @@ describe('adatt train', () => {
     expect(readJson(path.join(out, 'run.json')).status).toBe('completed');
     expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true);
   });
-  it('trains ESMM with a sample space and DWA from a run config, recording and plotting the task weights', async () => {
+  it('trains ESMM with a sample space, DWA, sample weights, groups and gradient conflict from a run config, recording and plotting them', async () => {
     const rows = Array.from({ length: 240 }, (_, i) => {
       const click = (i * 7) % 3 === 0 ? 1 : 0;
-      return `${(i % 17) / 17},${click},${click && i % 2 ? 1 : 0},${click ? (i % 5) / 5 : ''}`;
+      return `${(i % 17) / 17},${click},${click && i % 2 ? 1 : 0},${click ? (i % 5) / 5 : ''},${1 + (i % 3)},u${i % 11}`;
     });
-    fs.writeFileSync(path.join(work, 'esmm.csv'), ['x,click,buy,spend', ...rows].join('\n'));
+    fs.writeFileSync(path.join(work, 'esmm.csv'), ['x,click,buy,spend,w,user', ...rows].join('\n'));
     const config = path.join(work, 'esmm.json');
     fs.writeFileSync(config, JSON.stringify({
       model: { kind: 'mmoe', conditionalOn: { buy: 'click' } },
@@ -176,9 +176,13 @@ describe('adatt train', () => {
             { name: 'buy', type: 'binary', column: 'buy', positive: '1' },
             { name: 'spend', type: 'regression', column: 'spend' },
           ],
+          sampleWeight: 'w',
+          group: 'user',
         },
       },
-      training: { epochs: 4, threads: 1, taskWeighting: 'dwa', losses: { spend: { where: { task: 'click', metrics: true } } } },
+      training: {
+        epochs: 4, threads: 1, taskWeighting: 'dwa', losses: { spend: { where: { task: 'click', metrics: true } } }, gradientConflict: { every: 3 },
+      },
     }));
     const out = path.join(work, 'esmm');
     const result = await adatt(['train', config, '--out', out]);
@@ -191,7 +195,14 @@ describe('adatt train', () => {
     const last = epochs[3].taskWeights;
     expect(last.click + last.buy + last.spend).toBeCloseTo(3, 6);
     expect(last.click).not.toBe(1);
-    expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('task weights');
+    expect(epochs[0].gradientConflict.steps).toBeGreaterThan(0);
+    expect(epochs[0].gradientConflict.cosine).toHaveProperty(['click/buy']);
+    expect(epochs[0].validation.click.weight).toBeGreaterThan(epochs[0].validation.click.count);
+    expect(epochs[0].validation.click.gaucGroups).toBeGreaterThan(0);
+    const report = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(report).toContain('task weights');
+    expect(report).toContain('task-gradient cosine on shared parameters');
+    expect(report).toContain('<th>gauc</th>');
     const bad = path.join(work, 'esmm-bad.json');
     fs.writeFileSync(bad, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), model: { kind: 'mmoe', conditionalOn: { buy: 'spend' } } }));
     const refused = await adatt(['train', bad, '--out', path.join(work, 'esmm-bad')]);

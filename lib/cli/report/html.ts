@@ -104,6 +104,16 @@ function curves(tasks: readonly TaskConfig[], epochs: readonly EpochSummary[]): 
       series: tasks.map((task) => ({ name: task.name, points: weighted.map((s) => ({ x: x(s), y: s.taskWeights[task.name] ?? NaN })) })),
     }));
   }
+  // Task-gradient conflict only when measured (fit's gradientConflict option).
+  const measured = epochs.filter((s) => s.gradientConflict !== undefined);
+  const first = measured[0]?.gradientConflict;
+  if (first) {
+    const conflictChart = (title: string, yLabel: string, values: (s: EpochSummary) => Record<string, number | null>, keys: string[]): string =>
+      lineChart({ title, xLabel: 'epoch', yLabel, series: keys.map((key) => ({ name: key, points: measured.map((s) => ({ x: x(s), y: values(s)[key] ?? NaN })) })) });
+    charts.push(conflictChart('task-gradient cosine on shared parameters (below 0: the tasks conflict)', 'cosine',
+      (s) => s.gradientConflict!.cosine, Object.keys(first.cosine)));
+    charts.push(conflictChart('task gradient norm on shared parameters', 'norm', (s) => s.gradientConflict!.norm, Object.keys(first.norm)));
+  }
   return `<div class="charts">${charts.join('')}</div>`;
 }
 

@@ -83,6 +83,21 @@ struct TrainerOptions {
   uint64_t seed = 0;
   double clip_norm = 0.0;  // 0: no clipping
   NonFinitePolicy non_finite = NonFinitePolicy::Stop;
+  // Every this many steps, measure the tasks' gradient conflict (see GradientConflict); 0: never.
+  int64_t conflict_every = 0;
+};
+
+// Task-gradient conflict over the measured steps of a pass, as sums (a stream's chunks add up):
+// per task, the norm of its term's gradient on the shared parameters — every element of the
+// trainable parameters (and the touched embedding rows) that at least two tasks' gradients reach
+// in that step — and per pair of tasks the cosine between their gradients there. Tasks without
+// labelled rows in a step take no part in it.
+struct GradientConflict {
+  int64_t steps = 0;
+  std::vector<double> norm_sums;     // [T]
+  std::vector<int64_t> norm_counts;  // [T]
+  std::vector<double> cosine_sums;   // [T * T], row-major
+  std::vector<int64_t> cosine_counts;
 };
 
 struct StepProgress {
@@ -103,6 +118,7 @@ struct EpochResult {
   std::vector<double> loss;  // mean per task over the epoch
   double seconds = 0.0;
   bool aborted = false;
+  GradientConflict conflict;  // steps == 0 unless TrainerOptions::conflict_every
 };
 
 // How one train_epoch call reads its data.
@@ -164,6 +180,9 @@ class Trainer {
   double fixed_weight(size_t task) const { return options_.tasks[task].weight * set_weights_[task]; }
   // GradNorm's gradient for its task weights from this batch's task losses (counts: labelled rows).
   torch::Tensor gradnorm_gradient(const std::vector<torch::Tensor>& losses, const std::vector<int64_t>& counts);
+  // Adds this step's gradient conflict of the tasks' terms (counts: labelled rows) to `conflict`.
+  void measure_conflict(const std::vector<torch::Tensor>& terms, const std::vector<int64_t>& counts,
+                        const std::vector<TouchedRows>& touched, GradientConflict& conflict);
   // The tables' touched ids and row gradients of this step, summed over ranks when data-parallel
   // (every rank ends with the same rows); `scale` weights this rank's rows first, and
   // rows_per_rank[r][t] is rank r's count of touched rows of table t.

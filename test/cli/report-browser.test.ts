@@ -24,14 +24,16 @@ function findChromium(): string {
 
 const work = tempDir('browser');
 const run = path.join(work, 'run');
+/** The same run with GradNorm task weights and task-gradient conflict measured: their charts too. */
+const objectivesRun = path.join(work, 'objectives-run');
 
 /** Runs Chromium headless and offline on the report; returns stdout and the stderr log. */
-function chromium(args: string[]): { stdout: string; stderr: string } {
+function chromium(args: string[], dir = run): { stdout: string; stderr: string } {
   const profile = fs.mkdtempSync(path.join(work, 'profile-'));
   const result = spawnSync(findChromium(), [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0',
-    ...args, `file://${path.join(run, 'report.html')}`,
+    ...args, `file://${path.join(dir, 'report.html')}`,
   ], { encoding: 'utf8', timeout: 60_000 });
   if (result.error) throw result.error;
   return { stdout: result.stdout, stderr: result.stderr };
@@ -43,7 +45,10 @@ beforeAll(async () => {
   findChromium();
   const result = await adatt(['train', ...SMALL_RUN, '--out', run]);
   expect(result.code).toBe(0);
-}, 60_000);
+  const objectives = await adatt(['train', ...SMALL_RUN, '--set', 'training.taskWeighting=gradnorm',
+    '--set', 'training.gradientConflict={"every":4}', '--out', objectivesRun]);
+  expect(objectives.code).toBe(0);
+}, 90_000);
 
 describe.skipIf(skip)('report.html in headless Chromium', () => {
   it('runs its script without errors and renders every chart', () => {
@@ -51,6 +56,14 @@ describe.skipIf(skip)('report.html in headless Chromium', () => {
     // 2 tasks x (loss + validation metric) line charts, plus one heatmap per level.
     expect(stdout).toContain('data-rendered="6"');
     expect(stdout).toContain('<svg class="chart heatmap"');
+    expect(stderr).not.toMatch(/Uncaught|Refused to|ERR_/);
+  }, 60_000);
+
+  it('renders the task-weight and gradient-conflict charts of a GradNorm run', () => {
+    const { stdout, stderr } = chromium(['--dump-dom'], objectivesRun);
+    // The six above, the task weights, the pairwise cosine and the norms.
+    expect(stdout).toContain('data-rendered="9"');
+    expect(stdout).toContain('task-gradient cosine on shared parameters');
     expect(stderr).not.toMatch(/Uncaught|Refused to|ERR_/);
   }, 60_000);
 

@@ -116,7 +116,7 @@ export interface ProgressEvent extends Omit<RawProgress, 'loss'> {
   loss: Record<string, number>;
 }
 
-/** Metrics of one task: auc, logLoss, ne, accuracy, calibration, positiveRate (binary); logLoss, ne,
+/** Metrics of one task: auc, logLoss, ne, accuracy, calibration, ece, positiveRate (binary); logLoss, ne,
  * accuracy (multiclass); rmse, mae (regression); count (labelled examples) for all, and weight (their
  * sum of sample weights) when the data has sample weights. */
 export type TaskMetrics = Record<string, number>;

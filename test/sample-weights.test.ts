@@ -101,11 +101,14 @@ describe('sample weights in the metrics', () => {
     expect(metrics!.logLoss).toBeCloseTo(reference.logLoss!, 6);
     expect(metrics!.ne).toBeCloseTo(reference.ne!, 6);
     expect(metrics!.accuracy).toBeCloseTo(reference.accuracy!, 9);
+    expect(metrics!.ece).toBeCloseTo(reference.ece!, 6);
     expect(metrics!.count).toBe(reference.count);
     // Unweighted, the reference's rank formula gives the same AUC as ours.
     const [plain] = await loadAddon().taskMetrics([logits], [click], ['binary']);
     const unweighted = JSON.parse(runPython('metrics.py', [files.p, files.y])) as Record<string, number>;
     expect(plain!.auc).toBeCloseTo(unweighted.auc!, 9);
+    expect(plain!.ece).toBeCloseTo(unweighted.ece!, 6);
+    expect(plain!.ece).toBeGreaterThan(0.01);
     expect(plain!.auc).not.toBeCloseTo(metrics!.auc!, 3);
   });
 });

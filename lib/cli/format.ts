@@ -7,7 +7,8 @@ export const HEADLINE_METRIC: Readonly<Record<TaskType, string>> = { binary: 'au
 
 /** The order metrics are shown in; others follow alphabetically. */
 export const METRIC_ORDER = [
-  'auc', 'gauc', 'gaucMean', 'ne', 'logLoss', 'accuracy', 'calibration', 'positiveRate', 'rmse', 'mae', 'count', 'gaucGroups', 'weight',
+  'auc', 'gauc', 'gaucMean', 'ne', 'logLoss', 'accuracy', 'calibration', 'ece', 'positiveRate', 'rmse', 'mae',
+  'count', 'gaucGroups', 'weight',
 ] as const;
 
 /** Metrics where larger is better (for arrows and highlighting). */

@@ -146,6 +146,12 @@ std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& o
     metrics["ne"] = entropy > 0 ? log_loss / entropy : kNaN;
     metrics["accuracy"] = mean(((p >= 0.5).to(torch::kDouble) == y).to(torch::kDouble));
     metrics["calibration"] = positive_rate > 0 ? mean(p) / positive_rate : kNaN;
+    // ECE: sum over bins of (bin weight / total) * |mean prediction - positive rate| in the bin.
+    const auto bin = (p * static_cast<double>(kCalibrationBins)).floor().clamp_max(kCalibrationBins - 1).to(torch::kLong);
+    const auto bin_weight = torch::zeros({kCalibrationBins}, torch::kDouble).index_add_(0, bin, w);
+    const auto bin_predicted = torch::zeros({kCalibrationBins}, torch::kDouble).index_add_(0, bin, w * p);
+    const auto bin_positive = torch::zeros({kCalibrationBins}, torch::kDouble).index_add_(0, bin, w * y);
+    metrics["ece"] = (bin_predicted - bin_positive).abs().sum().item<double>() / total;
     metrics["positiveRate"] = positive_rate;
     return metrics;
   }

@@ -3,7 +3,8 @@
 Usage: /usr/bin/python3 scripts/reference/metrics.py PREDICTIONS.f32 LABELS.f32 [WEIGHTS.f32 | -] [GROUPS.i64]
 The files hold raw little-endian values of equal count: float32 predicted probabilities, 0/1
 labels (NaN = missing, skipped) and optional sample weights ("-": none), int64 group ids. Prints
-{"auc", "logLoss", "ne", "accuracy", "count"} as JSON, in float64, and with groups "gauc" (the AUC
+{"auc", "logLoss", "ne", "accuracy", "ece", "count"} as JSON, in float64 (ECE: 15 equal-width bins
+of the probability, sum of |weight-mean prediction - positive rate| times the bin's weight share), and with groups "gauc" (the AUC
 of every group with both classes, averaged weighted by the group's rows or sum of weights),
 "gaucMean" (unweighted) and "gaucGroups" (how many groups counted).
 Unweighted, AUC is the Mann-Whitney statistic with tied scores sharing their average rank; with
@@ -82,7 +83,13 @@ def main(predictions_path: str, labels_path: str, weights_path: str = "-", group
     rate = float((w * y).sum()) / total
     entropy = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate))
     accuracy = float((w * ((p >= 0.5).double() == y).double()).sum()) / total
-    result = {"auc": auc, "logLoss": log_loss, "ne": log_loss / entropy, "accuracy": accuracy, "count": int(y.numel())}
+    ece = 0.0
+    bins = torch.clamp(torch.floor(p * 15), max=14)
+    for b in range(15):
+        in_bin = bins == b
+        if in_bin.any():
+            ece += abs(float((w[in_bin] * p[in_bin]).sum()) - float((w[in_bin] * y[in_bin]).sum())) / total
+    result = {"ece": ece, "auc": auc, "logLoss": log_loss, "ne": log_loss / entropy, "accuracy": accuracy, "count": int(y.numel())}
     if groups is not None:
         result.update(grouped_auc(p, y, w, groups[keep]))
     print(json.dumps(result))

@@ -17,7 +17,8 @@ double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels, const t
 
 // Metrics of one task from raw tower outputs [N, K] and labels [N] (NaN = missing, skipped):
 // binary: auc, logLoss, ne (log loss / entropy of the positive rate), accuracy, calibration
-// (mean prediction / mean label), positiveRate; multiclass: logLoss, ne, accuracy;
+// (mean prediction / mean label), ece (expected calibration error over kCalibrationBins
+// equal-width bins of the predicted probability), positiveRate; multiclass: logLoss, ne, accuracy;
 // regression: rmse, mae. All kinds: count (labelled examples). With sample `weights` [N] every
 // mean is weighted (sum w x / sum w), AUC counts pairs by weight, and `weight` is the labelled rows' sum of weights.
 //
@@ -25,6 +26,9 @@ double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels, const t
 // group that has both classes among its labelled rows, averaged weighted by the group's labelled
 // rows (`gauc`; by their sum of sample weights when weighted) and unweighted (`gaucMean`), and
 // `gaucGroups`, how many groups counted.
+// ECE's bins, as Guo et al. (ICML 2017): [0, 1/15), [1/15, 2/15), ..., [14/15, 1].
+constexpr int64_t kCalibrationBins = 15;
+
 std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& outputs, const torch::Tensor& labels,
                                            const torch::Tensor& weights = {}, const torch::Tensor& groups = {});
 

@@ -19,20 +19,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from adatt_reference import ReferenceModel  # noqa: E402
-from safetensors_io import load_file  # noqa: E402
+from objective_inputs import model_and_rows  # noqa: E402
 
 
 def main() -> int:
     spec_path, weights_path, out_path = sys.argv[1:4]
     with open(spec_path) as f:
         spec = json.load(f)
-    config, data = spec["config"], spec["data"]
-    model = ReferenceModel({**config, "tasks": [{"name": t["name"], "outputs": t["outputs"]} for t in config["tasks"]]})
-    model.load_state_dict(load_file(weights_path))
-    n = int(data["size"])
-    dense = torch.tensor(data["dense"], dtype=torch.float32).reshape(n, config["denseDim"])
-    labels = torch.tensor([[math.nan if v is None else v for v in task] for task in data["labels"]]).t()
+    model, dense, labels = model_and_rows(spec, weights_path)
+    n = dense.shape[0]
     outputs = model(dense, torch.zeros(n, 0, dtype=torch.long), [])
     params = list(model.parameters())
     grads = []

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from adatt_reference import ReferenceModel  # noqa: E402
-from safetensors_io import load_file, save_file  # noqa: E402
+from objective_inputs import model_and_rows  # noqa: E402
+from safetensors_io import save_file  # noqa: E402
 
 
 def main() -> int:
@@ -49,8 +49,7 @@ def main() -> int:
         spec = json.load(f)
     config, data = spec["config"], spec["data"]
     tasks = config["tasks"]
-    model = ReferenceModel({**config, "tasks": [{"name": t["name"], "outputs": t["outputs"]} for t in tasks]})
-    model.load_state_dict(load_file(weights_in))
+    model, dense, labels = model_and_rows(spec, weights_in)
     count = len(tasks)
     log_variances = torch.zeros(count, requires_grad=True)
     gradnorm_weights = torch.ones(count, requires_grad=True)
@@ -62,8 +61,6 @@ def main() -> int:
     optimizer = torch.optim.Adam(params, lr=spec["lr"])
 
     n = int(data["size"])
-    dense = torch.tensor(data["dense"], dtype=torch.float32).reshape(n, config["denseDim"])
-    labels = torch.tensor([[math.nan if v is None else v for v in task] for task in data["labels"]]).t()
     sample_weights = torch.tensor(data["sampleWeights"]).t() if "sampleWeights" in data else None
     empty = torch.zeros(0, dtype=torch.long)
 

@@ -41,7 +41,7 @@ const read = (dir: string, rank: number): RankResult =>
   JSON.parse(fs.readFileSync(path.join(dir, `rank-${rank}.json`), 'utf8')) as RankResult;
 
 describe('distributed data-parallel training', () => {
-  it('2 processes reach the weights of 1 process with the same global batch, with metrics over the whole split', async () => {
+  it('2 processes reach the weights of 1 process with the same global batch, with metrics (grouped AUC too) over the whole split', async () => {
     const single = await run(1, 64);
     const pair = await run(2, 32);
     expect(single.codes).toEqual([0]);
@@ -59,6 +59,9 @@ describe('distributed data-parallel training', () => {
     const last = rank0.validation.at(-1)!;
     expect(last.a!.count).toBe(333);
     expect(last.a!.auc).toBeCloseTo(one.validation.at(-1)!.a!.auc!, 5);
+    expect(last.a!.gaucGroups).toBe(one.validation.at(-1)!.a!.gaucGroups);
+    expect(last.a!.gaucGroups).toBeGreaterThan(5);
+    expect(last.a!.gauc).toBeCloseTo(one.validation.at(-1)!.a!.gauc!, 5);
     expect(rank1.validation).toEqual(rank0.validation);
   }, 120_000);
 

@@ -20,7 +20,9 @@ function data(size, seed) {
   const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const dense = Float32Array.from({ length: size * 6 }, () => next() * 2 - 1);
   const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[6 * i + t] + dense[6 * i + 2] > 0 ? 1 : 0)));
-  if (!TABLES) return adatt.TensorDataset.fromEncoded({ size, dense, labels });
+  // Groups (users) of uneven size, for grouped AUC over the whole split.
+  const groups = BigInt64Array.from({ length: size }, (_, i) => BigInt((i * i) % 23));
+  if (!TABLES) return adatt.TensorDataset.fromEncoded({ size, dense, labels, groups });
   const categorical = Int32Array.from({ length: size }, () => Math.floor(next() * 50));
   const indices = [];
   const offsets = new Int32Array(size);

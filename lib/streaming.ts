@@ -7,6 +7,7 @@ import type { RawDatasetOptions, RawEpochResult, RawGradientConflict, RawModel, 
 import { loadAddon } from './addon';
 import type { DataStream } from './data/stream';
 import type { ProcessGroup } from './distributed';
+import { concatArrays } from './data/encoded';
 import type { EncodedData } from './data/types';
 import { GrowableArray } from './data/table';
 import { TensorDataset } from './dataset';
@@ -144,20 +145,10 @@ export async function streamMetrics(model: RawModel | RawScriptModule, stream: D
     encoded.sampleWeights?.forEach((values, t) => weights[t]!.pushAll(values));
     if (encoded.groups) groups.push(encoded.groups);
   }
-  const allGroups = groups.length === 0 ? undefined : concatGroups(groups);
+  const allGroups = groups.length === 0 ? undefined : concatArrays(groups, BigInt64Array);
   const addon = loadAddon();
   return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.toArray()), labels.map((c) => c.toArray()), options.taskTypes,
     options.where, weighted ? weights.map((c) => c.toArray()) : undefined, allGroups));
-}
-
-function concatGroups(parts: readonly BigInt64Array[]): BigInt64Array {
-  const all = new BigInt64Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
 }
 
 /** Per task, predictions of all chunks concatenated in file order. */

@@ -14,6 +14,7 @@ import { loadAddon } from '../lib/addon';
 import { normalizeModelConfig } from '../lib/config';
 import type { EncodedData } from '../lib/data/types';
 import { decodeSafetensors } from '../lib/safetensors';
+import { errorOf } from './data/helpers';
 import { makeTempDir, runPython } from './helpers/reference';
 
 function random(seed: number): () => number {
@@ -157,15 +158,8 @@ describe('sample weights in the loss', () => {
 
   it('reject weights that are negative, not finite or of the wrong length, naming the array and row', () => {
     const data = rows(8, 1);
-    const bad = (sampleWeights: unknown): ValidationError => {
-      try {
-        TensorDataset.fromEncoded({ ...data, sampleWeights } as EncodedData).dispose();
-      } catch (error) {
-        expect(error).toBeInstanceOf(ValidationError);
-        return error as ValidationError;
-      }
-      throw new Error('accepted');
-    };
+    const bad = (sampleWeights: unknown): ValidationError =>
+      errorOf(() => TensorDataset.fromEncoded({ ...data, sampleWeights } as EncodedData).dispose(), ValidationError);
     const negative = data.sampleWeights.map((w) => w.slice());
     negative[1]![5] = -1;
     expect(bad(negative).field).toBe('sampleWeights[1]');
@@ -209,32 +203,15 @@ describe('sample weights from a schema column', () => {
   it('names the column and row of a missing or negative weight, and the field of a weight column that is not there', () => {
     const broken = csv.replace(/\n(-?[0-9.]+),c3,(\d),([0-9.]+),3,/, '\n$1,c3,$2,$3,-2,');
     const schema = fitSchema(SPEC, parseCsv(csv));
-    const negative = (() => {
-      try {
-        encode(schema, parseCsv(broken));
-      } catch (error) {
-        return error as ValidationError;
-      }
-      return undefined;
-    })();
-    expect(negative).toBeInstanceOf(ValidationError);
-    expect(negative!.message).toMatch(/line 5 of CSV text, column 'w'.*sample weight of task 'click' must be a finite number >= 0.*got -2/);
+    const negative = errorOf(() => encode(schema, parseCsv(broken)), ValidationError);
+    expect(negative.message).toMatch(/line 5 of CSV text, column 'w'.*sample weight of task 'click' must be a finite number >= 0.*got -2/);
     const missing = csv.replace(/\n(-?[0-9.]+),c1,(\d),([0-9.]+),1,/, '\n$1,c1,$2,$3,,');
     expect(() => encode(schema, parseCsv(missing))).toThrow(/column 'w'.*got a missing value/);
     for (const [spec, field] of [
       [{ ...SPEC, sampleWeight: 'nope' }, 'sampleWeight'],
       [{ ...SPEC, tasks: [SPEC.tasks[0]!, { ...SPEC.tasks[1]!, sampleWeight: 'nope' }] }, 'tasks[1].sampleWeight'],
     ] as const) {
-      const error = (() => {
-        try {
-          fitSchema(spec, parseCsv(csv));
-        } catch (e) {
-          return e as ConfigError;
-        }
-        return undefined;
-      })();
-      expect(error).toBeInstanceOf(ConfigError);
-      expect(error!.field).toBe(field);
+      expect(errorOf(() => fitSchema(spec, parseCsv(csv)), ConfigError).field).toBe(field);
     }
   });
 

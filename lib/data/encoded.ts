@@ -10,25 +10,27 @@ export function encodedBuffers(data: EncodedData): ArrayBuffer[] {
   return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
 }
 
+/** The arrays one after another in one new array. */
+export function concatArrays<T extends Float32Array | Int32Array | BigInt64Array>(arrays: readonly T[], make: new (length: number) => T): T {
+  const out = new make(arrays.reduce((sum, array) => sum + array.length, 0));
+  let at = 0;
+  for (const array of arrays) {
+    (out as { set(array: T, offset: number): void }).set(array, at);
+    at += array.length;
+  }
+  return out;
+}
+
 /** One dataset of all `parts`' rows in order (parts of one schema: the same widths, bags and tasks). */
 export function concatEncoded(parts: readonly EncodedData[]): EncodedData {
   const first = parts[0];
   if (first === undefined) throw new RangeError('concatEncoded needs at least one part');
   if (parts.length === 1) return first;
   const size = parts.reduce((sum, part) => sum + part.size, 0);
-  const joined = <T extends Float32Array | Int32Array | BigInt64Array>(arrays: readonly T[], make: new (length: number) => T): T => {
-    const out = new make(arrays.reduce((sum, array) => sum + array.length, 0));
-    let at = 0;
-    for (const array of arrays) {
-      (out as { set(array: T, offset: number): void }).set(array, at);
-      at += array.length;
-    }
-    return out;
-  };
   return {
     size,
-    ...(first.dense ? { dense: joined(parts.map((part) => part.dense as Float32Array), Float32Array) } : {}),
-    ...(first.categorical ? { categorical: joined(parts.map((part) => part.categorical as Int32Array), Int32Array) } : {}),
+    ...(first.dense ? { dense: concatArrays(parts.map((part) => part.dense as Float32Array), Float32Array) } : {}),
+    ...(first.categorical ? { categorical: concatArrays(parts.map((part) => part.categorical as Int32Array), Int32Array) } : {}),
     ...(first.multiValued
       ? {
         multiValued: first.multiValued.map((_, j) => {
@@ -40,15 +42,15 @@ export function concatEncoded(parts: readonly EncodedData[]): EncodedData {
             for (let i = 0; i < bag.offsets.length; i++) offsets[row++] = (bag.offsets[i] as number) + base;
             base += bag.indices.length;
           }
-          return { indices: joined(bags.map((bag) => bag.indices), Int32Array), offsets };
+          return { indices: concatArrays(bags.map((bag) => bag.indices), Int32Array), offsets };
         }),
       }
       : {}),
-    labels: first.labels.map((_, t) => joined(parts.map((part) => part.labels[t] as Float32Array), Float32Array)),
+    labels: first.labels.map((_, t) => concatArrays(parts.map((part) => part.labels[t] as Float32Array), Float32Array)),
     ...(first.sampleWeights
-      ? { sampleWeights: first.sampleWeights.map((_, t) => joined(parts.map((part) => (part.sampleWeights as Float32Array[])[t] as Float32Array), Float32Array)) }
+      ? { sampleWeights: first.sampleWeights.map((_, t) => concatArrays(parts.map((part) => (part.sampleWeights as Float32Array[])[t] as Float32Array), Float32Array)) }
       : {}),
-    ...(first.groups ? { groups: joined(parts.map((part) => part.groups as BigInt64Array), BigInt64Array) } : {}),
+    ...(first.groups ? { groups: concatArrays(parts.map((part) => part.groups as BigInt64Array), BigInt64Array) } : {}),
   };
 }
 

@@ -199,9 +199,11 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
   const normalized = validateSchemaSpec(spec);
   const table = requireRows(train, 'train', 'fit a schema on');
   const missing = new Set(normalized.missingValues);
+  /** The column `ref` names, or a ConfigError at `field`. */
+  const columnAt = (ref: ColumnRef, field: string): Column =>
+    table.findColumn(ref) ?? configChecker('schema').fail(field, `${field}: ${table.describeMissingColumn(ref)}`);
   const resolve = <T extends { field: string; name: string | undefined; column: ColumnRef }>(entry: T, columnField: string): Resolved<T> => {
-    const column = table.findColumn(entry.column)
-      ?? configChecker('schema').fail(columnField, `${columnField}: ${table.describeMissingColumn(entry.column)}`);
+    const column = columnAt(entry.column, columnField);
     return { entry, column, name: entry.name ?? column.name, nameField: entry.name === undefined ? entry.field : `${entry.field}.name` };
   };
   const resolveFeature = <T extends FeatureEntry>(entry: T): Resolved<T> => resolve(entry, entry.columnField);
@@ -210,8 +212,7 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
   const categorical = normalized.categorical.map(resolveFeature);
   const multiValued = normalized.multiValued.map(resolveFeature);
   const tasks = normalized.tasks.map((task) => resolve(task, `${task.field}.column`));
-  const weightColumns = normalized.tasks.map(({ sampleWeight }) => sampleWeight && (table.findColumn(sampleWeight.column)
-    ?? configChecker('schema').fail(sampleWeight.field, `${sampleWeight.field}: ${table.describeMissingColumn(sampleWeight.column)}`)).name);
+  const weightColumns = normalized.tasks.map(({ sampleWeight }) => sampleWeight && columnAt(sampleWeight.column, sampleWeight.field).name);
   requireUniqueNames(dense, 'dense features');
   requireUniqueNames([...categorical, ...multiValued], 'categorical or multi-valued features');
   requireUniqueNames(tasks, 'tasks');
@@ -222,8 +223,7 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
     entry.hashBuckets !== undefined
       ? { vocabulary: [], hashBuckets: entry.hashBuckets }
       : { vocabulary: fitVocabulary(codedCells(table, column), missing, entry, tokensOf) };
-  const group = normalized.group === undefined ? undefined : (table.findColumn(normalized.group)
-    ?? configChecker('schema').fail('group', `group: ${table.describeMissingColumn(normalized.group)}`)).name;
+  const group = normalized.group === undefined ? undefined : columnAt(normalized.group, 'group').name;
   const allColumns = [
     ...[...dense, ...categorical, ...multiValued, ...tasks].map(({ column }) => column.name),
     ...weightColumns.filter((name): name is string => name !== undefined),

@@ -43,13 +43,17 @@ export function validateFittedSchema(value: unknown): FittedSchema {
   check.strings(schema.missingValues, 'missingValues', true);
   check.integer(schema.fittedRows, 'fittedRows', 1);
 
+  /** A column name that `columns` lists. */
+  const listedColumn = (value: unknown, field: string): void => {
+    const column = check.string(value, field);
+    if (!columns.has(column)) check.fail(field, `${field} '${column}' is not listed in columns`);
+  };
   const entries = (key: string, keys: readonly string[], minLength = 0): Record<string, unknown>[] =>
     check.array(schema[key], key, 'entries', minLength).map((item, i) => {
       const field = `${key}[${i}]`;
       const entry = check.record(item, field, ['name', 'column', ...keys]);
       check.string(entry.name, `${field}.name`);
-      const column = check.string(entry.column, `${field}.column`);
-      if (!columns.has(column)) check.fail(`${field}.column`, `${field}.column '${column}' is not listed in columns`);
+      listedColumn(entry.column, `${field}.column`);
       return entry;
     });
   const uniqueStrings = (list: unknown, field: string, minLength: number): void => {
@@ -83,14 +87,10 @@ export function validateFittedSchema(value: unknown): FittedSchema {
     const type = check.oneOf(task.type, `${field}.type`, TASK_TYPES);
     // Checked again with this type's keys only, to reject another type's key.
     check.record(task, field, ['name', 'column', 'type', 'sampleWeight', ...TASK_TYPE_KEYS[type]]);
-    if (task.sampleWeight !== undefined && !columns.has(check.string(task.sampleWeight, `${field}.sampleWeight`))) {
-      check.fail(`${field}.sampleWeight`, `${field}.sampleWeight '${String(task.sampleWeight)}' is not listed in columns`);
-    }
+    if (task.sampleWeight !== undefined) listedColumn(task.sampleWeight, `${field}.sampleWeight`);
     if (type === 'binary' && task.positive !== 'predicate') uniqueStrings(task.positive, `${field}.positive`, 1);
     if (type === 'multiclass') uniqueStrings(task.classes, `${field}.classes`, 2);
   });
-  if (schema.group !== undefined && !columns.has(check.string(schema.group, 'group'))) {
-    check.fail('group', `group '${String(schema.group)}' is not listed in columns`);
-  }
+  if (schema.group !== undefined) listedColumn(schema.group, 'group');
   return value as FittedSchema;
 }

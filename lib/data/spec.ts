@@ -12,6 +12,7 @@ import {
   TASK_TYPES,
   type ColumnRef,
   type FittedSchema,
+  type FittedTask,
   type LabelPredicate,
   type Normalization,
   type SchemaSpec,
@@ -182,11 +183,10 @@ function isFittedSchema(schema: SchemaSpec | FittedSchema): schema is FittedSche
  * `missingValues` options: `readCsv(path, { ...schemaColumns(spec), header: false })`.
  */
 export function schemaColumns(schema: SchemaSpec | FittedSchema): SchemaColumns {
-  const fitted = isFittedSchema(schema);
-  const spec = fitted ? validateFittedSchema(schema) : validateSchemaSpec(schema);
-  const weights = fitted
-    ? validateFittedSchema(schema).tasks.flatMap((task) => (task.sampleWeight === undefined ? [] : [task.sampleWeight]))
-    : validateSchemaSpec(schema).tasks.flatMap((task) => (task.sampleWeight === undefined ? [] : [task.sampleWeight.column]));
+  const spec = isFittedSchema(schema) ? validateFittedSchema(schema) : validateSchemaSpec(schema);
+  // A fitted task names its weight column; a spec's entry carries it with its field.
+  const weights = (spec.tasks as readonly (TaskEntry | FittedTask)[]).flatMap(({ sampleWeight }) =>
+    (sampleWeight === undefined ? [] : [typeof sampleWeight === 'object' ? sampleWeight.column : sampleWeight]));
   const unique = (refs: ColumnRef[]): ColumnRef[] => [...new Set(refs)];
   const numeric = unique([
     ...spec.dense.map((feature) => feature.column),

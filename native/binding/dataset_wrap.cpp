@@ -70,34 +70,24 @@ std::shared_ptr<const Dataset> dataset_from_object(const Napi::Object& init) {
       columns.push_back({indices, offsets});
     }
   }
-  const auto labels_value = init.Get("labels");
-  if (!labels_value.IsArray()) throw_invalid("labels must be an array of Float32Array (one per task)");
-  const auto label_arrays = labels_value.As<Napi::Array>();
-  std::vector<torch::Tensor> labels;
-  for (uint32_t t = 0; t < label_arrays.Length(); ++t) {
-    labels.push_back(copy_array<Napi::Float32Array, float>(label_arrays.Get(t), napi_float32_array, "Float32Array",
-                                                           "labels[" + std::to_string(t) + "]", torch::kFloat32, size));
-  }
-  if (labels.empty()) throw_invalid("labels must hold one array per task");
-  torch::Tensor sample_weights;
+  // Labels and sample weights: one Float32Array of `size` values per task, as a [size, T] tensor.
+  auto per_task = [&](const Napi::Value& value, const std::string& field) {
+    if (!value.IsArray()) throw_invalid(field + " must be an array of Float32Array (one per task)");
+    const auto arrays = value.As<Napi::Array>();
+    std::vector<torch::Tensor> tasks;
+    for (uint32_t t = 0; t < arrays.Length(); ++t) {
+      tasks.push_back(copy_array<Napi::Float32Array, float>(arrays.Get(t), napi_float32_array, "Float32Array",
+                                                              field + "[" + std::to_string(t) + "]", torch::kFloat32, size));
+    }
+    if (tasks.empty()) throw_invalid(field + " must hold one array per task");
+    return torch::stack(tasks, 1);
+  };
+  const auto labels = per_task(init.Get("labels"), "labels");
   const auto weights_value = init.Get("sampleWeights");
-  if (!weights_value.IsUndefined()) {
-    if (!weights_value.IsArray() || weights_value.As<Napi::Array>().Length() != labels.size()) {
-      throw_invalid("sampleWeights must be an array of Float32Array, one per task");
-    }
-    const auto weight_arrays = weights_value.As<Napi::Array>();
-    std::vector<torch::Tensor> weights;
-    for (uint32_t t = 0; t < weight_arrays.Length(); ++t) {
-      weights.push_back(copy_array<Napi::Float32Array, float>(weight_arrays.Get(t), napi_float32_array, "Float32Array",
-                                                              "sampleWeights[" + std::to_string(t) + "]", torch::kFloat32,
-                                                              size));
-    }
-    sample_weights = torch::stack(weights, 1);
-  }
+  const auto sample_weights = weights_value.IsUndefined() ? torch::Tensor() : per_task(weights_value, "sampleWeights");
   const auto groups_value = init.Get("groups");
   const auto groups = groups_value.IsUndefined() ? torch::Tensor() : to_group_ids(groups_value);
-  return std::make_shared<const Dataset>(size, dense, categorical, std::move(columns), torch::stack(labels, 1),
-                                         std::move(sample_weights), groups);
+  return std::make_shared<const Dataset>(size, dense, categorical, std::move(columns), labels, sample_weights, groups);
 }
 
 }  // namespace

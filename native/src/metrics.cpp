@@ -16,10 +16,6 @@ double binary_entropy(double p) {
   return -(p * std::log(p) + (1.0 - p) * std::log(1.0 - p));
 }
 
-}  // namespace
-
-namespace {
-
 // The (positive, negative) pairs of rows order[0 .. n), ascending by score: `correct` counts those
 // the scores order right (ties half), each pair weighing w_pos * w_neg.
 struct PairCounts {

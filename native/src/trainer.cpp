@@ -339,12 +339,9 @@ std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::T
 
 torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losses, const std::vector<int64_t>& counts) {
   const size_t tasks = losses.size();
+  // One input per entry (entries may slice one stacked parameter): grads[i] belongs to entry i.
   std::vector<torch::Tensor> layer_params;
-  for (const auto& entry : shared_layer_) {
-    if (std::none_of(layer_params.begin(), layer_params.end(), [&](const torch::Tensor& p) { return p.is_same(entry.param); })) {
-      layer_params.push_back(entry.param);
-    }
-  }
+  for (const auto& entry : shared_layer_) layer_params.push_back(entry.param);
   // Per task with labelled rows: G_t = |grad_W (fixed_t w_t L_t)| and the loss ratio L_t / L_t(0).
   std::vector<size_t> present;
   std::vector<double> norms(tasks, 0.0);  // |grad_W L_t|
@@ -356,10 +353,8 @@ torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losse
     const auto grads = torch::autograd::grad({losses[t]}, layer_params, {}, /*retain_graph=*/true,
                                              /*create_graph=*/false, /*allow_unused=*/true);
     double squares = 0.0;
-    for (const auto& entry : shared_layer_) {
-      const auto index = std::find_if(layer_params.begin(), layer_params.end(),
-                                      [&](const torch::Tensor& p) { return p.is_same(entry.param); }) - layer_params.begin();
-      if (grads[index].defined()) squares += entry.slice(grads[index]).to(torch::kDouble).pow(2).sum().item<double>();
+    for (size_t i = 0; i < shared_layer_.size(); ++i) {
+      if (grads[i].defined()) squares += shared_layer_[i].slice(grads[i]).to(torch::kDouble).pow(2).sum().item<double>();
     }
     norms[t] = std::sqrt(squares);
     if (initial_losses_[t] > 0) ratios[t] = value / initial_losses_[t];

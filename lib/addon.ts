@@ -101,6 +101,30 @@ export interface RawDatasetOptions {
   rawOutputs?: boolean;
   /** evaluate (and taskMetrics): per task, metrics over the rows whose label of task `task` equals `equals` (task -1: all). */
   where?: { task: number; equals: number }[];
+  /** evaluate and predict (not rawOutputs): per task, a binary task's calibrator or null (adatt::Calibrator). */
+  calibrators?: (RawCalibrator | null)[];
+}
+
+/** How a binary task's probabilities are calibrated (native/include/adatt/calibration.h). */
+export const CALIBRATION_METHODS = ['temperature', 'platt', 'isotonic'] as const;
+export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
+
+/** adatt::Calibrator: p = sigmoid(scale z + bias), or isotonic: piecewise linear through the knots. */
+export interface RawCalibrator {
+  method: CalibrationMethod;
+  scale: number;
+  bias: number;
+  knotLogits: number[];
+  knotProbabilities: number[];
+}
+
+/** adatt::ReliabilityCurve: per bin of the predicted probability; NaN means and positive rates for empty bins. */
+export interface RawReliabilityCurve {
+  rows: number[];
+  weight: number[];
+  predicted: number[];
+  positive: number[];
+  ece: number;
 }
 
 /** What `new Dataset(…)` copies into tensors (row-major; labels NaN where missing). */
@@ -122,6 +146,10 @@ export interface RawDataset {
   size(): number;
   bytes(): number;
   subset(rows: Int32Array): RawDataset;
+  /** Per task, its labels [N] (a copy). */
+  labels(): Float32Array[];
+  /** Per task, its sample weights [N] (a copy); undefined when every row weighs 1. */
+  sampleWeights(): Float32Array[] | undefined;
   dispose(): void;
 }
 
@@ -293,7 +321,13 @@ export interface RawAddon {
   TextDictionary: new () => RawTextDictionary;
   /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets (`where` as evaluate's). */
   taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[], where?: RawDatasetOptions['where'],
-    sampleWeights?: Float32Array[], groups?: BigInt64Array): Promise<Record<string, number>[]>;
+    sampleWeights?: Float32Array[], groups?: BigInt64Array, calibrators?: (RawCalibrator | null)[]): Promise<Record<string, number>[]>;
+  /** Per task passed (binary tasks), a calibrator of `method` fitted on its raw outputs [N] and labels [N]. */
+  fitCalibrators(outputs: Float32Array[], labels: Float32Array[], sampleWeights: Float32Array[] | undefined,
+    methods: CalibrationMethod[]): Promise<RawCalibrator[]>;
+  /** Per task passed (binary tasks), the reliability curve of its probabilities (calibrated by its calibrator, if any). */
+  reliabilityCurves(outputs: Float32Array[], labels: Float32Array[], sampleWeights: Float32Array[] | undefined,
+    calibrators?: (RawCalibrator | null)[]): Promise<RawReliabilityCurve[]>;
   loadScript(path: string, device: string): Promise<RawScriptModule>;
   initProcessGroup(options: {
     masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number; cudaBackend: CudaBackend;

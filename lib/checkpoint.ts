@@ -1,7 +1,7 @@
 /**
  * Checkpoints: one file with everything needed to resume training or to serve — model config,
  * weights, optimizer state and schedule position, epoch and history, the dataset schema with its
- * fitted vocabularies and normalisation, and the library and format versions.
+ * fitted vocabularies and normalisation, the model's calibration, and the library and format versions.
  *
  * Layout (little-endian): MAGIC, u32 format version, u64 header length, header JSON, tensor bytes,
  * then the SHA-256 of everything before it. Writes are atomic (temporary file, fsync, rename, fsync
@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Calibration } from './calibration';
 import type { FittedSchema } from './data/types';
 import { fileError, writeFileAtomic } from './files';
 import { FileError, ValidationError } from './errors';
@@ -68,6 +69,8 @@ interface Header {
   libraryVersion: string;
   model: unknown;
   schema?: FittedSchema;
+  /** The model's calibration (absent in checkpoints of uncalibrated models and older ones). */
+  calibration?: Calibration;
   training?: Omit<TrainingState, 'optimizerState' | 'bestWeights'>;
   tensors: TensorEntry[];
 }
@@ -101,7 +104,8 @@ export async function saveCheckpoint(file: string, model: Model,
     for (const [name, tensor] of Object.entries(bestWeights ?? {})) add('best', name, 'float32', tensor.shape, tensor.data);
   }
   const header: Header = {
-    library: 'adatt', libraryVersion: LIBRARY_VERSION, model: model.config, schema: extra.schema, training, tensors,
+    library: 'adatt', libraryVersion: LIBRARY_VERSION, model: model.config, schema: extra.schema, calibration: model.calibration,
+    training, tensors,
   };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(PREFIX_BYTES);
@@ -187,6 +191,13 @@ export async function loadCheckpoint(file: string, options: { device?: Device } 
   }
   try {
     await model.loadStateDict(section(data, header, 'weights'));
+    if (header.calibration !== undefined) {
+      try {
+        model.calibration = header.calibration;
+      } catch (err) {
+        throw corrupt(file, `its calibration is invalid (${(err as Error).message})`);
+      }
+    }
     if (options.device !== undefined) await model.to(options.device);
   } catch (err) {
     model.dispose();

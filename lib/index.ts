@@ -8,7 +8,10 @@ export * from './data';
 export { TensorDataset } from './dataset';
 export type { TensorDatasetOptions } from './dataset';
 export type { ThreadOptions } from './threads';
-export { evaluate, fit, predict, predictChunks } from './training';
+export { calibrate, evaluate, fit, predict, predictChunks, reliabilityCurves } from './training';
+export { CALIBRATION_METHODS } from './calibration';
+export type { Calibration, CalibrationMethod, ReliabilityBin, ReliabilityCurve, TaskCalibrator } from './calibration';
+export { TaskModel } from './task-model';
 export { loadTorchScript, ScriptModel } from './torchscript';
 export { initProcessGroup, launch, launchWorkers, ProcessGroup } from './distributed';
 export type { LaunchOptions, ProcessGroupOptions, WorkerExit } from './distributed';
@@ -18,7 +21,7 @@ export { CHECKPOINT_FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from './che
 export * from './serving';
 export type { Checkpoint, TrainingState } from './checkpoint';
 export type {
-  CheckpointOptions, EarlyStoppingOptions, EmbeddingOptimizerOptions, EmbeddingOptimizerType, EpochSummary, EvaluateOptions,
+  CalibrateOptions, CalibrationResult, CheckpointOptions, EarlyStoppingOptions, EmbeddingOptimizerOptions, EmbeddingOptimizerType, EpochSummary, EvaluateOptions,
   FitOptions, FitResult, LossKind, Metrics, OptimizerOptions, OptimizerType, ProgressEvent, ScheduleOptions, ScheduleType,
   TaskLossOptions, TaskMetrics, TrainableModel, Data, PredictedChunk,
 } from './training';

@@ -1,13 +1,13 @@
 /** `Model`: the JS object users hold; validates inputs and drives one native model. */
-import { NativeHandle } from './native-handle';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { loadAddon, type NativeModelConfig, type RawModel, type RawTensor, type WeightLayout } from './addon';
 import { toRawBatch, batchSchema, type Batch, type BatchSchema } from './batch';
-import { normalizeModelConfig, validateModelConfig, type ModelConfig } from './config';
+import { normalizeModelConfig, validateModelConfig, type ModelConfig, type TaskConfig } from './config';
 import { callNative, callNativeAsync, FileError, ValidationError } from './errors';
 import { fileError, prepareAtomicWrite, requireReadableFile, writeFileAtomic } from './files';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
+import { TaskModel } from './task-model';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
 import { describeValue, findUnknownKey, isRecord, quoteList, readDevice } from './validation';
 
@@ -101,7 +101,7 @@ function readStateDict(value: unknown): StateDict {
   return Object.fromEntries(entries);
 }
 
-export class Model extends NativeHandle<RawModel> {
+export class Model extends TaskModel<RawModel> {
   /** The validated config this model was built from (deep-frozen). */
   readonly config: ModelConfig;
   readonly #nativeConfig: NativeModelConfig;
@@ -125,15 +125,8 @@ export class Model extends NativeHandle<RawModel> {
     return new Model(raw, validated, nativeConfig);
   }
 
-  /** Where the parameters live: 'cpu' or 'cuda:<index>'. */
-  get device(): string {
-    const raw = this._raw();
-    return callNative(() => raw.device());
-  }
-
-  parameterCount(): number {
-    const raw = this._raw();
-    return callNative(() => raw.parameterCount());
+  get tasks(): readonly TaskConfig[] {
+    return this.config.tasks;
   }
 
   /** Per task name, the tower outputs [B * outputs] (logits for binary and multiclass tasks). */
@@ -162,14 +155,6 @@ export class Model extends NativeHandle<RawModel> {
     const rawBatch = toRawBatch(batch, this.#schema);
     const rawSeeds = this.#readSeeds(seeds, rawBatch.size);
     return callNativeAsync(() => raw.gradients(rawBatch, rawSeeds));
-  }
-
-  /** Moves the parameters to `device` ('cpu', 'cuda' or 'cuda:<index>'); resolves to this model. */
-  async to(device: Device): Promise<this> {
-    const raw = this._raw();
-    const checked = readDevice(device);
-    await callNativeAsync(() => raw.to(checked));
-    return this;
   }
 
   /** A copy of every parameter, keyed by name. */

@@ -130,8 +130,16 @@ export async function* chunkPredictions(model: RawModel | RawScriptModule, strea
   }
 }
 
-/** Per task, evaluate's metrics over the whole stream: raw outputs and labels of all chunks, then exact metrics. */
-export async function streamMetrics(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Record<string, number>[]> {
+/** Per task, the raw outputs, labels and (when the data has them) sample weights of every row; with the rows' groups. */
+export interface LabelledOutputs {
+  outputs: Float32Array[];
+  labels: Float32Array[];
+  sampleWeights?: Float32Array[];
+  groups?: BigInt64Array;
+}
+
+/** The raw outputs and labels of every row of one pass over the stream, in source order. */
+export async function streamLabelledOutputs(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<LabelledOutputs> {
   const outputs = options.taskTypes.map(() => floats());
   const labels = options.taskTypes.map(() => floats());
   const weights = options.taskTypes.map(() => floats());
@@ -145,10 +153,19 @@ export async function streamMetrics(model: RawModel | RawScriptModule, stream: D
     encoded.sampleWeights?.forEach((values, t) => weights[t]!.pushAll(values));
     if (encoded.groups) groups.push(encoded.groups);
   }
-  const allGroups = groups.length === 0 ? undefined : concatArrays(groups, BigInt64Array);
+  return {
+    outputs: outputs.map((c) => c.toArray()),
+    labels: labels.map((c) => c.toArray()),
+    ...(weighted ? { sampleWeights: weights.map((c) => c.toArray()) } : {}),
+    ...(groups.length === 0 ? {} : { groups: concatArrays(groups, BigInt64Array) }),
+  };
+}
+
+/** Per task, evaluate's metrics over the whole stream: raw outputs and labels of all chunks, then exact metrics. */
+export async function streamMetrics(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Record<string, number>[]> {
+  const { outputs, labels, sampleWeights, groups } = await streamLabelledOutputs(model, stream, options);
   const addon = loadAddon();
-  return callNativeAsync(() => addon.taskMetrics(outputs.map((c) => c.toArray()), labels.map((c) => c.toArray()), options.taskTypes,
-    options.where, weighted ? weights.map((c) => c.toArray()) : undefined, allGroups));
+  return callNativeAsync(() => addon.taskMetrics(outputs, labels, options.taskTypes, options.where, sampleWeights, groups, options.calibrators));
 }
 
 /** Per task, predictions of all chunks concatenated in file order. */

@@ -2,12 +2,12 @@
  * TorchScript modules made in PyTorch (`torch.jit.script` / `torch.jit.trace`, then `torch.jit.save`):
  * run their methods, fine-tune them with `fit` like our own models, and save them back for PyTorch.
  */
-import { NativeHandle } from './native-handle';
 import * as path from 'node:path';
 import { loadAddon, type RawScriptModule } from './addon';
 import type { TaskConfig } from './config';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import type { Device } from './model';
+import { TaskModel } from './task-model';
 import { prepareAtomicWrite, requireReadableFile } from './files';
 import { describeValue, isRecord, readDevice } from './validation';
 
@@ -62,7 +62,7 @@ function scriptArgument(value: unknown, field: string): unknown {
   return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, scriptArgument(item, `${field}.${key}`)]));
 }
 
-export class ScriptModel extends NativeHandle<RawScriptModule> {
+export class ScriptModel extends TaskModel<RawScriptModule> {
   #tasks: TaskConfig[] | undefined;
 
   /** @internal */
@@ -117,6 +117,7 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
       tasks: tasks.map((task) => ({ name: task.name, outputs: task.type === 'multiclass' ? task.classes : 1 })),
     }));
     this.#tasks = tasks;
+    this.calibration = undefined;
     return this;
   }
 
@@ -129,22 +130,6 @@ export class ScriptModel extends NativeHandle<RawScriptModule> {
     await callNativeAsync(() => raw.save(resolved));
   }
 
-  async to(device: Device): Promise<this> {
-    const raw = this._raw();
-    const checked = readDevice(device);
-    await callNativeAsync(() => raw.to(checked));
-    return this;
-  }
-
-  get device(): string {
-    const raw = this._raw();
-    return callNative(() => raw.device());
-  }
-
-  parameterCount(): number {
-    const raw = this._raw();
-    return callNative(() => raw.parameterCount());
-  }
 }
 
 /**

@@ -10,6 +10,10 @@ import type {
   TaskKind,
 } from './addon';
 import { EMBEDDING_OPTIMIZER_TYPES, loadAddon, OPTIMIZER_TYPES, SCHEDULE_TYPES } from './addon';
+import {
+  CALIBRATION_METHODS, rawCalibrators, readCalibration, reliabilityCurveOf, taskCalibrator,
+  type Calibration, type CalibrationMethod, type ReliabilityCurve,
+} from './calibration';
 import { saveCheckpoint, type TrainingState } from './checkpoint';
 import { DataStream } from './data/stream';
 import type { TensorDataset } from './dataset';
@@ -19,7 +23,7 @@ import { normalizeModelConfig, type TaskConfig } from './config';
 import { Model, type Device, type StateDict } from './model';
 import { ProcessGroup } from './distributed';
 import { ScriptModel } from './torchscript';
-import { chunkPredictions, streamAllPredictions, streamMetrics, trainStreamEpoch } from './streaming';
+import { chunkPredictions, streamAllPredictions, streamLabelledOutputs, streamMetrics, trainStreamEpoch, type LabelledOutputs } from './streaming';
 import { setThreadCount } from './threads';
 import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
 
@@ -194,6 +198,12 @@ export interface FitOptions {
   /** Batch size for validation (default 4096). */
   evalBatchSize?: number;
   /**
+   * After training (and restoring the best epoch), fit calibrators on `validation` (`calibrate`) and
+   * set `model.calibration`; the result is in `FitResult.calibration`. fit clears any calibration
+   * the model had before, since it belonged to the old weights.
+   */
+  calibration?: Omit<CalibrateOptions, 'batchSize' | 'distributed'>;
+  /**
    * Data-parallel training across the group's processes: parameters start from rank 0's, each rank
    * takes a disjoint slice of every global batch (`batchSize` per rank), gradients are averaged, and
    * validation metrics are computed over the whole split; rank 0 alone writes checkpoints.
@@ -231,6 +241,8 @@ export interface FitResult {
   aborted: boolean;
   /** Optimizer steps taken. */
   steps: number;
+  /** With the `calibration` option: the fitted calibrators and their reliability curves on validation. */
+  calibration?: CalibrationResult;
 }
 
 export interface EvaluateOptions {
@@ -240,11 +252,31 @@ export interface EvaluateOptions {
   where?: Record<string, { task: string; equals?: 0 | 1 }>;
   /** Each rank computes a shard; every rank gets the metrics (or predictions) of the whole dataset. */
   distributed?: ProcessGroup;
+  /** Apply the model's `calibration` to binary tasks' probabilities (default true; false: the raw ones). */
+  calibrated?: boolean;
+}
+
+export interface CalibrateOptions {
+  /** 'platt' (default): sigmoid(a z + b); 'temperature': sigmoid(z / T); 'isotonic': monotone piecewise-linear. */
+  method?: CalibrationMethod;
+  /** Binary task names to calibrate (default: every binary task). */
+  tasks?: string[];
+  /** Default 4096. */
+  batchSize?: number;
+  /** Each rank predicts a shard; every rank fits the same calibrators on the whole dataset. */
+  distributed?: ProcessGroup;
+}
+
+export interface CalibrationResult {
+  /** Per calibrated task, its calibrator: assign it to `model.calibration` (fit does). */
+  calibration: Calibration;
+  /** Per calibrated task, the reliability curve on the calibration data before (raw) and after. */
+  curves: Record<string, { before: ReliabilityCurve; after: ReliabilityCurve }>;
 }
 
 const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device', 'threads',
   'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
-  'evalBatchSize', 'checkpoint', 'resume', 'distributed', 'gradientConflict'] as const;
+  'evalBatchSize', 'checkpoint', 'resume', 'distributed', 'gradientConflict', 'calibration'] as const;
 /** The row-sparse counterpart of each dense optimizer: what tables get by default. */
 const EMBEDDING_COUNTERPART: Record<OptimizerType, EmbeddingOptimizerType> = {
   adam: 'adam', adamw: 'adam', adagrad: 'adagrad', sgd: 'sgd',
@@ -544,6 +576,14 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
     fail('model', 'restoreBest, checkpoint and resume need a native Model; save a TorchScript model with save()');
   }
   const nativeModel = model as Model;
+  let calibration: FitOptions['calibration'];
+  if (options.calibration !== undefined) {
+    const spec = readOptions(options.calibration, 'calibration', ['method', 'tasks']);
+    if (validation === undefined) fail('calibration', 'calibration needs a validation dataset to fit the calibrators on');
+    readChoice(spec.method, 'calibration.method', CALIBRATION_METHODS, 'platt');
+    binaryTasks(model, spec.tasks, 'calibration.tasks');
+    calibration = spec as FitOptions['calibration'];
+  }
   // Everything is validated before the first side effect (threads, device, folders, collectives).
   const threads = options.threads === undefined ? undefined : readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true });
   const checkpoints = readCheckpointOptions(options.checkpoint, stopping !== undefined);
@@ -588,6 +628,7 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
     raw.distributed = group._raw();
   }
   if (threads !== undefined) setThreadCount(threads);
+  model.calibration = undefined;
   if (options.device !== undefined) await model.to(options.device as Device);
   if (checkpoints) await ensureDirectory(checkpoints.dir);
   const writesCheckpoints = checkpoints !== undefined && (group === undefined || group.rank === 0);
@@ -696,6 +737,10 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
   }
   if (best !== undefined) await nativeModel.loadStateDict(best);
   result.checkpoints = saved.map((entry) => entry.file);
+  if (calibration !== undefined && !result.aborted) {
+    result.calibration = await calibrate(model, validation!, { ...calibration, batchSize: evalBatchSize, distributed: group });
+    model.calibration = result.calibration.calibration;
+  }
   return result;
 }
 
@@ -757,7 +802,9 @@ async function pruneCheckpoints(saved: { file: string; epoch: number; value?: nu
  * on the model, the rows and the batch size (their outputs are gathered row by row).
  */
 async function datasetOptions(what: string, model: TrainableModel, data: Data, options: EvaluateOptions): Promise<RawDatasetOptions> {
-  const { batchSize: givenBatchSize, distributed, where: givenWhere } = readOptions(options, 'options', ['batchSize', 'distributed', 'where']);
+  const { batchSize: givenBatchSize, distributed, where: givenWhere, calibrated } =
+    readOptions(options, 'options', ['batchSize', 'distributed', 'where', 'calibrated']);
+  if (calibrated !== undefined && typeof calibrated !== 'boolean') fail('calibrated', `calibrated must be a boolean, got ${describeValue(calibrated)}`);
   checkDatasetTasks(model, data, 'data');
   const batchSize = readNumber(givenBatchSize, 'batchSize', 4096, { min: 1, integer: true });
   const group = readGroup(distributed);
@@ -770,10 +817,12 @@ async function datasetOptions(what: string, model: TrainableModel, data: Data, o
       return { task: space?.task ?? -1, equals: space?.equals ?? 1 };
     }),
   };
+  const calibrators = calibrated === false ? undefined : rawCalibrators(model.calibration, tasksOf(model));
+  const common = { batchSize, taskTypes: taskKinds(model), ...where, ...(calibrators ? { calibrators } : {}) };
   // A stream is read whole by every rank (each computes the same exact metrics), so nothing is sharded.
-  if (data instanceof DataStream) return { batchSize, taskTypes: taskKinds(model), ...where };
+  if (data instanceof DataStream) return common;
   await group?.agree(what, [...modelPlan(model), ...datasetPlan('data', data), ['batchSize', batchSize]]);
-  return { batchSize, taskTypes: taskKinds(model), distributed: group?._raw(), ...where };
+  return { ...common, distributed: group?._raw() };
 }
 
 function rowsOf(data: Data): number {
@@ -789,6 +838,73 @@ export async function evaluate(model: TrainableModel, data: Data, options: Evalu
   const raw = model._raw();
   if (data instanceof DataStream) return byTask(model, await streamMetrics(raw, data, native));
   return byTask(model, await callNativeAsync(() => raw.evaluate(data._raw(), native)));
+}
+
+/** Every row's raw outputs, labels and sample weights (as the data has them), whole on every rank. */
+async function labelledOutputs(model: TrainableModel, data: Data, native: RawDatasetOptions): Promise<LabelledOutputs> {
+  const raw = model._raw();
+  if (data instanceof DataStream) return streamLabelledOutputs(raw, data, native);
+  const outputs = await callNativeAsync(() => raw.predict(data._raw(), { ...native, rawOutputs: true }));
+  const dataset = data._raw();
+  const sampleWeights = callNative(() => dataset.sampleWeights());
+  return { outputs, labels: callNative(() => dataset.labels()), ...(sampleWeights ? { sampleWeights } : {}) };
+}
+
+/** The binary tasks `names` selects (default all), with their indices in model order. */
+function binaryTasks(model: TrainableModel, names: unknown, field: string): { name: string; index: number }[] {
+  const tasks = tasksOf(model).map((task, index) => ({ name: task.name, type: task.type, index }));
+  const binary = tasks.filter((task) => task.type === 'binary');
+  if (names === undefined) {
+    if (binary.length === 0) fail(field, 'the model has no binary task to calibrate');
+    return binary;
+  }
+  if (!Array.isArray(names) || names.length === 0) fail(field, `${field} must be a non-empty array of binary task names`);
+  return Array.from(names, (name: unknown, i) => {
+    const task = binary.find((candidate) => candidate.name === name);
+    if (task === undefined) fail(`${field}[${i}]`, `${field}[${i}] must be one of the binary tasks ${quoteList(binary.map((b) => b.name))}, got ${describeValue(name)}`);
+    return task;
+  });
+}
+
+/**
+ * Fits a calibrator per binary task on `data` (held-out rows, e.g. the validation split) by
+ * maximum likelihood (temperature, Platt) or pool-adjacent-violators (isotonic), natively, with
+ * sample weights when the data has them. Returns them with the reliability curves before and after;
+ * assign `result.calibration` to `model.calibration` to apply them (docs/training.md, "Calibration").
+ */
+export async function calibrate(model: TrainableModel, data: Data, options: CalibrateOptions = {}): Promise<CalibrationResult> {
+  const { method: givenMethod, tasks: names, ...rest } = readOptions(options, 'options', ['method', 'tasks', 'batchSize', 'distributed']);
+  const method = readChoice(givenMethod, 'method', CALIBRATION_METHODS, 'platt');
+  const tasks = binaryTasks(model, names, 'tasks');
+  const native = await datasetOptions('calibrate', model, data, rest);
+  const all = await labelledOutputs(model, data, native);
+  const pick = <T>(values: readonly T[]): T[] => tasks.map((task) => values[task.index]!);
+  const [outputs, labels, weights] = [pick(all.outputs), pick(all.labels), all.sampleWeights && pick(all.sampleWeights)];
+  const addon = loadAddon();
+  const fitted = await callNativeAsync(() => addon.fitCalibrators(outputs, labels, weights, tasks.map(() => method)));
+  const before = await callNativeAsync(() => addon.reliabilityCurves(outputs, labels, weights));
+  const after = await callNativeAsync(() => addon.reliabilityCurves(outputs, labels, weights, fitted));
+  return {
+    calibration: readCalibration(Object.fromEntries(tasks.map((task, i) => [task.name, taskCalibrator(fitted[i]!)])), tasksOf(model)),
+    curves: Object.fromEntries(tasks.map((task, i) => [task.name, { before: reliabilityCurveOf(before[i]!), after: reliabilityCurveOf(after[i]!) }])),
+  };
+}
+
+/**
+ * Per binary task name, the reliability curve of its predictions on `data` (with the model's
+ * calibration unless `calibrated: false`): predicted probability against positive rate in 15 bins,
+ * and the ECE, as `evaluate` reports it.
+ */
+export async function reliabilityCurves(model: TrainableModel, data: Data,
+  options: Omit<EvaluateOptions, 'where'> = {}): Promise<Record<string, ReliabilityCurve>> {
+  const tasks = binaryTasks(model, undefined, 'model');
+  const native = await datasetOptions('reliabilityCurves', model, data, readOptions(options, 'options', ['batchSize', 'distributed', 'calibrated']));
+  const all = await labelledOutputs(model, data, native);
+  const pick = <T>(values: readonly T[]): T[] => tasks.map((task) => values[task.index]!);
+  const calibrators = native.calibrators && pick(native.calibrators);
+  const addon = loadAddon();
+  const curves = await callNativeAsync(() => addon.reliabilityCurves(pick(all.outputs), pick(all.labels), all.sampleWeights && pick(all.sampleWeights), calibrators));
+  return Object.fromEntries(tasks.map((task, i) => [task.name, reliabilityCurveOf(curves[i]!)]));
 }
 
 /**

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "libtorch_runtime.h"
 #include "addon_data.h"
+#include "calibration_wrap.h"
 #include "dataset_wrap.h"
 #include "distributed_wrap.h"
 #include "metrics_wrap.h"
@@ -93,6 +94,8 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("Dataset", dataset_class);
   exports.Set("Trainer", AddonTrainer::Define(env));
   exports.Set("taskMetrics", Napi::Function::New<TaskMetrics>(env, "taskMetrics"));
+  exports.Set("fitCalibrators", Napi::Function::New<FitCalibrators>(env, "fitCalibrators"));
+  exports.Set("reliabilityCurves", Napi::Function::New<ReliabilityCurves>(env, "reliabilityCurves"));
   exports.Set("TextDictionary", AddonTextDictionary::Define(env));
   return exports;
 }

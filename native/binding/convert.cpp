@@ -200,6 +200,90 @@ std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks
   return spaces;
 }
 
+namespace {
+
+constexpr std::pair<CalibrationMethod, const char*> kCalibrationMethodNames[] = {
+    {CalibrationMethod::Temperature, "temperature"},
+    {CalibrationMethod::Platt, "platt"},
+    {CalibrationMethod::Isotonic, "isotonic"},
+};
+
+std::vector<double> to_double_vector(const Napi::Value& value, const std::string& field) {
+  if (!value.IsArray()) throw_invalid(field + " must be an array of numbers");
+  const auto array = value.As<Napi::Array>();
+  std::vector<double> result;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const auto item = array.Get(i);
+    if (!item.IsNumber()) throw_invalid(field + "[" + std::to_string(i) + "] must be a number");
+    result.push_back(item.As<Napi::Number>().DoubleValue());
+  }
+  return result;
+}
+
+Napi::Array to_number_array(Napi::Env env, const std::vector<double>& values) {
+  auto array = Napi::Array::New(env, values.size());
+  for (size_t i = 0; i < values.size(); ++i) array.Set(static_cast<uint32_t>(i), Napi::Number::New(env, values[i]));
+  return array;
+}
+
+}  // namespace
+
+CalibrationMethod to_calibration_method(const Napi::Value& value, const std::string& field) {
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  for (const auto& [method, method_name] : kCalibrationMethodNames) {
+    if (name == method_name) return method;
+  }
+  throw_invalid(field + " must be 'temperature', 'platt' or 'isotonic'");
+}
+
+std::vector<std::optional<Calibrator>> to_calibrators(const Napi::Value& value, size_t tasks) {
+  std::vector<std::optional<Calibrator>> calibrators(tasks);
+  if (value.IsUndefined()) return calibrators;
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != tasks) throw_invalid("calibrators needs one entry per task");
+  for (uint32_t t = 0; t < tasks; ++t) {
+    const auto item = value.As<Napi::Array>().Get(t);
+    if (item.IsNull()) continue;
+    const std::string field = "calibrators[" + std::to_string(t) + "]";
+    if (!item.IsObject()) throw_invalid(field + " must be a calibrator or null");
+    const auto object = item.As<Napi::Object>();
+    Calibrator calibrator;
+    calibrator.method = to_calibration_method(object.Get("method"), field + ".method");
+    calibrator.scale = number_or(object, "scale", 1.0);
+    calibrator.bias = number_or(object, "bias", 0.0);
+    if (calibrator.method == CalibrationMethod::Isotonic) {
+      calibrator.knot_logits = to_double_vector(object.Get("knotLogits"), field + ".knotLogits");
+      calibrator.knot_probabilities = to_double_vector(object.Get("knotProbabilities"), field + ".knotProbabilities");
+      if (calibrator.knot_logits.empty() || calibrator.knot_logits.size() != calibrator.knot_probabilities.size()) {
+        throw_invalid(field + " needs as many knotProbabilities as knotLogits, at least one");
+      }
+    }
+    calibrators[t] = std::move(calibrator);
+  }
+  return calibrators;
+}
+
+Napi::Object to_raw_calibrator(Napi::Env env, const Calibrator& calibrator) {
+  auto object = Napi::Object::New(env);
+  for (const auto& [method, name] : kCalibrationMethodNames) {
+    if (method == calibrator.method) object.Set("method", name);
+  }
+  object.Set("scale", calibrator.scale);
+  object.Set("bias", calibrator.bias);
+  object.Set("knotLogits", to_number_array(env, calibrator.knot_logits));
+  object.Set("knotProbabilities", to_number_array(env, calibrator.knot_probabilities));
+  return object;
+}
+
+Napi::Object to_raw_reliability_curve(Napi::Env env, const ReliabilityCurve& curve) {
+  auto object = Napi::Object::New(env);
+  object.Set("rows", to_number_array(env, curve.rows));
+  object.Set("weight", to_number_array(env, curve.weight));
+  object.Set("predicted", to_number_array(env, curve.predicted));
+  object.Set("positive", to_number_array(env, curve.positive));
+  object.Set("ece", curve.ece);
+  return object;
+}
+
 torch::Tensor to_group_ids(const Napi::Value& value) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array) {
     throw_invalid("groups must be a BigInt64Array");

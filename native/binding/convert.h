@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "adatt/calibration.h"
 #include "adatt/config.h"
 #include "adatt/metrics.h"
 #include "adatt/model.h"
@@ -26,6 +28,13 @@ Napi::Object object_or_empty(const Napi::Object& object, const std::string& fiel
 std::vector<TaskType> to_task_types(const Napi::Value& value);
 // evaluate's `where`: one { task, equals } per task (task -1: every row); absent: every row for all.
 std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks);
+// 'temperature' | 'platt' | 'isotonic'.
+CalibrationMethod to_calibration_method(const Napi::Value& value, const std::string& field);
+// Per task, a { method, scale, bias, knotLogits, knotProbabilities } calibrator or null; absent:
+// none for every task.
+std::vector<std::optional<Calibrator>> to_calibrators(const Napi::Value& value, size_t tasks);
+Napi::Object to_raw_calibrator(Napi::Env env, const Calibrator& calibrator);
+Napi::Object to_raw_reliability_curve(Napi::Env env, const ReliabilityCurve& curve);
 // Copies the batch's typed arrays into CPU tensors (the JS buffers may change once we return).
 Batch to_batch(const Napi::Value& value, const ModelConfig& config);
 std::vector<torch::Tensor> to_float_arrays(const Napi::Value& value, const std::string& field);

@@ -98,6 +98,8 @@ Napi::Function AddonDataset::Define(Napi::Env env) {
                          InstanceMethod<&AddonDataset::Size>("size"),
                          InstanceMethod<&AddonDataset::Bytes>("bytes"),
                          InstanceMethod<&AddonDataset::Subset>("subset"),
+                         InstanceMethod<&AddonDataset::Labels>("labels"),
+                         InstanceMethod<&AddonDataset::SampleWeights>("sampleWeights"),
                          InstanceMethod<&AddonDataset::Dispose>("dispose"),
                      });
 }
@@ -135,6 +137,30 @@ Napi::Value AddonDataset::Size(const Napi::CallbackInfo& info) {
 Napi::Value AddonDataset::Bytes(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     return Napi::Number::New(info.Env(), static_cast<double>(live().bytes()));
+  });
+}
+
+namespace {
+
+// Per task, column t of a [N, T] tensor as a Float32Array (a copy).
+Napi::Array task_columns(Napi::Env env, const torch::Tensor& table) {
+  auto result = Napi::Array::New(env, static_cast<size_t>(table.size(1)));
+  for (int64_t t = 0; t < table.size(1); ++t) {
+    result.Set(static_cast<uint32_t>(t), to_float32_array(env, table.select(1, t).contiguous()));
+  }
+  return result;
+}
+
+}  // namespace
+
+Napi::Value AddonDataset::Labels(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value { return task_columns(info.Env(), live().labels()); });
+}
+
+Napi::Value AddonDataset::SampleWeights(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const auto& weights = live().sample_weights();
+    return weights.defined() ? Napi::Value(task_columns(info.Env(), weights)) : info.Env().Undefined();
   });
 }
 

@@ -21,6 +21,8 @@ class AddonDataset : public Napi::ObjectWrap<AddonDataset> {
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value Bytes(const Napi::CallbackInfo& info);
   Napi::Value Subset(const Napi::CallbackInfo& info);
+  Napi::Value Labels(const Napi::CallbackInfo& info);
+  Napi::Value SampleWeights(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   const Dataset& live() const;
 

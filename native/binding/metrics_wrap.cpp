@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "adatt/calibration.h"
 #include "adatt/errors.h"
 #include "adatt/metrics.h"
 #include "convert.h"
@@ -18,9 +20,10 @@ class MetricsWorker : public PromiseWorker {
  public:
   MetricsWorker(Napi::Env env, std::vector<torch::Tensor> outputs, std::vector<torch::Tensor> labels,
                 std::vector<TaskType> types, std::vector<SampleSpace> spaces, std::vector<torch::Tensor> weights,
-                torch::Tensor groups)
+                torch::Tensor groups, std::vector<std::optional<Calibrator>> calibrators)
       : PromiseWorker(env), outputs_(std::move(outputs)), labels_(std::move(labels)), types_(std::move(types)),
-        spaces_(std::move(spaces)), weights_(std::move(weights)), groups_(std::move(groups)) {}
+        spaces_(std::move(spaces)), weights_(std::move(weights)), groups_(std::move(groups)),
+        calibrators_(std::move(calibrators)) {}
 
  protected:
   void Run() override {
@@ -43,7 +46,8 @@ class MetricsWorker : public PromiseWorker {
         throw InvalidArgument("taskMetrics: outputs[" + std::to_string(t) + "] has " +
                               std::to_string(outputs_[t].numel()) + " values for " + std::to_string(rows) + " labels");
       }
-      results_.push_back(task_metrics(types_[t], outputs_[t].view({rows, -1}), in_sample_space(labels_[t], all_labels, spaces_[t]),
+      results_.push_back(task_metrics(types_[t], calibrated_outputs(outputs_[t].view({rows, -1}), calibrators_[t]),
+                                      in_sample_space(labels_[t], all_labels, spaces_[t]),
                                       weights_.empty() ? torch::Tensor() : weights_[t], groups_));
     }
   }
@@ -65,6 +69,7 @@ class MetricsWorker : public PromiseWorker {
   std::vector<SampleSpace> spaces_;
   std::vector<torch::Tensor> weights_;  // per task, or empty: every row weighs 1
   torch::Tensor groups_;                // [rows] int64, or undefined
+  std::vector<std::optional<Calibrator>> calibrators_;
   std::vector<std::map<std::string, double>> results_;
 };
 
@@ -82,8 +87,9 @@ Napi::Value TaskMetrics(const Napi::CallbackInfo& info) {
     auto weights = info[4].IsUndefined() ? std::vector<torch::Tensor>() : to_float_arrays(info[4], "sampleWeights");
     if (!weights.empty() && weights.size() != types.size()) throw_invalid("taskMetrics needs one sampleWeights array per task");
     auto groups = info[5].IsUndefined() ? torch::Tensor() : to_group_ids(info[5]);
+    auto calibrators = to_calibrators(info[6], types.size());
     return (new MetricsWorker(info.Env(), std::move(outputs), std::move(labels), std::move(types), std::move(spaces),
-                              std::move(weights), std::move(groups)))
+                              std::move(weights), std::move(groups), std::move(calibrators)))
         ->Start();
   });
 }

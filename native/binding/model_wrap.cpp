@@ -3,6 +3,7 @@
 #include <torch/cuda.h>
 
 
+#include "adatt/calibration.h"
 #include "adatt/errors.h"
 #include "adatt/trainer.h"
 #include "addon_data.h"
@@ -181,9 +182,11 @@ class DatasetWorker : public ModelWorker {
  public:
   DatasetWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::shared_ptr<const Dataset> dataset,
                 std::vector<TaskType> types, int64_t batch_size, DatasetResult result,
-                std::shared_ptr<Communicator> communicator, std::vector<SampleSpace> spaces)
+                std::shared_ptr<Communicator> communicator, std::vector<SampleSpace> spaces,
+                std::vector<std::optional<Calibrator>> calibrators)
       : ModelWorker(env, std::move(state), Access::Read), dataset_(std::move(dataset)), types_(std::move(types)),
-        batch_size_(batch_size), result_(result), communicator_(std::move(communicator)), spaces_(std::move(spaces)) {}
+        batch_size_(batch_size), result_(result), communicator_(std::move(communicator)), spaces_(std::move(spaces)),
+        calibrators_(std::move(calibrators)) {}
 
  protected:
   void Run() override {
@@ -196,13 +199,15 @@ class DatasetWorker : public ModelWorker {
       switch (result_) {
         case DatasetResult::Metrics:
           results_.push_back(task_metrics(
-              types_[t], outputs[t],
+              types_[t], calibrated_outputs(outputs[t], calibrators_[t]),
               in_sample_space(dataset_->labels().select(1, static_cast<int64_t>(t)), dataset_->labels(), spaces_[t]),
               dataset_->sample_weights().defined() ? dataset_->sample_weights().select(1, static_cast<int64_t>(t))
                                                    : torch::Tensor(),
               dataset_->groups()));
           break;
-        case DatasetResult::Predictions: predictions_.push_back(predictions(types_[t], outputs[t]).contiguous()); break;
+        case DatasetResult::Predictions:
+          predictions_.push_back(calibrated_predictions(types_[t], outputs[t], calibrators_[t]).contiguous());
+          break;
         case DatasetResult::RawOutputs: predictions_.push_back(outputs[t].contiguous()); break;
       }
     }
@@ -228,6 +233,7 @@ class DatasetWorker : public ModelWorker {
   DatasetResult result_;
   std::shared_ptr<Communicator> communicator_;
   std::vector<SampleSpace> spaces_;
+  std::vector<std::optional<Calibrator>> calibrators_;  // per task (metrics and predictions; not raw outputs)
   std::vector<std::map<std::string, double>> results_;
   std::vector<torch::Tensor> predictions_;
 };
@@ -297,12 +303,14 @@ Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr
     const auto options = info[1].As<Napi::Object>();
     auto types = to_task_types(options.Get("taskTypes"));
     auto spaces = to_sample_spaces(options.Get("where"), types.size());
+    auto calibrators = to_calibrators(options.Get("calibrators"), types.size());
     return (new DatasetWorker(info.Env(), state, dataset, std::move(types),
                               integer_or(options, "batchSize", 4096),
                               metrics ? DatasetResult::Metrics
                               : options.Get("rawOutputs").ToBoolean().Value() ? DatasetResult::RawOutputs
                                                                               : DatasetResult::Predictions,
-                              AddonProcessGroup::from_value(options.Get("distributed"), "distributed"), std::move(spaces)))
+                              AddonProcessGroup::from_value(options.Get("distributed"), "distributed"), std::move(spaces),
+                              std::move(calibrators)))
         ->Start();
   });
 }

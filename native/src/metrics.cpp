@@ -93,6 +93,31 @@ double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels, const t
       .auc();
 }
 
+ReliabilityCurve reliability_curve(const torch::Tensor& probabilities, const torch::Tensor& labels,
+                                   const torch::Tensor& weights) {
+  torch::NoGradGuard no_grad;
+  const auto present = labels.isnan().logical_not();
+  const auto p = probabilities.index({present}).to(torch::kDouble);
+  const auto y = labels.index({present}).to(torch::kDouble);
+  const auto w = weights.defined() ? weights.index({present}).to(torch::kDouble) : torch::ones_like(y);
+  const auto bin = (p * static_cast<double>(kCalibrationBins)).floor().clamp(0, kCalibrationBins - 1).to(torch::kLong);
+  auto per_bin = [&](const torch::Tensor& values) {
+    const auto sums = torch::zeros({kCalibrationBins}, torch::kDouble).index_add_(0, bin, values).contiguous();
+    return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + kCalibrationBins);
+  };
+  ReliabilityCurve curve{per_bin(torch::ones_like(y)), per_bin(w), per_bin(w * p), per_bin(w * y)};
+  const double total = std::accumulate(curve.weight.begin(), curve.weight.end(), 0.0);
+  for (int64_t b = 0; b < kCalibrationBins; ++b) {
+    // ECE: sum over bins of (bin weight / total) * |mean prediction - positive rate| in the bin.
+    if (total > 0) curve.ece += std::abs(curve.predicted[b] - curve.positive[b]) / total;
+    const double weight = curve.weight[b];
+    curve.predicted[b] = weight > 0 ? curve.predicted[b] / weight : kNaN;
+    curve.positive[b] = weight > 0 ? curve.positive[b] / weight : kNaN;
+  }
+  if (total == 0) curve.ece = kNaN;
+  return curve;
+}
+
 torch::Tensor in_sample_space(const torch::Tensor& labels, const torch::Tensor& all_labels, const SampleSpace& space) {
   if (space.task < 0) return labels;
   const auto inside = all_labels.select(1, space.task).eq(space.equals);
@@ -142,12 +167,7 @@ std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& o
     metrics["ne"] = entropy > 0 ? log_loss / entropy : kNaN;
     metrics["accuracy"] = mean(((p >= 0.5).to(torch::kDouble) == y).to(torch::kDouble));
     metrics["calibration"] = positive_rate > 0 ? mean(p) / positive_rate : kNaN;
-    // ECE: sum over bins of (bin weight / total) * |mean prediction - positive rate| in the bin.
-    const auto bin = (p * static_cast<double>(kCalibrationBins)).floor().clamp_max(kCalibrationBins - 1).to(torch::kLong);
-    const auto bin_weight = torch::zeros({kCalibrationBins}, torch::kDouble).index_add_(0, bin, w);
-    const auto bin_predicted = torch::zeros({kCalibrationBins}, torch::kDouble).index_add_(0, bin, w * p);
-    const auto bin_positive = torch::zeros({kCalibrationBins}, torch::kDouble).index_add_(0, bin, w * y);
-    metrics["ece"] = (bin_predicted - bin_positive).abs().sum().item<double>() / total;
+    metrics["ece"] = reliability_curve(p, y, w).ece;
     metrics["positiveRate"] = positive_rate;
     return metrics;
   }

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace adatt {
 
@@ -28,6 +29,18 @@ double roc_auc(const torch::Tensor& scores, const torch::Tensor& labels, const t
 // `gaucGroups`, how many groups counted.
 // ECE's bins, as Guo et al. (ICML 2017): [0, 1/15), [1/15, 2/15), ..., [14/15, 1].
 constexpr int64_t kCalibrationBins = 15;
+
+// A reliability curve: per bin of the predicted probability (kCalibrationBins), its labelled rows,
+// their sum of weights, their weighted mean prediction and positive rate (NaN when empty), and
+// the expected calibration error, sum over bins of weight share * |mean prediction - positive rate|.
+struct ReliabilityCurve {
+  std::vector<double> rows, weight, predicted, positive;
+  double ece = 0.0;
+};
+
+// The curve of probabilities [N] against 0/1 labels [N] (NaN: skipped), `weights` [N] or undefined.
+ReliabilityCurve reliability_curve(const torch::Tensor& probabilities, const torch::Tensor& labels,
+                                   const torch::Tensor& weights = {});
 
 std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& outputs, const torch::Tensor& labels,
                                            const torch::Tensor& weights = {}, const torch::Tensor& groups = {});

@@ -137,6 +137,23 @@ describe('Predictor.load', () => {
     await expect(Predictor.load(bare)).rejects.toThrow(/holds no data schema/);
   });
 
+  it('serves the calibration stored with the model', async () => {
+    using calibratedModel = createServingModel();
+    calibratedModel.calibration = { click: { method: 'platt', scale: 0.5, bias: -1 } };
+    const file = path.join(work, 'calibrated.adatt');
+    await saveCheckpoint(file, calibratedModel, { schema: SCHEMA });
+    using loaded = await Predictor.load(file);
+    using dataset = TensorDataset.fromEncoded(encode(SCHEMA, TRAIN), { taskNames: ['click', 'rating', 'watch'] });
+    const [calibrated, raw] = [await predict(calibratedModel, dataset), await predict(calibratedModel, dataset, { calibrated: false })];
+    const served = await loaded.predictRows(ROWS);
+    served.forEach((prediction, i) => {
+      expect(prediction.click).toBe(calibrated.click![i]);
+      const logit = Math.log(raw.click![i]! / (1 - raw.click![i]!));
+      expect(prediction.click).toBeCloseTo(1 / (1 + Math.exp(-(0.5 * logit - 1))), 6);
+      expect(prediction.watch).toBe(raw.watch![i]);
+    });
+  });
+
   it('refuses a schema that does not fit the model: feature counts, table sizes, tasks', () => {
     using other = createModel({ kind: 'mmoe', ...modelSections(SCHEMA, { embeddingDim: 4 }), tasks: [{ name: 'click', type: 'binary' }], experts: 2, expertDims: [[8]] });
     const error = errorOf(() => new Predictor(other, SCHEMA));

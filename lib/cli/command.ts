@@ -19,6 +19,9 @@ export interface Command {
 
 export const JSON_OPTION: OptionSpec = { name: 'json', type: 'boolean', description: 'machine-readable JSON on stdout' };
 export const DEVICE_OPTION: OptionSpec = { name: 'device', type: 'string', value: 'DEVICE', description: 'cpu (default), cuda or cuda:N' };
+export const UNCALIBRATED_OPTION: OptionSpec = {
+  name: 'uncalibrated', type: 'boolean', description: "the model's raw probabilities, without the calibration stored with it",
+};
 export const THREADS_OPTION: OptionSpec = { name: 'threads', type: 'integer', value: 'N', description: 'LibTorch threads (default: LibTorch\'s)' };
 
 /** Where eval, predict and inspect read rows from (default: the data of the model's run). */

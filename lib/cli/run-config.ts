@@ -50,6 +50,7 @@ const MODEL_INPUT_KEYS = ['embeddingDim', 'pooling', 'conditionalOn'] as const;
 const TRAINING_KEYS = [
   'epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device',
   'threads', 'earlyStopping', 'restoreBest', 'nonFinite', 'evalBatchSize', 'progressInterval', 'checkpoint', 'gradientConflict',
+  'calibration',
 ] as const;
 const CHECKPOINT_KEYS = ['every', 'keepLast', 'keepBest'] as const;
 const REPORT_KEYS = ['gateSampleRows'] as const;

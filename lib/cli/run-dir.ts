@@ -6,6 +6,7 @@
  *   run.json        what happened: versions, data sizes, model config and parameters, status, files
  *   metrics.jsonl   one JSON object per epoch (training loss, validation metrics), then the test metrics
  *   gates.json      per fusion level, each gate's mean weight on each expert over validation rows
+ *   calibration.json  with training.calibration: the calibrators fitted on validation, curves before and after
  *   model.adatt     the final model with its data schema (the best epoch's weights with early stopping)
  *   checkpoints/    epoch-NNNN.adatt with the full training state (resume), interrupted.adatt on Ctrl-C
  *   report.html     self-contained report: curves, metrics, expert utilisation
@@ -15,7 +16,8 @@ import * as path from 'node:path';
 import type { TaskConfig, ModelConfig } from '../config';
 import { FileError } from '../errors';
 import { ensureDirectory, fileError, writeFileAtomic } from '../files';
-import type { EpochSummary, Metrics } from '../training';
+import type { Calibration } from '../calibration';
+import type { CalibrationResult, EpochSummary, Metrics } from '../training';
 import { isRecord } from '../validation';
 import { UsageError } from './exit';
 import { jsonReplacer } from './output';
@@ -26,6 +28,7 @@ export const RUN_FILES = Object.freeze({
   run: 'run.json',
   metrics: 'metrics.jsonl',
   gates: 'gates.json',
+  calibration: 'calibration.json',
   model: 'model.adatt',
   checkpoints: 'checkpoints',
   interrupted: path.join('checkpoints', 'interrupted.adatt'),
@@ -80,6 +83,14 @@ export interface GateRecord {
   levels: GateLevelRecord[];
 }
 
+export interface CalibrationRecord {
+  /** The rows the calibrators were fitted on, e.g. 'validation'. */
+  split: string;
+  rows: number;
+  calibration: Calibration;
+  curves: CalibrationResult['curves'];
+}
+
 /** Everything a report is made from. */
 export interface RunArtifacts {
   dir: string;
@@ -87,6 +98,7 @@ export interface RunArtifacts {
   run: RunInfo;
   metrics: MetricsRecord[];
   gates?: GateRecord;
+  calibration?: CalibrationRecord;
 }
 
 export class RunDirectory {
@@ -150,7 +162,7 @@ export class RunDirectory {
     return path.relative(this.dir, file);
   }
 
-  async writeJson(file: 'config' | 'run' | 'gates', value: unknown): Promise<void> {
+  async writeJson(file: 'config' | 'run' | 'gates' | 'calibration', value: unknown): Promise<void> {
     this.#writtenFiles.add(this.path(file));
     await writeFileAtomic(this.path(file), [Buffer.from(`${JSON.stringify(value, jsonReplacer, 2)}\n`)]);
   }
@@ -184,11 +196,9 @@ export class RunDirectory {
         throw new FileError(`${this.path('metrics')} line ${i + 1} is not JSON`);
       }
     });
-    const gates = await readJson(this.path('gates')).catch((err: unknown) => {
-      if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') return undefined;
-      throw err;
-    }) as GateRecord | undefined;
-    return { dir: this.dir, config, run, metrics, ...(gates ? { gates } : {}) };
+    const gates = await readOptionalJson(this.path('gates')) as GateRecord | undefined;
+    const calibration = await readOptionalJson(this.path('calibration')) as CalibrationRecord | undefined;
+    return { dir: this.dir, config, run, metrics, ...(gates ? { gates } : {}), ...(calibration ? { calibration } : {}) };
   }
 }
 
@@ -221,6 +231,14 @@ async function removeRunFiles(dir: string): Promise<void> {
 
 export async function isRunDirectory(dir: string): Promise<boolean> {
   return fs.access(path.join(dir, RUN_FILES.run)).then(() => true, () => false);
+}
+
+/** A run file that runs may lack (older runs, or runs without that step): undefined when absent. */
+async function readOptionalJson(file: string): Promise<Record<string, unknown> | undefined> {
+  return readJson(file).catch((err: unknown) => {
+    if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') return undefined;
+    throw err;
+  });
 }
 
 async function readJson(file: string): Promise<Record<string, unknown>> {

@@ -182,6 +182,7 @@ describe('adatt train', () => {
       },
       training: {
         epochs: 4, threads: 1, taskWeighting: 'dwa', losses: { spend: { where: { task: 'click', metrics: true } } }, gradientConflict: { every: 3 },
+        calibration: { method: 'platt' },
       },
     }));
     const out = path.join(work, 'esmm');
@@ -203,6 +204,31 @@ describe('adatt train', () => {
     expect(report).toContain('task weights');
     expect(report).toContain('task-gradient cosine on shared parameters');
     expect(report).toContain('<th>gauc</th>');
+    // Calibrated on validation: stored with the model, recorded with its curves, plotted, and applied unless --uncalibrated.
+    const calibration = JSON.parse(fs.readFileSync(path.join(out, 'calibration.json'), 'utf8'));
+    expect(Object.keys(calibration.calibration)).toEqual(['click', 'buy']);
+    expect(calibration.calibration.click.method).toBe('platt');
+    expect(result.stderr).toMatch(/calibrated click \(platt\) on validation: ECE [\d.]+ -> [\d.]+/);
+    expect(report).toContain('click: reliability (ECE');
+    const [calibrated, raw] = await Promise.all([adatt(['eval', out, '--split', 'validation', '--json']),
+      adatt(['eval', out, '--split', 'validation', '--json', '--uncalibrated'])]);
+    const [withCalibration, without] = [events(calibrated.stdout)[0]!.metrics, events(raw.stdout)[0]!.metrics] as Record<string, Record<string, number>>[];
+    expect(without!.click!.ece).toBeCloseTo(calibration.curves.click.before.ece, 6);
+    expect(withCalibration!.click!.ece).toBeCloseTo(calibration.curves.click.after.ece, 6);
+    expect(withCalibration!.spend).toEqual(without!.spend);
+    // Platt scaling maximises the (weighted) likelihood on these rows, starting from the identity.
+    expect(withCalibration!.click!.logLoss).toBeLessThanOrEqual(without!.click!.logLoss!);
+    const inspect = await adatt(['inspect', out, '--no-gates']);
+    expect(inspect.stdout).toMatch(/calibrated click: platt \(scale \S+, bias \S+\), buy: platt/);
+    const scores = async (...flags: string[]): Promise<string[]> => {
+      const file = path.join(work, `esmm-scores${flags.join('')}.csv`);
+      expect((await adatt(['predict', out, '--data', path.join(work, 'esmm.csv'), '--output', file, ...flags])).code).toBe(0);
+      return fs.readFileSync(file, 'utf8').trim().split('\n');
+    };
+    const [calibratedScores, rawScores] = [await scores(), await scores('--uncalibrated')];
+    expect(calibratedScores[0]).toBe(rawScores[0]);
+    expect(calibratedScores.length).toBe(rawScores.length);
+    expect(calibratedScores.slice(1)).not.toEqual(rawScores.slice(1));
     const bad = path.join(work, 'esmm-bad.json');
     fs.writeFileSync(bad, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), model: { kind: 'mmoe', conditionalOn: { buy: 'spend' } } }));
     const refused = await adatt(['train', bad, '--out', path.join(work, 'esmm-bad')]);

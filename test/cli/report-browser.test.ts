@@ -26,6 +26,8 @@ const work = tempDir('browser');
 const run = path.join(work, 'run');
 /** The same run with GradNorm task weights and task-gradient conflict measured: their charts too. */
 const objectivesRun = path.join(work, 'objectives-run');
+/** A binary task calibrated on validation: its reliability chart. */
+const calibratedRun = path.join(work, 'calibrated-run');
 
 /** Runs Chromium headless and offline on the report; returns stdout and the stderr log. */
 function chromium(args: string[], dir = run): { stdout: string; stderr: string } {
@@ -48,7 +50,17 @@ beforeAll(async () => {
   const objectives = await adatt(['train', ...SMALL_RUN, '--set', 'training.taskWeighting=gradnorm',
     '--set', 'training.gradientConflict={"every":4}', '--out', objectivesRun]);
   expect(objectives.code).toBe(0);
-}, 90_000);
+  const rows = Array.from({ length: 600 }, (_, i) => `${((i * 37) % 100) / 100},${(i * 37) % 100 > 30 + (i % 7) * 5 ? 1 : 0}`);
+  fs.writeFileSync(path.join(work, 'clicks.csv'), ['x,click', ...rows].join('\n'));
+  const config = path.join(work, 'clicks.json');
+  fs.writeFileSync(config, JSON.stringify({
+    data: { source: 'clicks.csv', schema: { dense: ['x'], tasks: [{ name: 'click', type: 'binary', column: 'click', positive: '1' }] } },
+    model: { kind: 'single-task', expertDims: [[8]], towerDims: [] },
+    training: { epochs: 2, threads: 1 },
+  }));
+  const calibrated = await adatt(['train', config, '--calibrate', 'isotonic', '--out', calibratedRun]);
+  expect(calibrated.code).toBe(0);
+}, 120_000);
 
 describe.skipIf(skip)('report.html in headless Chromium', () => {
   it('runs its script without errors and renders every chart', () => {
@@ -64,6 +76,15 @@ describe.skipIf(skip)('report.html in headless Chromium', () => {
     // The six above, the task weights, the pairwise cosine and the norms.
     expect(stdout).toContain('data-rendered="9"');
     expect(stdout).toContain('task-gradient cosine on shared parameters');
+    expect(stderr).not.toMatch(/Uncaught|Refused to|ERR_/);
+  }, 60_000);
+
+  it('renders the reliability chart of a calibrated run', () => {
+    const { stdout, stderr } = chromium(['--dump-dom'], calibratedRun);
+    // Loss and validation AUC of the one task, and its reliability before and after.
+    expect(stdout).toContain('data-rendered="3"');
+    expect(stdout).toMatch(/click: reliability \(ECE 0\.\d+ → 0\.\d+\)/);
+    expect(stdout).toContain('after (isotonic)');
     expect(stderr).not.toMatch(/Uncaught|Refused to|ERR_/);
   }, 60_000);
 

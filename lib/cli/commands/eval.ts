@@ -3,7 +3,7 @@ import type { FittedSchema } from '../../data/types';
 import { TensorDataset } from '../../dataset';
 import { evaluate } from '../../training';
 import { positionalsOf, type ParsedArgs } from '../args';
-import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selectData, THREADS_OPTION, type Command } from '../command';
+import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selectData, THREADS_OPTION, UNCALIBRATED_OPTION, type Command } from '../command';
 import { loadEvaluationData } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger, metricsTable } from '../format';
@@ -19,6 +19,7 @@ export const evalCommand: Command = {
     options: [
       ...DATA_OPTIONS,
       { name: 'batch-size', type: 'integer', value: 'N', description: 'evaluation batch size (default 4096)' },
+      UNCALIBRATED_OPTION,
       DEVICE_OPTION,
       THREADS_OPTION,
       JSON_OPTION,
@@ -52,7 +53,9 @@ async function evalModel(args: ParsedArgs, out: Output): Promise<number> {
   const rows = await loadEvaluationData(data, schema, split, { labels: 'required' });
   using dataset = TensorDataset.fromEncoded(rows.encoded, { schema, taskNames: schema.tasks.map((task) => task.name) });
   const batchSize = args.options.batchSize as number | undefined;
-  const metrics = await evaluate(model, dataset, batchSize === undefined ? {} : { batchSize });
+  const metrics = await evaluate(model, dataset, {
+    ...(batchSize === undefined ? {} : { batchSize }), calibrated: args.options.uncalibrated !== true,
+  });
   out.event('metrics', { model: opened.file, data: rows.description, rows: rows.encoded.size, metrics });
   out.info(`${model.config.kind} from ${opened.file} on ${rows.description} (${formatInteger(rows.encoded.size)} rows)`);
   if (!out.json) out.print(metricsTable(metrics));

@@ -1,4 +1,5 @@
 /** `adatt inspect`: a model's architecture, parameter counts per part and gate statistics on data. */
+import type { Calibration } from '../../calibration';
 import { normalizeModelConfig } from '../../config';
 import type { Model } from '../../model';
 import { positionalsOf, type ParsedArgs } from '../args';
@@ -65,8 +66,20 @@ function architectureLines(opened: OpenedModel, model: Model): [string, string][
     ['towers', `[${native.towerDims.join(', ')}] → output per task`],
     ['parameters', formatInteger(model.parameterCount())],
     ['device', model.device],
+    ...(model.calibration ? [['calibrated', calibrationText(model.calibration)] as [string, string]] : []),
     ...(training ? [['training', `next epoch ${training.nextEpoch + 1}, step ${training.step}, ${training.optimizerType}`] as [string, string]] : []),
   ];
+}
+
+/** Per calibrated task, its method and parameters, e.g. 'click: platt (scale 0.812, bias -0.104)'. */
+function calibrationText(calibration: Calibration): string {
+  return Object.entries(calibration).map(([task, c]) => {
+    switch (c.method) {
+      case 'temperature': return `${task}: temperature ${c.temperature.toPrecision(4)}`;
+      case 'platt': return `${task}: platt (scale ${c.scale.toPrecision(4)}, bias ${c.bias.toPrecision(4)})`;
+      case 'isotonic': return `${task}: isotonic (${c.logits.length} knots)`;
+    }
+  }).join(', ');
 }
 
 function parametersTable(groups: readonly ParameterGroup[], total: number): string {
@@ -122,6 +135,7 @@ async function inspectModel(args: ParsedArgs, out: Output): Promise<number> {
   if (gates && !out.json) out.print(`\n${gatesText(gates)}`);
   out.event('inspect', {
     file: opened.file, config: model.config, parameters: total, parts,
+    ...(model.calibration ? { calibration: model.calibration } : {}),
     ...(gates ? { gates: { ...gates, shares: gates.levels.map(gateShares) } } : {}),
   });
   return 0;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { TensorDataset } from '../../dataset';
 import { predict } from '../../training';
 import { positionalsOf, type ParsedArgs } from '../args';
-import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selectData, THREADS_OPTION, type Command } from '../command';
+import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selectData, THREADS_OPTION, UNCALIBRATED_OPTION, type Command } from '../command';
 import { loadEvaluationData, type EvaluationData } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger } from '../format';
@@ -25,6 +25,7 @@ Label columns may be missing from the input. Without --output, CSV goes to stdou
       { name: 'keep', type: 'string', value: 'COLUMNS', description: 'input columns to copy into the output, comma-separated (e.g. an id)' },
       ...DATA_OPTIONS,
       { name: 'batch-size', type: 'integer', value: 'N', description: 'prediction batch size (default 4096)' },
+      UNCALIBRATED_OPTION,
       DEVICE_OPTION,
       THREADS_OPTION,
       JSON_OPTION,
@@ -65,7 +66,9 @@ async function predictRows(args: ParsedArgs, out: Output): Promise<number> {
   const kept = keptColumns(rows, keep);
   using dataset = TensorDataset.fromEncoded(rows.encoded, { schema, taskNames: schema.tasks.map((task) => task.name) });
   const batchSize = args.options.batchSize as number | undefined;
-  const predictions = await predict(model, dataset, batchSize === undefined ? {} : { batchSize });
+  const predictions = await predict(model, dataset, {
+    ...(batchSize === undefined ? {} : { batchSize }), calibrated: args.options.uncalibrated !== true,
+  });
   const columns = [...kept, ...predictionColumns(schema, predictions)];
   if (output === undefined) {
     for (const chunk of csvChunks(columns)) process.stdout.write(chunk);

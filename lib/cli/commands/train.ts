@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import { loadAddon } from '../../addon';
 import { loadCheckpoint, saveCheckpoint, type TrainingState } from '../../checkpoint';
+import { CALIBRATION_METHODS } from '../../calibration';
 import { MODEL_KINDS, type ModelConfig } from '../../config';
 import { modelSections, type ModelSectionsOptions } from '../../data/sections';
 import type { FittedSchema } from '../../data/types';
@@ -13,7 +14,7 @@ import { positionalsOf, type ParsedArgs } from '../args';
 import { JSON_OPTION, type Command } from '../command';
 import { loadTrainingData, requireSameSchema, SPLITS, type SplitName, type TrainingData } from '../data';
 import { EXIT, exitCodeOf, InterruptedError, inSection, inSectionSync } from '../exit';
-import { metricsTable } from '../format';
+import { formatMetric, metricsTable } from '../format';
 import { measureGates } from '../gates';
 import { Interrupts } from '../interrupts';
 import type { Output } from '../output';
@@ -37,6 +38,7 @@ const FLAG_FIELDS: Readonly<Record<string, { flag: string; fields: string[] }>> 
   device: { flag: '--device', fields: ['training.device'] },
   threads: { flag: '--threads', fields: ['training.threads'] },
   seed: { flag: '--seed', fields: ['model.seed', 'training.seed'] },
+  calibrate: { flag: '--calibrate', fields: ['training.calibration.method'] },
 };
 
 export const trainCommand: Command = {
@@ -58,6 +60,7 @@ and saves checkpoints/interrupted.adatt (a second Ctrl-C quits at once).`,
       { name: 'device', type: 'string', value: 'DEVICE', description: 'cpu, cuda or cuda:N' },
       { name: 'threads', type: 'integer', value: 'N', description: 'LibTorch threads (default: all cores)' },
       { name: 'seed', type: 'integer', value: 'N', description: 'seed of parameter initialisation and shuffling' },
+      { name: 'calibrate', type: 'string', value: 'METHOD', description: `after training, calibrate binary tasks on validation: ${CALIBRATION_METHODS.join(', ')}` },
       { name: 'set', type: 'string', value: 'KEY=VALUE', repeatable: true, description: 'set any config field, e.g. --set training.schedule.type=cosine' },
       { name: 'out', short: 'o', type: 'string', value: 'DIR', description: 'run directory (default runs/<date>-<time>-<model>-<data>)' },
       { name: 'overwrite', type: 'boolean', description: 'replace the run in an existing --out directory (only its files), or write beside the files of a non-empty one' },
@@ -289,6 +292,14 @@ async function finishRun(run: RunDirectory, info: RunInfo, model: Model, data: T
     info.files.interrupted = run.relative(run.path('interrupted'));
     out.event('interrupted', { checkpoint: run.path('interrupted') });
     return 'interrupted';
+  }
+  if (result.calibration && splits.validation) {
+    const { calibration, curves } = result.calibration;
+    await run.writeJson('calibration', { split: 'validation', rows: splits.validation.size, calibration, curves });
+    for (const [task, curve] of Object.entries(curves)) {
+      out.info(`calibrated ${task} (${calibration[task]!.method}) on validation: ECE ${formatMetric('ece', curve.before.ece)} -> ${formatMetric('ece', curve.after.ece)}`);
+    }
+    out.event('calibration', { calibration, ece: Object.fromEntries(Object.entries(curves).map(([task, c]) => [task, { before: c.before.ece, after: c.after.ece }])) });
   }
   if (splits.test) {
     const metrics = await evaluate(model, splits.test);

@@ -7,7 +7,8 @@ import type { TaskConfig } from '../../config';
 import type { EpochSummary, Metrics } from '../../training';
 import { formatInteger, formatSeconds, formatMetric, HEADLINE_METRIC, HIGHER_IS_BETTER, metricNames } from '../format';
 import { gateShares } from '../gates';
-import type { GateRecord, MetricsRecord, RunArtifacts } from '../run-dir';
+import type { ReliabilityCurve } from '../../calibration';
+import type { CalibrationRecord, GateRecord, MetricsRecord, RunArtifacts } from '../run-dir';
 import { escapeHtml as e, heatmap, lineChart, type Series } from './svg';
 
 const STYLE = `
@@ -168,6 +169,28 @@ Outlined cells are the task's own experts. Weights are the model's at the end of
 <div class="levels">${levels.join('')}</div></section>`;
 }
 
+function calibrationSection(record: CalibrationRecord | undefined): string {
+  if (!record) return '';
+  const charts = Object.entries(record.curves).map(([task, { before, after }]) => {
+    const points = (curve: ReliabilityCurve): { x: number; y: number }[] => curve.bins
+      .filter((bin) => bin.meanPrediction !== null && bin.positiveRate !== null)
+      .map((bin) => ({ x: bin.meanPrediction!, y: bin.positiveRate! }));
+    return lineChart({
+      title: `${task}: reliability (ECE ${formatMetric('ece', before.ece)} → ${formatMetric('ece', after.ece)})`,
+      xLabel: 'mean predicted probability', yLabel: 'positive rate', xRange: [0, 1], yRange: [0, 1],
+      series: [
+        { name: 'perfectly calibrated', dashed: true, points: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        { name: 'before', points: points(before) },
+        { name: `after (${record.calibration[task]?.method ?? 'calibrated'})`, points: points(after) },
+      ],
+    });
+  });
+  return `<section><h2>Calibration</h2>
+<p class="note">Calibrators fitted on ${formatInteger(record.rows)} ${e(record.split)} rows after training; the model applies them to its predictions
+(test metrics above are calibrated). Each point is one of 15 equal-width bins of the predicted probability: its mean prediction against its positive rate.</p>
+<div class="charts">${charts.join('')}</div></section>`;
+}
+
 function parametersSection(run: RunArtifacts['run']): string {
   const total = run.model.parameters;
   const rows = run.model.parts.map((p) => `<tr><td>${e(p.part)}</td><td>${p.tensors}</td><td>${formatInteger(p.parameters)}</td>` +
@@ -217,6 +240,7 @@ export function buildReport(artifacts: RunArtifacts): string {
 <section>${facts(run, epochs)}${run.error ? `<p class="note">Error: ${e(run.error)}</p>` : ''}</section>
 ${metricsSection(epochs, testMetricsOf(metrics))}
 <section><h2>Training curves</h2>${curves(run.dataset.tasks, epochs)}</section>
+${calibrationSection(artifacts.calibration)}
 ${gatesSection(artifacts.gates, run.model.config.kind)}
 ${parametersSection(run)}
 <section><details><summary><b>Resolved config</b> (config.json)</summary><pre>${e(JSON.stringify(config, null, 2))}</pre></details></section>

@@ -54,6 +54,9 @@ export interface LineChartOptions {
   series: Series[];
   /** Digits in point tooltips (default 4). */
   digits?: number;
+  /** Fixed axis ranges with round ticks (default: x from the points with one tick per integer, as epochs; y from the points). */
+  xRange?: [number, number];
+  yRange?: [number, number];
 }
 
 const CHART = { width: 520, height: 300, top: 52, right: 18, bottom: 46, left: 64 };
@@ -75,12 +78,13 @@ export function lineChart(options: LineChartOptions): string {
   }
   const xs = points.map((p) => p.x);
   const ys = points.map((p) => p.y);
-  const [xMin, xMax] = [Math.min(...xs), Math.max(...xs)];
-  const y = niceTicks(Math.min(...ys), Math.max(...ys), 5);
+  const [xMin, xMax] = options.xRange ?? [Math.min(...xs), Math.max(...xs)];
+  const y = niceTicks(...(options.yRange ?? [Math.min(...ys), Math.max(...ys)]), 5);
   const yLow = y.ticks[0]!;
   const yHigh = y.ticks[y.ticks.length - 1]!;
+  const fixedX = options.xRange && niceTicks(xMin, xMax, 5);
   // Epochs are integers: one tick each, or a round step when there are many.
-  const xTicks = xMax - xMin <= 12
+  const xTicks = fixedX ? fixedX.ticks.filter((t) => t >= xMin && t <= xMax) : xMax - xMin <= 12
     ? Array.from({ length: xMax - xMin + 1 }, (_, i) => xMin + i)
     : niceTicks(xMin, xMax, 8).ticks.filter((t) => t >= xMin && t <= xMax && Number.isInteger(t));
   const xSpan = xMax - xMin || 1;
@@ -93,7 +97,7 @@ export function lineChart(options: LineChartOptions): string {
       `<text class="tick" x="${left - 6}" y="${f(py(tick) + 4)}" text-anchor="end">${tickLabel(tick, y.step)}</text>`);
   }
   for (const tick of xTicks) {
-    out.push(`<text class="tick" x="${f(px(tick))}" y="${height - bottom + 16}" text-anchor="middle">${tick}</text>`);
+    out.push(`<text class="tick" x="${f(px(tick))}" y="${height - bottom + 16}" text-anchor="middle">${fixedX ? tickLabel(tick, fixedX.step) : tick}</text>`);
   }
   out.push(`<line class="axis" x1="${left}" x2="${width - right}" y1="${top + plotHeight}" y2="${top + plotHeight}"/>`,
     `<text class="axis-label" x="${left + plotWidth / 2}" y="${height - 8}" text-anchor="middle">${escapeHtml(options.xLabel)}</text>`,

@@ -68,11 +68,19 @@ export interface RawGateLevel {
   data: Float32Array;
 }
 
+/** adatt::ExpertActivity: per level, sums over the rows (gateSum [G, E] for kinds with gates; zeroCount [E]; activeRows [E, D]; normSum [E]). */
+export interface RawExpertActivity {
+  rows: number;
+  levels: { gateSum?: RawTensor; zeroCount: RawTensor; activeRows: RawTensor; normSum: RawTensor }[];
+}
+
 export interface RawModel {
   /** Per task, [B * outputs] (tower output, no sigmoid). */
   forward(batch: RawBatch): Promise<Float32Array[]>;
   /** Per level, softmax gate output (before any residual). */
   gateWeights(batch: RawBatch): Promise<RawGateLevel[]>;
+  /** Expert health sums over `rows` of `dataset` (adatt::expert_activity), in batches of `batchSize`. */
+  expertActivity(dataset: RawDataset, rows: Int32Array, batchSize: number): Promise<RawExpertActivity>;
   /** d(Σ_t <out_t, seed_t>)/dθ, reference layout. */
   gradients(batch: RawBatch, seeds: Float32Array[]): Promise<Record<string, RawTensor>>;
   stateDict(layout: WeightLayout): Promise<Record<string, RawTensor>>;

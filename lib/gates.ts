@@ -72,3 +72,44 @@ export function labelGateLevels(labels: readonly GateLabels[], rawLevels: RawGat
     return { level, gates: [...gates], experts: [...experts], weights };
   });
 }
+
+/** `count` row indices spread evenly over `size` rows (all of them when count >= size). */
+export function evenlySpacedRows(size: number, count: number): Int32Array {
+  const n = Math.min(size, count);
+  return Int32Array.from({ length: n }, (_, i) => Math.floor((i * size) / n));
+}
+
+export interface GateShares {
+  gate: string;
+  /** On the gate's own task's experts (undefined for gates that are not a task's, e.g. MMoE). */
+  own?: number;
+  otherTasks?: number;
+  shared?: number;
+  /** Entropy of the weights divided by log(experts): 0 = one expert only, 1 = uniform. */
+  entropy: number;
+}
+
+/** Expert labels are '<task>/<i>' and 'shared/<i>' (adatt-sp, adatt, ple), or 'expert <i>' (mmoe). */
+function moduleOf(expert: string): string | undefined {
+  const slash = expert.lastIndexOf('/');
+  return slash < 0 ? undefined : expert.slice(0, slash);
+}
+
+/** Per gate of a level, its shares of weight on own / other tasks' / shared experts, and its normalised entropy. */
+export function gateShares(level: { gates: readonly string[]; experts: readonly string[]; weights: readonly ArrayLike<number>[] }): GateShares[] {
+  const modules = level.experts.map(moduleOf);
+  return level.gates.map((gate, g) => {
+    const weights = Array.from(level.weights[g] ?? []);
+    const sum = (keep: (module: string | undefined) => boolean): number =>
+      weights.reduce((total, w, e) => (keep(modules[e]) ? total + w : total), 0);
+    const entropy = -weights.reduce((total, w) => (w > 0 ? total + w * Math.log(w) : total), 0) / Math.log(Math.max(weights.length, 2));
+    if (!modules.includes(gate)) return { gate, entropy };
+    return {
+      gate,
+      own: sum((module) => module === gate),
+      otherTasks: sum((module) => module !== undefined && module !== gate && module !== 'shared'),
+      ...(gate !== 'shared' && modules.includes('shared') ? { shared: sum((module) => module === 'shared') } : {}),
+      entropy,
+    };
+  });
+}

@@ -12,6 +12,7 @@ export { calibrate, evaluate, fit, predict, predictChunks, reliabilityCurves } f
 export { CALIBRATION_METHODS } from './calibration';
 export type { Calibration, CalibrationMethod, ReliabilityBin, ReliabilityCurve, TaskCalibrator } from './calibration';
 export { TaskModel } from './task-model';
+export type { ExpertHealth, ExpertHealthFlag, ExpertHealthOptions, ExpertStats, TaskGateShares } from './expert-health';
 export { loadTorchScript, ScriptModel } from './torchscript';
 export { initProcessGroup, launch, launchWorkers, ProcessGroup } from './distributed';
 export type { LaunchOptions, ProcessGroupOptions, WorkerExit } from './distributed';

@@ -7,6 +7,8 @@ import { normalizeModelConfig, validateModelConfig, type ModelConfig, type TaskC
 import { callNative, callNativeAsync, FileError, ValidationError } from './errors';
 import { fileError, prepareAtomicWrite, requireReadableFile, writeFileAtomic } from './files';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
+import { measureExpertHealth, type ExpertHealth, type ExpertHealthOptions } from './expert-health';
+import type { TensorDataset } from './dataset';
 import { TaskModel } from './task-model';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
 import { describeValue, findUnknownKey, isRecord, quoteList, readDevice } from './validation';
@@ -144,6 +146,15 @@ export class Model extends TaskModel<RawModel> {
     if (this.#gateLabels.length === 0) return [];
     const levels = await callNativeAsync(() => raw.gateWeights(rawBatch));
     return labelGateLevels(this.#gateLabels, levels);
+  }
+
+  /**
+   * Expert health on rows of `data` (docs/training.md, "Expert health"): per level and expert its
+   * share of zero ReLU outputs, dead units and output scale, per task gate its shares on own /
+   * other tasks' / shared experts, and flags for collapse, degradation and underfitting.
+   */
+  async expertStats(data: TensorDataset, options?: ExpertHealthOptions): Promise<ExpertHealth> {
+    return measureExpertHealth(this, data, options);
   }
 
   /**

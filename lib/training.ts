@@ -16,7 +16,8 @@ import {
 } from './calibration';
 import { saveCheckpoint, type TrainingState } from './checkpoint';
 import { DataStream } from './data/stream';
-import type { TensorDataset } from './dataset';
+import { TensorDataset } from './dataset';
+import { readExpertHealthOptions, type ExpertHealth, type ExpertHealthOptions } from './expert-health';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import { ensureDirectory } from './files';
 import { normalizeModelConfig, type TaskConfig } from './config';
@@ -145,6 +146,8 @@ export interface EpochSummary {
    */
   gradientConflict?: { steps: number; norm: Record<string, number>; cosine: Record<string, number> };
   validation?: Metrics;
+  /** With `expertHealth`: the model's expert health on validation rows at the end of the epoch. */
+  expertHealth?: ExpertHealth;
   /** The early-stopping value of this epoch. */
   monitored?: number;
   /** This epoch is the best so far by the early-stopping metric. */
@@ -195,6 +198,11 @@ export interface FitOptions {
    * `gradientConflict`. Off by default (it costs one backward pass per task on measured steps).
    */
   gradientConflict?: { every: number };
+  /**
+   * Measure expert health (`model.expertStats`) on the validation rows after every epoch, into
+   * `EpochSummary.expertHealth` (native models with a TensorDataset validation; `true`: defaults).
+   */
+  expertHealth?: ExpertHealthOptions | true;
   /** Batch size for validation (default 4096). */
   evalBatchSize?: number;
   /**
@@ -276,7 +284,7 @@ export interface CalibrationResult {
 
 const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device', 'threads',
   'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
-  'evalBatchSize', 'checkpoint', 'resume', 'distributed', 'gradientConflict', 'calibration'] as const;
+  'evalBatchSize', 'checkpoint', 'resume', 'distributed', 'gradientConflict', 'calibration', 'expertHealth'] as const;
 /** The row-sparse counterpart of each dense optimizer: what tables get by default. */
 const EMBEDDING_COUNTERPART: Record<OptimizerType, EmbeddingOptimizerType> = {
   adam: 'adam', adamw: 'adam', adagrad: 'adagrad', sgd: 'sgd',
@@ -584,6 +592,12 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
     binaryTasks(model, spec.tasks, 'calibration.tasks');
     calibration = spec as FitOptions['calibration'];
   }
+  let expertHealth: ExpertHealthOptions | undefined;
+  if (options.expertHealth !== undefined) {
+    if (!(model instanceof Model)) fail('expertHealth', 'expertHealth needs a native Model (TorchScript models have no known experts)');
+    if (!(validation instanceof TensorDataset)) fail('expertHealth', 'expertHealth needs a validation TensorDataset to measure on');
+    expertHealth = readExpertHealthOptions(options.expertHealth === true ? {} : options.expertHealth, 'expertHealth');
+  }
   // Everything is validated before the first side effect (threads, device, folders, collectives).
   const threads = options.threads === undefined ? undefined : readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true });
   const checkpoints = readCheckpointOptions(options.checkpoint, stopping !== undefined);
@@ -693,6 +707,7 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
       if (validation !== undefined) {
         summary.validation = await evaluate(model, validation, { batchSize: evalBatchSize, distributed: group, where: validationWhere });
       }
+      if (expertHealth) summary.expertHealth = await nativeModel.expertStats(validation as TensorDataset, expertHealth);
       if (stopping && summary.validation) {
         const value = monitoredValue(summary.validation, stopping);
         summary.monitored = value;

@@ -1,18 +1,13 @@
 /**
  * Expert utilisation, as in the AdaTT paper's figures: per fusion level, each gate's softmax weight
  * on each expert, averaged over a sample of rows (`model.gateWeights`), and how much of it goes to
- * the task's own experts, to other tasks' experts and to shared experts.
+ * the task's own experts, to other tasks' experts and to shared experts (`gateShares`, lib/gates.ts).
  */
 import type { Batch } from '../batch';
 import type { EncodedData } from '../data/types';
 import type { Model } from '../model';
-import type { GateLevelRecord, GateRecord } from './run-dir';
-
-/** `count` row indices spread evenly over `size` rows (all of them when count >= size). */
-export function evenlySpacedRows(size: number, count: number): Int32Array {
-  const n = Math.min(size, count);
-  return Int32Array.from({ length: n }, (_, i) => Math.floor((i * size) / n));
-}
+import { evenlySpacedRows } from '../gates';
+import type { GateRecord } from './run-dir';
 
 /** The features of some rows of encoded data as a model batch. */
 export function batchOfRows(data: EncodedData, rows: Int32Array): Batch {
@@ -58,36 +53,3 @@ export async function measureGates(model: Model, data: EncodedData, rows: number
   };
 }
 
-export interface GateShares {
-  gate: string;
-  /** On the gate's own task's experts (undefined for gates that are not a task's, e.g. MMoE). */
-  own?: number;
-  otherTasks?: number;
-  shared?: number;
-  /** Entropy of the weights divided by log(experts): 0 = one expert only, 1 = uniform. */
-  entropy: number;
-}
-
-/** Expert labels are '<task>/<i>' and 'shared/<i>' (adatt-sp, adatt, ple), or 'expert <i>' (mmoe). */
-function moduleOf(expert: string): string | undefined {
-  const slash = expert.lastIndexOf('/');
-  return slash < 0 ? undefined : expert.slice(0, slash);
-}
-
-export function gateShares(level: GateLevelRecord): GateShares[] {
-  const modules = level.experts.map(moduleOf);
-  return level.gates.map((gate, g) => {
-    const weights = level.weights[g] ?? [];
-    const sum = (keep: (module: string | undefined) => boolean): number =>
-      weights.reduce((total, w, e) => (keep(modules[e]) ? total + w : total), 0);
-    const entropy = -weights.reduce((total, w) => (w > 0 ? total + w * Math.log(w) : total), 0) / Math.log(Math.max(weights.length, 2));
-    if (!modules.includes(gate)) return { gate, entropy };
-    return {
-      gate,
-      own: sum((module) => module === gate),
-      otherTasks: sum((module) => module !== undefined && module !== gate && module !== 'shared'),
-      ...(gate !== 'shared' && modules.includes('shared') ? { shared: sum((module) => module === 'shared') } : {}),
-      entropy,
-    };
-  });
-}

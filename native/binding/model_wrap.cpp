@@ -5,6 +5,7 @@
 
 #include "adatt/calibration.h"
 #include "adatt/errors.h"
+#include "adatt/expert_health.h"
 #include "adatt/trainer.h"
 #include "addon_data.h"
 #include "dataset_wrap.h"
@@ -82,6 +83,41 @@ class ForwardWorker : public ModelWorker {
   Batch batch_;
   bool gates_;
   std::vector<torch::Tensor> outputs_;
+};
+
+// Expert health sums over rows of a dataset (adatt::expert_activity).
+class ExpertActivityWorker : public ModelWorker {
+ public:
+  ExpertActivityWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::shared_ptr<const Dataset> dataset,
+                       torch::Tensor rows, int64_t batch_size)
+      : ModelWorker(env, std::move(state), Access::Read), dataset_(std::move(dataset)), rows_(std::move(rows)),
+        batch_size_(batch_size) {}
+
+ protected:
+  void Run() override { activity_ = expert_activity(model(), *dataset_, rows_, batch_size_, state().device); }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    auto levels = Napi::Array::New(env, activity_.levels.size());
+    for (size_t i = 0; i < activity_.levels.size(); ++i) {
+      const auto& sums = activity_.levels[i];
+      auto level = Napi::Object::New(env);
+      if (sums.gate_sum.defined()) level.Set("gateSum", to_raw_tensor(env, sums.gate_sum));
+      level.Set("zeroCount", to_raw_tensor(env, sums.zero_count));
+      level.Set("activeRows", to_raw_tensor(env, sums.active_rows));
+      level.Set("normSum", to_raw_tensor(env, sums.norm_sum));
+      levels.Set(static_cast<uint32_t>(i), level);
+    }
+    auto result = Napi::Object::New(env);
+    result.Set("rows", Napi::Number::New(env, static_cast<double>(activity_.rows)));
+    result.Set("levels", levels);
+    return result;
+  }
+
+ private:
+  std::shared_ptr<const Dataset> dataset_;
+  torch::Tensor rows_;
+  int64_t batch_size_;
+  adatt::ExpertActivity activity_;
 };
 
 class GradientsWorker : public ModelWorker {
@@ -267,6 +303,7 @@ Napi::Function AddonModel::Define(Napi::Env env) {
                      {
                          InstanceMethod<&AddonModel::Forward>("forward"),
                          InstanceMethod<&AddonModel::GateWeights>("gateWeights"),
+                         InstanceMethod<&AddonModel::ExpertActivity>("expertActivity"),
                          InstanceMethod<&AddonModel::Gradients>("gradients"),
                          InstanceMethod<&AddonModel::StateDict>("stateDict"),
                          InstanceMethod<&AddonModel::LoadStateDict>("loadStateDict"),
@@ -356,6 +393,20 @@ Napi::Value AddonModel::Forward(const Napi::CallbackInfo& info) {
     auto state = live_state();
     auto batch = to_batch(info[0], state->model->config());
     return (new ForwardWorker(info.Env(), state, std::move(batch), false))->Start();
+  });
+}
+
+Napi::Value AddonModel::ExpertActivity(const Napi::CallbackInfo& info) {
+  return start_worker(info.Env(), [&]() -> Napi::Value {
+    auto state = live_state();
+    auto dataset = AddonDataset::from_value(info[0], "dataset");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      throw_invalid("rows must be an Int32Array");
+    }
+    const auto rows_array = info[1].As<Napi::Int32Array>();
+    auto rows = torch::from_blob(const_cast<int32_t*>(rows_array.Data()), {static_cast<int64_t>(rows_array.ElementLength())}, torch::kInt32).to(torch::kLong);
+    const int64_t batch_size = info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 4096;
+    return (new ExpertActivityWorker(info.Env(), state, dataset, std::move(rows), batch_size))->Start();
   });
 }
 

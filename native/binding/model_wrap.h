@@ -72,6 +72,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value Predict(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value GateWeights(const Napi::CallbackInfo& info);
+  Napi::Value ExpertActivity(const Napi::CallbackInfo& info);
   Napi::Value Gradients(const Napi::CallbackInfo& info);
   Napi::Value StateDict(const Napi::CallbackInfo& info);
   Napi::Value LoadStateDict(const Napi::CallbackInfo& info);

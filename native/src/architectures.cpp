@@ -37,13 +37,16 @@ struct FusionLevel {
 // Base for the gated kinds: owns the levels and the shared forward loop.
 class GatedFusionArch : public MultiTaskArch {
  public:
-  torch::Tensor forward(const torch::Tensor& input, std::vector<torch::Tensor>* gates) override {
+  torch::Tensor forward(const torch::Tensor& input, ArchProbe* probe) override {
     torch::Tensor hidden = input;  // [B, D] at the first level: every module reads the same input
     for (size_t level = 0; level < levels_.size(); ++level) {
       auto& fusion = levels_[level];
       const torch::Tensor expert_out = fusion.experts->forward(hidden);
       torch::Tensor weights = fusion.gates->forward(gate_input(input, hidden));
-      if (gates != nullptr) gates->push_back(weights.detach());
+      if (probe != nullptr) {
+        probe->gates.push_back(weights.detach());
+        probe->experts.push_back(expert_out.detach());
+      }
       weights = add_residual(level, weights);
       hidden = fuse_experts(weights, expert_out);  // [B, G, E] x [B, E, D] -> [B, G, D]
     }
@@ -312,10 +315,12 @@ class CrossStitchArch : public MultiTaskArch {
     output_dim_ = input_dim;
   }
 
-  torch::Tensor forward(const torch::Tensor& input, std::vector<torch::Tensor>* /*gates*/) override {
+  torch::Tensor forward(const torch::Tensor& input, ArchProbe* probe) override {
     torch::Tensor hidden = input;
     for (size_t level = 0; level < experts_.size(); ++level) {
-      const torch::Tensor by_task = experts_[level]->forward(hidden).transpose(0, 1);  // [T, B, D]
+      const torch::Tensor expert_out = experts_[level]->forward(hidden);  // [B, T, D]
+      if (probe != nullptr) probe->experts.push_back(expert_out.detach());
+      const torch::Tensor by_task = expert_out.transpose(0, 1);  // [T, B, D]
       const auto shape = by_task.sizes().vec();
       // out[t] = sum_s W[t, s] x[s]: one GEMM over the flattened batch.
       hidden = torch::mm(stitches_[level], by_task.reshape({tasks_, -1})).view(shape).transpose(0, 1);
@@ -355,8 +360,9 @@ class BottomArch : public MultiTaskArch {
         bottoms_(register_module("bottoms", GroupedMLP(shared ? 1 : config.num_tasks(), config.input_dim(),
                                                        flatten(config.expert_dims)))) {}
 
-  torch::Tensor forward(const torch::Tensor& input, std::vector<torch::Tensor>* /*gates*/) override {
-    const torch::Tensor out = bottoms_->forward(input);
+  torch::Tensor forward(const torch::Tensor& input, ArchProbe* probe) override {
+    const torch::Tensor out = bottoms_->forward(input);  // [B, N, D]
+    if (probe != nullptr) probe->experts.push_back(out.detach());
     return shared_ ? out.squeeze(1) : out;
   }
 

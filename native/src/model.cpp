@@ -165,10 +165,15 @@ std::vector<torch::Tensor> MultiTaskModelImpl::forward(const Batch& batch) {
 }
 
 std::vector<torch::Tensor> MultiTaskModelImpl::gate_weights(const Batch& batch) {
-  std::vector<torch::Tensor> gates;
-  arch_->forward(embed(batch), &gates);
+  auto gates = probe(batch).gates;
   for (auto& level : gates) level = level.mean(0);
   return gates;
+}
+
+ArchProbe MultiTaskModelImpl::probe(const Batch& batch) {
+  ArchProbe recorded;
+  arch_->forward(embed(batch), &recorded);
+  return recorded;
 }
 
 ReferenceEntries MultiTaskModelImpl::shared_layer() const {

@@ -1,7 +1,8 @@
 /** The report page and its pieces, from hand-made run artifacts (no model, no browser). */
 import { describe, expect, it } from 'vitest';
 import { metricsTable, formatDuration, formatCompact } from '../../lib/cli/format';
-import { batchOfRows, evenlySpacedRows, gateShares } from '../../lib/cli/gates';
+import { batchOfRows } from '../../lib/cli/gates';
+import { evenlySpacedRows, gateShares } from '../../lib/gates';
 import { groupParameters } from '../../lib/cli/parameters';
 import { csvChunks, predictionColumns } from '../../lib/cli/prediction-file';
 import { buildReport } from '../../lib/cli/report/html';

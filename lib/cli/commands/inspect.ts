@@ -7,7 +7,8 @@ import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selec
 import { loadEvaluationData } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger, formatTable } from '../format';
-import { gateShares, measureGates } from '../gates';
+import { gateShares } from '../../gates';
+import { measureGates } from '../gates';
 import { openModel, type OpenedModel } from '../model-source';
 import type { Output } from '../output';
 import { groupParameters, type ParameterGroup } from '../parameters';

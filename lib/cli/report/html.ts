@@ -6,7 +6,7 @@
 import type { TaskConfig } from '../../config';
 import type { EpochSummary, Metrics } from '../../training';
 import { formatInteger, formatSeconds, formatMetric, HEADLINE_METRIC, HIGHER_IS_BETTER, metricNames } from '../format';
-import { gateShares } from '../gates';
+import { gateShares } from '../../gates';
 import type { ReliabilityCurve } from '../../calibration';
 import type { CalibrationRecord, GateRecord, MetricsRecord, RunArtifacts } from '../run-dir';
 import { escapeHtml as e, heatmap, lineChart, type Series } from './svg';

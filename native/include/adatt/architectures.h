@@ -12,12 +12,21 @@
 
 namespace adatt {
 
+// What a forward pass records per level when asked (gate weights, expert health), detached.
+struct ArchProbe {
+  // Per fusion level, the dense gate matrix [B, G, E] (softmax output, before any native-expert
+  // residual); none for kinds without gates.
+  std::vector<torch::Tensor> gates;
+  // Per level, the experts' outputs [B, E, D] after their last ReLU: the level's experts (gated
+  // kinds), the tasks' networks (cross-stitch, before the stitch; single-task) or the shared bottom.
+  std::vector<torch::Tensor> experts;
+};
+
 class MultiTaskArch : public torch::nn::Module {
  public:
   // input [B, D]. Returns [B, T, D_out], or [B, D_out] when every task reads the same output.
-  // When `gates` is given, appends each fusion level's dense gate matrix [B, G, E] (softmax output,
-  // before any native-expert residual).
-  virtual torch::Tensor forward(const torch::Tensor& input, std::vector<torch::Tensor>* gates) = 0;
+  // With a `probe`, records what it holds level by level.
+  virtual torch::Tensor forward(const torch::Tensor& input, ArchProbe* probe) = 0;
   virtual int64_t output_dim() const = 0;
   // Parameters under their reference names (prefix "mtl_arch.").
   virtual void reference_entries(ReferenceEntries& out) const = 0;

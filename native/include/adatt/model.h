@@ -52,6 +52,8 @@ class MultiTaskModelImpl : public torch::nn::Module, public TaskModel {
   std::vector<torch::Tensor> forward(const Batch& batch);
   // Per fusion level, the batch mean of the gate matrix: [G, E].
   std::vector<torch::Tensor> gate_weights(const Batch& batch);
+  // The multi-task part's gates and expert outputs on `batch` (towers are not run).
+  ArchProbe probe(const Batch& batch);
 
   const ModelConfig& config() const { return config_; }
   // Checks shapes and id ranges of a CPU batch against this model's inputs (cheap, before any kernel

@@ -275,10 +275,19 @@ describe('adatt eval, predict, inspect, report, export', () => {
     expect(text.stdout).toMatch(/levels\s+0: 4 × MLP \[16\]\s+1: 4 × MLP \[8\]/);
     expect(text.stdout).toContain('experts, level 0');
     expect(text.stdout).toContain('Gate weights: mean over 100 rows of synthetic validation split');
+    expect(text.stdout).toContain('Expert health: over 100 rows of synthetic validation split');
+    expect(text.stdout).toMatch(/\n\s+1\s+y2\/1\s+\d+\.\d%\s+\d+\.\d%\s+\d/);
     const json = events((await adatt(['inspect', run, '--json', '--no-gates'])).stdout)[0]!;
     const parts = json.parts as { parameters: number }[];
     expect(parts.reduce((sum, part) => sum + part.parameters, 0)).toBe(json.parameters);
     expect(json.gates).toBeUndefined();
+    expect(json.expertHealth).toBeUndefined();
+    // The same rows as the last epoch's measurement in metrics.jsonl (the model's final weights, 2048 rows by default).
+    const withHealth = events((await adatt(['inspect', run, '--json'])).stdout)[0]!;
+    const epochs = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line))
+      .filter((line) => line.type === 'epoch');
+    expect(epochs.every((epoch) => epoch.expertHealth.experts.length === 8)).toBe(true);
+    expect(withHealth.expertHealth).toEqual(epochs.at(-1).expertHealth);
   });
 
   it('rebuilds the report from the run files alone', async () => {

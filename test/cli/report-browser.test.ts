@@ -65,24 +65,26 @@ beforeAll(async () => {
 describe.skipIf(skip)('report.html in headless Chromium', () => {
   it('runs its script without errors and renders every chart', () => {
     const { stdout, stderr } = chromium(['--dump-dom']);
-    // 2 tasks x (loss + validation metric) line charts, plus one heatmap per level.
-    expect(stdout).toContain('data-rendered="6"');
+    // 2 tasks x (loss + validation metric) line charts, one heatmap per level, and per level the
+    // experts' zero-output shares and output norms.
+    expect(stdout).toContain('data-rendered="10"');
+    expect(stdout).toContain('level 1: share of zero ReLU outputs per expert');
     expect(stdout).toContain('<svg class="chart heatmap"');
     expect(stderr).not.toMatch(/Uncaught|Refused to|ERR_/);
   }, 60_000);
 
   it('renders the task-weight and gradient-conflict charts of a GradNorm run', () => {
     const { stdout, stderr } = chromium(['--dump-dom'], objectivesRun);
-    // The six above, the task weights, the pairwise cosine and the norms.
-    expect(stdout).toContain('data-rendered="9"');
+    // The ten above, the task weights, the pairwise cosine and the norms.
+    expect(stdout).toContain('data-rendered="13"');
     expect(stdout).toContain('task-gradient cosine on shared parameters');
     expect(stderr).not.toMatch(/Uncaught|Refused to|ERR_/);
   }, 60_000);
 
   it('renders the reliability chart of a calibrated run', () => {
     const { stdout, stderr } = chromium(['--dump-dom'], calibratedRun);
-    // Loss and validation AUC of the one task, and its reliability before and after.
-    expect(stdout).toContain('data-rendered="3"');
+    // Loss and validation AUC of the one task, the network's expert health, and its reliability before and after.
+    expect(stdout).toContain('data-rendered="5"');
     expect(stdout).toMatch(/click: reliability \(ECE 0\.\d+ → 0\.\d+\)/);
     expect(stdout).toContain('after (isotonic)');
     expect(stderr).not.toMatch(/Uncaught|Refused to|ERR_/);

@@ -1,5 +1,7 @@
 /** `adatt inspect`: a model's architecture, parameter counts per part and gate statistics on data. */
 import type { Calibration } from '../../calibration';
+import { TensorDataset } from '../../dataset';
+import type { ExpertHealth } from '../../expert-health';
 import { normalizeModelConfig } from '../../config';
 import type { Model } from '../../model';
 import { positionalsOf, type ParsedArgs } from '../args';
@@ -18,15 +20,16 @@ import { schemaOf } from './eval';
 export const inspectCommand: Command = {
   spec: {
     name: 'inspect',
-    summary: 'show a model\'s architecture, parameters per part and expert utilisation on data',
+    summary: 'show a model\'s architecture, parameters per part, expert utilisation and expert health on data',
     description: `Gate statistics are each gate's softmax weight on each expert, averaged over --sample rows of the
 validation split of the run's data (or --data / --split), and how it divides between the task's own experts,
-other tasks' experts and shared experts.`,
+other tasks' experts and shared experts. Expert health, on the same rows: per expert the share of zero ReLU outputs,
+of dead units and its output norm, with flags for collapsed, degraded and ignored experts.`,
     positionals: [{ name: 'model', description: 'run directory or .adatt checkpoint', required: true }],
     options: [
       ...DATA_OPTIONS,
-      { name: 'sample', type: 'integer', value: 'N', description: 'rows for the gate statistics (default 2048)' },
-      { name: 'gates', type: 'boolean', description: 'gate statistics (default on; --no-gates skips reading data)' },
+      { name: 'sample', type: 'integer', value: 'N', description: 'rows for the gate statistics and expert health (default 2048)' },
+      { name: 'gates', type: 'boolean', description: 'gate statistics and expert health (default on; --no-gates skips reading data)' },
       DEVICE_OPTION,
       THREADS_OPTION,
       JSON_OPTION,
@@ -104,11 +107,24 @@ function gatesText(gates: GateRecord): string {
   return `Gate weights: mean over ${formatInteger(gates.rows)} rows of ${gates.split}\n\n${blocks.join('\n\n')}`;
 }
 
-async function gateStatistics(args: ParsedArgs, opened: OpenedModel, model: Model, out: Output): Promise<GateRecord | undefined> {
-  if (args.options.gates === false) return undefined;
+/** Per level and expert its health, then the flags (docs/training.md, "Expert health"). */
+export function expertHealthText(health: ExpertHealth, split: string): string {
+  const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
+  const table = formatTable(['level', 'expert', 'zero outputs', 'dead units', 'output norm'],
+    health.experts.map((e) => [String(e.level), e.expert, pct(e.zeroFraction), pct(e.deadUnits), e.outputNorm.toPrecision(4)]));
+  const flags = health.flags.length === 0
+    ? 'No flags: no collapsed expert, no shared expert serving one task, no task gate ignoring its own experts.'
+    : `Flags:\n${health.flags.map((flag) => `  ${flag.kind}: ${flag.message}`).join('\n')}`;
+  return `Expert health: over ${formatInteger(health.rows)} rows of ${split}\n\n${table}\n\n${flags}`;
+}
+
+/** Gate statistics and expert health on sampled rows of the validation split (or --data / --split). */
+async function rowStatistics(args: ParsedArgs, opened: OpenedModel, model: Model, out: Output):
+  Promise<{ gates?: GateRecord; health?: ExpertHealth; split?: string }> {
+  if (args.options.gates === false) return {};
   if (opened.run === undefined && args.options.data === undefined) {
-    out.info('(gate statistics need rows: pass --data, or inspect a run directory)');
-    return undefined;
+    out.info('(gate statistics and expert health need rows: pass --data, or inspect a run directory)');
+    return {};
   }
   const options = { ...args.options, split: args.options.split ?? 'validation' };
   const { data, split } = await selectData(options, opened);
@@ -117,7 +133,9 @@ async function gateStatistics(args: ParsedArgs, opened: OpenedModel, model: Mode
   if (sample < 1) throw new UsageError(`--sample must be at least 1, got ${sample}`);
   const gates = await measureGates(model, rows.encoded, sample, rows.description);
   if (!gates) out.info(`(a ${model.config.kind} model has no softmax gates over experts)`);
-  return gates;
+  using dataset = TensorDataset.fromEncoded(rows.encoded);
+  const health = await model.expertStats(dataset, { rows: sample });
+  return { ...(gates ? { gates } : {}), health, split: rows.description };
 }
 
 async function inspectModel(args: ParsedArgs, out: Output): Promise<number> {
@@ -132,12 +150,14 @@ async function inspectModel(args: ParsedArgs, out: Output): Promise<number> {
     out.print(lines.map(([key, value]) => `${key.padEnd(11)}${value}`).join('\n'));
     out.print(`\n${parametersTable(parts, total)}`);
   }
-  const gates = await gateStatistics(args, opened, model, out);
+  const { gates, health, split } = await rowStatistics(args, opened, model, out);
   if (gates && !out.json) out.print(`\n${gatesText(gates)}`);
+  if (health && !out.json) out.print(`\n${expertHealthText(health, split!)}`);
   out.event('inspect', {
     file: opened.file, config: model.config, parameters: total, parts,
     ...(model.calibration ? { calibration: model.calibration } : {}),
     ...(gates ? { gates: { ...gates, shares: gates.levels.map(gateShares) } } : {}),
+    ...(health ? { expertHealth: health } : {}),
   });
   return 0;
 }

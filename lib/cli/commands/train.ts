@@ -210,7 +210,7 @@ async function trainInto(run: RunDirectory, config: RunConfig, overrides: readon
     const trained = model;
     const result = await withFlags(overrides, () => inSection('training', () => fit(trained, splits.train!, {
       ...fitOptionsOf(config, run),
-      ...(splits.validation ? { validation: splits.validation } : {}),
+      ...(splits.validation ? { validation: splits.validation, expertHealth: { rows: config.report.gateSampleRows as number } } : {}),
       ...(resume ? { resume } : {}),
       signal: interrupts.signal,
       onProgress: (event) => reporter.progress(event),
@@ -293,6 +293,7 @@ async function finishRun(run: RunDirectory, info: RunInfo, model: Model, data: T
     out.event('interrupted', { checkpoint: run.path('interrupted') });
     return 'interrupted';
   }
+  for (const flag of result.epochs.at(-1)?.expertHealth?.flags ?? []) out.warn(`expert health: ${flag.message}`);
   if (result.calibration && splits.validation) {
     const { calibration, curves } = result.calibration;
     await run.writeJson('calibration', { split: 'validation', rows: splits.validation.size, calibration, curves });

@@ -8,6 +8,7 @@ import type { EpochSummary, Metrics } from '../../training';
 import { formatInteger, formatSeconds, formatMetric, HEADLINE_METRIC, HIGHER_IS_BETTER, metricNames } from '../format';
 import { gateShares } from '../../gates';
 import type { ReliabilityCurve } from '../../calibration';
+import type { ExpertStats } from '../../expert-health';
 import type { CalibrationRecord, GateRecord, MetricsRecord, RunArtifacts } from '../run-dir';
 import { escapeHtml as e, heatmap, lineChart, type Series } from './svg';
 
@@ -169,6 +170,42 @@ Outlined cells are the task's own experts. Weights are the model's at the end of
 <div class="levels">${levels.join('')}</div></section>`;
 }
 
+function expertHealthSection(epochs: readonly EpochSummary[]): string {
+  const measured = epochs.filter((s) => s.expertHealth !== undefined);
+  const last = measured.at(-1)?.expertHealth;
+  if (!last) return '';
+  const x = (summary: EpochSummary): number => summary.epoch + 1;
+  const levels = [...new Set(last.experts.map((e) => e.level))];
+  const charts = levels.flatMap((level) => {
+    const names = last.experts.filter((e) => e.level === level).map((e) => e.expert);
+    const chart = (title: string, yLabel: string, value: (stats: ExpertStats) => number): string => lineChart({
+      title, xLabel: 'epoch', yLabel,
+      series: names.map((name) => ({
+        name,
+        points: measured.map((s) => {
+          const stats = s.expertHealth!.experts.find((candidate) => candidate.level === level && candidate.expert === name);
+          return { x: x(s), y: stats ? value(stats) : NaN };
+        }),
+      })),
+    });
+    return [
+      chart(`level ${level}: share of zero ReLU outputs per expert`, 'share', (stats) => stats.zeroFraction),
+      chart(`level ${level}: output norm per expert`, 'norm', (stats) => stats.outputNorm),
+    ];
+  });
+  const pct = (v: number): string => `${(v * 100).toFixed(1)} %`;
+  const rows = last.experts.map((stats) => `<tr><td>${stats.level}</td><td>${e(stats.expert)}</td><td>${pct(stats.zeroFraction)}</td>` +
+    `<td>${pct(stats.deadUnits)}</td><td>${stats.outputNorm.toPrecision(4)}</td></tr>`);
+  const flags = last.flags.length === 0
+    ? '<p class="note">No flags: no collapsed expert, no shared expert serving one task, no task gate ignoring its own experts.</p>'
+    : `<ul class="flags">${last.flags.map((flag) => `<li><b>${e(flag.kind)}</b>: ${e(flag.message)}</li>`).join('')}</ul>`;
+  return `<section><h2>Expert health</h2>
+<p class="note">Measured on ${formatInteger(last.rows)} validation rows after every epoch: the share of each expert's outputs that its last ReLU sets to zero
+(collapse when most are), units that are zero on every row, and the mean norm of its output. The table and flags are the last epoch's.</p>
+${flags}<div class="charts">${charts.join('')}</div>
+<table><tr><th>level</th><th>expert</th><th>zero outputs</th><th>dead units</th><th>output norm</th></tr>${rows.join('')}</table></section>`;
+}
+
 function calibrationSection(record: CalibrationRecord | undefined): string {
   if (!record) return '';
   const charts = Object.entries(record.curves).map(([task, { before, after }]) => {
@@ -240,6 +277,7 @@ export function buildReport(artifacts: RunArtifacts): string {
 <section>${facts(run, epochs)}${run.error ? `<p class="note">Error: ${e(run.error)}</p>` : ''}</section>
 ${metricsSection(epochs, testMetricsOf(metrics))}
 <section><h2>Training curves</h2>${curves(run.dataset.tasks, epochs)}</section>
+${expertHealthSection(epochs)}
 ${calibrationSection(artifacts.calibration)}
 ${gatesSection(artifacts.gates, run.model.config.kind)}
 ${parametersSection(run)}

@@ -113,8 +113,8 @@ export function lineChart(options: LineChartOptions): string {
       ...visible.map((p) => `<circle cx="${f(px(p.x))}" cy="${f(py(p.y))}" r="3.5" fill="currentColor">` +
         `<title>${escapeHtml(s.name)}, ${escapeHtml(options.xLabel)} ${p.x}: ${p.y.toFixed(digits)}</title></circle>`),
       '</g>');
-    // Legend entries sit in one row above the plot.
-    const x = left + i * 150;
+    // Legend entries sit in one row above the plot, closer together when there are many.
+    const x = left + i * Math.min(150, plotWidth / series.length);
     out.push(`<g class="legend-item" data-series="${i}" style="color:${color}" transform="translate(${x} 36)">`,
       `<line x1="0" x2="18" y1="-4" y2="-4" stroke="currentColor" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
       `<text x="24" y="0">${escapeHtml(s.name)}</text></g>`);

@@ -86,8 +86,19 @@ describe('TorchScript', () => {
     const x = Float32Array.from({ length: size * 4 }, (_, i) => Math.cos(i));
     const labels = [0, 1, 2].map((t) => Float32Array.from({ length: size }, (_, i) => (t < 2 ? (x[4 * i + t]! > 0 ? 1 : 0) : x[4 * i + 3]!)));
     using data = TensorDataset.fromEncoded({ size, dense: x, labels });
-    const result = await fit(model, data, { epochs: 2, batchSize: 16 });
+    const result = await fit(model, data, { epochs: 2, batchSize: 16, validation: data, calibration: { method: 'temperature', tasks: ['b'] } });
     expect(result.steps).toBe(8);
+    // Calibrated like a native model: the one task asked for, applied by predict unless calibrated: false.
+    expect(Object.keys(model.calibration!)).toEqual(['b']);
+    const [calibrated, raw] = [await predict(model, data), await predict(model, data, { calibrated: false })];
+    expect(calibrated.a).toEqual(raw.a);
+    const temperature = (model.calibration!.b as { temperature: number }).temperature;
+    calibrated.b!.forEach((p, i) => {
+      const logit = Math.log(raw.b![i]! / (1 - raw.b![i]!));
+      expect(p).toBeCloseTo(1 / (1 + Math.exp(-logit / temperature)), 5);
+    });
+    model.configureTasks({ inputs: ['dense'], tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }, { name: 'y', type: 'regression' }] });
+    expect(model.calibration).toBeUndefined();
   });
 
   it('explains unusable files and calls', async () => {

@@ -202,7 +202,7 @@ class RunWorker : public ModelWorker {
 
  protected:
   void Run() override {
-    c10::InferenceMode inference;
+    EvaluationGuard no_autograd(*state().script);
     for (auto& arg : args_) {
       if (arg.isTensor()) arg = arg.toTensor().to(state().device);
     }

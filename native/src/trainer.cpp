@@ -660,7 +660,7 @@ std::vector<torch::Tensor> predict_outputs(TaskModel& model, const Dataset& data
   const auto& specs = model.task_specs();
   std::vector<torch::Tensor> outputs;
   {
-    c10::InferenceMode inference;
+    EvaluationGuard no_autograd(model);
     std::vector<std::vector<torch::Tensor>> parts(specs.size());
     for (size_t t = 0; t < specs.size(); ++t) parts[t].push_back(torch::empty({0, specs[t].outputs}));
     for (int64_t begin = first; begin < last; begin += batch_size) {

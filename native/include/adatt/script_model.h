@@ -23,6 +23,7 @@ class ScriptTaskModel : public TaskModel {
   static std::shared_ptr<ScriptTaskModel> load(const std::string& path, const torch::Device& device);
 
   torch::jit::Module& module() { return module_; }
+  bool allows_inference_mode() const override { return false; }
   // How dataset batches feed forward() and which task each output is; needed to train or evaluate.
   void configure(std::vector<ScriptInput> inputs, std::vector<TaskSpec> tasks);
   bool configured() const { return !tasks_.empty(); }

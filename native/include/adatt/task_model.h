@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <vector>
 
 #include "adatt/config.h"
@@ -39,6 +40,23 @@ class TaskModel {
   virtual const std::vector<TaskSpec>& task_specs() const = 0;
   // Throws InvalidArgument naming feature, task and row unless `data` fits this model.
   virtual void check_dataset(const Dataset& data, const std::vector<bool>& regression) const = 0;
+  // Whether evaluation may run under c10::InferenceMode. TorchScript modules may not: the graph
+  // executor keeps tensors made during a run in its cached plans, and inference tensors among them
+  // break the next training step ("Inference tensors cannot be saved for backward").
+  virtual bool allows_inference_mode() const { return true; }
+};
+
+// No autograd while evaluating a model: NoGradGuard, and InferenceMode too where the model allows it
+// (cheaper: no version counters or view tracking).
+class EvaluationGuard {
+ public:
+  explicit EvaluationGuard(const TaskModel& model) {
+    if (model.allows_inference_mode()) inference_.emplace();
+  }
+
+ private:
+  torch::NoGradGuard no_grad_;
+  std::optional<c10::InferenceMode> inference_;
 };
 
 }  // namespace adatt

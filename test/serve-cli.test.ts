@@ -6,10 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { saveCheckpoint } from '../lib';
+import { Predictor, saveCheckpoint } from '../lib';
 import { adatt, BIN, events, REPO_ROOT, requireCompiledCli, SMALL_RUN, tempDir } from './cli/helpers';
 import { parseExposition } from './helpers/prometheus';
-import { createServingModel } from './helpers/serving';
+import { createServingModel, ROWS, SCHEMA } from './helpers/serving';
 
 const work = tempDir('serve');
 const run = path.join(work, 'run');
@@ -120,6 +120,26 @@ describe('adatt serve', () => {
     }
     expect(results.filter((result) => result.mode === 'no batching').map((result) => result.requestsPerCall)).toEqual([1, 1]);
   }, 60_000);
+
+  it('serves the calibration stored with the model, or raw probabilities with --uncalibrated', async () => {
+    using model = createServingModel();
+    model.calibration = { click: { method: 'platt', scale: 0.5, bias: -1 } };
+    const file = path.join(work, 'calibrated.adatt');
+    await saveCheckpoint(file, model, { schema: SCHEMA });
+    using predictor = new Predictor(model, SCHEMA);
+    const row = ROWS[0]!;
+    const calibrated = (await predictor.predictRows([row]))[0]!;
+    model.calibration = undefined;
+    const raw = (await predictor.predictRows([row]))[0]!;
+    expect(calibrated.click).not.toBeCloseTo(raw.click as number, 3);
+    for (const [flags, expected] of [[[], calibrated], [['--uncalibrated'], raw]] as const) {
+      const served = await serve([file, ...flags]);
+      const { predictions } = await (await post(served.base, { rows: [row] })).json() as { predictions: Record<string, unknown>[] };
+      expect(predictions[0]!.click).toBeCloseTo(expected.click as number, 6);
+      served.child.kill('SIGTERM');
+      expect((await served.exited).code).toBe(0);
+    }
+  }, 30_000);
 
   it('exits 2 for a bad flag or a checkpoint without a data schema', async () => {
     const flag = await adatt(['serve', run, '--max-batch', '0']);

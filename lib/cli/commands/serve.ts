@@ -3,7 +3,7 @@ import { Predictor } from '../../serving/predictor';
 import { ValidationError } from '../../errors';
 import { PredictionServer, type ServerOptions } from '../../serving/server';
 import { positionalsOf, type ParsedArgs } from '../args';
-import { applyThreads, DEVICE_OPTION, deviceOf, JSON_OPTION, THREADS_OPTION, type Command } from '../command';
+import { applyThreads, DEVICE_OPTION, deviceOf, JSON_OPTION, THREADS_OPTION, UNCALIBRATED_OPTION, type Command } from '../command';
 import { EXIT, UsageError } from '../exit';
 import { openModel } from '../model-source';
 import type { Output } from '../output';
@@ -26,6 +26,7 @@ accepting, answers what is in flight, then exits 0.`,
       { name: 'max-wait', type: 'integer', value: 'MS', description: 'how long an idle model waits for more requests (default 0: batches form while it is busy)' },
       { name: 'max-queue', type: 'integer', value: 'N', description: 'most requests waiting for the model before 503 (default 256)' },
       { name: 'max-rows', type: 'integer', value: 'N', description: 'most rows or candidates in one request (default 10000)' },
+      UNCALIBRATED_OPTION,
       DEVICE_OPTION,
       THREADS_OPTION,
       JSON_OPTION,
@@ -91,6 +92,7 @@ async function serve(args: ParsedArgs, out: Output): Promise<number> {
   try {
     const opened = await openModel(modelPath, deviceOf(args.options));
     using model = opened.checkpoint.model;
+    if (args.options.uncalibrated === true) model.calibration = undefined;
     const predictor = new Predictor(model, schemaOf(opened));
     const server = serverOf(predictor, { maxBatchRows: maxBatch, maxWaitMs: maxWait, maxQueue, maxRequestRows: maxRows });
     const address = await server.listen(port, host);

@@ -218,6 +218,14 @@ describe('adatt train', () => {
     expect(withCalibration!.spend).toEqual(without!.spend);
     // Platt scaling maximises the (weighted) likelihood on these rows, starting from the identity.
     expect(withCalibration!.click!.logLoss).toBeLessThanOrEqual(without!.click!.logLoss!);
+    const reliability = await adatt(['eval', out, '--split', 'validation', '--reliability']);
+    expect(reliability.stdout).toMatch(/\nclick: reliability \(ECE [\d.]+\)\npredicted\s+rows\s+mean prediction\s+positive rate\n/);
+    expect(reliability.stdout).toMatch(/\n0\.000–0\.067\s+[\d,]+\s/);
+    const reliabilityJson = events((await adatt(['eval', out, '--split', 'validation', '--reliability', '--json'])).stdout)[0]!;
+    const curves = reliabilityJson.reliability as Record<string, { ece: number; bins: unknown[] }>;
+    expect(Object.keys(curves)).toEqual(['click', 'buy']);
+    expect(curves.click!.ece).toBeCloseTo(withCalibration!.click!.ece!, 9);
+    expect(curves.click!.bins).toHaveLength(15);
     const inspect = await adatt(['inspect', out, '--no-gates']);
     expect(inspect.stdout).toMatch(/calibrated click: platt \(scale \S+, bias \S+\), buy: platt/);
     const scores = async (...flags: string[]): Promise<string[]> => {

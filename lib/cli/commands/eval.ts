@@ -1,12 +1,13 @@
 /** `adatt eval`: a model on a data split -> per-task metrics table (or JSON). */
 import type { FittedSchema } from '../../data/types';
 import { TensorDataset } from '../../dataset';
-import { evaluate } from '../../training';
+import type { ReliabilityCurve } from '../../calibration';
+import { evaluate, reliabilityCurves } from '../../training';
 import { positionalsOf, type ParsedArgs } from '../args';
 import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selectData, THREADS_OPTION, UNCALIBRATED_OPTION, type Command } from '../command';
 import { loadEvaluationData } from '../data';
 import { UsageError } from '../exit';
-import { formatInteger, metricsTable } from '../format';
+import { formatInteger, formatMetric, formatTable, metricsTable } from '../format';
 import { openModel, type OpenedModel } from '../model-source';
 import type { Output } from '../output';
 
@@ -19,6 +20,7 @@ export const evalCommand: Command = {
     options: [
       ...DATA_OPTIONS,
       { name: 'batch-size', type: 'integer', value: 'N', description: 'evaluation batch size (default 4096)' },
+      { name: 'reliability', type: 'boolean', description: 'also the reliability curve of each binary task: 15 bins of the predicted probability' },
       UNCALIBRATED_OPTION,
       DEVICE_OPTION,
       THREADS_OPTION,
@@ -34,6 +36,13 @@ export const evalCommand: Command = {
   },
   run: evalModel,
 };
+
+/** One row per bin: its range, rows, mean prediction and positive rate. */
+function reliabilityTable(curve: ReliabilityCurve): string {
+  const value = (v: number | null): string => (v === null ? '–' : v.toFixed(4));
+  return formatTable(['predicted', 'rows', 'mean prediction', 'positive rate'], curve.bins.map((bin) =>
+    [`${bin.lower.toFixed(3)}–${bin.upper.toFixed(3)}`, formatInteger(bin.rows), value(bin.meanPrediction), value(bin.positiveRate)]));
+}
 
 /** The model's fitted schema: what encodes rows for it. */
 export function schemaOf(opened: OpenedModel): FittedSchema {
@@ -53,11 +62,14 @@ async function evalModel(args: ParsedArgs, out: Output): Promise<number> {
   const rows = await loadEvaluationData(data, schema, split, { labels: 'required' });
   using dataset = TensorDataset.fromEncoded(rows.encoded, { schema, taskNames: schema.tasks.map((task) => task.name) });
   const batchSize = args.options.batchSize as number | undefined;
-  const metrics = await evaluate(model, dataset, {
-    ...(batchSize === undefined ? {} : { batchSize }), calibrated: args.options.uncalibrated !== true,
-  });
-  out.event('metrics', { model: opened.file, data: rows.description, rows: rows.encoded.size, metrics });
+  const options = { ...(batchSize === undefined ? {} : { batchSize }), calibrated: args.options.uncalibrated !== true };
+  const metrics = await evaluate(model, dataset, options);
+  const curves = args.options.reliability === true ? await reliabilityCurves(model, dataset, options) : undefined;
+  out.event('metrics', { model: opened.file, data: rows.description, rows: rows.encoded.size, metrics, ...(curves ? { reliability: curves } : {}) });
   out.info(`${model.config.kind} from ${opened.file} on ${rows.description} (${formatInteger(rows.encoded.size)} rows)`);
   if (!out.json) out.print(metricsTable(metrics));
+  if (curves && !out.json) {
+    for (const [task, curve] of Object.entries(curves)) out.print(`\n${task}: reliability (ECE ${formatMetric('ece', curve.ece)})\n${reliabilityTable(curve)}`);
+  }
   return 0;
 }

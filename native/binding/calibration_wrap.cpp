@@ -1,5 +1,6 @@
 #include "calibration_wrap.h"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,54 +38,31 @@ std::vector<TaskRows> to_task_rows(const Napi::CallbackInfo& info, const char* w
   return tasks;
 }
 
-class FitWorker : public PromiseWorker {
+// One result per task, computed on the compute thread, resolved to their JS forms in task order.
+template <typename Result>
+class PerTaskWorker : public PromiseWorker {
  public:
-  FitWorker(Napi::Env env, std::vector<TaskRows> tasks, std::vector<CalibrationMethod> methods)
-      : PromiseWorker(env), tasks_(std::move(tasks)), methods_(std::move(methods)) {}
+  using Compute = std::function<Result(size_t)>;
+  using Convert = Napi::Object (*)(Napi::Env, const Result&);
+  PerTaskWorker(Napi::Env env, size_t tasks, Compute compute, Convert convert)
+      : PromiseWorker(env), tasks_(tasks), compute_(std::move(compute)), convert_(convert) {}
 
  protected:
   void Run() override {
-    for (size_t t = 0; t < tasks_.size(); ++t) {
-      calibrators_.push_back(fit_calibrator(methods_[t], tasks_[t].logits, tasks_[t].labels, tasks_[t].weights));
-    }
+    for (size_t t = 0; t < tasks_; ++t) results_.push_back(compute_(t));
   }
 
   Napi::Value Resolve(Napi::Env env) override {
-    auto result = Napi::Array::New(env, calibrators_.size());
-    for (size_t t = 0; t < calibrators_.size(); ++t) result.Set(static_cast<uint32_t>(t), to_raw_calibrator(env, calibrators_[t]));
+    auto result = Napi::Array::New(env, results_.size());
+    for (size_t t = 0; t < results_.size(); ++t) result.Set(static_cast<uint32_t>(t), convert_(env, results_[t]));
     return result;
   }
 
  private:
-  std::vector<TaskRows> tasks_;
-  std::vector<CalibrationMethod> methods_;
-  std::vector<Calibrator> calibrators_;
-};
-
-class CurveWorker : public PromiseWorker {
- public:
-  CurveWorker(Napi::Env env, std::vector<TaskRows> tasks, std::vector<std::optional<Calibrator>> calibrators)
-      : PromiseWorker(env), tasks_(std::move(tasks)), calibrators_(std::move(calibrators)) {}
-
- protected:
-  void Run() override {
-    for (size_t t = 0; t < tasks_.size(); ++t) {
-      const auto& calibrator = calibrators_[t];
-      const auto p = calibrator ? calibrator->probabilities(tasks_[t].logits) : torch::sigmoid(tasks_[t].logits.to(torch::kDouble));
-      curves_.push_back(reliability_curve(p, tasks_[t].labels, tasks_[t].weights));
-    }
-  }
-
-  Napi::Value Resolve(Napi::Env env) override {
-    auto result = Napi::Array::New(env, curves_.size());
-    for (size_t t = 0; t < curves_.size(); ++t) result.Set(static_cast<uint32_t>(t), to_raw_reliability_curve(env, curves_[t]));
-    return result;
-  }
-
- private:
-  std::vector<TaskRows> tasks_;
-  std::vector<std::optional<Calibrator>> calibrators_;
-  std::vector<ReliabilityCurve> curves_;
+  size_t tasks_;
+  Compute compute_;
+  Convert convert_;
+  std::vector<Result> results_;
 };
 
 }  // namespace
@@ -99,7 +77,11 @@ Napi::Value FitCalibrators(const Napi::CallbackInfo& info) {
     for (uint32_t t = 0; t < tasks.size(); ++t) {
       methods.push_back(to_calibration_method(info[3].As<Napi::Array>().Get(t), "methods[" + std::to_string(t) + "]"));
     }
-    return (new FitWorker(info.Env(), std::move(tasks), std::move(methods)))->Start();
+    const size_t count = tasks.size();
+    auto fit = [tasks = std::move(tasks), methods = std::move(methods)](size_t t) {
+      return fit_calibrator(methods[t], tasks[t].logits, tasks[t].labels, tasks[t].weights);
+    };
+    return (new PerTaskWorker<Calibrator>(info.Env(), count, std::move(fit), to_raw_calibrator))->Start();
   });
 }
 
@@ -107,7 +89,13 @@ Napi::Value ReliabilityCurves(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
     auto tasks = to_task_rows(info, "reliabilityCurves");
     auto calibrators = to_calibrators(info[3], tasks.size());
-    return (new CurveWorker(info.Env(), std::move(tasks), std::move(calibrators)))->Start();
+    const size_t count = tasks.size();
+    auto curve = [tasks = std::move(tasks), calibrators = std::move(calibrators)](size_t t) {
+      const auto& calibrator = calibrators[t];
+      const auto p = calibrator ? calibrator->probabilities(tasks[t].logits) : torch::sigmoid(tasks[t].logits.to(torch::kDouble));
+      return reliability_curve(p, tasks[t].labels, tasks[t].weights);
+    };
+    return (new PerTaskWorker<ReliabilityCurve>(info.Env(), count, std::move(curve), to_raw_reliability_curve))->Start();
   });
 }
 

@@ -173,6 +173,8 @@ export interface FitOptions {
   clipNorm?: number;
   /** Per task name. */
   losses?: Record<string, TaskLossOptions>;
+  /** How task losses are weighted (default 'fixed'; see TaskWeightingOptions). */
+  taskWeighting?: TaskWeightingOptions;
   /** Shuffle seed (default 0): same seed and one thread give identical loss histories. */
   seed?: number;
   /** Moves the model there before training (default: where it is). */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The full test suite (what `npm test` and CI run): set up what is missing, type-check, run vitest.
+# The full test suite (what `npm test` and CI run): set up what is missing, type-check lib/ and test/, run vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.test.json
 npx vitest run "$@"

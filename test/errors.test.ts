@@ -172,6 +172,9 @@ describe('Model errors (fake addon)', () => {
     to(device: string) { return this.#record('to', [device], undefined); }
     device() { return 'cpu'; }
     parameterCount() { return 123; }
+    expertActivity(...args: unknown[]) { return this.#record('expertActivity', args, { rows: 0, levels: [] }); }
+    evaluate(...args: unknown[]) { return this.#record('evaluate', args, []); }
+    predict(...args: unknown[]) { return this.#record('predict', args, []); }
     dispose() { calls.push({ method: 'dispose', args: [] }); }
   }
 

@@ -35,8 +35,8 @@ describe('grouped AUC against an independent reference', () => {
     const weights = weighted ? [Float32Array.from({ length: size }, () => 0.2 + next() * 2)] : undefined;
     const [metrics] = await loadAddon().taskMetrics([logits], [click], ['binary'], undefined, weights, groups);
     const dir = makeTempDir('grouped-auc');
-    const file = (name: string, data: ArrayBufferView): string => {
-      fs.writeFileSync(path.join(dir, name), data);
+    const file = (name: string, data: Float32Array | BigInt64Array): string => {
+      fs.writeFileSync(path.join(dir, name), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       return path.join(dir, name);
     };
     const args = [

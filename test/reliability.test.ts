@@ -187,7 +187,7 @@ describe('odd inputs end in typed errors', () => {
     expect(() => TensorDataset.fromEncoded({ size: 2, dense: new Float32Array(4) } as never, { taskNames: ['a'] }))
       .toThrow(/labels must be an array of Float32Array/);
     using data = TensorDataset.fromEncoded({ size: 2, dense: new Float32Array(4), labels: [new Float32Array(2)] });
-    expect(() => data.subset([, 1])).toThrow(/rows\[0\] must be a row number, got an empty slot/);
+    expect(() => data.subset([, 1] as never)).toThrow(/rows\[0\] must be a row number, got an empty slot/);
     expect(() => parseCsv(undefined as never)).toThrow(ValidationError);
   });
 

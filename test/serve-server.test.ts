@@ -98,7 +98,7 @@ describe('PredictionServer', () => {
       expect((await post(base, '/predict', '[1]')).status).toBe(400);
       const tooMany = await post(base, '/predict', { rows: Array.from({ length: 6 }, () => ROWS[0]) });
       expect(tooMany.status).toBe(413);
-      expect((await tooMany.json()).error).toBe('rows holds 6 entries; at most 5 per request');
+      expect(((await tooMany.json()) as { error: string }).error).toBe('rows holds 6 entries; at most 5 per request');
       expect((await fetch(`${base}/nowhere`)).status).toBe(404);
       expect((await fetch(`${base}/predict`)).status).toBe(405);
       const counts = await metricsOf(base);
@@ -146,7 +146,7 @@ describe('PredictionServer', () => {
       const rejected = await post(base, '/predict', { rows: [ROWS[3]] });
       expect(rejected.status).toBe(503);
       expect(rejected.headers.get('retry-after')).toBe('1');
-      expect((await rejected.json()).error).toBe('the prediction queue is full (2 requests waiting); retry later');
+      expect(((await rejected.json()) as { error: string }).error).toBe('the prediction queue is full (2 requests waiting); retry later');
       expect((await post(base, '/predict', '{"rows": [')).status).toBe(503); // refused before its body is even parsed
       predictor.open();
       expect((await Promise.all(admitted)).map((answer) => answer.status)).toEqual([200, 200, 200]);
@@ -169,7 +169,7 @@ describe('PredictionServer', () => {
     predictor.open();
     const answers = await Promise.all(inFlight);
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
-    expect((await answers[0]!.json()).predictions).toHaveLength(1);
+    expect(((await answers[0]!.json()) as { predictions: unknown[] }).predictions).toHaveLength(1);
     await closing;
     await expect(fetch(`${base}/health`)).rejects.toThrow();
   });

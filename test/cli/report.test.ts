@@ -13,7 +13,7 @@ import type { FittedSchema } from '../../lib/data/types';
 export function sampleArtifacts(): RunArtifacts {
   const epoch = (e: number, loss: number, auc: number) => ({
     type: 'epoch' as const, epoch: e, steps: 10, examples: 1000, skipped: 0, seconds: 1.5, examplesPerSecond: 666, best: e === 1,
-    loss: { click: loss, '<b>': loss / 2 },
+    loss: { click: loss, '<b>': loss / 2 }, taskWeights: { click: 1, '<b>': 1 },
     validation: { click: { auc, logLoss: loss * 1.1, count: 100 }, '<b>': { rmse: 0.5 - e / 10, mae: 0.3, count: 100 } },
   });
   return {
@@ -92,7 +92,7 @@ describe('report pieces', () => {
     expect(click!.shared).toBeCloseTo(0.3);
     expect(shared!.own).toBeCloseTo(0.4);
     expect(shared!.shared).toBeUndefined();
-    const mmoe = gateShares({ level: 0, gates: ['a'], experts: ['expert 0', 'expert 1'], weights: [[0.5, 0.5]] });
+    const mmoe = gateShares({ gates: ['a'], experts: ['expert 0', 'expert 1'], weights: [[0.5, 0.5]] });
     expect(mmoe[0]).toEqual({ gate: 'a', entropy: 1 });
   });
 

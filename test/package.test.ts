@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, REPO_ROOT } from './helpers/reference';
@@ -81,6 +82,10 @@ describe('npm package', () => {
     const fromSource = newProject('from-source');
     const sourceLog = npm(['install', tarball, '--no-audit', '--no-fund', '--foreground-scripts'], fromSource);
     expect(sourceLog).toMatch(/building from source/);
+    // In parallel: as many compile jobs as cores and free memory allow.
+    const jobs = Number(/compiling with (\d+) parallel jobs/.exec(sourceLog)?.[1]);
+    expect(jobs).toBeGreaterThanOrEqual(1);
+    expect(jobs).toBeLessThanOrEqual(os.availableParallelism());
     const smoke = runSmoke(fromSource);
     expect(smoke.steps).toBe(8);
     expect(smoke.esm).toBe('function');

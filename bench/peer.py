@@ -7,6 +7,7 @@ Run with Debian's /usr/bin/python3 (python3-torch, the same LibTorch build as th
     python3 bench/peer.py '<cell JSON>'   # one cell, the same spec bench/ours.js takes, plus
                                           # "native": the normalised config (NativeModelConfig)
     python3 bench/peer.py gemm '{"threads": 2, "shapes": [[1024, 1024, 1024]]}'
+    python3 bench/peer.py latency '{"native": {...}, "batch": 1, "calls": 3000, "threads": 1}'
     python3 bench/peer.py info
 
 Prints one JSON line. The cell mirrors bench/ours.js: the same data size, batch, epochs and steps;
@@ -178,6 +179,30 @@ def gemm_rate(spec):
     return {"rates": rates}
 
 
+def latency(spec):
+    """p50 / p99 in µs of one forward (with the sigmoid) of `batch` rows, under inference_mode."""
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    config, batch = spec["native"], spec["batch"]
+    model = ReferenceModel(config).eval()
+    dense = torch.sin(torch.arange(batch * config["denseDim"], dtype=torch.float32)).view(batch, -1)
+    no_ids = torch.zeros(batch, 0, dtype=torch.long)
+
+    def call():
+        with torch.inference_mode():
+            return [torch.sigmoid(out.squeeze(-1)) for out in model(dense, no_ids, [])]
+
+    for _ in range(min(500, spec["calls"])):
+        call()
+    times = []
+    for _ in range(spec["calls"]):
+        start = time.perf_counter_ns()
+        call()
+        times.append((time.perf_counter_ns() - start) / 1000)
+    times.sort()
+    return {"p50": times[len(times) // 2], "p99": times[min(len(times) - 1, int(0.99 * len(times)))]}
+
+
 def info():
     found = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
     blas = found.group(1) if found else "unknown"
@@ -188,6 +213,8 @@ def info():
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "info":
         result = info()
+    elif len(sys.argv) == 3 and sys.argv[1] == "latency":
+        result = latency(json.loads(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "gemm":
         result = gemm_rate(json.loads(sys.argv[2]))
     elif len(sys.argv) == 2:

@@ -75,8 +75,11 @@ export interface RawExpertActivity {
 }
 
 export interface RawModel {
-  /** Per task, [B * outputs] (tower output, no sigmoid). */
-  forward(batch: RawBatch): Promise<Float32Array[]>;
+  /**
+   * Per task, [B * outputs]: the tower outputs, or with `predictions` what predict returns (sigmoid,
+   * softmax, calibrated where a calibrator is given). `inline`: computed on the calling thread, settled before it returns.
+   */
+  forward(batch: RawBatch, inline?: boolean, predictions?: { taskTypes: TaskKind[]; calibrators?: (RawCalibrator | null)[] }): Promise<Float32Array[]>;
   /** Per level, softmax gate output (before any residual). */
   gateWeights(batch: RawBatch): Promise<RawGateLevel[]>;
   /** Expert health sums over `rows` of `dataset` (adatt::expert_activity), in batches of `batchSize`. */

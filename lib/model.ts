@@ -9,6 +9,7 @@ import { fileError, prepareAtomicWrite, requireReadableFile, writeFileAtomic } f
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import { measureExpertHealth, type ExpertHealth, type ExpertHealthOptions } from './expert-health';
 import type { TensorDataset } from './dataset';
+import { rawCalibrators } from './calibration';
 import { TaskModel } from './task-model';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
 import { describeValue, findUnknownKey, isRecord, quoteList, readDevice } from './validation';
@@ -103,12 +104,21 @@ function readStateDict(value: unknown): StateDict {
   return Object.fromEntries(entries);
 }
 
+/**
+ * Forward calls whose rows x dense (non-embedding) parameters stay within this run on the calling
+ * thread: about a millisecond at most of arithmetic, less than the two thread handoffs of a call
+ * queued on the compute thread cost at small batches (docs/serving.md, "Per-call latency").
+ */
+const INLINE_FORWARD_WORK = 4_000_000;
+
 export class Model extends TaskModel<RawModel> {
   /** The validated config this model was built from (deep-frozen). */
   readonly config: ModelConfig;
   readonly #nativeConfig: NativeModelConfig;
   readonly #schema: BatchSchema;
   readonly #gateLabels: GateLabels[];
+  /** Forward batches of at most this many rows run inline (see INLINE_FORWARD_WORK). */
+  readonly #inlineRows: number;
 
   private constructor(raw: RawModel, config: ModelConfig, nativeConfig: NativeModelConfig) {
     super(raw, 'model');
@@ -116,6 +126,8 @@ export class Model extends TaskModel<RawModel> {
     this.#nativeConfig = nativeConfig;
     this.#schema = batchSchema(config.input);
     this.#gateLabels = gateLabels(nativeConfig);
+    const tables = [...nativeConfig.categorical, ...nativeConfig.multiValued].reduce((sum, f) => sum + f.vocab * f.dim, 0);
+    this.#inlineRows = Math.floor(INLINE_FORWARD_WORK / Math.max(1, callNative(() => raw.parameterCount()) - tables));
   }
 
   /** Builds a model with freshly initialised parameters on the CPU. Throws `ConfigError` for a bad config. */
@@ -131,12 +143,35 @@ export class Model extends TaskModel<RawModel> {
     return this.config.tasks;
   }
 
-  /** Per task name, the tower outputs [B * outputs] (logits for binary and multiclass tasks). */
+  /**
+   * Per task name, the tower outputs [B * outputs] (logits for binary and multiclass tasks). Small
+   * batches on the CPU are computed on the calling thread (cheaper than handing them to the compute
+   * thread and back); larger ones off the event loop.
+   */
   async forward(batch: Batch): Promise<Record<string, Float32Array>> {
     const raw = this._raw();
     const rawBatch = toRawBatch(batch, this.#schema);
-    const outputs = await callNativeAsync(() => raw.forward(rawBatch));
+    const outputs = await callNativeAsync(() => raw.forward(rawBatch, this.#runsInline(rawBatch.size)));
     return Object.fromEntries(this.#nativeConfig.tasks.map((task, t) => [task.name, outputs[t] as Float32Array]));
+  }
+
+  /**
+   * Per task name, predictions for the batch's rows as `predict` gives them (probabilities, calibrated
+   * unless `calibrated: false`; class probabilities; values), in one call: what serving uses.
+   */
+  async predictions(batch: Batch, options: { calibrated?: boolean } = {}): Promise<Record<string, Float32Array>> {
+    const raw = this._raw();
+    const rawBatch = toRawBatch(batch, this.#schema);
+    const calibrated = readOptions(options, 'options', ['calibrated']).calibrated;
+    if (calibrated !== undefined && typeof calibrated !== 'boolean') fail('calibrated', `calibrated must be a boolean, got ${describeValue(calibrated)}`);
+    const calibrators = calibrated === false ? undefined : rawCalibrators(this.calibration, this.config.tasks);
+    const spec = { taskTypes: this.config.tasks.map((task) => task.type), ...(calibrators ? { calibrators } : {}) };
+    const outputs = await callNativeAsync(() => raw.forward(rawBatch, this.#runsInline(rawBatch.size), spec));
+    return Object.fromEntries(this.#nativeConfig.tasks.map((task, t) => [task.name, outputs[t] as Float32Array]));
+  }
+
+  #runsInline(rows: number): boolean {
+    return rows <= this.#inlineRows && this.device === 'cpu';
   }
 
   /** Per fusion level, the softmax gate weights averaged over the batch; [] for kinds without gates. */

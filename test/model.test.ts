@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BusyError, createModel, DisposedError, FileError, info, setNumThreads, TorchError, ValidationError,
+  BusyError, createModel, DisposedError, FileError, info, MODEL_KINDS, setNumThreads, TorchError, ValidationError,
   type ModelConfig,
 } from '../lib';
 import { loadAddon } from '../lib/addon';
@@ -193,13 +193,15 @@ describe('Model', () => {
   it('reports busy instead of racing, and refuses use after dispose', async () => {
     const model = createModel(CONFIG);
     const seeds = { click: new Float32Array(2) };
-    const reading = model.forward(BATCH);
+    // gateWeights runs on the compute thread (a small forward runs inline, done before it returns).
+    const reading = model.gateWeights(BATCH);
     await expect(model.gradients(BATCH, seeds)).rejects.toThrow(BusyError);
     await reading;
     const writing = model.gradients(BATCH, seeds);
     await expect(model.forward(BATCH)).rejects.toThrow(BusyError);
+    await expect(model.gateWeights(BATCH)).rejects.toThrow(BusyError);
     await writing;
-    await Promise.all([model.forward(BATCH), model.forward(BATCH)]); // reads may overlap
+    await Promise.all([model.gateWeights(BATCH), model.forward(BATCH), model.gateWeights(BATCH)]); // reads may overlap
     model.dispose();
     expect(model.disposed).toBe(true);
     await expect(model.forward(BATCH)).rejects.toThrow(DisposedError);
@@ -209,9 +211,45 @@ describe('Model', () => {
 
   it('frees a model disposed while an operation runs once the operation ends', async () => {
     const model = createModel(CONFIG);
-    const pending = model.forward(BATCH);
+    const pending = model.gateWeights(BATCH);
     model.dispose();
-    expect((await pending).click).toHaveLength(2);
+    expect((await pending).length).toBeGreaterThan(0);
+  });
+
+  it.each(MODEL_KINDS)('%s: one row (matrix-vector products) gives the outputs and gradients of that row in a larger batch', async (kind) => {
+    const extra: Record<string, object> = {
+      'adatt-sp': { expertsPerTask: 2 }, adatt: { expertsPerTask: 2, sharedExperts: 1 }, ple: { expertsPerTask: 2, sharedExperts: 1 },
+      mmoe: { experts: 3, gateDims: [[4], []] },
+    };
+    using model = createModel({
+      kind, input: { dense: 3 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
+      expertDims: [[8], [6]], towerDims: [4], seed: 3, ...extra[kind],
+    } as ModelConfig);
+    const rows = [[0.3, -1, 2], [1, 0.5, -0.2], [-0.7, 0.1, 0.9]];
+    const all = await model.forward({ dense: rows });
+    const one = await model.forward({ dense: [rows[1]!] });
+    for (const task of ['a', 'b']) expect(one[task]![0]).toBeCloseTo(all[task]![1]!, 5);
+    const alone = await model.gradients({ dense: [rows[1]!] }, { a: [1], b: [0.5] });
+    const within = await model.gradients({ dense: rows }, { a: [0, 1, 0], b: [0, 0.5, 0] });
+    for (const [name, tensor] of Object.entries(within)) {
+      Array.from(tensor.data).forEach((g, i) => expect(alone[name]!.data[i], `${name}[${i}]`).toBeCloseTo(g, 5));
+    }
+  });
+
+  it('computes small forwards inline and large ones on the compute thread, with the same results', async () => {
+    const model = createModel(CONFIG);
+    const rows = 50_000; // far more rows x parameters than run inline
+    const big = { dense: Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i)), categorical: new Int32Array(rows),
+      multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(rows) }], size: rows };
+    // The large one is queued: a write started meanwhile finds the model busy.
+    const queued = model.forward(big);
+    await expect(model.gradients(BATCH, { click: new Float32Array(2) })).rejects.toThrow(BusyError);
+    const [large, small] = [await queued, await model.forward({ ...big, size: 1, dense: big.dense.subarray(0, 3), categorical: big.categorical.subarray(0, 1), multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(1) }] })];
+    expect(small.click![0]).toBeCloseTo(large.click![0]!, 6);
+    const predictions = await model.predictions(BATCH);
+    const outputs = await model.forward(BATCH);
+    expect(Array.from(predictions.click!)).toEqual(Array.from(outputs.click!, (z) => expect.closeTo(1 / (1 + Math.exp(-z)), 6)));
+    model.dispose();
   });
 });
 

@@ -9,10 +9,8 @@ import { FeatureEncoder, type EncodedFeatures } from '../data/encode';
 import { tableFromColumns } from '../data/table';
 import { vocabSize } from '../data/sections';
 import type { FittedCategorical, FittedSchema, FittedTask } from '../data/types';
-import { TensorDataset } from '../dataset';
 import { ValidationError } from '../errors';
 import type { Device, Model } from '../model';
-import { predict } from '../training';
 import { describeElement, describeValue, isRecord } from '../validation';
 
 /** One row of raw feature values by column name, as in the training data (label columns are not needed). */
@@ -182,7 +180,6 @@ export class Predictor implements Disposable {
   readonly schema: FittedSchema;
   readonly #encoder: FeatureEncoder;
   readonly #columns: readonly ColumnRule[];
-  readonly #taskNames: readonly string[];
 
   /** Serves `model` with the schema it was trained with; `dispose()` disposes the model. */
   constructor(model: Model, schema: FittedSchema) {
@@ -191,7 +188,6 @@ export class Predictor implements Disposable {
     this.model = model;
     this.schema = schema;
     this.#columns = columnRules(schema);
-    this.#taskNames = schema.tasks.map((task) => task.name);
   }
 
   /** The model and schema of a checkpoint (`adatt train` writes them to RUN_DIR/model.adatt). */
@@ -249,9 +245,10 @@ export class Predictor implements Disposable {
 
   /** Per task name, the model's predictions for encoded rows, as `predict` gives them ([N] or [N * classes]). */
   async predictEncoded(features: EncodedFeatures): Promise<Record<string, Float32Array>> {
-    const labels = this.#taskNames.map(() => new Float32Array(features.size).fill(NaN));
-    using rows = TensorDataset.fromEncoded({ ...features, labels }, { taskNames: this.#taskNames });
-    return await predict(this.model, rows, { batchSize: features.size });
+    const { size, dense, categorical, multiValued } = features;
+    return await this.model.predictions({
+      size, ...(dense ? { dense } : {}), ...(categorical ? { categorical } : {}), ...(multiValued ? { multiValued } : {}),
+    });
   }
 
   /** Scores several encoded requests in one model call; resolves to each request's predictions. */

@@ -49,10 +49,18 @@ torch::Device to_device(const std::string& name) {
 
 namespace {
 
+// What forward returns instead of the raw outputs: per task its predictions (adatt::calibrated_predictions).
+struct PredictionSpec {
+  std::vector<TaskType> types;
+  std::vector<std::optional<Calibrator>> calibrators;
+};
+
 class ForwardWorker : public ModelWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<ModelState> state, Batch batch, bool gates)
-      : ModelWorker(env, std::move(state), Access::Read), batch_(std::move(batch)), gates_(gates) {}
+  ForwardWorker(Napi::Env env, std::shared_ptr<ModelState> state, Batch batch, bool gates,
+                std::optional<PredictionSpec> predictions = std::nullopt)
+      : ModelWorker(env, std::move(state), Access::Read), batch_(std::move(batch)), gates_(gates),
+        predictions_(std::move(predictions)) {}
 
  protected:
   void Run() override {
@@ -60,7 +68,11 @@ class ForwardWorker : public ModelWorker {
     c10::InferenceMode inference;
     const Batch on_device = batch_.to(state().device);
     outputs_ = gates_ ? model().gate_weights(on_device) : model().forward(on_device);
-    for (auto& output : outputs_) output = output.to(torch::kCPU).contiguous();
+    for (size_t t = 0; t < outputs_.size(); ++t) {
+      auto& output = outputs_[t];
+      if (predictions_) output = calibrated_predictions(predictions_->types[t], output, predictions_->calibrators[t]);
+      output = output.to(torch::kCPU).contiguous();
+    }
   }
 
   Napi::Value Resolve(Napi::Env env) override {
@@ -82,6 +94,7 @@ class ForwardWorker : public ModelWorker {
  private:
   Batch batch_;
   bool gates_;
+  std::optional<PredictionSpec> predictions_;
   std::vector<torch::Tensor> outputs_;
 };
 
@@ -392,7 +405,16 @@ Napi::Value AddonModel::Forward(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
     auto state = live_state();
     auto batch = to_batch(info[0], state->model->config());
-    return (new ForwardWorker(info.Env(), state, std::move(batch), false))->Start();
+    std::optional<PredictionSpec> predictions;
+    if (info[2].IsObject()) {
+      const auto spec = info[2].As<Napi::Object>();
+      auto types = to_task_types(spec.Get("taskTypes"));
+      if (types.size() != state->model->config().tasks.size()) throw_invalid("taskTypes needs one entry per task");
+      auto calibrators = to_calibrators(spec.Get("calibrators"), types.size());
+      predictions = PredictionSpec{std::move(types), std::move(calibrators)};
+    }
+    auto* worker = new ForwardWorker(info.Env(), state, std::move(batch), false, std::move(predictions));
+    return info[1].ToBoolean().Value() ? worker->RunInline() : worker->Start();
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include "addon_data.h"
 #include "compute_thread.h"
+#include "threads.h"
 
 namespace adatt::binding {
 
@@ -70,6 +71,20 @@ Napi::Promise PromiseWorker::Start() {
   } else {
     std::thread([this] { execute(); }).detach();
   }
+  return promise;
+}
+
+Napi::Promise PromiseWorker::RunInline() {
+  auto promise = deferred_.Promise();
+  apply_thread_count();
+  try {
+    Run();
+  } catch (...) {
+    failed_ = true;
+    error_ = describe_current_exception();
+  }
+  settle(promise.Env());
+  delete this;
   return promise;
 }
 

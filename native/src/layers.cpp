@@ -39,6 +39,20 @@ torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& we
   const int64_t batch = input.size(0);
   // ReLU in place on the GEMM's own result: no extra buffer, and views of it stay plain views.
   auto activate = [relu](torch::Tensor y) { return relu ? y.relu_() : y; };
+  if (batch == 1) {
+    // One example (serving): matrix-vector products. A one-row GEMM still packs the whole weight
+    // matrix, which at this size costs more than the arithmetic; GEMV reads it once. Units that read
+    // the same module go in one product (their weights are consecutive rows).
+    const auto rows = weight.reshape({units * out, in});
+    const auto flat_bias = bias.reshape({units * out});
+    const int64_t group = input.dim() == 2 ? units : routing.group_size();
+    std::vector<torch::Tensor> parts;
+    for (int64_t first = 0; first < units; first += group) {
+      const auto x = input.dim() == 2 ? input[0] : input[0][routing.module_of(first)];
+      parts.push_back(torch::addmv(flat_bias.narrow(0, first * out, group * out), rows.narrow(0, first * out, group * out), x));
+    }
+    return activate(parts.size() == 1 ? parts.front() : torch::cat(parts)).view({1, units, out});
+  }
   if (input.dim() == 2) {
     // Every unit reads the same rows: one GEMM against all units' weights side by side.
     return activate(torch::addmm(bias.reshape({units * out}), input, weight.reshape({units * out, in}).t()))

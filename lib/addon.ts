@@ -302,6 +302,8 @@ export interface RawInfo {
   /** LibTorch's intra-op (OpenMP) threads: elementwise kernels and the fusion kernels. */
   numThreads: number;
   numInteropThreads: number;
+  /** How many model reads (forward, predict, evaluate) may run at once on the inference threads. */
+  inferenceThreads: number;
   /** The BLAS's threads (every GEMM); 0 when the BLAS cannot be asked (not OpenBLAS). */
   blasThreads: number;
   /** How the BLAS runs its threads: 'openblas-pthreads' (Debian's default), 'openblas-openmp', 'openblas-sequential' or 'unknown'. */
@@ -324,8 +326,8 @@ export interface RawTextDictionary {
 
 export interface RawAddon {
   info(): RawInfo;
-  /** intraOp 0 or absent: chosen for the BLAS (see lib/threads.ts). */
-  setNumThreads(n: number, intraOp?: number): void;
+  /** intraOp 0 or absent: chosen for the BLAS (see lib/threads.ts); inferenceThreads absent: unchanged. */
+  setNumThreads(n: number, intraOp?: number, inferenceThreads?: number): void;
   Model: new (config: NativeModelConfig) => RawModel;
   Dataset: new (init: RawDatasetInit) => RawDataset;
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;

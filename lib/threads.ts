@@ -14,6 +14,13 @@ export interface ThreadOptions {
    * (a training step ran about 3x slower with both pools at 2 threads on 2 cores).
    */
   intraOpThreads?: number;
+  /**
+   * How many model reads (forward, predict, evaluate, metrics) may run at once, each on its own
+   * inference thread with the thread counts above; training runs one job at a time on the compute
+   * thread. Default: the number of cores, at most 4. For concurrent serving, `setNumThreads(1,
+   * { inferenceThreads: cores })` gives each call one core.
+   */
+  inferenceThreads?: number;
 }
 
 /**
@@ -34,8 +41,9 @@ export function setThreadCount(n: number, options: ThreadOptions = {}): void {
   if (options === null || typeof options !== 'object') {
     throw new ValidationError('options', `setNumThreads: options must be an object, got ${describeValue(options)}`);
   }
-  const unknown = findUnknownKey(options as Record<string, unknown>, ['intraOpThreads']);
+  const unknown = findUnknownKey(options as Record<string, unknown>, ['intraOpThreads', 'inferenceThreads']);
   if (unknown !== undefined) throw new ValidationError(unknown, `setNumThreads: unknown option '${unknown}'`);
   const intraOp = options.intraOpThreads === undefined ? 0 : checkCount(options.intraOpThreads, 'intraOpThreads', MAX_THREADS);
-  callNative(() => addon.setNumThreads(n, intraOp));
+  const inference = options.inferenceThreads === undefined ? undefined : checkCount(options.inferenceThreads, 'inferenceThreads', 64);
+  callNative(() => addon.setNumThreads(n, intraOp, inference));
 }

@@ -223,7 +223,7 @@ const LOADED_INFO: RawInfo = {
   libtorchVersion: '2.5.1', runtimeLibtorchVersion: '2.5.1', libtorchPath: '/site/torch/lib/libtorch_cpu.so',
   torchVersionMajor: 2, torchVersionMinor: 5, parallelInfo: 'ATen/Parallel:\n\tat::get_num_threads() : 4\n',
   cudaBuilt: true, cudaAvailable: true, ncclBuilt: true, cudaDeviceCount: 2,
-  numThreads: 4, numInteropThreads: 4, blasThreads: 4, blasThreading: 'openblas-pthreads', blasMaxThreads: 64,
+  numThreads: 4, numInteropThreads: 4, blasThreads: 4, blasThreading: 'openblas-pthreads', blasMaxThreads: 64, inferenceThreads: 2,
 };
 const FOUND: FoundLibTorch = {
   source: 'LIBTORCH_USE_PYTORCH=1 (python3: /site/torch)', root: '/site/torch', libdir: '/site/torch/lib',

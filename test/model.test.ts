@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BusyError, createModel, DisposedError, FileError, info, MODEL_KINDS, setNumThreads, TorchError, ValidationError,
+  BusyError, createModel, DisposedError, FileError, info, MODEL_KINDS, predict, setNumThreads, TensorDataset, TorchError, ValidationError,
   type ModelConfig,
 } from '../lib';
 import { loadAddon } from '../lib/addon';
@@ -233,6 +233,35 @@ describe('Model', () => {
     const within = await model.gradients({ dense: rows }, { a: [0, 1, 0], b: [0, 0.5, 0] });
     for (const [name, tensor] of Object.entries(within)) {
       Array.from(tensor.data).forEach((g, i) => expect(alone[name]!.data[i], `${name}[${i}]`).toBeCloseTo(g, 5));
+    }
+  });
+
+  it('runs model reads on several inference threads at once, and in order of arrival on one', async () => {
+    using slow = createModel({ ...CONFIG, expertDims: [[256], [128]] });
+    using quick = createModel(CONFIG);
+    const rows = 100_000;
+    using data = TensorDataset.fromEncoded({
+      size: rows, dense: Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i)), categorical: new Int32Array(rows),
+      multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(rows) }], labels: [new Float32Array(rows), new Float32Array(rows)],
+    }, { taskNames: ['click', 'genre'] });
+    const finished: string[] = [];
+    const race = async (): Promise<string[]> => {
+      finished.length = 0;
+      const slowDone = predict(slow, data).then(() => finished.push('slow predict'));
+      await new Promise((resolve) => setImmediate(resolve)); // predict validates asynchronously: let it queue first
+      await Promise.all([slowDone, quick.gateWeights(BATCH).then(() => finished.push('quick read'))]);
+      return [...finished];
+    };
+    try {
+      setNumThreads(1, { inferenceThreads: 2 });
+      expect(info().inferenceThreads).toBe(2);
+      expect(await race()).toEqual(['quick read', 'slow predict']);
+      setNumThreads(1, { inferenceThreads: 1 });
+      expect(info().inferenceThreads).toBe(1);
+      expect(await race()).toEqual(['slow predict', 'quick read']);
+      expect(() => setNumThreads(1, { inferenceThreads: 0 })).toThrow(ValidationError);
+    } finally {
+      setNumThreads(1, { inferenceThreads: 2 });
     }
   });
 

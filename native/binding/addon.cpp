@@ -10,6 +10,7 @@
 #include "libtorch_runtime.h"
 #include "addon_data.h"
 #include "calibration_wrap.h"
+#include "compute_thread.h"
 #include "dataset_wrap.h"
 #include "distributed_wrap.h"
 #include "metrics_wrap.h"
@@ -42,6 +43,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     result.Set("blasThreading", Napi::String::New(env, blas_threading_name(blas_threading())));
     result.Set("blasMaxThreads", Napi::Number::New(env, blas_max_threads()));
     result.Set("numInteropThreads", Napi::Number::New(env, at::get_num_interop_threads()));
+    result.Set("inferenceThreads", Napi::Number::New(env, inference_threads()));
     result.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
     return result;
   });
@@ -55,6 +57,11 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
     const int intra_op = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
     if (intra_op < 0) throw_invalid("setNumThreads: intraOpThreads must be a positive integer");
     set_thread_count(threads, intra_op);
+    if (info[2].IsNumber()) {
+      const int inference = info[2].As<Napi::Number>().Int32Value();
+      if (inference < 1) throw_invalid("setNumThreads: inferenceThreads must be a positive integer");
+      set_inference_threads(inference);
+    }
     return info.Env().Undefined();
   });
 }

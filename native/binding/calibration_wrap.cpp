@@ -48,6 +48,8 @@ class PerTaskWorker : public PromiseWorker {
       : PromiseWorker(env), tasks_(tasks), compute_(std::move(compute)), convert_(convert) {}
 
  protected:
+  Runs runs() const override { return Runs::OnInferenceThreads; }
+
   void Run() override {
     for (size_t t = 0; t < tasks_; ++t) results_.push_back(compute_(t));
   }

@@ -17,7 +17,7 @@ class RendezvousWorker : public PromiseWorker {
 
  protected:
   void Run() override { communicator_ = std::make_shared<Communicator>(config_); }
-  bool computes() const override { return false; }
+  Runs runs() const override { return Runs::OnOwnThread; }
   Napi::Value Resolve(Napi::Env env) override {
     auto external = Napi::External<std::shared_ptr<Communicator>>::New(
         env, new std::shared_ptr<Communicator>(std::move(communicator_)),
@@ -37,7 +37,7 @@ class BarrierWorker : public PromiseWorker {
 
  protected:
   void Run() override { communicator_->barrier(); }
-  bool computes() const override { return false; }
+  Runs runs() const override { return Runs::OnOwnThread; }
 
  private:
   std::shared_ptr<Communicator> communicator_;
@@ -52,7 +52,7 @@ class AllGatherBytesWorker : public PromiseWorker {
 
  protected:
   void Run() override { gathered_ = communicator_->all_gather_bytes(local_); }
-  bool computes() const override { return false; }
+  Runs runs() const override { return Runs::OnOwnThread; }
   Napi::Value Resolve(Napi::Env env) override {
     auto result = Napi::Array::New(env, gathered_.size());
     for (uint32_t r = 0; r < gathered_.size(); ++r) {

@@ -52,6 +52,8 @@ class MetricsWorker : public PromiseWorker {
     }
   }
 
+  Runs runs() const override { return Runs::OnInferenceThreads; }
+
   Napi::Value Resolve(Napi::Env env) override {
     auto result = Napi::Array::New(env, results_.size());
     for (size_t t = 0; t < results_.size(); ++t) {

@@ -262,6 +262,9 @@ class DatasetWorker : public ModelWorker {
     }
   }
 
+  // Collectives must run in the same order on every rank: one at a time, on the compute thread.
+  Runs runs() const override { return communicator_ ? Runs::OnComputeThread : ModelWorker::runs(); }
+
   Napi::Value Resolve(Napi::Env env) override {
     auto result = Napi::Array::New(env);
     for (size_t t = 0; t < results_.size(); ++t) {

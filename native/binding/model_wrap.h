@@ -49,15 +49,22 @@ class OperationLease {
 class ModelWorker : public PromiseWorker {
  public:
   ModelWorker(Napi::Env env, std::shared_ptr<ModelState> state, Access access)
-      : PromiseWorker(env), lease_(std::move(state), access) {}
+      : PromiseWorker(env), lease_(std::move(state), access), access_(access) {}
 
  protected:
+  // Reads of a native model may overlap one another (the lease keeps writes out), so they run on the
+  // inference threads. A TorchScript module runs one call at a time: its methods and mode switches
+  // may change its attributes.
+  Runs runs() const override {
+    return access_ == Access::Read && !lease_->script ? Runs::OnInferenceThreads : Runs::OnComputeThread;
+  }
   ModelState& state() { return *lease_; }
   MultiTaskModelImpl& model() { return *lease_->model; }
   TaskModel& task_model() { return *lease_->task; }
 
  private:
   OperationLease lease_;
+  Access access_;
 };
 
 class AddonModel : public Napi::ObjectWrap<AddonModel> {

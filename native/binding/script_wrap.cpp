@@ -201,6 +201,7 @@ class RunWorker : public ModelWorker {
       : ModelWorker(env, std::move(state), Access::Read), method_(std::move(method)), args_(std::move(args)) {}
 
  protected:
+
   void Run() override {
     EvaluationGuard no_autograd(*state().script);
     for (auto& arg : args_) {

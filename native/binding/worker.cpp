@@ -66,10 +66,10 @@ PromiseWorker::PromiseWorker(Napi::Env env)
 Napi::Promise PromiseWorker::Start() {
   auto promise = deferred_.Promise();
   completions_->started(promise.Env());
-  if (computes()) {
-    post_to_compute_thread([this] { execute(); });
-  } else {
-    std::thread([this] { execute(); }).detach();
+  switch (runs()) {
+    case Runs::OnComputeThread: post_to_compute_thread([this] { execute(); }); break;
+    case Runs::OnInferenceThreads: post_to_inference_threads([this] { execute(); }); break;
+    case Runs::OnOwnThread: std::thread([this] { execute(); }).detach(); break;
   }
   return promise;
 }

@@ -63,9 +63,11 @@ class PromiseWorker {
  protected:
   virtual void Run() = 0;
   virtual Napi::Value Resolve(Napi::Env env) { return env.Undefined(); }
-  // Jobs that compute run one at a time on the compute thread; jobs that only wait for other
-  // processes (rendezvous, barriers) run on a thread of their own so that they hold no one up.
-  virtual bool computes() const { return true; }
+  // Where the job runs: the compute thread (one job at a time, in order: training, writes,
+  // collectives), the inference threads (jobs that may overlap: model reads, metrics), or a thread
+  // of its own (jobs that only wait for other processes: rendezvous, barriers).
+  enum class Runs { OnComputeThread, OnInferenceThreads, OnOwnThread };
+  virtual Runs runs() const { return Runs::OnComputeThread; }
   Completions& completions() { return *completions_; }
 
  private:

@@ -40,6 +40,7 @@ Batch Batch::to(const torch::Device& device) const {
 
 MultiTaskModelImpl::MultiTaskModelImpl(ModelConfig config) : config_(std::move(config)) {
   config_.validate();
+  train(false);  // evaluation mode until a trainer's pass (see set_training)
   InitScope init(config_.seed);
   for (size_t i = 0; i < config_.categorical.size(); ++i) {
     auto weight = torch::empty({config_.categorical[i].vocab, config_.categorical[i].dim});

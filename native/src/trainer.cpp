@@ -476,6 +476,11 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
                                  const std::function<void(const StepProgress&)>& progress,
                                  const std::atomic<bool>& abort, double progress_interval, const EpochPass& pass) {
   model_->set_training(true);
+  // Back to evaluation mode however the pass ends, so that reads never switch it.
+  struct EvaluationModeAtEnd {
+    TaskModel& model;
+    ~EvaluationModeAtEnd() { model.set_training(false); }
+  } evaluation_mode_at_end{*model_};
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
   // Seeded by (seed, shuffle key): every rank, and a resumed run, sees the same order.

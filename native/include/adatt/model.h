@@ -44,7 +44,11 @@ class MultiTaskModelImpl : public torch::nn::Module, public TaskModel {
   std::vector<torch::Tensor> embedding_tables() override;
   std::vector<torch::Tensor> forward_touched(const Batch& batch, std::vector<TouchedRows>& touched) override;
   ReferenceEntries shared_layer() const override;
-  void set_training(bool on) override { train(on); }
+  // Reads only when the mode is already right: reads of a model may run on several threads at once
+  // (the trainer, the only one to switch it on, switches it off again at the end of its pass).
+  void set_training(bool on) override {
+    if (is_training() != on) train(on);
+  }
   const std::vector<TaskSpec>& task_specs() const override { return config_.tasks; }
   void check_dataset(const Dataset& data, const std::vector<bool>& regression) const override;
 

@@ -77,7 +77,7 @@ export interface RawExpertActivity {
 export interface RawModel {
   /**
    * Per task, [B * outputs]: the tower outputs, or with `predictions` what predict returns (sigmoid,
-   * softmax, calibrated where a calibrator is given). `inline`: computed on the calling thread, settled before it returns.
+   * softmax, calibrated where a calibrator is given). `inline`: computed on the calling thread, settled before it returns (queued anyway off the CPU).
    */
   forward(batch: RawBatch, inline?: boolean, predictions?: { taskTypes: TaskKind[]; calibrators?: (RawCalibrator | null)[] }): Promise<Float32Array[]>;
   /** Per level, softmax gate output (before any residual). */

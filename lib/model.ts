@@ -1,7 +1,7 @@
 /** `Model`: the JS object users hold; validates inputs and drives one native model. */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { loadAddon, type NativeModelConfig, type RawModel, type RawTensor, type WeightLayout } from './addon';
+import { loadAddon, type NativeModelConfig, type RawBatch, type RawModel, type RawTensor, type WeightLayout } from './addon';
 import { toRawBatch, batchSchema, type Batch, type BatchSchema } from './batch';
 import { normalizeModelConfig, validateModelConfig, type ModelConfig, type TaskConfig } from './config';
 import { callNative, callNativeAsync, FileError, ValidationError } from './errors';
@@ -12,7 +12,7 @@ import type { TensorDataset } from './dataset';
 import { rawCalibrators } from './calibration';
 import { TaskModel } from './task-model';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
-import { describeValue, findUnknownKey, isRecord, quoteList, readDevice } from './validation';
+import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
 
 export type { WeightLayout } from './addon';
 
@@ -105,9 +105,10 @@ function readStateDict(value: unknown): StateDict {
 }
 
 /**
- * Forward calls whose rows x dense (non-embedding) parameters stay within this run on the calling
- * thread: about a millisecond at most of arithmetic, less than the two thread handoffs of a call
- * queued on the compute thread cost at small batches (docs/serving.md, "Per-call latency").
+ * Forward calls whose work (rows x dense, i.e. non-embedding, parameters, plus every bag id x its
+ * embedding width) stays within this run on the calling thread: about a millisecond of arithmetic
+ * at most, where a queued call would pay two thread wake-ups (docs/serving.md, "Per-call latency").
+ * The addon queues them anyway when the model is not on the CPU.
  */
 const INLINE_FORWARD_WORK = 4_000_000;
 
@@ -117,8 +118,9 @@ export class Model extends TaskModel<RawModel> {
   readonly #nativeConfig: NativeModelConfig;
   readonly #schema: BatchSchema;
   readonly #gateLabels: GateLabels[];
-  /** Forward batches of at most this many rows run inline (see INLINE_FORWARD_WORK). */
-  readonly #inlineRows: number;
+  /** Dense (non-embedding) parameters, and each multi-valued feature's embedding width: a forward's work (see INLINE_FORWARD_WORK). */
+  readonly #denseParameters: number;
+  readonly #bagWidths: number[];
 
   private constructor(raw: RawModel, config: ModelConfig, nativeConfig: NativeModelConfig) {
     super(raw, 'model');
@@ -127,7 +129,8 @@ export class Model extends TaskModel<RawModel> {
     this.#schema = batchSchema(config.input);
     this.#gateLabels = gateLabels(nativeConfig);
     const tables = [...nativeConfig.categorical, ...nativeConfig.multiValued].reduce((sum, f) => sum + f.vocab * f.dim, 0);
-    this.#inlineRows = Math.floor(INLINE_FORWARD_WORK / Math.max(1, callNative(() => raw.parameterCount()) - tables));
+    this.#denseParameters = callNative(() => raw.parameterCount()) - tables;
+    this.#bagWidths = nativeConfig.multiValued.map((feature) => feature.dim);
   }
 
   /** Builds a model with freshly initialised parameters on the CPU. Throws `ConfigError` for a bad config. */
@@ -151,7 +154,7 @@ export class Model extends TaskModel<RawModel> {
   async forward(batch: Batch): Promise<Record<string, Float32Array>> {
     const raw = this._raw();
     const rawBatch = toRawBatch(batch, this.#schema);
-    const outputs = await callNativeAsync(() => raw.forward(rawBatch, this.#runsInline(rawBatch.size)));
+    const outputs = await callNativeAsync(() => raw.forward(rawBatch, this.#isSmall(rawBatch)));
     return Object.fromEntries(this.#nativeConfig.tasks.map((task, t) => [task.name, outputs[t] as Float32Array]));
   }
 
@@ -166,12 +169,13 @@ export class Model extends TaskModel<RawModel> {
     if (calibrated !== undefined && typeof calibrated !== 'boolean') fail('calibrated', `calibrated must be a boolean, got ${describeValue(calibrated)}`);
     const calibrators = calibrated === false ? undefined : rawCalibrators(this.calibration, this.config.tasks);
     const spec = { taskTypes: this.config.tasks.map((task) => task.type), ...(calibrators ? { calibrators } : {}) };
-    const outputs = await callNativeAsync(() => raw.forward(rawBatch, this.#runsInline(rawBatch.size), spec));
+    const outputs = await callNativeAsync(() => raw.forward(rawBatch, this.#isSmall(rawBatch), spec));
     return Object.fromEntries(this.#nativeConfig.tasks.map((task, t) => [task.name, outputs[t] as Float32Array]));
   }
 
-  #runsInline(rows: number): boolean {
-    return rows <= this.#inlineRows && this.device === 'cpu';
+  #isSmall(batch: RawBatch): boolean {
+    const bags = (batch.multiValued ?? []).reduce((sum, bag, f) => sum + bag.indices.length * (this.#bagWidths[f] ?? 0), 0);
+    return batch.size * this.#denseParameters + bags <= INLINE_FORWARD_WORK;
   }
 
   /** Per fusion level, the softmax gate weights averaged over the batch; [] for kinds without gates. */

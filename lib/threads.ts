@@ -17,8 +17,8 @@ export interface ThreadOptions {
   /**
    * How many model reads (forward, predict, evaluate, metrics) may run at once, each on its own
    * inference thread with the thread counts above; training runs one job at a time on the compute
-   * thread. Default: the number of cores, at most 4. For concurrent serving, `setNumThreads(1,
-   * { inferenceThreads: cores })` gives each call one core.
+   * thread. Default 1 (each call already uses the threads above); for concurrent serving,
+   * `setNumThreads(1, { inferenceThreads: cores })` gives each call one core.
    */
   inferenceThreads?: number;
 }

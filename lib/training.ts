@@ -591,7 +591,7 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
     const spec = readOptions(options.calibration, 'calibration', ['method', 'tasks']);
     if (validation === undefined) fail('calibration', 'calibration needs a validation dataset to fit the calibrators on');
     readChoice(spec.method, 'calibration.method', CALIBRATION_METHODS, 'platt');
-    binaryTasks(model, spec.tasks, 'calibration.tasks');
+    binaryTasks(model, spec.tasks, 'calibration.tasks', 'to calibrate');
     calibration = spec as FitOptions['calibration'];
   }
   let expertHealth: ExpertHealthOptions | undefined;
@@ -868,11 +868,11 @@ async function labelledOutputs(model: TrainableModel, data: Data, native: RawDat
 }
 
 /** The binary tasks `names` selects (default all), with their indices in model order. */
-function binaryTasks(model: TrainableModel, names: unknown, field: string): { name: string; index: number }[] {
+function binaryTasks(model: TrainableModel, names: unknown, field: string, purpose: string): { name: string; index: number }[] {
   const tasks = tasksOf(model).map((task, index) => ({ name: task.name, type: task.type, index }));
   const binary = tasks.filter((task) => task.type === 'binary');
   if (names === undefined) {
-    if (binary.length === 0) fail(field, 'the model has no binary task to calibrate');
+    if (binary.length === 0) fail(field, `the model has no binary task ${purpose}`);
     return binary;
   }
   if (!Array.isArray(names) || names.length === 0) fail(field, `${field} must be a non-empty array of binary task names`);
@@ -892,7 +892,7 @@ function binaryTasks(model: TrainableModel, names: unknown, field: string): { na
 export async function calibrate(model: TrainableModel, data: Data, options: CalibrateOptions = {}): Promise<CalibrationResult> {
   const { method: givenMethod, tasks: names, ...rest } = readOptions(options, 'options', ['method', 'tasks', 'batchSize', 'distributed']);
   const method = readChoice(givenMethod, 'method', CALIBRATION_METHODS, 'platt');
-  const tasks = binaryTasks(model, names, 'tasks');
+  const tasks = binaryTasks(model, names, 'tasks', 'to calibrate');
   const native = await datasetOptions('calibrate', model, data, rest);
   const all = await labelledOutputs(model, data, native);
   const pick = <T>(values: readonly T[]): T[] => tasks.map((task) => values[task.index]!);
@@ -914,7 +914,7 @@ export async function calibrate(model: TrainableModel, data: Data, options: Cali
  */
 export async function reliabilityCurves(model: TrainableModel, data: Data,
   options: Omit<EvaluateOptions, 'where'> = {}): Promise<Record<string, ReliabilityCurve>> {
-  const tasks = binaryTasks(model, undefined, 'model');
+  const tasks = binaryTasks(model, undefined, 'model', 'to draw a reliability curve for');
   const native = await datasetOptions('reliabilityCurves', model, data, readOptions(options, 'options', ['batchSize', 'distributed', 'calibrated']));
   const all = await labelledOutputs(model, data, native);
   const pick = <T>(values: readonly T[]): T[] => tasks.map((task) => values[task.index]!);

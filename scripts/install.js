@@ -43,7 +43,10 @@ function compileJobs() {
   if (given) return given;
   const os = require('os');
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return String(Math.max(1, Math.min(cores, Math.floor(os.freemem() / (1.5 * 2 ** 30)))));
+  // A container's memory limit (cgroups), when lower than the machine's free memory.
+  const limit = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
+  const memory = limit > 0 ? Math.min(limit, os.freemem()) : os.freemem();
+  return String(Math.max(1, Math.min(cores, Math.floor(memory / (1.5 * 2 ** 30)))));
 }
 
 // npm sets npm_config_node_gyp to the node-gyp it bundles.

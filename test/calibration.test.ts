@@ -126,6 +126,15 @@ describe('calibrators against an independent reference', () => {
   });
 });
 
+describe('calibrators of degenerate outputs', () => {
+  it('fits the bias alone when every logit is the same (Platt), giving the positive rate', async () => {
+    const labels = Float32Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? 1 : 0));
+    const [platt] = await loadAddon().fitCalibrators([new Float32Array(40).fill(0.5)], [labels], undefined, ['platt']);
+    const p = 1 / (1 + Math.exp(-(platt!.scale * 0.5 + platt!.bias)));
+    expect(p).toBeCloseTo(0.25, 6);
+  });
+});
+
 describe('calibration over a stream', () => {
   it('fits the same calibrators and curves as over the same rows in memory, and evaluates them alike', async () => {
     const next = random(21);
@@ -212,6 +221,12 @@ describe('calibration with the model', () => {
     await expect(calibrate(model, data)).rejects.toThrow(/both classes/);
     await expect(loadAddon().fitCalibrators([Float32Array.of(0, 1)], [Float32Array.of(0, 1, 1)], undefined, ['platt']))
       .rejects.toThrow(/one output and one weight per label/);
+    await expect(loadAddon().fitCalibrators([Float32Array.of(0, NaN, 1)], [Float32Array.of(0, 1, 1)], undefined, ['platt']))
+      .rejects.toThrow(/finite outputs/);
+    // The addon checks calibrators itself too: knots out of order are refused, not interpolated.
+    const badKnots = { method: 'isotonic' as const, scale: 1, bias: 0, knotLogits: [1, 0], knotProbabilities: [0.2, 0.3] };
+    await expect(loadAddon().reliabilityCurves([Float32Array.of(0)], [Float32Array.of(1)], undefined, [badKnots]))
+      .rejects.toThrow(/increasing knot logits/);
     model.dispose();
     data.dispose();
   });

@@ -193,7 +193,7 @@ describe('Model', () => {
   it('reports busy instead of racing, and refuses use after dispose', async () => {
     const model = createModel(CONFIG);
     const seeds = { click: new Float32Array(2) };
-    // gateWeights runs on the compute thread (a small forward runs inline, done before it returns).
+    // gateWeights is queued (a small forward runs inline, done before it returns).
     const reading = model.gateWeights(BATCH);
     await expect(model.gradients(BATCH, seeds)).rejects.toThrow(BusyError);
     await reading;
@@ -252,6 +252,7 @@ describe('Model', () => {
       await Promise.all([slowDone, quick.gateWeights(BATCH).then(() => finished.push('quick read'))]);
       return [...finished];
     };
+    const before = info();
     try {
       setNumThreads(1, { inferenceThreads: 2 });
       expect(info().inferenceThreads).toBe(2);
@@ -261,11 +262,11 @@ describe('Model', () => {
       expect(await race()).toEqual(['slow predict', 'quick read']);
       expect(() => setNumThreads(1, { inferenceThreads: 0 })).toThrow(ValidationError);
     } finally {
-      setNumThreads(1, { inferenceThreads: 2 });
+      setNumThreads(before.blasThreads || before.numThreads, { intraOpThreads: before.numThreads, inferenceThreads: before.inferenceThreads });
     }
   });
 
-  it('computes small forwards inline and large ones on the compute thread, with the same results', async () => {
+  it('computes small forwards inline and queues large ones, with the same results', async () => {
     const model = createModel(CONFIG);
     const rows = 50_000; // far more rows x parameters than run inline
     const big = { dense: Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i)), categorical: new Int32Array(rows),

@@ -3,14 +3,14 @@
  * on each expert, averaged over a sample of rows (`model.gateWeights`), and how much of it goes to
  * the task's own experts, to other tasks' experts and to shared experts (`gateShares`, lib/gates.ts).
  */
-import type { Batch } from '../batch';
+import type { EncodedFeatures } from '../data/encode';
 import type { EncodedData } from '../data/types';
 import type { Model } from '../model';
 import { evenlySpacedRows } from '../gates';
 import type { GateRecord } from './run-dir';
 
 /** The features of some rows of encoded data as a model batch. */
-export function batchOfRows(data: EncodedData, rows: Int32Array): Batch {
+export function batchOfRows(data: EncodedData, rows: Int32Array): EncodedFeatures {
   const size = data.size;
   const gather = <T extends Float32Array | Int32Array>(values: T | undefined, make: (n: number) => T): T | undefined => {
     if (values === undefined) return undefined;

@@ -38,7 +38,7 @@ std::vector<TaskRows> to_task_rows(const Napi::CallbackInfo& info, const char* w
   return tasks;
 }
 
-// One result per task, computed on the compute thread, resolved to their JS forms in task order.
+// One result per task, computed on an inference thread, resolved to their JS forms in task order.
 template <typename Result>
 class PerTaskWorker : public PromiseWorker {
  public:

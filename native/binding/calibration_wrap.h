@@ -1,6 +1,6 @@
 // fitCalibrators(outputs, labels, sampleWeights?, methods) and reliabilityCurves(outputs, labels,
 // sampleWeights?, calibrators?): calibration of binary tasks' raw outputs gathered in JS (a
-// dataset's or a stream's), on the compute thread.
+// dataset's or a stream's), on the inference threads.
 #pragma once
 
 #include <napi.h>

@@ -5,13 +5,16 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "threads.h"
 
 namespace adatt::binding {
 namespace {
 
-// Threads serving one queue in order of arrival; thread i takes jobs only while i < active().
+// Threads serving one queue in order of arrival, at most active() at once. A job goes to the thread
+// that went idle last (its arena and caches are the warmest); a thread is started only when none
+// is idle.
 class JobThreads {
  public:
   explicit JobThreads(int active) : active_(active) {}
@@ -19,15 +22,24 @@ class JobThreads {
   void post(std::function<void()> job) {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(job));
-    // Threads are started on demand: a process that never runs a job of this kind starts none.
-    if (started_ < active_) start_thread();
-    work_.notify_all();
+    if (idle_.empty()) {
+      if (started_ < active_) start_thread();
+      return;  // a busy thread takes it when it is done
+    }
+    wake_newest_idle();
   }
 
   void set_active(int count) {
     std::lock_guard<std::mutex> lock(mutex_);
     active_ = std::max(1, count);
-    work_.notify_all();
+    // Raised: put waiting jobs to work on idle threads, or new ones, up to the new limit.
+    for (size_t waiting = queue_.size(); waiting > 0 && running_ < active_; --waiting) {
+      if (idle_.empty()) {
+        start_thread();
+      } else {
+        wake_newest_idle();
+      }
+    }
   }
 
   int active() {
@@ -36,17 +48,40 @@ class JobThreads {
   }
 
  private:
+  struct Waiter {
+    std::condition_variable wake;
+    bool woken = false;
+  };
+
+  // Under mutex_.
   void start_thread() {
-    const int index = started_++;
-    std::thread([this, index] { serve(index); }).detach();
+    ++started_;
+    ++running_;
+    std::thread([this] { serve(); }).detach();
   }
 
-  void serve(int index) {
+  // Under mutex_: the last thread to go idle takes the next job.
+  void wake_newest_idle() {
+    Waiter* waiter = idle_.back();
+    idle_.pop_back();
+    waiter->woken = true;
+    ++running_;
+    waiter->wake.notify_one();
+  }
+
+  void serve() {
+    Waiter waiter;
     for (;;) {
       std::function<void()> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        work_.wait(lock, [this, index] { return !queue_.empty() && index < active_; });
+        // Over the limit (it was lowered) or nothing to do: wait to be handed work.
+        while (queue_.empty() || running_ > active_) {
+          --running_;
+          waiter.woken = false;
+          idle_.push_back(&waiter);
+          waiter.wake.wait(lock, [&waiter] { return waiter.woken; });
+        }
         job = std::move(queue_.front());
         queue_.pop_front();
       }
@@ -56,10 +91,11 @@ class JobThreads {
   }
 
   std::mutex mutex_;
-  std::condition_variable work_;
   std::deque<std::function<void()>> queue_;
+  std::vector<Waiter*> idle_;  // threads waiting for work, the most recently idle last
   int active_;
   int started_ = 0;
+  int running_ = 0;  // threads started and not idle
 };
 
 // Never destroyed: the threads serve until the process exits, and no static destructor may pull
@@ -69,9 +105,10 @@ JobThreads& compute_threads() {
   return *threads;
 }
 
+// One by default: each job already uses setNumThreads' threads; concurrent reads are opted into
+// with setNumThreads(n, { inferenceThreads }) (typically n = 1 and one inference thread per core).
 JobThreads& inference_threads_pool() {
-  static auto* const threads = new JobThreads(
-      static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u)));
+  static auto* const threads = new JobThreads(1);
   return *threads;
 }
 

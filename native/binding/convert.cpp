@@ -253,10 +253,8 @@ std::vector<std::optional<Calibrator>> to_calibrators(const Napi::Value& value, 
     if (calibrator.method == CalibrationMethod::Isotonic) {
       calibrator.knot_logits = to_double_vector(object.Get("knotLogits"), field + ".knotLogits");
       calibrator.knot_probabilities = to_double_vector(object.Get("knotProbabilities"), field + ".knotProbabilities");
-      if (calibrator.knot_logits.empty() || calibrator.knot_logits.size() != calibrator.knot_probabilities.size()) {
-        throw_invalid(field + " needs as many knotProbabilities as knotLogits, at least one");
-      }
     }
+    calibrator.validate();
     calibrators[t] = std::move(calibrator);
   }
   return calibrators;

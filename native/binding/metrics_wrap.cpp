@@ -46,7 +46,7 @@ class MetricsWorker : public PromiseWorker {
         throw InvalidArgument("taskMetrics: outputs[" + std::to_string(t) + "] has " +
                               std::to_string(outputs_[t].numel()) + " values for " + std::to_string(rows) + " labels");
       }
-      results_.push_back(task_metrics(types_[t], calibrated_outputs(outputs_[t].view({rows, -1}), calibrators_[t]),
+      results_.push_back(task_metrics(types_[t], calibrated_outputs(types_[t], outputs_[t].view({rows, -1}), calibrators_[t]),
                                       in_sample_space(labels_[t], all_labels, spaces_[t]),
                                       weights_.empty() ? torch::Tensor() : weights_[t], groups_));
     }

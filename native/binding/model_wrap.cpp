@@ -248,7 +248,7 @@ class DatasetWorker : public ModelWorker {
       switch (result_) {
         case DatasetResult::Metrics:
           results_.push_back(task_metrics(
-              types_[t], calibrated_outputs(outputs[t], calibrators_[t]),
+              types_[t], calibrated_outputs(types_[t], outputs[t], calibrators_[t]),
               in_sample_space(dataset_->labels().select(1, static_cast<int64_t>(t)), dataset_->labels(), spaces_[t]),
               dataset_->sample_weights().defined() ? dataset_->sample_weights().select(1, static_cast<int64_t>(t))
                                                    : torch::Tensor(),
@@ -417,7 +417,8 @@ Napi::Value AddonModel::Forward(const Napi::CallbackInfo& info) {
       predictions = PredictionSpec{std::move(types), std::move(calibrators)};
     }
     auto* worker = new ForwardWorker(info.Env(), state, std::move(batch), false, std::move(predictions));
-    return info[1].ToBoolean().Value() ? worker->RunInline() : worker->Start();
+    // The worker holds its lease now: no move can change the device meanwhile.
+    return info[1].ToBoolean().Value() && state->device.is_cpu() ? worker->RunInline() : worker->Start();
   });
 }
 

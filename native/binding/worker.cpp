@@ -76,8 +76,8 @@ Napi::Promise PromiseWorker::Start() {
 
 Napi::Promise PromiseWorker::RunInline() {
   auto promise = deferred_.Promise();
-  apply_thread_count();
   try {
+    apply_thread_count();
     Run();
   } catch (...) {
     failed_ = true;

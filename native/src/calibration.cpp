@@ -22,6 +22,7 @@ LabelledRows labelled_rows(const torch::Tensor& logits, const torch::Tensor& lab
   if (w.size(0) != y.size(0)) throw InvalidArgument("calibration needs one sample weight per label");
   const auto keep = y.isnan().logical_not().logical_and(w > 0);
   LabelledRows rows{z.index({keep}), y.index({keep}), w.index({keep})};
+  if (!torch::isfinite(rows.z).all().item<bool>()) throw InvalidArgument("calibration needs finite outputs (a row's logit is NaN or infinite)");
   if ((rows.w * rows.y).sum().item<double>() <= 0 || (rows.w * (1 - rows.y)).sum().item<double>() <= 0) {
     throw InvalidArgument("calibration needs labelled rows of both classes");
   }
@@ -55,9 +56,14 @@ std::pair<double, double> fit_logistic(const LabelledRows& rows, bool with_bias)
     double d_bias = 0.0;
     if (with_bias) {
       const double det = h_ss * h_bb - h_sb * h_sb;
-      if (!(det > 0)) break;
-      d_scale = (h_bb * g_scale - h_sb * g_bias) / det;
-      d_bias = (h_ss * g_bias - h_sb * g_scale) / det;
+      if (det > 1e-12 * h_ss * h_bb) {
+        d_scale = (h_bb * g_scale - h_sb * g_bias) / det;
+        d_bias = (h_ss * g_bias - h_sb * g_scale) / det;
+      } else if (h_bb > 0) {
+        d_bias = g_bias / h_bb;  // constant logits: only the bias can be fitted
+      } else {
+        break;
+      }
     } else {
       if (!(h_ss > 0)) break;
       d_scale = g_scale / h_ss;
@@ -134,9 +140,7 @@ Calibrator fit_isotonic(const LabelledRows& rows) {
 torch::Tensor Calibrator::probabilities(const torch::Tensor& logits) const {
   const auto z = logits.reshape({-1}).to(torch::kCPU, torch::kDouble).contiguous();
   if (method != CalibrationMethod::Isotonic) return torch::sigmoid(z * scale + bias);
-  if (knot_logits.empty() || knot_logits.size() != knot_probabilities.size()) {
-    throw InvalidArgument("an isotonic calibrator needs as many knot probabilities as knot logits, at least one");
-  }
+  validate();
   auto p = torch::empty_like(z);
   const double* in = z.data_ptr<double>();
   double* out = p.data_ptr<double>();
@@ -173,9 +177,26 @@ Calibrator fit_calibrator(CalibrationMethod method, const torch::Tensor& logits,
   return {method, scale, bias, {}, {}};
 }
 
-torch::Tensor calibrated_outputs(const torch::Tensor& outputs, const std::optional<Calibrator>& calibrator) {
+void Calibrator::validate() const {
+  if (!std::isfinite(scale) || !std::isfinite(bias)) throw InvalidArgument("a calibrator's scale and bias must be finite");
+  if (method == CalibrationMethod::Temperature && !(scale > 0)) throw InvalidArgument("temperature scaling needs a positive scale");
+  if (method != CalibrationMethod::Isotonic) return;
+  if (knot_logits.empty() || knot_logits.size() != knot_probabilities.size()) {
+    throw InvalidArgument("an isotonic calibrator needs as many knot probabilities as knot logits, at least one");
+  }
+  for (size_t k = 0; k < knot_logits.size(); ++k) {
+    if (!std::isfinite(knot_logits[k]) || !(knot_probabilities[k] >= 0 && knot_probabilities[k] <= 1)) {
+      throw InvalidArgument("an isotonic calibrator needs finite knot logits and knot probabilities in [0, 1]");
+    }
+    if (k > 0 && !(knot_logits[k] > knot_logits[k - 1] && knot_probabilities[k] >= knot_probabilities[k - 1])) {
+      throw InvalidArgument("an isotonic calibrator needs increasing knot logits and non-decreasing probabilities");
+    }
+  }
+}
+
+torch::Tensor calibrated_outputs(TaskType type, const torch::Tensor& outputs, const std::optional<Calibrator>& calibrator) {
   if (!calibrator) return outputs;
-  if (outputs.dim() != 2 || outputs.size(1) != 1) throw InvalidArgument("only binary tasks take a calibrator");
+  if (type != TaskType::Binary) throw InvalidArgument("only binary tasks take a calibrator");
   return calibrator->logits(outputs).view({-1, 1});
 }
 

@@ -40,7 +40,6 @@ Batch Batch::to(const torch::Device& device) const {
 
 MultiTaskModelImpl::MultiTaskModelImpl(ModelConfig config) : config_(std::move(config)) {
   config_.validate();
-  train(false);  // evaluation mode until a trainer's pass (see set_training)
   InitScope init(config_.seed);
   for (size_t i = 0; i < config_.categorical.size(); ++i) {
     auto weight = torch::empty({config_.categorical[i].vocab, config_.categorical[i].dim});
@@ -62,6 +61,7 @@ MultiTaskModelImpl::MultiTaskModelImpl(ModelConfig config) : config_(std::move(c
   std::vector<int64_t> outputs;
   for (const auto& task : config_.tasks) outputs.push_back(task.outputs);
   tower_out_ = register_module("tower_out", RaggedLinear(tower_input, outputs));
+  train(false);  // evaluation mode, every submodule, until a trainer's pass (see set_training)
 }
 
 void MultiTaskModelImpl::check_batch(const Batch& batch) const {

@@ -9,8 +9,8 @@ import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selec
 import { loadEvaluationData } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger, formatTable } from '../format';
-import { gateShares } from '../../gates';
-import { measureGates } from '../gates';
+import { evenlySpacedRows, gateShares } from '../../gates';
+import { batchOfRows, measureGates } from '../gates';
 import { openModel, type OpenedModel } from '../model-source';
 import type { Output } from '../output';
 import { groupParameters, type ParameterGroup } from '../parameters';
@@ -133,7 +133,9 @@ async function rowStatistics(args: ParsedArgs, opened: OpenedModel, model: Model
   if (sample < 1) throw new UsageError(`--sample must be at least 1, got ${sample}`);
   const gates = await measureGates(model, rows.encoded, sample, rows.description);
   if (!gates) out.info(`(a ${model.config.kind} model has no softmax gates over experts)`);
-  using dataset = TensorDataset.fromEncoded(rows.encoded);
+  // Only the sampled rows (the gates' rows) become a native dataset.
+  const sampled = batchOfRows(rows.encoded, evenlySpacedRows(rows.encoded.size, sample));
+  using dataset = TensorDataset.fromEncoded({ ...sampled, labels: rows.encoded.labels.map(() => new Float32Array(sampled.size)) });
   const health = await model.expertStats(dataset, { rows: sample });
   return { ...(gates ? { gates } : {}), health, split: rows.description };
 }

@@ -32,6 +32,9 @@ struct Calibrator {
   // Calibrated logits [N] (double): scale * z + bias, or the logit of the isotonic probability
   // clamped to [floor, 1 - floor].
   torch::Tensor logits(const torch::Tensor& logits) const;
+  // Throws InvalidArgument unless the parameters make a calibrator: finite, a positive temperature,
+  // knots increasing in logit and non-decreasing in [0, 1] in probability.
+  void validate() const;
 };
 
 // Fits `method` by weighted maximum likelihood (temperature, Platt: Newton's method on the log
@@ -41,8 +44,8 @@ Calibrator fit_calibrator(CalibrationMethod method, const torch::Tensor& logits,
                           const torch::Tensor& weights = {});
 
 // A binary task's raw outputs [N, 1] as calibrated logits [N, 1] (double), for its metrics;
-// `outputs` unchanged without a calibrator.
-torch::Tensor calibrated_outputs(const torch::Tensor& outputs, const std::optional<Calibrator>& calibrator);
+// `outputs` unchanged without a calibrator (only binary tasks take one).
+torch::Tensor calibrated_outputs(TaskType type, const torch::Tensor& outputs, const std::optional<Calibrator>& calibrator);
 
 // predictions(type, outputs), or with a calibrator (binary tasks only) its probabilities [N] (float).
 torch::Tensor calibrated_predictions(TaskType type, const torch::Tensor& outputs,

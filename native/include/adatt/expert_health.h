@@ -11,7 +11,7 @@
 
 namespace adatt {
 
-// One level's sums over the rows, in double precision on the CPU.
+// One level's sums over the rows, accumulated in double precision on the CPU.
 struct ExpertLevelActivity {
   torch::Tensor gate_sum;     // [G, E]: the gate matrix summed over rows; undefined for kinds without gates
   torch::Tensor zero_count;   // [E]: output elements (rows x units) exactly 0

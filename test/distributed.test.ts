@@ -177,7 +177,7 @@ setTimeout(() => process.exit(7), 300);`], {
       encoding: 'utf8',
       env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: '32', TEST_EPOCHS: '1' },
     });
-    expect(result.status).toBe(0);
+    expect(result.status, `adatt launch failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
     expect(read(dir, 0).weights).toEqual(read(dir, 1).weights);
     const usage = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--', 'true'], { encoding: 'utf8' });
     expect(usage.status).toBe(2);

@@ -9,7 +9,6 @@ import { fileError, prepareAtomicWrite, requireReadableFile, writeFileAtomic } f
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import { measureExpertHealth, type ExpertHealth, type ExpertHealthOptions } from './expert-health';
 import type { TensorDataset } from './dataset';
-import { rawCalibrators } from './calibration';
 import { TaskModel } from './task-model';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
 import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
@@ -165,9 +164,7 @@ export class Model extends TaskModel<RawModel> {
   async predictions(batch: Batch, options: { calibrated?: boolean } = {}): Promise<Record<string, Float32Array>> {
     const raw = this._raw();
     const rawBatch = toRawBatch(batch, this.#schema);
-    const calibrated = readOptions(options, 'options', ['calibrated']).calibrated;
-    if (calibrated !== undefined && typeof calibrated !== 'boolean') fail('calibrated', `calibrated must be a boolean, got ${describeValue(calibrated)}`);
-    const calibrators = calibrated === false ? undefined : rawCalibrators(this.calibration, this.config.tasks);
+    const calibrators = this._calibratorsFor(readOptions(options, 'options', ['calibrated']).calibrated);
     const spec = { taskTypes: this.config.tasks.map((task) => task.type), ...(calibrators ? { calibrators } : {}) };
     const outputs = await callNativeAsync(() => raw.forward(rawBatch, this.#isSmall(rawBatch), spec));
     return Object.fromEntries(this.#nativeConfig.tasks.map((task, t) => [task.name, outputs[t] as Float32Array]));

@@ -2,13 +2,13 @@
  * What native models (`Model`) and TorchScript models (`ScriptModel`) share as task models: where
  * they live, their size, and the calibration `predict`, `evaluate` and serving apply.
  */
-import type { RawModel, RawScriptModule } from './addon';
-import { readCalibration, type Calibration } from './calibration';
+import type { RawCalibrator, RawModel, RawScriptModule } from './addon';
+import { rawCalibrators, readCalibration, type Calibration } from './calibration';
 import type { TaskConfig } from './config';
-import { callNative, callNativeAsync } from './errors';
+import { callNative, callNativeAsync, ValidationError } from './errors';
 import type { Device } from './model';
 import { NativeHandle } from './native-handle';
-import { readDevice } from './validation';
+import { describeValue, readDevice } from './validation';
 
 export abstract class TaskModel<Raw extends RawModel | RawScriptModule> extends NativeHandle<Raw> {
   #calibration: Calibration | undefined;
@@ -28,6 +28,17 @@ export abstract class TaskModel<Raw extends RawModel | RawScriptModule> extends 
 
   set calibration(value: Calibration | undefined) {
     this.#calibration = value === undefined ? undefined : readCalibration(value, this.tasks);
+  }
+
+  /**
+   * @internal Per task, the raw calibrator the addon applies for a call's `calibrated` option
+   * (default true), or undefined when none applies; a non-boolean option is a ValidationError.
+   */
+  _calibratorsFor(calibrated: unknown): (RawCalibrator | null)[] | undefined {
+    if (calibrated !== undefined && typeof calibrated !== 'boolean') {
+      throw new ValidationError('calibrated', `calibrated must be a boolean, got ${describeValue(calibrated)}`);
+    }
+    return calibrated === false ? undefined : rawCalibrators(this.#calibration, this.tasks);
   }
 
   /** Where the parameters live: 'cpu' or 'cuda:<index>'. */

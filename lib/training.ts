@@ -11,7 +11,7 @@ import type {
 } from './addon';
 import { EMBEDDING_OPTIMIZER_TYPES, loadAddon, OPTIMIZER_TYPES, SCHEDULE_TYPES } from './addon';
 import {
-  CALIBRATION_METHODS, rawCalibrators, readCalibration, reliabilityCurveOf, taskCalibrator,
+  CALIBRATION_METHODS, readCalibration, reliabilityCurveOf, taskCalibrator,
   type Calibration, type CalibrationMethod, type ReliabilityCurve,
 } from './calibration';
 import { saveCheckpoint, type TrainingState } from './checkpoint';
@@ -821,7 +821,6 @@ async function pruneCheckpoints(saved: { file: string; epoch: number; value?: nu
 async function datasetOptions(what: string, model: TrainableModel, data: Data, options: EvaluateOptions): Promise<RawDatasetOptions> {
   const { batchSize: givenBatchSize, distributed, where: givenWhere, calibrated } =
     readOptions(options, 'options', ['batchSize', 'distributed', 'where', 'calibrated']);
-  if (calibrated !== undefined && typeof calibrated !== 'boolean') fail('calibrated', `calibrated must be a boolean, got ${describeValue(calibrated)}`);
   checkDatasetTasks(model, data, 'data');
   const batchSize = readNumber(givenBatchSize, 'batchSize', 4096, { min: 1, integer: true });
   const group = readGroup(distributed);
@@ -834,7 +833,7 @@ async function datasetOptions(what: string, model: TrainableModel, data: Data, o
       return { task: space?.task ?? -1, equals: space?.equals ?? 1 };
     }),
   };
-  const calibrators = calibrated === false ? undefined : rawCalibrators(model.calibration, tasksOf(model));
+  const calibrators = model._calibratorsFor(calibrated);
   const common = { batchSize, taskTypes: taskKinds(model), ...where, ...(calibrators ? { calibrators } : {}) };
   // A stream is read whole by every rank (each computes the same exact metrics), so nothing is sharded.
   if (data instanceof DataStream) return common;
@@ -867,6 +866,14 @@ async function labelledOutputs(model: TrainableModel, data: Data, native: RawDat
   return { outputs, labels: callNative(() => dataset.labels()), ...(sampleWeights ? { sampleWeights } : {}) };
 }
 
+/** `labelledOutputs` of the tasks given (in their order): what the addon calibrates and bins. */
+async function binaryLabelledOutputs(model: TrainableModel, data: Data, native: RawDatasetOptions, tasks: readonly { index: number }[]):
+  Promise<{ outputs: Float32Array[]; labels: Float32Array[]; weights?: Float32Array[] }> {
+  const all = await labelledOutputs(model, data, native);
+  const pick = (values: readonly Float32Array[]): Float32Array[] => tasks.map((task) => values[task.index]!);
+  return { outputs: pick(all.outputs), labels: pick(all.labels), ...(all.sampleWeights ? { weights: pick(all.sampleWeights) } : {}) };
+}
+
 /** The binary tasks `names` selects (default all), with their indices in model order. */
 function binaryTasks(model: TrainableModel, names: unknown, field: string, purpose: string): { name: string; index: number }[] {
   const tasks = tasksOf(model).map((task, index) => ({ name: task.name, type: task.type, index }));
@@ -894,9 +901,7 @@ export async function calibrate(model: TrainableModel, data: Data, options: Cali
   const method = readChoice(givenMethod, 'method', CALIBRATION_METHODS, 'platt');
   const tasks = binaryTasks(model, names, 'tasks', 'to calibrate');
   const native = await datasetOptions('calibrate', model, data, rest);
-  const all = await labelledOutputs(model, data, native);
-  const pick = <T>(values: readonly T[]): T[] => tasks.map((task) => values[task.index]!);
-  const [outputs, labels, weights] = [pick(all.outputs), pick(all.labels), all.sampleWeights && pick(all.sampleWeights)];
+  const { outputs, labels, weights } = await binaryLabelledOutputs(model, data, native, tasks);
   const addon = loadAddon();
   const fitted = await callNativeAsync(() => addon.fitCalibrators(outputs, labels, weights, tasks.map(() => method)));
   const before = await callNativeAsync(() => addon.reliabilityCurves(outputs, labels, weights));
@@ -916,11 +921,10 @@ export async function reliabilityCurves(model: TrainableModel, data: Data,
   options: Omit<EvaluateOptions, 'where'> = {}): Promise<Record<string, ReliabilityCurve>> {
   const tasks = binaryTasks(model, undefined, 'model', 'to draw a reliability curve for');
   const native = await datasetOptions('reliabilityCurves', model, data, readOptions(options, 'options', ['batchSize', 'distributed', 'calibrated']));
-  const all = await labelledOutputs(model, data, native);
-  const pick = <T>(values: readonly T[]): T[] => tasks.map((task) => values[task.index]!);
-  const calibrators = native.calibrators && pick(native.calibrators);
+  const { outputs, labels, weights } = await binaryLabelledOutputs(model, data, native, tasks);
+  const calibrators = native.calibrators && tasks.map((task) => native.calibrators![task.index]!);
   const addon = loadAddon();
-  const curves = await callNativeAsync(() => addon.reliabilityCurves(pick(all.outputs), pick(all.labels), all.sampleWeights && pick(all.sampleWeights), calibrators));
+  const curves = await callNativeAsync(() => addon.reliabilityCurves(outputs, labels, weights, calibrators));
   return Object.fromEntries(tasks.map((task, i) => [task.name, reliabilityCurveOf(curves[i]!)]));
 }
 

@@ -1,12 +1,11 @@
 /**
  * Calibrated probabilities for binary tasks: the calibrator types users hold (and checkpoints
  * store), their checks, and their conversion to and from the addon's. Fitting runs natively
- * (native/src/calibration.cpp); `calibrate` and `reliabilityCurves` are in training.ts.
+ * (native/src/calibration.cpp); `calibrate` and `reliabilityCurves` are in training/evaluation.ts.
  */
 import { CALIBRATION_METHODS, type CalibrationMethod, type RawCalibrator, type RawReliabilityCurve } from './addon';
 import type { TaskConfig } from './config';
-import { ValidationError } from './errors';
-import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
+import { describeValue, findUnknownKey, isRecord, optionError, quoteList } from './validation';
 
 export { CALIBRATION_METHODS, type CalibrationMethod } from './addon';
 
@@ -42,25 +41,21 @@ export interface ReliabilityCurve {
   ece: number;
 }
 
-function fail(field: string, message: string): never {
-  throw new ValidationError(field, message);
-}
-
 function finite(value: unknown, field: string, { positive = false } = {}): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || (positive && value <= 0)) {
-    fail(field, `${field} must be a ${positive ? 'positive' : 'finite'} number, got ${describeValue(value)}`);
+    optionError(field, `${field} must be a ${positive ? 'positive' : 'finite'} number, got ${describeValue(value)}`);
   }
   return value;
 }
 
 function readCalibrator(value: unknown, field: string): TaskCalibrator {
   if (!isRecord(value) || !CALIBRATION_METHODS.includes(value.method as CalibrationMethod)) {
-    fail(`${field}.method`, `${field} must be a calibrator with method ${quoteList(CALIBRATION_METHODS)}, got ${describeValue(value)}`);
+    optionError(`${field}.method`, `${field} must be a calibrator with method ${quoteList(CALIBRATION_METHODS)}, got ${describeValue(value)}`);
   }
   const method = value.method as CalibrationMethod;
   const keys = { temperature: ['temperature'], platt: ['scale', 'bias'], isotonic: ['logits', 'probabilities'] }[method];
   const unknown = findUnknownKey(value, ['method', ...keys]);
-  if (unknown !== undefined) fail(`${field}.${unknown}`, `unknown key ${field}.${unknown} for a ${method} calibrator (allowed: ${quoteList(keys)})`);
+  if (unknown !== undefined) optionError(`${field}.${unknown}`, `unknown key ${field}.${unknown} for a ${method} calibrator (allowed: ${quoteList(keys)})`);
   switch (method) {
     case 'temperature':
       return { method, temperature: finite(value.temperature, `${field}.temperature`, { positive: true }) };
@@ -69,17 +64,17 @@ function readCalibrator(value: unknown, field: string): TaskCalibrator {
     case 'isotonic': {
       const numbers = (key: 'logits' | 'probabilities'): number[] => {
         const list = value[key];
-        if (!Array.isArray(list) || list.length === 0) fail(`${field}.${key}`, `${field}.${key} must be a non-empty array of numbers`);
+        if (!Array.isArray(list) || list.length === 0) optionError(`${field}.${key}`, `${field}.${key} must be a non-empty array of numbers`);
         return Array.from(list, (item, i) => finite(item, `${field}.${key}[${i}]`));
       };
       const [logits, probabilities] = [numbers('logits'), numbers('probabilities')];
-      if (logits.length !== probabilities.length) fail(field, `${field} has ${logits.length} logits but ${probabilities.length} probabilities`);
+      if (logits.length !== probabilities.length) optionError(field, `${field} has ${logits.length} logits but ${probabilities.length} probabilities`);
       for (let k = 1; k < logits.length; k++) {
-        if (!(logits[k]! > logits[k - 1]!)) fail(`${field}.logits`, `${field}.logits must be strictly increasing (index ${k})`);
-        if (probabilities[k]! < probabilities[k - 1]!) fail(`${field}.probabilities`, `${field}.probabilities must be non-decreasing (index ${k})`);
+        if (!(logits[k]! > logits[k - 1]!)) optionError(`${field}.logits`, `${field}.logits must be strictly increasing (index ${k})`);
+        if (probabilities[k]! < probabilities[k - 1]!) optionError(`${field}.probabilities`, `${field}.probabilities must be non-decreasing (index ${k})`);
       }
       const outside = probabilities.findIndex((p) => p < 0 || p > 1);
-      if (outside >= 0) fail(`${field}.probabilities`, `${field}.probabilities[${outside}] must lie in [0, 1]`);
+      if (outside >= 0) optionError(`${field}.probabilities`, `${field}.probabilities[${outside}] must lie in [0, 1]`);
       return { method, logits, probabilities };
     }
   }
@@ -87,11 +82,11 @@ function readCalibrator(value: unknown, field: string): TaskCalibrator {
 
 /** Checks `value` as a calibration of `tasks` (binary task names only) and returns a frozen copy. */
 export function readCalibration(value: unknown, tasks: readonly TaskConfig[], field = 'calibration'): Calibration {
-  if (!isRecord(value)) fail(field, `${field} must be an object of calibrators by task name, got ${describeValue(value)}`);
+  if (!isRecord(value)) optionError(field, `${field} must be an object of calibrators by task name, got ${describeValue(value)}`);
   const binary = tasks.filter((task) => task.type === 'binary').map((task) => task.name);
   const entries = Object.entries(value).map(([name, calibrator]): [string, TaskCalibrator] => {
     if (!binary.includes(name)) {
-      fail(`${field}.${name}`, `${field}.${name}: calibrators are for the binary tasks ${quoteList(binary)}`);
+      optionError(`${field}.${name}`, `${field}.${name}: calibrators are for the binary tasks ${quoteList(binary)}`);
     }
     return [name, Object.freeze(readCalibrator(calibrator, `${field}.${name}`))];
   });

@@ -15,7 +15,7 @@ import type { FittedSchema } from './data/types';
 import { fileError, writeFileAtomic } from './files';
 import { FileError, ValidationError } from './errors';
 import { createModel, type Device, type Model, type StateDict } from './model';
-import type { EpochSummary } from './training';
+import type { TrainingState } from './training/types';
 import { isRecord } from './validation';
 
 const MAGIC = Buffer.from('ADATT-CHECKPOINT\n', 'latin1');
@@ -23,29 +23,6 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 const DIGEST_BYTES = 32;
 const PREFIX_BYTES = MAGIC.length + 4 + 8;
 const LIBRARY_VERSION = (require('../package.json') as { version: string }).version;
-
-/** Where a training run stands, enough to continue it exactly (same seed, one thread). */
-export interface TrainingState {
-  /** The epoch a resumed run starts with. */
-  nextEpoch: number;
-  /** Optimizer steps taken so far (drives the learning-rate schedule). */
-  step: number;
-  /** The shuffle seed of the run (batches of epoch e are shuffled by (seed, e)). */
-  seed: number;
-  optimizerType: string;
-  /** How the tables trained: an embedding optimizer type, or 'dense' (also for checkpoints that predate it). */
-  embeddingOptimizerType?: string;
-  /** 'fixed', 'uncertainty', 'gradnorm' or 'dwa' (absent in older checkpoints: 'fixed'). */
-  taskWeighting?: string;
-  /** Native optimizer state (moments, step counts). */
-  optimizerState: Uint8Array;
-  history: EpochSummary[];
-  bestEpoch?: number;
-  bestValue?: number;
-  epochsSinceBest: number;
-  /** Weights of the best epoch so far, when the run restores the best weights at its end. */
-  bestWeights?: StateDict;
-}
 
 export interface Checkpoint {
   model: Model;

@@ -6,13 +6,12 @@
  * degradation (a shared expert that serves one task) and underfitting (a task gate that ignores its
  * own experts). The sums over rows are native (adatt::expert_activity); the judgement is here.
  */
-import type { RawExpertActivity } from './addon';
-import { normalizeModelConfig } from './config';
+import type { RawExpertActivity, RawModel } from './addon';
+import { normalizeModelConfig, type ModelConfig } from './config';
 import { TensorDataset } from './dataset';
-import { callNativeAsync, ValidationError } from './errors';
+import { callNativeAsync } from './errors';
 import { evenlySpacedRows, gateLabels, gateShares } from './gates';
-import type { Model } from './model';
-import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
+import { describeValue, optionError, readNumber, readOptions } from './validation';
 
 export interface ExpertHealthOptions {
   /** Rows to measure, evenly spaced over the data (default 4096; all rows when it has fewer). */
@@ -69,39 +68,28 @@ export interface ExpertHealth {
 const OPTION_KEYS = ['rows', 'batchSize', 'collapseThreshold', 'degradationThreshold', 'underfittingThreshold'] as const;
 const SHARED = 'shared';
 
-function readShare(value: unknown, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) fail(field, `${field} must be a number in [0, 1], got ${describeValue(value)}`);
-  return value;
-}
-
-function readCount(value: unknown, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(field, `${field} must be a positive integer, got ${describeValue(value)}`);
-  return value;
-}
-
-function fail(field: string, message: string): never {
-  throw new ValidationError(field, message);
+/** What expert statistics read off a native model (Model.expertStats passes itself). */
+interface MeasuredModel {
+  readonly config: ModelConfig;
+  _raw(): RawModel;
 }
 
 /** Checks expert-health options (also fit's `expertHealth`), filling defaults. */
 export function readExpertHealthOptions(value: unknown, field = 'options'): Required<ExpertHealthOptions> {
-  if (value === undefined) value = {};
-  if (!isRecord(value)) fail(field, `${field} must be an object, got ${describeValue(value)}`);
-  const unknown = findUnknownKey(value, OPTION_KEYS);
-  if (unknown !== undefined) fail(`${field}.${unknown}`, `unknown option ${field}.${unknown} (allowed: ${quoteList(OPTION_KEYS)})`);
+  const spec = readOptions(value, field, OPTION_KEYS);
+  const count = { min: 1, integer: true };
+  const share = { min: 0, max: 1 };
   return {
-    rows: readCount(value.rows, `${field}.rows`, 4096),
-    batchSize: readCount(value.batchSize, `${field}.batchSize`, 4096),
-    collapseThreshold: readShare(value.collapseThreshold, `${field}.collapseThreshold`, 0.9),
-    degradationThreshold: readShare(value.degradationThreshold, `${field}.degradationThreshold`, 0.9),
-    underfittingThreshold: readShare(value.underfittingThreshold, `${field}.underfittingThreshold`, 0.25),
+    rows: readNumber(spec.rows, `${field}.rows`, 4096, count),
+    batchSize: readNumber(spec.batchSize, `${field}.batchSize`, 4096, count),
+    collapseThreshold: readNumber(spec.collapseThreshold, `${field}.collapseThreshold`, 0.9, share),
+    degradationThreshold: readNumber(spec.degradationThreshold, `${field}.degradationThreshold`, 0.9, share),
+    underfittingThreshold: readNumber(spec.underfittingThreshold, `${field}.underfittingThreshold`, 0.25, share),
   };
 }
 
 /** Per level, the names of the experts whose outputs the addon reports, in its order. */
-function expertNames(model: Model, levels: number): string[][] {
+function expertNames(model: MeasuredModel, levels: number): string[][] {
   const native = normalizeModelConfig(model.config);
   const tasks = native.tasks.map((task) => task.name);
   const gated = gateLabels(native);
@@ -111,8 +99,8 @@ function expertNames(model: Model, levels: number): string[][] {
 }
 
 /** Measures `model` on `data` (see docs/training.md, "Expert health"). */
-export async function measureExpertHealth(model: Model, data: TensorDataset, options?: ExpertHealthOptions): Promise<ExpertHealth> {
-  if (!(data instanceof TensorDataset)) fail('data', `expert statistics need a TensorDataset, got ${describeValue(data)}`);
+export async function measureExpertHealth(model: MeasuredModel, data: TensorDataset, options?: ExpertHealthOptions): Promise<ExpertHealth> {
+  if (!(data instanceof TensorDataset)) optionError('data', `expert statistics need a TensorDataset, got ${describeValue(data)}`);
   const settings = readExpertHealthOptions(options);
   const raw = model._raw();
   const rows = evenlySpacedRows(data.size, settings.rows);
@@ -121,7 +109,7 @@ export async function measureExpertHealth(model: Model, data: TensorDataset, opt
   return judge(model, activity, settings);
 }
 
-function judge(model: Model, activity: RawExpertActivity, settings: Required<ExpertHealthOptions>): ExpertHealth {
+function judge(model: MeasuredModel, activity: RawExpertActivity, settings: Required<ExpertHealthOptions>): ExpertHealth {
   const names = expertNames(model, activity.levels.length);
   const taskNames = new Set(model.config.tasks.map((task) => task.name));
   const gated = gateLabels(normalizeModelConfig(model.config));

@@ -20,11 +20,11 @@ export type { CudaBackend } from './addon';
 export type { ScriptTaskOptions, ScriptTensor, ScriptValue } from './torchscript';
 export { CHECKPOINT_FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from './checkpoint';
 export * from './serving';
-export type { Checkpoint, TrainingState } from './checkpoint';
+export type { Checkpoint } from './checkpoint';
 export type {
   CalibrateOptions, CalibrationResult, CheckpointOptions, EarlyStoppingOptions, EmbeddingOptimizerOptions, EmbeddingOptimizerType, EpochSummary, EvaluateOptions,
   FitOptions, FitResult, LossKind, Metrics, OptimizerOptions, OptimizerType, ProgressEvent, ScheduleOptions, ScheduleType,
-  TaskLossOptions, TaskMetrics, TrainableModel, Data, PredictedChunk,
+  TaskLossOptions, TaskMetrics, TrainableModel, TrainingState, Data, PredictedChunk,
 } from './training';
 export type {
   Device, LoadOptions, SaveWeightsOptions, StateDict, StateDictOptions, Tensor, WeightFormat, WeightLayout,

@@ -1,27 +1,22 @@
 /** `Model`: the JS object users hold; validates inputs and drives one native model. */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { loadAddon, type NativeModelConfig, type RawBatch, type RawModel, type RawTensor, type WeightLayout } from './addon';
+import { loadAddon, type NativeModelConfig, type RawBatch, type RawModel, type WeightLayout } from './addon';
 import { toRawBatch, batchSchema, type Batch, type BatchSchema } from './batch';
 import { normalizeModelConfig, validateModelConfig, type ModelConfig, type TaskConfig } from './config';
-import { callNative, callNativeAsync, FileError, ValidationError } from './errors';
+import { callNative, callNativeAsync, FileError } from './errors';
 import { fileError, prepareAtomicWrite, requireReadableFile, writeFileAtomic } from './files';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import { measureExpertHealth, type ExpertHealth, type ExpertHealthOptions } from './expert-health';
 import type { TensorDataset } from './dataset';
 import { TaskModel } from './task-model';
+import type { StateDict, Tensor } from './tensor';
 import { gateLabels, labelGateLevels, type GateLabels, type GateLevel } from './gates';
-import { describeValue, findUnknownKey, isRecord, quoteList } from './validation';
+import { describeValue, findUnknownKey, isRecord, optionError, quoteList, readBoolean, readChoice, readOptions } from './validation';
 
 export type { WeightLayout } from './addon';
 
-/** A dense float tensor: row-major `data` of `shape`. */
-export type Tensor = RawTensor;
-
-/** Parameters by name, as `torch.nn.Module.state_dict()` would name them. */
-export type StateDict = Record<string, Tensor>;
-
-export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+export type { Device, StateDict, Tensor } from './tensor';
 
 export interface StateDictOptions {
   /** 'reference' (default): facebookresearch/AdaTT names and shapes; 'native': the stacked storage. */
@@ -46,57 +41,36 @@ const PICKLE_PROTO = 0x80;
 
 const LAYOUTS: readonly WeightLayout[] = ['reference', 'native'];
 
-function fail(field: string, message: string): never {
-  throw new ValidationError(field, message);
-}
-
-/** Validates an options object, returning {} when it was omitted. */
-function readOptions(value: unknown, field: string, allowedKeys: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (!isRecord(value)) fail(field, `${field} must be an object, got ${describeValue(value)}`);
-  const unknownKey = findUnknownKey(value, allowedKeys);
-  if (unknownKey !== undefined) {
-    fail(`${field}.${unknownKey}`, `unknown option ${field}.${unknownKey} (allowed: ${quoteList(allowedKeys)})`);
-  }
-  return value;
-}
-
 function readLayout(options: unknown): WeightLayout {
-  const { layout = 'reference' } = readOptions(options, 'options', ['layout']);
-  if (!LAYOUTS.includes(layout as WeightLayout)) {
-    fail('options.layout', `options.layout must be one of ${quoteList(LAYOUTS)}, got ${describeValue(layout)}`);
-  }
-  return layout as WeightLayout;
+  return readChoice(readOptions(options, 'options', ['layout']).layout, 'options.layout', LAYOUTS, 'reference');
 }
 
 function readStrict(options: unknown): boolean {
-  const { strict = true } = readOptions(options, 'options', ['strict']);
-  if (typeof strict !== 'boolean') fail('options.strict', `options.strict must be a boolean, got ${describeValue(strict)}`);
-  return strict;
+  return readBoolean(readOptions(options, 'options', ['strict']).strict, 'options.strict', true);
 }
 
 /** An absolute path: the addon may resolve relative ones against another directory, and C++ strings end at NUL. */
 function readPath(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
-    fail('path', `path must be a non-empty string without NUL characters, got ${describeValue(value)}`);
+    optionError('path', `path must be a non-empty string without NUL characters, got ${describeValue(value)}`);
   }
   return path.resolve(value);
 }
 
 function readStateDict(value: unknown): StateDict {
-  if (!isRecord(value)) fail('stateDict', `stateDict must be an object of tensors, got ${describeValue(value)}`);
+  if (!isRecord(value)) optionError('stateDict', `stateDict must be an object of tensors, got ${describeValue(value)}`);
   const entries = Object.entries(value).map(([name, tensor]): [string, Tensor] => {
     const field = `stateDict[${JSON.stringify(name)}]`;
     if (!isRecord(tensor) || !Array.isArray(tensor.shape) || !(tensor.data instanceof Float32Array)) {
-      fail(field, `${field} must be { shape: number[], data: Float32Array }, got ${describeValue(tensor)}`);
+      optionError(field, `${field} must be { shape: number[], data: Float32Array }, got ${describeValue(tensor)}`);
     }
     const shape: unknown[] = tensor.shape;
     if (!shape.every((extent) => typeof extent === 'number' && Number.isInteger(extent) && extent >= 0)) {
-      fail(`${field}.shape`, `${field}.shape must hold non-negative integers, got [${shape.map(describeValue).join(', ')}]`);
+      optionError(`${field}.shape`, `${field}.shape must hold non-negative integers, got [${shape.map(describeValue).join(', ')}]`);
     }
     const numel = (shape as number[]).reduce((product, extent) => product * extent, 1);
     if (numel !== tensor.data.length) {
-      fail(`${field}.data`, `${field}.data has ${tensor.data.length} values but shape [${shape.join(', ')}] needs ${numel}`);
+      optionError(`${field}.data`, `${field}.data has ${tensor.data.length} values but shape [${shape.join(', ')}] needs ${numel}`);
     }
     return [name, { shape: [...(shape as number[])], data: tensor.data }];
   });
@@ -235,7 +209,7 @@ export class Model extends TaskModel<RawModel> {
     } else if (format === 'safetensors') {
       await writeFileAtomic(resolved, encodeSafetensors(await this.stateDict({ layout }), { format: 'pt', layout }));
     } else {
-      fail('options.format', `options.format must be 'torch' or 'safetensors', got ${describeValue(format)}`);
+      optionError('options.format', `options.format must be 'torch' or 'safetensors', got ${describeValue(format)}`);
     }
   }
 
@@ -271,11 +245,11 @@ export class Model extends TaskModel<RawModel> {
   }
 
   #readSeeds(seeds: unknown, batchSize: number): Float32Array[] {
-    if (!isRecord(seeds)) fail('seeds', `seeds must be an object keyed by task name, got ${describeValue(seeds)}`);
+    if (!isRecord(seeds)) optionError('seeds', `seeds must be an object keyed by task name, got ${describeValue(seeds)}`);
     const tasks = this.#nativeConfig.tasks;
     const unknownTask = findUnknownKey(seeds, tasks.map((task) => task.name));
     if (unknownTask !== undefined) {
-      fail(`seeds.${unknownTask}`, `seeds has no task '${unknownTask}' (tasks: ${quoteList(tasks.map((task) => task.name))})`);
+      optionError(`seeds.${unknownTask}`, `seeds has no task '${unknownTask}' (tasks: ${quoteList(tasks.map((task) => task.name))})`);
     }
     return tasks.map(({ name, outputs }) => {
       const length = batchSize * outputs;
@@ -283,14 +257,14 @@ export class Model extends TaskModel<RawModel> {
       if (seed === undefined) return new Float32Array(length);
       const field = `seeds.${name}`;
       if (!(seed instanceof Float32Array) && !Array.isArray(seed)) {
-        fail(field, `${field} must be a Float32Array or an array of numbers, got ${describeValue(seed)}`);
+        optionError(field, `${field} must be a Float32Array or an array of numbers, got ${describeValue(seed)}`);
       }
       if (seed.length !== length) {
-        fail(field, `${field} must hold batch size x outputs = ${batchSize} x ${outputs} = ${length} values, got ${seed.length}`);
+        optionError(field, `${field} must hold batch size x outputs = ${batchSize} x ${outputs} = ${length} values, got ${seed.length}`);
       }
       if (seed instanceof Float32Array) return seed;
       for (let i = 0; i < seed.length; i += 1) {
-        if (typeof seed[i] !== 'number') fail(`${field}[${i}]`, `${field}[${i}] must be a number, got ${i in seed ? describeValue(seed[i]) : 'an empty slot'}`);
+        if (typeof seed[i] !== 'number') optionError(`${field}[${i}]`, `${field}[${i}] must be a number, got ${i in seed ? describeValue(seed[i]) : 'an empty slot'}`);
       }
       return Float32Array.from(seed as number[]);
     });

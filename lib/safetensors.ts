@@ -4,7 +4,7 @@
  * Written as F32; F32, F64, F16 and BF16 are read (as float32).
  */
 import { FileError } from './errors';
-import type { StateDict } from './model';
+import type { StateDict } from './tensor';
 import { isRecord } from './validation';
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;

@@ -6,7 +6,7 @@ import type { RawCalibrator, RawModel, RawScriptModule } from './addon';
 import { rawCalibrators, readCalibration, type Calibration } from './calibration';
 import type { TaskConfig } from './config';
 import { callNative, callNativeAsync, ValidationError } from './errors';
-import type { Device } from './model';
+import type { Device } from './tensor';
 import { NativeHandle } from './native-handle';
 import { describeValue, readDevice } from './validation';
 

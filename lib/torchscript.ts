@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { loadAddon, type RawScriptModule } from './addon';
 import type { TaskConfig } from './config';
 import { callNative, callNativeAsync, ValidationError } from './errors';
-import type { Device } from './model';
+import type { Device } from './tensor';
 import { TaskModel } from './task-model';
 import { prepareAtomicWrite, requireReadableFile } from './files';
 import { describeValue, isRecord, readDevice } from './validation';

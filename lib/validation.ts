@@ -61,3 +61,58 @@ export function readDevice(value: unknown): string {
   }
   return value;
 }
+
+/*
+ * Readers of the API's option objects (fit, evaluate, model methods, expert statistics): one wording
+ * for every option error, each a ValidationError naming the field.
+ */
+
+export function optionError(field: string, message: string): never {
+  throw new ValidationError(field, message);
+}
+
+/** `value` as an options object with only `keys`; {} when it was omitted. */
+export function readOptions(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isRecord(value)) optionError(field, `${field} must be an object, got ${describeValue(value)}`);
+  const unknown = findUnknownKey(value, keys);
+  if (unknown !== undefined) optionError(`${field}.${unknown}`, `unknown option ${field}.${unknown} (allowed: ${quoteList(keys)})`);
+  return value;
+}
+
+export interface NumberRange {
+  min?: number;
+  max?: number;
+  integer?: boolean;
+  exclusiveMin?: boolean;
+  exclusiveMax?: boolean;
+}
+
+/** A finite number within the range, or `fallback` when omitted. */
+export function readNumber(value: unknown, field: string, fallback: number,
+  { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false, exclusiveMax = false }: NumberRange = {}): number {
+  if (value === undefined) return fallback;
+  const ok = typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isInteger(value)) &&
+    (exclusiveMin ? value > min : value >= min) && (exclusiveMax ? value < max : value <= max);
+  if (!ok) {
+    const kind = integer ? 'an integer' : 'a number';
+    const range = exclusiveMin ? `> ${min}` : Number.isFinite(min) ? `>= ${min}` : 'finite';
+    const upper = Number.isFinite(max) ? ` and ${exclusiveMax ? '<' : '<='} ${max}` : '';
+    optionError(field, `${field} must be ${kind} ${range}${upper}, got ${describeValue(value)}`);
+  }
+  return value as number;
+}
+
+/** One of `choices`, or `fallback` when omitted. */
+export function readChoice<T extends string>(value: unknown, field: string, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!choices.includes(value as T)) optionError(field, `${field} must be one of ${quoteList(choices)}, got ${describeValue(value)}`);
+  return value as T;
+}
+
+/** A boolean, or `fallback` when omitted. */
+export function readBoolean(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') optionError(field, `${field} must be a boolean, got ${describeValue(value)}`);
+  return value;
+}

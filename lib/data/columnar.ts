@@ -6,7 +6,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ValidationError } from '../errors';
 import { optionsChecker, type FieldChecker } from './check';
 import {
   engineRead, expandFiles, jsonLinesScan, locateInFiles, parquetScan, readColumns, reading, sqlRelation, sqlStrings, typedColumns,

@@ -166,7 +166,7 @@ class EpochWorker : public ModelWorker {
     try {
       callback.Call({to_js(env, *owned)});
     } catch (...) {
-      // lib/training.ts wraps the callback, stops the run and rejects fit with the error itself.
+      // lib/training/fit.ts wraps the callback, stops the run and rejects fit with the error itself.
     }
   }
 
@@ -301,7 +301,7 @@ Napi::Value AddonTrainer::Step(const Napi::CallbackInfo& info) {
   });
 }
 
-// Between passes only (lib/training.ts): the weights are read by the running pass's thread.
+// Between passes only (lib/training/fit.ts): the weights are read by the running pass's thread.
 Napi::Value AddonTrainer::TaskWeights(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     const auto weights = live()->trainer.task_weights();

@@ -1,7 +1,8 @@
 /** `adatt train`: config + flags -> data -> model -> fit -> run directory with metrics and report. */
 import * as path from 'node:path';
 import { loadAddon } from '../../addon';
-import { loadCheckpoint, saveCheckpoint, type TrainingState } from '../../checkpoint';
+import { loadCheckpoint, saveCheckpoint } from '../../checkpoint';
+import type { TrainingState } from '../../training';
 import { CALIBRATION_METHODS } from '../../calibration';
 import { MODEL_KINDS, type ModelConfig } from '../../config';
 import { modelSections, type ModelSectionsOptions } from '../../data/sections';

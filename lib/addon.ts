@@ -102,7 +102,9 @@ export interface RawModel {
   dispose(): void;
 }
 
-export type TaskKind = 'binary' | 'multiclass' | 'regression';
+/** The task types, defined once: configs, schemas, TorchScript tasks and the addon use these names. */
+export const TASK_KINDS = ['binary', 'multiclass', 'regression'] as const;
+export type TaskKind = (typeof TASK_KINDS)[number];
 
 export interface RawDatasetOptions {
   batchSize: number;

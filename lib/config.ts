@@ -3,7 +3,7 @@
  * addon only ever sees well-formed values) and `normalizeModelConfig` (to the addon's
  * `NativeModelConfig`).
  */
-import type { ModelKind, NativeModelConfig, Pooling } from './addon';
+import { TASK_KINDS, type ModelKind, type NativeModelConfig, type Pooling, type TaskKind } from './addon';
 import { ConfigError } from './errors';
 import { describeValue, findUnknownKey, isRecord, joinField, quoteList } from './validation';
 
@@ -32,7 +32,7 @@ export interface InputConfig {
   multiValued?: MultiValuedFeature[];
 }
 
-export type TaskType = 'binary' | 'regression' | 'multiclass';
+export type TaskType = TaskKind;
 
 export type TaskConfig =
   | {
@@ -137,7 +137,6 @@ export const MODEL_KINDS: readonly ModelKind[] = Object.freeze([
   'single-task',
 ]);
 
-const TASK_TYPES: readonly TaskType[] = ['binary', 'regression', 'multiclass'];
 const POOLINGS: readonly Pooling[] = ['mean', 'sum'];
 
 const COMMON_KEYS = ['kind', 'input', 'tasks', 'expertDims', 'towerDims', 'seed'] as const;
@@ -271,7 +270,7 @@ function validateTasks(value: unknown): TaskConfig[] {
     const field = `tasks[${i}]`;
     const task = requireRecord(item, field, ['name', 'type', 'classes', 'conditionalOn']);
     const name = requireUniqueName(task.name, `${field}.name`, field, usedNames);
-    const type = requireOneOf(task.type, `${field}.type`, TASK_TYPES);
+    const type = requireOneOf(task.type, `${field}.type`, TASK_KINDS);
     if (task.conditionalOn !== undefined && type !== 'binary') {
       fail(`${field}.conditionalOn`, `${field}.conditionalOn is only allowed for binary tasks (this task is '${type}')`);
     }

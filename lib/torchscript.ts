@@ -3,7 +3,7 @@
  * run their methods, fine-tune them with `fit` like our own models, and save them back for PyTorch.
  */
 import * as path from 'node:path';
-import { loadAddon, type RawScriptModule } from './addon';
+import { loadAddon, TASK_KINDS, type RawScriptModule } from './addon';
 import type { TaskConfig } from './config';
 import { callNative, callNativeAsync, ValidationError } from './errors';
 import type { Device } from './tensor';
@@ -104,8 +104,8 @@ export class ScriptModel extends TaskModel<RawScriptModule> {
     }
     // Array.from, not map: holes become undefined (and are rejected), and exotic arrays are copied plainly.
     const tasks = Array.from(options.tasks, (task, t) => {
-      if (!isRecord(task) || typeof task.name !== 'string' || !['binary', 'multiclass', 'regression'].includes(task.type)) {
-        throw new ValidationError(`tasks[${t}]`, `tasks[${t}] must be { name, type: 'binary' | 'multiclass' | 'regression' }`);
+      if (!isRecord(task) || typeof task.name !== 'string' || !(TASK_KINDS as readonly unknown[]).includes(task.type)) {
+        throw new ValidationError(`tasks[${t}]`, `tasks[${t}] must be { name, type: ${TASK_KINDS.map((kind) => `'${kind}'`).join(' | ')} }`);
       }
       if (task.type === 'multiclass' && !(Number.isInteger(task.classes) && task.classes >= 2)) {
         throw new ValidationError(`tasks[${t}].classes`, `tasks[${t}].classes must be an integer >= 2`);

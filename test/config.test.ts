@@ -53,7 +53,7 @@ describe('validateModelConfig rejects', () => {
     ['tasks that is not an array', base({ tasks: 'click' }), 'tasks', /must be an array of tasks/],
     ['a task without a name', base({ tasks: [{ type: 'binary' }] }), 'tasks[0].name', /non-empty string/],
     ['a duplicate task name', base({ tasks: [tasks[0], { name: 'click', type: 'regression' }] }), 'tasks[1].name', /'click' is already used by tasks\[0\]/],
-    ['an unknown task type', base({ tasks: [{ name: 'a', type: 'ranking' }] }), 'tasks[0].type', /'binary', 'regression', 'multiclass'/],
+    ['an unknown task type', base({ tasks: [{ name: 'a', type: 'ranking' }] }), 'tasks[0].type', /'binary', 'multiclass', 'regression'/],
     ['an unknown task key', base({ tasks: [{ name: 'a', type: 'binary', weight: 2 }] }), 'tasks[0].weight', /unknown key tasks\[0\].weight \(allowed in tasks\[0\]/],
     ['multiclass without classes', base({ tasks: [tasks[0], { name: 'r', type: 'multiclass' }] }), 'tasks[1].classes', /required for a multiclass task/],
     ['multiclass with one class', base({ tasks: [{ name: 'r', type: 'multiclass', classes: 1 }] }), 'tasks[0].classes', /integer in \[2, 16777216\], got 1/],

@@ -1,9 +1,13 @@
 /** The native training loop and evaluation through fit / evaluate / predict. */
 import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
-  createModel, evaluate, fit, NonFiniteError, predict, setNumThreads, TensorDataset, ValidationError,
+  createModel, evaluate, fit, info, NonFiniteError, predict, setNumThreads, TensorDataset, ValidationError,
   type ModelConfig, type ProgressEvent,
 } from '../lib';
+import { rejectionOf } from './data/helpers';
+import { makeTempDir } from './helpers/reference';
 import type { EncodedData } from '../lib/data/types';
 
 /** Two binary tasks and a regression task driven by shared and task-specific directions, seeded. */
@@ -224,6 +228,26 @@ describe('evaluate and predict', () => {
     await model.loadStateDict(state);
     const metrics = await evaluate(model, data);
     expect(metrics.a!.auc).toBe(0.5);
+  });
+});
+
+describe('fit checks every option before it changes anything', () => {
+  it.each([
+    [{ device: 'tpu' }, 'device'],
+    [{ optimizer: { lr: -1 } }, 'optimizer.lr'],
+    [{ schedule: { type: 'cosine', minLr: -1 } }, 'schedule.minLr'],
+    [{ expertHealth: { rows: 0 } }, 'expertHealth.rows'],
+  ])('%j: no thread count, calibration or checkpoint folder is touched', async (bad, field) => {
+    using model = createModel(CONFIG);
+    using data = TensorDataset.fromEncoded(syntheticData(32, 1), { taskNames: TASKS });
+    setNumThreads(1);
+    model.calibration = { a: { method: 'temperature', temperature: 2 } };
+    const dir = path.join(makeTempDir('no-side-effects'), 'checkpoints');
+    const options = { threads: 2, checkpoint: { dir }, validation: data, ...bad };
+    expect((await rejectionOf(fit(model, data, options as never), ValidationError)).field).toBe(field);
+    expect(info().numThreads).toBe(1);
+    expect(model.calibration).toEqual({ a: { method: 'temperature', temperature: 2 } });
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });
 

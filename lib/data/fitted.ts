@@ -4,7 +4,8 @@
  */
 import { configChecker } from './check';
 import { MAX_HASH_BUCKETS } from './hashing';
-import { FITTED_SCHEMA_FORMAT, FITTED_SCHEMA_VERSION, NORMALIZATIONS, TASK_TYPE_KEYS, TASK_TYPES, type FittedSchema } from './types';
+import { TASK_KINDS } from '../addon';
+import { FITTED_SCHEMA_FORMAT, FITTED_SCHEMA_VERSION, NORMALIZATIONS, TASK_TYPE_KEYS, type FittedSchema } from './types';
 
 
 /** Schemas that fitSchema made: deeply frozen, so valid for good. */
@@ -84,7 +85,7 @@ export function validateFittedSchema(value: unknown): FittedSchema {
   });
   entries('tasks', ['type', 'sampleWeight', ...Object.values(TASK_TYPE_KEYS).flat()], 1).forEach((task, i) => {
     const field = `tasks[${i}]`;
-    const type = check.oneOf(task.type, `${field}.type`, TASK_TYPES);
+    const type = check.oneOf(task.type, `${field}.type`, TASK_KINDS);
     // Checked again with this type's keys only, to reject another type's key.
     check.record(task, field, ['name', 'column', 'type', 'sampleWeight', ...TASK_TYPE_KEYS[type]]);
     if (task.sampleWeight !== undefined) listedColumn(task.sampleWeight, `${field}.sampleWeight`);

@@ -2,6 +2,7 @@
  * Validation of a user's `SchemaSpec` into a normalised form with every default filled in, and
  * `schemaColumns`, which tells readers which columns a schema needs and which of them are numbers.
  */
+import { TASK_KINDS } from '../addon';
 import { configChecker, type FieldChecker } from './check';
 import { validateFittedSchema } from './fitted';
 import { MAX_HASH_BUCKETS } from './hashing';
@@ -9,7 +10,6 @@ import { DEFAULT_MISSING_VALUES } from './table';
 import {
   NORMALIZATIONS,
   TASK_TYPE_KEYS,
-  TASK_TYPES,
   type ColumnRef,
   type FittedSchema,
   type FittedTask,
@@ -97,7 +97,7 @@ function vocabularyOptions(check: FieldChecker, entry: Record<string, unknown>, 
 
 function taskEntry(check: FieldChecker, item: unknown, field: string, sharedWeight: TaskEntry['sampleWeight']): TaskEntry {
   const anyTask = check.record(item, field, [...TASK_KEYS, ...Object.values(TASK_TYPE_KEYS).flat()]);
-  const type = check.oneOf(anyTask.type, `${field}.type`, TASK_TYPES);
+  const type = check.oneOf(anyTask.type, `${field}.type`, TASK_KINDS);
   // Checked again with this type's keys only, to reject another type's key (classes on a binary task).
   const given = check.record(anyTask, field, [...TASK_KEYS, ...TASK_TYPE_KEYS[type]]);
   const common = {

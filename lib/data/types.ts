@@ -23,7 +23,6 @@ export type LabelValue = string | number;
 export type Normalization = 'standard' | 'minmax' | 'log1p' | 'none';
 
 export const NORMALIZATIONS: readonly Normalization[] = ['standard', 'minmax', 'log1p', 'none'];
-export const TASK_TYPES = ['binary', 'multiclass', 'regression'] as const;
 /** The keys that only one task type has, in specs and fitted schemas alike. */
 export const TASK_TYPE_KEYS = { binary: ['positive'], multiclass: ['classes'], regression: [] } as const;
 

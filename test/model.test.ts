@@ -186,6 +186,15 @@ describe('Model', () => {
     await expect(raw.forward({ ...good, dense: new Float64Array(6) as never })).rejects.toMatchObject({ code: 'ADATT_INVALID_ARGUMENT' });
     expect(() => new addon.Model({ ...normalizeModelConfig(CONFIG), expertDims: [] })).toThrow(/expertDims/);
     expect(() => new addon.Model({ ...normalizeModelConfig(CONFIG), kind: 'nope' as never })).toThrow(/unknown model kind/);
+    // Native objects are known by the type tag their constructor set, not by a prototype JS can fake.
+    const fakeModel = Object.create(addon.Model.prototype) as typeof raw;
+    expect(() => new addon.Trainer(fakeModel, {} as never)).toThrow(/^model must be a Model or a ScriptModule$/);
+    const fakeDataset = Object.create(addon.Dataset.prototype) as never;
+    await expect(raw.predict(fakeDataset, { batchSize: 2, taskTypes: ['binary', 'multiclass'] })).rejects.toThrow(/^dataset must be a Dataset$/);
+    // lib/ passes every field of the contract; the addon names a missing one instead of assuming a default.
+    expect(() => new addon.Trainer(raw, {} as never)).toThrow(/^options\.optimizer is missing$/);
+    expect(() => new addon.Trainer(raw, { optimizer: { type: 'adam' } } as never)).toThrow(/^options\.optimizer\.lr is missing$/);
+    expect(() => new addon.Trainer(raw, { optimizer: { type: 'adam', lr: '1' } } as never)).toThrow(/^options\.optimizer\.lr must be a number$/);
     expect((await raw.forward(good)).length).toBe(2);
     raw.dispose();
   });

@@ -87,7 +87,6 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   data->completions = Completions::create(env);
   const auto model_class = AddonModel::Define(env);
   const auto dataset_class = AddonDataset::Define(env);
-  data->model_class = Napi::Persistent(model_class);
   data->dataset_class = Napi::Persistent(dataset_class);
   const auto script_class = AddonScriptModule::Define(env);
   data->script_class = Napi::Persistent(script_class);

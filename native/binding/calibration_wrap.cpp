@@ -9,7 +9,6 @@
 #include "adatt/errors.h"
 #include "adatt/metrics.h"
 #include "convert.h"
-#include "model_wrap.h"
 #include "worker.h"
 
 namespace adatt::binding {

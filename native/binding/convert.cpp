@@ -1,6 +1,7 @@
 #include "convert.h"
 
 #include <cstring>
+#include <utility>
 
 #include "errors.h"
 
@@ -82,7 +83,57 @@ torch::Tensor long_tensor(const Napi::Value& value, const std::string& field, in
   return tensor.to(torch::kLong);
 }
 
+torch::ScalarType dtype_of(napi_typedarray_type type, const std::string& field) {
+  switch (type) {
+    case napi_float32_array: return torch::kFloat32;
+    case napi_float64_array: return torch::kFloat64;
+    case napi_int32_array: return torch::kInt32;
+    case napi_bigint64_array: return torch::kInt64;
+    case napi_uint8_array: return torch::kUInt8;
+    case napi_int8_array: return torch::kInt8;
+    case napi_int16_array: return torch::kInt16;
+    default: throw_invalid(field + ".data has an unsupported typed array kind");
+  }
+}
+
+torch::ScalarType named_dtype(const std::string& name, const std::string& field) {
+  if (name == "float32") return torch::kFloat32;
+  if (name == "float64") return torch::kFloat64;
+  if (name == "int32") return torch::kInt32;
+  if (name == "int64") return torch::kInt64;
+  if (name == "bool") return torch::kBool;
+  if (name == "uint8") return torch::kUInt8;
+  throw_invalid(field + ".dtype must be float32, float64, int32, int64, bool or uint8");
+}
+
 }  // namespace
+
+torch::Tensor to_tensor(const Napi::Value& value, const std::string& field) {
+  if (!value.IsObject()) throw_invalid(field + " must be a tensor { shape, data }");
+  const auto object = value.As<Napi::Object>();
+  const auto data = object.Get("data");
+  if (!data.IsTypedArray()) throw_invalid(field + ".data must be a typed array");
+  const auto array = data.As<Napi::TypedArray>();
+  const auto source = dtype_of(array.TypedArrayType(), field);
+  const auto shape = to_int_vector(object.Get("shape"), field + ".shape");
+  int64_t count = 1;
+  for (int64_t extent : shape) {
+    if (extent < 0) throw_invalid(field + ".shape must not be negative");
+    count *= extent;
+  }
+  if (count != static_cast<int64_t>(array.ElementLength())) {
+    throw_invalid(field + ".data has " + std::to_string(array.ElementLength()) + " values for a shape of " +
+                  std::to_string(count));
+  }
+  auto tensor = torch::empty(shape, source);
+  if (count > 0) {
+    std::memcpy(tensor.data_ptr(), static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset(),
+                array.ByteLength());
+  }
+  const auto dtype = object.Get("dtype");
+  if (dtype.IsString()) tensor = tensor.to(named_dtype(dtype.As<Napi::String>().Utf8Value(), field));
+  return tensor;
+}
 
 ModelConfig to_model_config(const Napi::Object& object) {
   ModelConfig config;
@@ -113,8 +164,7 @@ ModelConfig to_model_config(const Napi::Object& object) {
   config.experts_per_task = to_int_vector(field_of(object, "expertsPerTask"), "expertsPerTask");
   config.shared_experts = to_int(field_of(object, "sharedExperts"), "sharedExperts");
   config.gate_dims = to_int_matrix(field_of(object, "gateDims"), "gateDims");
-  const auto residual = field_of(object, "nativeResidual");
-  config.native_residual = residual.IsBoolean() ? residual.As<Napi::Boolean>().Value() : true;
+  config.native_residual = Fields(object, "config").boolean("nativeResidual");
   const int64_t seed = to_int(field_of(object, "seed"), "seed");
   if (seed < 0) throw_invalid("seed must be non-negative");
   config.seed = static_cast<uint64_t>(seed);
@@ -122,31 +172,38 @@ ModelConfig to_model_config(const Napi::Object& object) {
   return config;
 }
 
-double number_or(const Napi::Object& object, const std::string& field, double fallback) {
-  const auto value = object.Get(field);
-  if (value.IsUndefined()) return fallback;
-  if (!value.IsNumber()) throw_invalid(field + " must be a number");
-  return value.As<Napi::Number>().DoubleValue();
+Fields::Fields(const Napi::Value& value, std::string path) : path_(std::move(path)) {
+  if (!value.IsObject()) throw_invalid(path_ + (value.IsUndefined() ? " is missing" : " must be an object"));
+  object_ = value.As<Napi::Object>();
 }
 
-int64_t integer_or(const Napi::Object& object, const std::string& field, int64_t fallback) {
-  const auto value = object.Get(field);
-  return value.IsUndefined() ? fallback : to_int(value, field);
+std::string Fields::path_of(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+Napi::Value Fields::get(const std::string& key, bool present, const char* kind) const {
+  if (!present) {
+    const auto value = object_.Get(key);
+    throw_invalid(path_of(key) + (value.IsUndefined() ? " is missing" : std::string(" must be ") + kind));
+  }
+  return object_.Get(key);
 }
 
-std::string string_or(const Napi::Object& object, const std::string& field, const std::string& fallback) {
-  const auto value = object.Get(field);
-  if (value.IsUndefined()) return fallback;
-  if (!value.IsString()) throw_invalid(field + " must be a string");
-  return value.As<Napi::String>().Utf8Value();
+double Fields::number(const std::string& key) const {
+  return get(key, object_.Get(key).IsNumber(), "a number").As<Napi::Number>().DoubleValue();
 }
 
-Napi::Object object_or_empty(const Napi::Object& object, const std::string& field) {
-  const auto value = object.Get(field);
-  if (value.IsUndefined()) return Napi::Object::New(object.Env());
-  if (!value.IsObject()) throw_invalid(field + " must be an object");
-  return value.As<Napi::Object>();
+int64_t Fields::integer(const std::string& key) const {
+  return to_int(get(key, object_.Get(key).IsNumber(), "a number"), path_of(key));
 }
+
+bool Fields::boolean(const std::string& key) const {
+  return get(key, object_.Get(key).IsBoolean(), "a boolean").As<Napi::Boolean>().Value();
+}
+
+std::string Fields::string(const std::string& key) const {
+  return get(key, object_.Get(key).IsString(), "a string").As<Napi::String>().Utf8Value();
+}
+
+Fields Fields::object(const std::string& key) const { return Fields(object_.Get(key), path_of(key)); }
 
 std::vector<TaskType> to_task_types(const Napi::Value& value) {
   if (!value.IsArray()) throw_invalid("taskTypes must be an array");
@@ -194,7 +251,8 @@ std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks
   for (uint32_t t = 0; t < tasks; ++t) {
     const auto item = value.As<Napi::Array>().Get(t);
     if (!item.IsObject()) throw_invalid("where needs one { task, equals } per task");
-    spaces[t] = {integer_or(item.As<Napi::Object>(), "task", -1), number_or(item.As<Napi::Object>(), "equals", 1.0)};
+    const Fields space(item, "where[" + std::to_string(t) + "]");
+    spaces[t] = {space.integer("task"), space.number("equals")};
     if (spaces[t].task >= static_cast<int64_t>(tasks)) throw_invalid("where.task names no task");
   }
   return spaces;
@@ -248,8 +306,8 @@ std::vector<std::optional<Calibrator>> to_calibrators(const Napi::Value& value, 
     const auto object = item.As<Napi::Object>();
     Calibrator calibrator;
     calibrator.method = to_calibration_method(object.Get("method"), field + ".method");
-    calibrator.scale = number_or(object, "scale", 1.0);
-    calibrator.bias = number_or(object, "bias", 0.0);
+    calibrator.scale = Fields(object, field).number("scale");
+    calibrator.bias = Fields(object, field).number("bias");
     if (calibrator.method == CalibrationMethod::Isotonic) {
       calibrator.knot_logits = to_double_vector(object.Get("knotLogits"), field + ".knotLogits");
       calibrator.knot_probabilities = to_double_vector(object.Get("knotProbabilities"), field + ".knotProbabilities");
@@ -311,14 +369,9 @@ std::map<std::string, torch::Tensor> to_tensor_map(const Napi::Value& value) {
   std::map<std::string, torch::Tensor> tensors;
   for (uint32_t i = 0; i < names.Length(); ++i) {
     const std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-    const auto entry = object.Get(name);
-    if (!entry.IsObject()) throw_invalid("state dict entry " + name + " must be { shape, data }");
-    const auto tensor = entry.As<Napi::Object>();
-    const auto shape = to_int_vector(tensor.Get("shape"), name + ".shape");
-    for (int64_t d : shape) {
-      if (d < 0) throw_invalid(name + ".shape must not be negative");
-    }
-    tensors[name] = float_tensor(tensor.Get("data"), name + ".data", shape);
+    auto tensor = to_tensor(object.Get(name), name);
+    if (tensor.scalar_type() != torch::kFloat32) throw_invalid(name + ".data must be a Float32Array");
+    tensors[name] = std::move(tensor);
   }
   return tensors;
 }
@@ -330,12 +383,63 @@ Napi::Float32Array to_float32_array(Napi::Env env, const torch::Tensor& tensor) 
   return array;
 }
 
-Napi::Object to_raw_tensor(Napi::Env env, const torch::Tensor& tensor) {
+namespace {
+
+Napi::Object shaped(Napi::Env env, const torch::Tensor& tensor) {
   auto object = Napi::Object::New(env);
   auto shape = Napi::Array::New(env, static_cast<size_t>(tensor.dim()));
   for (int64_t d = 0; d < tensor.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, tensor.size(d)));
   object.Set("shape", shape);
+  return object;
+}
+
+}  // namespace
+
+Napi::Object to_raw_tensor(Napi::Env env, const torch::Tensor& tensor) {
+  auto object = shaped(env, tensor);
   object.Set("data", to_float32_array(env, tensor));
+  return object;
+}
+
+Napi::Object to_typed_tensor(Napi::Env env, const torch::Tensor& tensor) {
+  auto value = tensor.detach().to(torch::kCPU).contiguous();
+  auto object = shaped(env, value);
+  const auto count = static_cast<size_t>(value.numel());
+  std::string dtype;
+  Napi::Value data;
+  switch (value.scalar_type()) {
+    case torch::kFloat64: {
+      auto array = Napi::Float64Array::New(env, count);
+      std::memcpy(array.Data(), value.data_ptr(), count * sizeof(double));
+      data = array, dtype = "float64";
+      break;
+    }
+    case torch::kInt64: {
+      auto array = Napi::BigInt64Array::New(env, count);
+      std::memcpy(array.Data(), value.data_ptr(), count * sizeof(int64_t));
+      data = array, dtype = "int64";
+      break;
+    }
+    case torch::kInt32: {
+      auto array = Napi::Int32Array::New(env, count);
+      std::memcpy(array.Data(), value.data_ptr(), count * sizeof(int32_t));
+      data = array, dtype = "int32";
+      break;
+    }
+    case torch::kBool:
+    case torch::kUInt8: {
+      auto array = Napi::Uint8Array::New(env, count);
+      std::memcpy(array.Data(), value.to(torch::kUInt8).data_ptr(), count);
+      data = array, dtype = value.scalar_type() == torch::kBool ? "bool" : "uint8";
+      break;
+    }
+    default: {
+      data = to_float32_array(env, value);
+      dtype = "float32";
+    }
+  }
+  object.Set("data", data);
+  object.Set("dtype", dtype);
   return object;
 }
 

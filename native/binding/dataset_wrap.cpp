@@ -113,11 +113,12 @@ AddonDataset::AddonDataset(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ad
       dataset_ = dataset_from_object(info[0].As<Napi::Object>());
     }
     memory_.track(info.Env(), static_cast<int64_t>(dataset_->bytes()));
+    tag_as(info.This().As<Napi::Object>(), NativeClass::Dataset);
   });
 }
 
 std::shared_ptr<const Dataset> AddonDataset::from_value(const Napi::Value& value, const std::string& field) {
-  if (!is_instance(value, addon_data(value.Env()).dataset_class)) throw_invalid(field + " must be a Dataset");
+  if (!is_native(value, NativeClass::Dataset)) throw_invalid(field + " must be a Dataset");
   const auto* wrapper = Unwrap(value.As<Napi::Object>());
   if (!wrapper->dataset_) throw DisposedError("the dataset");
   return wrapper->dataset_;

@@ -3,7 +3,6 @@
 #include "addon_data.h"
 #include "convert.h"
 #include "errors.h"
-#include "model_wrap.h"
 #include "worker.h"
 
 namespace adatt::binding {
@@ -86,12 +85,13 @@ AddonProcessGroup::AddonProcessGroup(const Napi::CallbackInfo& info) : Napi::Obj
   guarded(info.Env(), [&] {
     if (!info[0].IsExternal()) throw_invalid("use initProcessGroup(options) to join a process group");
     communicator_ = *info[0].As<Napi::External<std::shared_ptr<Communicator>>>().Data();
+    tag_as(info.This().As<Napi::Object>(), NativeClass::ProcessGroup);
   });
 }
 
 std::shared_ptr<Communicator> AddonProcessGroup::from_value(const Napi::Value& value, const std::string& field) {
   if (value.IsUndefined() || value.IsNull()) return nullptr;
-  if (!is_instance(value, addon_data(value.Env()).process_group_class)) throw_invalid(field + " must be a ProcessGroup");
+  if (!is_native(value, NativeClass::ProcessGroup)) throw_invalid(field + " must be a ProcessGroup");
   return Unwrap(value.As<Napi::Object>())->live();
 }
 
@@ -139,15 +139,14 @@ Napi::Value AddonProcessGroup::Dispose(const Napi::CallbackInfo& info) {
 
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    if (!info[0].IsObject()) throw_invalid("initProcessGroup needs { masterAddr, masterPort, worldSize, rank, timeoutMs, cudaBackend }");
-    const auto options = info[0].As<Napi::Object>();
+    const Fields options(info[0]);
     DistributedConfig config;
-    config.master_addr = string_or(options, "masterAddr", "127.0.0.1");
-    config.master_port = static_cast<int>(integer_or(options, "masterPort", 29500));
-    config.world_size = static_cast<int>(integer_or(options, "worldSize", 1));
-    config.rank = static_cast<int>(integer_or(options, "rank", 0));
-    config.timeout = std::chrono::milliseconds(integer_or(options, "timeoutMs", 60000));
-    const auto cuda = string_or(options, "cudaBackend", "auto");
+    config.master_addr = options.string("masterAddr");
+    config.master_port = static_cast<int>(options.integer("masterPort"));
+    config.world_size = static_cast<int>(options.integer("worldSize"));
+    config.rank = static_cast<int>(options.integer("rank"));
+    config.timeout = std::chrono::milliseconds(options.integer("timeoutMs"));
+    const auto cuda = options.string("cudaBackend");
     if (cuda == "auto") config.cuda = CudaCollectives::Auto;
     else if (cuda == "nccl") config.cuda = CudaCollectives::Nccl;
     else if (cuda == "gloo") config.cuda = CudaCollectives::Gloo;

@@ -6,66 +6,10 @@
 #include <functional>
 #include <memory>
 
-#include "adatt/model.h"
-#include "adatt/script_model.h"
 #include "external_memory.h"
-#include "worker.h"
+#include "model_state.h"
 
 namespace adatt::binding {
-
-// Shared by the JS object and the workers of its operations, so dispose() during an operation
-// frees the model once that operation is done.
-struct ModelState {
-  explicit ModelState(ModelConfig config) : model(std::move(config)), task(model.ptr()) {}
-  explicit ModelState(std::shared_ptr<ScriptTaskModel> script_model) : script(script_model), task(script_model) {}
-  MultiTaskModel model{nullptr};            // a native model, or
-  std::shared_ptr<ScriptTaskModel> script;  // a TorchScript module
-  std::shared_ptr<TaskModel> task;          // either, as the trainer sees it
-  torch::Device device{torch::kCPU};
-  // Accessed on the JS thread only: reads may overlap each other, a write runs alone.
-  int readers = 0;
-  bool writer = false;
-};
-
-enum class Access { Read, Write };
-
-
-// Held by a worker for the length of its operation; released on the JS thread when it is destroyed.
-class OperationLease {
- public:
-  OperationLease(std::shared_ptr<ModelState> state, Access access);
-  ~OperationLease();
-  OperationLease(const OperationLease&) = delete;
-  OperationLease& operator=(const OperationLease&) = delete;
-  ModelState& operator*() const { return *state_; }
-  ModelState* operator->() const { return state_.get(); }
-
- private:
-  std::shared_ptr<ModelState> state_;
-  Access access_;
-};
-
-// A model operation run off the event loop with a lease on the model.
-class ModelWorker : public PromiseWorker {
- public:
-  ModelWorker(Napi::Env env, std::shared_ptr<ModelState> state, Access access)
-      : PromiseWorker(env), lease_(std::move(state), access), access_(access) {}
-
- protected:
-  // Reads of a native model may overlap one another (the lease keeps writes out), so they run on the
-  // inference threads. A TorchScript module runs one call at a time: its methods and mode switches
-  // may change its attributes.
-  Runs runs() const override {
-    return access_ == Access::Read && !lease_->script ? Runs::OnInferenceThreads : Runs::OnComputeThread;
-  }
-  ModelState& state() { return *lease_; }
-  MultiTaskModelImpl& model() { return *lease_->model; }
-  TaskModel& task_model() { return *lease_->task; }
-
- private:
-  OperationLease lease_;
-  Access access_;
-};
 
 class AddonModel : public Napi::ObjectWrap<AddonModel> {
  public:
@@ -95,19 +39,5 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   std::shared_ptr<ModelState> state_;
   ExternalMemory memory_;
 };
-
-// Runs `make` (which builds and starts a worker); a failure before the worker starts (bad argument,
-// busy, disposed) becomes a rejected promise, so async methods never throw synchronously.
-Napi::Value start_worker(Napi::Env env, const std::function<Napi::Value()>& make);
-
-// Parses 'cpu' / 'cuda[:i]' and checks that the device exists.
-torch::Device to_device(const std::string& name);
-
-enum class DatasetResult { Metrics, Predictions, RawOutputs };
-
-// evaluate(dataset, { batchSize, taskTypes }) and predict(…, rawOutputs?) for any model kind.
-Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state, bool metrics);
-// to(device) for any model kind.
-Napi::Value start_move_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state);
 
 }  // namespace adatt::binding

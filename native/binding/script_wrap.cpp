@@ -10,67 +10,11 @@
 namespace adatt::binding {
 namespace {
 
-// A JS tensor is { shape: number[], data: TypedArray, dtype?: 'int64' | … }; without dtype the
-// typed array's kind decides (Float32Array -> float32, Int32Array -> int32, BigInt64Array -> int64…).
-torch::ScalarType dtype_of(napi_typedarray_type type, const std::string& field) {
-  switch (type) {
-    case napi_float32_array: return torch::kFloat32;
-    case napi_float64_array: return torch::kFloat64;
-    case napi_int32_array: return torch::kInt32;
-    case napi_bigint64_array: return torch::kInt64;
-    case napi_uint8_array: return torch::kUInt8;
-    case napi_int8_array: return torch::kInt8;
-    case napi_int16_array: return torch::kInt16;
-    default: throw_invalid(field + ".data has an unsupported typed array kind");
-  }
-}
-
-torch::ScalarType named_dtype(const std::string& name, const std::string& field) {
-  if (name == "float32") return torch::kFloat32;
-  if (name == "float64") return torch::kFloat64;
-  if (name == "int32") return torch::kInt32;
-  if (name == "int64") return torch::kInt64;
-  if (name == "bool") return torch::kBool;
-  if (name == "uint8") return torch::kUInt8;
-  throw_invalid(field + ".dtype must be float32, float64, int32, int64, bool or uint8");
-}
-
-torch::Tensor js_to_tensor(const Napi::Value& value, const std::string& field) {
-  if (!value.IsObject()) throw_invalid(field + " must be a tensor { shape, data }");
-  const auto object = value.As<Napi::Object>();
-  const auto data = object.Get("data");
-  if (!data.IsTypedArray()) throw_invalid(field + ".data must be a typed array");
-  const auto array = data.As<Napi::TypedArray>();
-  const auto source = dtype_of(array.TypedArrayType(), field);
-  std::vector<int64_t> shape;
-  const auto shape_value = object.Get("shape");
-  if (!shape_value.IsArray()) throw_invalid(field + ".shape must be an array");
-  int64_t count = 1;
-  for (uint32_t i = 0; i < shape_value.As<Napi::Array>().Length(); ++i) {
-    const auto extent = shape_value.As<Napi::Array>().Get(i);
-    if (!extent.IsNumber() || extent.As<Napi::Number>().Int64Value() < 0) throw_invalid(field + ".shape is invalid");
-    shape.push_back(extent.As<Napi::Number>().Int64Value());
-    count *= shape.back();
-  }
-  if (count != static_cast<int64_t>(array.ElementLength())) {
-    throw_invalid(field + ".data has " + std::to_string(array.ElementLength()) + " values for a shape of " +
-                  std::to_string(count));
-  }
-  auto tensor = torch::empty(shape, source);
-  if (count > 0) {
-    std::memcpy(tensor.data_ptr(), static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset(),
-                array.ByteLength());
-  }
-  const auto dtype = object.Get("dtype");
-  if (dtype.IsString()) tensor = tensor.to(named_dtype(dtype.As<Napi::String>().Utf8Value(), field));
-  return tensor;
-}
-
 // Converts a JS value to the IValue the method's schema expects at that position.
 c10::IValue js_to_ivalue(const Napi::Value& value, const c10::TypePtr& type, const std::string& field) {
   using c10::TypeKind;
   switch (type->kind()) {
-    case TypeKind::TensorType: return js_to_tensor(value, field);
+    case TypeKind::TensorType: return to_tensor(value, field);
     case TypeKind::OptionalType:
       if (value.IsNull() || value.IsUndefined()) return c10::IValue();
       return js_to_ivalue(value, type->castRaw<c10::OptionalType>()->getElementType(), field);
@@ -125,53 +69,8 @@ c10::IValue js_to_ivalue(const Napi::Value& value, const c10::TypePtr& type, con
   }
 }
 
-Napi::Value tensor_to_js(Napi::Env env, const torch::Tensor& tensor) {
-  auto value = tensor.detach().to(torch::kCPU).contiguous();
-  auto object = Napi::Object::New(env);
-  auto shape = Napi::Array::New(env, static_cast<size_t>(value.dim()));
-  for (int64_t d = 0; d < value.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, value.size(d)));
-  object.Set("shape", shape);
-  const auto count = static_cast<size_t>(value.numel());
-  std::string dtype;
-  Napi::Value data;
-  switch (value.scalar_type()) {
-    case torch::kFloat64: {
-      auto array = Napi::Float64Array::New(env, count);
-      std::memcpy(array.Data(), value.data_ptr(), count * sizeof(double));
-      data = array, dtype = "float64";
-      break;
-    }
-    case torch::kInt64: {
-      auto array = Napi::BigInt64Array::New(env, count);
-      std::memcpy(array.Data(), value.data_ptr(), count * sizeof(int64_t));
-      data = array, dtype = "int64";
-      break;
-    }
-    case torch::kInt32: {
-      auto array = Napi::Int32Array::New(env, count);
-      std::memcpy(array.Data(), value.data_ptr(), count * sizeof(int32_t));
-      data = array, dtype = "int32";
-      break;
-    }
-    case torch::kBool:
-    case torch::kUInt8: {
-      auto array = Napi::Uint8Array::New(env, count);
-      std::memcpy(array.Data(), value.to(torch::kUInt8).data_ptr(), count);
-      data = array, dtype = value.scalar_type() == torch::kBool ? "bool" : "uint8";
-      break;
-    }
-    default: {
-      data = to_float32_array(env, value);
-      dtype = "float32";
-    }
-  }
-  object.Set("data", data);
-  object.Set("dtype", dtype);
-  return object;
-}
-
 Napi::Value ivalue_to_js(Napi::Env env, const c10::IValue& value) {
-  if (value.isTensor()) return tensor_to_js(env, value.toTensor());
+  if (value.isTensor()) return to_typed_tensor(env, value.toTensor());
   if (value.isNone()) return env.Null();
   if (value.isBool()) return Napi::Boolean::New(env, value.toBool());
   if (value.isInt()) return Napi::Number::New(env, static_cast<double>(value.toInt()));
@@ -274,6 +173,7 @@ AddonScriptModule::AddonScriptModule(const Napi::CallbackInfo& info) : Napi::Obj
     if (!info[0].IsExternal()) throw_invalid("use loadScript(path, device) to create a ScriptModule");
     state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
     memory_.track(info.Env(), tensor_bytes(state_->task->trainable_parameters()));
+    tag_as(info.This().As<Napi::Object>(), NativeClass::ScriptModule);
   });
 }
 
@@ -340,8 +240,8 @@ Napi::Value AddonScriptModule::Configure(const Napi::CallbackInfo& info) {
     const auto task_values = options.Get("tasks");
     if (!task_values.IsArray()) throw_invalid("tasks must be an array of { name, outputs }");
     for (uint32_t i = 0; i < task_values.As<Napi::Array>().Length(); ++i) {
-      const auto task = task_values.As<Napi::Array>().Get(i).As<Napi::Object>();
-      tasks.push_back({task.Get("name").As<Napi::String>().Utf8Value(), integer_or(task, "outputs", 1)});
+      const Fields task(task_values.As<Napi::Array>().Get(i), "tasks[" + std::to_string(i) + "]");
+      tasks.push_back({task.string("name"), task.integer("outputs")});
     }
     state->script->configure(std::move(inputs), std::move(tasks));
     return info.Env().Undefined();

@@ -5,7 +5,8 @@
 
 #include <memory>
 
-#include "model_wrap.h"
+#include "external_memory.h"
+#include "model_state.h"
 
 namespace adatt::binding {
 

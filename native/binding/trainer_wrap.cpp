@@ -10,6 +10,7 @@
 #include "dataset_wrap.h"
 #include "distributed_wrap.h"
 #include "errors.h"
+#include "model_wrap.h"
 
 namespace adatt::binding {
 namespace {
@@ -33,9 +34,9 @@ LossKind to_loss(const std::string& name) {
                                             {"huber", LossKind::Huber}});
 }
 
-std::optional<SparseOptimizerOptions> to_embedding_optimizer(const Napi::Object& object) {
-  const auto spec = object_or_empty(object, "embeddingOptimizer");
-  const auto type = string_or(spec, "type", "dense");
+std::optional<SparseOptimizerOptions> to_embedding_optimizer(const Fields& trainer) {
+  const auto spec = trainer.object("embeddingOptimizer");
+  const auto type = spec.string("type");
   if (type == "dense") return std::nullopt;
   SparseOptimizerOptions options;
   options.kind = to_choice<SparseOptimizerKind>("embeddingOptimizer.type", type,
@@ -43,39 +44,40 @@ std::optional<SparseOptimizerOptions> to_embedding_optimizer(const Napi::Object&
                                                  {"adagrad", SparseOptimizerKind::Adagrad},
                                                  {"rowwise-adagrad", SparseOptimizerKind::RowwiseAdagrad},
                                                  {"sgd", SparseOptimizerKind::Sgd}});
-  options.lr = number_or(spec, "lr", options.lr);
-  options.weight_decay = number_or(spec, "weightDecay", options.weight_decay);
-  options.beta1 = number_or(spec, "beta1", options.beta1);
-  options.beta2 = number_or(spec, "beta2", options.beta2);
-  options.eps = number_or(spec, "eps", options.eps);
+  options.lr = spec.number("lr");
+  options.weight_decay = spec.number("weightDecay");
+  options.beta1 = spec.number("beta1");
+  options.beta2 = spec.number("beta2");
+  options.eps = spec.number("eps");
   return options;
 }
 
 TrainerOptions to_trainer_options(const Napi::Object& object) {
   TrainerOptions options;
-  const auto optimizer = object_or_empty(object, "optimizer");
-  options.optimizer.kind = to_choice<OptimizerKind>("optimizer", string_or(optimizer, "type", "adam"),
+  const Fields trainer(object);
+  const auto optimizer = trainer.object("optimizer");
+  options.optimizer.kind = to_choice<OptimizerKind>("optimizer", optimizer.string("type"),
                                                    {{"adam", OptimizerKind::Adam},
                                                     {"adamw", OptimizerKind::AdamW},
                                                     {"adagrad", OptimizerKind::Adagrad},
                                                     {"sgd", OptimizerKind::Sgd}});
-  options.optimizer.lr = number_or(optimizer, "lr", 1e-3);
-  options.optimizer.weight_decay = number_or(optimizer, "weightDecay", 0.0);
-  options.optimizer.momentum = number_or(optimizer, "momentum", 0.0);
-  options.optimizer.beta1 = number_or(optimizer, "beta1", 0.9);
-  options.optimizer.beta2 = number_or(optimizer, "beta2", 0.999);
-  options.optimizer.eps = number_or(optimizer, "eps", 1e-8);
-  const auto schedule = object_or_empty(object, "schedule");
-  options.schedule.kind = to_choice<ScheduleKind>("schedule", string_or(schedule, "type", "constant"),
+  options.optimizer.lr = optimizer.number("lr");
+  options.optimizer.weight_decay = optimizer.number("weightDecay");
+  options.optimizer.momentum = optimizer.number("momentum");
+  options.optimizer.beta1 = optimizer.number("beta1");
+  options.optimizer.beta2 = optimizer.number("beta2");
+  options.optimizer.eps = optimizer.number("eps");
+  const auto schedule = trainer.object("schedule");
+  options.schedule.kind = to_choice<ScheduleKind>("schedule", schedule.string("type"),
                                                   {{"constant", ScheduleKind::Constant},
                                                    {"step", ScheduleKind::Step},
                                                    {"cosine", ScheduleKind::Cosine}});
-  options.schedule.warmup_steps = integer_or(schedule, "warmupSteps", 0);
-  options.schedule.step_size = integer_or(schedule, "stepSize", 1);
-  options.schedule.gamma = number_or(schedule, "gamma", 0.1);
-  options.schedule.total_steps = integer_or(schedule, "totalSteps", 0);
-  options.schedule.min_lr = number_or(schedule, "minLr", 0.0);
-  options.embedding_optimizer = to_embedding_optimizer(object);
+  options.schedule.warmup_steps = schedule.integer("warmupSteps");
+  options.schedule.step_size = schedule.integer("stepSize");
+  options.schedule.gamma = schedule.number("gamma");
+  options.schedule.total_steps = schedule.integer("totalSteps");
+  options.schedule.min_lr = schedule.number("minLr");
+  options.embedding_optimizer = to_embedding_optimizer(trainer);
   const auto types = to_task_types(object.Get("taskTypes"));
   const auto losses = object.Get("losses");
   if (!losses.IsArray() || losses.As<Napi::Array>().Length() != types.size()) {
@@ -83,27 +85,27 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
   }
   for (uint32_t t = 0; t < types.size(); ++t) {
     const auto loss = losses.As<Napi::Array>().Get(t);
-    if (!loss.IsObject()) throw_invalid("losses[" + std::to_string(t) + "] must be an object");
-    const auto spec = loss.As<Napi::Object>();
-    options.tasks.push_back({types[t], to_loss(string_or(spec, "loss", "bce")), number_or(spec, "weight", 1.0),
-                             number_or(spec, "huberDelta", 1.0),
-                             {integer_or(spec, "whereTask", -1), number_or(spec, "whereEquals", 1.0)}});
+    const Fields spec(loss, "losses[" + std::to_string(t) + "]");
+    options.tasks.push_back({types[t], to_loss(spec.string("loss")), spec.number("weight"),
+                             spec.number("huberDelta"),
+                             {spec.integer("whereTask"), spec.number("whereEquals")}});
     if (options.tasks.back().space.task >= static_cast<int64_t>(types.size())) throw_invalid("losses.whereTask names no task");
   }
-  options.weighting = to_choice<TaskWeighting>("taskWeighting", string_or(object, "taskWeighting", "fixed"),
+  options.weighting = to_choice<TaskWeighting>("taskWeighting", trainer.string("taskWeighting"),
                                                {{"fixed", TaskWeighting::Fixed},
                                                 {"uncertainty", TaskWeighting::Uncertainty},
                                                 {"gradnorm", TaskWeighting::GradNorm}});
   if (options.weighting == TaskWeighting::GradNorm) {
-    options.gradnorm_alpha = number_or(object, "gradNormAlpha", options.gradnorm_alpha);
+    options.gradnorm_alpha = trainer.number("gradNormAlpha");
   }
-  options.batch_size = integer_or(object, "batchSize", 256);
-  const int64_t seed = integer_or(object, "seed", 0);
+  options.batch_size = trainer.integer("batchSize");
+  const int64_t seed = trainer.integer("seed");
   if (seed < 0) throw_invalid("seed must be non-negative");
   options.seed = static_cast<uint64_t>(seed);
-  options.clip_norm = number_or(object, "clipNorm", 0.0);
-  options.non_finite = string_or(object, "nonFinite", "stop") == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Stop;
-  options.conflict_every = integer_or(object, "conflictEvery", 0);
+  options.clip_norm = trainer.number("clipNorm");
+  options.non_finite = to_choice<NonFinitePolicy>("nonFinite", trainer.string("nonFinite"),
+                                                {{"stop", NonFinitePolicy::Stop}, {"skip", NonFinitePolicy::Skip}});
+  options.conflict_every = trainer.integer("conflictEvery");
   return options;
 }
 
@@ -280,12 +282,11 @@ Napi::Value AddonTrainer::TrainEpoch(const Napi::CallbackInfo& info) {
     const Napi::Function on_progress = info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
     if (!info[3].IsNumber()) throw_invalid("intervalSeconds must be a number");
     const double interval = info[3].As<Napi::Number>().DoubleValue();
-    if (!info[4].IsObject()) throw_invalid("trainEpoch needs a pass { shuffleKey, ownBatches, hasRows }");
-    const auto options = info[4].As<Napi::Object>();
+    const Fields options(info[4], "pass");
     EpochPass pass;
-    pass.shuffle_key = static_cast<uint64_t>(integer_or(options, "shuffleKey", 0));
-    pass.own_batches = integer_or(options, "ownBatches", -1);
-    pass.has_rows = options.Get("hasRows").ToBoolean().Value();
+    pass.shuffle_key = static_cast<uint64_t>(options.integer("shuffleKey"));
+    pass.own_batches = options.integer("ownBatches");
+    pass.has_rows = options.boolean("hasRows");
     return (new EpochWorker(info.Env(), live(), dataset, epoch, pass, on_progress, interval))->Start();
   });
 }

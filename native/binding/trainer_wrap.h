@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "adatt/trainer.h"
-#include "model_wrap.h"
+#include "model_state.h"
 
 namespace adatt::binding {
 

@@ -118,4 +118,19 @@ void PromiseWorker::settle(Napi::Env env) {
   }
 }
 
+Napi::Value start_worker(Napi::Env env, const std::function<Napi::Value()>& make) {
+  auto rejected = [&env](const Napi::Value& error) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(error);
+    return deferred.Promise();
+  };
+  try {
+    return make();
+  } catch (const Napi::Error& e) {
+    return rejected(e.Value());
+  } catch (...) {
+    return rejected(make_error(env, describe_current_exception()).Value());
+  }
+}
+
 }  // namespace adatt::binding

@@ -81,4 +81,8 @@ class PromiseWorker {
   ErrorInfo error_;
 };
 
+// Runs `make` (which builds and starts a worker); a failure before the worker starts (bad argument,
+// busy, disposed) becomes a rejected promise, so async methods never throw synchronously.
+Napi::Value start_worker(Napi::Env env, const std::function<Napi::Value()>& make);
+
 }  // namespace adatt::binding

@@ -200,6 +200,26 @@ ReferenceEntries MultiTaskModelImpl::reference_entries() const {
   return entries;
 }
 
+std::map<std::string, torch::Tensor> MultiTaskModelImpl::seeded_gradients(const Batch& batch,
+                                                                         const std::vector<torch::Tensor>& seeds) {
+  const auto& tasks = config_.tasks;
+  if (seeds.size() != tasks.size()) throw InvalidArgument("seeds must have one array per task");
+  zero_grad();
+  const auto outputs = forward(batch);
+  torch::Tensor objective = torch::zeros({}, outputs.front().options());
+  for (size_t t = 0; t < outputs.size(); ++t) {
+    if (seeds[t].numel() != outputs[t].numel()) {
+      throw InvalidArgument("seeds[" + std::to_string(t) + "] must have " + std::to_string(outputs[t].numel()) +
+                            " values (batch size x outputs of task '" + tasks[t].name + "')");
+    }
+    objective = objective + (outputs[t] * seeds[t].view_as(outputs[t])).sum();
+  }
+  objective.backward();
+  auto gradients = export_tensors(WeightLayout::Reference, /*gradients=*/true);
+  zero_grad();
+  return gradients;
+}
+
 std::map<std::string, torch::Tensor> MultiTaskModelImpl::export_tensors(WeightLayout layout, bool gradients) const {
   auto value_of = [gradients](const torch::Tensor& param) {
     if (!gradients) return param;

@@ -67,6 +67,10 @@ class MultiTaskModelImpl : public torch::nn::Module, public TaskModel {
   ReferenceEntries reference_entries() const;
   // Copies of the weights (or, with `gradients`, of their .grad()) in the chosen layout, on the CPU.
   std::map<std::string, torch::Tensor> export_tensors(WeightLayout layout, bool gradients = false) const;
+  // d(sum_t <output_t, seeds[t]>)/dθ, a vector-Jacobian product, in the reference layout on the CPU;
+  // seeds[t] holds batch size x outputs values of task t. Batch and seeds on the model's device; no
+  // gradient is left behind.
+  std::map<std::string, torch::Tensor> seeded_gradients(const Batch& batch, const std::vector<torch::Tensor>& seeds);
   // Loads tensors of either layout (detected from the names); strict: every weight must be given and
   // no unknown name may appear. All shapes are checked before anything is written.
   void import_tensors(const std::map<std::string, torch::Tensor>& tensors, bool strict);

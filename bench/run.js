@@ -228,8 +228,10 @@ function table(results) {
   });
   if (results.some((r) => r.mtlLib)) {
     head.push('train ex/s mtl_lib.py', 'x', 'infer ex/s mtl_lib.py', 'x');
-    results.forEach((r, i) => rows[i].push(fmt(r.mtlLib?.trainExamplesPerSecond), fmt(r.ratioToMtlLib?.train, 2),
-      fmt(r.mtlLib?.inferExamplesPerSecond), fmt(r.ratioToMtlLib?.infer, 2)));
+    for (const [i, r] of results.entries()) {
+      rows[i].push(fmt(r.mtlLib?.trainExamplesPerSecond), fmt(r.ratioToMtlLib?.train, 2),
+        fmt(r.mtlLib?.inferExamplesPerSecond), fmt(r.ratioToMtlLib?.infer, 2));
+    }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

@@ -28,7 +28,10 @@ const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 function main() {
   const { rows, distinct, maxVocabulary } = parseArgs(process.argv.slice(2));
   let state = 12345;
-  const uniform = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const uniform = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state + 0.5) / 2 ** 32;
+  };
   // Every value occurs at least once; the rest of the rows pick value floor(distinct * u^4).
   const values = Array.from({ length: distinct }, (_, i) => (0x10000000 + i * 2654435761 % 0xefffffff).toString(16));
   const codes = new Int32Array(rows);

@@ -112,10 +112,10 @@ function main() {
 
   const fmt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
   console.log(`\nTraining examples/s, batch 1024, ${args.steps} steps per epoch (second epoch), medians of ${args.repeats}; adatt at ${args.threads} threads.\n`);
-  console.log(`| V | adatt | vs V = ${args.vocab[0]} | adatt peak RSS, MiB |${args.peer ? ' ' + peers.map((p) => p.name).join(' | ') + ' | adatt / best peer |' : ''}`);
-  console.log(`| ---: | ---: | ---: | ---: |${args.peer ? peers.map(() => ' ---: |').join('') + ' ---: |' : ''}`);
+  console.log(`| V | adatt | vs V = ${args.vocab[0]} | adatt peak RSS, MiB |${args.peer ? ` ${peers.map((p) => p.name).join(' | ')} | adatt / best peer |` : ''}`);
+  console.log(`| ---: | ---: | ---: | ---: |${args.peer ? `${peers.map(() => ' ---: |').join('')} ---: |` : ''}`);
   for (const r of rows) {
-    const peerCells = args.peer ? ' ' + peers.map((p) => fmt(r.peers[p.name])).join(' | ') + ` | ${r.ratio.toFixed(2)}x |` : '';
+    const peerCells = args.peer ? ` ${peers.map((p) => fmt(r.peers[p.name])).join(' | ')} | ${r.ratio.toFixed(2)}x |` : '';
     console.log(`| ${fmt(r.vocab)} | ${fmt(r.ours)} | ${r.oursVsSmallest.toFixed(2)} | ${fmt(r.oursPeakRssMiB)} |${peerCells}`);
   }
   if (extras.rowwiseAdagrad) {

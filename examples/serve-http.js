@@ -38,7 +38,7 @@ async function checkpointFile(given) {
   }
 }
 
-const round = (key, value) => (typeof value === 'number' ? Number(value.toFixed(4)) : value);
+const round = (_key, value) => (typeof value === 'number' ? Number(value.toFixed(4)) : value);
 
 async function selfTest(base) {
   const post = (route, body) => fetch(`${base}${route}`, { method: 'POST', body: JSON.stringify(body) });

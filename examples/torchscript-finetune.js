@@ -25,7 +25,10 @@ function makeTorchScript(dir) {
 /** Data the model's signature fits: 4 dense features, one categorical id in [0, 6), two tasks. */
 function makeData(rows, seed) {
   let state = seed;
-  const u = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const u = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state + 0.5) / 2 ** 32;
+  };
   const dense = Float32Array.from({ length: rows * 4 }, () => 2 * u() - 1);
   const categorical = Int32Array.from({ length: rows }, () => Math.floor(u() * 6));
   const click = Float32Array.from({ length: rows }, (_, i) => (dense[4 * i] + 0.5 * dense[4 * i + 1] + 0.2 * (u() - 0.5) > 0 ? 1 : 0));

@@ -146,11 +146,17 @@ export async function streamLabelledOutputs(model: RawModel | RawScriptModule, s
   const groups: BigInt64Array[] = [];
   let weighted = false;
   for await (const { outputs: chunkOutputs, encoded } of chunkPredictions(model, stream, { ...options, rawOutputs: true })) {
-    chunkOutputs.forEach((values, t) => outputs[t]!.pushAll(values));
-    encoded.labels.forEach((values, t) => labels[t]!.pushAll(values));
+    chunkOutputs.forEach((values, t) => {
+      outputs[t]!.pushAll(values);
+    });
+    encoded.labels.forEach((values, t) => {
+      labels[t]!.pushAll(values);
+    });
     // Every chunk of a stream is encoded with one schema: all of them have sample weights or none.
     weighted = encoded.sampleWeights !== undefined;
-    encoded.sampleWeights?.forEach((values, t) => weights[t]!.pushAll(values));
+    encoded.sampleWeights?.forEach((values, t) => {
+      weights[t]!.pushAll(values);
+    });
     if (encoded.groups) groups.push(encoded.groups);
   }
   return {
@@ -171,6 +177,10 @@ export async function streamMetrics(model: RawModel | RawScriptModule, stream: D
 /** Per task, predictions of all chunks concatenated in file order. */
 export async function streamAllPredictions(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Float32Array[]> {
   const collected = options.taskTypes.map(() => floats());
-  for await (const { outputs } of chunkPredictions(model, stream, options)) outputs.forEach((values, t) => collected[t]!.pushAll(values));
+  for await (const { outputs } of chunkPredictions(model, stream, options)) {
+    outputs.forEach((values, t) => {
+      collected[t]!.pushAll(values);
+    });
+  }
   return collected.map((c) => c.toArray());
 }

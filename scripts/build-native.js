@@ -2,9 +2,9 @@
 'use strict';
 // Builds the addon with cmake-js into build/Release/adatt.node (where node-gyp-build looks).
 // LibTorch is located by scripts/find-libtorch.js (LIBTORCH, LIBTORCH_USE_PYTORCH=1, or the system's).
-const path = require('path');
-const os = require('os');
-const { spawnSync } = require('child_process');
+const path = require('node:path');
+const os = require('node:os');
+const { spawnSync } = require('node:child_process');
 const { findLibTorch } = require('./find-libtorch');
 
 const root = path.join(__dirname, '..');

@@ -7,9 +7,9 @@
 // Usage: node scripts/find-libtorch.js [--json | --cmake-prefix | --include | --extra-include | --libdir | --cflags | --libs]
 // --extra-include: NCCL's and CUDA's header folders, needed when the LibTorch has c10d's NCCL backend
 // (--include names them too, after LibTorch's own).
-const fs = require('fs');
-const path = require('path');
-const { execFileSync } = require('child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 
 class LibTorchNotFound extends Error {}
 

@@ -6,10 +6,10 @@
 //   --kinds LIST  comma list of checkpoint, weights, torchscript, config, csv (default all)
 //   --seed S      random seed (default 1)
 //   --fixtures D  folder with scripted.pt (scripts/reference/make_torchscript_fixtures.py); made if absent
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
-const { execFileSync } = require('child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const adatt = require('..');
 
 const KINDS = ['checkpoint', 'weights', 'torchscript', 'config', 'csv'];
@@ -65,7 +65,7 @@ async function expectHandled(label, action, tally) {
     await action();
     tally.accepted += 1;
   } catch (err) {
-    if (!(err instanceof adatt.AdattError)) throw new Error(`${label}: untyped error ${err && err.stack}`);
+    if (!(err instanceof adatt.AdattError)) throw new Error(`${label}: untyped error ${err?.stack}`);
     tally.rejected += 1;
   }
 }

@@ -139,7 +139,10 @@ async function distributedOnDevice() {
 async function sparseTablesOnDevice() {
   const size = 2048;
   let state = 9;
-  const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state + 0.5) / 2 ** 32;
+  };
   const dense = Float32Array.from({ length: size * 4 }, () => next() * 2 - 1);
   const categorical = Int32Array.from({ length: size }, () => Math.floor(next() * 100000));
   const indices = Int32Array.from({ length: size * 2 }, () => Math.floor(next() * 50));

@@ -2,8 +2,8 @@
 'use strict';
 // npm install step: use the prebuilt binary when one matches this platform and loads (its LibTorch
 // is present), else build from source against the LibTorch that scripts/find-libtorch.js finds.
-const path = require('path');
-const { spawnSync } = require('child_process');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 
 const root = path.join(__dirname, '..');
 
@@ -41,7 +41,7 @@ try {
 function compileJobs() {
   const given = process.env.JOBS || process.env.npm_config_jobs;
   if (given) return given;
-  const os = require('os');
+  const os = require('node:os');
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   // A container's memory limit (cgroups), when lower than the machine's free memory.
   const limit = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;

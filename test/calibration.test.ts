@@ -12,15 +12,11 @@ import {
 } from '../lib';
 import { loadAddon } from '../lib/addon';
 import { errorOf, rejectionOf } from './data/helpers';
+import { seededUniform } from './helpers/random';
 import { makeTempDir, runPython } from './helpers/reference';
 
 const work = makeTempDir('calibration');
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
-}
 
 const CONFIG: ModelConfig = {
   kind: 'mmoe', input: { dense: 4 }, tasks: [{ name: 'click', type: 'binary' }, { name: 'time', type: 'regression' }],
@@ -33,7 +29,7 @@ const CONFIG: ModelConfig = {
  * missing, and optional sample weights.
  */
 async function miscalibrated(seed: number, weighted: boolean): Promise<{ model: Model; data: TensorDataset; logits: Float32Array; labels: Float32Array; weights?: Float32Array }> {
-  const next = random(seed);
+  const next = seededUniform(seed);
   const distinct = 400;
   const model = createModel(CONFIG);
   const features = Float32Array.from({ length: distinct * 4 }, () => next() * 4 - 2);
@@ -137,7 +133,7 @@ describe('calibrators of degenerate outputs', () => {
 
 describe('calibration over a stream', () => {
   it('fits the same calibrators and curves as over the same rows in memory, and evaluates them alike', async () => {
-    const next = random(21);
+    const next = seededUniform(21);
     const csv = ['x,y,click', ...Array.from({ length: 900 }, () => {
       const [x, y] = [next() * 2 - 1, next() * 2 - 1];
       return `${x.toFixed(4)},${y.toFixed(4)},${next() < 1 / (1 + Math.exp(-(2 * x - y))) ? 1 : 0}`;

@@ -7,6 +7,7 @@ import {
   type FitOptions, type ModelConfig,
 } from '../lib';
 import type { EncodedData } from '../lib/data/types';
+import { seededUniform } from './helpers/random';
 import { makeTempDir } from './helpers/reference';
 
 const CONFIG: ModelConfig = {
@@ -21,8 +22,7 @@ const CONFIG: ModelConfig = {
 };
 
 function data(size: number, seed: number): EncodedData {
-  let state = seed;
-  const next = (): number => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const next = seededUniform(seed);
   const dense = Float32Array.from({ length: size * 3 }, () => next() * 2 - 1);
   const categorical = Int32Array.from({ length: size }, () => Math.floor(next() * 4));
   const a = Float32Array.from({ length: size }, (_, i) => (dense[3 * i]! + 0.2 * categorical[i]! > 0.3 ? 1 : 0));

@@ -237,7 +237,7 @@ describe('Model errors (fake addon)', () => {
 
   it('fills seeds of omitted tasks with zeros and resolves paths', async () => {
     await model.gradients(batch, { click: [1, -1] });
-    const [, seeds] = calls[0]?.args as [RawBatch, Float32Array[]];
+    const [, seeds] = calls[0]!.args as [RawBatch, Float32Array[]];
     expect(seeds.map((seed) => Array.from(seed))).toEqual([[1, -1], [0, 0, 0, 0, 0, 0]]);
     await model.saveWeights('weights.pt');
     expect(calls[1]?.args).toEqual([`${process.cwd()}/weights.pt`, 'reference']);

@@ -12,16 +12,12 @@ import {
   type SchemaSpec,
 } from '../lib';
 import { loadAddon } from '../lib/addon';
+import { seededUniform } from './helpers/random';
 import { makeTempDir, runPython } from './helpers/reference';
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
-}
 
 describe('grouped AUC against an independent reference', () => {
   it.each([false, true])('matches per-group pairwise AUCs (sample weights: %s), skipping single-class groups', async (weighted) => {
-    const next = random(weighted ? 5 : 3);
+    const next = seededUniform(weighted ? 5 : 3);
     const size = 900;
     // Logits on a grid of quarters (ties), 60 groups of uneven size, some all-positive or all-negative.
     const logits = Float32Array.from({ length: size }, () => (Math.floor(next() * 13) - 6) / 4);
@@ -67,7 +63,7 @@ describe('grouped AUC against an independent reference', () => {
 });
 
 describe('grouped AUC from a schema group column', () => {
-  const next = random(9);
+  const next = seededUniform(9);
   const csv = [
     'x,item,user,click',
     ...Array.from({ length: 1200 }, (_, i) => {

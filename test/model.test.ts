@@ -241,7 +241,9 @@ describe('Model', () => {
     const alone = await model.gradients({ dense: [rows[1]!] }, { a: [1], b: [0.5] });
     const within = await model.gradients({ dense: rows }, { a: [0, 1, 0], b: [0, 0.5, 0] });
     for (const [name, tensor] of Object.entries(within)) {
-      Array.from(tensor.data).forEach((g, i) => expect(alone[name]!.data[i], `${name}[${i}]`).toBeCloseTo(g, 5));
+      Array.from(tensor.data).forEach((g, i) => {
+        expect(alone[name]!.data[i], `${name}[${i}]`).toBeCloseTo(g, 5);
+      });
     }
   });
 

@@ -14,6 +14,7 @@ import { normalizeModelConfig } from '../lib/config';
 import type { EncodedData } from '../lib/data/types';
 import { decodeSafetensors } from '../lib/safetensors';
 import { dwaWeights } from '../lib/training';
+import { seededUniform } from './helpers/random';
 import { makeTempDir, runPython } from './helpers/reference';
 
 const CONFIG: ModelConfig = {
@@ -32,8 +33,7 @@ const CONFIG: ModelConfig = {
 
 /** Seeded rows: buy only ever 1 on clicked rows, spend meaningful on clicked rows, some labels missing. */
 function rows(size: number, seed: number): EncodedData {
-  let state = seed >>> 0;
-  const next = (): number => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const next = seededUniform(seed);
   const dense = Float32Array.from({ length: size * 4 }, () => next() * 2 - 1);
   const click = Float32Array.from({ length: size }, (_, r) => (r % 11 === 3 ? NaN : dense[4 * r]! + 0.5 * next() > 0.2 ? 1 : 0));
   const buy = Float32Array.from({ length: size }, (_, r) => (r % 13 === 5 ? NaN : click[r] === 1 && dense[4 * r + 1]! > 0 ? 1 : 0));
@@ -163,7 +163,9 @@ describe('task-gradient conflict', () => {
     fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
     runPython('gradient_conflict.py', [path.join(dir, 'spec.json'), path.join(dir, 'initial.safetensors'), path.join(dir, 'out.json')]);
     const reference = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8')) as { norm: number[]; cosine: number[][] };
-    ['click', 'like', 'spend'].forEach((task, t) => expect(measured.norm[task], task).toBeCloseTo(reference.norm[t]!, 5));
+    ['click', 'like', 'spend'].forEach((task, t) => {
+      expect(measured.norm[task], task).toBeCloseTo(reference.norm[t]!, 5);
+    });
     expect(measured.cosine['click/like']).toBeCloseTo(reference.cosine[0]![1]!, 5);
     expect(measured.cosine['click/spend']).toBeCloseTo(reference.cosine[0]![2]!, 5);
     expect(measured.cosine['like/spend']).toBeCloseTo(reference.cosine[1]![2]!, 5);

@@ -15,12 +15,8 @@ import { normalizeModelConfig } from '../lib/config';
 import type { EncodedData } from '../lib/data/types';
 import { decodeSafetensors } from '../lib/safetensors';
 import { errorOf } from './data/helpers';
+import { seededUniform } from './helpers/random';
 import { makeTempDir, runPython } from './helpers/reference';
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
-}
 
 const CONFIG: ModelConfig = {
   kind: 'mmoe',
@@ -34,7 +30,7 @@ const CONFIG: ModelConfig = {
 
 /** Rows with learnable labels, some missing, and integer weights 0..3 (so repetition is the weight's meaning). */
 function rows(size: number, seed: number): EncodedData & { sampleWeights: Float32Array[] } {
-  const next = random(seed);
+  const next = seededUniform(seed);
   const dense = Float32Array.from({ length: size * 3 }, () => next() * 2 - 1);
   const click = Float32Array.from({ length: size }, (_, r) => (r % 17 === 4 ? NaN : dense[3 * r]! + 0.6 * next() > 0.1 ? 1 : 0));
   const kind = Float32Array.from({ length: size }, (_, r) => (dense[3 * r + 1]! > 0.3 ? 2 : dense[3 * r + 1]! > -0.3 ? 1 : 0));
@@ -85,7 +81,7 @@ describe('sample weights in the metrics', () => {
   });
 
   it('compute a weighted AUC, log loss and accuracy equal to an independent pairwise reference, ties included', async () => {
-    const next = random(11);
+    const next = seededUniform(11);
     const size = 600;
     // Logits on a grid of quarters: many exact ties, and distinct logits stay distinct as float32 probabilities.
     const logits = Float32Array.from({ length: size }, () => (Math.floor(next() * 17) - 8) / 4);
@@ -144,9 +140,11 @@ describe('sample weights in the loss', () => {
     const reference = JSON.parse(fs.readFileSync(path.join(dir, 'final.json'), 'utf8')) as { epochLosses: number[][] };
     const worst = worstDifference(await model.stateDict(), theirs);
     expect(worst.difference, worst.name).toBeLessThan(1e-5);
-    result.epochs.forEach((epoch, e) => ['click', 'buy', 'spend'].forEach((task, t) => {
-      expect(epoch.loss[task], `epoch ${e} ${task}`).toBeCloseTo(reference.epochLosses[e]![t]!, 5);
-    }));
+    result.epochs.forEach((epoch, e) => {
+      ['click', 'buy', 'spend'].forEach((task, t) => {
+        expect(epoch.loss[task], `epoch ${e} ${task}`).toBeCloseTo(reference.epochLosses[e]![t]!, 5);
+      });
+    });
 
     // The weights matter: the same run without them ends elsewhere.
     using unweighted = createModel(config);

@@ -54,7 +54,9 @@ describe('Predictor.encodeRows', () => {
     expect([...encoded.categorical!]).toEqual(python.categorical);
     expect(encoded.multiValued!.map((bags) => ({ indices: [...bags.indices], offsets: [...bags.offsets] }))).toEqual(python.multiValued);
     expect(encoded.dense!.length).toBe(python.dense.length);
-    encoded.dense!.forEach((value, i) => expect(value).toBeCloseTo(python.dense[i]!, 5));
+    encoded.dense!.forEach((value, i) => {
+      expect(value).toBeCloseTo(python.dense[i]!, 5);
+    });
     // The unseen city and item are out of vocabulary (1); the unseen device still has a hash bucket.
     const width = SCHEMA.categorical.length;
     const unseen = [...encoded.categorical!.subarray(ROWS.length * width, (ROWS.length + 1) * width)];

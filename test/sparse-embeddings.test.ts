@@ -13,6 +13,7 @@ import {
 import { normalizeModelConfig } from '../lib/config';
 import type { EncodedData } from '../lib/data/types';
 import { decodeSafetensors } from '../lib/safetensors';
+import { seededUniform } from './helpers/random';
 import { makeTempDir, runPython } from './helpers/reference';
 
 const CONFIG: ModelConfig = {
@@ -35,8 +36,7 @@ const CONFIG: ModelConfig = {
 
 /** Seeded rows: bags of 0-3 ids (some empty), a missing label now and then. */
 function rows(size: number, seed: number): EncodedData {
-  let state = seed >>> 0;
-  const next = (): number => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const next = seededUniform(seed);
   const integer = (n: number): number => Math.floor(next() * n);
   const dense = Float32Array.from({ length: size * 3 }, () => next() * 2 - 1);
   const categorical = Int32Array.from({ length: size * 2 }, (_, i) => integer(i % 2 === 0 ? 6 : 40));

@@ -7,16 +7,13 @@ import {
   type ModelConfig, type ProgressEvent,
 } from '../lib';
 import { rejectionOf } from './data/helpers';
+import { seededUniform } from './helpers/random';
 import { makeTempDir } from './helpers/reference';
 import type { EncodedData } from '../lib/data/types';
 
 /** Two binary tasks and a regression task driven by shared and task-specific directions, seeded. */
 function syntheticData(size: number, seed: number): EncodedData {
-  let state = seed >>> 0;
-  const uniform = (): number => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state + 0.5) / 2 ** 32;
-  };
+  const uniform = seededUniform(seed);
   const normal = (): number => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   const dense = new Float32Array(size * 4);
   const categorical = new Int32Array(size);

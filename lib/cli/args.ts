@@ -99,7 +99,8 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
   const store = (option: OptionSpec, value: unknown, flag: string): void => {
     const key = camelCase(option.name);
     if (option.repeatable) {
-      ((parsed.options[key] ??= []) as unknown[]).push(value);
+      parsed.options[key] ??= [];
+      (parsed.options[key] as unknown[]).push(value);
     } else if (key in parsed.options && option.type !== 'boolean') {
       throw new UsageError(`${flag} is given twice`, command);
     } else {

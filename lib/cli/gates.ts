@@ -16,7 +16,9 @@ export function batchOfRows(data: EncodedData, rows: Int32Array): EncodedFeature
     if (values === undefined) return undefined;
     const width = values.length / size;
     const out = make(rows.length * width);
-    rows.forEach((row, i) => out.set(values.subarray(row * width, (row + 1) * width), i * width));
+    rows.forEach((row, i) => {
+      out.set(values.subarray(row * width, (row + 1) * width), i * width);
+    });
     return out;
   };
   const multiValued = data.multiValued?.map(({ indices, offsets }) => {
@@ -28,7 +30,9 @@ export function batchOfRows(data: EncodedData, rows: Int32Array): EncodedFeature
       total += bag.length;
     });
     const newIndices = new Int32Array(total);
-    bags.forEach((bag, i) => newIndices.set(bag, newOffsets[i]));
+    bags.forEach((bag, i) => {
+      newIndices.set(bag, newOffsets[i]);
+    });
     return { indices: newIndices, offsets: newOffsets };
   });
   const dense = gather(data.dense, (n) => new Float32Array(n));

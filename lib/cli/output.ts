@@ -105,6 +105,7 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
 }
 
 // eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts every ANSI colour sequence.
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 function stripAnsi(text: string): string {

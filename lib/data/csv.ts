@@ -526,7 +526,10 @@ async function readCsvWithEngine(path: string, settings: CsvSettings, source: st
       const locateRow = locateInFiles(counts, (file, row) => {
         const name = files.length > 1 ? basename(files[file] as string) : source;
         let lines = linesOf.get(file);
-        if (!lines) linesOf.set(file, lines = recordLines(files[file] as string, settings, name, compression === 'gzip'));
+        if (!lines) {
+          lines = recordLines(files[file] as string, settings, name, compression === 'gzip');
+          linesOf.set(file, lines);
+        }
         return `line ${lines[row] as number} of ${name}`;
       });
       return { table: new Table(source, read.columns, { locateRow }), files };

@@ -117,7 +117,9 @@ function encodeBags(feature: FittedMultiValued, idOf: IdOfText, column: Column, 
     total += bagOf(code).length;
   });
   const indices = new Int32Array(total);
-  cells.codes.forEach((code, i) => indices.set(bagOf(code), offsets[i]));
+  cells.codes.forEach((code, i) => {
+    indices.set(bagOf(code), offsets[i]);
+  });
   return { indices, offsets };
 }
 

@@ -182,7 +182,8 @@ export class ColumnsBuilder {
       }
       const strings = vectorData(chunk, k, count * DUCKDB_STRING_BYTES);
       const validity = vectorValidity(chunk, k, count);
-      const dictionary = (this.dictionaries[text] ??= new (loadAddon().TextDictionary)());
+      const dictionary = this.dictionaries[text] ?? new (loadAddon().TextDictionary)();
+      this.dictionaries[text] = dictionary;
       (this.codes[text++] as GrowableArray<Int32Array>).pushWith(count, (codes, offset) => callNative(() => dictionary.codeStrings(strings, validity, 0, count, codes, offset)));
     });
     this.rowCount += count;

@@ -78,7 +78,9 @@ export function validateFittedSchema(value: unknown): FittedSchema {
     check.integer(entry.hashBuckets, `${field}.hashBuckets`, 1, MAX_HASH_BUCKETS);
     if ((entry.vocabulary as unknown[]).length > 0) check.fail(`${field}.vocabulary`, `${field} is hashed, so its vocabulary must be empty`);
   };
-  entries('categorical', ['vocabulary', 'hashBuckets']).forEach((entry, i) => vocabulary(entry, `categorical[${i}]`));
+  entries('categorical', ['vocabulary', 'hashBuckets']).forEach((entry, i) => {
+    vocabulary(entry, `categorical[${i}]`);
+  });
   entries('multiValued', ['vocabulary', 'hashBuckets', 'separator']).forEach((entry, i) => {
     vocabulary(entry, `multiValued[${i}]`);
     check.string(entry.separator, `multiValued[${i}].separator`);

@@ -71,7 +71,7 @@ function readRecord(value: unknown, field: string): FeatureRow {
 }
 
 /** The record's own value for a column: a column named like an Object method ('constructor') is not inherited. */
-function valueOf(record: FeatureRow, column: string): unknown {
+function ownValue(record: FeatureRow, column: string): unknown {
   return Object.hasOwn(record, column) ? record[column] : undefined;
 }
 
@@ -84,7 +84,7 @@ function isFiniteNumber(value: unknown): value is number {
  * text, which is what encoding does with a number column, so rows may mix numbers and strings.
  */
 function readCell(rule: ColumnRule, record: FeatureRow, where: string): number | string | null {
-  const value = valueOf(record, rule.name);
+  const value = ownValue(record, rule.name);
   if (value === undefined) {
     throw new ValidationError(fieldOf(where, rule.name), `${where} has no '${rule.name}', which the model reads (send null for a missing value)`);
   }
@@ -233,8 +233,8 @@ export class Predictor implements Disposable {
     const shared = readRecord(user, 'user');
     const items = readRecords(candidates, 'candidates');
     return this.#encode(Object.fromEntries(this.#columns.map((rule) => {
-      if (valueOf(shared, rule.name) === undefined) return [rule.name, items.map((item, i) => readCell(rule, item, `candidates[${i}]`))];
-      const clash = items.findIndex((item) => valueOf(item, rule.name) !== undefined);
+      if (ownValue(shared, rule.name) === undefined) return [rule.name, items.map((item, i) => readCell(rule, item, `candidates[${i}]`))];
+      const clash = items.findIndex((item) => ownValue(item, rule.name) !== undefined);
       if (clash >= 0) {
         const field = fieldOf(`candidates[${clash}]`, rule.name);
         throw new ValidationError(field, `'${rule.name}' is given both in user and in candidates[${clash}]; give it in one of them`);

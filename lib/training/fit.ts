@@ -154,10 +154,12 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
 function conflictSummary(taskNames: readonly string[], conflict: RawGradientConflict): NonNullable<EpochSummary['gradientConflict']> {
   const mean = (sum: number, count: number): number => (count > 0 ? sum / count : NaN);
   const cosine: Record<string, number> = {};
-  taskNames.forEach((a, i) => taskNames.forEach((b, j) => {
-    const at = i * taskNames.length + j;
-    if (i < j) cosine[`${a}/${b}`] = mean(conflict.cosineSums[at] as number, conflict.cosineCounts[at] as number);
-  }));
+  taskNames.forEach((a, i) => {
+    taskNames.forEach((b, j) => {
+      const at = i * taskNames.length + j;
+      if (i < j) cosine[`${a}/${b}`] = mean(conflict.cosineSums[at] as number, conflict.cosineCounts[at] as number);
+    });
+  });
   return {
     steps: conflict.steps,
     norm: Object.fromEntries(taskNames.map((name, t) => [name, mean(conflict.normSums[t] as number, conflict.normCounts[t] as number)])),

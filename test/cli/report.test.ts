@@ -10,7 +10,7 @@ import { escapeHtml, heatColor, niceTicks } from '../../lib/cli/report/svg';
 import type { RunArtifacts } from '../../lib/cli/run-dir';
 import type { FittedSchema } from '../../lib/data/types';
 
-export function sampleArtifacts(): RunArtifacts {
+function sampleArtifacts(): RunArtifacts {
   const epoch = (e: number, loss: number, auc: number) => ({
     type: 'epoch' as const, epoch: e, steps: 10, examples: 1000, skipped: 0, seconds: 1.5, examplesPerSecond: 666, best: e === 1,
     loss: { click: loss, '<b>': loss / 2 }, taskWeights: { click: 1, '<b>': 1 },

@@ -17,7 +17,10 @@ const TABLES = process.env.TEST_TABLES;
 
 function data(size, seed) {
   let state = seed;
-  const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const next = () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state / 2 ** 32;
+  };
   const dense = Float32Array.from({ length: size * 6 }, () => next() * 2 - 1);
   const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[6 * i + t] + dense[6 * i + 2] > 0 ? 1 : 0)));
   // Groups (users) of uneven size, for grouped AUC over the whole split.

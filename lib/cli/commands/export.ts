@@ -66,7 +66,7 @@ async function exportWeights(args: ParsedArgs, out: Output): Promise<number> {
   await model.saveWeights(file, { format, layout });
   const written = [file];
   if (args.options.config !== false) {
-    const configFile = file.replace(/\.[^./]+$/, '') + '.config.json';
+    const configFile = `${file.replace(/\.[^./]+$/, '')}.config.json`;
     await writeFileAtomic(configFile, [Buffer.from(`${JSON.stringify(normalizeModelConfig(model.config), null, 2)}\n`)]);
     written.push(configFile);
   }

@@ -1,5 +1,5 @@
 /** `adatt inspect`: a model's architecture, parameter counts per part and gate statistics on data. */
-import type { Calibration } from '../../calibration';
+import type { Calibration, TaskCalibrator } from '../../calibration';
 import { TensorDataset } from '../../dataset';
 import type { ExpertHealth } from '../../expert-health';
 import { normalizeModelConfig } from '../../config';
@@ -77,13 +77,15 @@ function architectureLines(opened: OpenedModel, model: Model): [string, string][
 
 /** Per calibrated task, its method and parameters, e.g. 'click: platt (scale 0.812, bias -0.104)'. */
 function calibrationText(calibration: Calibration): string {
-  return Object.entries(calibration).map(([task, c]) => {
-    switch (c.method) {
-      case 'temperature': return `${task}: temperature ${c.temperature.toPrecision(4)}`;
-      case 'platt': return `${task}: platt (scale ${c.scale.toPrecision(4)}, bias ${c.bias.toPrecision(4)})`;
-      case 'isotonic': return `${task}: isotonic (${c.logits.length} knots)`;
-    }
-  }).join(', ');
+  return Object.entries(calibration).map(([task, c]) => `${task}: ${calibratorText(c)}`).join(', ');
+}
+
+function calibratorText(c: TaskCalibrator): string {
+  switch (c.method) {
+    case 'temperature': return `temperature ${c.temperature.toPrecision(4)}`;
+    case 'platt': return `platt (scale ${c.scale.toPrecision(4)}, bias ${c.bias.toPrecision(4)})`;
+    case 'isotonic': return `isotonic (${c.logits.length} knots)`;
+  }
 }
 
 function parametersTable(groups: readonly ParameterGroup[], total: number): string {

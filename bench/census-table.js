@@ -38,8 +38,13 @@ const SIDES = { ours: 'adatt (LibTorch)', reference: 'Python reference' };
 
 function parseArgs(argv) {
   const args = {
-    data: path.join(ROOT, '..', 'shared', 'data'), epochs: 4, seeds: [0, 1, 2], kinds: Object.keys(KINDS),
-    sides: Object.keys(SIDES), json: path.join(os.tmpdir(), 'adatt-census-table.json'), python: '/usr/bin/python3',
+    data: path.join(ROOT, '..', 'shared', 'data'),
+    epochs: 4,
+    seeds: [0, 1, 2],
+    kinds: Object.keys(KINDS),
+    sides: Object.keys(SIDES),
+    json: path.join(os.tmpdir(), 'adatt-census-table.json'),
+    python: '/usr/bin/python3',
     trainRows: Infinity,
   };
   const list = (value) => value.split(',').filter(Boolean);
@@ -47,15 +52,32 @@ function parseArgs(argv) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     switch (flag) {
-      case '--data': args.data = path.resolve(value); break;
-      case '--epochs': args.epochs = Number(value); break;
-      case '--seeds': args.seeds = list(value).map(Number); break;
-      case '--kinds': args.kinds = list(value); break;
-      case '--sides': args.sides = list(value); break;
-      case '--json': args.json = path.resolve(value); break;
-      case '--python': args.python = value; break;
-      case '--train-rows': args.trainRows = Number(value); break;
-      default: throw new Error(`unknown option ${flag}`);
+      case '--data':
+        args.data = path.resolve(value);
+        break;
+      case '--epochs':
+        args.epochs = Number(value);
+        break;
+      case '--seeds':
+        args.seeds = list(value).map(Number);
+        break;
+      case '--kinds':
+        args.kinds = list(value);
+        break;
+      case '--sides':
+        args.sides = list(value);
+        break;
+      case '--json':
+        args.json = path.resolve(value);
+        break;
+      case '--python':
+        args.python = value;
+        break;
+      case '--train-rows':
+        args.trainRows = Number(value);
+        break;
+      default:
+        throw new Error(`unknown option ${flag}`);
     }
   }
   for (const kind of args.kinds) if (!(kind in KINDS)) throw new Error(`unknown kind ${kind}`);
@@ -96,20 +118,29 @@ async function runOurs(configs, splits, args) {
         let fitted, test;
         try {
           fitted = await adatt.fit(model, data.train, {
-            epochs: args.epochs, batchSize: BATCH, optimizer: { type: 'adam', lr: LR }, seed, validation: data.validation,
-            earlyStopping: { metric: 'auc', task: 'mean', patience: args.epochs }, restoreBest: true,
+            epochs: args.epochs,
+            batchSize: BATCH,
+            optimizer: { type: 'adam', lr: LR },
+            seed,
+            validation: data.validation,
+            earlyStopping: { metric: 'auc', task: 'mean', patience: args.epochs },
+            restoreBest: true,
           });
           test = await adatt.evaluate(model, data.test);
         } finally {
           model.dispose();
         }
         const run = {
-          seed, bestEpoch: fitted.bestEpoch, validationAuc: fitted.epochs.map((epoch) => epoch.monitored),
+          seed,
+          bestEpoch: fitted.bestEpoch,
+          validationAuc: fitted.epochs.map((epoch) => epoch.monitored),
           test: Object.fromEntries(Object.entries(test).map(([task, m]) => [task, { auc: m.auc, logLoss: m.logLoss, ne: m.ne }])),
           seconds: (performance.now() - start) / 1000,
         };
         results[kind].push(run);
-        const line = Object.entries(run.test).map(([task, m]) => `${task} ${m.auc.toFixed(4)}`).join(', ');
+        const line = Object.entries(run.test)
+          .map(([task, m]) => `${task} ${m.auc.toFixed(4)}`)
+          .join(', ');
         console.error(`ours ${kind} seed ${seed}: best epoch ${run.bestEpoch}, test AUC ${line} (${run.seconds.toFixed(0)} s)`);
       }
     }
@@ -124,11 +155,20 @@ function runReference(configs, splits, args) {
   try {
     for (const name of ['train', 'validation', 'test']) writeSplit(dir, name, splits[name]);
     const normalized = Object.fromEntries(Object.entries(configs).map(([kind, config]) => [kind, adatt.normalizeModelConfig(config)]));
-    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({
-      epochs: args.epochs, batchSize: BATCH, lr: LR, seeds: args.seeds, threads: 1,
-      tasks: configs[args.kinds[0]].tasks.map((task) => task.name), denseDim: splits.train.dense.length / splits.train.size,
-      sizes: { train: splits.train.size, validation: splits.validation.size, test: splits.test.size }, models: normalized,
-    }));
+    fs.writeFileSync(
+      path.join(dir, 'manifest.json'),
+      JSON.stringify({
+        epochs: args.epochs,
+        batchSize: BATCH,
+        lr: LR,
+        seeds: args.seeds,
+        threads: 1,
+        tasks: configs[args.kinds[0]].tasks.map((task) => task.name),
+        denseDim: splits.train.dense.length / splits.train.size,
+        sizes: { train: splits.train.size, validation: splits.validation.size, test: splits.test.size },
+        models: normalized,
+      }),
+    );
     const script = path.join(ROOT, 'scripts', 'reference', 'train_census.py');
     const child = spawnSync(args.python, [script, dir], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20, encoding: 'utf8' });
     if (child.status !== 0) throw new Error(`${args.python} ${script} failed (${child.status ?? child.signal})`);
@@ -157,7 +197,9 @@ function table(report) {
   for (const kind of report.kinds) {
     for (const side of report.sides) {
       const runs = report[side].results[kind];
-      lines.push(`| ${KINDS[kind].label} | ${SIDES[side]} | ${tasks.map((task) => `${cell(runs, task, 'auc')} | ${cell(runs, task, 'ne')}`).join(' | ')} |`);
+      lines.push(
+        `| ${KINDS[kind].label} | ${SIDES[side]} | ${tasks.map((task) => `${cell(runs, task, 'auc')} | ${cell(runs, task, 'ne')}`).join(' | ')} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -187,11 +229,23 @@ async function main() {
   const sections = adatt.modelSections(census.schema);
   const configs = Object.fromEntries(args.kinds.map((kind) => [kind, { kind, ...sections, ...SHAPE, ...KINDS[kind].options }]));
   const report = {
-    protocol: { epochs: args.epochs, seeds: args.seeds, batchSize: BATCH, optimizer: { type: 'adam', lr: LR }, ...SHAPE,
-      kinds: Object.fromEntries(args.kinds.map((kind) => [kind, KINDS[kind].options])), trainRows: splits.train.size,
-      validationRows: splits.validation.size, testRows: splits.test.size, selection: 'best mean validation AUC' },
+    protocol: {
+      epochs: args.epochs,
+      seeds: args.seeds,
+      batchSize: BATCH,
+      optimizer: { type: 'adam', lr: LR },
+      ...SHAPE,
+      kinds: Object.fromEntries(args.kinds.map((kind) => [kind, KINDS[kind].options])),
+      trainRows: splits.train.size,
+      validationRows: splits.validation.size,
+      testRows: splits.test.size,
+      selection: 'best mean validation AUC',
+    },
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
-    tasks: sections.tasks.map((task) => task.name), kinds: args.kinds, sides: args.sides, seconds: {},
+    tasks: sections.tasks.map((task) => task.name),
+    kinds: args.kinds,
+    sides: args.sides,
+    seconds: {},
   };
   for (const side of args.sides) {
     const start = performance.now();
@@ -202,7 +256,9 @@ async function main() {
   fs.writeFileSync(args.json, `${JSON.stringify(report, null, 1)}\n`);
   console.log(table(report));
   if (report.ours && report.reference) console.log(`\n${deltaTable(report)}`);
-  const timing = Object.entries(report.seconds).map(([name, s]) => `${name} ${(s / 60).toFixed(1)} min`).join(', ');
+  const timing = Object.entries(report.seconds)
+    .map(([name, s]) => `${name} ${(s / 60).toFixed(1)} min`)
+    .join(', ');
   console.log(`\n${args.epochs} epochs, seeds ${args.seeds.join(',')}; ${timing}; JSON: ${args.json}`);
 }
 

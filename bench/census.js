@@ -27,7 +27,10 @@ function concat(parts) {
   const join = (key, Type) => {
     const out = new Type(parts.reduce((n, p) => n + p[key].length, 0));
     let at = 0;
-    for (const p of parts) { out.set(p[key], at); at += p[key].length; }
+    for (const p of parts) {
+      out.set(p[key], at);
+      at += p[key].length;
+    }
     return out;
   };
   return {
@@ -37,7 +40,10 @@ function concat(parts) {
     labels: parts[0].labels.map((_, t) => {
       const out = new Float32Array(parts.reduce((n, p) => n + p.size, 0));
       let at = 0;
-      for (const p of parts) { out.set(p.labels[t], at); at += p.size; }
+      for (const p of parts) {
+        out.set(p.labels[t], at);
+        at += p.size;
+      }
       return out;
     }),
   };
@@ -49,7 +55,11 @@ async function oursSide({ data, threads, trainRows }) {
   adatt.setNumThreads(threads);
   const times = {};
   let t = performance.now();
-  const lap = (name) => { const now = performance.now(); times[name] = (now - t) / 1000; t = now; };
+  const lap = (name) => {
+    const now = performance.now();
+    times[name] = (now - t) / 1000;
+    t = now;
+  };
 
   const census = await loadCensusIncome({ dataDir: path.resolve(data), tasks: 'all' });
   lap('load');
@@ -65,7 +75,11 @@ async function oursSide({ data, threads, trainRows }) {
   const metrics = await adatt.evaluate(model, test, { batchSize: 4096 });
   lap('evaluate');
   return {
-    times, trainRows: train.size, testRows: test.size, steps: fitted.steps, parameters: model.parameterCount(),
+    times,
+    trainRows: train.size,
+    testRows: test.size,
+    steps: fitted.steps,
+    parameters: model.parameterCount(),
     inputWidth: (sections.input.dense ?? 0) + (sections.input.categorical ?? []).reduce((s, f) => s + f.dim, 0),
     auc: Object.fromEntries(Object.entries(metrics).map(([task, m]) => [task, m.auc])),
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
@@ -84,8 +98,15 @@ function run(command, argv, threads) {
 }
 
 function parseArgs(argv) {
-  const args = { data: path.join(HERE, '..', '..', 'shared', 'data'), threads: 2, repeats: 1, json: undefined, python: '/usr/bin/python3', side: undefined,
-    trainRows: Infinity };
+  const args = {
+    data: path.join(HERE, '..', '..', 'shared', 'data'),
+    threads: 2,
+    repeats: 1,
+    json: undefined,
+    python: '/usr/bin/python3',
+    side: undefined,
+    trainRows: Infinity,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--data') args.data = value;
@@ -94,47 +115,75 @@ function parseArgs(argv) {
     else if (flag === '--json') args.json = value;
     else if (flag === '--python') args.python = value;
     else if (flag === '--side') args.side = value;
-    else if (flag === '--train-rows') args.trainRows = Number(value); // smoke tests only
+    else if (flag === '--train-rows')
+      args.trainRows = Number(value); // smoke tests only
     else throw new Error(`unknown argument ${flag}`);
     i += 1;
   }
   return args;
 }
 
-
 function main() {
   const args = parseArgs(process.argv.slice(2));
   if (args.side === 'ours') {
-    oursSide(args).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e.stack ?? e); process.exit(1); });
+    oursSide(args).then(
+      (r) => console.log(JSON.stringify(r)),
+      (e) => {
+        console.error(e.stack ?? e);
+        process.exit(1);
+      },
+    );
     return;
   }
   const runs = { ours: [], peer: [] };
-  const spec = JSON.stringify({ data: path.resolve(args.data), threads: args.threads, batch: BATCH, model: MODEL,
-    trainRows: Number.isFinite(args.trainRows) ? args.trainRows : null });
+  const spec = JSON.stringify({
+    data: path.resolve(args.data),
+    threads: args.threads,
+    batch: BATCH,
+    model: MODEL,
+    trainRows: Number.isFinite(args.trainRows) ? args.trainRows : null,
+  });
   const rowArgs = Number.isFinite(args.trainRows) ? ['--train-rows', String(args.trainRows)] : [];
   for (let r = 0; r < args.repeats; r += 1) {
     const sides = [
-      ['ours', () => run(process.execPath, [__filename, '--side', 'ours', '--data', args.data, '--threads', String(args.threads), ...rowArgs], args.threads)],
+      [
+        'ours',
+        () =>
+          run(
+            process.execPath,
+            [__filename, '--side', 'ours', '--data', args.data, '--threads', String(args.threads), ...rowArgs],
+            args.threads,
+          ),
+      ],
       ['peer', () => run(args.python, [path.join(HERE, 'census_peer.py'), spec], args.threads)],
     ];
     if (r % 2 === 1) sides.reverse();
     for (const [name, side] of sides) {
       const result = side();
       runs[name].push(result);
-      console.error(`[${r + 1}/${args.repeats}] ${name}: ${result.error ?? `${result.processSeconds.toFixed(1)} s, AUC ${JSON.stringify(result.auc)}`}`);
+      console.error(
+        `[${r + 1}/${args.repeats}] ${name}: ${result.error ?? `${result.processSeconds.toFixed(1)} s, AUC ${JSON.stringify(result.auc)}`}`,
+      );
     }
   }
   const summary = {};
   const phases = ['load', 'tensors', 'train', 'evaluate'];
   for (const side of ['ours', 'peer']) {
     const ok = runs[side].filter((x) => !x.error);
-    summary[side] = ok.length === 0 ? { error: runs[side][0]?.error } : {
-      times: Object.fromEntries(phases.map((phase) => [phase, median(ok.map((x) => x.times[phase]))])),
-      processSeconds: median(ok.map((x) => x.processSeconds)),
-      peakRssMiB: median(ok.map((x) => x.peakRssMiB)),
-      auc: ok[0].auc, parameters: ok[0].parameters, inputWidth: ok[0].inputWidth,
-      trainRows: ok[0].trainRows, testRows: ok[0].testRows, steps: ok[0].steps,
-    };
+    summary[side] =
+      ok.length === 0
+        ? { error: runs[side][0]?.error }
+        : {
+            times: Object.fromEntries(phases.map((phase) => [phase, median(ok.map((x) => x.times[phase]))])),
+            processSeconds: median(ok.map((x) => x.processSeconds)),
+            peakRssMiB: median(ok.map((x) => x.peakRssMiB)),
+            auc: ok[0].auc,
+            parameters: ok[0].parameters,
+            inputWidth: ok[0].inputWidth,
+            trainRows: ok[0].trainRows,
+            testRows: ok[0].testRows,
+            steps: ok[0].steps,
+          };
   }
   const o = summary.ours;
   const p = summary.peer;
@@ -151,12 +200,19 @@ function main() {
   for (const [label, ours, peer, kind] of rows) {
     const digits = label.includes('AUC') ? 4 : label.includes('/s') || label.includes('MiB') ? 0 : 2;
     const ratio = kind === 'time' ? (Math.min(ours, peer) >= 0.01 ? peer / ours : NaN) : kind === 'rate' ? ours / peer : NaN;
-    console.log(`${label.padEnd(24)}${cell(ours, digits)}${cell(peer, digits)}${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x`.padStart(14) : ''}`);
+    console.log(
+      `${label.padEnd(24)}${cell(ours, digits)}${cell(peer, digits)}${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x`.padStart(14) : ''}`,
+    );
   }
-  console.log(`parameters ours ${o.parameters}, peer ${p.parameters}; input width ${o.inputWidth} / ${p.inputWidth}; ` +
-    `${o.trainRows} training rows, ${o.testRows} test rows; ${args.threads} threads`);
+  console.log(
+    `parameters ours ${o.parameters}, peer ${p.parameters}; input width ${o.inputWidth} / ${p.inputWidth}; ` +
+      `${o.trainRows} training rows, ${o.testRows} test rows; ${args.threads} threads`,
+  );
   if (args.json) {
-    fs.writeFileSync(args.json, `${JSON.stringify({ date: new Date().toISOString(), threads: args.threads, load1: os.loadavg()[0], summary, runs }, null, 1)}\n`);
+    fs.writeFileSync(
+      args.json,
+      `${JSON.stringify({ date: new Date().toISOString(), threads: args.threads, load1: os.loadavg()[0], summary, runs }, null, 1)}\n`,
+    );
   }
   if (o.error || p.error) process.exitCode = 1;
 }

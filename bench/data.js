@@ -21,13 +21,14 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const USAGE = 'usage: node bench/data.js [--rows N] [--repeats N] [--engines E[,E…]] [--formats csv,parquet] [--dir DIR] [--dist DIR] [--no-peer] [--json FILE]';
+const USAGE =
+  'usage: node bench/data.js [--rows N] [--repeats N] [--engines E[,E…]] [--formats csv,parquet] [--dir DIR] [--dist DIR] [--no-peer] [--json FILE]';
 const SEED = 15;
 const DENSE = Array.from({ length: 13 }, (_, k) => `I${k + 1}`);
 /** Distinct values per categorical column at 2M rows (Criteo's spread: a few tiny, a few huge). */
 const CARDINALITIES = [
-  1400, 550, 400000, 250000, 300, 24, 12000, 630, 3, 90000, 5600, 300000, 3200,
-  27, 14000, 450000, 10, 5700, 2100, 4, 350000, 18, 15, 120000, 100, 80000,
+  1400, 550, 400000, 250000, 300, 24, 12000, 630, 3, 90000, 5600, 300000, 3200, 27, 14000, 450000, 10, 5700, 2100, 4, 350000, 18, 15,
+  120000, 100, 80000,
 ];
 const CATEGORICAL = CARDINALITIES.map((_, k) => `C${k + 1}`);
 const SPEC = {
@@ -40,21 +41,47 @@ const SPEC = {
 };
 
 function parseArgs(argv) {
-  const args = { rows: 2_000_000, repeats: 3, engines: ['duckdb', 'javascript'], formats: ['csv', 'parquet'], dir: os.tmpdir(), dist: path.join(__dirname, '..', 'dist'), peer: true, json: undefined };
+  const args = {
+    rows: 2_000_000,
+    repeats: 3,
+    engines: ['duckdb', 'javascript'],
+    formats: ['csv', 'parquet'],
+    dir: os.tmpdir(),
+    dist: path.join(__dirname, '..', 'dist'),
+    peer: true,
+    json: undefined,
+  };
   const positive = (value, flag) => positiveInteger(value, flag, USAGE);
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
     const next = () => argv[++i] ?? '';
     switch (flag) {
-      case '--rows': args.rows = positive(next(), flag); break;
-      case '--repeats': args.repeats = positive(next(), flag); break;
-      case '--engines': args.engines = next().split(','); break;
-      case '--formats': args.formats = next().split(','); break;
-      case '--dir': args.dir = next(); break;
-      case '--dist': args.dist = path.resolve(next()); break;
-      case '--no-peer': args.peer = false; break;
-      case '--json': args.json = next(); break;
-      default: throw new Error(`unknown argument ${flag}\n${USAGE}`);
+      case '--rows':
+        args.rows = positive(next(), flag);
+        break;
+      case '--repeats':
+        args.repeats = positive(next(), flag);
+        break;
+      case '--engines':
+        args.engines = next().split(',');
+        break;
+      case '--formats':
+        args.formats = next().split(',');
+        break;
+      case '--dir':
+        args.dir = next();
+        break;
+      case '--dist':
+        args.dist = path.resolve(next());
+        break;
+      case '--no-peer':
+        args.peer = false;
+        break;
+      case '--json':
+        args.json = next();
+        break;
+      default:
+        throw new Error(`unknown argument ${flag}\n${USAGE}`);
     }
   }
   return args;
@@ -63,10 +90,14 @@ function parseArgs(argv) {
 /** Skewed ids (u³ puts most rows on few values) as 8-digit hex; about 4 % of the cells empty. */
 function generatorQuery(rows) {
   const uniform = (salt) => `(hash(i, ${SEED}, ${salt}) % 1000003) / 1000003.0`;
-  const dense = DENSE.map((name, k) =>
-    `CASE WHEN ${uniform(100 + k)} < 0.1 THEN NULL ELSE floor(pow(${uniform(200 + k)}, 4) * ${10 ** (1 + (k % 4))})::BIGINT - ${k === 1 ? 2 : 0} END AS ${name}`);
-  const categorical = CATEGORICAL.map((name, k) =>
-    `CASE WHEN ${uniform(300 + k)} < 0.04 THEN NULL ELSE printf('%08x', (hash(floor(pow(${uniform(400 + k)}, 3) * ${Math.max(2, Math.round(CARDINALITIES[k] * rows / 2_000_000))})::BIGINT, ${k}) % 4294967291)::BIGINT) END AS ${name}`);
+  const dense = DENSE.map(
+    (name, k) =>
+      `CASE WHEN ${uniform(100 + k)} < 0.1 THEN NULL ELSE floor(pow(${uniform(200 + k)}, 4) * ${10 ** (1 + (k % 4))})::BIGINT - ${k === 1 ? 2 : 0} END AS ${name}`,
+  );
+  const categorical = CATEGORICAL.map(
+    (name, k) =>
+      `CASE WHEN ${uniform(300 + k)} < 0.04 THEN NULL ELSE printf('%08x', (hash(floor(pow(${uniform(400 + k)}, 3) * ${Math.max(2, Math.round((CARDINALITIES[k] * rows) / 2_000_000))})::BIGINT, ${k}) % 4294967291)::BIGINT) END AS ${name}`,
+  );
   return `SELECT (${uniform(1)} < 0.25)::INTEGER AS click, (${uniform(2)} < 0.03)::INTEGER AS conversion, ${[...dense, ...categorical].join(', ')} FROM range(${rows}) t(i)`;
 }
 
@@ -83,7 +114,9 @@ async function generate(args) {
   await connection.run(`COPY criteo TO '${files.parquet}' (FORMAT parquet)`);
   connection.closeSync();
   const size = (file) => `${(fs.statSync(file).size / 1e6).toFixed(0)} MB`;
-  console.log(`generated ${args.rows} rows in ${((Date.now() - started) / 1000).toFixed(1)} s: ${files.csv} (${size(files.csv)}), ${files.parquet} (${size(files.parquet)})`);
+  console.log(
+    `generated ${args.rows} rows in ${((Date.now() - started) / 1000).toFixed(1)} s: ${files.csv} (${size(files.csv)}), ${files.parquet} (${size(files.parquet)})`,
+  );
   return files;
 }
 
@@ -132,7 +165,6 @@ function run(command, commandArgs, input) {
   return JSON.parse(result.stdout.trim().split('\n').pop());
 }
 
-
 function pandasAvailable() {
   return spawnSync('/usr/bin/python3', ['-c', 'import pandas'], { encoding: 'utf8' }).status === 0;
 }
@@ -143,7 +175,10 @@ async function main() {
   const cases = [];
   for (const format of args.formats) {
     for (const engine of format === 'csv' ? args.engines : [args.engines.includes('default') ? 'default' : 'duckdb']) {
-      cases.push({ label: `adatt ${format} (${engine})`, measure: () => run(process.execPath, [__filename, '--worker', args.dist, format, engine, files[format]], files[format]) });
+      cases.push({
+        label: `adatt ${format} (${engine})`,
+        measure: () => run(process.execPath, [__filename, '--worker', args.dist, format, engine, files[format]], files[format]),
+      });
     }
   }
   const peer = args.peer && pandasAvailable();
@@ -159,14 +194,25 @@ async function main() {
     const of = (key) => (runs[0][key] === undefined ? undefined : median(runs.map((r) => r[key])));
     const read = of('read');
     const total = runs[0].fit === undefined ? read : median(runs.map((r) => r.read + r.fit + r.encode));
-    return { label, rows: runs[0].rows, read, fit: of('fit'), encode: of('encode'), total, peakRssMB: of('peakRssMB'), vocabulary: runs[0].vocabulary };
+    return {
+      label,
+      rows: runs[0].rows,
+      read,
+      fit: of('fit'),
+      encode: of('encode'),
+      total,
+      peakRssMB: of('peakRssMB'),
+      vocabulary: runs[0].vocabulary,
+    };
   });
   const fmt = (value, digits = 2) => (value === undefined ? '' : value.toFixed(digits));
   console.log(`\n${args.rows} rows, medians of ${args.repeats}, ${os.availableParallelism()} cores\n`);
   console.log('| path | read s | fitSchema s | encode s | total s | µs/row | peak RSS MB |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
-    console.log(`| ${r.label} | ${fmt(r.read)} | ${fmt(r.fit)} | ${fmt(r.encode)} | ${fmt(r.total)} | ${fmt(r.total / r.rows * 1e6, 2)} | ${fmt(r.peakRssMB, 0)} |`);
+    console.log(
+      `| ${r.label} | ${fmt(r.read)} | ${fmt(r.fit)} | ${fmt(r.encode)} | ${fmt(r.total)} | ${fmt((r.total / r.rows) * 1e6, 2)} | ${fmt(r.peakRssMB, 0)} |`,
+    );
   }
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify({ rows: args.rows, repeats: args.repeats, results }, null, 2)}\n`);
 }

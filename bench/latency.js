@@ -27,7 +27,10 @@ function parseArgs(argv) {
   const args = { batch: [1, 8], calls: 3000, rounds: 3, child: undefined };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === '--batch') args.batch = String(value).split(',').map((b) => positiveInteger(b, flag, USAGE));
+    if (flag === '--batch')
+      args.batch = String(value)
+        .split(',')
+        .map((b) => positiveInteger(b, flag, USAGE));
     else if (flag === '--calls') args.calls = positiveInteger(value, flag, USAGE);
     else if (flag === '--rounds') args.rounds = positiveInteger(value, flag, USAGE);
     else if (flag === '--child') args.child = JSON.parse(value);
@@ -87,8 +90,12 @@ async function main() {
   const adatt = require('../dist');
   const entry = catalogue().find((c) => c.name === HEADLINE);
   const native = adatt.normalizeModelConfig(adatt.validateModelConfig(entry.config));
-  console.log(`# per-call latency, ${HEADLINE}, 1 thread, ${args.calls} calls per process, ${args.rounds} rounds (µs; medians over rounds)\n`);
-  console.log('| batch | ours forward p50 | p99 | ours predictions p50 | p99 | PyTorch eager p50 | p99 | PyTorch p50 / ours forward p50 | / ours predictions p50 |');
+  console.log(
+    `# per-call latency, ${HEADLINE}, 1 thread, ${args.calls} calls per process, ${args.rounds} rounds (µs; medians over rounds)\n`,
+  );
+  console.log(
+    '| batch | ours forward p50 | p99 | ours predictions p50 | p99 | PyTorch eager p50 | p99 | PyTorch p50 / ours forward p50 | / ours predictions p50 |',
+  );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const batch of args.batch) {
     const rounds = { ours: [], peer: [] };
@@ -100,8 +107,15 @@ async function main() {
     const f50 = m(rounds.ours.map((o) => o.forward.p50));
     const p50 = m(rounds.ours.map((o) => o.predictions.p50));
     const peer50 = m(rounds.peer.map((p) => p.p50));
-    const cells = [batch, f50, m(rounds.ours.map((o) => o.forward.p99)), p50, m(rounds.ours.map((o) => o.predictions.p99)),
-      peer50, m(rounds.peer.map((p) => p.p99))].map((v, i) => (i === 0 ? String(v) : v.toFixed(0)));
+    const cells = [
+      batch,
+      f50,
+      m(rounds.ours.map((o) => o.forward.p99)),
+      p50,
+      m(rounds.ours.map((o) => o.predictions.p99)),
+      peer50,
+      m(rounds.peer.map((p) => p.p99)),
+    ].map((v, i) => (i === 0 ? String(v) : v.toFixed(0)));
     console.log(`| ${cells.join(' | ')} | ${(peer50 / f50).toFixed(2)} | ${(peer50 / p50).toFixed(2)} |`);
   }
 }

@@ -33,12 +33,24 @@ function syntheticData(size, width, taskCount, seed = 1) {
   return { size, dense, labels };
 }
 
-
 /** Shared libraries mapped into this process whose names suggest a BLAS / DNN backend. */
 function mappedMathLibraries() {
   const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-  const paths = new Set(maps.split('\n').map((line) => line.slice(line.indexOf('/'))).filter((p) => /blas|lapack|mkl|dnnl|gomp|torch_cpu/.test(p)));
-  return [...paths].map((p) => { try { return fs.realpathSync(p); } catch { return p; } }).sort();
+  const paths = new Set(
+    maps
+      .split('\n')
+      .map((line) => line.slice(line.indexOf('/')))
+      .filter((p) => /blas|lapack|mkl|dnnl|gomp|torch_cpu/.test(p)),
+  );
+  return [...paths]
+    .map((p) => {
+      try {
+        return fs.realpathSync(p);
+      } catch {
+        return p;
+      }
+    })
+    .sort();
 }
 
 async function runCell(spec) {

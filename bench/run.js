@@ -29,12 +29,25 @@ const { BATCHES, HEADLINE, HEADLINE_BATCH, selectConfigs, forwardFlops } = requi
 const HERE = __dirname;
 /** --env settings, passed to every child. */
 const extraEnv = {};
-const USAGE = 'usage: node bench/run.js [--quick] [--config NAME[,NAME…]] [--batch B[,B…]] [--repeats N] ' +
+const USAGE =
+  'usage: node bench/run.js [--quick] [--config NAME[,NAME…]] [--batch B[,B…]] [--repeats N] ' +
   '[--threads N] [--json FILE] [--python PATH] [--no-peer] [--mtl-lib PATH] [--work GFLOP] [--max-wait SECONDS] [--env KEY=VALUE]';
 
 function parseArgs(argv) {
-  const args = { quick: false, configs: [], batches: undefined, repeats: undefined, threads: 2, json: undefined,
-    python: '/usr/bin/python3', peer: true, mtlLib: undefined, work: undefined, maxWait: 30, env: {} };
+  const args = {
+    quick: false,
+    configs: [],
+    batches: undefined,
+    repeats: undefined,
+    threads: 2,
+    json: undefined,
+    python: '/usr/bin/python3',
+    peer: true,
+    mtlLib: undefined,
+    work: undefined,
+    maxWait: 30,
+    env: {},
+  };
   const list = (value, flag) => {
     if (value === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
     return value.split(',').filter(Boolean);
@@ -48,29 +61,56 @@ function parseArgs(argv) {
     const flag = argv[i];
     const next = () => argv[++i];
     switch (flag) {
-      case '--quick': args.quick = true; break;
-      case '--config': args.configs.push(...list(next(), flag)); break;
-      case '--batch': args.batches = list(next(), flag).map((b) => Math.round(positive(b, flag))); break;
-      case '--repeats': args.repeats = Math.round(positive(next(), flag)); break;
-      case '--threads': args.threads = Math.round(positive(next(), flag)); break;
-      case '--json': args.json = next(); break;
-      case '--python': args.python = next(); break;
-      case '--no-peer': args.peer = false; break;
-      case '--mtl-lib': { // Meta's mtl_lib.py (facebookresearch/AdaTT), a second peer beside the in-repo reference
+      case '--quick':
+        args.quick = true;
+        break;
+      case '--config':
+        args.configs.push(...list(next(), flag));
+        break;
+      case '--batch':
+        args.batches = list(next(), flag).map((b) => Math.round(positive(b, flag)));
+        break;
+      case '--repeats':
+        args.repeats = Math.round(positive(next(), flag));
+        break;
+      case '--threads':
+        args.threads = Math.round(positive(next(), flag));
+        break;
+      case '--json':
+        args.json = next();
+        break;
+      case '--python':
+        args.python = next();
+        break;
+      case '--no-peer':
+        args.peer = false;
+        break;
+      case '--mtl-lib': {
+        // Meta's mtl_lib.py (facebookresearch/AdaTT), a second peer beside the in-repo reference
         args.mtlLib = path.resolve(next() ?? '');
         if (!fs.existsSync(args.mtlLib)) throw new Error(`--mtl-lib: no file ${args.mtlLib}\n${USAGE}`);
         break;
       }
-      case '--work': args.work = positive(next(), flag); break;
-      case '--max-wait': args.maxWait = Number(next()); break;
-      case '--env': { // extra environment for both sides, e.g. OMP_WAIT_POLICY=PASSIVE
+      case '--work':
+        args.work = positive(next(), flag);
+        break;
+      case '--max-wait':
+        args.maxWait = Number(next());
+        break;
+      case '--env': {
+        // extra environment for both sides, e.g. OMP_WAIT_POLICY=PASSIVE
         const [key, ...value] = (next() ?? '').split('=');
         if (!key || value.length === 0) throw new Error(`--env needs KEY=VALUE\n${USAGE}`);
         args.env[key] = value.join('=');
         break;
       }
-      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown argument ${flag}\n${USAGE}`);
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${flag}\n${USAGE}`);
     }
   }
   args.batches ??= args.quick ? [HEADLINE_BATCH] : BATCHES;
@@ -179,9 +219,23 @@ function cellSpec(entry, batch, args) {
   const stepsFor = (gflop, lo, hi) => clamp(Math.round((gflop * 1e9) / (3 * forward * batch)), lo, hi);
   const steps = stepsFor(args.work, 1, 64);
   return {
-    name: entry.name, family: entry.family, T: entry.T, m: entry.m, batch, forwardFlops: forward, trainFlops: 3 * forward,
-    spec: { config: entry.config, native, batch, examples: steps * batch, epochs: 2,
-      latencySteps: stepsFor(args.work / 2, 3, 20), inferenceRepeats: 2, threads: args.threads },
+    name: entry.name,
+    family: entry.family,
+    T: entry.T,
+    m: entry.m,
+    batch,
+    forwardFlops: forward,
+    trainFlops: 3 * forward,
+    spec: {
+      config: entry.config,
+      native,
+      batch,
+      examples: steps * batch,
+      epochs: 2,
+      latencySteps: stepsFor(args.work / 2, 3, 20),
+      inferenceRepeats: 2,
+      threads: args.threads,
+    },
   };
 }
 
@@ -205,32 +259,77 @@ function summarize(cell, gemmRate) {
   const m = side(cell.runs.meta);
   const ratio = (other, k) => (o && other && !o.error && !other.error ? o[k] / other[k] : undefined);
   const { spec, runs, ...rest } = cell;
-  return { ...rest, examples: spec.examples, epochs: spec.epochs, latencySteps: spec.latencySteps, ours: o, peer: p, mtlLib: m,
+  return {
+    ...rest,
+    examples: spec.examples,
+    epochs: spec.epochs,
+    latencySteps: spec.latencySteps,
+    ours: o,
+    peer: p,
+    mtlLib: m,
     ratio: { train: ratio(p, 'trainExamplesPerSecond'), infer: ratio(p, 'inferExamplesPerSecond'), stepMs: ratio(p, 'stepMs') },
-    ratioToMtlLib: m && { train: ratio(m, 'trainExamplesPerSecond'), infer: ratio(m, 'inferExamplesPerSecond') } };
+    ratioToMtlLib: m && { train: ratio(m, 'trainExamplesPerSecond'), infer: ratio(m, 'inferExamplesPerSecond') },
+  };
 }
 
-const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '-');
+const fmt = (x, digits = 0) =>
+  Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '-';
 const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '-');
 
 function table(results) {
-  const head = ['config', 'batch', 'MFLOP/ex', 'train ex/s ours', 'peer', 'x', 'infer ex/s ours', 'peer', 'x',
-    'step ms ours', 'peer', 'GFLOP/s ours', '%GEMM', 'peer', '%GEMM', 'RSS MiB ours', 'peer', 'others'];
+  const head = [
+    'config',
+    'batch',
+    'MFLOP/ex',
+    'train ex/s ours',
+    'peer',
+    'x',
+    'infer ex/s ours',
+    'peer',
+    'x',
+    'step ms ours',
+    'peer',
+    'GFLOP/s ours',
+    '%GEMM',
+    'peer',
+    '%GEMM',
+    'RSS MiB ours',
+    'peer',
+    'others',
+  ];
   const rows = results.map((r) => {
     const o = r.ours ?? {};
     const p = r.peer ?? {};
-    return [r.name, String(r.batch), fmt(r.trainFlops / 1e6, 2),
-      fmt(o.trainExamplesPerSecond), fmt(p.trainExamplesPerSecond), fmt(r.ratio.train, 2),
-      fmt(o.inferExamplesPerSecond), fmt(p.inferExamplesPerSecond), fmt(r.ratio.infer, 2),
-      fmt(o.stepMs, 1), fmt(p.stepMs, 1),
-      fmt(o.trainGflops, 1), pct(o.trainFractionOfGemm), fmt(p.trainGflops, 1), pct(p.trainFractionOfGemm),
-      fmt(o.peakRssMiB), fmt(p.peakRssMiB), fmt(Math.max(...[o.otherCpusDuring, p.otherCpusDuring].filter(Number.isFinite)), 2)];
+    return [
+      r.name,
+      String(r.batch),
+      fmt(r.trainFlops / 1e6, 2),
+      fmt(o.trainExamplesPerSecond),
+      fmt(p.trainExamplesPerSecond),
+      fmt(r.ratio.train, 2),
+      fmt(o.inferExamplesPerSecond),
+      fmt(p.inferExamplesPerSecond),
+      fmt(r.ratio.infer, 2),
+      fmt(o.stepMs, 1),
+      fmt(p.stepMs, 1),
+      fmt(o.trainGflops, 1),
+      pct(o.trainFractionOfGemm),
+      fmt(p.trainGflops, 1),
+      pct(p.trainFractionOfGemm),
+      fmt(o.peakRssMiB),
+      fmt(p.peakRssMiB),
+      fmt(Math.max(...[o.otherCpusDuring, p.otherCpusDuring].filter(Number.isFinite)), 2),
+    ];
   });
   if (results.some((r) => r.mtlLib)) {
     head.push('train ex/s mtl_lib.py', 'x', 'infer ex/s mtl_lib.py', 'x');
     for (const [i, r] of results.entries()) {
-      rows[i].push(fmt(r.mtlLib?.trainExamplesPerSecond), fmt(r.ratioToMtlLib?.train, 2),
-        fmt(r.mtlLib?.inferExamplesPerSecond), fmt(r.ratioToMtlLib?.infer, 2));
+      rows[i].push(
+        fmt(r.mtlLib?.trainExamplesPerSecond),
+        fmt(r.ratioToMtlLib?.train, 2),
+        fmt(r.mtlLib?.inferExamplesPerSecond),
+        fmt(r.ratioToMtlLib?.infer, 2),
+      );
     }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
@@ -253,10 +352,17 @@ function main() {
   const machine = machineInfo(args);
   if (machine.ours.error) throw new Error(`bench/ours.js info failed (is dist/ built? npx tsc -p tsconfig.json): ${machine.ours.error}`);
   if (machine.peer?.error) throw new Error(`the peer failed (${args.python}, needs python3-torch): ${machine.peer.error}`);
-  log(`${machine.cpu}, ${machine.cpus} CPUs; LibTorch ${machine.ours.libtorchVersion}; ${args.threads} threads; ` +
-    `${Object.entries(args.env).map(([k, v]) => `${k}=${v}; `).join('')}` +
-    `${cells.length} cells x ${args.repeats} repeats`);
-  const gemmShapes = [[1024, 1024, 1024], [HEADLINE_BATCH, 128, 256]];
+  log(
+    `${machine.cpu}, ${machine.cpus} CPUs; LibTorch ${machine.ours.libtorchVersion}; ${args.threads} threads; ` +
+      `${Object.entries(args.env)
+        .map(([k, v]) => `${k}=${v}; `)
+        .join('')}` +
+      `${cells.length} cells x ${args.repeats} repeats`,
+  );
+  const gemmShapes = [
+    [1024, 1024, 1024],
+    [HEADLINE_BATCH, 128, 256],
+  ];
   const gemmBefore = gemm(args, gemmShapes);
   if (gemmBefore.error) throw new Error(`GEMM measurement failed: ${gemmBefore.error}`);
 
@@ -279,7 +385,9 @@ function main() {
       const p = cell.runs.peer.at(-1);
       const m = cell.runs.meta.at(-1);
       const show = (x) => (x === undefined ? '' : x.error ? `ERROR ${x.error}` : `${fmt(x.trainExamplesPerSecond)} ex/s`);
-      log(`[${done}/${total}] ${cell.name} b${cell.batch}: ours ${show(o)}${args.peer ? `, peer ${show(p)}` : ''}${args.mtlLib ? `, mtl_lib.py ${show(m)}` : ''}`);
+      log(
+        `[${done}/${total}] ${cell.name} b${cell.batch}: ours ${show(o)}${args.peer ? `, peer ${show(p)}` : ''}${args.mtlLib ? `, mtl_lib.py ${show(m)}` : ''}`,
+      );
     }
   }
   const gemmAfter = gemm(args, gemmShapes);
@@ -293,20 +401,40 @@ function main() {
   const headline = results.find((r) => r.name === HEADLINE && r.batch === HEADLINE_BATCH);
   const seconds = (Date.now() - started) / 1000;
   console.log(table(results));
-  console.log(`\nfp32 GEMM (torch.mm, ${args.threads} threads): 1024x1024x1024 ${fmt(gemmRate, 1)} GFLOP/s; ` +
-    `${gemmShapes[1].join('x')} ${fmt(Math.max(rateOf(gemmBefore, 1), rateOf(gemmAfter, 1)), 1)} GFLOP/s`);
+  console.log(
+    `\nfp32 GEMM (torch.mm, ${args.threads} threads): 1024x1024x1024 ${fmt(gemmRate, 1)} GFLOP/s; ` +
+      `${gemmShapes[1].join('x')} ${fmt(Math.max(rateOf(gemmBefore, 1), rateOf(gemmAfter, 1)), 1)} GFLOP/s`,
+  );
   if (headline?.ours && headline.peer) {
-    console.log(`headline ${HEADLINE} b${HEADLINE_BATCH}: training x${fmt(headline.ratio.train, 2)}, ` +
-      `inference x${fmt(headline.ratio.infer, 2)} (ours/peer)` +
-      (headline.ratioToMtlLib ? `; against mtl_lib.py: training x${fmt(headline.ratioToMtlLib.train, 2)}, inference x${fmt(headline.ratioToMtlLib.infer, 2)}` : ''));
+    console.log(
+      `headline ${HEADLINE} b${HEADLINE_BATCH}: training x${fmt(headline.ratio.train, 2)}, ` +
+        `inference x${fmt(headline.ratio.infer, 2)} (ours/peer)` +
+        (headline.ratioToMtlLib
+          ? `; against mtl_lib.py: training x${fmt(headline.ratioToMtlLib.train, 2)}, inference x${fmt(headline.ratioToMtlLib.infer, 2)}`
+          : ''),
+    );
   }
-  console.log(`others: CPUs used by other processes during the runs (median, worse side); ` +
-    `${cells.length} cells x ${args.repeats} repeats in ${fmt(seconds)} s (${fmt(waitedS)} s of it waiting for idle CPUs)`);
+  console.log(
+    `others: CPUs used by other processes during the runs (median, worse side); ` +
+      `${cells.length} cells x ${args.repeats} repeats in ${fmt(seconds)} s (${fmt(waitedS)} s of it waiting for idle CPUs)`,
+  );
 
   if (args.json) {
-    const out = { date: new Date().toISOString(), argv: process.argv.slice(2), threads: args.threads,
-      repeats: args.repeats, env: args.env, workGflopPerEpoch: args.work, seconds, waitedForIdleSeconds: waitedS, load: [loadAtStart, os.loadavg()[0]], addon, machine,
-      gemm: { before: gemmBefore, after: gemmAfter, rateGflops: gemmRate }, results };
+    const out = {
+      date: new Date().toISOString(),
+      argv: process.argv.slice(2),
+      threads: args.threads,
+      repeats: args.repeats,
+      env: args.env,
+      workGflopPerEpoch: args.work,
+      seconds,
+      waitedForIdleSeconds: waitedS,
+      load: [loadAtStart, os.loadavg()[0]],
+      addon,
+      machine,
+      gemm: { before: gemmBefore, after: gemmAfter, rateGflops: gemmRate },
+      results,
+    };
     fs.writeFileSync(args.json, `${JSON.stringify(out, null, 1)}\n`);
     log(`wrote ${args.json}`);
   }

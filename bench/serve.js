@@ -64,7 +64,11 @@ async function prepare(dir) {
   const table = await adatt.readCsv(csv, adatt.schemaColumns(EVENTS_SCHEMA));
   const schema = adatt.fitSchema(EVENTS_SCHEMA, table);
   const model = adatt.createModel({
-    kind: 'adatt-sp', ...adatt.modelSections(schema), expertDims: [[256], [128]], towerDims: [64], expertsPerTask: 2,
+    kind: 'adatt-sp',
+    ...adatt.modelSections(schema),
+    expertDims: [[256], [128]],
+    towerDims: [64],
+    expertsPerTask: 2,
   });
   const file = path.join(dir, 'serve-bench.adatt');
   try {
@@ -73,10 +77,14 @@ async function prepare(dir) {
     model.dispose();
   }
   const columns = ['age', 'session_minutes', 'city', 'device', 'genres'];
-  const rows = Array.from({ length: 512 }, (_, row) => Object.fromEntries(columns.map((name) => {
-    const value = table.value(table.findColumn(name), row);
-    return [name, name === 'age' || name === 'session_minutes' ? Number(value) : value];
-  })));
+  const rows = Array.from({ length: 512 }, (_, row) =>
+    Object.fromEntries(
+      columns.map((name) => {
+        const value = table.value(table.findColumn(name), row);
+        return [name, name === 'age' || name === 'session_minutes' ? Number(value) : value];
+      }),
+    ),
+  );
   return { file, rows };
 }
 
@@ -87,8 +95,9 @@ function scoreBody(rows, i, count) {
 }
 
 function startServer(file, flags, threads) {
-  const child = spawn(process.execPath, [BIN, 'serve', file, '--port', '0', '--json', '--threads', String(threads), ...flags],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [BIN, 'serve', file, '--port', '0', '--json', '--threads', String(threads), ...flags], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (text) => {
@@ -102,11 +111,14 @@ function startServer(file, flags, threads) {
 
 function request(agent, port, method, route, body) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: route, agent, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: route, agent, headers: body ? { 'content-type': 'application/json' } : {} },
+      (res) => {
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -193,9 +205,13 @@ async function main() {
   try {
     const { file, rows } = await prepare(dir);
     const route = args.candidates === undefined ? '/predict' : '/score';
-    const bodies = Array.from({ length: 64 }, (_, i) => JSON.stringify(args.candidates === undefined
-      ? { rows: Array.from({ length: args.rows }, (_, r) => rows[(i * args.rows + r) % rows.length]) }
-      : scoreBody(rows, i, args.candidates)));
+    const bodies = Array.from({ length: 64 }, (_, i) =>
+      JSON.stringify(
+        args.candidates === undefined
+          ? { rows: Array.from({ length: args.rows }, (_, r) => rows[(i * args.rows + r) % rows.length]) }
+          : scoreBody(rows, i, args.candidates),
+      ),
+    );
     const results = [];
     for (const mode of MODES) {
       const { child, port } = await startServer(file, mode.flags, args.threads);
@@ -211,11 +227,16 @@ async function main() {
       }
     }
     const header = `| mode | clients | requests/s | p50 ms | p99 ms | requests per model call |\n| --- | ---: | ---: | ---: | ---: | ---: |`;
-    const lines = results.map((r) => `| ${r.mode} | ${r.concurrency} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.requestsPerCall.toFixed(1)} |`);
-    const perRequest = args.candidates === undefined ? `${args.rows} row(s) per request` : `1 user and ${args.candidates} candidates per request`;
+    const lines = results.map(
+      (r) =>
+        `| ${r.mode} | ${r.concurrency} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.requestsPerCall.toFixed(1)} |`,
+    );
+    const perRequest =
+      args.candidates === undefined ? `${args.rows} row(s) per request` : `1 user and ${args.candidates} candidates per request`;
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${perRequest}, ${args.seconds} s per point, model threads ${args.threads}`;
     const breakdown = await inProcessBreakdown(file, JSON.parse(bodies[0]), args.threads);
-    const steps = `In process, one request's rows (median µs): encode ${breakdown.encodeMicroseconds.toFixed(0)}, ` +
+    const steps =
+      `In process, one request's rows (median µs): encode ${breakdown.encodeMicroseconds.toFixed(0)}, ` +
       `predictEncoded ${breakdown.predictEncodedMicroseconds.toFixed(0)} (model.forward alone ${breakdown.forwardMicroseconds.toFixed(0)})`;
     console.log(`${machine}\n\n${header}\n${lines.join('\n')}\n\n${steps}`);
     if (args.json) fs.writeFileSync(args.json, `${JSON.stringify({ machine, results, breakdown }, null, 2)}\n`);

@@ -13,9 +13,11 @@ function median(values) {
 function seededUniform(seed) {
   let state = seed >>> 0 || 1;
   return () => {
-    state ^= state << 13; state >>>= 0;
+    state ^= state << 13;
+    state >>>= 0;
     state ^= state >>> 17;
-    state ^= state << 5; state >>>= 0;
+    state ^= state << 5;
+    state >>>= 0;
     return (state + 0.5) / 4294967296;
   };
 }

@@ -29,13 +29,28 @@ function parseArgs(argv) {
     const flag = argv[i];
     const next = () => argv[++i] ?? '';
     switch (flag) {
-      case '--rows': args.rows = next().split(',').map((value) => positive(value, flag)); break;
-      case '--repeats': args.repeats = positive(next(), flag); break;
-      case '--threads': args.threads = positive(next(), flag); break;
-      case '--batch': args.batch = positive(next(), flag); break;
-      case '--dir': args.dir = next(); break;
-      case '--json': args.json = next(); break;
-      default: throw new Error(`unknown argument ${flag}\n${USAGE}`);
+      case '--rows':
+        args.rows = next()
+          .split(',')
+          .map((value) => positive(value, flag));
+        break;
+      case '--repeats':
+        args.repeats = positive(next(), flag);
+        break;
+      case '--threads':
+        args.threads = positive(next(), flag);
+        break;
+      case '--batch':
+        args.batch = positive(next(), flag);
+        break;
+      case '--dir':
+        args.dir = next();
+        break;
+      case '--json':
+        args.json = next();
+        break;
+      default:
+        throw new Error(`unknown argument ${flag}\n${USAGE}`);
     }
   }
   return args;
@@ -48,18 +63,28 @@ async function worker(mode, file, schemaFile, threads, batch) {
   const schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8'));
   const seconds = (from) => Number(process.hrtime.bigint() - from) / 1e9;
   const at = process.hrtime.bigint();
-  const data = mode === 'memory'
-    ? adatt.TensorDataset.fromEncoded(adatt.encode(schema, await adatt.readParquet(file, { columns: schema.columns })), { schema })
-    : await adatt.openStream(file, { schema });
+  const data =
+    mode === 'memory'
+      ? adatt.TensorDataset.fromEncoded(adatt.encode(schema, await adatt.readParquet(file, { columns: schema.columns })), { schema })
+      : await adatt.openStream(file, { schema });
   const prepare = seconds(at);
   const model = adatt.createModel({
-    kind: 'adatt-sp', ...adatt.modelSections(schema), expertDims: [[256], [128]], towerDims: [64], expertsPerTask: 2,
+    kind: 'adatt-sp',
+    ...adatt.modelSections(schema),
+    expertDims: [[256], [128]],
+    towerDims: [64],
+    expertsPerTask: 2,
   });
   const result = await adatt.fit(model, data, { epochs: 1, batchSize: Number(batch), optimizer: { type: 'adam', lr: 1e-3 } });
   const epoch = result.epochs[0];
-  console.log(JSON.stringify({
-    rows: epoch.examples, prepare, examplesPerSecond: epoch.examples / epoch.seconds, peakRssMB: process.resourceUsage().maxRSS / 1024,
-  }));
+  console.log(
+    JSON.stringify({
+      rows: epoch.examples,
+      prepare,
+      examplesPerSecond: epoch.examples / epoch.seconds,
+      peakRssMB: process.resourceUsage().maxRSS / 1024,
+    }),
+  );
 }
 
 function run(commandArgs) {
@@ -86,22 +111,34 @@ async function main() {
     for (let repeat = 0; repeat < args.repeats; repeat += 1) {
       for (const mode of ['memory', 'stream']) {
         samples[mode].push(run(['--worker', mode, parquet, schemaFile, String(args.threads), String(args.batch)]));
-        process.stderr.write(`rows ${count}, repeat ${repeat + 1}, ${mode}: ${samples[mode].at(-1).examplesPerSecond.toFixed(0)} examples/s\n`);
+        process.stderr.write(
+          `rows ${count}, repeat ${repeat + 1}, ${mode}: ${samples[mode].at(-1).examplesPerSecond.toFixed(0)} examples/s\n`,
+        );
       }
     }
     const of = (mode, key) => median(samples[mode].map((r) => r[key]));
     rows.push({
       rows: count,
-      memory: { examplesPerSecond: of('memory', 'examplesPerSecond'), prepare: of('memory', 'prepare'), peakRssMB: of('memory', 'peakRssMB') },
+      memory: {
+        examplesPerSecond: of('memory', 'examplesPerSecond'),
+        prepare: of('memory', 'prepare'),
+        peakRssMB: of('memory', 'peakRssMB'),
+      },
       stream: { examplesPerSecond: of('stream', 'examplesPerSecond'), peakRssMB: of('stream', 'peakRssMB') },
     });
   }
-  console.log(`\nOne epoch, batch ${args.batch}, ${args.threads} training threads, medians of ${args.repeats}, ${os.availableParallelism()} cores\n`);
-  console.log('| rows | in memory: read + encode s | in memory: examples/s | stream: examples/s | stream / memory | in memory: peak RSS MB | stream: peak RSS MB |');
+  console.log(
+    `\nOne epoch, batch ${args.batch}, ${args.threads} training threads, medians of ${args.repeats}, ${os.availableParallelism()} cores\n`,
+  );
+  console.log(
+    '| rows | in memory: read + encode s | in memory: examples/s | stream: examples/s | stream / memory | in memory: peak RSS MB | stream: peak RSS MB |',
+  );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
-    console.log(`| ${r.rows} | ${r.memory.prepare.toFixed(1)} | ${r.memory.examplesPerSecond.toFixed(0)} | ${r.stream.examplesPerSecond.toFixed(0)} | ` +
-      `${(r.stream.examplesPerSecond / r.memory.examplesPerSecond).toFixed(2)} | ${r.memory.peakRssMB.toFixed(0)} | ${r.stream.peakRssMB.toFixed(0)} |`);
+    console.log(
+      `| ${r.rows} | ${r.memory.prepare.toFixed(1)} | ${r.memory.examplesPerSecond.toFixed(0)} | ${r.stream.examplesPerSecond.toFixed(0)} | ` +
+        `${(r.stream.examplesPerSecond / r.memory.examplesPerSecond).toFixed(2)} | ${r.memory.peakRssMB.toFixed(0)} | ${r.stream.peakRssMB.toFixed(0)} |`,
+    );
   }
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify({ args, rows }, null, 2)}\n`);
 }

@@ -33,16 +33,18 @@ function main() {
     return (state + 0.5) / 2 ** 32;
   };
   // Every value occurs at least once; the rest of the rows pick value floor(distinct * u^4).
-  const values = Array.from({ length: distinct }, (_, i) => (0x10000000 + i * 2654435761 % 0xefffffff).toString(16));
+  const values = Array.from({ length: distinct }, (_, i) => (0x10000000 + ((i * 2654435761) % 0xefffffff)).toString(16));
   const codes = new Int32Array(rows);
   for (let r = 0; r < rows; r += 1) codes[r] = r < distinct ? r : Math.floor(distinct * uniform() ** 4);
-  const labels = Float64Array.from({ length: rows }, (_, r) => codes[r] % 3 === 0 ? 1 : 0);
+  const labels = Float64Array.from({ length: rows }, (_, r) => (codes[r] % 3 === 0 ? 1 : 0));
   const table = new adatt.Table('generated ids', [
     { kind: 'text', name: 'item', position: 0, codes, values },
     { kind: 'number', name: 'clicked', position: 1, values: labels },
   ]);
   global.gc?.();
-  console.log(`table: ${rows.toLocaleString('en-US')} rows, ${distinct.toLocaleString('en-US')} distinct ids; RSS ${mib(process.memoryUsage().rss)}`);
+  console.log(
+    `table: ${rows.toLocaleString('en-US')} rows, ${distinct.toLocaleString('en-US')} distinct ids; RSS ${mib(process.memoryUsage().rss)}`,
+  );
   const spec = {
     categorical: [{ column: 'item', ...(maxVocabulary ? { maxVocabulary } : {}) }],
     tasks: [{ name: 'clicked', type: 'binary', column: 'clicked', positive: 1 }],
@@ -50,11 +52,15 @@ function main() {
   let start = process.hrtime.bigint();
   const schema = adatt.fitSchema(spec, table);
   const fitSeconds = Number(process.hrtime.bigint() - start) / 1e9;
-  console.log(`fitSchema: ${fitSeconds.toFixed(2)} s, vocabulary ${schema.categorical[0].vocabulary.length.toLocaleString('en-US')}; RSS ${mib(process.memoryUsage().rss)}`);
+  console.log(
+    `fitSchema: ${fitSeconds.toFixed(2)} s, vocabulary ${schema.categorical[0].vocabulary.length.toLocaleString('en-US')}; RSS ${mib(process.memoryUsage().rss)}`,
+  );
   start = process.hrtime.bigint();
   const encoded = adatt.encode(schema, table);
   const encodeSeconds = Number(process.hrtime.bigint() - start) / 1e9;
-  console.log(`encode: ${encodeSeconds.toFixed(2)} s (${encoded.categorical.length.toLocaleString('en-US')} ids); RSS ${mib(process.memoryUsage().rss)}, peak ${mib(process.resourceUsage().maxRSS * 1024)}`);
+  console.log(
+    `encode: ${encodeSeconds.toFixed(2)} s (${encoded.categorical.length.toLocaleString('en-US')} ids); RSS ${mib(process.memoryUsage().rss)}, peak ${mib(process.resourceUsage().maxRSS * 1024)}`,
+  );
 }
 
 main();

@@ -15,11 +15,19 @@ const MODEL = require('./vocab-config.json');
 /** Seeded rows: N(0,1) dense features, ids uniform over each vocabulary (the cache's worst case). */
 function rows(size, vocab, seed) {
   const uniform = seededUniform(seed);
-  const dense = Float32Array.from({ length: size * MODEL.dense }, () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(6.283185307 * uniform()));
+  const dense = Float32Array.from(
+    { length: size * MODEL.dense },
+    () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(6.283185307 * uniform()),
+  );
   const vocabularies = [vocab, ...MODEL.small.map((f) => f.vocab)];
-  const categorical = Int32Array.from({ length: size * vocabularies.length }, (_, i) => Math.floor(uniform() * vocabularies[i % vocabularies.length]));
+  const categorical = Int32Array.from({ length: size * vocabularies.length }, (_, i) =>
+    Math.floor(uniform() * vocabularies[i % vocabularies.length]),
+  );
   const labels = Array.from({ length: MODEL.tasks }, (_, t) =>
-    Float32Array.from({ length: size }, (_, r) => (dense[r * MODEL.dense + t] + (categorical[r * vocabularies.length + 1] % 7) / 7 - 0.5 > 0 ? 1 : 0)));
+    Float32Array.from({ length: size }, (_, r) =>
+      dense[r * MODEL.dense + t] + (categorical[r * vocabularies.length + 1] % 7) / 7 - 0.5 > 0 ? 1 : 0,
+    ),
+  );
   return { size, dense, categorical, labels };
 }
 
@@ -31,7 +39,9 @@ function modelConfig(vocab) {
       categorical: [{ name: 'big', vocab, dim: MODEL.bigDim }, ...MODEL.small.map((f, i) => ({ name: `small${i}`, ...f }))],
     },
     tasks: Array.from({ length: MODEL.tasks }, (_, t) => ({ name: `task${t}`, type: 'binary' })),
-    expertDims: MODEL.expertDims, towerDims: MODEL.towerDims, expertsPerTask: MODEL.expertsPerTask,
+    expertDims: MODEL.expertDims,
+    towerDims: MODEL.towerDims,
+    expertsPerTask: MODEL.expertsPerTask,
   };
 }
 
@@ -50,20 +60,28 @@ async function main() {
   const model = adatt.createModel(modelConfig(spec.vocab));
   const rssBeforeTraining = rssMiB();
   const result = await adatt.fit(model, data, {
-    epochs: 2, batchSize: spec.batch, optimizer: { type: 'adam', lr: 1e-3 }, embeddingOptimizer: spec.embeddingOptimizer,
+    epochs: 2,
+    batchSize: spec.batch,
+    optimizer: { type: 'adam', lr: 1e-3 },
+    embeddingOptimizer: spec.embeddingOptimizer,
     distributed: group,
   });
   const steady = result.epochs[1];
   if ((group?.rank ?? 0) === 0) {
-    console.log(JSON.stringify({
-      examplesPerSecond: steady.examples / steady.seconds,
-      rssBeforeTrainingMiB: rssBeforeTraining,
-      peakRssMiB: process.resourceUsage().maxRSS / 1024,
-      tableMiB: (spec.vocab * MODEL.bigDim * 4) / 2 ** 20,
-      world,
-    }));
+    console.log(
+      JSON.stringify({
+        examplesPerSecond: steady.examples / steady.seconds,
+        rssBeforeTrainingMiB: rssBeforeTraining,
+        peakRssMiB: process.resourceUsage().maxRSS / 1024,
+        tableMiB: (spec.vocab * MODEL.bigDim * 4) / 2 ** 20,
+        world,
+      }),
+    );
   }
   group?.dispose();
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

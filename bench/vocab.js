@@ -30,24 +30,46 @@ function parseArgs(argv) {
     const flag = argv[i];
     const next = () => argv[++i];
     switch (flag) {
-      case '--vocab': args.vocab = (next() ?? '').split(',').map((v) => positive(v, flag)); break;
-      case '--repeats': args.repeats = positive(next(), flag); break;
-      case '--steps': args.steps = positive(next(), flag); break;
-      case '--threads': args.threads = positive(next(), flag); break;
-      case '--no-peer': args.peer = false; break;
-      case '--no-extras': args.extras = false; break;
-      case '--json': args.json = next(); break;
-      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown argument ${flag}\n${USAGE}`);
+      case '--vocab':
+        args.vocab = (next() ?? '').split(',').map((v) => positive(v, flag));
+        break;
+      case '--repeats':
+        args.repeats = positive(next(), flag);
+        break;
+      case '--steps':
+        args.steps = positive(next(), flag);
+        break;
+      case '--threads':
+        args.threads = positive(next(), flag);
+        break;
+      case '--no-peer':
+        args.peer = false;
+        break;
+      case '--no-extras':
+        args.extras = false;
+        break;
+      case '--json':
+        args.json = next();
+        break;
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${flag}\n${USAGE}`);
     }
   }
   return args;
 }
 
-
 function runChild(command, args, env = {}) {
   const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 24 });
-  const line = (result.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const line = (result.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (result.status !== 0 || !line) {
     throw new Error(`${command} ${args.join(' ')} failed (status ${result.status}):\n${result.stderr}`);
   }
@@ -89,9 +111,13 @@ function main() {
     const mine = median(samples.get(`${vocab}/ours`));
     const best = args.peer ? Math.max(...peers.map((p) => median(samples.get(`${vocab}/${p.name}`)))) : NaN;
     return {
-      vocab, ours: mine, oursVsSmallest: mine / smallest, oursPeakRssMiB: memory.get(`${vocab}/ours`),
+      vocab,
+      ours: mine,
+      oursVsSmallest: mine / smallest,
+      oursPeakRssMiB: memory.get(`${vocab}/ours`),
       peers: Object.fromEntries(peers.map((p) => [p.name, median(samples.get(`${vocab}/${p.name}`) ?? [])])),
-      bestPeer: best, ratio: mine / best,
+      bestPeer: best,
+      ratio: mine / best,
     };
   });
 
@@ -105,14 +131,20 @@ function main() {
     for (let repeat = 0; repeat < args.repeats; repeat += 1) {
       one.push(ours({ ...base, vocab: largest, threads: 1 }).examplesPerSecond);
       two.push(ours({ ...base, vocab: largest, threads: 1, processes: 2 }).examplesPerSecond);
-      process.stderr.write(`repeat ${repeat + 1}, V=${largest} data-parallel: 1 process ${one.at(-1).toFixed(0)}/s, 2 processes ${two.at(-1).toFixed(0)}/s\n`);
+      process.stderr.write(
+        `repeat ${repeat + 1}, V=${largest} data-parallel: 1 process ${one.at(-1).toFixed(0)}/s, 2 processes ${two.at(-1).toFixed(0)}/s\n`,
+      );
     }
     extras.dataParallel = { vocab: largest, oneProcess: median(one), twoProcesses: median(two), ratio: median(two) / median(one) };
   }
 
   const fmt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
-  console.log(`\nTraining examples/s, batch 1024, ${args.steps} steps per epoch (second epoch), medians of ${args.repeats}; adatt at ${args.threads} threads.\n`);
-  console.log(`| V | adatt | vs V = ${args.vocab[0]} | adatt peak RSS, MiB |${args.peer ? ` ${peers.map((p) => p.name).join(' | ')} | adatt / best peer |` : ''}`);
+  console.log(
+    `\nTraining examples/s, batch 1024, ${args.steps} steps per epoch (second epoch), medians of ${args.repeats}; adatt at ${args.threads} threads.\n`,
+  );
+  console.log(
+    `| V | adatt | vs V = ${args.vocab[0]} | adatt peak RSS, MiB |${args.peer ? ` ${peers.map((p) => p.name).join(' | ')} | adatt / best peer |` : ''}`,
+  );
   console.log(`| ---: | ---: | ---: | ---: |${args.peer ? `${peers.map(() => ' ---: |').join('')} ---: |` : ''}`);
   for (const r of rows) {
     const peerCells = args.peer ? ` ${peers.map((p) => fmt(r.peers[p.name])).join(' | ')} | ${r.ratio.toFixed(2)}x |` : '';
@@ -120,12 +152,16 @@ function main() {
   }
   if (extras.rowwiseAdagrad) {
     const m = extras.rowwiseAdagrad;
-    console.log(`\nRow-wise Adagrad at V = ${fmt(m.vocab)}: ${fmt(m.examplesPerSecond)} examples/s; RSS ${fmt(m.rssBeforeTrainingMiB)} MiB before training ` +
-      `(table ${fmt(m.tableMiB)} MiB), peak ${fmt(m.peakRssMiB)} MiB (optimizer state ${m.stateMiB.toFixed(1)} MiB).`);
+    console.log(
+      `\nRow-wise Adagrad at V = ${fmt(m.vocab)}: ${fmt(m.examplesPerSecond)} examples/s; RSS ${fmt(m.rssBeforeTrainingMiB)} MiB before training ` +
+        `(table ${fmt(m.tableMiB)} MiB), peak ${fmt(m.peakRssMiB)} MiB (optimizer state ${m.stateMiB.toFixed(1)} MiB).`,
+    );
   }
   if (extras.dataParallel) {
     const d = extras.dataParallel;
-    console.log(`Data-parallel at V = ${fmt(d.vocab)}, 1 thread per process: 1 process ${fmt(d.oneProcess)}/s, 2 processes ${fmt(d.twoProcesses)}/s (${d.ratio.toFixed(2)}x).`);
+    console.log(
+      `Data-parallel at V = ${fmt(d.vocab)}, 1 thread per process: 1 process ${fmt(d.oneProcess)}/s, 2 processes ${fmt(d.twoProcesses)}/s (${d.ratio.toFixed(2)}x).`,
+    );
   }
   if (args.json) fs.writeFileSync(args.json, JSON.stringify({ args, rows, extras }, null, 2));
 }

@@ -22,11 +22,13 @@ async function loadData() {
     console.log(`downloading census-income into ${adatt.defaultDataDir()} (9 MB gzipped, checksums verified)`);
     return adatt.loadCensusIncome({ download: true });
   }
-  console.log([
-    `census-income is not in ${adatt.defaultDataDir()} or ${sharedData}; training on the synthetic tasks instead.`,
-    'Fetch it (9 MB gzipped, checksums verified) with:  npx adatt datasets download census-income',
-    'or run:  npm run quickstart -- --download',
-  ].join('\n'));
+  console.log(
+    [
+      `census-income is not in ${adatt.defaultDataDir()} or ${sharedData}; training on the synthetic tasks instead.`,
+      'Fetch it (9 MB gzipped, checksums verified) with:  npx adatt datasets download census-income',
+      'or run:  npm run quickstart -- --download',
+    ].join('\n'),
+  );
   return adatt.loadSynthetic({ size: 20000, seed: 1 });
 }
 
@@ -37,7 +39,9 @@ async function main() {
   const data = await loadData();
   console.log(`${data.name}: ${data.train.size} training rows, tasks ${data.schema.tasks.map((t) => t.name).join(', ')}`);
   const { train, validation, test } = adatt.TensorDataset.fromSplits(data.schema, {
-    train: data.train, validation: data.validation, test: data.test,
+    train: data.train,
+    validation: data.validation,
+    test: data.test,
   });
   const model = adatt.createModel({
     kind: 'adatt-sp',
@@ -53,15 +57,21 @@ async function main() {
     optimizer: { lr: 2e-3 },
     validation,
     earlyStopping: { metric: data.name === 'synthetic' ? 'rmse' : 'auc', patience: 2 },
-    onEpoch: (e) => console.log(`epoch ${e.epoch + 1}: ${Math.round(e.examplesPerSecond).toLocaleString()} examples/s, ` +
-      `loss ${Object.entries(e.loss).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`),
+    onEpoch: (e) =>
+      console.log(
+        `epoch ${e.epoch + 1}: ${Math.round(e.examplesPerSecond).toLocaleString()} examples/s, ` +
+          `loss ${Object.entries(e.loss)
+            .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+            .join(', ')}`,
+      ),
   });
   const metrics = await adatt.evaluate(model, test);
   console.log(`\nTest metrics (best epoch ${result.bestEpoch + 1}):`);
   const rows = Object.entries(metrics).map(([task, m]) => ({
     task,
-    ...Object.fromEntries(['auc', 'ne', 'logLoss', 'accuracy', 'rmse', 'mae'].filter((k) => k in m)
-      .map((k) => [k, Number(m[k].toFixed(4))])),
+    ...Object.fromEntries(
+      ['auc', 'ne', 'logLoss', 'accuracy', 'rmse', 'mae'].filter((k) => k in m).map((k) => [k, Number(m[k].toFixed(4))]),
+    ),
   }));
   console.table(rows);
   console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);

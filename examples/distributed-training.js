@@ -18,14 +18,24 @@ async function worker() {
   const data = await adatt.loadSynthetic({ size: 8000, seed: 3 });
   const { train, validation } = adatt.TensorDataset.fromSplits(data.schema, { train: data.train, validation: data.validation });
   const model = adatt.createModel({
-    kind: 'adatt-sp', ...adatt.modelSections(data.schema), expertDims: [[32], [16]], towerDims: [8], expertsPerTask: 2,
+    kind: 'adatt-sp',
+    ...adatt.modelSections(data.schema),
+    expertDims: [[32], [16]],
+    towerDims: [8],
+    expertsPerTask: 2,
     seed: group.rank, // different on purpose: fit starts every rank from rank 0's weights
   });
   const result = await adatt.fit(model, train, {
-    epochs: EPOCHS, batchSize: 128, validation, distributed: group, optimizer: { lr: 3e-3 },
+    epochs: EPOCHS,
+    batchSize: 128,
+    validation,
+    distributed: group,
+    optimizer: { lr: 3e-3 },
     onEpoch: (e) => {
       if (group.rank === 0) {
-        const rmse = Object.entries(e.validation).map(([task, m]) => `${task} ${m.rmse.toFixed(3)}`).join(', ');
+        const rmse = Object.entries(e.validation)
+          .map(([task, m]) => `${task} ${m.rmse.toFixed(3)}`)
+          .join(', ');
         console.log(`epoch ${e.epoch + 1}/${EPOCHS} on ${group.worldSize} workers: validation rmse ${rmse}`);
       }
     },

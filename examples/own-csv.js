@@ -48,15 +48,21 @@ async function main() {
     losses: { watch: { loss: 'huber', huberDelta: 10, weight: 0.05 } },
     validation,
     earlyStopping: { metric: 'auc', task: 'click', patience: 2 },
-    onEpoch: (e) => console.log(`epoch ${e.epoch + 1}: click auc ${e.validation.click.auc.toFixed(4)}, ` +
-      `rating accuracy ${e.validation.rating.accuracy.toFixed(4)}, watch rmse ${e.validation.watch.rmse.toFixed(2)}`),
+    onEpoch: (e) =>
+      console.log(
+        `epoch ${e.epoch + 1}: click auc ${e.validation.click.auc.toFixed(4)}, ` +
+          `rating accuracy ${e.validation.rating.accuracy.toFixed(4)}, watch rmse ${e.validation.watch.rmse.toFixed(2)}`,
+      ),
   });
 
   // 5. Test metrics of the best epoch (restored by early stopping).
   const metrics = await adatt.evaluate(model, test);
   console.log(`\nTest metrics (best epoch ${result.bestEpoch + 1}):`);
-  console.table(Object.fromEntries(Object.entries(metrics).map(([task, m]) => [task,
-    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Number(v.toFixed(4))]))])));
+  console.table(
+    Object.fromEntries(
+      Object.entries(metrics).map(([task, m]) => [task, Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Number(v.toFixed(4))]))]),
+    ),
+  );
 
   // 6. One file with the weights and the fitted schema: new rows are encoded exactly like these.
   const checkpoint = path.join(dir, 'events.adatt');

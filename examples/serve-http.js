@@ -25,7 +25,13 @@ async function checkpointFile(given) {
   const table = await adatt.readCsv(writeEventsCsv(path.join(dir, 'events.csv'), { rows: 3000 }), adatt.schemaColumns(EVENTS_SCHEMA));
   const schema = adatt.fitSchema(EVENTS_SCHEMA, table);
   const train = adatt.TensorDataset.fromEncoded(adatt.encode(schema, table), { schema, taskNames: schema.tasks.map((t) => t.name) });
-  const model = adatt.createModel({ kind: 'adatt-sp', ...adatt.modelSections(schema), expertDims: [[16]], towerDims: [8], expertsPerTask: 1 });
+  const model = adatt.createModel({
+    kind: 'adatt-sp',
+    ...adatt.modelSections(schema),
+    expertDims: [[16]],
+    towerDims: [8],
+    expertsPerTask: 1,
+  });
   try {
     await adatt.fit(model, train, { epochs: 2, batchSize: 128, optimizer: { lr: 5e-3 }, losses: { watch: { weight: 0.001 } } });
     const file = path.join(dir, 'demo.adatt');

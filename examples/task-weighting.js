@@ -25,8 +25,9 @@ async function main() {
   const seeds = Number(process.env.ADATT_SEEDS ?? 3);
   const epochs = Number(process.env.ADATT_EPOCHS ?? 3);
   adatt.setNumThreads(Number(process.env.ADATT_THREADS ?? require('node:os').availableParallelism()));
-  const dataDir = [process.env.ADATT_DATA_DIR, adatt.defaultDataDir(), sharedData]
-    .find((dir) => dir && fs.existsSync(path.join(dir, 'census-income')));
+  const dataDir = [process.env.ADATT_DATA_DIR, adatt.defaultDataDir(), sharedData].find(
+    (dir) => dir && fs.existsSync(path.join(dir, 'census-income')),
+  );
   if (dataDir === undefined) throw new Error('census-income not found: fetch it with  npx adatt datasets download census-income');
   const data = await adatt.loadCensusIncome({ dataDir, tasks: 'all' });
   const splits = adatt.TensorDataset.fromSplits(data.schema, { train: data.train, validation: data.validation, test: data.test });
@@ -40,7 +41,12 @@ async function main() {
     results[strategy] = { auc: Object.fromEntries(tasks.map((task) => [task, []])), ne: [], seconds: [], weights: [] };
     for (let seed = 0; seed < seeds; seed++) {
       const model = adatt.createModel({
-        kind: 'adatt-sp', ...adatt.modelSections(data.schema), expertDims: [[64], [32]], towerDims: [16], expertsPerTask: 2, seed,
+        kind: 'adatt-sp',
+        ...adatt.modelSections(data.schema),
+        expertDims: [[64], [32]],
+        towerDims: [16],
+        expertsPerTask: 2,
+        seed,
       });
       const run = await adatt.fit(model, train, { epochs, batchSize: 1024, optimizer: { lr: 2e-3 }, seed, taskWeighting: strategy });
       const metrics = await adatt.evaluate(model, splits.test);
@@ -53,14 +59,21 @@ async function main() {
     }
   }
   console.log('\nTest AUC per task and mean NE (mean ± sd over seeds), training seconds:');
-  console.table(Object.fromEntries(STRATEGIES.map((strategy) => {
-    const r = results[strategy];
-    return [strategy, {
-      ...Object.fromEntries(tasks.map((task) => [`${task} auc`, meanAndSd(r.auc[task])])),
-      'mean ne': meanAndSd(r.ne),
-      seconds: meanAndSd(r.seconds).replace(/(\d+\.\d)\d+/g, '$1'),
-    }];
-  })));
+  console.table(
+    Object.fromEntries(
+      STRATEGIES.map((strategy) => {
+        const r = results[strategy];
+        return [
+          strategy,
+          {
+            ...Object.fromEntries(tasks.map((task) => [`${task} auc`, meanAndSd(r.auc[task])])),
+            'mean ne': meanAndSd(r.ne),
+            seconds: meanAndSd(r.seconds).replace(/(\d+\.\d)\d+/g, '$1'),
+          },
+        ];
+      }),
+    ),
+  );
   console.log('Task weights after the last epoch (seed 0):');
   for (const strategy of STRATEGIES) {
     const weights = results[strategy].weights[0];

@@ -49,7 +49,10 @@ async function main() {
     // What a dataset batch feeds forward(), in order, and which task each output is.
     model.configureTasks({
       inputs: ['dense', 'categorical'],
-      tasks: [{ name: 'click', type: 'binary' }, { name: 'genre', type: 'multiclass', classes: 3 }],
+      tasks: [
+        { name: 'click', type: 'binary' },
+        { name: 'genre', type: 'multiclass', classes: 3 },
+      ],
     });
     const before = await adatt.evaluate(model, validation);
     await adatt.fit(model, train, {
@@ -60,8 +63,10 @@ async function main() {
       onEpoch: (e) => console.log(`epoch ${e.epoch + 1}: loss click ${e.loss.click.toFixed(4)}, genre ${e.loss.genre.toFixed(4)}`),
     });
     const after = await adatt.evaluate(model, validation);
-    console.log(`click AUC ${before.click.auc.toFixed(3)} -> ${after.click.auc.toFixed(3)}; ` +
-      `genre accuracy ${before.genre.accuracy.toFixed(3)} -> ${after.genre.accuracy.toFixed(3)}`);
+    console.log(
+      `click AUC ${before.click.auc.toFixed(3)} -> ${after.click.auc.toFixed(3)}; ` +
+        `genre accuracy ${before.genre.accuracy.toFixed(3)} -> ${after.genre.accuracy.toFixed(3)}`,
+    );
 
     // The fine-tuned module, loadable in PyTorch with torch.jit.load (its methods and signature unchanged).
     const saved = path.join(dir, 'fine-tuned.pt');

@@ -5,14 +5,7 @@
 import * as path from 'node:path';
 import { NativeLoadError } from './errors';
 
-export type ModelKind =
-  | 'adatt-sp'
-  | 'adatt'
-  | 'mmoe'
-  | 'ple'
-  | 'cross-stitch'
-  | 'shared-bottom'
-  | 'single-task';
+export type ModelKind = 'adatt-sp' | 'adatt' | 'mmoe' | 'ple' | 'cross-stitch' | 'shared-bottom' | 'single-task';
 
 export type Pooling = 'mean' | 'sum';
 export type WeightLayout = 'reference' | 'native';
@@ -79,7 +72,11 @@ export interface RawModel {
    * Per task, [B * outputs]: the tower outputs, or with `predictions` what predict returns (sigmoid,
    * softmax, calibrated where a calibrator is given). `inline`: computed on the calling thread, settled before it returns (queued anyway off the CPU).
    */
-  forward(batch: RawBatch, inline?: boolean, predictions?: { taskTypes: TaskKind[]; calibrators?: (RawCalibrator | null)[] }): Promise<Float32Array[]>;
+  forward(
+    batch: RawBatch,
+    inline?: boolean,
+    predictions?: { taskTypes: TaskKind[]; calibrators?: (RawCalibrator | null)[] },
+  ): Promise<Float32Array[]>;
   /** Per level, softmax gate output (before any residual). */
   gateWeights(batch: RawBatch): Promise<RawGateLevel[]>;
   /** Expert health sums over `rows` of `dataset` (adatt::expert_activity), in batches of `batchSize`. */
@@ -243,8 +240,13 @@ export interface RawEpochPass {
 
 export interface RawTrainer {
   /** One pass over `dataset` (see `RawEpochPass`); progress reports `epoch`. */
-  trainEpoch(dataset: RawDataset, epoch: number, onProgress: ((p: RawProgress) => void) | undefined,
-    intervalSeconds: number, pass: RawEpochPass): Promise<RawEpochResult>;
+  trainEpoch(
+    dataset: RawDataset,
+    epoch: number,
+    onProgress: ((p: RawProgress) => void) | undefined,
+    intervalSeconds: number,
+    pass: RawEpochPass,
+  ): Promise<RawEpochResult>;
   /** Stops the running epoch before its next batch, and every later one of this trainer at its first. */
   abort(): void;
   step(): number;
@@ -335,17 +337,37 @@ export interface RawAddon {
   Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
   TextDictionary: new () => RawTextDictionary;
   /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets (`where` as evaluate's). */
-  taskMetrics(outputs: Float32Array[], labels: Float32Array[], taskTypes: TaskKind[], where?: RawDatasetOptions['where'],
-    sampleWeights?: Float32Array[], groups?: BigInt64Array, calibrators?: (RawCalibrator | null)[]): Promise<Record<string, number>[]>;
+  taskMetrics(
+    outputs: Float32Array[],
+    labels: Float32Array[],
+    taskTypes: TaskKind[],
+    where?: RawDatasetOptions['where'],
+    sampleWeights?: Float32Array[],
+    groups?: BigInt64Array,
+    calibrators?: (RawCalibrator | null)[],
+  ): Promise<Record<string, number>[]>;
   /** Per task passed (binary tasks), a calibrator of `method` fitted on its raw outputs [N] and labels [N]. */
-  fitCalibrators(outputs: Float32Array[], labels: Float32Array[], sampleWeights: Float32Array[] | undefined,
-    methods: CalibrationMethod[]): Promise<RawCalibrator[]>;
+  fitCalibrators(
+    outputs: Float32Array[],
+    labels: Float32Array[],
+    sampleWeights: Float32Array[] | undefined,
+    methods: CalibrationMethod[],
+  ): Promise<RawCalibrator[]>;
   /** Per task passed (binary tasks), the reliability curve of its probabilities (calibrated by its calibrator, if any). */
-  reliabilityCurves(outputs: Float32Array[], labels: Float32Array[], sampleWeights: Float32Array[] | undefined,
-    calibrators?: (RawCalibrator | null)[]): Promise<RawReliabilityCurve[]>;
+  reliabilityCurves(
+    outputs: Float32Array[],
+    labels: Float32Array[],
+    sampleWeights: Float32Array[] | undefined,
+    calibrators?: (RawCalibrator | null)[],
+  ): Promise<RawReliabilityCurve[]>;
   loadScript(path: string, device: string): Promise<RawScriptModule>;
   initProcessGroup(options: {
-    masterAddr: string; masterPort: number; worldSize: number; rank: number; timeoutMs: number; cudaBackend: CudaBackend;
+    masterAddr: string;
+    masterPort: number;
+    worldSize: number;
+    rank: number;
+    timeoutMs: number;
+    cudaBackend: CudaBackend;
   }): Promise<RawProcessGroup>;
 }
 
@@ -379,9 +401,7 @@ export function nativeLoadError(cause: unknown): NativeLoadError {
   } else if ((cause as { code?: unknown }).code === 'ADATT_NATIVE_LOAD') {
     return new NativeLoadError(original, { cause }); // the addon's own check says what to do
   } else {
-    message =
-      'adatt: the native addon could not be loaded. If LibTorch changed since it was built, ' +
-      `rebuild it. ${BUILD_HINT}`;
+    message = `adatt: the native addon could not be loaded. If LibTorch changed since it was built, rebuild it. ${BUILD_HINT}`;
   }
   return new NativeLoadError(`${message}\nCause: ${original}`, { cause });
 }

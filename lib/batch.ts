@@ -198,7 +198,11 @@ function checkBags(bags: Record<string, unknown>, field: string, feature: BatchS
     const end = r + 1 < offsets.length ? (offsets[r + 1] as number) : indices.length;
     const offsetField = `${field}.offsets[${r}]`;
     if (r === 0 && start !== 0) fail(offsetField, `${offsetField} must be 0, got ${start}`);
-    if (end < start) fail(offsetField, `${field}.offsets must be non-decreasing and at most indices.length (${indices.length}); row ${r} spans [${start}, ${end})`);
+    if (end < start)
+      fail(
+        offsetField,
+        `${field}.offsets must be non-decreasing and at most indices.length (${indices.length}); row ${r} spans [${start}, ${end})`,
+      );
     for (let k = start; k < end; k++) {
       const id = indices[k] as number;
       if (id < 0 || id >= feature.vocab) checkId(id, feature.vocab, `${field}.indices[${k}]`, feature.label, r);

@@ -50,12 +50,16 @@ function finite(value: unknown, field: string, { positive = false } = {}): numbe
 
 function readCalibrator(value: unknown, field: string): TaskCalibrator {
   if (!isRecord(value) || !CALIBRATION_METHODS.includes(value.method as CalibrationMethod)) {
-    optionError(`${field}.method`, `${field} must be a calibrator with method ${quoteList(CALIBRATION_METHODS)}, got ${describeValue(value)}`);
+    optionError(
+      `${field}.method`,
+      `${field} must be a calibrator with method ${quoteList(CALIBRATION_METHODS)}, got ${describeValue(value)}`,
+    );
   }
   const method = value.method as CalibrationMethod;
   const keys = { temperature: ['temperature'], platt: ['scale', 'bias'], isotonic: ['logits', 'probabilities'] }[method];
   const unknown = findUnknownKey(value, ['method', ...keys]);
-  if (unknown !== undefined) optionError(`${field}.${unknown}`, `unknown key ${field}.${unknown} for a ${method} calibrator (allowed: ${quoteList(keys)})`);
+  if (unknown !== undefined)
+    optionError(`${field}.${unknown}`, `unknown key ${field}.${unknown} for a ${method} calibrator (allowed: ${quoteList(keys)})`);
   switch (method) {
     case 'temperature':
       return { method, temperature: finite(value.temperature, `${field}.temperature`, { positive: true }) };
@@ -64,14 +68,17 @@ function readCalibrator(value: unknown, field: string): TaskCalibrator {
     case 'isotonic': {
       const numbers = (key: 'logits' | 'probabilities'): number[] => {
         const list = value[key];
-        if (!Array.isArray(list) || list.length === 0) optionError(`${field}.${key}`, `${field}.${key} must be a non-empty array of numbers`);
+        if (!Array.isArray(list) || list.length === 0)
+          optionError(`${field}.${key}`, `${field}.${key} must be a non-empty array of numbers`);
         return Array.from(list, (item, i) => finite(item, `${field}.${key}[${i}]`));
       };
       const [logits, probabilities] = [numbers('logits'), numbers('probabilities')];
-      if (logits.length !== probabilities.length) optionError(field, `${field} has ${logits.length} logits but ${probabilities.length} probabilities`);
+      if (logits.length !== probabilities.length)
+        optionError(field, `${field} has ${logits.length} logits but ${probabilities.length} probabilities`);
       for (let k = 1; k < logits.length; k++) {
         if (!(logits[k]! > logits[k - 1]!)) optionError(`${field}.logits`, `${field}.logits must be strictly increasing (index ${k})`);
-        if (probabilities[k]! < probabilities[k - 1]!) optionError(`${field}.probabilities`, `${field}.probabilities must be non-decreasing (index ${k})`);
+        if (probabilities[k]! < probabilities[k - 1]!)
+          optionError(`${field}.probabilities`, `${field}.probabilities must be non-decreasing (index ${k})`);
       }
       const outside = probabilities.findIndex((p) => p < 0 || p > 1);
       if (outside >= 0) optionError(`${field}.probabilities`, `${field}.probabilities[${outside}] must lie in [0, 1]`);
@@ -108,9 +115,12 @@ export function rawCalibrator(calibrator: TaskCalibrator): RawCalibrator {
 /** The calibrator of a fitted raw one. */
 export function taskCalibrator(raw: RawCalibrator): TaskCalibrator {
   switch (raw.method) {
-    case 'temperature': return { method: 'temperature', temperature: 1 / raw.scale };
-    case 'platt': return { method: 'platt', scale: raw.scale, bias: raw.bias };
-    case 'isotonic': return { method: 'isotonic', logits: raw.knotLogits, probabilities: raw.knotProbabilities };
+    case 'temperature':
+      return { method: 'temperature', temperature: 1 / raw.scale };
+    case 'platt':
+      return { method: 'platt', scale: raw.scale, bias: raw.bias };
+    case 'isotonic':
+      return { method: 'isotonic', logits: raw.knotLogits, probabilities: raw.knotProbabilities };
   }
 }
 
@@ -126,8 +136,12 @@ export function reliabilityCurveOf(raw: RawReliabilityCurve): ReliabilityCurve {
   const orNull = (value: number | undefined): number | null => (value === undefined || Number.isNaN(value) ? null : value);
   return {
     bins: raw.rows.map((rows, b) => ({
-      lower: b / bins, upper: (b + 1) / bins, rows, weight: raw.weight[b]!,
-      meanPrediction: orNull(raw.predicted[b]), positiveRate: orNull(raw.positive[b]),
+      lower: b / bins,
+      upper: (b + 1) / bins,
+      rows,
+      weight: raw.weight[b]!,
+      meanPrediction: orNull(raw.predicted[b]),
+      positiveRate: orNull(raw.positive[b]),
     })),
     ece: raw.ece,
   };

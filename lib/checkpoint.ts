@@ -57,14 +57,22 @@ function bytesOf(array: Float32Array | Uint8Array): Buffer {
 }
 
 /** Saves `model` (and optionally its training state and data schema) to `file`. */
-export async function saveCheckpoint(file: string, model: Model,
-  extra: { schema?: FittedSchema; training?: TrainingState } = {}): Promise<void> {
+export async function saveCheckpoint(
+  file: string,
+  model: Model,
+  extra: { schema?: FittedSchema; training?: TrainingState } = {},
+): Promise<void> {
   if (typeof file !== 'string' || file === '') throw new ValidationError('path', 'checkpoint path must be a non-empty string');
   const blobs: Buffer[] = [];
   const tensors: TensorEntry[] = [];
   let offset = 0;
-  const add = (section: TensorEntry['section'], name: string, dtype: TensorEntry['dtype'], shape: number[],
-    data: Float32Array | Uint8Array): void => {
+  const add = (
+    section: TensorEntry['section'],
+    name: string,
+    dtype: TensorEntry['dtype'],
+    shape: number[],
+    data: Float32Array | Uint8Array,
+  ): void => {
     const bytes = bytesOf(data);
     tensors.push({ section, name, dtype, shape, offset, bytes: bytes.length });
     blobs.push(bytes);
@@ -81,8 +89,13 @@ export async function saveCheckpoint(file: string, model: Model,
     for (const [name, tensor] of Object.entries(bestWeights ?? {})) add('best', name, 'float32', tensor.shape, tensor.data);
   }
   const header: Header = {
-    library: 'adatt', libraryVersion: LIBRARY_VERSION, model: model.config, schema: extra.schema, calibration: model.calibration,
-    training, tensors,
+    library: 'adatt',
+    libraryVersion: LIBRARY_VERSION,
+    model: model.config,
+    schema: extra.schema,
+    calibration: model.calibration,
+    training,
+    tensors,
   };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(PREFIX_BYTES);
@@ -107,16 +120,19 @@ async function readVerified(file: string): Promise<{ header: Header; data: Buffe
     throw fileError('read', file, err);
   }
   if (bytes.length < MAGIC.length || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
-    const hint = bytes.subarray(0, 2).toString('latin1') === 'PK'
-      ? ' (it is a zip archive: for torch.save weights use model.loadWeights, for TorchScript loadTorchScript)'
-      : '';
+    const hint =
+      bytes.subarray(0, 2).toString('latin1') === 'PK'
+        ? ' (it is a zip archive: for torch.save weights use model.loadWeights, for TorchScript loadTorchScript)'
+        : '';
     throw corrupt(file, `it does not start with the adatt checkpoint signature${hint}`);
   }
   if (bytes.length < PREFIX_BYTES + DIGEST_BYTES) throw corrupt(file, 'the file is truncated');
   const version = bytes.readUInt32LE(MAGIC.length);
   if (version > CHECKPOINT_FORMAT_VERSION) {
-    throw new FileError(`${file} was written in checkpoint format ${version} by a newer adatt; this adatt ` +
-      `(${LIBRARY_VERSION}) reads formats up to ${CHECKPOINT_FORMAT_VERSION}. Upgrade adatt to load it.`);
+    throw new FileError(
+      `${file} was written in checkpoint format ${version} by a newer adatt; this adatt ` +
+        `(${LIBRARY_VERSION}) reads formats up to ${CHECKPOINT_FORMAT_VERSION}. Upgrade adatt to load it.`,
+    );
   }
   const body = bytes.subarray(0, bytes.length - DIGEST_BYTES);
   const digest = createHash('sha256').update(body).digest();
@@ -138,8 +154,12 @@ async function readVerified(file: string): Promise<{ header: Header; data: Buffe
   for (const entry of header.tensors) {
     const elementBytes = entry.dtype === 'float32' ? 4 : 1;
     const count = Array.isArray(entry.shape) ? entry.shape.reduce((a, b) => a * b, 1) : NaN;
-    if (!Number.isSafeInteger(entry.offset) || entry.offset < 0 || entry.bytes !== count * elementBytes ||
-      entry.offset + entry.bytes > data.length) {
+    if (
+      !Number.isSafeInteger(entry.offset) ||
+      entry.offset < 0 ||
+      entry.bytes !== count * elementBytes ||
+      entry.offset + entry.bytes > data.length
+    ) {
       throw corrupt(file, `tensor ${String(entry.name)} lies outside the file or has a wrong size`);
     }
   }
@@ -153,8 +173,9 @@ function tensorData(data: Buffer, entry: TensorEntry): Float32Array | Uint8Array
 }
 
 function section(data: Buffer, header: Header, name: TensorEntry['section']): StateDict {
-  return Object.fromEntries(header.tensors.filter((e) => e.section === name)
-    .map((e) => [e.name, { shape: e.shape, data: tensorData(data, e) as Float32Array }]));
+  return Object.fromEntries(
+    header.tensors.filter((e) => e.section === name).map((e) => [e.name, { shape: e.shape, data: tensorData(data, e) as Float32Array }]),
+  );
 }
 
 /** Loads a checkpoint: rebuilds the model from its config, loads the weights, optionally moves it. */
@@ -181,7 +202,10 @@ export async function loadCheckpoint(file: string, options: { device?: Device } 
     throw err;
   }
   const checkpoint: Checkpoint = {
-    model, schema: header.schema, libraryVersion: header.libraryVersion, formatVersion: CHECKPOINT_FORMAT_VERSION,
+    model,
+    schema: header.schema,
+    libraryVersion: header.libraryVersion,
+    formatVersion: CHECKPOINT_FORMAT_VERSION,
   };
   if (header.training) {
     const optimizer = header.tensors.find((e) => e.section === 'optimizer');

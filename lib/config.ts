@@ -36,14 +36,16 @@ export type TaskType = TaskKind;
 
 export type TaskConfig =
   | {
-    name: string; type: 'binary'; classes?: never;
-    /**
-     * ESMM (Ma et al., SIGIR 2018): the name of the binary task this one is conditional on. Its tower
-     * models P(this | parent); the model's output is the joint P(parent) x P(this | parent), trained on
-     * every row with this task's label (e.g. buy on all impressions, conditional on click).
-     */
-    conditionalOn?: string;
-  }
+      name: string;
+      type: 'binary';
+      classes?: never;
+      /**
+       * ESMM (Ma et al., SIGIR 2018): the name of the binary task this one is conditional on. Its tower
+       * models P(this | parent); the model's output is the joint P(parent) x P(this | parent), trained on
+       * every row with this task's label (e.g. buy on all impressions, conditional on click).
+       */
+      conditionalOn?: string;
+    }
   | { name: string; type: 'regression'; classes?: never; conditionalOn?: never }
   | { name: string; type: 'multiclass'; classes: number; conditionalOn?: never };
 
@@ -104,14 +106,7 @@ export interface SingleTaskConfig extends CommonModelConfig {
   kind: 'single-task';
 }
 
-export type ModelConfig =
-  | AdaTTSpConfig
-  | AdaTTConfig
-  | MMoEConfig
-  | PLEConfig
-  | CrossStitchConfig
-  | SharedBottomConfig
-  | SingleTaskConfig;
+export type ModelConfig = AdaTTSpConfig | AdaTTConfig | MMoEConfig | PLEConfig | CrossStitchConfig | SharedBottomConfig | SingleTaskConfig;
 
 /** Limits that catch typos (a vocab of 1e12) long before LibTorch would fail to allocate. */
 export const LIMITS = Object.freeze({
@@ -226,12 +221,7 @@ function requireWidths(value: unknown, field: string, minLength: number): number
  * Validates a list of categorical (or, with `withPooling`, multi-valued) features. Feature names
  * only serve error messages, so they must be unique across both lists.
  */
-function validateFeatures(
-  value: unknown,
-  field: string,
-  withPooling: boolean,
-  usedNames: Map<string, string>,
-): MultiValuedFeature[] {
+function validateFeatures(value: unknown, field: string, withPooling: boolean, usedNames: Map<string, string>): MultiValuedFeature[] {
   const allowedKeys = withPooling ? ['name', 'vocab', 'dim', 'pooling'] : ['name', 'vocab', 'dim'];
   return requireArray(value, field, 0, LIMITS.maxFeatures, 'features').map((item, i) => {
     const featureField = `${field}[${i}]`;
@@ -283,15 +273,18 @@ function validateTasks(value: unknown): TaskConfig[] {
     }
     if (type === 'regression') return { name, type };
     if (task.conditionalOn === undefined) return { name, type };
-    if (typeof task.conditionalOn !== 'string') fail(`${field}.conditionalOn`, `${field}.conditionalOn must be a task name, got ${describeValue(task.conditionalOn)}`);
+    if (typeof task.conditionalOn !== 'string')
+      fail(`${field}.conditionalOn`, `${field}.conditionalOn must be a task name, got ${describeValue(task.conditionalOn)}`);
     return { name, type, conditionalOn: task.conditionalOn };
   });
   tasks.forEach((task, i) => {
     if (task.conditionalOn === undefined) return;
     const field = `tasks[${i}].conditionalOn`;
     const parent = tasks.find((other) => other.name === task.conditionalOn);
-    if (parent === undefined) fail(field, `${field} names '${task.conditionalOn}', which is not a task (tasks: ${quoteList(tasks.map((t) => t.name))})`);
-    if (parent.type !== 'binary') fail(field, `${field} names '${parent.name}', a ${parent.type} task; a conditional task's parent must be binary`);
+    if (parent === undefined)
+      fail(field, `${field} names '${task.conditionalOn}', which is not a task (tasks: ${quoteList(tasks.map((t) => t.name))})`);
+    if (parent.type !== 'binary')
+      fail(field, `${field} names '${parent.name}', a ${parent.type} task; a conditional task's parent must be binary`);
     // Walk up the chain: it must end without coming back here.
     const chain = [task.name];
     let at: TaskConfig | undefined = parent;
@@ -366,14 +359,16 @@ export function validateModelConfig(value: unknown): ModelConfig {
   switch (kind) {
     case 'adatt-sp':
       validated = {
-        kind, ...common,
+        kind,
+        ...common,
         expertsPerTask: requireInteger(config.expertsPerTask, 'expertsPerTask', 1, LIMITS.maxExperts),
         ...optionalNativeResidual(),
       };
       break;
     case 'adatt':
       validated = {
-        kind, ...common,
+        kind,
+        ...common,
         expertsPerTask: validateExpertsPerTask(config.expertsPerTask, tasks.length),
         sharedExperts: requireSharedExperts(),
         ...optionalNativeResidual(),
@@ -381,14 +376,16 @@ export function validateModelConfig(value: unknown): ModelConfig {
       break;
     case 'mmoe':
       validated = {
-        kind, ...common,
+        kind,
+        ...common,
         experts: requireInteger(config.experts, 'experts', 1, LIMITS.maxExperts),
         ...(config.gateDims === undefined ? {} : { gateDims: validateGateDims(config.gateDims, expertDims.length) }),
       };
       break;
     case 'ple':
       validated = {
-        kind, ...common,
+        kind,
+        ...common,
         expertsPerTask: validateExpertsPerTask(config.expertsPerTask, tasks.length),
         sharedExperts: requireSharedExperts(),
       };
@@ -421,7 +418,8 @@ export function normalizeModelConfig(config: ModelConfig): NativeModelConfig {
     categorical: (config.input.categorical ?? []).map(({ vocab, dim }) => ({ vocab, dim })),
     multiValued: (config.input.multiValued ?? []).map(({ vocab, dim, pooling }) => ({ vocab, dim, pooling: pooling ?? 'mean' })),
     tasks: config.tasks.map((task) => ({
-      name: task.name, outputs: taskOutputs(task),
+      name: task.name,
+      outputs: taskOutputs(task),
       conditionalOn: task.conditionalOn === undefined ? -1 : config.tasks.findIndex((other) => other.name === task.conditionalOn),
     })),
     expertDims: config.expertDims.map((widths) => [...widths]),

@@ -25,7 +25,11 @@ export class TensorDataset extends NativeHandle<RawDataset> {
 
   /** Copies `data` into native tensors. Throws `ValidationError` when the arrays disagree in length. */
   static fromEncoded(data: EncodedData, options: TensorDatasetOptions = {}): TensorDataset {
-    if (!isRecord(data)) throw new ValidationError('data', `encoded data must be an object { size, dense, categorical, multiValued, labels }, got ${describeValue(data)}`);
+    if (!isRecord(data))
+      throw new ValidationError(
+        'data',
+        `encoded data must be an object { size, dense, categorical, multiValued, labels }, got ${describeValue(data)}`,
+      );
     if (!Array.isArray(data.labels)) {
       throw new ValidationError('labels', `labels must be an array of Float32Array (one per task), got ${describeValue(data.labels)}`);
     }
@@ -45,17 +49,20 @@ export class TensorDataset extends NativeHandle<RawDataset> {
       throw new ValidationError('taskNames', `taskNames has ${taskNames.length} names for ${data.labels.length} label arrays`);
     }
     const addon = loadAddon();
-    const raw = callNative(() => new addon.Dataset({
-      size,
-      denseDim: width(data.dense, 'dense'),
-      dense: data.dense,
-      categoricalCount: width(data.categorical, 'categorical'),
-      categorical: data.categorical,
-      multiValued: data.multiValued,
-      labels: data.labels,
-      ...(data.sampleWeights === undefined ? {} : { sampleWeights: sampleWeightsOf(data.sampleWeights, data.labels.length, size) }),
-      ...(data.groups === undefined ? {} : { groups: groupsOf(data.groups, size) }),
-    }));
+    const raw = callNative(
+      () =>
+        new addon.Dataset({
+          size,
+          denseDim: width(data.dense, 'dense'),
+          dense: data.dense,
+          categoricalCount: width(data.categorical, 'categorical'),
+          categorical: data.categorical,
+          multiValued: data.multiValued,
+          labels: data.labels,
+          ...(data.sampleWeights === undefined ? {} : { sampleWeights: sampleWeightsOf(data.sampleWeights, data.labels.length, size) }),
+          ...(data.groups === undefined ? {} : { groups: groupsOf(data.groups, size) }),
+        }),
+    );
     return new TensorDataset(raw, options);
   }
 
@@ -88,14 +95,20 @@ export class TensorDataset extends NativeHandle<RawDataset> {
   subset(rows: Int32Array | readonly number[]): TensorDataset {
     const raw = this._raw();
     const indices = rows instanceof Int32Array ? rows : subsetRows(rows);
-    return new TensorDataset(callNative(() => raw.subset(indices)), { taskNames: this.taskNames, schema: this.schema });
+    return new TensorDataset(
+      callNative(() => raw.subset(indices)),
+      { taskNames: this.taskNames, schema: this.schema },
+    );
   }
 }
 
 /** Checks sample weights in TS (one finite, non-negative weight per row and task) for errors that name the array and row. */
 function sampleWeightsOf(weights: unknown, tasks: number, size: number): Float32Array[] {
   if (!Array.isArray(weights) || weights.length !== tasks) {
-    throw new ValidationError('sampleWeights', `sampleWeights must be an array of ${tasks} Float32Array (one per task), got ${describeValue(weights)}`);
+    throw new ValidationError(
+      'sampleWeights',
+      `sampleWeights must be an array of ${tasks} Float32Array (one per task), got ${describeValue(weights)}`,
+    );
   }
   weights.forEach((array: unknown, t) => {
     const field = `sampleWeights[${t}]`;
@@ -117,7 +130,8 @@ function groupsOf(groups: unknown, size: number): BigInt64Array {
 
 /** Row numbers from a plain array; Int32Array.from would read a hole or a non-number as row 0. */
 function subsetRows(rows: unknown): Int32Array {
-  if (!Array.isArray(rows)) throw new ValidationError('rows', `rows must be an Int32Array or an array of row numbers, got ${describeValue(rows)}`);
+  if (!Array.isArray(rows))
+    throw new ValidationError('rows', `rows must be an Int32Array or an array of row numbers, got ${describeValue(rows)}`);
   const indices = new Int32Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const row: unknown = rows[i];

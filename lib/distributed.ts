@@ -64,8 +64,9 @@ export class ProcessGroup extends NativeHandle<RawProcessGroup> {
   async agree(what: string, plan: readonly (readonly [item: string, value: unknown])[]): Promise<void> {
     const raw = this._raw();
     const local = Buffer.from(JSON.stringify(plan.map(([item, value]) => [item, JSON.stringify(value) ?? 'undefined'])));
-    const plans = (await callNativeAsync(() => raw.allGatherBytes(local)))
-      .map((bytes) => JSON.parse(Buffer.from(bytes).toString('utf8')) as [string, string][]);
+    const plans = (await callNativeAsync(() => raw.allGatherBytes(local))).map(
+      (bytes) => JSON.parse(Buffer.from(bytes).toString('utf8')) as [string, string][],
+    );
     const reference = plans[0]!;
     plans.forEach((other, rank) => {
       for (let i = 0; i < Math.max(reference.length, other.length); i += 1) {
@@ -83,8 +84,11 @@ function readInteger(env: NodeJS.ProcessEnv, name: string, min: number, max: num
   const text = env[name];
   if (text === undefined || text === '') {
     if (fallback !== undefined) return fallback;
-    throw new ValidationError(name, `${name} is not set; distributed training needs MASTER_ADDR, MASTER_PORT, ` +
-      'WORLD_SIZE and RANK (as torchrun sets them, or `adatt launch --nproc N -- <command>`)');
+    throw new ValidationError(
+      name,
+      `${name} is not set; distributed training needs MASTER_ADDR, MASTER_PORT, ` +
+        'WORLD_SIZE and RANK (as torchrun sets them, or `adatt launch --nproc N -- <command>`)',
+    );
   }
   const value = Number(text);
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -102,8 +106,10 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
   }
   const cudaBackend = options.cudaBackend ?? 'auto';
   if (!CUDA_BACKENDS.includes(cudaBackend)) {
-    throw new ValidationError('cudaBackend', `cudaBackend must be one of ${CUDA_BACKENDS.map((b) => `'${b}'`).join(', ')}, ` +
-      `got ${describeValue(cudaBackend)}`);
+    throw new ValidationError(
+      'cudaBackend',
+      `cudaBackend must be one of ${CUDA_BACKENDS.map((b) => `'${b}'`).join(', ')}, ` + `got ${describeValue(cudaBackend)}`,
+    );
   }
   const masterAddr = env.MASTER_ADDR;
   if (!masterAddr) readInteger(env, 'MASTER_ADDR', 0, 0);
@@ -112,13 +118,17 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
   const masterPort = readInteger(env, 'MASTER_PORT', 1, 65_535);
   const localRank = readInteger(env, 'LOCAL_RANK', 0, 65_535, 0);
   const addon = loadAddon();
-  const raw = await callNativeAsync(() => addon.initProcessGroup({ masterAddr: masterAddr!, masterPort, worldSize, rank, timeoutMs, cudaBackend }));
+  const raw = await callNativeAsync(() =>
+    addon.initProcessGroup({ masterAddr: masterAddr!, masterPort, worldSize, rank, timeoutMs, cudaBackend }),
+  );
   const group = new ProcessGroup(raw, localRank);
   try {
     const { libtorchVersion, runtimeLibtorchVersion } = addon.info();
     await group.agree('initProcessGroup', [
-      ['adatt version', LIBRARY_VERSION], ['LibTorch', [libtorchVersion, runtimeLibtorchVersion]],
-      ['cudaBackend', cudaBackend], ['backends', group.backends],
+      ['adatt version', LIBRARY_VERSION],
+      ['LibTorch', [libtorchVersion, runtimeLibtorchVersion]],
+      ['cudaBackend', cudaBackend],
+      ['backends', group.backends],
     ]);
   } catch (err) {
     group.dispose();
@@ -164,7 +174,8 @@ const STDERR_TAIL_LINES = 10;
  */
 export async function launchWorkers(options: LaunchOptions): Promise<WorkerExit[]> {
   const { nproc, command, args = [] } = options;
-  if (!Number.isInteger(nproc) || nproc < 1) throw new ValidationError('nproc', `nproc must be a positive integer, got ${describeValue(nproc)}`);
+  if (!Number.isInteger(nproc) || nproc < 1)
+    throw new ValidationError('nproc', `nproc must be a positive integer, got ${describeValue(nproc)}`);
   if (typeof command !== 'string' || command === '') throw new ValidationError('command', 'command must be a non-empty string');
   const masterPort = options.masterPort ?? 29500 + Math.floor(Math.random() * 20000);
   const stopGraceMs = options.stopGraceMs ?? 5000;
@@ -177,35 +188,47 @@ export async function launchWorkers(options: LaunchOptions): Promise<WorkerExit[
       for (const other of children) if (other.exitCode === null && other.signalCode === null) other.kill('SIGTERM');
     }, stopGraceMs);
   };
-  const children = Array.from({ length: nproc }, (_, rank) => spawn(command, args, {
-    stdio: ['inherit', 'inherit', 'pipe'],
-    env: {
-      ...(options.env ?? process.env), MASTER_ADDR: options.masterAddr ?? '127.0.0.1', MASTER_PORT: String(masterPort),
-      WORLD_SIZE: String(nproc), RANK: String(rank), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(nproc),
-    },
-  }));
-  const exits = Promise.all(children.map((child, rank) => new Promise<WorkerExit>((resolve) => {
-    const tail: string[] = [];
-    let partial = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk);
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      tail.push(...lines);
-      tail.splice(0, Math.max(0, tail.length - STDERR_TAIL_LINES));
-    });
-    const finish = (code: number, signal?: NodeJS.Signals): void => {
-      if (partial !== '') tail.push(partial);
-      if (code !== 0) stopOthers();
-      resolve({ rank, code, ...(signal ? { signal } : {}), stderrTail: tail.slice(-STDERR_TAIL_LINES) });
-    };
-    child.on('error', () => finish(127));
-    // 'close' (not 'exit'): stderr is fully read by then.
-    child.on('close', (code, signal) => {
-      if (signal) finish(128 + (os.constants.signals[signal] ?? 0), signal);
-      else finish(code ?? 1);
-    });
-  })));
+  const children = Array.from({ length: nproc }, (_, rank) =>
+    spawn(command, args, {
+      stdio: ['inherit', 'inherit', 'pipe'],
+      env: {
+        ...(options.env ?? process.env),
+        MASTER_ADDR: options.masterAddr ?? '127.0.0.1',
+        MASTER_PORT: String(masterPort),
+        WORLD_SIZE: String(nproc),
+        RANK: String(rank),
+        LOCAL_RANK: String(rank),
+        LOCAL_WORLD_SIZE: String(nproc),
+      },
+    }),
+  );
+  const exits = Promise.all(
+    children.map(
+      (child, rank) =>
+        new Promise<WorkerExit>((resolve) => {
+          const tail: string[] = [];
+          let partial = '';
+          child.stderr?.on('data', (chunk: Buffer) => {
+            process.stderr.write(chunk);
+            const lines = (partial + chunk.toString('utf8')).split('\n');
+            partial = lines.pop() ?? '';
+            tail.push(...lines);
+            tail.splice(0, Math.max(0, tail.length - STDERR_TAIL_LINES));
+          });
+          const finish = (code: number, signal?: NodeJS.Signals): void => {
+            if (partial !== '') tail.push(partial);
+            if (code !== 0) stopOthers();
+            resolve({ rank, code, ...(signal ? { signal } : {}), stderrTail: tail.slice(-STDERR_TAIL_LINES) });
+          };
+          child.on('error', () => finish(127));
+          // 'close' (not 'exit'): stderr is fully read by then.
+          child.on('close', (code, signal) => {
+            if (signal) finish(128 + (os.constants.signals[signal] ?? 0), signal);
+            else finish(code ?? 1);
+          });
+        }),
+    ),
+  );
   return exits.finally(() => clearTimeout(stopTimer));
 }
 

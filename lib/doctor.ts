@@ -66,10 +66,12 @@ export interface DoctorInputs {
   nvidia?: NvidiaDriver;
 }
 
-const BUILD_COMMAND = '`npm rebuild adatt` (in a checkout `npm run build:native`), choosing the LibTorch with ' +
+const BUILD_COMMAND =
+  '`npm rebuild adatt` (in a checkout `npm run build:native`), choosing the LibTorch with ' +
   'LIBTORCH=/path/to/libtorch or LIBTORCH_USE_PYTORCH=1 (docs/install.md)';
 const REBUILD = `rebuild the addon: ${BUILD_COMMAND}`;
-const INSTALL_LIBTORCH = 'install Debian\'s LibTorch (`apt-get install libtorch-dev libgloo-dev`), or point the build at one: ' +
+const INSTALL_LIBTORCH =
+  "install Debian's LibTorch (`apt-get install libtorch-dev libgloo-dev`), or point the build at one: " +
   'LIBTORCH=/path/to/libtorch, or LIBTORCH_USE_PYTORCH=1 for the LibTorch inside `pip install torch`';
 const INSTALL_OPENBLAS = '`apt-get install libopenblas0-pthread` (Debian then points libblas.so.3 at OpenBLAS)';
 const CUDA_GPU_BUILD = 'for GPUs, build against a CUDA LibTorch: `pip install torch`, then `LIBTORCH_USE_PYTORCH=1 npm rebuild adatt`';
@@ -77,7 +79,8 @@ const CUDA_GPU_BUILD = 'for GPUs, build against a CUDA LibTorch: `pip install to
 /** Oldest Linux driver each CUDA major version runs on (NVIDIA's minor-version compatibility table). */
 const MIN_DRIVER_FOR_CUDA: Readonly<Record<number, string>> = { 11: '450.80.02', 12: '525.60.13', 13: '580.65.06' };
 
-const CUDA_RUNTIME_LIBRARY = /^lib(cudart|cublas|cublasLt|cudnn\w*|cufft\w*|curand|cusparse\w*|cusolver\w*|nvrtc\w*|nvToolsExt|nvJitLink|cupti|nccl|cufile\w*|nvshmem\w*|nvperf\w*|caffe2_nvrtc)\.so/;
+const CUDA_RUNTIME_LIBRARY =
+  /^lib(cudart|cublas|cublasLt|cudnn\w*|cufft\w*|curand|cusparse\w*|cusolver\w*|nvrtc\w*|nvToolsExt|nvJitLink|cupti|nccl|cufile\w*|nvshmem\w*|nvperf\w*|caffe2_nvrtc)\.so/;
 
 /** The message of the addon's load check (native/binding/libtorch_runtime.cpp) for a LibTorch of another version. */
 const ADDON_VERSION_REFUSAL = /built against LibTorch \S+ but LibTorch \S+ is loaded/;
@@ -117,7 +120,7 @@ function realFolder(root: string, folder: string): string {
 function ruleOf(source: string): string {
   if (source.startsWith('LIBTORCH=')) return `rule 1, ${source}`;
   if (source.startsWith('LIBTORCH_USE_PYTORCH')) return `rule 2, ${source}`;
-  return 'rule 3, the system LibTorch (Debian\'s libtorch-dev)';
+  return "rule 3, the system LibTorch (Debian's libtorch-dev)";
 }
 
 /**
@@ -152,18 +155,24 @@ export function fixForMissingLibrary(missing: MissingLibrary, context: { cudaVer
   if (/^libgomp/.test(name)) return '`apt-get install libgomp1`';
   if (/^libstdc\+\+/.test(name)) return '`apt-get install libstdc++6`';
   if (/^libcuda\.so/.test(name)) {
-    return 'the NVIDIA driver provides libcuda.so.1: install it (in a container, run with the GPUs passed through, e.g. `--gpus all`), ' +
-      `or use a CPU build of LibTorch (${INSTALL_LIBTORCH})`;
+    return (
+      'the NVIDIA driver provides libcuda.so.1: install it (in a container, run with the GPUs passed through, e.g. `--gpus all`), ' +
+      `or use a CPU build of LibTorch (${INSTALL_LIBTORCH})`
+    );
   }
   if (CUDA_RUNTIME_LIBRARY.test(name)) {
     const cuda = context.cudaVersion ? `CUDA ${context.cudaVersion}` : 'the CUDA version';
-    return `install the runtime of ${cuda} this LibTorch was built for: \`pip install torch\` brings it as nvidia-* packages ` +
-      `(use that torch with LIBTORCH_USE_PYTORCH=1), or install the CUDA toolkit and add its lib64/ folder to LD_LIBRARY_PATH`;
+    return (
+      `install the runtime of ${cuda} this LibTorch was built for: \`pip install torch\` brings it as nvidia-* packages ` +
+      `(use that torch with LIBTORCH_USE_PYTORCH=1), or install the CUDA toolkit and add its lib64/ folder to LD_LIBRARY_PATH`
+    );
   }
   // A dependency of LibTorch's own libraries: its package or distribution is incomplete.
   if (context.libtorchDirs.some((dir) => path.posix.dirname(missing.neededBy) === dir)) {
-    return `${name} is a dependency of LibTorch itself: reinstall it (\`apt-get install --reinstall libtorch-dev\`, or unpack the ` +
-      'LibTorch distribution / `pip install --force-reinstall torch` again)';
+    return (
+      `${name} is a dependency of LibTorch itself: reinstall it (\`apt-get install --reinstall libtorch-dev\`, or unpack the ` +
+      'LibTorch distribution / `pip install --force-reinstall torch` again)'
+    );
   }
   return `install the package that provides ${name} (\`apt-file search ${name}\` names it), or add its folder to LD_LIBRARY_PATH`;
 }
@@ -202,16 +211,19 @@ export function diagnose(inputs: DoctorInputs): DoctorReport {
   const loadError = 'error' in inputs.load ? inputs.load.error : undefined;
   const found = 'error' in inputs.libtorch ? undefined : inputs.libtorch;
   const dependencies = linkDependencies(inputs);
-  const libraryNames = dependencies && !(dependencies instanceof Error)
-    ? [...dependencies.libraries.map((library) => library.name), ...dependencies.missing.map((missing) => missing.name)]
-    : [];
+  const libraryNames =
+    dependencies && !(dependencies instanceof Error)
+      ? [...dependencies.libraries.map((library) => library.name), ...dependencies.missing.map((missing) => missing.name)]
+      : [];
   const loadedRoot = info?.libtorchPath ? path.posix.dirname(path.posix.dirname(info.libtorchPath)) : undefined;
   const torchRoots = [loadedRoot, found?.root].filter((root): root is string => root !== undefined);
   // info().cudaBuilt is at::hasCUDA(), false without a usable GPU; a CUDA build links libtorch_cuda.so.
   const linksCuda = libraryNames.some((name) => name.startsWith('libtorch_cuda'));
   const cudaBuilt = Boolean(info?.cudaBuilt) || linksCuda || (libraryNames.length === 0 && Boolean(found?.cuda));
   const cudaVersion = cudaBuilt ? cudaVersionOf(inputs.root, torchRoots, libraryNames) : undefined;
-  const libtorchDirs = [found?.libdir, info?.libtorchPath && path.posix.dirname(info.libtorchPath)].filter((dir): dir is string => Boolean(dir));
+  const libtorchDirs = [found?.libdir, info?.libtorchPath && path.posix.dirname(info.libtorchPath)].filter((dir): dir is string =>
+    Boolean(dir),
+  );
 
   return summarise([
     addonCheck(inputs, loadError, dependencies),
@@ -241,7 +253,8 @@ function linkDependencies(inputs: DoctorInputs): Dependencies | Error | undefine
 
 function addonCheck(inputs: DoctorInputs, loadError: Error | undefined, dependencies: Dependencies | Error | undefined): DoctorCheck {
   const title = 'native addon';
-  if (!loadError) return { id: 'addon', title, status: 'ok', message: `${inputs.addonPath ?? 'the addon'} loads`, details: { path: inputs.addonPath } };
+  if (!loadError)
+    return { id: 'addon', title, status: 'ok', message: `${inputs.addonPath ?? 'the addon'} loads`, details: { path: inputs.addonPath } };
   const [summary, ...rest] = loadError.message.split('\nCause: ');
   const cause = rest.join('\nCause: ');
   const missingCount = dependencies && !(dependencies instanceof Error) ? dependencies.missing.length : 0;
@@ -250,11 +263,18 @@ function addonCheck(inputs: DoctorInputs, loadError: Error | undefined, dependen
   else if (missingCount > 0) fix = `make the missing librar${missingCount === 1 ? 'y' : 'ies'} below findable (each check says how)`;
   else fix = REBUILD;
   return {
-    id: 'addon', title, status: 'fail',
+    id: 'addon',
+    title,
+    status: 'fail',
     // The loader's own words name the missing library or symbol; the error's advice goes into the fix.
-    message: inputs.addonPath === undefined ? `no compiled native addon found: ${(cause || summary!).trim()}`
-      : cause ? `${inputs.addonPath} does not load: ${cause.trim()}` : summary!.replace(/^adatt: /, ''),
-    fix, details: { path: inputs.addonPath ?? null, error: loadError.message },
+    message:
+      inputs.addonPath === undefined
+        ? `no compiled native addon found: ${(cause || summary!).trim()}`
+        : cause
+          ? `${inputs.addonPath} does not load: ${cause.trim()}`
+          : summary!.replace(/^adatt: /, ''),
+    fix,
+    details: { path: inputs.addonPath ?? null, error: loadError.message },
   };
 }
 
@@ -265,19 +285,32 @@ function libtorchCheck(inputs: DoctorInputs, info: RawInfo | undefined, found: F
     // A prebuilt addon runs on LibTorch's libraries alone; only a source build needs the headers.
     if (info?.libtorchPath) {
       return {
-        id: 'libtorch', title, status: 'warn',
+        id: 'libtorch',
+        title,
+        status: 'warn',
         message: `the addon runs on ${info.libtorchPath}, but no LibTorch for a source build is found: ${error}`,
-        fix: `only needed to rebuild: ${INSTALL_LIBTORCH}`, details: { loaded: info.libtorchPath, error },
+        fix: `only needed to rebuild: ${INSTALL_LIBTORCH}`,
+        details: { loaded: info.libtorchPath, error },
       };
     }
     return { id: 'libtorch', title, status: 'fail', message: error, fix: INSTALL_LIBTORCH, details: { error } };
   }
-  const details = { rule: ruleOf(found.source), source: found.source, root: found.root, libdir: found.libdir, version: found.version, cuda: found.cuda };
+  const details = {
+    rule: ruleOf(found.source),
+    source: found.source,
+    root: found.root,
+    libdir: found.libdir,
+    version: found.version,
+    cuda: found.cuda,
+  };
   const message = `${found.version} (${found.cuda ? 'CUDA' : 'CPU'}) in ${found.libdir}, found by ${ruleOf(found.source)}`;
   const loadedDir = info?.libtorchPath ? path.posix.dirname(info.libtorchPath) : undefined;
   if (loadedDir && realFolder(inputs.root, loadedDir) !== realFolder(inputs.root, found.libdir)) {
     return {
-      id: 'libtorch', title, status: 'warn', details: { ...details, loaded: info!.libtorchPath },
+      id: 'libtorch',
+      title,
+      status: 'warn',
+      details: { ...details, loaded: info!.libtorchPath },
       message: `${message}; but the addon loads the LibTorch in ${loadedDir}, so a rebuild would switch LibTorch`,
       fix: `set LIBTORCH (or LIBTORCH_USE_PYTORCH=1) to the LibTorch you mean before rebuilding; unset, find-libtorch takes ${found.libdir}`,
     };
@@ -294,10 +327,18 @@ function versionCheck(info: RawInfo | undefined, loadError: Error | undefined, f
     }
     return { id: 'libtorch-version', title, status: 'warn', message: 'not checked: the addon does not load', fix: 'see "native addon"' };
   }
-  const details = { built: info.libtorchVersion, loaded: info.runtimeLibtorchVersion || null, path: info.libtorchPath, rebuild: found?.version ?? null };
+  const details = {
+    built: info.libtorchVersion,
+    loaded: info.runtimeLibtorchVersion || null,
+    path: info.libtorchPath,
+    rebuild: found?.version ?? null,
+  };
   if (!info.runtimeLibtorchVersion) {
     return {
-      id: 'libtorch-version', title, status: 'warn', details,
+      id: 'libtorch-version',
+      title,
+      status: 'warn',
+      details,
       message: `built against ${info.libtorchVersion}; the version of the loaded LibTorch (${info.libtorchPath || 'unknown path'}) cannot be told`,
       fix: 'nothing, if it works; a LibTorch distribution names its version in build-version, a pip torch in version.py',
     };
@@ -308,7 +349,10 @@ function versionCheck(info: RawInfo | undefined, loadError: Error | undefined, f
   }
   if (found && found.version !== 'unknown' && majorMinor(found.version) !== majorMinor(info.libtorchVersion)) {
     return {
-      id: 'libtorch-version', title, status: 'warn', details,
+      id: 'libtorch-version',
+      title,
+      status: 'warn',
+      details,
       message: `${message}; a rebuild now would use LibTorch ${found.version} (${found.libdir})`,
       fix: 'set LIBTORCH / LIBTORCH_USE_PYTORCH to the LibTorch you mean before rebuilding',
     };
@@ -316,8 +360,11 @@ function versionCheck(info: RawInfo | undefined, loadError: Error | undefined, f
   return { id: 'libtorch-version', title, status: 'ok', message, details };
 }
 
-function linkChecks(inputs: DoctorInputs, dependencies: Dependencies | Error | undefined,
-  context: { cudaVersion?: string; libtorchDirs: readonly string[] }): DoctorCheck[] {
+function linkChecks(
+  inputs: DoctorInputs,
+  dependencies: Dependencies | Error | undefined,
+  context: { cudaVersion?: string; libtorchDirs: readonly string[] },
+): DoctorCheck[] {
   const title = 'shared libraries';
   if (dependencies === undefined) {
     return [{ id: 'shared-libraries', title, status: 'warn', message: 'not checked: no addon file found', fix: 'see "native addon"' }];
@@ -330,22 +377,32 @@ function linkChecks(inputs: DoctorInputs, dependencies: Dependencies | Error | u
   const searchNote = inputs.env.LD_LIBRARY_PATH ? `; LD_LIBRARY_PATH ${inputs.env.LD_LIBRARY_PATH}` : '';
   const summary = `RUNPATH ${list(object.runpath)}; RPATH ${list(object.rpath)}${searchNote}; needs ${object.needed.join(', ') || 'nothing'}`;
   const details = {
-    addon: object.path, runpath: object.runpath, rpath: object.rpath, needed: object.needed,
+    addon: object.path,
+    runpath: object.runpath,
+    rpath: object.rpath,
+    needed: object.needed,
     resolved: Object.fromEntries(libraries.slice(1).map((library) => [library.name, library.path])),
-    missing: missing.map((m) => m.name), truncated: dependencies.truncated,
+    missing: missing.map((m) => m.name),
+    truncated: dependencies.truncated,
   };
-  const checks: DoctorCheck[] = [{
-    id: 'shared-libraries', title, details,
-    status: missing.length ? 'fail' : 'ok',
-    message: missing.length
-      ? `${missing.length} librar${missing.length === 1 ? 'y' : 'ies'} cannot be found: ${missing.map((m) => m.name).join(', ')}. ${summary}`
-      : `all ${libraries.length - 1} libraries resolve${dependencies.truncated ? ' (the first ones checked)' : ''}. ${summary}`,
-    ...(missing.length ? { fix: 'see each missing library below' } : {}),
-  }];
+  const checks: DoctorCheck[] = [
+    {
+      id: 'shared-libraries',
+      title,
+      details,
+      status: missing.length ? 'fail' : 'ok',
+      message: missing.length
+        ? `${missing.length} librar${missing.length === 1 ? 'y' : 'ies'} cannot be found: ${missing.map((m) => m.name).join(', ')}. ${summary}`
+        : `all ${libraries.length - 1} libraries resolve${dependencies.truncated ? ' (the first ones checked)' : ''}. ${summary}`,
+      ...(missing.length ? { fix: 'see each missing library below' } : {}),
+    },
+  ];
   for (const library of missing) {
     const skipped = library.skipped.length ? `; skipped ${library.skipped.join(', ')}` : '';
     checks.push({
-      id: 'missing-library', title: library.name, status: 'fail',
+      id: 'missing-library',
+      title: library.name,
+      status: 'fail',
       message: `${library.name}, needed by ${library.neededBy}, is in none of ${library.searched.join(', ')} nor the ld.so cache${skipped}`,
       fix: fixForMissingLibrary(library, context),
       details: { library: library.name, neededBy: library.neededBy, searched: library.searched, skipped: library.skipped },
@@ -361,25 +418,44 @@ function cudaCheck(inputs: DoctorInputs, cudaBuilt: boolean, cudaVersion: string
   const driverText = driver ? `NVIDIA driver ${driver.version}${driver.gpus.length ? ` (${driver.gpus.join(', ')})` : ''}` : '';
   if (!cudaBuilt) {
     if (!driver) return { id: 'cuda', title, status: 'ok', message: 'CPU LibTorch; no NVIDIA driver', details };
-    return { id: 'cuda', title, status: 'warn', message: `${driverText} is present, but this LibTorch is CPU-only`, fix: CUDA_GPU_BUILD, details };
+    return {
+      id: 'cuda',
+      title,
+      status: 'warn',
+      message: `${driverText} is present, but this LibTorch is CPU-only`,
+      fix: CUDA_GPU_BUILD,
+      details,
+    };
   }
   const build = `CUDA ${cudaVersion ?? '(version unknown)'} build of LibTorch`;
   const minimum = cudaVersion ? MIN_DRIVER_FOR_CUDA[Number(cudaVersion.split('.')[0])] : undefined;
   if (!driver) {
     return {
-      id: 'cuda', title, status: 'warn', details,
+      id: 'cuda',
+      title,
+      status: 'warn',
+      details,
       message: `${build}, but no NVIDIA driver is loaded (no /proc/driver/nvidia/version, no nvidia-smi): everything runs on the CPU`,
       fix: `install the NVIDIA driver${minimum ? ` (${minimum} or newer)` : ''}; in a container, pass the GPUs through (e.g. \`--gpus all\`)`,
     };
   }
   if (minimum && compareVersions(driver.version, minimum) < 0) {
     return {
-      id: 'cuda', title, status: 'fail', details: { ...details, minimumDriver: minimum },
+      id: 'cuda',
+      title,
+      status: 'fail',
+      details: { ...details, minimumDriver: minimum },
       message: `${build}, but ${driverText} is older than CUDA ${cudaVersion} needs (${minimum})`,
       fix: `upgrade the NVIDIA driver to ${minimum} or newer, or use a torch built for an older CUDA`,
     };
   }
-  return { id: 'cuda', title, status: 'ok', message: `${build}; ${driverText}${minimum ? ` (CUDA ${cudaVersion} needs ${minimum})` : ''}`, details };
+  return {
+    id: 'cuda',
+    title,
+    status: 'ok',
+    message: `${build}; ${driverText}${minimum ? ` (CUDA ${cudaVersion} needs ${minimum})` : ''}`,
+    details,
+  };
 }
 
 function gpuCheck(inputs: DoctorInputs, info: RawInfo | undefined, cudaBuilt: boolean): DoctorCheck {
@@ -387,22 +463,48 @@ function gpuCheck(inputs: DoctorInputs, info: RawInfo | undefined, cudaBuilt: bo
   const visible = inputs.env.CUDA_VISIBLE_DEVICES;
   const visibleText = visible === undefined ? 'CUDA_VISIBLE_DEVICES unset' : `CUDA_VISIBLE_DEVICES=${JSON.stringify(visible)}`;
   const driverGpus = inputs.nvidia?.gpus ?? [];
-  const details = { cudaVisibleDevices: visible ?? null, deviceCount: info?.cudaDeviceCount ?? null, cudaAvailable: info?.cudaAvailable ?? null, driverGpus };
+  const details = {
+    cudaVisibleDevices: visible ?? null,
+    deviceCount: info?.cudaDeviceCount ?? null,
+    cudaAvailable: info?.cudaAvailable ?? null,
+    driverGpus,
+  };
   if (!cudaBuilt) return { id: 'gpus', title, status: 'ok', message: `none used (CPU LibTorch); ${visibleText}`, details };
-  if (!info) return { id: 'gpus', title, status: 'warn', message: `not counted: the addon does not load; ${visibleText}`, fix: 'see "native addon"', details };
+  if (!info)
+    return {
+      id: 'gpus',
+      title,
+      status: 'warn',
+      message: `not counted: the addon does not load; ${visibleText}`,
+      fix: 'see "native addon"',
+      details,
+    };
   if (info.cudaAvailable && info.cudaDeviceCount > 0) {
-    return { id: 'gpus', title, status: 'ok', message: `${info.cudaDeviceCount} visible to LibTorch; ${visibleText}${driverGpus.length ? `; the driver lists ${driverGpus.join(', ')}` : ''}`, details };
+    return {
+      id: 'gpus',
+      title,
+      status: 'ok',
+      message: `${info.cudaDeviceCount} visible to LibTorch; ${visibleText}${driverGpus.length ? `; the driver lists ${driverGpus.join(', ')}` : ''}`,
+      details,
+    };
   }
-  if (!inputs.nvidia) return { id: 'gpus', title, status: 'warn', message: `none visible (no NVIDIA driver); ${visibleText}`, fix: 'see "CUDA"', details };
+  if (!inputs.nvidia)
+    return { id: 'gpus', title, status: 'warn', message: `none visible (no NVIDIA driver); ${visibleText}`, fix: 'see "CUDA"', details };
   if (visible !== undefined) {
     return {
-      id: 'gpus', title, status: 'warn', details,
+      id: 'gpus',
+      title,
+      status: 'warn',
+      details,
       message: `none visible to LibTorch, though the driver is loaded: ${visibleText} hides them`,
       fix: 'unset CUDA_VISIBLE_DEVICES, or list the device indices or UUIDs to use (e.g. CUDA_VISIBLE_DEVICES=0,1)',
     };
   }
   return {
-    id: 'gpus', title, status: 'fail', details,
+    id: 'gpus',
+    title,
+    status: 'fail',
+    details,
     message: 'the NVIDIA driver is loaded but LibTorch sees no GPU',
     fix: 'check `nvidia-smi`, that /dev/nvidia* is readable by this user, and that the driver supports this CUDA (see "CUDA")',
   };
@@ -412,29 +514,45 @@ function ncclCheck(info: RawInfo | undefined, found: FoundLibTorch | undefined, 
   const title = 'NCCL';
   if (!info) return { id: 'nccl', title, status: 'warn', message: 'not checked: the addon does not load', fix: 'see "native addon"' };
   const details = { built: info.ncclBuilt, libtorchHasNccl: found ? found.definitions.includes('USE_C10D_NCCL') : null };
-  if (info.ncclBuilt) return { id: 'nccl', title, status: 'ok', message: 'built: data-parallel training on GPUs all-reduces over NCCL', details };
-  if (!cudaBuilt) return { id: 'nccl', title, status: 'ok', message: 'not built (CPU LibTorch: Gloo carries distributed training)', details };
+  if (info.ncclBuilt)
+    return { id: 'nccl', title, status: 'ok', message: 'built: data-parallel training on GPUs all-reduces over NCCL', details };
+  if (!cudaBuilt)
+    return { id: 'nccl', title, status: 'ok', message: 'not built (CPU LibTorch: Gloo carries distributed training)', details };
   return {
-    id: 'nccl', title, status: 'warn', details,
+    id: 'nccl',
+    title,
+    status: 'warn',
+    details,
     message: 'not built: distributed training on GPUs goes through Gloo, which is slower',
     fix: details.libtorchHasNccl
       ? 'the LibTorch found now has NCCL: rebuild (`npm rebuild adatt`); find-libtorch needs nccl.h (pip install nvidia-nccl-cu12, or NCCL_INCLUDE_DIR)'
-      : 'build against a LibTorch with c10d\'s NCCL backend (pip\'s CUDA torch has it) with LIBTORCH_USE_PYTORCH=1',
+      : "build against a LibTorch with c10d's NCCL backend (pip's CUDA torch has it) with LIBTORCH_USE_PYTORCH=1",
   };
 }
 
 function blasCheck(inputs: DoctorInputs, info: RawInfo | undefined): DoctorCheck {
   const title = 'BLAS';
   if (!info) return { id: 'blas', title, status: 'warn', message: 'not checked: the addon does not load', fix: 'see "native addon"' };
-  const threads = `threads: LibTorch ${info.numThreads} intra-op / ${info.numInteropThreads} inter-op, ` +
+  const threads =
+    `threads: LibTorch ${info.numThreads} intra-op / ${info.numInteropThreads} inter-op, ` +
     `BLAS ${info.blasThreads > 0 ? info.blasThreads : 'unknown'} (${info.blasThreading})`;
   const libraries = inputs.procMaps === undefined ? [] : mappedBlasLibraries(inputs.procMaps);
-  const details = { libraries, kinds: libraries.map(blasKind), numThreads: info.numThreads, numInteropThreads: info.numInteropThreads, blasThreads: info.blasThreads, blasThreading: info.blasThreading };
+  const details = {
+    libraries,
+    kinds: libraries.map(blasKind),
+    numThreads: info.numThreads,
+    numInteropThreads: info.numInteropThreads,
+    blasThreads: info.blasThreads,
+    blasThreading: info.blasThreading,
+  };
   const fast = libraries.find((file) => blasKind(file) !== 'reference BLAS');
   if (fast) return { id: 'blas', title, status: 'ok', message: `${blasKind(fast)} (${fast}); ${threads}`, details };
   if (libraries.length > 0) {
     return {
-      id: 'blas', title, status: 'warn', details,
+      id: 'blas',
+      title,
+      status: 'warn',
+      details,
       message: `the reference BLAS (${libraries.join(', ')}), several times slower than OpenBLAS at every GEMM; ${threads}`,
       fix: INSTALL_OPENBLAS,
     };
@@ -443,7 +561,10 @@ function blasCheck(inputs: DoctorInputs, info: RawInfo | undefined): DoctorCheck
   const mkl = /Math Kernel Library Version ([\d.]+)/.exec(info.parallelInfo)?.[1];
   if (mkl) return { id: 'blas', title, status: 'ok', message: `MKL ${mkl}, built into LibTorch; ${threads}`, details };
   return {
-    id: 'blas', title, status: 'warn', details,
+    id: 'blas',
+    title,
+    status: 'warn',
+    details,
     message: `no BLAS library is mapped into this process${inputs.procMaps === undefined ? ' (/proc/self/maps unreadable)' : ''}; ${threads}`,
     fix: INSTALL_OPENBLAS,
   };
@@ -456,7 +577,10 @@ export function parseNvidiaProcVersion(text: string): string | undefined {
 
 /** `nvidia-smi --query-gpu=driver_version,name --format=csv,noheader` lines. */
 export function parseNvidiaSmi(text: string): NvidiaDriver | undefined {
-  const rows = text.split('\n').map((line) => line.split(',').map((cell) => cell.trim())).filter((cells) => /^\d+\.\d+/.test(cells[0] ?? ''));
+  const rows = text
+    .split('\n')
+    .map((line) => line.split(',').map((cell) => cell.trim()))
+    .filter((cells) => /^\d+\.\d+/.test(cells[0] ?? ''));
   if (rows.length === 0) return undefined;
   return { version: rows[0]![0]!, gpus: rows.map((cells) => cells.slice(1).join(', ')).filter(Boolean) };
 }
@@ -489,7 +613,9 @@ const PACKAGE_ROOT = path.join(__dirname, '..');
 
 function probeLibTorch(env: NodeJS.ProcessEnv): FoundLibTorch | { error: string } {
   try {
-    const { findLibTorch } = require(path.join(PACKAGE_ROOT, 'scripts', 'find-libtorch.js')) as { findLibTorch(env: NodeJS.ProcessEnv): FoundLibTorch };
+    const { findLibTorch } = require(path.join(PACKAGE_ROOT, 'scripts', 'find-libtorch.js')) as {
+      findLibTorch(env: NodeJS.ProcessEnv): FoundLibTorch;
+    };
     return findLibTorch(env);
   } catch (err) {
     return { error: (err as Error).message };
@@ -528,7 +654,10 @@ export function probeSystem(options: ProbeOptions = {}): DoctorInputs {
     load = { error: options.addonFile ? nativeLoadError(err) : (err as Error) };
   }
   return {
-    env, root: '/', addonPath, load,
+    env,
+    root: '/',
+    addonPath,
+    load,
     libtorch: probeLibTorch(env),
     procMaps: readText('/', '/proc/self/maps'),
     ldCache: probeLdCache(),

@@ -121,13 +121,19 @@ function parse(reader: RangeReader): ElfDynamic {
   const programCount = u16(header, 56);
   const sectionCount = u16(header, 60);
   if (programCount > MAX_HEADERS || sectionCount > MAX_HEADERS) throw new FileError(`${file}: implausible header counts`);
-  if (programCount > 0 && u16(header, 54) !== PROGRAM_HEADER_SIZE) throw new FileError(`${file}: unexpected program header size ${u16(header, 54)}`);
+  if (programCount > 0 && u16(header, 54) !== PROGRAM_HEADER_SIZE)
+    throw new FileError(`${file}: unexpected program header size ${u16(header, 54)}`);
 
   const segments: Segment[] = [];
   const programHeaders = reader.read(programOffset, programCount * PROGRAM_HEADER_SIZE, 'the program headers');
   for (let i = 0; i < programCount; i += 1) {
     const at = i * PROGRAM_HEADER_SIZE;
-    segments.push({ type: u32(programHeaders, at), offset: u64(programHeaders, at + 8), vaddr: u64(programHeaders, at + 16), filesz: u64(programHeaders, at + 32) });
+    segments.push({
+      type: u32(programHeaders, at),
+      offset: u64(programHeaders, at + 8),
+      vaddr: u64(programHeaders, at + 16),
+      filesz: u64(programHeaders, at + 32),
+    });
   }
 
   // The loader reads PT_DYNAMIC; objects without program headers still name it in the section headers.
@@ -158,11 +164,14 @@ function parse(reader: RangeReader): ElfDynamic {
     if (tag === BigInt(DT_NULL)) break;
     const value = u64(entries, i * DYNAMIC_ENTRY_SIZE + 8);
     if (tag === BigInt(DT_STRTAB)) strtabAddress = value;
-    else if ([DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH].some((wanted) => tag === BigInt(wanted))) strings.push({ tag: Number(tag), offset: value });
+    else if ([DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH].some((wanted) => tag === BigInt(wanted)))
+      strings.push({ tag: Number(tag), offset: value });
   }
   // DT_STRTAB is a virtual address: the PT_LOAD segment holding it gives its file offset.
-  const load = strtabAddress === undefined ? undefined
-    : segments.find((s) => s.type === PT_LOAD && strtabAddress! >= s.vaddr && strtabAddress! < s.vaddr + s.filesz);
+  const load =
+    strtabAddress === undefined
+      ? undefined
+      : segments.find((s) => s.type === PT_LOAD && strtabAddress! >= s.vaddr && strtabAddress! < s.vaddr + s.filesz);
   const strtab = load ? load.offset + strtabAddress! - load.vaddr : sectionStrtab;
   const result: ElfDynamic = { littleEndian, machine, needed: [], rpath: [], runpath: [] };
   if (strings.length === 0) return result;
@@ -269,7 +278,11 @@ export function resolveDependencies(objectPath: string, search: SearchPaths, lim
     const dirs = [...rpath, ...search.libraryPath, ...expandOrigin(neededBy.runpath, neededBy.path)];
     const candidates = name.includes('/')
       ? [name]
-      : [...dirs.map((dir) => path.posix.join(dir, name)), ...(search.ldCache.get(name) ?? []), ...search.defaultDirs.map((dir) => path.posix.join(dir, name))];
+      : [
+          ...dirs.map((dir) => path.posix.join(dir, name)),
+          ...(search.ldCache.get(name) ?? []),
+          ...search.defaultDirs.map((dir) => path.posix.join(dir, name)),
+        ];
     const skipped: string[] = [];
     let library: LinkedLibrary | undefined;
     for (const candidate of candidates) {

@@ -115,9 +115,7 @@ function stackFrames(stack: string | undefined): string {
 export function fromNative(err: unknown): unknown {
   if (!(err instanceof Error) || err instanceof AdattError) return err;
   const code: unknown = (err as { code?: unknown }).code;
-  const factory = typeof code === 'string' && Object.hasOwn(NATIVE_ERROR_FACTORIES, code)
-    ? NATIVE_ERROR_FACTORIES[code]
-    : undefined;
+  const factory = typeof code === 'string' && Object.hasOwn(NATIVE_ERROR_FACTORIES, code) ? NATIVE_ERROR_FACTORIES[code] : undefined;
   if (!factory) return err;
   const mapped = factory(err.message, { cause: err });
   mapped.stack = `${mapped.name}: ${mapped.message}${stackFrames(err.stack)}`;

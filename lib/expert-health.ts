@@ -121,13 +121,15 @@ function judge(model: MeasuredModel, activity: RawExpertActivity, settings: Requ
     const labels = names[l]!;
     const [count, units] = level.activeRows.shape as [number, number];
     const gateLevel = gated[l];
-    const meanWeights = gateLevel && level.gateSum
-      ? gateLevel.gates.map((_, g) => Array.from(level.gateSum!.data.subarray(g * count, (g + 1) * count), (w) => w / n))
-      : undefined;
+    const meanWeights =
+      gateLevel && level.gateSum
+        ? gateLevel.gates.map((_, g) => Array.from(level.gateSum!.data.subarray(g * count, (g + 1) * count), (w) => w / n))
+        : undefined;
     for (let e = 0; e < count; e++) {
       const active = level.activeRows.data.subarray(e * units, (e + 1) * units);
       const stats: ExpertStats = {
-        level: l, expert: labels[e]!,
+        level: l,
+        expert: labels[e]!,
         zeroFraction: level.zeroCount.data[e]! / (n * units),
         deadUnits: active.reduce((dead, rowsActive) => (rowsActive === 0 ? dead + 1 : dead), 0) / units,
         outputNorm: level.normSum.data[e]! / n,
@@ -136,7 +138,10 @@ function judge(model: MeasuredModel, activity: RawExpertActivity, settings: Requ
       experts.push(stats);
       if (stats.zeroFraction > settings.collapseThreshold) {
         flags.push({
-          kind: 'collapse', level: l, expert: stats.expert, zeroFraction: stats.zeroFraction,
+          kind: 'collapse',
+          level: l,
+          expert: stats.expert,
+          zeroFraction: stats.zeroFraction,
           message: `level ${l} expert ${stats.expert} has collapsed: ${percent(stats.zeroFraction)} of its outputs are zero`,
         });
       }
@@ -144,7 +149,8 @@ function judge(model: MeasuredModel, activity: RawExpertActivity, settings: Requ
     if (!gateLevel || !meanWeights) return;
     const taskGates = gateLevel.gates.map((gate, g) => ({ gate, g })).filter(({ gate }) => taskNames.has(gate));
     // Degradation: experts that every task gate may use (shared ones; all of MMoE's) serving one task.
-    const sharedExperts = gateLevel.experts.map((expert, e) => ({ expert, e }))
+    const sharedExperts = gateLevel.experts
+      .map((expert, e) => ({ expert, e }))
       .filter(({ expert }) => expert.startsWith(`${SHARED}/`) || !expert.includes('/'));
     if (taskGates.length >= 2) {
       for (const { expert, e } of sharedExperts) {
@@ -154,7 +160,11 @@ function judge(model: MeasuredModel, activity: RawExpertActivity, settings: Requ
         const share = total > 0 ? top.weight / total : 0;
         if (share > settings.degradationThreshold) {
           flags.push({
-            kind: 'degradation', level: l, expert, task: top.gate, share,
+            kind: 'degradation',
+            level: l,
+            expert,
+            task: top.gate,
+            share,
             message: `level ${l} shared expert ${expert} serves ${top.gate} only: ${percent(share)} of the task gates' weight on it`,
           });
         }
@@ -168,12 +178,20 @@ function judge(model: MeasuredModel, activity: RawExpertActivity, settings: Requ
       const ownCount = seen.filter(({ e }) => gateLevel.experts[e]!.startsWith(`${gate}/`)).length;
       const uniformOwn = seen.length > 0 ? ownCount / seen.length : 0;
       gates.push({
-        level: l, task: gate, own: share.own, otherTasks: share.otherTasks ?? 0,
-        ...(share.shared === undefined ? {} : { shared: share.shared }), uniformOwn,
+        level: l,
+        task: gate,
+        own: share.own,
+        otherTasks: share.otherTasks ?? 0,
+        ...(share.shared === undefined ? {} : { shared: share.shared }),
+        uniformOwn,
       });
       if (share.own < settings.underfittingThreshold * uniformOwn) {
         flags.push({
-          kind: 'underfitting', level: l, task: gate, own: share.own, uniformOwn,
+          kind: 'underfitting',
+          level: l,
+          task: gate,
+          own: share.own,
+          uniformOwn,
           message: `level ${l} gate of ${gate} ignores its own experts: ${percent(share.own)} of its weight (uniform: ${percent(uniformOwn)})`,
         });
       }

@@ -33,11 +33,13 @@ function isProcessRunning(pid: number): boolean {
  */
 export async function removeStaleTemporaries(directory: string): Promise<void> {
   const entries = await fs.readdir(directory, { withFileTypes: true }).catch(() => []);
-  await Promise.all(entries.map(async (entry) => {
-    const pid = Number(TEMPORARY_NAME.exec(entry.name)?.[1]);
-    if (!entry.isFile() || !(pid > 0) || isProcessRunning(pid)) return;
-    await fs.rm(path.join(directory, entry.name), { force: true }).catch(() => undefined);
-  }));
+  await Promise.all(
+    entries.map(async (entry) => {
+      const pid = Number(TEMPORARY_NAME.exec(entry.name)?.[1]);
+      if (!entry.isFile() || !(pid > 0) || isProcessRunning(pid)) return;
+      await fs.rm(path.join(directory, entry.name), { force: true }).catch(() => undefined);
+    }),
+  );
 }
 
 function kindOf(stats: Stats): string {
@@ -56,9 +58,10 @@ export function fileError(action: 'read' | 'write' | 'create folder', file: stri
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const reasons: Record<string, string> = {
     EISDIR: 'it is a directory, expected a file',
-    ENOTDIR: action === 'create folder'
-      ? 'it or one of its parents is a file, expected a directory'
-      : 'one of its parent folders is a file, expected a directory',
+    ENOTDIR:
+      action === 'create folder'
+        ? 'it or one of its parents is a file, expected a directory'
+        : 'one of its parent folders is a file, expected a directory',
     EEXIST: 'it exists and is not a directory',
     ENOENT: action === 'write' ? `its folder ${path.dirname(file)} does not exist` : 'it does not exist',
     EACCES: 'permission denied',

@@ -96,7 +96,11 @@ function moduleOf(expert: string): string | undefined {
 }
 
 /** Per gate of a level, its shares of weight on own / other tasks' / shared experts, and its normalised entropy. */
-export function gateShares(level: { gates: readonly string[]; experts: readonly string[]; weights: readonly ArrayLike<number>[] }): GateShares[] {
+export function gateShares(level: {
+  gates: readonly string[];
+  experts: readonly string[];
+  weights: readonly ArrayLike<number>[];
+}): GateShares[] {
   const modules = level.experts.map(moduleOf);
   return level.gates.map((gate, g) => {
     const weights = Array.from(level.weights[g] ?? []);

@@ -22,12 +22,39 @@ export { CHECKPOINT_FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from './che
 export * from './serving';
 export type { Checkpoint } from './checkpoint';
 export type {
-  CalibrateOptions, CalibrationResult, CheckpointOptions, EarlyStoppingOptions, EmbeddingOptimizerOptions, EmbeddingOptimizerType, EpochSummary, EvaluateOptions,
-  FitOptions, FitResult, LossKind, Metrics, OptimizerOptions, OptimizerType, ProgressEvent, ScheduleOptions, ScheduleType,
-  TaskLossOptions, TaskMetrics, TrainableModel, TrainingState, Data, PredictedChunk,
+  CalibrateOptions,
+  CalibrationResult,
+  CheckpointOptions,
+  EarlyStoppingOptions,
+  EmbeddingOptimizerOptions,
+  EmbeddingOptimizerType,
+  EpochSummary,
+  EvaluateOptions,
+  FitOptions,
+  FitResult,
+  LossKind,
+  Metrics,
+  OptimizerOptions,
+  OptimizerType,
+  ProgressEvent,
+  ScheduleOptions,
+  ScheduleType,
+  TaskLossOptions,
+  TaskMetrics,
+  TrainableModel,
+  TrainingState,
+  Data,
+  PredictedChunk,
 } from './training';
 export type {
-  Device, LoadOptions, SaveWeightsOptions, StateDict, StateDictOptions, Tensor, WeightFormat, WeightLayout,
+  Device,
+  LoadOptions,
+  SaveWeightsOptions,
+  StateDict,
+  StateDictOptions,
+  Tensor,
+  WeightFormat,
+  WeightLayout,
 } from './model';
 export type { GateLevel } from './gates';
 export type { Bags, Batch, Rows } from './batch';

@@ -234,7 +234,9 @@ export class Model extends TaskModel<RawModel> {
     }
     // torch.save's format before PyTorch 1.6 (and with _use_new_zipfile_serialization=False): a bare pickle.
     if (head[0] === PICKLE_PROTO && (head[1] as number) >= 2 && (head[1] as number) <= 5) {
-      throw new FileError(`${resolved} was written by torch.save in its legacy (non-zip) format, which adatt does not read; re-save it in PyTorch with torch.save(torch.load(path), path), which writes the zip format`);
+      throw new FileError(
+        `${resolved} was written by torch.save in its legacy (non-zip) format, which adatt does not read; re-save it in PyTorch with torch.save(torch.load(path), path), which writes the zip format`,
+      );
     }
     if (head.toString('latin1') === 'PK') {
       await callNativeAsync(() => raw.loadWeights(resolved, strict));
@@ -247,7 +249,10 @@ export class Model extends TaskModel<RawModel> {
   #readSeeds(seeds: unknown, batchSize: number): Float32Array[] {
     if (!isRecord(seeds)) optionError('seeds', `seeds must be an object keyed by task name, got ${describeValue(seeds)}`);
     const tasks = this.#nativeConfig.tasks;
-    const unknownTask = findUnknownKey(seeds, tasks.map((task) => task.name));
+    const unknownTask = findUnknownKey(
+      seeds,
+      tasks.map((task) => task.name),
+    );
     if (unknownTask !== undefined) {
       optionError(`seeds.${unknownTask}`, `seeds has no task '${unknownTask}' (tasks: ${quoteList(tasks.map((task) => task.name))})`);
     }
@@ -264,7 +269,8 @@ export class Model extends TaskModel<RawModel> {
       }
       if (seed instanceof Float32Array) return seed;
       for (let i = 0; i < seed.length; i += 1) {
-        if (typeof seed[i] !== 'number') optionError(`${field}[${i}]`, `${field}[${i}] must be a number, got ${i in seed ? describeValue(seed[i]) : 'an empty slot'}`);
+        if (typeof seed[i] !== 'number')
+          optionError(`${field}[${i}]`, `${field}[${i}] must be a number, got ${i in seed ? describeValue(seed[i]) : 'an empty slot'}`);
       }
       return Float32Array.from(seed as number[]);
     });

@@ -25,8 +25,11 @@ export function encodeSafetensors(tensors: StateDict, metadata: Record<string, s
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return [prefix, Buffer.from(json, 'utf8'),
-    ...names.map((name) => new Uint8Array(tensors[name]!.data.buffer, tensors[name]!.data.byteOffset, tensors[name]!.data.byteLength))];
+  return [
+    prefix,
+    Buffer.from(json, 'utf8'),
+    ...names.map((name) => new Uint8Array(tensors[name]!.data.buffer, tensors[name]!.data.byteOffset, tensors[name]!.data.byteLength)),
+  ];
 }
 
 function halfToFloat(bits: number): number {
@@ -83,8 +86,13 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): StateDict {
     if (!shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) fail(`tensor ${name} has an invalid shape`);
     const [begin, end] = offsets as number[];
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin! < 0 || end! > data.length ||
-      end! - begin! !== count * ELEMENT_BYTES[dtype]!) {
+    if (
+      !Number.isInteger(begin) ||
+      !Number.isInteger(end) ||
+      begin! < 0 ||
+      end! > data.length ||
+      end! - begin! !== count * ELEMENT_BYTES[dtype]!
+    ) {
       fail(`tensor ${name} has data_offsets outside the file or of the wrong size`);
     }
     tensors[name] = { shape: shape as number[], data: toFloat32(data.subarray(begin, end), dtype) };

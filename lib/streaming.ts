@@ -40,8 +40,15 @@ function placeholderRow(stream: DataStream): EncodedData {
  * (the most batches any rank's chunk has), and a rank whose part has ended takes part with empty
  * batches until every rank's has.
  */
-export async function trainStreamEpoch(trainer: RawTrainer, stream: DataStream, epoch: number, batchSize: number,
-  onProgress: ((p: RawProgress) => void) | undefined, intervalSeconds: number, group?: ProcessGroup): Promise<RawEpochResult> {
+export async function trainStreamEpoch(
+  trainer: RawTrainer,
+  stream: DataStream,
+  epoch: number,
+  batchSize: number,
+  onProgress: ((p: RawProgress) => void) | undefined,
+  intervalSeconds: number,
+  group?: ProcessGroup,
+): Promise<RawEpochResult> {
   const started = performance.now();
   const total: RawEpochResult = { steps: 0, examples: 0, skipped: 0, seconds: 0, aborted: false, loss: stream.taskNames.map(() => 0) };
   const worldSize = group?.worldSize ?? 1;
@@ -68,18 +75,27 @@ export async function trainStreamEpoch(trainer: RawTrainer, stream: DataStream, 
         // Reports may arrive after the chunk's result (they come through a thread-safe queue): they use the totals before it.
         const before = { ...total, loss: [...total.loss] };
         const batchesBefore = batchesDone;
-        const progress = onProgress && ((p: RawProgress): void => {
-          const examples = before.examples + p.examples;
-          onProgress({
-            ...p, batch: batchesBefore + p.batch, batches: Math.max(batches, batchesBefore + p.batches), examples,
-            examplesPerSecond: examples / Math.max((performance.now() - started) / 1000, 1e-9),
-            loss: p.loss.map((loss, t) => (examples > 0 ? ((before.loss[t] as number) * before.examples + loss * p.examples) / examples : 0)),
+        const progress =
+          onProgress &&
+          ((p: RawProgress): void => {
+            const examples = before.examples + p.examples;
+            onProgress({
+              ...p,
+              batch: batchesBefore + p.batch,
+              batches: Math.max(batches, batchesBefore + p.batches),
+              examples,
+              examplesPerSecond: examples / Math.max((performance.now() - started) / 1000, 1e-9),
+              loss: p.loss.map((loss, t) =>
+                examples > 0 ? ((before.loss[t] as number) * before.examples + loss * p.examples) / examples : 0,
+              ),
+            });
           });
-        });
         const pass = { shuffleKey: epoch * CHUNKS_PER_EPOCH_KEY + index, ownBatches, hasRows: encoded !== undefined };
         const done = await callNativeAsync(() => trainer.trainEpoch(chunk._raw(), epoch, progress, intervalSeconds, pass));
         const examples = total.examples + done.examples;
-        total.loss = total.loss.map((loss, t) => (examples > 0 ? (loss * total.examples + (done.loss[t] as number) * done.examples) / examples : 0));
+        total.loss = total.loss.map((loss, t) =>
+          examples > 0 ? (loss * total.examples + (done.loss[t] as number) * done.examples) / examples : 0,
+        );
         total.examples = examples;
         total.steps += done.steps;
         total.skipped += done.skipped;
@@ -116,8 +132,11 @@ function addConflict(a: RawGradientConflict | undefined, b: RawGradientConflict 
 const floats = (): GrowableArray<Float32Array> => new GrowableArray((n) => new Float32Array(n));
 
 /** Every chunk of one pass in source order with its predictions (or raw outputs); leaving the loop stops the pass. */
-export async function* chunkPredictions(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions):
-  AsyncGenerator<{ outputs: Float32Array[]; encoded: EncodedData }> {
+export async function* chunkPredictions(
+  model: RawModel | RawScriptModule,
+  stream: DataStream,
+  options: RawDatasetOptions,
+): AsyncGenerator<{ outputs: Float32Array[]; encoded: EncodedData }> {
   for await (const encoded of stream.chunks()) {
     const dataset = chunkDataset(stream, encoded);
     let outputs: Float32Array[];
@@ -139,7 +158,11 @@ export interface LabelledOutputs {
 }
 
 /** The raw outputs and labels of every row of one pass over the stream, in source order. */
-export async function streamLabelledOutputs(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<LabelledOutputs> {
+export async function streamLabelledOutputs(
+  model: RawModel | RawScriptModule,
+  stream: DataStream,
+  options: RawDatasetOptions,
+): Promise<LabelledOutputs> {
   const outputs = options.taskTypes.map(() => floats());
   const labels = options.taskTypes.map(() => floats());
   const weights = options.taskTypes.map(() => floats());
@@ -168,14 +191,24 @@ export async function streamLabelledOutputs(model: RawModel | RawScriptModule, s
 }
 
 /** Per task, evaluate's metrics over the whole stream: raw outputs and labels of all chunks, then exact metrics. */
-export async function streamMetrics(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Record<string, number>[]> {
+export async function streamMetrics(
+  model: RawModel | RawScriptModule,
+  stream: DataStream,
+  options: RawDatasetOptions,
+): Promise<Record<string, number>[]> {
   const { outputs, labels, sampleWeights, groups } = await streamLabelledOutputs(model, stream, options);
   const addon = loadAddon();
-  return callNativeAsync(() => addon.taskMetrics(outputs, labels, options.taskTypes, options.where, sampleWeights, groups, options.calibrators));
+  return callNativeAsync(() =>
+    addon.taskMetrics(outputs, labels, options.taskTypes, options.where, sampleWeights, groups, options.calibrators),
+  );
 }
 
 /** Per task, predictions of all chunks concatenated in file order. */
-export async function streamAllPredictions(model: RawModel | RawScriptModule, stream: DataStream, options: RawDatasetOptions): Promise<Float32Array[]> {
+export async function streamAllPredictions(
+  model: RawModel | RawScriptModule,
+  stream: DataStream,
+  options: RawDatasetOptions,
+): Promise<Float32Array[]> {
   const collected = options.taskTypes.map(() => floats());
   for await (const { outputs } of chunkPredictions(model, stream, options)) {
     outputs.forEach((values, t) => {

@@ -37,7 +37,12 @@ export function setThreadCount(n: number, options: ThreadOptions = {}): void {
     }
     return value;
   };
-  checkCount(n, 'n', blasLimit > 0 ? blasLimit : MAX_THREADS, blasLimit > 0 ? ` (the BLAS was built for at most ${blasLimit} threads)` : '');
+  checkCount(
+    n,
+    'n',
+    blasLimit > 0 ? blasLimit : MAX_THREADS,
+    blasLimit > 0 ? ` (the BLAS was built for at most ${blasLimit} threads)` : '',
+  );
   if (options === null || typeof options !== 'object') {
     throw new ValidationError('options', `setNumThreads: options must be an object, got ${describeValue(options)}`);
   }

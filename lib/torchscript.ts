@@ -49,7 +49,10 @@ function scriptArgument(value: unknown, field: string): unknown {
     for (let d = 0; d < shape.length; d++) {
       const extent: unknown = shape[d];
       if (typeof extent !== 'number' || !Number.isSafeInteger(extent) || extent < 0) {
-        throw new ValidationError(`${field}.shape[${d}]`, `${field}.shape[${d}] must be a non-negative integer, got ${describeValue(extent)}`);
+        throw new ValidationError(
+          `${field}.shape[${d}]`,
+          `${field}.shape[${d}] must be a non-negative integer, got ${describeValue(extent)}`,
+        );
       }
     }
     // The addon reads dtype only when it is a string, and would ignore any other value.
@@ -105,17 +108,22 @@ export class ScriptModel extends TaskModel<RawScriptModule> {
     // Array.from, not map: holes become undefined (and are rejected), and exotic arrays are copied plainly.
     const tasks = Array.from(options.tasks, (task, t) => {
       if (!isRecord(task) || typeof task.name !== 'string' || !(TASK_KINDS as readonly unknown[]).includes(task.type)) {
-        throw new ValidationError(`tasks[${t}]`, `tasks[${t}] must be { name, type: ${TASK_KINDS.map((kind) => `'${kind}'`).join(' | ')} }`);
+        throw new ValidationError(
+          `tasks[${t}]`,
+          `tasks[${t}] must be { name, type: ${TASK_KINDS.map((kind) => `'${kind}'`).join(' | ')} }`,
+        );
       }
       if (task.type === 'multiclass' && !(Number.isInteger(task.classes) && task.classes >= 2)) {
         throw new ValidationError(`tasks[${t}].classes`, `tasks[${t}].classes must be an integer >= 2`);
       }
       return { ...task };
     });
-    callNative(() => raw.configure({
-      inputs: Array.from(options.inputs),
-      tasks: tasks.map((task) => ({ name: task.name, outputs: task.type === 'multiclass' ? task.classes : 1 })),
-    }));
+    callNative(() =>
+      raw.configure({
+        inputs: Array.from(options.inputs),
+        tasks: tasks.map((task) => ({ name: task.name, outputs: task.type === 'multiclass' ? task.classes : 1 })),
+      }),
+    );
     this.#tasks = tasks;
     this.calibration = undefined;
     return this;
@@ -129,7 +137,6 @@ export class ScriptModel extends TaskModel<RawScriptModule> {
     await prepareAtomicWrite(resolved);
     await callNativeAsync(() => raw.save(resolved));
   }
-
 }
 
 /**

@@ -89,11 +89,19 @@ export interface NumberRange {
 }
 
 /** A finite number within the range, or `fallback` when omitted. */
-export function readNumber(value: unknown, field: string, fallback: number,
-  { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false, exclusiveMax = false }: NumberRange = {}): number {
+export function readNumber(
+  value: unknown,
+  field: string,
+  fallback: number,
+  { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false, exclusiveMax = false }: NumberRange = {},
+): number {
   if (value === undefined) return fallback;
-  const ok = typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isInteger(value)) &&
-    (exclusiveMin ? value > min : value >= min) && (exclusiveMax ? value < max : value <= max);
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (!integer || Number.isInteger(value)) &&
+    (exclusiveMin ? value > min : value >= min) &&
+    (exclusiveMax ? value < max : value <= max);
   if (!ok) {
     const kind = integer ? 'an integer' : 'a number';
     const range = exclusiveMin ? `> ${min}` : Number.isFinite(min) ? `>= ${min}` : 'finite';

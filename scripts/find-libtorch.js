@@ -28,8 +28,10 @@ function fromDistribution(root, source) {
   const libdir = path.join(resolved, 'lib');
   const cmakeDir = path.join(resolved, 'share', 'cmake', 'Torch');
   if (!exists(path.join(include, 'torch', 'csrc', 'api', 'include', 'torch', 'torch.h'))) {
-    throw new LibTorchNotFound(`${source}: ${resolved} has no include/torch/csrc/api/include/torch/torch.h; ` +
-      'point it at the root of a LibTorch distribution (the folder holding include/, lib/, share/).');
+    throw new LibTorchNotFound(
+      `${source}: ${resolved} has no include/torch/csrc/api/include/torch/torch.h; ` +
+        'point it at the root of a LibTorch distribution (the folder holding include/, lib/, share/).',
+    );
   }
   if (!exists(path.join(libdir, 'libtorch.so'))) {
     throw new LibTorchNotFound(`${source}: ${libdir} has no libtorch.so.`);
@@ -52,9 +54,14 @@ function fromPython() {
       stdio: ['ignore', 'pipe', 'pipe'],
     }).trim();
   } catch (err) {
-    throw new LibTorchNotFound(`LIBTORCH_USE_PYTORCH=1: \`${python} -c "import torch"\` failed ` +
-      `(${String(err.stderr || err.message).trim().split('\n').pop()}). Install torch for that interpreter ` +
-      '(pip install torch) or set PYTHON to an interpreter that has it.');
+    throw new LibTorchNotFound(
+      `LIBTORCH_USE_PYTORCH=1: \`${python} -c "import torch"\` failed ` +
+        `(${String(err.stderr || err.message)
+          .trim()
+          .split('\n')
+          .pop()}). Install torch for that interpreter ` +
+        '(pip install torch) or set PYTHON to an interpreter that has it.',
+    );
   }
   return fromDistribution(torchDir, `LIBTORCH_USE_PYTORCH=1 (${python}: ${torchDir})`);
 }
@@ -74,11 +81,14 @@ function multiarchLibDirs() {
 function fromSystem() {
   const libdir = multiarchLibDirs().find((dir) => exists(path.join(dir, 'libtorch.so')));
   const include = ['/usr/include', '/usr/local/include'].find((dir) =>
-    exists(path.join(dir, 'torch', 'csrc', 'api', 'include', 'torch', 'torch.h')));
+    exists(path.join(dir, 'torch', 'csrc', 'api', 'include', 'torch', 'torch.h')),
+  );
   if (!libdir || !include) {
-    throw new LibTorchNotFound('No LibTorch found. Install Debian\'s LibTorch (apt-get install libtorch-dev libgloo-dev), ' +
-      'or set LIBTORCH=/path/to/libtorch (an unpacked LibTorch distribution), ' +
-      'or LIBTORCH_USE_PYTORCH=1 to use the LibTorch inside an installed Python torch (CUDA builds).');
+    throw new LibTorchNotFound(
+      "No LibTorch found. Install Debian's LibTorch (apt-get install libtorch-dev libgloo-dev), " +
+        'or set LIBTORCH=/path/to/libtorch (an unpacked LibTorch distribution), ' +
+        'or LIBTORCH_USE_PYTORCH=1 to use the LibTorch inside an installed Python torch (CUDA builds).',
+    );
   }
   return {
     source: 'system',
@@ -131,7 +141,10 @@ function readInterfaceDefinitions(found) {
 
 function subdirs(dir) {
   try {
-    return fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => path.join(dir, d.name));
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => path.join(dir, d.name));
   } catch {
     return [];
   }
@@ -142,20 +155,26 @@ function subdirs(dir) {
 // packages (site-packages/nvidia/<package>/include) and a LibTorch distribution leaves to the CUDA
 // toolkit. Returns the folders to add, in search order.
 function cudaIncludeDirs(found, env) {
-  const dirs = [...new Set([
-    env.NCCL_INCLUDE_DIR, env.NCCL_HOME && path.join(env.NCCL_HOME, 'include'), env.NCCL_ROOT && path.join(env.NCCL_ROOT, 'include'),
-    ...subdirs(path.join(found.root, '..', 'nvidia')).map((dir) => path.join(dir, 'include')),
-    ...[env.CUDA_HOME, env.CUDA_PATH, '/usr/local/cuda'].filter(Boolean).map((dir) => path.join(dir, 'include')),
-  ])].filter((dir) => dir && exists(dir) && !found.includeDirs.includes(dir));
+  const dirs = [
+    ...new Set([
+      env.NCCL_INCLUDE_DIR,
+      env.NCCL_HOME && path.join(env.NCCL_HOME, 'include'),
+      env.NCCL_ROOT && path.join(env.NCCL_ROOT, 'include'),
+      ...subdirs(path.join(found.root, '..', 'nvidia')).map((dir) => path.join(dir, 'include')),
+      ...[env.CUDA_HOME, env.CUDA_PATH, '/usr/local/cuda'].filter(Boolean).map((dir) => path.join(dir, 'include')),
+    ]),
+  ].filter((dir) => dir && exists(dir) && !found.includeDirs.includes(dir));
   const searched = [...found.includeDirs, ...dirs, '/usr/include'];
   const requireHeader = (header, hint) => {
     if (!searched.some((dir) => exists(path.join(dir, header)))) {
-      throw new LibTorchNotFound(`${found.source}: this LibTorch was built with NCCL, and its c10d headers need ${header}, ` +
-        `which is in none of ${searched.join(', ')}. ${hint}`);
+      throw new LibTorchNotFound(
+        `${found.source}: this LibTorch was built with NCCL, and its c10d headers need ${header}, ` +
+          `which is in none of ${searched.join(', ')}. ${hint}`,
+      );
     }
   };
-  requireHeader('nccl.h', 'Install NCCL\'s headers (pip install nvidia-nccl-cu12 or -cu13, or libnccl-dev) or set NCCL_INCLUDE_DIR.');
-  requireHeader('cuda_runtime_api.h', 'Install the CUDA toolkit\'s headers or set CUDA_HOME.');
+  requireHeader('nccl.h', "Install NCCL's headers (pip install nvidia-nccl-cu12 or -cu13, or libnccl-dev) or set NCCL_INCLUDE_DIR.");
+  requireHeader('cuda_runtime_api.h', "Install the CUDA toolkit's headers or set CUDA_HOME.");
   return [...new Set(dirs)];
 }
 
@@ -169,8 +188,14 @@ function findLibTorch(env = process.env) {
   const definitions = readInterfaceDefinitions(found);
   const extraIncludeDirs = definitions.includes('USE_C10D_NCCL') ? cudaIncludeDirs(found, env) : [];
   return {
-    ...found, includeDirs: [...found.includeDirs, ...extraIncludeDirs], extraIncludeDirs,
-    version: readVersion(found.includeDirs), cuda, cxx11Abi: readCxx11Abi(found), libs, definitions,
+    ...found,
+    includeDirs: [...found.includeDirs, ...extraIncludeDirs],
+    extraIncludeDirs,
+    version: readVersion(found.includeDirs),
+    cuda,
+    cxx11Abi: readCxx11Abi(found),
+    libs,
+    definitions,
   };
 }
 
@@ -187,8 +212,14 @@ if (require.main === module) {
       '--extra-include': () => found.extraIncludeDirs.join(' '),
       '--libdir': () => found.libdir,
       '--cflags': () => [`-D_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}`, ...found.definitions.map((d) => `-D${d}`)].join(' '),
-      '--libs': () => [`-L${found.libdir}`, `-Wl,-rpath,${found.libdir}`, '-Wl,--no-as-needed',
-        ...found.libs.map((l) => `-l${l}`), '-Wl,--as-needed'].join(' '),
+      '--libs': () =>
+        [
+          `-L${found.libdir}`,
+          `-Wl,-rpath,${found.libdir}`,
+          '-Wl,--no-as-needed',
+          ...found.libs.map((l) => `-l${l}`),
+          '-Wl,--as-needed',
+        ].join(' '),
     };
     if (!outputs[mode]) throw new Error(`unknown option ${mode}; use one of ${Object.keys(outputs).join(', ')}`);
     process.stdout.write(`${outputs[mode]()}\n`);

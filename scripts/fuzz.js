@@ -30,9 +30,11 @@ function parseArgs(argv) {
 function random(seed) {
   let state = seed >>> 0 || 1;
   return () => {
-    state ^= state << 13; state >>>= 0;
+    state ^= state << 13;
+    state >>>= 0;
     state ^= state >>> 17;
-    state ^= state << 5; state >>>= 0;
+    state ^= state << 5;
+    state >>>= 0;
     return state / 2 ** 32;
   };
 }
@@ -54,9 +56,15 @@ function* mutations(bytes, count, next) {
 }
 
 const MODEL = {
-  kind: 'adatt', input: { dense: 3, categorical: [{ name: 'c', vocab: 5, dim: 2 }] },
-  tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'multiclass', classes: 3 }],
-  expertDims: [[6], [4]], expertsPerTask: [2, 1], sharedExperts: 1,
+  kind: 'adatt',
+  input: { dense: 3, categorical: [{ name: 'c', vocab: 5, dim: 2 }] },
+  tasks: [
+    { name: 'a', type: 'binary' },
+    { name: 'b', type: 'multiclass', classes: 3 },
+  ],
+  expertDims: [[6], [4]],
+  expertsPerTask: [2, 1],
+  sharedExperts: 1,
 };
 const BATCH = { dense: [[1, 2, 3]], categorical: [[4]] };
 
@@ -81,18 +89,22 @@ async function fuzzFiles(kind, cases, next, dir, fixtures) {
   const file = path.join(dir, `case.${kind}`);
   for (const [mutation, content] of mutations(bytes, cases, next)) {
     fs.writeFileSync(file, content);
-    await expectHandled(`${kind} ${mutation}`, async () => {
-      if (kind === 'checkpoint') {
-        const { model: loaded } = await adatt.loadCheckpoint(file);
-        await loaded.forward(BATCH);
-        loaded.dispose();
-      } else if (kind === 'weights') {
-        await model.loadWeights(file);
-      } else {
-        const scripted = await adatt.loadTorchScript(file);
-        scripted.dispose();
-      }
-    }, tally);
+    await expectHandled(
+      `${kind} ${mutation}`,
+      async () => {
+        if (kind === 'checkpoint') {
+          const { model: loaded } = await adatt.loadCheckpoint(file);
+          await loaded.forward(BATCH);
+          loaded.dispose();
+        } else if (kind === 'weights') {
+          await model.loadWeights(file);
+        } else {
+          const scripted = await adatt.loadTorchScript(file);
+          scripted.dispose();
+        }
+      },
+      tally,
+    );
   }
   model.dispose();
   return tally;
@@ -100,16 +112,38 @@ async function fuzzFiles(kind, cases, next, dir, fixtures) {
 
 function randomValue(next, depth = 0) {
   const choice = Math.floor(next() * (depth > 2 ? 6 : 8));
-  return [() => -1, () => 0, () => 1.5, () => 'x', () => null, () => 2 ** 40,
-    () => [randomValue(next, depth + 1)], () => ({ k: randomValue(next, depth + 1) })][choice]();
+  return [
+    () => -1,
+    () => 0,
+    () => 1.5,
+    () => 'x',
+    () => null,
+    () => 2 ** 40,
+    () => [randomValue(next, depth + 1)],
+    () => ({ k: randomValue(next, depth + 1) }),
+  ][choice]();
 }
 
 /** A valid config with one field replaced by a random value (or removed, or an unknown key added). */
 function mutateConfig(next) {
   const config = JSON.parse(JSON.stringify(MODEL));
-  const paths = [['kind'], ['input', 'dense'], ['input', 'categorical', 0, 'vocab'], ['input', 'categorical', 0, 'dim'],
-    ['tasks', 0, 'type'], ['tasks', 1, 'classes'], ['tasks', 0, 'name'], ['expertDims', 0, 0], ['expertDims', 1],
-    ['expertsPerTask'], ['expertsPerTask', 0], ['sharedExperts'], ['towerDims'], ['seed'], ['bogus']];
+  const paths = [
+    ['kind'],
+    ['input', 'dense'],
+    ['input', 'categorical', 0, 'vocab'],
+    ['input', 'categorical', 0, 'dim'],
+    ['tasks', 0, 'type'],
+    ['tasks', 1, 'classes'],
+    ['tasks', 0, 'name'],
+    ['expertDims', 0, 0],
+    ['expertDims', 1],
+    ['expertsPerTask'],
+    ['expertsPerTask', 0],
+    ['sharedExperts'],
+    ['towerDims'],
+    ['seed'],
+    ['bogus'],
+  ];
   const target = paths[Math.floor(next() * paths.length)];
   let holder = config;
   for (const key of target.slice(0, -1)) holder = holder[key];
@@ -121,11 +155,17 @@ function mutateConfig(next) {
 async function fuzzConfigs(cases, next) {
   const tally = { accepted: 0, rejected: 0 };
   for (let i = 0; i < cases; i += 1) {
-    await expectHandled('config', async () => {
-      const model = adatt.createModel(mutateConfig(next));
-      await model.forward(BATCH).catch((err) => { if (!(err instanceof adatt.AdattError)) throw err; });
-      model.dispose();
-    }, tally);
+    await expectHandled(
+      'config',
+      async () => {
+        const model = adatt.createModel(mutateConfig(next));
+        await model.forward(BATCH).catch((err) => {
+          if (!(err instanceof adatt.AdattError)) throw err;
+        });
+        model.dispose();
+      },
+      tally,
+    );
   }
   return tally;
 }
@@ -138,16 +178,21 @@ function malformedRow(next) {
 async function fuzzCsv(cases, next) {
   const tally = { accepted: 0, rejected: 0 };
   const spec = {
-    dense: [{ column: 'x' }], categorical: [{ column: 'c' }],
+    dense: [{ column: 'x' }],
+    categorical: [{ column: 'c' }],
     tasks: [{ name: 'y', type: 'binary', column: 'y', positive: '1' }],
   };
   for (let i = 0; i < cases; i += 1) {
     const text = `x,c,y\n1,a,1\n2,b,0\n${malformedRow(next)}\n3,a,1\n`;
-    await expectHandled('csv', async () => {
-      const table = adatt.parseCsv(text, { numeric: ['x'] });
-      const schema = adatt.fitSchema(spec, table);
-      adatt.encode(schema, table);
-    }, tally);
+    await expectHandled(
+      'csv',
+      async () => {
+        const table = adatt.parseCsv(text, { numeric: ['x'] });
+        const schema = adatt.fitSchema(spec, table);
+        adatt.encode(schema, table);
+      },
+      tally,
+    );
   }
   return tally;
 }
@@ -158,8 +203,10 @@ async function main() {
   let fixtures = args.fixtures;
   if (args.kinds.includes('torchscript') && !fixtures) {
     fixtures = dir;
-    execFileSync(process.env.ADATT_PYTHON || '/usr/bin/python3',
-      [path.join(__dirname, 'reference', 'make_torchscript_fixtures.py'), fixtures]);
+    execFileSync(process.env.ADATT_PYTHON || '/usr/bin/python3', [
+      path.join(__dirname, 'reference', 'make_torchscript_fixtures.py'),
+      fixtures,
+    ]);
   }
   const results = {};
   for (const kind of args.kinds) {

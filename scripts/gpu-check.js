@@ -31,17 +31,24 @@ function worst(a, b) {
 
 function userConfig(native) {
   const common = {
-    input: { dense: native.denseDim, categorical: native.categorical.map((f, i) => ({ name: `c${i}`, ...f })),
-      multiValued: native.multiValued.map((f, i) => ({ name: `m${i}`, ...f })) },
-    tasks: native.tasks.map((t) => (t.outputs > 1 ? { name: t.name, type: 'multiclass', classes: t.outputs } : { name: t.name, type: 'binary' })),
-    expertDims: native.expertDims, towerDims: native.towerDims,
+    input: {
+      dense: native.denseDim,
+      categorical: native.categorical.map((f, i) => ({ name: `c${i}`, ...f })),
+      multiValued: native.multiValued.map((f, i) => ({ name: `m${i}`, ...f })),
+    },
+    tasks: native.tasks.map((t) =>
+      t.outputs > 1 ? { name: t.name, type: 'multiclass', classes: t.outputs } : { name: t.name, type: 'binary' },
+    ),
+    expertDims: native.expertDims,
+    towerDims: native.towerDims,
   };
-  const extra = {
-    'adatt-sp': { expertsPerTask: native.expertsPerTask[0], nativeResidual: native.nativeResidual },
-    adatt: { expertsPerTask: native.expertsPerTask, sharedExperts: native.sharedExperts, nativeResidual: native.nativeResidual },
-    mmoe: { experts: native.sharedExperts, gateDims: native.gateDims },
-    ple: { expertsPerTask: native.expertsPerTask, sharedExperts: native.sharedExperts },
-  }[native.kind] ?? {};
+  const extra =
+    {
+      'adatt-sp': { expertsPerTask: native.expertsPerTask[0], nativeResidual: native.nativeResidual },
+      adatt: { expertsPerTask: native.expertsPerTask, sharedExperts: native.sharedExperts, nativeResidual: native.nativeResidual },
+      mmoe: { experts: native.sharedExperts, gateDims: native.gateDims },
+      ple: { expertsPerTask: native.expertsPerTask, sharedExperts: native.sharedExperts },
+    }[native.kind] ?? {};
   return { kind: native.kind, ...common, ...extra };
 }
 
@@ -56,7 +63,8 @@ async function parity() {
     const batch = { size: b.size };
     if (fixture.config.denseDim) batch.dense = new Float32Array(b.dense);
     if (fixture.config.categorical.length) batch.categorical = new Int32Array(b.categorical);
-    if (fixture.config.multiValued.length) batch.multiValued = b.multiValued.map((x) => ({ indices: new Int32Array(x.indices), offsets: new Int32Array(x.offsets) }));
+    if (fixture.config.multiValued.length)
+      batch.multiValued = b.multiValued.map((x) => ({ indices: new Int32Array(x.indices), offsets: new Int32Array(x.offsets) }));
     const seeds = Object.fromEntries(fixture.config.tasks.map((t, i) => [t.name, new Float32Array(fixture.seeds[i])]));
     const [cpu, onDevice] = [adatt.createModel(userConfig(fixture.config)), adatt.createModel(userConfig(fixture.config))];
     for (const model of [cpu, onDevice]) await model.loadWeights(path.join(dir, `${name}.weights.pt`));
@@ -86,8 +94,16 @@ function worstOver(a, b) {
 async function checkpointAcrossDevices() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adatt-gpu-ckpt-'));
   const config = {
-    kind: 'adatt-sp', input: { dense: 8 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
-    expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2, seed: 3,
+    kind: 'adatt-sp',
+    input: { dense: 8 },
+    tasks: [
+      { name: 'a', type: 'binary' },
+      { name: 'b', type: 'binary' },
+    ],
+    expertDims: [[16], [8]],
+    towerDims: [4],
+    expertsPerTask: 2,
+    seed: 3,
   };
   const options = { batchSize: 128, seed: 1, optimizer: { type: 'adam', lr: 0.01 }, threads: 1 };
   const { dataset, probe } = smallData(2048);
@@ -100,8 +116,11 @@ async function checkpointAcrossDevices() {
   const [expected, resumed] = [await whole.forward(probe), await saved.model.forward(probe)];
   const drift = worstOver(resumed, expected);
   // One thread on the CPU reproduces the run exactly; another device's kernels round differently.
-  record(`cpu checkpoint resumed on ${device}: outputs vs the uninterrupted cpu run`, drift.toExponential(2),
-    drift <= (device === 'cpu' ? 0 : 1e-3));
+  record(
+    `cpu checkpoint resumed on ${device}: outputs vs the uninterrupted cpu run`,
+    drift.toExponential(2),
+    drift <= (device === 'cpu' ? 0 : 1e-3),
+  );
   const back = path.join(dir, 'back.adatt');
   await adatt.saveCheckpoint(back, saved.model);
   const reloaded = await adatt.loadCheckpoint(back, { device: 'cpu' });
@@ -117,7 +136,9 @@ async function distributedOnDevice() {
   const runWorkers = async (count, env) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adatt-gpu-ddp-'));
     const codes = await adatt.launch({
-      nproc: count, command: process.execPath, args: [worker],
+      nproc: count,
+      command: process.execPath,
+      args: [worker],
       env: { ...process.env, ADATT_DIST: path.join(ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: String(64 / count), TEST_EPOCHS: '2', ...env },
     });
     if (codes.some((code) => code !== 0)) throw new Error(`distributed workers exited with ${codes.join(', ')}`);
@@ -131,8 +152,11 @@ async function distributedOnDevice() {
     const reference = await runWorkers(1, { TEST_DEVICE: 'cpu', TEST_CUDA_BACKEND: 'gloo', ...extra });
     const group = await runWorkers(nproc, { TEST_DEVICE: device, TEST_CUDA_BACKEND: cudaBackend, ...extra });
     const drift = worstOver(group.weights, reference.weights);
-    record(`data-parallel on ${device}${tables ? ' with row-sparse tables' : ''}, ${nproc} process(es) over ${group.backends.join('+')}: weights vs 1 cpu process`,
-      drift.toExponential(2), drift < (device === 'cpu' ? 1e-5 : 1e-3) && group.backends.includes(cudaBackend));
+    record(
+      `data-parallel on ${device}${tables ? ' with row-sparse tables' : ''}, ${nproc} process(es) over ${group.backends.join('+')}: weights vs 1 cpu process`,
+      drift.toExponential(2),
+      drift < (device === 'cpu' ? 1e-5 : 1e-3) && group.backends.includes(cudaBackend),
+    );
   }
 }
 
@@ -147,30 +171,55 @@ async function sparseTablesOnDevice() {
   const categorical = Int32Array.from({ length: size }, () => Math.floor(next() * 100000));
   const indices = Int32Array.from({ length: size * 2 }, () => Math.floor(next() * 50));
   const offsets = Int32Array.from({ length: size }, (_, i) => 2 * i);
-  const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[4 * i + t] + (categorical[i] % 3) / 3 > 0.5 ? 1 : 0)));
+  const labels = [0, 1].map((t) =>
+    Float32Array.from({ length: size }, (_, i) => (dense[4 * i + t] + (categorical[i] % 3) / 3 > 0.5 ? 1 : 0)),
+  );
   const dataset = adatt.TensorDataset.fromEncoded({ size, dense, categorical, multiValued: [{ indices, offsets }], labels });
   const config = {
-    kind: 'adatt-sp', input: { dense: 4, categorical: [{ name: 'id', vocab: 100000, dim: 8 }], multiValued: [{ name: 'bag', vocab: 50, dim: 4 }] },
-    tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }], expertDims: [[16], [8]], towerDims: [4], expertsPerTask: 2, seed: 5,
+    kind: 'adatt-sp',
+    input: { dense: 4, categorical: [{ name: 'id', vocab: 100000, dim: 8 }], multiValued: [{ name: 'bag', vocab: 50, dim: 4 }] },
+    tasks: [
+      { name: 'a', type: 'binary' },
+      { name: 'b', type: 'binary' },
+    ],
+    expertDims: [[16], [8]],
+    towerDims: [4],
+    expertsPerTask: 2,
+    seed: 5,
   };
   for (const type of ['adam', 'rowwise-adagrad']) {
     const trained = async (where) => {
       const model = adatt.createModel(config);
-      await adatt.fit(model, dataset, { epochs: 2, batchSize: 256, seed: 2, threads: 1, device: where, embeddingOptimizer: { type, lr: 0.05 } });
+      await adatt.fit(model, dataset, {
+        epochs: 2,
+        batchSize: 256,
+        seed: 2,
+        threads: 1,
+        device: where,
+        embeddingOptimizer: { type, lr: 0.05 },
+      });
       await model.to('cpu');
       const weights = await model.stateDict();
       model.dispose();
       return weights;
     };
     const drift = worstOver(await trained(device), await trained('cpu'));
-    record(`row-sparse tables (${type}) trained on ${device}: weights vs cpu`, drift.toExponential(2), drift < (device === 'cpu' ? 1e-6 : 1e-3));
+    record(
+      `row-sparse tables (${type}) trained on ${device}: weights vs cpu`,
+      drift.toExponential(2),
+      drift < (device === 'cpu' ? 1e-6 : 1e-3),
+    );
   }
   dataset.dispose();
 }
 
 const HEADLINE = {
-  kind: 'adatt-sp', input: { dense: 128 }, tasks: [0, 1, 2].map((t) => ({ name: `t${t}`, type: 'binary' })),
-  expertDims: [[256], [128]], towerDims: [64], expertsPerTask: 2,
+  kind: 'adatt-sp',
+  input: { dense: 128 },
+  tasks: [0, 1, 2].map((t) => ({ name: `t${t}`, type: 'binary' })),
+  expertDims: [[256], [128]],
+  towerDims: [64],
+  expertsPerTask: 2,
 };
 
 async function headline() {
@@ -180,13 +229,30 @@ async function headline() {
   const data = adatt.TensorDataset.fromEncoded({ size, dense, labels });
   const model = adatt.createModel(HEADLINE);
   const result = await adatt.fit(model, data, { epochs: 4, batchSize: 1024, device, threads: 2 });
-  const rates = result.epochs.slice(1).map((e) => e.examplesPerSecond).sort((x, y) => x - y);
+  const rates = result.epochs
+    .slice(1)
+    .map((e) => e.examplesPerSecond)
+    .sort((x, y) => x - y);
   const ours = rates[1];
   const auc = (await adatt.evaluate(model, data)).t0.auc;
   record(`training on ${device} learns (AUC of task t0)`, auc.toFixed(3), auc > 0.9);
-  const peer = JSON.parse(execFileSync(python, [path.join(ROOT, 'scripts/gpu_peer.py'), JSON.stringify({
-    config: adatt.normalizeModelConfig(HEADLINE), device, size, batch: 1024, epochs: 4, threads: 2,
-  })], { encoding: 'utf8' })).examplesPerSecond;
+  const peer = JSON.parse(
+    execFileSync(
+      python,
+      [
+        path.join(ROOT, 'scripts/gpu_peer.py'),
+        JSON.stringify({
+          config: adatt.normalizeModelConfig(HEADLINE),
+          device,
+          size,
+          batch: 1024,
+          epochs: 4,
+          threads: 2,
+        }),
+      ],
+      { encoding: 'utf8' },
+    ),
+  ).examplesPerSecond;
   record(`headline training, ours (examples/s, ${device})`, Math.round(ours).toLocaleString(), true);
   record(`headline training, Python reference (examples/s, ${device})`, Math.round(peer).toLocaleString(), true);
   record('headline training, ours / reference', `${(ours / peer).toFixed(2)}x`, true);

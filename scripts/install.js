@@ -56,6 +56,8 @@ console.log(`adatt: compiling with ${args[2]} parallel jobs (set JOBS to choose)
 const command = nodeGyp ? [process.execPath, [nodeGyp, ...args]] : ['node-gyp', args];
 const result = spawnSync(command[0], command[1], { cwd: root, stdio: 'inherit' });
 if (result.error || result.status !== 0) {
-  console.error(`adatt: the source build failed${result.error ? ` (${result.error.message})` : ''}; see the output above and docs/install.md`);
+  console.error(
+    `adatt: the source build failed${result.error ? ` (${result.error.message})` : ''}; see the output above and docs/install.md`,
+  );
   process.exit(result.status || 1);
 }

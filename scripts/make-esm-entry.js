@@ -6,7 +6,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const dist = path.join(__dirname, '..', 'dist');
-const names = Object.keys(require(dist)).filter((name) => name !== 'default' && name !== '__esModule').sort();
-fs.writeFileSync(path.join(dist, 'index.mjs'),
-  `import adatt from './index.js';\nexport const { ${names.join(', ')} } = adatt;\nexport default adatt;\n`);
+const names = Object.keys(require(dist))
+  .filter((name) => name !== 'default' && name !== '__esModule')
+  .sort();
+fs.writeFileSync(
+  path.join(dist, 'index.mjs'),
+  `import adatt from './index.js';\nexport const { ${names.join(', ')} } = adatt;\nexport default adatt;\n`,
+);
 fs.writeFileSync(path.join(dist, 'index.d.mts'), "export * from './index.js';\n");

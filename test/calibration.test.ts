@@ -7,8 +7,26 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  calibrate, CALIBRATION_METHODS, createModel, encode, evaluate, fit, fitSchema, loadCheckpoint, modelSections, openStream, parseCsv,
-  predict, reliabilityCurves, saveCheckpoint, TensorDataset, ValidationError, type Calibration, type Model, type ModelConfig, type SchemaSpec,
+  calibrate,
+  CALIBRATION_METHODS,
+  createModel,
+  encode,
+  evaluate,
+  fit,
+  fitSchema,
+  loadCheckpoint,
+  modelSections,
+  openStream,
+  parseCsv,
+  predict,
+  reliabilityCurves,
+  saveCheckpoint,
+  TensorDataset,
+  ValidationError,
+  type Calibration,
+  type Model,
+  type ModelConfig,
+  type SchemaSpec,
 } from '../lib';
 import { loadAddon } from '../lib/addon';
 import { errorOf, rejectionOf } from './data/helpers';
@@ -19,8 +37,16 @@ const work = makeTempDir('calibration');
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 const CONFIG: ModelConfig = {
-  kind: 'mmoe', input: { dense: 4 }, tasks: [{ name: 'click', type: 'binary' }, { name: 'time', type: 'regression' }],
-  expertDims: [[16]], towerDims: [8], experts: 2, seed: 7,
+  kind: 'mmoe',
+  input: { dense: 4 },
+  tasks: [
+    { name: 'click', type: 'binary' },
+    { name: 'time', type: 'regression' },
+  ],
+  expertDims: [[16]],
+  towerDims: [8],
+  experts: 2,
+  seed: 7,
 };
 
 /**
@@ -28,7 +54,10 @@ const CONFIG: ModelConfig = {
  * miscalibrated model for Platt to fix. Every row appears three times (tied logits), some labels are
  * missing, and optional sample weights.
  */
-async function miscalibrated(seed: number, weighted: boolean): Promise<{ model: Model; data: TensorDataset; logits: Float32Array; labels: Float32Array; weights?: Float32Array }> {
+async function miscalibrated(
+  seed: number,
+  weighted: boolean,
+): Promise<{ model: Model; data: TensorDataset; logits: Float32Array; labels: Float32Array; weights?: Float32Array }> {
   const next = seededUniform(seed);
   const distinct = 400;
   const model = createModel(CONFIG);
@@ -36,20 +65,32 @@ async function miscalibrated(seed: number, weighted: boolean): Promise<{ model: 
   const dense = new Float32Array(distinct * 3 * 4);
   for (let copy = 0; copy < 3; copy++) dense.set(features, copy * features.length);
   const size = distinct * 3;
-  const logits = (await model.forward({ dense: Array.from({ length: size }, (_, r) => Array.from(dense.subarray(r * 4, r * 4 + 4))) })).click!;
+  const logits = (await model.forward({ dense: Array.from({ length: size }, (_, r) => Array.from(dense.subarray(r * 4, r * 4 + 4))) }))
+    .click!;
   // Spread the logits so that the labels depend on them strongly.
   const spread = Math.max(...Array.from(logits, Math.abs));
-  const labels = Float32Array.from(logits, (z, r) => (r % 37 === 0 ? NaN : next() < 1 / (1 + Math.exp(-(3 * z / spread - 0.5))) ? 1 : 0));
+  const labels = Float32Array.from(logits, (z, r) => (r % 37 === 0 ? NaN : next() < 1 / (1 + Math.exp(-((3 * z) / spread - 0.5))) ? 1 : 0));
   const weights = weighted ? Float32Array.from({ length: size }, () => 0.25 + 2 * next()) : undefined;
-  const data = TensorDataset.fromEncoded({
-    size, dense, labels: [labels, Float32Array.from({ length: size }, () => next())],
-    ...(weights ? { sampleWeights: [weights, new Float32Array(size).fill(1)] } : {}),
-  }, { taskNames: ['click', 'time'] });
+  const data = TensorDataset.fromEncoded(
+    {
+      size,
+      dense,
+      labels: [labels, Float32Array.from({ length: size }, () => next())],
+      ...(weights ? { sampleWeights: [weights, new Float32Array(size).fill(1)] } : {}),
+    },
+    { taskNames: ['click', 'time'] },
+  );
   return { model, data, logits, labels, weights };
 }
 
-function reference(logits: Float32Array, labels: Float32Array, weights?: Float32Array): {
-  temperature: number; platt: { scale: number; bias: number }; isotonic: (number | null)[];
+function reference(
+  logits: Float32Array,
+  labels: Float32Array,
+  weights?: Float32Array,
+): {
+  temperature: number;
+  platt: { scale: number; bias: number };
+  isotonic: (number | null)[];
 } {
   const file = (name: string, values: Float32Array): string => {
     const target = path.join(work, name);
@@ -60,37 +101,43 @@ function reference(logits: Float32Array, labels: Float32Array, weights?: Float32
 }
 
 describe('calibrators against an independent reference', () => {
-  it.each([false, true])('fit temperature, Platt and isotonic maps by maximum likelihood and PAV (sample weights: %s)', async (weighted) => {
-    const { model, data, logits, labels, weights } = await miscalibrated(weighted ? 11 : 5, weighted);
-    const expected = reference(logits, labels, weights);
-    const raw = await predict(model, data);
-    for (const method of CALIBRATION_METHODS) {
-      const { calibration } = await calibrate(model, data, { method });
-      expect(Object.keys(calibration)).toEqual(['click']);
-      const fitted = calibration.click!;
-      expect(fitted.method).toBe(method);
-      model.calibration = calibration;
-      const calibrated = (await predict(model, data)).click!;
-      expect((await predict(model, data, { calibrated: false })).click).toEqual(raw.click);
-      expect((await predict(model, data)).time).toEqual(raw.time);
-      for (let r = 0; r < logits.length; r++) {
-        const z = logits[r]!;
-        const want = method === 'temperature' ? 1 / (1 + Math.exp(-z / expected.temperature))
-          : method === 'platt' ? 1 / (1 + Math.exp(-(expected.platt.scale * z + expected.platt.bias)))
-            : expected.isotonic[r];
-        if (want === null) continue; // isotonic: rows without a label have no fitted value of their own
-        expect(calibrated[r]).toBeCloseTo(want!, 6);
+  it.each([false, true])(
+    'fit temperature, Platt and isotonic maps by maximum likelihood and PAV (sample weights: %s)',
+    async (weighted) => {
+      const { model, data, logits, labels, weights } = await miscalibrated(weighted ? 11 : 5, weighted);
+      const expected = reference(logits, labels, weights);
+      const raw = await predict(model, data);
+      for (const method of CALIBRATION_METHODS) {
+        const { calibration } = await calibrate(model, data, { method });
+        expect(Object.keys(calibration)).toEqual(['click']);
+        const fitted = calibration.click!;
+        expect(fitted.method).toBe(method);
+        model.calibration = calibration;
+        const calibrated = (await predict(model, data)).click!;
+        expect((await predict(model, data, { calibrated: false })).click).toEqual(raw.click);
+        expect((await predict(model, data)).time).toEqual(raw.time);
+        for (let r = 0; r < logits.length; r++) {
+          const z = logits[r]!;
+          const want =
+            method === 'temperature'
+              ? 1 / (1 + Math.exp(-z / expected.temperature))
+              : method === 'platt'
+                ? 1 / (1 + Math.exp(-(expected.platt.scale * z + expected.platt.bias)))
+                : expected.isotonic[r];
+          if (want === null) continue; // isotonic: rows without a label have no fitted value of their own
+          expect(calibrated[r]).toBeCloseTo(want!, 6);
+        }
+        if (fitted.method === 'temperature') expect(fitted.temperature).toBeCloseTo(expected.temperature, 6);
+        if (fitted.method === 'platt') {
+          expect(fitted.scale).toBeCloseTo(expected.platt.scale, 6);
+          expect(fitted.bias).toBeCloseTo(expected.platt.bias, 6);
+          expect(fitted.scale).toBeGreaterThan(1.5); // the labels follow a logit three times steeper (and rescaled)
+        }
       }
-      if (fitted.method === 'temperature') expect(fitted.temperature).toBeCloseTo(expected.temperature, 6);
-      if (fitted.method === 'platt') {
-        expect(fitted.scale).toBeCloseTo(expected.platt.scale, 6);
-        expect(fitted.bias).toBeCloseTo(expected.platt.bias, 6);
-        expect(fitted.scale).toBeGreaterThan(1.5); // the labels follow a logit three times steeper (and rescaled)
-      }
-    }
-    model.dispose();
-    data.dispose();
-  });
+      model.dispose();
+      data.dispose();
+    },
+  );
 
   it('lowers log loss and ECE on the rows it was fitted on, and reports curves that match evaluate', async () => {
     const { model, data } = await miscalibrated(3, false);
@@ -134,10 +181,13 @@ describe('calibrators of degenerate outputs', () => {
 describe('calibration over a stream', () => {
   it('fits the same calibrators and curves as over the same rows in memory, and evaluates them alike', async () => {
     const next = seededUniform(21);
-    const csv = ['x,y,click', ...Array.from({ length: 900 }, () => {
-      const [x, y] = [next() * 2 - 1, next() * 2 - 1];
-      return `${x.toFixed(4)},${y.toFixed(4)},${next() < 1 / (1 + Math.exp(-(2 * x - y))) ? 1 : 0}`;
-    })].join('\n');
+    const csv = [
+      'x,y,click',
+      ...Array.from({ length: 900 }, () => {
+        const [x, y] = [next() * 2 - 1, next() * 2 - 1];
+        return `${x.toFixed(4)},${y.toFixed(4)},${next() < 1 / (1 + Math.exp(-(2 * x - y))) ? 1 : 0}`;
+      }),
+    ].join('\n');
     const spec: SchemaSpec = { dense: ['x', 'y'], tasks: [{ name: 'click', type: 'binary', column: 'click', positive: 1 }] };
     const table = parseCsv(csv);
     const schema = fitSchema(spec, table);
@@ -205,24 +255,33 @@ describe('calibration with the model', () => {
       [{ click: { method: 'isotonic', logits: [0], probabilities: [1.5] } }, 'calibration.click.probabilities', /\[0, 1\]/],
     ];
     for (const [value, field, message] of cases) {
-      const error = errorOf(() => { model.calibration = value as Calibration; }, ValidationError);
+      const error = errorOf(() => {
+        model.calibration = value as Calibration;
+      }, ValidationError);
       expect(error.field).toBe(field);
       expect(error.message).toMatch(message);
     }
     expect(model.calibration).toBeUndefined();
-    const data = TensorDataset.fromEncoded({ size: 4, dense: new Float32Array(16), labels: [Float32Array.of(1, 1, 1, 1), new Float32Array(4)] });
+    const data = TensorDataset.fromEncoded({
+      size: 4,
+      dense: new Float32Array(16),
+      labels: [Float32Array.of(1, 1, 1, 1), new Float32Array(4)],
+    });
     expect((await rejectionOf(calibrate(model, data, { tasks: ['time'] }), ValidationError)).field).toBe('tasks[0]');
     expect((await rejectionOf(calibrate(model, data, { method: 'beta' as never }), ValidationError)).field).toBe('method');
     // One class only: nothing to calibrate against.
     await expect(calibrate(model, data)).rejects.toThrow(/both classes/);
-    await expect(loadAddon().fitCalibrators([Float32Array.of(0, 1)], [Float32Array.of(0, 1, 1)], undefined, ['platt']))
-      .rejects.toThrow(/one output and one weight per label/);
-    await expect(loadAddon().fitCalibrators([Float32Array.of(0, NaN, 1)], [Float32Array.of(0, 1, 1)], undefined, ['platt']))
-      .rejects.toThrow(/finite outputs/);
+    await expect(loadAddon().fitCalibrators([Float32Array.of(0, 1)], [Float32Array.of(0, 1, 1)], undefined, ['platt'])).rejects.toThrow(
+      /one output and one weight per label/,
+    );
+    await expect(
+      loadAddon().fitCalibrators([Float32Array.of(0, NaN, 1)], [Float32Array.of(0, 1, 1)], undefined, ['platt']),
+    ).rejects.toThrow(/finite outputs/);
     // The addon checks calibrators itself too: knots out of order are refused, not interpolated.
     const badKnots = { method: 'isotonic' as const, scale: 1, bias: 0, knotLogits: [1, 0], knotProbabilities: [0.2, 0.3] };
-    await expect(loadAddon().reliabilityCurves([Float32Array.of(0)], [Float32Array.of(1)], undefined, [badKnots]))
-      .rejects.toThrow(/increasing knot logits/);
+    await expect(loadAddon().reliabilityCurves([Float32Array.of(0)], [Float32Array.of(1)], undefined, [badKnots])).rejects.toThrow(
+      /increasing knot logits/,
+    );
     model.dispose();
     data.dispose();
   });

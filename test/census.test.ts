@@ -6,8 +6,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createModel, evaluate, fit, loadCensusIncome, modelSections, predict, setNumThreads, TensorDataset,
-  type ModelConfig, type ModelKind,
+  createModel,
+  evaluate,
+  fit,
+  loadCensusIncome,
+  modelSections,
+  predict,
+  setNumThreads,
+  TensorDataset,
+  type ModelConfig,
+  type ModelKind,
 } from '../lib';
 import { makeTempDir, REPO_ROOT, runPython } from './helpers/reference';
 
@@ -44,22 +52,27 @@ describe('census-income (UCI KDD)', () => {
     expect(splits.train.bytes).toBeLessThan(60e6);
   });
 
-  it.each(Object.keys(KIND_OPTIONS) as ModelKind[])('trains %s end to end', async (kind) => {
-    const config = { kind, ...sections, expertDims: [[32], [16]], towerDims: [8], ...KIND_OPTIONS[kind] } as ModelConfig;
-    using model = createModel(config);
-    const result = await fit(model, splits.train, { epochs: 1, batchSize: 1024, optimizer: { lr: 0.004 } });
-    expect(result.steps).toBe(Math.ceil(199_523 / 1024));
-    const metrics = await evaluate(model, splits.test);
-    expect(metrics.income!.auc).toBeGreaterThan(0.88);
-    expect(metrics.marital!.auc).toBeGreaterThan(0.95);
-    expect(metrics.education!.auc).toBeGreaterThan(0.8);
-    for (const task of Object.values(metrics)) expect(task.ne).toBeLessThan(1);
-  }, 120_000);
+  it.each(Object.keys(KIND_OPTIONS) as ModelKind[])(
+    'trains %s end to end',
+    async (kind) => {
+      const config = { kind, ...sections, expertDims: [[32], [16]], towerDims: [8], ...KIND_OPTIONS[kind] } as ModelConfig;
+      using model = createModel(config);
+      const result = await fit(model, splits.train, { epochs: 1, batchSize: 1024, optimizer: { lr: 0.004 } });
+      expect(result.steps).toBe(Math.ceil(199_523 / 1024));
+      const metrics = await evaluate(model, splits.test);
+      expect(metrics.income!.auc).toBeGreaterThan(0.88);
+      expect(metrics.marital!.auc).toBeGreaterThan(0.95);
+      expect(metrics.education!.auc).toBeGreaterThan(0.8);
+      for (const task of Object.values(metrics)) expect(task.ne).toBeLessThan(1);
+    },
+    120_000,
+  );
 
   it('computes AUC and NE exactly as an independent implementation on the same predictions', async () => {
     using model = createModel({ kind: 'adatt-sp', ...sections, expertDims: [[16]], towerDims: [8], expertsPerTask: 1 });
     const result = await fit(model, splits.train.subset(Int32Array.from({ length: 40_000 }, (_, i) => i * 4)), {
-      epochs: 1, batchSize: 512,
+      epochs: 1,
+      batchSize: 512,
     });
     expect(result.steps).toBeGreaterThan(0);
     const [metrics, predictions] = await Promise.all([evaluate(model, splits.test), predict(model, splits.test)]);

@@ -3,8 +3,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  CHECKPOINT_FORMAT_VERSION, createModel, FileError, fit, loadCheckpoint, saveCheckpoint, setNumThreads, TensorDataset,
-  type FitOptions, type ModelConfig,
+  CHECKPOINT_FORMAT_VERSION,
+  createModel,
+  FileError,
+  fit,
+  loadCheckpoint,
+  saveCheckpoint,
+  setNumThreads,
+  TensorDataset,
+  type FitOptions,
+  type ModelConfig,
 } from '../lib';
 import type { EncodedData } from '../lib/data/types';
 import { seededUniform } from './helpers/random';
@@ -13,7 +21,10 @@ import { makeTempDir } from './helpers/reference';
 const CONFIG: ModelConfig = {
   kind: 'ple',
   input: { dense: 3, categorical: [{ name: 'g', vocab: 4, dim: 2 }] },
-  tasks: [{ name: 'a', type: 'binary' }, { name: 'k', type: 'multiclass', classes: 3 }],
+  tasks: [
+    { name: 'a', type: 'binary' },
+    { name: 'k', type: 'multiclass', classes: 3 },
+  ],
   expertDims: [[12], [6]],
   towerDims: [4],
   expertsPerTask: [1, 2],
@@ -57,8 +68,13 @@ describe('checkpoints', () => {
     using train = TensorDataset.fromEncoded(data(700, 1));
     using valid = TensorDataset.fromEncoded(data(200, 2));
     const options: FitOptions = {
-      epochs: 5, batchSize: 50, seed: 11, validation: valid, optimizer: { type: 'adamw', lr: 0.02, weightDecay: 0.01 },
-      schedule: { type: 'cosine', warmupSteps: 5 }, earlyStopping: { metric: 'auc', task: 'a', patience: 10 },
+      epochs: 5,
+      batchSize: 50,
+      seed: 11,
+      validation: valid,
+      optimizer: { type: 'adamw', lr: 0.02, weightDecay: 0.01 },
+      schedule: { type: 'cosine', warmupSteps: 5 },
+      earlyStopping: { metric: 'auc', task: 'a', patience: 10 },
     };
     using straight = createModel(CONFIG);
     const uninterrupted = await fit(straight, train, options);
@@ -67,8 +83,12 @@ describe('checkpoints', () => {
     const controller = new AbortController();
     using first = createModel(CONFIG);
     const partial = await fit(first, train, {
-      ...options, checkpoint: { dir, keepLast: 2 }, signal: controller.signal,
-      onEpoch: (summary) => { if (summary.epoch === 1) controller.abort(); },
+      ...options,
+      checkpoint: { dir, keepLast: 2 },
+      signal: controller.signal,
+      onEpoch: (summary) => {
+        if (summary.epoch === 1) controller.abort();
+      },
     });
     expect(partial.aborted).toBe(true);
     expect(partial.checkpoints.map((f) => path.basename(f))).toEqual(['epoch-0000.adatt', 'epoch-0001.adatt']);
@@ -88,13 +108,22 @@ describe('checkpoints', () => {
     using model = createModel(CONFIG);
     const dir = makeTempDir('keep');
     const result = await fit(model, train, {
-      epochs: 6, batchSize: 50, validation: valid, earlyStopping: { metric: 'logLoss', task: 'k', patience: 10 },
+      epochs: 6,
+      batchSize: 50,
+      validation: valid,
+      earlyStopping: { metric: 'logLoss', task: 'k', patience: 10 },
       checkpoint: { dir, keepLast: 1, keepBest: 2 },
     });
-    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.adatt')).sort();
+    const files = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.adatt'))
+      .sort();
     expect(files).toEqual(result.checkpoints.map((f) => path.basename(f)).sort());
     expect(files).toContain('epoch-0005.adatt');
-    const best = [...result.epochs].sort((x, y) => x.monitored! - y.monitored!).slice(0, 2).map((e) => e.epoch);
+    const best = [...result.epochs]
+      .sort((x, y) => x.monitored! - y.monitored!)
+      .slice(0, 2)
+      .map((e) => e.epoch);
     for (const epoch of best) expect(files).toContain(`epoch-${String(epoch).padStart(4, '0')}.adatt`);
     expect(files.length).toBeLessThanOrEqual(3);
     expect(fs.readdirSync(dir).some((f) => f.includes('.tmp-'))).toBe(false);

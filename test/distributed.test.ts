@@ -19,7 +19,9 @@ interface RankResult {
 async function run(nproc: number, batch: number, extraEnv: Record<string, string> = {}): Promise<{ codes: number[]; dir: string }> {
   const dir = makeTempDir(`ddp-${nproc}`);
   const codes = await launch({
-    nproc, command: process.execPath, args: [WORKER],
+    nproc,
+    command: process.execPath,
+    args: [WORKER],
     env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: String(batch), ...extraEnv },
   });
   return { codes, dir };
@@ -65,20 +67,24 @@ describe('distributed data-parallel training', () => {
     expect(rank1.validation).toEqual(rank0.validation);
   }, 120_000);
 
-  it.each(['adam', 'rowwise-adagrad'])('exchanges only touched table rows (%s): 2 processes reach the weights of 1', async (type) => {
-    const single = await run(1, 64, { TEST_TABLES: type, TEST_EPOCHS: '2' });
-    const pair = await run(2, 32, { TEST_TABLES: type, TEST_EPOCHS: '2' });
-    expect(single.codes).toEqual([0]);
-    expect(pair.codes).toEqual([0, 0]);
-    const one = read(single.dir, 0);
-    const [rank0, rank1] = [read(pair.dir, 0), read(pair.dir, 1)];
-    expect(Object.keys(one.weights)).toContain('bag_embeddings.0.weight');
-    for (const [name, values] of Object.entries(one.weights)) {
-      const worst = Math.max(...values.map((v, i) => Math.abs(v - rank0.weights[name]![i]!)));
-      expect(worst, name).toBeLessThan(1e-5);
-      expect(rank1.weights[name]).toEqual(rank0.weights[name]);
-    }
-  }, 120_000);
+  it.each(['adam', 'rowwise-adagrad'])(
+    'exchanges only touched table rows (%s): 2 processes reach the weights of 1',
+    async (type) => {
+      const single = await run(1, 64, { TEST_TABLES: type, TEST_EPOCHS: '2' });
+      const pair = await run(2, 32, { TEST_TABLES: type, TEST_EPOCHS: '2' });
+      expect(single.codes).toEqual([0]);
+      expect(pair.codes).toEqual([0, 0]);
+      const one = read(single.dir, 0);
+      const [rank0, rank1] = [read(pair.dir, 0), read(pair.dir, 1)];
+      expect(Object.keys(one.weights)).toContain('bag_embeddings.0.weight');
+      for (const [name, values] of Object.entries(one.weights)) {
+        const worst = Math.max(...values.map((v, i) => Math.abs(v - rank0.weights[name]![i]!)));
+        expect(worst, name).toBeLessThan(1e-5);
+        expect(rank1.weights[name]).toEqual(rank0.weights[name]);
+      }
+    },
+    120_000,
+  );
 
   it('trains on a stream with each rank reading its own shards, ranks ending at different chunks', async () => {
     const dir = makeTempDir('ddp-stream');
@@ -109,33 +115,61 @@ describe('distributed data-parallel training', () => {
     ['optimizer', 'optimizer', /"type":"adam".*rank 1 has .*"type":"sgd"/],
     ['batch', 'batchSize', /rank 0 has 32, rank 1 has 64/],
     ['vocab', 'model.categorical', /rank 0 has \[\{"vocab":50,"dim":4\}\], rank 1 has \[\{"vocab":51,"dim":4\}\]/],
-  ])('fails every rank with a ValidationError when rank 1 differs in %s', async (what, field, values) => {
-    const started = Date.now();
-    const { codes, dir } = await run(2, 32, { TEST_MISMATCH: what, ...(what === 'vocab' ? { TEST_TABLES: 'adam' } : {}) });
-    expect(codes).toEqual([1, 1]); // an error, not a signal
-    for (const rank of [0, 1]) {
-      const error = JSON.parse(fs.readFileSync(path.join(dir, `error-${rank}.json`), 'utf8')) as { name: string; field: string; message: string };
-      expect(error.name).toBe('ValidationError');
-      expect(error.field).toBe(field);
-      expect(error.message).toMatch(new RegExp(`^fit: the ranks disagree on ${field.replace('.', '\\.')}: `));
-      expect(error.message).toMatch(values);
-    }
-    expect(Date.now() - started).toBeLessThan(30_000);
-  }, 60_000);
+  ])(
+    'fails every rank with a ValidationError when rank 1 differs in %s',
+    async (what, field, values) => {
+      const started = Date.now();
+      const { codes, dir } = await run(2, 32, { TEST_MISMATCH: what, ...(what === 'vocab' ? { TEST_TABLES: 'adam' } : {}) });
+      expect(codes).toEqual([1, 1]); // an error, not a signal
+      for (const rank of [0, 1]) {
+        const error = JSON.parse(fs.readFileSync(path.join(dir, `error-${rank}.json`), 'utf8')) as {
+          name: string;
+          field: string;
+          message: string;
+        };
+        expect(error.name).toBe('ValidationError');
+        expect(error.field).toBe(field);
+        expect(error.message).toMatch(new RegExp(`^fit: the ranks disagree on ${field.replace('.', '\\.')}: `));
+        expect(error.message).toMatch(values);
+      }
+      expect(Date.now() - started).toBeLessThan(30_000);
+    },
+    60_000,
+  );
 
   it('names the signal that killed a worker, with its last stderr lines', async () => {
     const dir = makeTempDir('ddp-signal');
     const workers = await launchWorkers({
-      nproc: 2, command: process.execPath, args: [WORKER],
-      env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: '16', TEST_MODE: 'die-after-epoch', TEST_TIMEOUT_MS: '4000' },
+      nproc: 2,
+      command: process.execPath,
+      args: [WORKER],
+      env: {
+        ...process.env,
+        ADATT_DIST: path.join(REPO_ROOT, 'dist'),
+        OUT_DIR: dir,
+        TEST_BATCH: '16',
+        TEST_MODE: 'die-after-epoch',
+        TEST_TIMEOUT_MS: '4000',
+      },
     });
     expect(workers[1]).toMatchObject({ rank: 1, code: 137, signal: 'SIGKILL' });
     expect(workers[0]!.code).toBe(1);
     expect(workers[0]!.stderrTail.join('\n')).toMatch(/rank 0: distributed .* failed/);
-    const cli = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--nproc', '2', '--', process.execPath, WORKER], {
-      encoding: 'utf8',
-      env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: '16', TEST_MODE: 'die-after-epoch', TEST_TIMEOUT_MS: '4000' },
-    });
+    const cli = spawnSync(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--nproc', '2', '--', process.execPath, WORKER],
+      {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          ADATT_DIST: path.join(REPO_ROOT, 'dist'),
+          OUT_DIR: dir,
+          TEST_BATCH: '16',
+          TEST_MODE: 'die-after-epoch',
+          TEST_TIMEOUT_MS: '4000',
+        },
+      },
+    );
     expect(cli.status).toBe(1);
     expect(cli.stderr).toMatch(/worker 1 was killed by SIGKILL \(exit code 137\)/);
     expect(cli.stderr).toMatch(/worker 0 exited with code 1; its last lines on stderr:\n {2}[\s\S]*rank 0: distributed/);
@@ -143,13 +177,28 @@ describe('distributed data-parallel training', () => {
 
   it('lets process.exit() end a process that waits in the rendezvous', () => {
     const started = Date.now();
-    const result = spawnSync(process.execPath, ['-e', `
+    const result = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
 const adatt = require(process.env.ADATT_DIST);
 adatt.initProcessGroup({ timeoutMs: 30000 }).catch(() => {});
-setTimeout(() => process.exit(7), 300);`], {
-      encoding: 'utf8', timeout: 20_000,
-      env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29777', WORLD_SIZE: '2', RANK: '0' },
-    });
+setTimeout(() => process.exit(7), 300);`,
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: {
+          ...process.env,
+          ADATT_DIST: path.join(REPO_ROOT, 'dist'),
+          MASTER_ADDR: '127.0.0.1',
+          MASTER_PORT: '29777',
+          WORLD_SIZE: '2',
+          RANK: '0',
+        },
+      },
+    );
     expect(result.status).toBe(7);
     expect(Date.now() - started).toBeLessThan(10_000);
   });
@@ -161,22 +210,29 @@ setTimeout(() => process.exit(7), 300);`], {
     expect(Date.now() - started).toBeLessThan(2000 * 1.5);
   });
 
-  it.each(['die', 'hang'])('makes the survivor fail in bounded time when a worker %ss', async (fault) => {
-    const started = Date.now();
-    const { codes, dir } = await run(2, 16, { TEST_MODE: `${fault}-after-epoch`, TEST_EPOCHS: '50', TEST_TIMEOUT_MS: '4000' });
-    expect(codes[0]).not.toBe(0);
-    expect(codes[1]).not.toBe(0);
-    expect(Date.now() - started).toBeLessThan(45_000);
-    expect(fs.existsSync(path.join(dir, 'rank-0.json'))).toBe(false);
-  }, 120_000);
+  it.each(['die', 'hang'])(
+    'makes the survivor fail in bounded time when a worker %ss',
+    async (fault) => {
+      const started = Date.now();
+      const { codes, dir } = await run(2, 16, { TEST_MODE: `${fault}-after-epoch`, TEST_EPOCHS: '50', TEST_TIMEOUT_MS: '4000' });
+      expect(codes[0]).not.toBe(0);
+      expect(codes[1]).not.toBe(0);
+      expect(Date.now() - started).toBeLessThan(45_000);
+      expect(fs.existsSync(path.join(dir, 'rank-0.json'))).toBe(false);
+    },
+    120_000,
+  );
 
   it('runs a job with `adatt launch --nproc 2 -- <command>`', () => {
     const dir = makeTempDir('ddp-cli');
-    const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--nproc', '2', '--',
-      process.execPath, WORKER], {
-      encoding: 'utf8',
-      env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: '32', TEST_EPOCHS: '1' },
-    });
+    const result = spawnSync(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--nproc', '2', '--', process.execPath, WORKER],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ADATT_DIST: path.join(REPO_ROOT, 'dist'), OUT_DIR: dir, TEST_BATCH: '32', TEST_EPOCHS: '1' },
+      },
+    );
     expect(result.status, `adatt launch failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
     expect(read(dir, 0).weights).toEqual(read(dir, 1).weights);
     const usage = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'adatt.js'), 'launch', '--', 'true'], { encoding: 'utf8' });
@@ -185,8 +241,9 @@ setTimeout(() => process.exit(7), 300);`], {
   }, 120_000);
 
   it('carries CUDA tensors over NCCL where the build has it and a GPU is visible, else over Gloo', async () => {
-    await expect(initProcessGroup({ env: await soloGroupEnv(), cudaBackend: 'mpi' as CudaBackend }))
-      .rejects.toThrow(/cudaBackend must be one of 'auto', 'nccl', 'gloo', got "mpi"/);
+    await expect(initProcessGroup({ env: await soloGroupEnv(), cudaBackend: 'mpi' as CudaBackend })).rejects.toThrow(
+      /cudaBackend must be one of 'auto', 'nccl', 'gloo', got "mpi"/,
+    );
     const { ncclBuilt, cudaAvailable } = info();
     const ncclUsable = ncclBuilt && cudaAvailable;
     if (ncclUsable) {
@@ -196,11 +253,16 @@ setTimeout(() => process.exit(7), 300);`], {
     } else {
       const error = await initProcessGroup({ env: await soloGroupEnv(), cudaBackend: 'nccl' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ValidationError);
-      expect((error as Error).message).toMatch(ncclBuilt
-        ? /backend 'nccl' needs a CUDA device, and none is visible/
-        : /backend 'nccl' needs a LibTorch built with CUDA and NCCL; this addon was built against LibTorch \d+\.\d+/);
+      expect((error as Error).message).toMatch(
+        ncclBuilt
+          ? /backend 'nccl' needs a CUDA device, and none is visible/
+          : /backend 'nccl' needs a LibTorch built with CUDA and NCCL; this addon was built against LibTorch \d+\.\d+/,
+      );
     }
-    for (const [cudaBackend, expected] of [['auto', ncclUsable ? ['gloo', 'nccl'] : ['gloo']], ['gloo', ['gloo']]] as const) {
+    for (const [cudaBackend, expected] of [
+      ['auto', ncclUsable ? ['gloo', 'nccl'] : ['gloo']],
+      ['gloo', ['gloo']],
+    ] as const) {
       const group = await initProcessGroup({ env: await soloGroupEnv(), cudaBackend });
       expect(group.backends).toEqual(expected);
       await group.barrier();
@@ -210,10 +272,12 @@ setTimeout(() => process.exit(7), 300);`], {
 
   it('explains a missing or bad environment', async () => {
     await expect(initProcessGroup({ env: {} })).rejects.toThrow(/MASTER_ADDR is not set/);
-    await expect(initProcessGroup({ env: { MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1', WORLD_SIZE: '2', RANK: '2' } }))
-      .rejects.toThrow(/RANK must be an integer in \[0, 1\]/);
-    await expect(initProcessGroup({ env: { MASTER_ADDR: 'x', MASTER_PORT: 'http', WORLD_SIZE: '1', RANK: '0' } }))
-      .rejects.toThrow(ValidationError);
+    await expect(initProcessGroup({ env: { MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1', WORLD_SIZE: '2', RANK: '2' } })).rejects.toThrow(
+      /RANK must be an integer in \[0, 1\]/,
+    );
+    await expect(initProcessGroup({ env: { MASTER_ADDR: 'x', MASTER_PORT: 'http', WORLD_SIZE: '1', RANK: '0' } })).rejects.toThrow(
+      ValidationError,
+    );
     await expect(launch({ nproc: 0, command: 'x' })).rejects.toThrow(/nproc/);
   });
 });

@@ -14,8 +14,16 @@ import { nativeLoadError } from '../lib/addon';
 import { main } from '../lib/cli';
 import { formatReport } from '../lib/cli/commands/doctor';
 import {
-  compareVersions, cudaVersionOf, diagnose, mappedBlasLibraries, parseNvidiaProcVersion, parseNvidiaSmi,
-  type DoctorCheck, type DoctorInputs, type DoctorReport, type FoundLibTorch,
+  compareVersions,
+  cudaVersionOf,
+  diagnose,
+  mappedBlasLibraries,
+  parseNvidiaProcVersion,
+  parseNvidiaSmi,
+  type DoctorCheck,
+  type DoctorInputs,
+  type DoctorReport,
+  type FoundLibTorch,
 } from '../lib/doctor';
 import { DEFAULT_LIBRARY_DIRS, parseLdconfigCache, readElfDynamic, resolveDependencies, type SearchPaths } from '../lib/elf';
 import { FileError, NativeLoadError } from '../lib/errors';
@@ -127,15 +135,27 @@ function searchIn(root: string, extra: Partial<SearchPaths> = {}): SearchPaths {
 describe('the ELF reader', () => {
   it('reads DT_NEEDED, DT_SONAME, DT_RPATH and DT_RUNPATH through the program headers', () => {
     const file = writeElf(path.join(makeTempDir('elf'), 'libx.so'), {
-      needed: ['libtorch.so', 'libc.so.6'], soname: 'libx.so.1', rpath: '/opt/a:/opt/b', runpath: '$ORIGIN/../lib',
+      needed: ['libtorch.so', 'libc.so.6'],
+      soname: 'libx.so.1',
+      rpath: '/opt/a:/opt/b',
+      runpath: '$ORIGIN/../lib',
     });
     expect(readElfDynamic(file)).toEqual({
-      littleEndian: true, machine: X86_64, soname: 'libx.so.1', needed: ['libtorch.so', 'libc.so.6'], rpath: ['/opt/a', '/opt/b'], runpath: ['$ORIGIN/../lib'],
+      littleEndian: true,
+      machine: X86_64,
+      soname: 'libx.so.1',
+      needed: ['libtorch.so', 'libc.so.6'],
+      rpath: ['/opt/a', '/opt/b'],
+      runpath: ['$ORIGIN/../lib'],
     });
   });
 
   it('falls back to the section headers when there is no PT_DYNAMIC', () => {
-    const file = writeElf(path.join(makeTempDir('elf'), 'liby.so'), { needed: ['libz.so.1'], runpath: '/usr/local/lib', sectionsOnly: true });
+    const file = writeElf(path.join(makeTempDir('elf'), 'liby.so'), {
+      needed: ['libz.so.1'],
+      runpath: '/usr/local/lib',
+      sectionsOnly: true,
+    });
     expect(readElfDynamic(file)).toMatchObject({ needed: ['libz.so.1'], runpath: ['/usr/local/lib'], rpath: [] });
   });
 
@@ -167,7 +187,10 @@ describe('the ELF reader', () => {
 describe('resolving DT_NEEDED libraries as the loader does', () => {
   it('expands $ORIGIN in DT_RUNPATH, follows dependencies, and names each missing library with who needs it', () => {
     const root = makeTempDir('doctor-root');
-    writeElf(path.join(root, 'app/build/Release/adatt.node'), { needed: ['libtorch.so', 'libc.so.6'], runpath: '$ORIGIN/../../libtorch/lib' });
+    writeElf(path.join(root, 'app/build/Release/adatt.node'), {
+      needed: ['libtorch.so', 'libc.so.6'],
+      runpath: '$ORIGIN/../../libtorch/lib',
+    });
     writeElf(path.join(root, 'app/libtorch/lib/libtorch.so'), { needed: ['libc10.so', 'libgloo.so.0'], runpath: '$ORIGIN' });
     writeElf(path.join(root, 'app/libtorch/lib/libc10.so'), { needed: ['libc.so.6'] });
     writeElf(path.join(root, 'usr/lib/x86_64-linux-gnu/libc.so.6'), { soname: 'libc.so.6' });
@@ -178,10 +201,14 @@ describe('resolving DT_NEEDED libraries as the loader does', () => {
       ['libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6'],
       ['libc10.so', '/app/libtorch/lib/libc10.so'],
     ]);
-    expect(result.missing).toEqual([{
-      name: 'libgloo.so.0', neededBy: '/app/libtorch/lib/libtorch.so', skipped: [],
-      searched: ['/app/libtorch/lib', ...DEFAULT_LIBRARY_DIRS],
-    }]);
+    expect(result.missing).toEqual([
+      {
+        name: 'libgloo.so.0',
+        neededBy: '/app/libtorch/lib/libtorch.so',
+        skipped: [],
+        searched: ['/app/libtorch/lib', ...DEFAULT_LIBRARY_DIRS],
+      },
+    ]);
   });
 
   it('passes DT_RPATH on to what a library loads, but not DT_RUNPATH, and an object with DT_RUNPATH ignores DT_RPATH', () => {
@@ -194,7 +221,9 @@ describe('resolving DT_NEEDED libraries as the loader does', () => {
     expect(resolveDependencies('/a.node', searchIn(root)).missing).toEqual([]);
     // RUNPATH of the top object: its own direct needs only.
     writeElf(path.join(root, 'b.node'), { needed: ['libmid.so'], runpath: '/opt/lib:/srv' });
-    expect(resolveDependencies('/b.node', searchIn(root)).missing.map((m) => [m.name, m.neededBy])).toEqual([['libleaf.so', '/srv/libmid.so']]);
+    expect(resolveDependencies('/b.node', searchIn(root)).missing.map((m) => [m.name, m.neededBy])).toEqual([
+      ['libleaf.so', '/srv/libmid.so'],
+    ]);
     writeElf(path.join(root, 'c.node'), { needed: ['libdep.so'], rpath: '/opt/lib', runpath: '/nowhere' });
     expect(resolveDependencies('/c.node', searchIn(root)).missing.map((m) => m.name)).toEqual(['libdep.so']);
   });
@@ -205,29 +234,51 @@ describe('resolving DT_NEEDED libraries as the loader does', () => {
     writeElf(path.join(root, 'env/libfrom-env.so'));
     writeElf(path.join(root, 'cached/libfrom-cache.so.2.1'));
     writeElf(path.join(root, 'usr/lib/libarm.so'), { machine: AARCH64 });
-    const ldCache = parseLdconfigCache([
-      '2 libs found in cache `/etc/ld.so.cache\'',
-      '\tlibfrom-cache.so.2 (libc6,x86-64) => /cached/libfrom-cache.so.2.1',
-      '\tlibother.so (libc6,x86-64, OS ABI: Linux 3.2.0) => /usr/lib/libother.so',
-    ].join('\n'));
-    expect([...ldCache]).toEqual([['libfrom-cache.so.2', ['/cached/libfrom-cache.so.2.1']], ['libother.so', ['/usr/lib/libother.so']]]);
+    const ldCache = parseLdconfigCache(
+      [
+        "2 libs found in cache `/etc/ld.so.cache'",
+        '\tlibfrom-cache.so.2 (libc6,x86-64) => /cached/libfrom-cache.so.2.1',
+        '\tlibother.so (libc6,x86-64, OS ABI: Linux 3.2.0) => /usr/lib/libother.so',
+      ].join('\n'),
+    );
+    expect([...ldCache]).toEqual([
+      ['libfrom-cache.so.2', ['/cached/libfrom-cache.so.2.1']],
+      ['libother.so', ['/usr/lib/libother.so']],
+    ]);
     const result = resolveDependencies('/a.node', searchIn(root, { libraryPath: ['/env'], ldCache }));
     expect(Object.fromEntries(result.libraries.slice(1).map((l) => [l.name, l.path]))).toEqual({
-      'libfrom-env.so': '/env/libfrom-env.so', 'libfrom-cache.so.2': '/cached/libfrom-cache.so.2.1',
+      'libfrom-env.so': '/env/libfrom-env.so',
+      'libfrom-cache.so.2': '/cached/libfrom-cache.so.2.1',
     });
     expect(result.missing).toMatchObject([{ name: 'libarm.so', skipped: ['/usr/lib/libarm.so (built for AArch64)'] }]);
   });
 });
 
 const LOADED_INFO: RawInfo = {
-  libtorchVersion: '2.5.1', runtimeLibtorchVersion: '2.5.1', libtorchPath: '/site/torch/lib/libtorch_cpu.so',
-  torchVersionMajor: 2, torchVersionMinor: 5, parallelInfo: 'ATen/Parallel:\n\tat::get_num_threads() : 4\n',
-  cudaBuilt: true, cudaAvailable: true, ncclBuilt: true, cudaDeviceCount: 2,
-  numThreads: 4, numInteropThreads: 4, blasThreads: 4, blasThreading: 'openblas-pthreads', blasMaxThreads: 64, inferenceThreads: 2,
+  libtorchVersion: '2.5.1',
+  runtimeLibtorchVersion: '2.5.1',
+  libtorchPath: '/site/torch/lib/libtorch_cpu.so',
+  torchVersionMajor: 2,
+  torchVersionMinor: 5,
+  parallelInfo: 'ATen/Parallel:\n\tat::get_num_threads() : 4\n',
+  cudaBuilt: true,
+  cudaAvailable: true,
+  ncclBuilt: true,
+  cudaDeviceCount: 2,
+  numThreads: 4,
+  numInteropThreads: 4,
+  blasThreads: 4,
+  blasThreading: 'openblas-pthreads',
+  blasMaxThreads: 64,
+  inferenceThreads: 2,
 };
 const FOUND: FoundLibTorch = {
-  source: 'LIBTORCH_USE_PYTORCH=1 (python3: /site/torch)', root: '/site/torch', libdir: '/site/torch/lib',
-  version: '2.5.1', cuda: true, definitions: ['USE_C10D_GLOO', 'USE_C10D_NCCL', 'USE_DISTRIBUTED'],
+  source: 'LIBTORCH_USE_PYTORCH=1 (python3: /site/torch)',
+  root: '/site/torch',
+  libdir: '/site/torch/lib',
+  version: '2.5.1',
+  cuda: true,
+  definitions: ['USE_C10D_GLOO', 'USE_C10D_NCCL', 'USE_DISTRIBUTED'],
 };
 const OPENBLAS_MAPS = [
   '7f0000000000-7f0000001000 r--p 00000000 08:01 1234   /usr/lib/x86_64-linux-gnu/libc.so.6',
@@ -243,8 +294,15 @@ function healthyInputs(overrides: Partial<DoctorInputs> = {}): DoctorInputs {
   writeElf(path.join(root, 'site/torch/lib/libtorch_cuda.so'));
   write(path.join(root, 'site/torch/version.py'), "__version__ = '2.5.1+cu124'\ncuda: Optional[str] = '12.4'\n");
   return {
-    env: {}, root, addonPath: '/app/adatt.node', load: { info: LOADED_INFO }, libtorch: FOUND, procMaps: OPENBLAS_MAPS,
-    ldCache: new Map(), nvidia: { version: '550.54.14', gpus: ['NVIDIA H100', 'NVIDIA H100'] }, ...overrides,
+    env: {},
+    root,
+    addonPath: '/app/adatt.node',
+    load: { info: LOADED_INFO },
+    libtorch: FOUND,
+    procMaps: OPENBLAS_MAPS,
+    ldCache: new Map(),
+    nvidia: { version: '550.54.14', gpus: ['NVIDIA H100', 'NVIDIA H100'] },
+    ...overrides,
   };
 }
 
@@ -258,18 +316,33 @@ describe('diagnose', () => {
   it('passes a healthy CUDA install and says what it found', () => {
     const report = diagnose(healthyInputs());
     expect(report.checks.map((c) => [c.id, c.status])).toEqual([
-      ['addon', 'ok'], ['libtorch', 'ok'], ['libtorch-version', 'ok'], ['shared-libraries', 'ok'],
-      ['cuda', 'ok'], ['gpus', 'ok'], ['nccl', 'ok'], ['blas', 'ok'],
+      ['addon', 'ok'],
+      ['libtorch', 'ok'],
+      ['libtorch-version', 'ok'],
+      ['shared-libraries', 'ok'],
+      ['cuda', 'ok'],
+      ['gpus', 'ok'],
+      ['nccl', 'ok'],
+      ['blas', 'ok'],
     ]);
     expect(report).toMatchObject({ ok: true, counts: { ok: 8, warn: 0, fail: 0 } });
-    expect(check(report, 'libtorch').message).toBe('2.5.1 (CUDA) in /site/torch/lib, found by rule 2, LIBTORCH_USE_PYTORCH=1 (python3: /site/torch)');
-    expect(check(report, 'cuda').message).toBe('CUDA 12.4 build of LibTorch; NVIDIA driver 550.54.14 (NVIDIA H100, NVIDIA H100) (CUDA 12.4 needs 525.60.13)');
+    expect(check(report, 'libtorch').message).toBe(
+      '2.5.1 (CUDA) in /site/torch/lib, found by rule 2, LIBTORCH_USE_PYTORCH=1 (python3: /site/torch)',
+    );
+    expect(check(report, 'cuda').message).toBe(
+      'CUDA 12.4 build of LibTorch; NVIDIA driver 550.54.14 (NVIDIA H100, NVIDIA H100) (CUDA 12.4 needs 525.60.13)',
+    );
     expect(check(report, 'shared-libraries').details).toMatchObject({
-      runpath: ['/site/torch/lib'], rpath: [], needed: ['libtorch.so'],
-      resolved: { 'libtorch.so': '/site/torch/lib/libtorch.so', 'libtorch_cuda.so': '/site/torch/lib/libtorch_cuda.so' }, missing: [],
+      runpath: ['/site/torch/lib'],
+      rpath: [],
+      needed: ['libtorch.so'],
+      resolved: { 'libtorch.so': '/site/torch/lib/libtorch.so', 'libtorch_cuda.so': '/site/torch/lib/libtorch_cuda.so' },
+      missing: [],
     });
-    expect(check(report, 'blas').message).toBe('OpenBLAS (/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so); ' +
-      'threads: LibTorch 4 intra-op / 4 inter-op, BLAS 4 (openblas-pthreads)');
+    expect(check(report, 'blas').message).toBe(
+      'OpenBLAS (/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so); ' +
+        'threads: LibTorch 4 intra-op / 4 inter-op, BLAS 4 (openblas-pthreads)',
+    );
   });
 
   it('still reports when the addon cannot load: why, every missing library by name, and the fix for each', () => {
@@ -277,27 +350,54 @@ describe('diagnose', () => {
     const root = makeTempDir('doctor-root');
     const torch = path.join(root, 'site', 'torch');
     write(path.join(torch, 'include/torch/csrc/api/include/torch/torch.h'));
-    write(path.join(torch, 'include/torch/csrc/api/include/torch/version.h'),
-      '#define TORCH_VERSION_MAJOR 2\n#define TORCH_VERSION_MINOR 5\n#define TORCH_VERSION_PATCH 1\n');
+    write(
+      path.join(torch, 'include/torch/csrc/api/include/torch/version.h'),
+      '#define TORCH_VERSION_MAJOR 2\n#define TORCH_VERSION_MINOR 5\n#define TORCH_VERSION_PATCH 1\n',
+    );
     write(path.join(torch, 'build-version'), '2.5.1+cu121\n');
     writeElf(path.join(torch, 'lib/libtorch.so'), { needed: ['libtorch_cuda.so', 'libc10.so', 'libgloo.so.0'], runpath: '$ORIGIN' });
-    writeElf(path.join(torch, 'lib/libtorch_cuda.so'), { needed: ['libcudart.so.12', 'libcuda.so.1', 'libsleef.so.3'], runpath: '$ORIGIN' });
+    writeElf(path.join(torch, 'lib/libtorch_cuda.so'), {
+      needed: ['libcudart.so.12', 'libcuda.so.1', 'libsleef.so.3'],
+      runpath: '$ORIGIN',
+    });
     writeElf(path.join(torch, 'lib/libc10.so'));
-    writeElf(path.join(root, 'app/build/Release/adatt.node'), { needed: ['libtorch.so', 'libc10.so', 'libopenblas.so.0'], runpath: '/site/torch/lib' });
-    const { findLibTorch } = createRequire(__filename)(path.join(REPO_ROOT, 'scripts', 'find-libtorch.js')) as { findLibTorch(env: NodeJS.ProcessEnv): FoundLibTorch };
+    writeElf(path.join(root, 'app/build/Release/adatt.node'), {
+      needed: ['libtorch.so', 'libc10.so', 'libopenblas.so.0'],
+      runpath: '/site/torch/lib',
+    });
+    const { findLibTorch } = createRequire(__filename)(path.join(REPO_ROOT, 'scripts', 'find-libtorch.js')) as {
+      findLibTorch(env: NodeJS.ProcessEnv): FoundLibTorch;
+    };
     const real = findLibTorch({ LIBTORCH: torch });
     const inRoot = (file: string): string => `/${path.relative(root, file)}`;
     const found = { ...real, root: inRoot(real.root), libdir: inRoot(real.libdir) };
-    const loadError = nativeLoadError(new Error('/app/build/Release/adatt.node: libcudart.so.12: cannot open shared object file: No such file or directory'));
+    const loadError = nativeLoadError(
+      new Error('/app/build/Release/adatt.node: libcudart.so.12: cannot open shared object file: No such file or directory'),
+    );
 
-    const report = diagnose({ env: { LIBTORCH: torch }, root, addonPath: '/app/build/Release/adatt.node', load: { error: loadError }, libtorch: found, ldCache: new Map() });
+    const report = diagnose({
+      env: { LIBTORCH: torch },
+      root,
+      addonPath: '/app/build/Release/adatt.node',
+      load: { error: loadError },
+      libtorch: found,
+      ldCache: new Map(),
+    });
     expect(report.ok).toBe(false);
     const addon = check(report, 'addon');
     expect(addon).toMatchObject({ status: 'fail', fix: 'make the missing libraries below findable (each check says how)' });
-    expect(addon.message).toBe('/app/build/Release/adatt.node does not load: /app/build/Release/adatt.node: libcudart.so.12: cannot open shared object file: No such file or directory');
+    expect(addon.message).toBe(
+      '/app/build/Release/adatt.node does not load: /app/build/Release/adatt.node: libcudart.so.12: cannot open shared object file: No such file or directory',
+    );
     expect(addon.details!.error).toContain('the native addon could not be loaded');
-    expect(check(report, 'libtorch')).toMatchObject({ status: 'ok', details: { rule: `rule 1, LIBTORCH=${torch}`, version: '2.5.1', cuda: true } });
-    expect(check(report, 'shared-libraries')).toMatchObject({ status: 'fail', details: { missing: ['libopenblas.so.0', 'libgloo.so.0', 'libcudart.so.12', 'libcuda.so.1', 'libsleef.so.3'] } });
+    expect(check(report, 'libtorch')).toMatchObject({
+      status: 'ok',
+      details: { rule: `rule 1, LIBTORCH=${torch}`, version: '2.5.1', cuda: true },
+    });
+    expect(check(report, 'shared-libraries')).toMatchObject({
+      status: 'fail',
+      details: { missing: ['libopenblas.so.0', 'libgloo.so.0', 'libcudart.so.12', 'libcuda.so.1', 'libsleef.so.3'] },
+    });
 
     const missing = report.checks.filter((c) => c.id === 'missing-library');
     expect(missing.map((c) => [c.title, c.status, c.details!.neededBy])).toEqual([
@@ -316,48 +416,83 @@ describe('diagnose', () => {
     expect(missing[0]!.message).toContain('is in none of /site/torch/lib, /lib, /usr/lib, /lib/x86_64-linux-gnu');
 
     // What needs info() is marked not checked; CUDA is told from the layout (libtorch_cuda.so, build-version).
-    for (const id of ['libtorch-version', 'nccl', 'blas']) expect(check(report, id)).toMatchObject({ status: 'warn', message: 'not checked: the addon does not load' });
+    for (const id of ['libtorch-version', 'nccl', 'blas'])
+      expect(check(report, id)).toMatchObject({ status: 'warn', message: 'not checked: the addon does not load' });
     expect(check(report, 'cuda')).toMatchObject({ status: 'warn', details: { built: true, cudaVersion: '12.1', driver: null } });
   });
 
   it('names libtorch_cpu.so missing after LibTorch was removed, with the install and rebuild fixes', () => {
     const root = makeTempDir('doctor-root');
-    writeElf(path.join(root, 'pkg/adatt.node'), { needed: ['libtorch_cpu.so.1.13', 'libc10.so.1.13'], runpath: '/usr/lib/x86_64-linux-gnu' });
-    const report = diagnose({
-      env: {}, root, addonPath: '/pkg/adatt.node', ldCache: new Map(),
-      load: { error: nativeLoadError(new Error('libtorch_cpu.so.1.13: cannot open shared object file: No such file or directory')) },
-      libtorch: { error: 'No LibTorch found. Install Debian\'s LibTorch (apt-get install libtorch-dev libgloo-dev)…' },
+    writeElf(path.join(root, 'pkg/adatt.node'), {
+      needed: ['libtorch_cpu.so.1.13', 'libc10.so.1.13'],
+      runpath: '/usr/lib/x86_64-linux-gnu',
     });
-    expect(check(report, 'addon').message).toBe('/pkg/adatt.node does not load: libtorch_cpu.so.1.13: cannot open shared object file: No such file or directory');
+    const report = diagnose({
+      env: {},
+      root,
+      addonPath: '/pkg/adatt.node',
+      ldCache: new Map(),
+      load: { error: nativeLoadError(new Error('libtorch_cpu.so.1.13: cannot open shared object file: No such file or directory')) },
+      libtorch: { error: "No LibTorch found. Install Debian's LibTorch (apt-get install libtorch-dev libgloo-dev)…" },
+    });
+    expect(check(report, 'addon').message).toBe(
+      '/pkg/adatt.node does not load: libtorch_cpu.so.1.13: cannot open shared object file: No such file or directory',
+    );
     expect(check(report, 'libtorch')).toMatchObject({ status: 'fail', message: expect.stringContaining('No LibTorch found') });
     const missing = report.checks.filter((c) => c.id === 'missing-library');
     expect(missing.map((c) => c.title)).toEqual(['libtorch_cpu.so.1.13', 'libc10.so.1.13']);
-    expect(missing[0]!.fix).toMatch(/apt-get install libtorch-dev libgloo-dev.*LIBTORCH=\/path\/to\/libtorch.*LD_LIBRARY_PATH.*npm rebuild adatt/);
+    expect(missing[0]!.fix).toMatch(
+      /apt-get install libtorch-dev libgloo-dev.*LIBTORCH=\/path\/to\/libtorch.*LD_LIBRARY_PATH.*npm rebuild adatt/,
+    );
   });
 
   it('reports a missing addon file, and an addon that is not an ELF object', () => {
     const noBuild = diagnose({
-      env: {}, root: makeTempDir('doctor-root'), ldCache: new Map(), libtorch: FOUND,
+      env: {},
+      root: makeTempDir('doctor-root'),
+      ldCache: new Map(),
+      libtorch: FOUND,
       load: { error: nativeLoadError(new Error('No native build was found for platform=linux arch=x64')) },
     });
-    expect(check(noBuild, 'addon')).toMatchObject({ status: 'fail', message: expect.stringContaining('no compiled native addon found'), fix: expect.stringMatching(/^build the addon: `npm rebuild adatt`/) });
+    expect(check(noBuild, 'addon')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('no compiled native addon found'),
+      fix: expect.stringMatching(/^build the addon: `npm rebuild adatt`/),
+    });
     expect(check(noBuild, 'shared-libraries')).toMatchObject({ status: 'warn', message: 'not checked: no addon file found' });
 
     const inputs = healthyInputs();
     write(path.join(inputs.root, 'app/adatt.node'), 'not a shared object');
-    expect(check(diagnose(inputs), 'shared-libraries')).toMatchObject({ status: 'fail', message: expect.stringContaining('not an ELF file') });
+    expect(check(diagnose(inputs), 'shared-libraries')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('not an ELF file'),
+    });
   });
 
   it('fails a loaded LibTorch of another version, and warns when a rebuild would switch LibTorch', () => {
     const mismatch = diagnose(healthyInputs({ load: { info: { ...LOADED_INFO, runtimeLibtorchVersion: '2.6.0' } } }));
-    expect(check(mismatch, 'libtorch-version')).toMatchObject({ status: 'fail', message: 'built against 2.5.1, loads 2.6.0 (/site/torch/lib/libtorch_cpu.so)' });
+    expect(check(mismatch, 'libtorch-version')).toMatchObject({
+      status: 'fail',
+      message: 'built against 2.5.1, loads 2.6.0 (/site/torch/lib/libtorch_cpu.so)',
+    });
     expect(mismatch.ok).toBe(false);
-    const refused = new NativeLoadError('adatt\'s native addon was built against LibTorch 1.13.0 but LibTorch 2.6.0 is loaded (…)');
-    expect(check(diagnose(healthyInputs({ load: { error: refused } })), 'libtorch-version')).toMatchObject({ status: 'fail', fix: expect.stringContaining('npm rebuild adatt') });
+    const refused = new NativeLoadError("adatt's native addon was built against LibTorch 1.13.0 but LibTorch 2.6.0 is loaded (…)");
+    expect(check(diagnose(healthyInputs({ load: { error: refused } })), 'libtorch-version')).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining('npm rebuild adatt'),
+    });
 
-    const elsewhere = diagnose(healthyInputs({ libtorch: { ...FOUND, source: 'system', libdir: '/usr/lib/x86_64-linux-gnu', version: '1.13.0' } }));
-    expect(check(elsewhere, 'libtorch')).toMatchObject({ status: 'warn', message: expect.stringContaining('the addon loads the LibTorch in /site/torch/lib, so a rebuild would switch LibTorch') });
-    expect(check(elsewhere, 'libtorch-version')).toMatchObject({ status: 'warn', message: expect.stringContaining('a rebuild now would use LibTorch 1.13.0') });
+    const elsewhere = diagnose(
+      healthyInputs({ libtorch: { ...FOUND, source: 'system', libdir: '/usr/lib/x86_64-linux-gnu', version: '1.13.0' } }),
+    );
+    expect(check(elsewhere, 'libtorch')).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('the addon loads the LibTorch in /site/torch/lib, so a rebuild would switch LibTorch'),
+    });
+    expect(check(elsewhere, 'libtorch-version')).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('a rebuild now would use LibTorch 1.13.0'),
+    });
     expect(elsewhere.ok).toBe(true);
 
     const prebuildOnly = diagnose(healthyInputs({ libtorch: { error: 'No LibTorch found.' } }));
@@ -367,30 +502,50 @@ describe('diagnose', () => {
   it('compares the CUDA build with the driver', () => {
     const old = diagnose(healthyInputs({ nvidia: { version: '470.82.01', gpus: ['Tesla T4'] } }));
     expect(check(old, 'cuda')).toMatchObject({
-      status: 'fail', message: 'CUDA 12.4 build of LibTorch, but NVIDIA driver 470.82.01 (Tesla T4) is older than CUDA 12.4 needs (525.60.13)',
+      status: 'fail',
+      message: 'CUDA 12.4 build of LibTorch, but NVIDIA driver 470.82.01 (Tesla T4) is older than CUDA 12.4 needs (525.60.13)',
       fix: 'upgrade the NVIDIA driver to 525.60.13 or newer, or use a torch built for an older CUDA',
     });
     expect(old.ok).toBe(false);
     // Without a usable GPU info().cudaBuilt (at::hasCUDA()) is false: libtorch_cuda.so in the link graph tells the build.
-    const noDriver = diagnose(healthyInputs({ nvidia: undefined, load: { info: { ...LOADED_INFO, cudaBuilt: false, cudaAvailable: false, cudaDeviceCount: 0 } } }));
+    const noDriver = diagnose(
+      healthyInputs({ nvidia: undefined, load: { info: { ...LOADED_INFO, cudaBuilt: false, cudaAvailable: false, cudaDeviceCount: 0 } } }),
+    );
     expect(check(noDriver, 'cuda')).toMatchObject({
-      status: 'warn', message: expect.stringMatching(/^CUDA 12\.4 build of LibTorch, but no NVIDIA driver is loaded/), fix: expect.stringContaining('(525.60.13 or newer)'),
+      status: 'warn',
+      message: expect.stringMatching(/^CUDA 12\.4 build of LibTorch, but no NVIDIA driver is loaded/),
+      fix: expect.stringContaining('(525.60.13 or newer)'),
     });
-    expect(check(noDriver, 'gpus')).toMatchObject({ status: 'warn', message: 'none visible (no NVIDIA driver); CUDA_VISIBLE_DEVICES unset' });
-    const cpuInputs = healthyInputs({ libtorch: { ...FOUND, cuda: false }, load: { info: { ...LOADED_INFO, cudaBuilt: false, ncclBuilt: false } } });
+    expect(check(noDriver, 'gpus')).toMatchObject({
+      status: 'warn',
+      message: 'none visible (no NVIDIA driver); CUDA_VISIBLE_DEVICES unset',
+    });
+    const cpuInputs = healthyInputs({
+      libtorch: { ...FOUND, cuda: false },
+      load: { info: { ...LOADED_INFO, cudaBuilt: false, ncclBuilt: false } },
+    });
     writeElf(path.join(cpuInputs.root, 'site/torch/lib/libtorch.so'));
     const cpuWithGpu = diagnose(cpuInputs);
-    expect(check(cpuWithGpu, 'cuda')).toMatchObject({ status: 'warn', message: 'NVIDIA driver 550.54.14 (NVIDIA H100, NVIDIA H100) is present, but this LibTorch is CPU-only' });
+    expect(check(cpuWithGpu, 'cuda')).toMatchObject({
+      status: 'warn',
+      message: 'NVIDIA driver 550.54.14 (NVIDIA H100, NVIDIA H100) is present, but this LibTorch is CPU-only',
+    });
     expect(check(cpuWithGpu, 'nccl')).toMatchObject({ status: 'ok', message: expect.stringContaining('not built (CPU LibTorch') });
   });
 
   it('tells which GPUs LibTorch sees and when CUDA_VISIBLE_DEVICES hides them', () => {
-    expect(check(diagnose(healthyInputs({ env: { CUDA_VISIBLE_DEVICES: '0,1' } })), 'gpus').message)
-      .toBe('2 visible to LibTorch; CUDA_VISIBLE_DEVICES="0,1"; the driver lists NVIDIA H100, NVIDIA H100');
+    expect(check(diagnose(healthyInputs({ env: { CUDA_VISIBLE_DEVICES: '0,1' } })), 'gpus').message).toBe(
+      '2 visible to LibTorch; CUDA_VISIBLE_DEVICES="0,1"; the driver lists NVIDIA H100, NVIDIA H100',
+    );
     const none = { ...LOADED_INFO, cudaAvailable: false, cudaDeviceCount: 0 };
-    expect(check(diagnose(healthyInputs({ env: { CUDA_VISIBLE_DEVICES: '' }, load: { info: none } })), 'gpus'))
-      .toMatchObject({ status: 'warn', message: 'none visible to LibTorch, though the driver is loaded: CUDA_VISIBLE_DEVICES="" hides them' });
-    expect(check(diagnose(healthyInputs({ load: { info: none } })), 'gpus')).toMatchObject({ status: 'fail', fix: expect.stringContaining('/dev/nvidia*') });
+    expect(check(diagnose(healthyInputs({ env: { CUDA_VISIBLE_DEVICES: '' }, load: { info: none } })), 'gpus')).toMatchObject({
+      status: 'warn',
+      message: 'none visible to LibTorch, though the driver is loaded: CUDA_VISIBLE_DEVICES="" hides them',
+    });
+    expect(check(diagnose(healthyInputs({ load: { info: none } })), 'gpus')).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining('/dev/nvidia*'),
+    });
   });
 
   it('warns about a CUDA build without NCCL', () => {
@@ -401,26 +556,46 @@ describe('diagnose', () => {
   it('reads the BLAS from /proc/self/maps: OpenBLAS ok, the reference BLAS a warning, MKL built into LibTorch ok', () => {
     const reference = '7f00-7f01 r-xp 00000000 08:01 42 /usr/lib/x86_64-linux-gnu/blas/libblas.so.3\n';
     expect(mappedBlasLibraries(`${OPENBLAS_MAPS}\n${reference}`)).toEqual([
-      '/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so', '/usr/lib/x86_64-linux-gnu/blas/libblas.so.3',
+      '/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so',
+      '/usr/lib/x86_64-linux-gnu/blas/libblas.so.3',
     ]);
     const slow = diagnose(healthyInputs({ procMaps: reference }));
     expect(check(slow, 'blas')).toMatchObject({ status: 'warn', fix: expect.stringContaining('apt-get install libopenblas0-pthread') });
     expect(check(slow, 'blas').message).toMatch(/^the reference BLAS \(\/usr\/lib\/x86_64-linux-gnu\/blas\/libblas\.so\.3\)/);
-    const mkl = { ...LOADED_INFO, parallelInfo: 'Intel(R) Math Kernel Library Version 2020.0.4 Product Build 20200917\n', blasThreads: 0, blasThreading: 'unknown' };
-    expect(check(diagnose(healthyInputs({ procMaps: '', load: { info: mkl } })), 'blas'))
-      .toMatchObject({ status: 'ok', message: 'MKL 2020.0.4, built into LibTorch; threads: LibTorch 4 intra-op / 4 inter-op, BLAS unknown (unknown)' });
-    expect(check(diagnose(healthyInputs({ procMaps: '' })), 'blas')).toMatchObject({ status: 'warn', message: expect.stringContaining('no BLAS library is mapped') });
+    const mkl = {
+      ...LOADED_INFO,
+      parallelInfo: 'Intel(R) Math Kernel Library Version 2020.0.4 Product Build 20200917\n',
+      blasThreads: 0,
+      blasThreading: 'unknown',
+    };
+    expect(check(diagnose(healthyInputs({ procMaps: '', load: { info: mkl } })), 'blas')).toMatchObject({
+      status: 'ok',
+      message: 'MKL 2020.0.4, built into LibTorch; threads: LibTorch 4 intra-op / 4 inter-op, BLAS unknown (unknown)',
+    });
+    expect(check(diagnose(healthyInputs({ procMaps: '' })), 'blas')).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('no BLAS library is mapped'),
+    });
     const atlas = '7f00-7f01 r-xp 00000000 08:01 42 /usr/lib/x86_64-linux-gnu/atlas/libblas.so.3\n';
     expect(check(diagnose(healthyInputs({ procMaps: atlas })), 'blas')).toMatchObject({ status: 'ok', details: { kinds: ['ATLAS'] } });
   });
 });
 
-describe('parsing the system\'s answers', () => {
+describe("parsing the system's answers", () => {
   it('reads the driver from /proc/driver/nvidia/version and nvidia-smi, and CUDA versions from LibTorch files', () => {
-    expect(parseNvidiaProcVersion('NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\nGCC version: …')).toBe('535.104.05');
-    expect(parseNvidiaProcVersion('NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build  (dvs-builder@U16-I3-B03-4-3)')).toBe('570.86.15');
-    expect(parseNvidiaSmi('550.54.14, NVIDIA H100 80GB HBM3\n550.54.14, NVIDIA H100 80GB HBM3\n')).toEqual({ version: '550.54.14', gpus: ['NVIDIA H100 80GB HBM3', 'NVIDIA H100 80GB HBM3'] });
-    expect(parseNvidiaSmi('NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver.')).toBeUndefined();
+    expect(
+      parseNvidiaProcVersion('NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\nGCC version: …'),
+    ).toBe('535.104.05');
+    expect(
+      parseNvidiaProcVersion(
+        'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build  (dvs-builder@U16-I3-B03-4-3)',
+      ),
+    ).toBe('570.86.15');
+    expect(parseNvidiaSmi('550.54.14, NVIDIA H100 80GB HBM3\n550.54.14, NVIDIA H100 80GB HBM3\n')).toEqual({
+      version: '550.54.14',
+      gpus: ['NVIDIA H100 80GB HBM3', 'NVIDIA H100 80GB HBM3'],
+    });
+    expect(parseNvidiaSmi("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.")).toBeUndefined();
     expect(compareVersions('525.60.13', '535.104.05')).toBe(-1);
     expect(compareVersions('580.65.06', '580.65.6')).toBe(0);
     const root = makeTempDir('doctor-root');
@@ -451,12 +626,18 @@ describe('adatt doctor', () => {
     return { code, stdout, stderr };
   }
 
-  it('passes on this checkout\'s built addon: LibTorch and the BLAS ok, JSON report on stdout', async () => {
+  it("passes on this checkout's built addon: LibTorch and the BLAS ok, JSON report on stdout", async () => {
     expect(fs.existsSync(path.join(REPO_ROOT, 'build', 'Release', 'adatt.node'))).toBe(true);
     const { code, stdout } = await doctor(['--json']);
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
-    const event = JSON.parse(lines[0]!) as { event: string; ok: boolean; counts: Record<string, number>; checks: DoctorCheck[]; adatt: string };
+    const event = JSON.parse(lines[0]!) as {
+      event: string;
+      ok: boolean;
+      counts: Record<string, number>;
+      checks: DoctorCheck[];
+      adatt: string;
+    };
     expect(event).toMatchObject({ event: 'doctor', ok: true, adatt: expect.any(String), counts: { fail: 0 } });
     expect(code).toBe(0);
     const byId = new Map(event.checks.map((c) => [c.id, c]));
@@ -482,9 +663,13 @@ describe('adatt doctor', () => {
     const { code, stdout } = await doctor(['--addon', addon, '--json']);
     expect(code).toBe(1);
     const report = JSON.parse(stdout) as DoctorReport;
-    expect(report.checks.find((c) => c.id === 'addon')).toMatchObject({ status: 'fail', message: expect.stringContaining('libadatt-doctor-absent.so.7') });
+    expect(report.checks.find((c) => c.id === 'addon')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('libadatt-doctor-absent.so.7'),
+    });
     expect(report.checks.find((c) => c.id === 'missing-library')).toMatchObject({
-      title: 'libadatt-doctor-absent.so.7', details: { neededBy: addon },
+      title: 'libadatt-doctor-absent.so.7',
+      details: { neededBy: addon },
       fix: 'install the package that provides libadatt-doctor-absent.so.7 (`apt-file search libadatt-doctor-absent.so.7` names it), or add its folder to LD_LIBRARY_PATH',
     });
   });
@@ -494,25 +679,37 @@ describe('adatt doctor', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--addon /nonexistent/adatt.node: no such file');
     expect((await doctor(['--addon', REPO_ROOT])).stderr).toContain('not a file');
-    expect((await doctor(['now'])).stderr).toContain('unexpected argument \'now\'');
+    expect((await doctor(['now'])).stderr).toContain("unexpected argument 'now'");
     expect((await doctor(['--jsn'])).stderr).toContain('did you mean --json?');
   });
 
   it('formats fixes under failing checks', () => {
     const plain = { bold: String, dim: String, green: String, yellow: String, red: String };
-    const text = formatReport({
-      ok: false, counts: { ok: 1, warn: 0, fail: 1 },
-      checks: [
-        { id: 'blas', title: 'BLAS', status: 'ok', message: 'OpenBLAS' },
-        { id: 'missing-library', title: 'libgloo.so.0', status: 'fail', message: 'libgloo.so.0 is missing', fix: '`apt-get install libgloo-dev`' },
-      ],
-    }, plain);
-    expect(text).toBe([
-      'ok    BLAS          OpenBLAS',
-      'FAIL  libgloo.so.0  libgloo.so.0 is missing',
-      '                    fix: `apt-get install libgloo-dev`',
-      '',
-      '1 ok, 0 warnings, 1 failed',
-    ].join('\n'));
+    const text = formatReport(
+      {
+        ok: false,
+        counts: { ok: 1, warn: 0, fail: 1 },
+        checks: [
+          { id: 'blas', title: 'BLAS', status: 'ok', message: 'OpenBLAS' },
+          {
+            id: 'missing-library',
+            title: 'libgloo.so.0',
+            status: 'fail',
+            message: 'libgloo.so.0 is missing',
+            fix: '`apt-get install libgloo-dev`',
+          },
+        ],
+      },
+      plain,
+    );
+    expect(text).toBe(
+      [
+        'ok    BLAS          OpenBLAS',
+        'FAIL  libgloo.so.0  libgloo.so.0 is missing',
+        '                    fix: `apt-get install libgloo-dev`',
+        '',
+        '1 ok, 0 warnings, 1 failed',
+      ].join('\n'),
+    );
   });
 });

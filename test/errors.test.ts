@@ -73,13 +73,21 @@ describe('callNative and callNativeAsync', () => {
   });
 
   it('rethrow native errors typed', async () => {
-    expect(() => callNative(() => { throw nativeError('ADATT_BUSY'); })).toThrow(BusyError);
+    expect(() =>
+      callNative(() => {
+        throw nativeError('ADATT_BUSY');
+      }),
+    ).toThrow(BusyError);
     await expect(callNativeAsync(() => Promise.reject(nativeError('ADATT_IO')))).rejects.toThrow(FileError);
     // A synchronous throw from a promise-returning call becomes a rejection too.
-    await expect(callNativeAsync(() => { throw nativeError('ADATT_TORCH'); })).rejects.toThrow(TorchError);
+    await expect(
+      callNativeAsync(() => {
+        throw nativeError('ADATT_TORCH');
+      }),
+    ).rejects.toThrow(TorchError);
   });
 
-  it('give frameless native errors the caller\'s frames', async () => {
+  it("give frameless native errors the caller's frames", async () => {
     const frameless = nativeError('ADATT_TORCH', 'CUDA out of memory');
     frameless.stack = 'Error: CUDA out of memory';
     const error = await callNativeAsync(() => Promise.reject(frameless)).catch((err: unknown) => err as TorchError);
@@ -157,7 +165,11 @@ describe('Model errors (fake addon)', () => {
       return error ? Promise.reject(error) : Promise.resolve(result);
     }
     forward(batch: RawBatch) {
-      return this.#record('forward', [batch], this.config.tasks.map((task) => new Float32Array(batch.size * task.outputs)));
+      return this.#record(
+        'forward',
+        [batch],
+        this.config.tasks.map((task) => new Float32Array(batch.size * task.outputs)),
+      );
     }
     gateWeights(batch: RawBatch) {
       return this.#record('gateWeights', [batch], [{ gates: 2, experts: 2, data: Float32Array.from([0.5, 0.5, 0.25, 0.75]) }]);
@@ -165,23 +177,48 @@ describe('Model errors (fake addon)', () => {
     gradients(batch: RawBatch, seeds: Float32Array[]) {
       return this.#record('gradients', [batch, seeds], {});
     }
-    stateDict(layout: string) { return this.#record('stateDict', [layout], {}); }
-    loadStateDict(tensors: unknown, strict: boolean) { return this.#record('loadStateDict', [tensors, strict], undefined); }
-    saveWeights(path: string, layout: string) { return this.#record('saveWeights', [path, layout], undefined); }
-    loadWeights(path: string, strict: boolean) { return this.#record('loadWeights', [path, strict], undefined); }
-    to(device: string) { return this.#record('to', [device], undefined); }
-    device() { return 'cpu'; }
-    parameterCount() { return 123; }
-    expertActivity(...args: unknown[]) { return this.#record('expertActivity', args, { rows: 0, levels: [] }); }
-    evaluate(...args: unknown[]) { return this.#record('evaluate', args, []); }
-    predict(...args: unknown[]) { return this.#record('predict', args, []); }
-    dispose() { calls.push({ method: 'dispose', args: [] }); }
+    stateDict(layout: string) {
+      return this.#record('stateDict', [layout], {});
+    }
+    loadStateDict(tensors: unknown, strict: boolean) {
+      return this.#record('loadStateDict', [tensors, strict], undefined);
+    }
+    saveWeights(path: string, layout: string) {
+      return this.#record('saveWeights', [path, layout], undefined);
+    }
+    loadWeights(path: string, strict: boolean) {
+      return this.#record('loadWeights', [path, strict], undefined);
+    }
+    to(device: string) {
+      return this.#record('to', [device], undefined);
+    }
+    device() {
+      return 'cpu';
+    }
+    parameterCount() {
+      return 123;
+    }
+    expertActivity(...args: unknown[]) {
+      return this.#record('expertActivity', args, { rows: 0, levels: [] });
+    }
+    evaluate(...args: unknown[]) {
+      return this.#record('evaluate', args, []);
+    }
+    predict(...args: unknown[]) {
+      return this.#record('predict', args, []);
+    }
+    dispose() {
+      calls.push({ method: 'dispose', args: [] });
+    }
   }
 
   const config = {
     kind: 'adatt-sp' as const,
     input: { categorical: [{ name: 'item', vocab: 4, dim: 2 }] },
-    tasks: [{ name: 'click', type: 'binary' as const }, { name: 'rating', type: 'multiclass' as const, classes: 3 }],
+    tasks: [
+      { name: 'click', type: 'binary' as const },
+      { name: 'rating', type: 'multiclass' as const, classes: 3 },
+    ],
     expertDims: [[4]],
     expertsPerTask: 1,
   };
@@ -213,7 +250,10 @@ describe('Model errors (fake addon)', () => {
   it('labels gate weights', async () => {
     const [level] = await model.gateWeights(batch);
     expect(level).toMatchObject({ level: 0, gates: ['click', 'rating'], experts: ['click/0', 'rating/0'] });
-    expect(level?.weights.map((w) => Array.from(w))).toEqual([[0.5, 0.5], [0.25, 0.75]]);
+    expect(level?.weights.map((w) => Array.from(w))).toEqual([
+      [0.5, 0.5],
+      [0.25, 0.75],
+    ]);
   });
 
   it('maps native failures to typed errors', async () => {
@@ -227,7 +267,9 @@ describe('Model errors (fake addon)', () => {
     await expect(model.forward({ categorical: [[4]] })).rejects.toThrow(ValidationError);
     await expect(model.to('gpu' as 'cpu')).rejects.toThrow(/device must be 'cpu', 'cuda' or 'cuda:<index>', got "gpu"/);
     await expect(model.stateDict({ layout: 'torch' as 'native' })).rejects.toThrow(/options.layout must be one of 'reference', 'native'/);
-    await expect(model.loadStateDict({ w: { shape: [2, 2], data: new Float32Array(3) } })).rejects.toThrow(/stateDict\["w"\].data has 3 values but shape \[2, 2\] needs 4/);
+    await expect(model.loadStateDict({ w: { shape: [2, 2], data: new Float32Array(3) } })).rejects.toThrow(
+      /stateDict\["w"\].data has 3 values but shape \[2, 2\] needs 4/,
+    );
     await expect(model.loadWeights('', {})).rejects.toThrow(/path must be a non-empty string/);
     await expect(model.loadWeights('/w.pt', { strict: 1 as unknown as boolean })).rejects.toThrow(/options.strict must be a boolean/);
     await expect(model.gradients(batch, { like: new Float32Array(2) })).rejects.toThrow(/seeds has no task 'like'/);
@@ -238,7 +280,10 @@ describe('Model errors (fake addon)', () => {
   it('fills seeds of omitted tasks with zeros and resolves paths', async () => {
     await model.gradients(batch, { click: [1, -1] });
     const [, seeds] = calls[0]!.args as [RawBatch, Float32Array[]];
-    expect(seeds.map((seed) => Array.from(seed))).toEqual([[1, -1], [0, 0, 0, 0, 0, 0]]);
+    expect(seeds.map((seed) => Array.from(seed))).toEqual([
+      [1, -1],
+      [0, 0, 0, 0, 0, 0],
+    ]);
     await model.saveWeights('weights.pt');
     expect(calls[1]?.args).toEqual([`${process.cwd()}/weights.pt`, 'reference']);
   });
@@ -256,7 +301,9 @@ describe('Model errors (fake addon)', () => {
   });
 
   it('stays usable when the addon refuses to dispose', () => {
-    vi.spyOn(FakeRawModel.prototype, 'dispose').mockImplementationOnce(() => { throw nativeError('ADATT_BUSY', 'busy'); });
+    vi.spyOn(FakeRawModel.prototype, 'dispose').mockImplementationOnce(() => {
+      throw nativeError('ADATT_BUSY', 'busy');
+    });
     expect(() => model.dispose()).toThrow(BusyError);
     expect(model.disposed).toBe(false);
     expect(model.parameterCount()).toBe(123);

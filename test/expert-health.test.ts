@@ -13,8 +13,16 @@ const rowsOf = (r: number): number[] => Array.from(dense.subarray(r * 3, r * 3 +
 const labels = [Float32Array.from({ length: ROWS }, (_, r) => r % 2), Float32Array.from({ length: ROWS }, (_, r) => (r % 3 === 0 ? 1 : 0))];
 
 const ADATT: ModelConfig = {
-  kind: 'adatt', input: { dense: 3 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
-  expertDims: [[4]], towerDims: [], expertsPerTask: 1, sharedExperts: 1,
+  kind: 'adatt',
+  input: { dense: 3 },
+  tasks: [
+    { name: 'a', type: 'binary' },
+    { name: 'b', type: 'binary' },
+  ],
+  expertDims: [[4]],
+  towerDims: [],
+  expertsPerTask: 1,
+  sharedExperts: 1,
 };
 /** Row-major weights of the shared expert (experts.0.2). */
 const SHARED_WEIGHT = [0.9, -0.4, 0.3, -0.7, 0.2, 0.5, 0.1, 0.8, -0.6, -0.2, -0.9, 0.4];
@@ -58,7 +66,9 @@ describe('expert health on hand-set weights', () => {
       const x = rowsOf(r);
       const out = SHARED_BIAS.map((b, u) => Math.max(0, b + x.reduce((sum, v, k) => sum + SHARED_WEIGHT[u * 3 + k]! * v, 0)));
       zeros += out.filter((v) => v === 0).length;
-      out.forEach((v, u) => { if (v > 0) active[u]! += 1; });
+      out.forEach((v, u) => {
+        if (v > 0) active[u]! += 1;
+      });
       norms += Math.hypot(...out);
     }
     expect(shared!.zeroFraction).toBeCloseTo(zeros / (ROWS * 4), 9);
@@ -73,11 +83,27 @@ describe('expert health on hand-set weights', () => {
     const batchGates = await model.gateWeights({ dense: Array.from({ length: ROWS }, (_, r) => rowsOf(r)) });
     expect(health.experts.map((e) => e.gateWeights!.b)).toEqual(Array.from(batchGates[0]!.weights[1]!, (w) => expect.closeTo(w, 6)));
     expect(health.gates).toEqual([
-      { level: 0, task: 'a', own: expect.closeTo(gateA[0]!, 6), otherTasks: expect.closeTo(gateA[1]!, 6), shared: expect.closeTo(gateA[2]!, 6), uniformOwn: 1 / 3 },
-      { level: 0, task: 'b', own: expect.closeTo(gateB[1]!, 6), otherTasks: expect.closeTo(gateB[0]!, 6), shared: expect.closeTo(gateB[2]!, 6), uniformOwn: 1 / 3 },
+      {
+        level: 0,
+        task: 'a',
+        own: expect.closeTo(gateA[0]!, 6),
+        otherTasks: expect.closeTo(gateA[1]!, 6),
+        shared: expect.closeTo(gateA[2]!, 6),
+        uniformOwn: 1 / 3,
+      },
+      {
+        level: 0,
+        task: 'b',
+        own: expect.closeTo(gateB[1]!, 6),
+        otherTasks: expect.closeTo(gateB[0]!, 6),
+        shared: expect.closeTo(gateB[2]!, 6),
+        uniformOwn: 1 / 3,
+      },
     ]);
     expect(health.flags.map((flag) => [flag.kind, flag.level, 'expert' in flag ? flag.expert : flag.task])).toEqual([
-      ['collapse', 0, 'a/0'], ['degradation', 0, 'shared/0'], ['underfitting', 0, 'a'],
+      ['collapse', 0, 'a/0'],
+      ['degradation', 0, 'shared/0'],
+      ['underfitting', 0, 'a'],
     ]);
     expect(health.flags[1]).toMatchObject({ task: 'a', share: expect.closeTo(gateA[2]! / (gateA[2]! + gateB[2]!), 6) });
     expect(health.flags[2]!.message).toMatch(/level 0 gate of a ignores its own experts: 0\.7 % of its weight \(uniform: 33\.3 %\)/);
@@ -87,7 +113,7 @@ describe('expert health on hand-set weights', () => {
     expect(lenient.rows).toBe(50);
   });
 
-  it('names each kind\'s experts, and measures all of them', async () => {
+  it("names each kind's experts, and measures all of them", async () => {
     using data = TensorDataset.fromEncoded({ size: ROWS, dense, labels });
     const base = { input: { dense: 3 }, tasks: ADATT.tasks, expertDims: [[6], [4]], towerDims: [2] };
     const expected: Record<string, string[]> = {
@@ -100,13 +126,18 @@ describe('expert health on hand-set weights', () => {
       'single-task': ['a', 'b'],
     };
     const extra: Record<string, object> = {
-      'adatt-sp': { expertsPerTask: 2 }, adatt: { expertsPerTask: 1, sharedExperts: 1 }, ple: { expertsPerTask: 1, sharedExperts: 1 },
+      'adatt-sp': { expertsPerTask: 2 },
+      adatt: { expertsPerTask: 1, sharedExperts: 1 },
+      ple: { expertsPerTask: 1, sharedExperts: 1 },
       mmoe: { experts: 3 },
     };
     for (const kind of MODEL_KINDS) {
       using model = createModel({ ...base, kind, ...extra[kind] } as ModelConfig);
       const health = await model.expertStats(data, { batchSize: 64 });
-      expect(health.experts.map((e) => e.expert), kind).toEqual(expected[kind]);
+      expect(
+        health.experts.map((e) => e.expert),
+        kind,
+      ).toEqual(expected[kind]);
       for (const e of health.experts) {
         expect(e.zeroFraction).toBeGreaterThanOrEqual(0);
         expect(e.zeroFraction).toBeLessThanOrEqual(1);
@@ -114,7 +145,10 @@ describe('expert health on hand-set weights', () => {
       }
       // Task gates with own experts: two levels of adatt-sp, adatt and ple.
       expect(health.gates.length, kind).toBe(['adatt-sp', 'adatt', 'ple'].includes(kind) ? 4 : 0);
-      expect(health.experts.some((e) => e.gateWeights !== undefined), kind).toBe(expected[kind]![0]!.includes('/') || kind === 'mmoe');
+      expect(
+        health.experts.some((e) => e.gateWeights !== undefined),
+        kind,
+      ).toBe(expected[kind]![0]!.includes('/') || kind === 'mmoe');
     }
   });
 });
@@ -137,7 +171,11 @@ describe('expert health in fit and its checks', () => {
     expect((await rejectionOf(model.expertStats(data, { rows: 0 }), ValidationError)).field).toBe('options.rows');
     expect((await rejectionOf(model.expertStats(data, { bins: 3 } as never), ValidationError)).field).toBe('options.bins');
     expect((await rejectionOf(model.expertStats({} as never), ValidationError)).field).toBe('data');
-    expect((await rejectionOf(fit(model, data, { expertHealth: true }), ValidationError)).message).toMatch(/needs a validation TensorDataset/);
-    expect((await rejectionOf(fit(model, data, { validation: data, expertHealth: { rows: -1 } }), ValidationError)).field).toBe('expertHealth.rows');
+    expect((await rejectionOf(fit(model, data, { expertHealth: true }), ValidationError)).message).toMatch(
+      /needs a validation TensorDataset/,
+    );
+    expect((await rejectionOf(fit(model, data, { validation: data, expertHealth: { rows: -1 } }), ValidationError)).field).toBe(
+      'expertHealth.rows',
+    );
   });
 });

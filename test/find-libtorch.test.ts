@@ -29,14 +29,19 @@ function pipTorch(options: { nccl: boolean }): string {
   const sitePackages = makeTempDir('find-libtorch');
   const torch = path.join(sitePackages, 'torch');
   write(path.join(torch, 'include', 'torch', 'csrc', 'api', 'include', 'torch', 'torch.h'));
-  write(path.join(torch, 'include', 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'),
-    '#define TORCH_VERSION_MAJOR 2\n#define TORCH_VERSION_MINOR 11\n#define TORCH_VERSION_PATCH 0\n');
+  write(
+    path.join(torch, 'include', 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'),
+    '#define TORCH_VERSION_MAJOR 2\n#define TORCH_VERSION_MINOR 11\n#define TORCH_VERSION_PATCH 0\n',
+  );
   for (const lib of ['torch', 'torch_cpu', 'c10', 'torch_cuda', 'c10_cuda']) write(path.join(torch, 'lib', `lib${lib}.so`));
   write(path.join(torch, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'), 'set(TORCH_CXX_FLAGS "-D_GLIBCXX_USE_CXX11_ABI=1")\n');
-  write(path.join(torch, 'share', 'cmake', 'Caffe2', 'Caffe2Targets.cmake'), [
-    'set_target_properties(torch_cpu PROPERTIES INTERFACE_COMPILE_DEFINITIONS "USE_DISTRIBUTED;USE_C10D_GLOO")',
-    'set_target_properties(torch_cuda PROPERTIES INTERFACE_COMPILE_DEFINITIONS "USE_C10D_NCCL")',
-  ].join('\n'));
+  write(
+    path.join(torch, 'share', 'cmake', 'Caffe2', 'Caffe2Targets.cmake'),
+    [
+      'set_target_properties(torch_cpu PROPERTIES INTERFACE_COMPILE_DEFINITIONS "USE_DISTRIBUTED;USE_C10D_GLOO")',
+      'set_target_properties(torch_cuda PROPERTIES INTERFACE_COMPILE_DEFINITIONS "USE_C10D_NCCL")',
+    ].join('\n'),
+  );
   if (options.nccl) write(path.join(sitePackages, 'nvidia', 'nccl', 'include', 'nccl.h'));
   write(path.join(sitePackages, 'nvidia', 'cuda_runtime', 'include', 'cuda_runtime_api.h'));
   write(path.join(sitePackages, 'nvidia', 'cusparse', 'include', 'cusparse.h'));
@@ -53,11 +58,14 @@ describe('scripts/find-libtorch.js', () => {
     const nvidia = path.join(torch, '..', 'nvidia');
     const nvidiaHeaders = ['cuda_runtime', 'cusparse', 'nccl'].map((name) => path.join(nvidia, name, 'include'));
     expect(found.extraIncludeDirs.slice(0, 3).sort()).toEqual(nvidiaHeaders);
-    expect(found.includeDirs.slice(0, 2)).toEqual([path.join(torch, 'include'), path.join(torch, 'include', 'torch', 'csrc', 'api', 'include')]);
+    expect(found.includeDirs.slice(0, 2)).toEqual([
+      path.join(torch, 'include'),
+      path.join(torch, 'include', 'torch', 'csrc', 'api', 'include'),
+    ]);
     expect(found.includeDirs.slice(2)).toEqual(found.extraIncludeDirs);
   });
 
-  it.skipIf(fs.existsSync('/usr/include/nccl.h'))('names nccl.h and how to get it when NCCL\'s headers are missing', () => {
+  it.skipIf(fs.existsSync('/usr/include/nccl.h'))("names nccl.h and how to get it when NCCL's headers are missing", () => {
     const torch = pipTorch({ nccl: false });
     expect(() => findLibTorch({ LIBTORCH: torch })).toThrow(/built with NCCL, and its c10d headers need nccl\.h.*NCCL_INCLUDE_DIR/s);
     const headers = makeTempDir('nccl-headers');
@@ -70,7 +78,7 @@ describe('scripts/find-libtorch.js', () => {
     expect(() => findLibTorch({ LIBTORCH: empty })).toThrow(/has no include\/torch\/csrc\/api\/include\/torch\/torch\.h/);
   });
 
-  it('finds the system LibTorch of this machine (Debian\'s, without CUDA)', () => {
+  it("finds the system LibTorch of this machine (Debian's, without CUDA)", () => {
     const found = findLibTorch({});
     expect(found.source).toBe('system');
     expect(found.cuda).toBe(false);

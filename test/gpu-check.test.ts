@@ -10,8 +10,11 @@ describe('scripts/gpu-check.sh', () => {
   });
 
   it('runs its device checks on the CPU fallback and prints the table last', () => {
-    const output = execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'gpu-check.js'), 'cpu', PYTHON],
-      { encoding: 'utf8', timeout: 600_000, env: { ...process.env, ADATT_GPU_CHECK_ROWS: '8192' } });
+    const output = execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'gpu-check.js'), 'cpu', PYTHON], {
+      encoding: 'utf8',
+      timeout: 600_000,
+      env: { ...process.env, ADATT_GPU_CHECK_ROWS: '8192' },
+    });
     const table = output.slice(output.lastIndexOf('┌'));
     expect(table).toMatch(/parity cpu vs cpu: outputs/);
     expect(table).toMatch(/cpu checkpoint resumed on cpu/);

@@ -8,7 +8,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  createModel, encode, evaluate, fit, fitSchema, modelSections, openStream, parseCsv, TensorDataset, ValidationError,
+  createModel,
+  encode,
+  evaluate,
+  fit,
+  fitSchema,
+  modelSections,
+  openStream,
+  parseCsv,
+  TensorDataset,
+  ValidationError,
   type SchemaSpec,
 } from '../lib';
 import { loadAddon } from '../lib/addon';
@@ -36,8 +45,13 @@ describe('grouped AUC against an independent reference', () => {
       return path.join(dir, name);
     };
     const args = [
-      file('p.f32', Float32Array.from(logits, (x) => 1 / (1 + Math.exp(-x)))), file('y.f32', click),
-      weights ? file('w.f32', weights[0]!) : '-', file('g.i64', groups),
+      file(
+        'p.f32',
+        Float32Array.from(logits, (x) => 1 / (1 + Math.exp(-x))),
+      ),
+      file('y.f32', click),
+      weights ? file('w.f32', weights[0]!) : '-',
+      file('g.i64', groups),
     ];
     const reference = JSON.parse(runPython('metrics.py', args)) as Record<string, number>;
     expect(metrics!.gaucGroups).toBe(reference.gaucGroups);
@@ -53,12 +67,19 @@ describe('grouped AUC against an independent reference', () => {
     const addon = loadAddon();
     const [plain] = await addon.taskMetrics([Float32Array.of(0.1, 0.2, 0.3)], [Float32Array.of(0, 1, 0)], ['binary']);
     expect(plain).not.toHaveProperty('gauc');
-    const [single] = await addon.taskMetrics([Float32Array.of(0.1, 0.2, 0.3)], [Float32Array.of(0, 1, 0)], ['binary'], undefined, undefined,
-      BigInt64Array.of(1n, 2n, 3n));
+    const [single] = await addon.taskMetrics(
+      [Float32Array.of(0.1, 0.2, 0.3)],
+      [Float32Array.of(0, 1, 0)],
+      ['binary'],
+      undefined,
+      undefined,
+      BigInt64Array.of(1n, 2n, 3n),
+    );
     expect(single!.gaucGroups).toBe(0);
     expect(single!.gauc).toBeNaN();
-    await expect(addon.taskMetrics([Float32Array.of(0.1)], [Float32Array.of(0)], ['binary'], undefined, undefined, BigInt64Array.of(1n, 2n)))
-      .rejects.toThrow(/groups needs one group id per row/);
+    await expect(
+      addon.taskMetrics([Float32Array.of(0.1)], [Float32Array.of(0)], ['binary'], undefined, undefined, BigInt64Array.of(1n, 2n)),
+    ).rejects.toThrow(/groups needs one group id per row/);
   });
 });
 
@@ -72,7 +93,12 @@ describe('grouped AUC from a schema group column', () => {
       return `${x.toFixed(4)},i${i % 9},${user},${x + 0.8 * next() > 0.3 ? 1 : 0}`;
     }),
   ].join('\n');
-  const SPEC: SchemaSpec = { dense: ['x'], categorical: ['item'], tasks: [{ name: 'click', type: 'binary', column: 'click', positive: 1 }], group: 'user' };
+  const SPEC: SchemaSpec = {
+    dense: ['x'],
+    categorical: ['item'],
+    tasks: [{ name: 'click', type: 'binary', column: 'click', positive: 1 }],
+    group: 'user',
+  };
 
   it('encodes group ids per row, evaluates gauc in memory and streamed alike, and stops early on it', async () => {
     const table = parseCsv(csv);
@@ -81,7 +107,14 @@ describe('grouped AUC from a schema group column', () => {
     expect(schema.columns).toContain('user');
     const encoded = encode(schema, table);
     expect(encoded.groups).toBeInstanceOf(BigInt64Array);
-    expect(new Set(encoded.groups).size).toBe(new Set(csv.split('\n').slice(1).map((line) => line.split(',')[2])).size);
+    expect(new Set(encoded.groups).size).toBe(
+      new Set(
+        csv
+          .split('\n')
+          .slice(1)
+          .map((line) => line.split(',')[2]),
+      ).size,
+    );
     using model = createModel({ kind: 'mmoe', ...modelSections(schema), expertDims: [[8]], towerDims: [4], experts: 2 });
     using data = TensorDataset.fromEncoded(encoded);
     const result = await fit(model, data, { epochs: 3, batchSize: 64, validation: data, earlyStopping: { metric: 'gauc', patience: 5 } });
@@ -92,14 +125,17 @@ describe('grouped AUC from a schema group column', () => {
     const dir = makeTempDir('grouped-auc-stream');
     fs.writeFileSync(path.join(dir, 'events.csv'), csv);
     const streamed = await evaluate(model, await openStream(path.join(dir, 'events.csv'), { schema, chunkRows: 100 }));
-    for (const name of ['gauc', 'gaucMean', 'gaucGroups', 'auc']) expect(streamed.click![name], name).toBeCloseTo(inMemory.click![name]!, 9);
+    for (const name of ['gauc', 'gaucMean', 'gaucGroups', 'auc'])
+      expect(streamed.click![name], name).toBeCloseTo(inMemory.click![name]!, 9);
   });
 
   it('names the row of a missing group and the field of a group column that is not there', () => {
     const schema = fitSchema(SPEC, parseCsv(csv));
     const lines = csv.split('\n');
     lines[7] = lines[7]!.replace(/,u\d+,/, ',,');
-    expect(() => encode(schema, parseCsv(lines.join('\n')))).toThrow(/line 8 of CSV text, column 'user'.*group \(schema.group\) is missing/);
+    expect(() => encode(schema, parseCsv(lines.join('\n')))).toThrow(
+      /line 8 of CSV text, column 'user'.*group \(schema.group\) is missing/,
+    );
     expect(() => fitSchema({ ...SPEC, group: 'nobody' }, parseCsv(csv))).toThrow(expect.objectContaining({ field: 'group' }));
     expect(() => TensorDataset.fromEncoded({ ...encode(schema, parseCsv(csv)), groups: new BigInt64Array(3) })).toThrow(ValidationError);
   });

@@ -4,7 +4,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BusyError, createModel, DisposedError, FileError, info, MODEL_KINDS, predict, setNumThreads, TensorDataset, TorchError, ValidationError,
+  BusyError,
+  createModel,
+  DisposedError,
+  FileError,
+  info,
+  MODEL_KINDS,
+  predict,
+  setNumThreads,
+  TensorDataset,
+  TorchError,
+  ValidationError,
   type ModelConfig,
 } from '../lib';
 import { loadAddon } from '../lib/addon';
@@ -30,7 +40,10 @@ const CONFIG: ModelConfig = {
 };
 
 const BATCH = {
-  dense: [[0.1, 0.2, 0.3], [1, -1, 0.5]],
+  dense: [
+    [0.1, 0.2, 0.3],
+    [1, -1, 0.5],
+  ],
   categorical: [[0], [4]],
   multiValued: [[[1, 2], []]],
 };
@@ -46,7 +59,7 @@ describe('info and threads', () => {
     expect(info().numThreads).toBe(1);
   });
 
-  it('gives the GEMMs the threads, and LibTorch\'s own pool one when OpenBLAS runs separate pthreads', () => {
+  it("gives the GEMMs the threads, and LibTorch's own pool one when OpenBLAS runs separate pthreads", () => {
     setNumThreads(2);
     const planned = info();
     if (planned.blasThreading === 'openblas-pthreads') {
@@ -119,7 +132,15 @@ describe('Model', () => {
   it('rejects bad batches with errors naming the problem', async () => {
     using model = createModel(CONFIG);
     await expect(model.forward({ ...BATCH, categorical: [[0], [5]] })).rejects.toThrow(/country.*5|5.*country/);
-    await expect(model.forward({ ...BATCH, dense: [[1, 2], [3, 4]] })).rejects.toThrow(ValidationError);
+    await expect(
+      model.forward({
+        ...BATCH,
+        dense: [
+          [1, 2],
+          [3, 4],
+        ],
+      }),
+    ).rejects.toThrow(ValidationError);
     await expect(model.forward({ ...BATCH, multiValued: [[[9], []]] })).rejects.toThrow(ValidationError);
   });
 
@@ -131,8 +152,7 @@ describe('Model', () => {
     await expect(model.loadStateDict(wrongShape)).rejects.toThrow(/task_modules\.0\.1\.weight.*shape/);
     const { 'task_modules.1.1.bias': _dropped, ...missing } = state;
     await expect(model.loadStateDict(missing)).rejects.toThrow(/missing: task_modules\.1\.1\.bias/);
-    await expect(model.loadStateDict({ ...state, extra: { shape: [1], data: new Float32Array(1) } }))
-      .rejects.toThrow(/unexpected: extra/);
+    await expect(model.loadStateDict({ ...state, extra: { shape: [1], data: new Float32Array(1) } })).rejects.toThrow(/unexpected: extra/);
     await model.loadStateDict(missing, { strict: false });
 
     const dir = makeTempDir('bad-files');
@@ -152,8 +172,13 @@ describe('Model', () => {
     };
     const legacy = torchFile('legacy.pt', "torch.save({'w': torch.zeros(2)}, sys.argv[1], _use_new_zipfile_serialization=False)");
     await expect(model.loadWeights(legacy)).rejects.toThrow(/legacy \(non-zip\) format.*torch\.save\(torch\.load\(path\), path\)/);
-    const checkpoint = torchFile('checkpoint.pt', "torch.save({'epoch': 3, 'optimizer': {'lr': torch.ones(1)}, 'state_dict': {'w': torch.zeros(2)}}, sys.argv[1])");
-    await expect(model.loadWeights(checkpoint)).rejects.toThrow(/looks like a training checkpoint.*entry 'state_dict' is a dict.*torch\.save\(checkpoint\['state_dict'\], path\)/);
+    const checkpoint = torchFile(
+      'checkpoint.pt',
+      "torch.save({'epoch': 3, 'optimizer': {'lr': torch.ones(1)}, 'state_dict': {'w': torch.zeros(2)}}, sys.argv[1])",
+    );
+    await expect(model.loadWeights(checkpoint)).rejects.toThrow(
+      /looks like a training checkpoint.*entry 'state_dict' is a dict.*torch\.save\(checkpoint\['state_dict'\], path\)/,
+    );
     const listed = torchFile('listed.pt', "torch.save({'w': torch.zeros(2), 'names': ['a', 'b']}, sys.argv[1])");
     await expect(model.loadWeights(listed)).rejects.toThrow(/entry 'names' is a GenericList, not a tensor/);
     expect(await model.forward(BATCH)).toEqual(before);
@@ -179,10 +204,12 @@ describe('Model', () => {
     const good = { size: 2, dense: new Float32Array(6), categorical: new Int32Array([0, 1]), multiValued: bags };
     await expect(raw.forward({ ...good, dense: new Float32Array(5) })).rejects.toMatchObject({ code: 'ADATT_INVALID_ARGUMENT' });
     await expect(raw.forward({ ...good, categorical: new Int32Array([0, 9]) })).rejects.toMatchObject({
-      code: 'ADATT_INVALID_ARGUMENT', message: expect.stringMatching(/outside the vocabulary/),
+      code: 'ADATT_INVALID_ARGUMENT',
+      message: expect.stringMatching(/outside the vocabulary/),
     });
-    await expect(raw.forward({ ...good, multiValued: [{ indices: new Int32Array([1]), offsets: new Int32Array([1, 0]) }] }))
-      .rejects.toMatchObject({ code: 'ADATT_INVALID_ARGUMENT' });
+    await expect(
+      raw.forward({ ...good, multiValued: [{ indices: new Int32Array([1]), offsets: new Int32Array([1, 0]) }] }),
+    ).rejects.toMatchObject({ code: 'ADATT_INVALID_ARGUMENT' });
     await expect(raw.forward({ ...good, dense: new Float64Array(6) as never })).rejects.toMatchObject({ code: 'ADATT_INVALID_ARGUMENT' });
     expect(() => new addon.Model({ ...normalizeModelConfig(CONFIG), expertDims: [] })).toThrow(/expertDims/);
     expect(() => new addon.Model({ ...normalizeModelConfig(CONFIG), kind: 'nope' as never })).toThrow(/unknown model kind/);
@@ -190,11 +217,15 @@ describe('Model', () => {
     const fakeModel = Object.create(addon.Model.prototype) as typeof raw;
     expect(() => new addon.Trainer(fakeModel, {} as never)).toThrow(/^model must be a Model or a ScriptModule$/);
     const fakeDataset = Object.create(addon.Dataset.prototype) as never;
-    await expect(raw.predict(fakeDataset, { batchSize: 2, taskTypes: ['binary', 'multiclass'] })).rejects.toThrow(/^dataset must be a Dataset$/);
+    await expect(raw.predict(fakeDataset, { batchSize: 2, taskTypes: ['binary', 'multiclass'] })).rejects.toThrow(
+      /^dataset must be a Dataset$/,
+    );
     // lib/ passes every field of the contract; the addon names a missing one instead of assuming a default.
     expect(() => new addon.Trainer(raw, {} as never)).toThrow(/^options\.optimizer is missing$/);
     expect(() => new addon.Trainer(raw, { optimizer: { type: 'adam' } } as never)).toThrow(/^options\.optimizer\.lr is missing$/);
-    expect(() => new addon.Trainer(raw, { optimizer: { type: 'adam', lr: '1' } } as never)).toThrow(/^options\.optimizer\.lr must be a number$/);
+    expect(() => new addon.Trainer(raw, { optimizer: { type: 'adam', lr: '1' } } as never)).toThrow(
+      /^options\.optimizer\.lr must be a number$/,
+    );
     expect((await raw.forward(good)).length).toBe(2);
     raw.dispose();
   });
@@ -225,36 +256,59 @@ describe('Model', () => {
     expect((await pending).length).toBeGreaterThan(0);
   });
 
-  it.each(MODEL_KINDS)('%s: one row (matrix-vector products) gives the outputs and gradients of that row in a larger batch', async (kind) => {
-    const extra: Record<string, object> = {
-      'adatt-sp': { expertsPerTask: 2 }, adatt: { expertsPerTask: 2, sharedExperts: 1 }, ple: { expertsPerTask: 2, sharedExperts: 1 },
-      mmoe: { experts: 3, gateDims: [[4], []] },
-    };
-    using model = createModel({
-      kind, input: { dense: 3 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
-      expertDims: [[8], [6]], towerDims: [4], seed: 3, ...extra[kind],
-    } as ModelConfig);
-    const rows = [[0.3, -1, 2], [1, 0.5, -0.2], [-0.7, 0.1, 0.9]];
-    const all = await model.forward({ dense: rows });
-    const one = await model.forward({ dense: [rows[1]!] });
-    for (const task of ['a', 'b']) expect(one[task]![0]).toBeCloseTo(all[task]![1]!, 5);
-    const alone = await model.gradients({ dense: [rows[1]!] }, { a: [1], b: [0.5] });
-    const within = await model.gradients({ dense: rows }, { a: [0, 1, 0], b: [0, 0.5, 0] });
-    for (const [name, tensor] of Object.entries(within)) {
-      Array.from(tensor.data).forEach((g, i) => {
-        expect(alone[name]!.data[i], `${name}[${i}]`).toBeCloseTo(g, 5);
-      });
-    }
-  });
+  it.each(MODEL_KINDS)(
+    '%s: one row (matrix-vector products) gives the outputs and gradients of that row in a larger batch',
+    async (kind) => {
+      const extra: Record<string, object> = {
+        'adatt-sp': { expertsPerTask: 2 },
+        adatt: { expertsPerTask: 2, sharedExperts: 1 },
+        ple: { expertsPerTask: 2, sharedExperts: 1 },
+        mmoe: { experts: 3, gateDims: [[4], []] },
+      };
+      using model = createModel({
+        kind,
+        input: { dense: 3 },
+        tasks: [
+          { name: 'a', type: 'binary' },
+          { name: 'b', type: 'binary' },
+        ],
+        expertDims: [[8], [6]],
+        towerDims: [4],
+        seed: 3,
+        ...extra[kind],
+      } as ModelConfig);
+      const rows = [
+        [0.3, -1, 2],
+        [1, 0.5, -0.2],
+        [-0.7, 0.1, 0.9],
+      ];
+      const all = await model.forward({ dense: rows });
+      const one = await model.forward({ dense: [rows[1]!] });
+      for (const task of ['a', 'b']) expect(one[task]![0]).toBeCloseTo(all[task]![1]!, 5);
+      const alone = await model.gradients({ dense: [rows[1]!] }, { a: [1], b: [0.5] });
+      const within = await model.gradients({ dense: rows }, { a: [0, 1, 0], b: [0, 0.5, 0] });
+      for (const [name, tensor] of Object.entries(within)) {
+        Array.from(tensor.data).forEach((g, i) => {
+          expect(alone[name]!.data[i], `${name}[${i}]`).toBeCloseTo(g, 5);
+        });
+      }
+    },
+  );
 
   it('runs model reads on several inference threads at once, and in order of arrival on one', async () => {
     using slow = createModel({ ...CONFIG, expertDims: [[256], [128]] });
     using quick = createModel(CONFIG);
     const rows = 100_000;
-    using data = TensorDataset.fromEncoded({
-      size: rows, dense: Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i)), categorical: new Int32Array(rows),
-      multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(rows) }], labels: [new Float32Array(rows), new Float32Array(rows)],
-    }, { taskNames: ['click', 'genre'] });
+    using data = TensorDataset.fromEncoded(
+      {
+        size: rows,
+        dense: Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i)),
+        categorical: new Int32Array(rows),
+        multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(rows) }],
+        labels: [new Float32Array(rows), new Float32Array(rows)],
+      },
+      { taskNames: ['click', 'genre'] },
+    );
     const finished: string[] = [];
     const race = async (): Promise<string[]> => {
       finished.length = 0;
@@ -273,19 +327,35 @@ describe('Model', () => {
       expect(await race()).toEqual(['slow predict', 'quick read']);
       expect(() => setNumThreads(1, { inferenceThreads: 0 })).toThrow(ValidationError);
     } finally {
-      setNumThreads(before.blasThreads || before.numThreads, { intraOpThreads: before.numThreads, inferenceThreads: before.inferenceThreads });
+      setNumThreads(before.blasThreads || before.numThreads, {
+        intraOpThreads: before.numThreads,
+        inferenceThreads: before.inferenceThreads,
+      });
     }
   });
 
   it('computes small forwards inline and queues large ones, with the same results', async () => {
     const model = createModel(CONFIG);
     const rows = 50_000; // far more rows x parameters than run inline
-    const big = { dense: Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i)), categorical: new Int32Array(rows),
-      multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(rows) }], size: rows };
+    const big = {
+      dense: Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i)),
+      categorical: new Int32Array(rows),
+      multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(rows) }],
+      size: rows,
+    };
     // The large one is queued: a write started meanwhile finds the model busy.
     const queued = model.forward(big);
     await expect(model.gradients(BATCH, { click: new Float32Array(2) })).rejects.toThrow(BusyError);
-    const [large, small] = [await queued, await model.forward({ ...big, size: 1, dense: big.dense.subarray(0, 3), categorical: big.categorical.subarray(0, 1), multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(1) }] })];
+    const [large, small] = [
+      await queued,
+      await model.forward({
+        ...big,
+        size: 1,
+        dense: big.dense.subarray(0, 3),
+        categorical: big.categorical.subarray(0, 1),
+        multiValued: [{ indices: new Int32Array(0), offsets: new Int32Array(1) }],
+      }),
+    ];
     expect(small.click![0]).toBeCloseTo(large.click![0]!, 6);
     const predictions = await model.predictions(BATCH);
     const outputs = await model.forward(BATCH);

@@ -7,8 +7,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  ConfigError, createModel, evaluate, fit, loadCheckpoint, predict, setNumThreads, TensorDataset, ValidationError,
-  type FitOptions, type ModelConfig, type StateDict,
+  ConfigError,
+  createModel,
+  evaluate,
+  fit,
+  loadCheckpoint,
+  predict,
+  setNumThreads,
+  TensorDataset,
+  ValidationError,
+  type FitOptions,
+  type ModelConfig,
+  type StateDict,
 } from '../lib';
 import { normalizeModelConfig } from '../lib/config';
 import type { EncodedData } from '../lib/data/types';
@@ -42,7 +52,10 @@ function rows(size: number, seed: number): EncodedData {
 }
 
 const TRAINING: FitOptions = {
-  epochs: 4, batchSize: 16, seed: 2, optimizer: { type: 'adam', lr: 0.01 },
+  epochs: 4,
+  batchSize: 16,
+  seed: 2,
+  optimizer: { type: 'adam', lr: 0.01 },
   losses: { click: { weight: 1 }, buy: { weight: 2 }, spend: { weight: 0.5, where: { task: 'click', equals: 1 } } },
 };
 
@@ -78,51 +91,78 @@ async function trainBoth(taskWeighting: Weighting, variant: 'mmoe' | 'ple' = 'mm
   await model.saveWeights(path.join(dir, 'initial.safetensors'));
   using train = TensorDataset.fromEncoded(data);
   const alpha = 0.75;
-  const result = await fit(model, train, { ...TRAINING, taskWeighting: taskWeighting === 'gradnorm' ? { type: 'gradnorm', alpha } : taskWeighting });
+  const result = await fit(model, train, {
+    ...TRAINING,
+    taskWeighting: taskWeighting === 'gradnorm' ? { type: 'gradnorm', alpha } : taskWeighting,
+  });
   const spec = {
     config: normalizeModelConfig(config),
-    data: { size: data.size, dense: [...data.dense!], labels: data.labels.map((task) => [...task].map((v) => (Number.isNaN(v) ? null : v))) },
+    data: {
+      size: data.size,
+      dense: [...data.dense!],
+      labels: data.labels.map((task) => [...task].map((v) => (Number.isNaN(v) ? null : v))),
+    },
     taskTypes: ['binary', 'binary', 'regression'],
-    epochs: TRAINING.epochs, batchSize: TRAINING.batchSize, seed: TRAINING.seed, lr: 0.01,
-    weighting: taskWeighting, temperature: 2, alpha, sharedLayer: SHARED_LAYERS[variant], weights: [1, 2, 0.5],
+    epochs: TRAINING.epochs,
+    batchSize: TRAINING.batchSize,
+    seed: TRAINING.seed,
+    lr: 0.01,
+    weighting: taskWeighting,
+    temperature: 2,
+    alpha,
+    sharedLayer: SHARED_LAYERS[variant],
+    weights: [1, 2, 0.5],
     where: [null, null, { task: 0, equals: 1 }],
   };
   fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
   runPython('train_objectives.py', [path.join(dir, 'spec.json'), path.join(dir, 'initial.safetensors'), path.join(dir, 'final')]);
   const theirs = decodeSafetensors(fs.readFileSync(path.join(dir, 'final.safetensors')), 'final.safetensors');
-  const reference = JSON.parse(fs.readFileSync(path.join(dir, 'final.json'), 'utf8')) as { taskWeights: number[][]; epochLosses: number[][] };
+  const reference = JSON.parse(fs.readFileSync(path.join(dir, 'final.json'), 'utf8')) as {
+    taskWeights: number[][];
+    epochLosses: number[][];
+  };
   return { result, ours: await model.stateDict(), theirs, reference };
 }
 
 describe('multi-task objectives against a Python reference from the papers', () => {
   it.each([
-    ['fixed', 'mmoe'], ['uncertainty', 'mmoe'], ['gradnorm', 'mmoe'], ['gradnorm', 'ple'], ['dwa', 'mmoe'],
-  ] as const)('%s weighting (%s) with an ESMM task and a sample space: weights and task weights within 1e-5', async (weighting, variant) => {
-    const { result, ours, theirs, reference } = await trainBoth(weighting, variant);
-    const worst = worstDifference(ours, theirs);
-    expect(worst.difference, worst.name).toBeLessThan(1e-5);
-    result.epochs.forEach((epoch, e) => {
-      ['click', 'buy', 'spend'].forEach((task, t) => {
-        expect(epoch.taskWeights[task], `epoch ${e} ${task}`).toBeCloseTo(reference.taskWeights[e]![t]!, 5);
-        expect(epoch.loss[task], `epoch ${e} ${task} loss`).toBeCloseTo(reference.epochLosses[e]![t]!, 5);
+    ['fixed', 'mmoe'],
+    ['uncertainty', 'mmoe'],
+    ['gradnorm', 'mmoe'],
+    ['gradnorm', 'ple'],
+    ['dwa', 'mmoe'],
+  ] as const)(
+    '%s weighting (%s) with an ESMM task and a sample space: weights and task weights within 1e-5',
+    async (weighting, variant) => {
+      const { result, ours, theirs, reference } = await trainBoth(weighting, variant);
+      const worst = worstDifference(ours, theirs);
+      expect(worst.difference, worst.name).toBeLessThan(1e-5);
+      result.epochs.forEach((epoch, e) => {
+        ['click', 'buy', 'spend'].forEach((task, t) => {
+          expect(epoch.taskWeights[task], `epoch ${e} ${task}`).toBeCloseTo(reference.taskWeights[e]![t]!, 5);
+          expect(epoch.loss[task], `epoch ${e} ${task} loss`).toBeCloseTo(reference.epochLosses[e]![t]!, 5);
+        });
       });
-    });
-    if (weighting === 'dwa') {
-      expect(result.epochs[1]!.taskWeights.buy).toBe(2); // fixed weight x 1 for the first two epochs
-      expect(result.epochs[3]!.taskWeights.click).not.toBeCloseTo(1, 3);
-    }
-    if (weighting === 'uncertainty') expect(result.epochs[3]!.taskWeights.spend).not.toBeCloseTo(0.25, 4);
-    if (weighting === 'gradnorm') {
-      // The learned weights moved, and they sum to the task count (taskWeights multiply the fixed 1, 2, 0.5).
-      const last = result.epochs[3]!.taskWeights;
-      expect(last.click! + last.buy! / 2 + last.spend! / 0.5).toBeCloseTo(3, 5);
-      expect(last.click).not.toBeCloseTo(1, 2);
-    }
-  }, 60_000);
+      if (weighting === 'dwa') {
+        expect(result.epochs[1]!.taskWeights.buy).toBe(2); // fixed weight x 1 for the first two epochs
+        expect(result.epochs[3]!.taskWeights.click).not.toBeCloseTo(1, 3);
+      }
+      if (weighting === 'uncertainty') expect(result.epochs[3]!.taskWeights.spend).not.toBeCloseTo(0.25, 4);
+      if (weighting === 'gradnorm') {
+        // The learned weights moved, and they sum to the task count (taskWeights multiply the fixed 1, 2, 0.5).
+        const last = result.epochs[3]!.taskWeights;
+        expect(last.click! + last.buy! / 2 + last.spend! / 0.5).toBeCloseTo(3, 5);
+        expect(last.click).not.toBeCloseTo(1, 2);
+      }
+    },
+    60_000,
+  );
 
   it.each([
-    { kind: 'adatt-sp', expertsPerTask: 2 }, { kind: 'adatt', expertsPerTask: 1, sharedExperts: 1 },
-    { kind: 'cross-stitch' }, { kind: 'shared-bottom' },
+    { kind: 'adatt-sp', expertsPerTask: 2 },
+    { kind: 'adatt', expertsPerTask: 1, sharedExperts: 1 },
+    { kind: 'cross-stitch' },
+    { kind: 'shared-bottom' },
   ])('GradNorm trains $kind on its last shared layer, the weights summing to the task count', async (kind) => {
     setNumThreads(1);
     using model = createModel({ ...COMMON, ...kind } as ModelConfig);
@@ -142,9 +182,16 @@ describe('multi-task objectives against a Python reference from the papers', () 
 });
 
 describe('task-gradient conflict', () => {
-  it('measures each task\'s gradient norm and the pairwise cosines on the shared parameters as the Python reference', async () => {
+  it("measures each task's gradient norm and the pairwise cosines on the shared parameters as the Python reference", async () => {
     setNumThreads(1);
-    const config = { ...COMMON, tasks: [{ name: 'click', type: 'binary' }, { name: 'like', type: 'binary' }, { name: 'spend', type: 'regression' }] } as ModelConfig;
+    const config = {
+      ...COMMON,
+      tasks: [
+        { name: 'click', type: 'binary' },
+        { name: 'like', type: 'binary' },
+        { name: 'spend', type: 'regression' },
+      ],
+    } as ModelConfig;
     const data = rows(96, 4);
     const dir = makeTempDir('gradient-conflict');
     using model = createModel({ ...config, kind: 'mmoe', experts: 2 } as ModelConfig);
@@ -157,7 +204,11 @@ describe('task-gradient conflict', () => {
     expect(result.epochs[1]!.gradientConflict).toBeUndefined(); // step 1 is not a multiple of 1000
     const spec = {
       config: normalizeModelConfig({ ...config, kind: 'mmoe', experts: 2 } as ModelConfig),
-      data: { size: data.size, dense: [...data.dense!], labels: data.labels.map((task) => [...task].map((v) => (Number.isNaN(v) ? null : v))) },
+      data: {
+        size: data.size,
+        dense: [...data.dense!],
+        labels: data.labels.map((task) => [...task].map((v) => (Number.isNaN(v) ? null : v))),
+      },
       taskTypes: ['binary', 'binary', 'regression'],
     };
     fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
@@ -215,7 +266,9 @@ describe('objectives: resume and validation', () => {
     const rest = await fit(resumed, train, { ...options, resume: checkpoint.training });
     expect(await resumed.stateDict()).toEqual(await straight.stateDict());
     expect(rest.epochs.at(-1)!.taskWeights).toEqual(whole.epochs.at(-1)!.taskWeights);
-    const error = await fit(resumed, train, { ...options, epochs: 4, taskWeighting: 'fixed', resume: checkpoint.training }).catch((e: unknown) => e);
+    const error = await fit(resumed, train, { ...options, epochs: 4, taskWeighting: 'fixed', resume: checkpoint.training }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).field).toBe('taskWeighting');
   });
@@ -245,7 +298,13 @@ describe('objectives: resume and validation', () => {
     expect(await fieldOf({ losses: { buy: { where: { task: 'click', equals: 2 as never } } } })).toBe('losses.buy.where.equals');
     const cycle = (() => {
       try {
-        createModel({ ...CONFIG, tasks: [{ name: 'a', type: 'binary', conditionalOn: 'b' }, { name: 'b', type: 'binary', conditionalOn: 'a' }] });
+        createModel({
+          ...CONFIG,
+          tasks: [
+            { name: 'a', type: 'binary', conditionalOn: 'b' },
+            { name: 'b', type: 'binary', conditionalOn: 'a' },
+          ],
+        });
       } catch (error) {
         return error;
       }

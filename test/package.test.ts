@@ -70,8 +70,15 @@ beforeAll(() => {
 describe('npm package', () => {
   it('contains what is needed and nothing else', () => {
     const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
-    for (const needed of ['package/dist/index.js', 'package/dist/index.mjs', 'package/dist/index.d.ts',
-      'package/binding.gyp', 'package/native/src/model.cpp', 'package/scripts/install.js', 'package/scripts/find-libtorch.js']) {
+    for (const needed of [
+      'package/dist/index.js',
+      'package/dist/index.mjs',
+      'package/dist/index.d.ts',
+      'package/binding.gyp',
+      'package/native/src/model.cpp',
+      'package/scripts/install.js',
+      'package/scripts/find-libtorch.js',
+    ]) {
       expect(files).toContain(needed);
     }
     expect(files.filter((f) => /^package\/(build|test|bench|docs|node_modules|examples)\//.test(f))).toEqual([]);

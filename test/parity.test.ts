@@ -6,9 +6,7 @@
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, setNumThreads } from '../lib';
-import {
-  batchOf, generateParityFixtures, maxRelativeError, readCase, runPython, userConfigOf, type ParityCase,
-} from './helpers/reference';
+import { batchOf, generateParityFixtures, maxRelativeError, readCase, runPython, userConfigOf, type ParityCase } from './helpers/reference';
 
 const fixtures = generateParityFixtures();
 const cases: ParityCase[] = fixtures.names.map((name) => readCase(fixtures.dir, name));
@@ -58,22 +56,25 @@ describe('parity with the Python reference', () => {
     });
   });
 
-  it.each(['pt', 'safetensors'])('writes .%s weights that PyTorch loads into the reference model with the same predictions', async (extension) => {
-    const names: string[] = [];
-    const ours = new Map<string, Record<string, Float32Array>>();
-    for (const c of cases) {
-      using model = createModel(userConfigOf(c.config));
-      // Fresh seeded weights (not the fixture's), so the check does not depend on the import path.
-      await model.saveWeights(path.join(fixtures.dir, `${c.name}.adatt.${extension}`));
-      ours.set(c.name, await model.forward(batchOf(c)));
-      names.push(c.name);
-    }
-    runPython('check_exported.py', [fixtures.dir, extension, ...names]);
-    for (const c of cases) {
-      const reference = readCase(fixtures.dir, `${c.name}.adatt`) as unknown as number[][];
-      c.config.tasks.forEach((task, t) => {
-        expect(maxRelativeError(ours.get(c.name)![task.name]!, reference[t]!), `${c.name} ${task.name}`).toBeLessThan(1e-5);
-      });
-    }
-  });
+  it.each(['pt', 'safetensors'])(
+    'writes .%s weights that PyTorch loads into the reference model with the same predictions',
+    async (extension) => {
+      const names: string[] = [];
+      const ours = new Map<string, Record<string, Float32Array>>();
+      for (const c of cases) {
+        using model = createModel(userConfigOf(c.config));
+        // Fresh seeded weights (not the fixture's), so the check does not depend on the import path.
+        await model.saveWeights(path.join(fixtures.dir, `${c.name}.adatt.${extension}`));
+        ours.set(c.name, await model.forward(batchOf(c)));
+        names.push(c.name);
+      }
+      runPython('check_exported.py', [fixtures.dir, extension, ...names]);
+      for (const c of cases) {
+        const reference = readCase(fixtures.dir, `${c.name}.adatt`) as unknown as number[][];
+        c.config.tasks.forEach((task, t) => {
+          expect(maxRelativeError(ours.get(c.name)![task.name]!, reference[t]!), `${c.name} ${task.name}`).toBeLessThan(1e-5);
+        });
+      }
+    },
+  );
 });

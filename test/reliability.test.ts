@@ -4,21 +4,38 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  createModel, FileError, fit, loadCheckpoint, parseCsv, saveCheckpoint, TensorDataset, validateModelConfig, ValidationError,
+  createModel,
+  FileError,
+  fit,
+  loadCheckpoint,
+  parseCsv,
+  saveCheckpoint,
+  TensorDataset,
+  validateModelConfig,
+  ValidationError,
   type ModelConfig,
 } from '../lib';
 import { makeTempDir, PYTHON, REPO_ROOT } from './helpers/reference';
 
 const DIST = path.join(REPO_ROOT, 'dist');
 const CONFIG: ModelConfig = {
-  kind: 'adatt-sp', input: { dense: 8 }, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
-  expertDims: [[32], [16]], towerDims: [8], expertsPerTask: 2,
+  kind: 'adatt-sp',
+  input: { dense: 8 },
+  tasks: [
+    { name: 'a', type: 'binary' },
+    { name: 'b', type: 'binary' },
+  ],
+  expertDims: [[32], [16]],
+  towerDims: [8],
+  expertsPerTask: 2,
 };
 
 /** Runs a script in a fresh Node process (with --expose-gc and any extra Node flags) that prints one JSON line. */
 function runNode(script: string, args: string[] = [], nodeFlags: string[] = []): unknown {
   const output = execFileSync(process.execPath, ['--expose-gc', ...nodeFlags, '-e', script, ...args], {
-    encoding: 'utf8', env: { ...process.env, ADATT_DIST: DIST }, timeout: 300_000,
+    encoding: 'utf8',
+    env: { ...process.env, ADATT_DIST: DIST },
+    timeout: 300_000,
   });
   return JSON.parse(output.trim().split('\n').at(-1)!);
 }
@@ -87,14 +104,20 @@ const work = \`
   for (let i = 0; i < 200; i += 1) await model.forward(batch);
   console.log(JSON.stringify({ codes }));
 })();`) as { codes: { code: number; rows: number }[] };
-    expect(result.codes).toEqual([{ code: 0, rows: 1 }, { code: 0, rows: 1 }, { code: 0, rows: 1 }]);
+    expect(result.codes).toEqual([
+      { code: 0, rows: 1 },
+      { code: 0, rows: 1 },
+      { code: 0, rows: 1 },
+    ]);
   }, 120_000);
 });
 
 describe('fuzzing', () => {
   it('ends every malformed checkpoint, weight file, TorchScript file, config and CSV row in a typed error or a result', () => {
-    const output = execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'fuzz.js'), '--cases', '150', '--seed', '7'],
-      { encoding: 'utf8', timeout: 600_000 });
+    const output = execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'fuzz.js'), '--cases', '150', '--seed', '7'], {
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
     const results = JSON.parse(output.trim().split('\n').at(-1)!) as Record<string, { accepted: number; rejected: number }>;
     for (const kind of ['checkpoint', 'weights', 'torchscript', 'config', 'csv']) {
       expect(results[kind]!.accepted + results[kind]!.rejected, kind).toBe(150);
@@ -109,7 +132,11 @@ describe('crash safety', () => {
     const file = path.join(dir, 'model.adatt');
     // Children that save bigger and bigger models over one file as fast as they can, killed mid-save.
     for (let round = 0; round < 4; round += 1) {
-      const child = spawn(process.execPath, ['-e', `
+      const child = spawn(
+        process.execPath,
+        [
+          '-e',
+          `
         const adatt = require(process.env.ADATT_DIST);
         (async () => {
           for (let i = 0; ; i += 1) {
@@ -118,7 +145,11 @@ describe('crash safety', () => {
             model.dispose();
             if (i === 2) console.log('saving');
           }
-        })();`, file], { env: { ...process.env, ADATT_DIST: DIST }, stdio: ['ignore', 'pipe', 'inherit'] });
+        })();`,
+          file,
+        ],
+        { env: { ...process.env, ADATT_DIST: DIST }, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
       await new Promise((r) => setTimeout(r, 37 * (round + 1)));
       child.kill('SIGKILL');
@@ -149,7 +180,9 @@ describe('crash safety', () => {
   it('rejects labels outside a task before training starts', async () => {
     using model = createModel(CONFIG);
     using data = TensorDataset.fromEncoded({
-      size: 4, dense: new Float32Array(32), labels: [Float32Array.from([0, 1, 1, 0.5]), new Float32Array(4)],
+      size: 4,
+      dense: new Float32Array(32),
+      labels: [Float32Array.from([0, 1, 1, 0.5]), new Float32Array(4)],
     });
     await expect(fit(model, data)).rejects.toThrow(/task 'a', row 4: label 0\.5/);
   });
@@ -157,16 +190,30 @@ describe('crash safety', () => {
 
 describe('odd inputs end in typed errors', () => {
   const MIXED: ModelConfig = {
-    kind: 'adatt-sp', input: { dense: 2, categorical: [{ name: 'c', vocab: 5, dim: 2 }], multiValued: [{ name: 'm', vocab: 5, dim: 2 }] },
-    tasks: [{ name: 'a', type: 'binary' }], expertDims: [[4]], expertsPerTask: 1,
+    kind: 'adatt-sp',
+    input: { dense: 2, categorical: [{ name: 'c', vocab: 5, dim: 2 }], multiValued: [{ name: 'm', vocab: 5, dim: 2 }] },
+    tasks: [{ name: 'a', type: 'binary' }],
+    expertDims: [[4]],
+    expertsPerTask: 1,
   };
-  const good = { dense: [[1, 2], [3, 4]], categorical: [[1], [2]], multiValued: [[[1], [2, 3]]] };
+  const good = {
+    dense: [
+      [1, 2],
+      [3, 4],
+    ],
+    categorical: [[1], [2]],
+    multiValued: [[[1], [2, 3]]],
+  };
 
   it.each([
     ['a dense row', { ...good, dense: [, [3, 4]] }, /batch\.dense\[0\] must be an array of 2 numbers, got an empty slot/],
     ['a categorical row', { ...good, categorical: [, [2]] }, /batch\.categorical\[0\] must be an array of 1 ids .*got an empty slot/],
     ['a bag', { ...good, multiValued: [[, [2, 3]]] }, /batch\.multiValued\[0\]\[0\] must be an array of ids, got an empty slot/],
-    ['an id in a bag', { ...good, multiValued: [[[1, , 2], [2]]] }, /batch\.multiValued\[0\]\[0\]\[1\] must be an id in \[0, 5\).*got undefined/],
+    [
+      'an id in a bag',
+      { ...good, multiValued: [[[1, , 2], [2]]] },
+      /batch\.multiValued\[0\]\[0\]\[1\] must be an id in \[0, 5\).*got undefined/,
+    ],
   ])('rejects a hole where %s should be, naming the row', async (_, batch, message) => {
     using model = createModel(MIXED);
     await expect(model.forward(batch as never)).rejects.toThrow(ValidationError);
@@ -178,14 +225,22 @@ describe('odd inputs end in typed errors', () => {
     const config = validateModelConfig({ ...MIXED, tasks: exotic([{ name: 'a', type: 'binary' }]), expertDims: exotic([exotic([4])]) });
     expect(config.expertDims).toEqual([[4]]);
     expect(() => validateModelConfig({ ...MIXED, kind: 'ple', expertsPerTask: exotic([1]), sharedExperts: 1 })).not.toThrow();
-    expect(() => validateModelConfig({ ...MIXED, kind: 'ple', tasks: [...MIXED.tasks, { name: 'b', type: 'binary' }], expertsPerTask: [, 1], sharedExperts: 1 }))
-      .toThrow(/expertsPerTask\[0\] must be an integer/);
+    expect(() =>
+      validateModelConfig({
+        ...MIXED,
+        kind: 'ple',
+        tasks: [...MIXED.tasks, { name: 'b', type: 'binary' }],
+        expertsPerTask: [, 1],
+        sharedExperts: 1,
+      }),
+    ).toThrow(/expertsPerTask\[0\] must be an integer/);
   });
 
   it('checks encoded data and subset rows', () => {
     expect(() => TensorDataset.fromEncoded(undefined as never)).toThrow(/encoded data must be an object/);
-    expect(() => TensorDataset.fromEncoded({ size: 2, dense: new Float32Array(4) } as never, { taskNames: ['a'] }))
-      .toThrow(/labels must be an array of Float32Array/);
+    expect(() => TensorDataset.fromEncoded({ size: 2, dense: new Float32Array(4) } as never, { taskNames: ['a'] })).toThrow(
+      /labels must be an array of Float32Array/,
+    );
     using data = TensorDataset.fromEncoded({ size: 2, dense: new Float32Array(4), labels: [new Float32Array(2)] });
     expect(() => data.subset([, 1] as never)).toThrow(/rows\[0\] must be a row number, got an empty slot/);
     expect(() => parseCsv(undefined as never)).toThrow(ValidationError);
@@ -196,12 +251,20 @@ describe('odd inputs end in typed errors', () => {
     const file = path.join(dir, 'file');
     fs.writeFileSync(file, 'x');
     using model = createModel(MIXED);
-    const failure = (promise: Promise<unknown>): Promise<FileError> => promise.then(
-      () => { throw new Error('expected a FileError'); },
-      (err: unknown) => { expect(err).toBeInstanceOf(FileError); return err as FileError; });
+    const failure = (promise: Promise<unknown>): Promise<FileError> =>
+      promise.then(
+        () => {
+          throw new Error('expected a FileError');
+        },
+        (err: unknown) => {
+          expect(err).toBeInstanceOf(FileError);
+          return err as FileError;
+        },
+      );
     expect((await failure(saveCheckpoint(dir, model))).message).toBe(`cannot write ${dir}: it is a directory, expected a file`);
-    expect((await failure(saveCheckpoint(path.join(file, 'x.adatt'), model))).message)
-      .toMatch(/cannot write .*x\.adatt: one of its parent folders is a file, expected a directory/);
+    expect((await failure(saveCheckpoint(path.join(file, 'x.adatt'), model))).message).toMatch(
+      /cannot write .*x\.adatt: one of its parent folders is a file, expected a directory/,
+    );
     expect((await failure(saveCheckpoint('/dev/null', model))).message).toBe('cannot write /dev/null: it is a device, expected a file');
     expect((await failure(model.saveWeights(dir, { format: 'safetensors' }))).message).toContain('it is a directory, expected a file');
     expect((await failure(loadCheckpoint(dir))).message).toBe(`cannot read ${dir}: it is a directory, expected a file`);
@@ -227,10 +290,13 @@ describe('crafted files', () => {
     });
     const checkpoint = await loadCheckpoint(file);
     using resumed = checkpoint.model;
-    return await fit(resumed, train, { epochs: 2, batchSize: 32, resume: checkpoint.training }).then(() => 'resumed', (e: unknown) => e);
+    return await fit(resumed, train, { epochs: 2, batchSize: 32, resume: checkpoint.training }).then(
+      () => 'resumed',
+      (e: unknown) => e,
+    );
   }
 
-  it('never hands optimizer state to LibTorch\'s TorchScript importer: crafted and bit-flipped states end in typed errors', async () => {
+  it("never hands optimizer state to LibTorch's TorchScript importer: crafted and bit-flipped states end in typed errors", async () => {
     const dir = makeTempDir('crafted');
     // A real state, from a run that saved a checkpoint.
     using model = createModel(CONFIG);
@@ -315,7 +381,11 @@ ops[workerData.i % ops.length]().then(() => {}, () => {});
     // One pool thread: a job that parked it would make the file read wait for every forward.
     const small = path.join(makeTempDir('pool'), 'small.bin');
     fs.writeFileSync(small, Buffer.alloc(64 * 1024, 7));
-    const output = execFileSync(process.execPath, ['-e', `
+    const output = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `
 const adatt = require(process.env.ADATT_DIST);
 const fs = require('node:fs/promises');
 adatt.setNumThreads(1);
@@ -327,7 +397,11 @@ const batch = { dense: Array.from({ length: 4096 }, (_, i) => Array.from({ lengt
   const read = fs.readFile(process.argv[1]).then(() => order.push('read'));
   await Promise.all([...forwards, read]);
   console.log(JSON.stringify(order));
-})();`, small], { encoding: 'utf8', env: { ...process.env, ADATT_DIST: DIST, UV_THREADPOOL_SIZE: '1' }, timeout: 120_000 });
+})();`,
+        small,
+      ],
+      { encoding: 'utf8', env: { ...process.env, ADATT_DIST: DIST, UV_THREADPOOL_SIZE: '1' }, timeout: 120_000 },
+    );
     const order = JSON.parse(output.trim().split('\n').at(-1)!) as string[];
     expect(order.indexOf('read')).toBeLessThan(order.indexOf('forward 5'));
   });
@@ -340,7 +414,13 @@ const batch = { dense: Array.from({ length: 4096 }, (_, i) => Array.from({ lengt
     const thrown = new Error('callback failed');
     let calls = 0;
     const error = await fit(model, train, {
-      epochs: 3, batchSize: 16, progressInterval: 0, onProgress: () => { calls += 1; throw thrown; },
+      epochs: 3,
+      batchSize: 16,
+      progressInterval: 0,
+      onProgress: () => {
+        calls += 1;
+        throw thrown;
+      },
     }).catch((e: unknown) => e);
     expect(error).toBe(thrown);
     expect(calls).toBe(1);

@@ -7,8 +7,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  ConfigError, createModel, encode, evaluate, fit, fitSchema, modelSections, openStream, parseCsv, setNumThreads,
-  TensorDataset, ValidationError, type ModelConfig, type SchemaSpec, type StateDict,
+  ConfigError,
+  createModel,
+  encode,
+  evaluate,
+  fit,
+  fitSchema,
+  modelSections,
+  openStream,
+  parseCsv,
+  setNumThreads,
+  TensorDataset,
+  ValidationError,
+  type ModelConfig,
+  type SchemaSpec,
+  type StateDict,
 } from '../lib';
 import { loadAddon } from '../lib/addon';
 import { normalizeModelConfig } from '../lib/config';
@@ -21,7 +34,11 @@ import { makeTempDir, runPython } from './helpers/reference';
 const CONFIG: ModelConfig = {
   kind: 'mmoe',
   input: { dense: 3 },
-  tasks: [{ name: 'click', type: 'binary' }, { name: 'kind', type: 'multiclass', classes: 3 }, { name: 'spend', type: 'regression' }],
+  tasks: [
+    { name: 'click', type: 'binary' },
+    { name: 'kind', type: 'multiclass', classes: 3 },
+    { name: 'spend', type: 'regression' },
+  ],
   expertDims: [[8]],
   towerDims: [4],
   experts: 2,
@@ -42,7 +59,9 @@ function rows(size: number, seed: number): EncodedData & { sampleWeights: Float3
 /** `data` with each row repeated as often as its weight of task `t` (weights dropped). */
 function repeated(data: EncodedData & { sampleWeights: Float32Array[] }, t: number): EncodedData {
   const order: number[] = [];
-  data.sampleWeights[t]!.forEach((w, r) => { for (let k = 0; k < w; k++) order.push(r); });
+  data.sampleWeights[t]!.forEach((w, r) => {
+    for (let k = 0; k < w; k++) order.push(r);
+  });
   return {
     size: order.length,
     dense: Float32Array.from(order.flatMap((r) => [...data.dense!.subarray(3 * r, 3 * r + 3)])),
@@ -90,7 +109,10 @@ describe('sample weights in the metrics', () => {
     const [metrics] = await loadAddon().taskMetrics([logits], [click], ['binary'], undefined, [weights]);
     const dir = makeTempDir('sample-weights-metrics');
     const files = { p: path.join(dir, 'p.f32'), y: path.join(dir, 'y.f32'), w: path.join(dir, 'w.f32') };
-    fs.writeFileSync(files.p, Float32Array.from(logits, (x) => 1 / (1 + Math.exp(-x))));
+    fs.writeFileSync(
+      files.p,
+      Float32Array.from(logits, (x) => 1 / (1 + Math.exp(-x))),
+    );
     fs.writeFileSync(files.y, click);
     fs.writeFileSync(files.w, weights);
     const reference = JSON.parse(runPython('metrics.py', [files.p, files.y, files.w])) as Record<string, number>;
@@ -114,8 +136,17 @@ describe('sample weights in the loss', () => {
   it('train as the Python reference with weighted task losses (ESMM task, sample space, zero weights) within 1e-5', async () => {
     setNumThreads(1);
     const config: ModelConfig = {
-      kind: 'mmoe', input: { dense: 3 }, seed: 4, expertDims: [[8]], towerDims: [4], experts: 2,
-      tasks: [{ name: 'click', type: 'binary' }, { name: 'buy', type: 'binary', conditionalOn: 'click' }, { name: 'spend', type: 'regression' }],
+      kind: 'mmoe',
+      input: { dense: 3 },
+      seed: 4,
+      expertDims: [[8]],
+      towerDims: [4],
+      experts: 2,
+      tasks: [
+        { name: 'click', type: 'binary' },
+        { name: 'buy', type: 'binary', conditionalOn: 'click' },
+        { name: 'spend', type: 'regression' },
+      ],
     };
     const data = rows(96, 5);
     data.labels[1] = Float32Array.from(data.labels[0]!, (click, r) => (click === 1 && r % 3 === 0 ? 1 : Number.isNaN(click) ? NaN : 0));
@@ -124,15 +155,25 @@ describe('sample weights in the loss', () => {
     await model.saveWeights(path.join(dir, 'initial.safetensors'));
     using train = TensorDataset.fromEncoded(data);
     const result = await fit(model, train, {
-      epochs: 3, batchSize: 16, seed: 2, optimizer: { type: 'adam', lr: 0.01 },
+      epochs: 3,
+      batchSize: 16,
+      seed: 2,
+      optimizer: { type: 'adam', lr: 0.01 },
       losses: { spend: { where: { task: 'click', equals: 1 } } },
     });
     const plain = (array: Float32Array): (number | null)[] => [...array].map((v) => (Number.isNaN(v) ? null : v));
     const spec = {
       config: normalizeModelConfig(config),
       data: { size: data.size, dense: [...data.dense!], labels: data.labels.map(plain), sampleWeights: data.sampleWeights.map(plain) },
-      taskTypes: ['binary', 'binary', 'regression'], epochs: 3, batchSize: 16, seed: 2, lr: 0.01,
-      weighting: 'fixed', temperature: 2, weights: [1, 1, 1], where: [null, null, { task: 0, equals: 1 }],
+      taskTypes: ['binary', 'binary', 'regression'],
+      epochs: 3,
+      batchSize: 16,
+      seed: 2,
+      lr: 0.01,
+      weighting: 'fixed',
+      temperature: 2,
+      weights: [1, 1, 1],
+      where: [null, null, { task: 0, equals: 1 }],
     };
     fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
     runPython('train_objectives.py', [path.join(dir, 'spec.json'), path.join(dir, 'initial.safetensors'), path.join(dir, 'final')]);
@@ -150,7 +191,13 @@ describe('sample weights in the loss', () => {
     using unweighted = createModel(config);
     await unweighted.loadWeights(path.join(dir, 'initial.safetensors'));
     using plainTrain = TensorDataset.fromEncoded({ ...data, sampleWeights: undefined });
-    await fit(unweighted, plainTrain, { epochs: 3, batchSize: 16, seed: 2, optimizer: { type: 'adam', lr: 0.01 }, losses: { spend: { where: { task: 'click', equals: 1 } } } });
+    await fit(unweighted, plainTrain, {
+      epochs: 3,
+      batchSize: 16,
+      seed: 2,
+      optimizer: { type: 'adam', lr: 0.01 },
+      losses: { spend: { where: { task: 'click', equals: 1 } } },
+    });
     expect(worstDifference(await unweighted.stateDict(), theirs).difference).toBeGreaterThan(1e-3);
   }, 60_000);
 
@@ -181,7 +228,10 @@ describe('sample weights from a schema column', () => {
   const SPEC: SchemaSpec = {
     dense: ['x'],
     categorical: ['city'],
-    tasks: [{ name: 'click', type: 'binary', column: 'click', positive: 1 }, { name: 'spend', type: 'regression', column: 'spend', sampleWeight: 'w_spend' }],
+    tasks: [
+      { name: 'click', type: 'binary', column: 'click', positive: 1 },
+      { name: 'spend', type: 'regression', column: 'spend', sampleWeight: 'w_spend' },
+    ],
     sampleWeight: 'w',
   };
 

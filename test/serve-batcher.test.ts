@@ -6,7 +6,12 @@ import { Counter, exponentialBuckets, Gauge, Histogram, MetricsRegistry } from '
 import { parseExposition } from './helpers/prometheus';
 
 /** A run function whose calls the test releases one by one. */
-function controlledRun(): { run: (items: string[]) => Promise<string[]>; calls: string[][]; release: () => void; fail: (err: Error) => void } {
+function controlledRun(): {
+  run: (items: string[]) => Promise<string[]>;
+  calls: string[][];
+  release: () => void;
+  fail: (err: Error) => void;
+} {
   const calls: string[][] = [];
   const waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
   return {
@@ -28,10 +33,14 @@ describe('MicroBatcher', () => {
   it('merges requests that arrive within maxWaitMs into one call, results in order', async () => {
     const records: BatchRecord[] = [];
     const calls: string[][] = [];
-    const batcher = new MicroBatcher(async (items: string[]) => {
-      calls.push(items);
-      return items.map((item) => item.toUpperCase());
-    }, { maxWaitMs: 20, maxBatchRows: 100 }, (record) => records.push(record));
+    const batcher = new MicroBatcher(
+      async (items: string[]) => {
+        calls.push(items);
+        return items.map((item) => item.toUpperCase());
+      },
+      { maxWaitMs: 20, maxBatchRows: 100 },
+      (record) => records.push(record),
+    );
     const results = await Promise.all(['a', 'b', 'c', 'd'].map((item, i) => batcher.submit(item, i + 1)));
     expect(results).toEqual(['A', 'B', 'C', 'D']);
     expect(calls).toEqual([['a', 'b', 'c', 'd']]);
@@ -40,12 +49,21 @@ describe('MicroBatcher', () => {
 
   it('starts at once when maxBatchRows is reached, and never exceeds it (a larger request runs alone)', async () => {
     const calls: string[][] = [];
-    const batcher = new MicroBatcher(async (items: string[]) => {
-      calls.push(items);
-      return items;
-    }, { maxWaitMs: 10_000, maxBatchRows: 5 });
+    const batcher = new MicroBatcher(
+      async (items: string[]) => {
+        calls.push(items);
+        return items;
+      },
+      { maxWaitMs: 10_000, maxBatchRows: 5 },
+    );
     const started = performance.now();
-    await Promise.all([batcher.submit('a', 2), batcher.submit('b', 2), batcher.submit('c', 2), batcher.submit('big', 9), batcher.submit('d', 1)]);
+    await Promise.all([
+      batcher.submit('a', 2),
+      batcher.submit('b', 2),
+      batcher.submit('c', 2),
+      batcher.submit('big', 9),
+      batcher.submit('d', 1),
+    ]);
     expect(performance.now() - started).toBeLessThan(5_000); // the 10 s wait never applied: every batch filled up
     // c does not fit beside a and b (6 rows > 5), big is over the limit alone, d waited through a call.
     expect(calls).toEqual([['a', 'b'], ['c'], ['big'], ['d']]);
@@ -70,10 +88,13 @@ describe('MicroBatcher', () => {
 
   it('with maxBatchRows 1 and maxWaitMs 0 runs every request alone', async () => {
     const calls: string[][] = [];
-    const batcher = new MicroBatcher(async (items: string[]) => {
-      calls.push(items);
-      return items;
-    }, { maxWaitMs: 0, maxBatchRows: 1 });
+    const batcher = new MicroBatcher(
+      async (items: string[]) => {
+        calls.push(items);
+        return items;
+      },
+      { maxWaitMs: 0, maxBatchRows: 1 },
+    );
     await Promise.all(['a', 'b', 'c'].map((item) => batcher.submit(item, 1)));
     expect(calls).toEqual([['a'], ['b'], ['c']]);
   });

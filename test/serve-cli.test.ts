@@ -35,11 +35,15 @@ interface Served {
 
 /** Starts `adatt serve … --port 0 --json` and resolves once it listens. */
 function serve(args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--json', '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--json', '--threads', '1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let stdout = '';
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text;
+  });
   const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -65,7 +69,7 @@ describe('adatt serve', () => {
     expect(served.columns).toEqual(Array.from({ length: 8 }, (_, k) => `x${k}`));
     const answer = await post(served.base, { rows: [rowOf(served.columns, 0.1), rowOf(served.columns, -1)] });
     expect(answer.status).toBe(200);
-    const { predictions } = await answer.json() as { predictions: Record<string, number>[] };
+    const { predictions } = (await answer.json()) as { predictions: Record<string, number>[] };
     expect(predictions).toHaveLength(2);
     for (const prediction of predictions) expect(Object.keys(prediction)).toEqual(['y1', 'y2']);
     expect(await (await fetch(`${served.base}/health`)).json()).toMatchObject({ status: 'ok', model: 'adatt-sp' });
@@ -101,18 +105,36 @@ describe('adatt serve', () => {
 
   it('bench/serve.js measures every mode on loopback and gets only 200s', async () => {
     const report = path.join(work, 'serve-bench.json');
-    const bench = spawn(process.execPath, [path.join(REPO_ROOT, 'bench', 'serve.js'), '--seconds', '0.3', '--concurrency', '1,8', '--json', report],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const bench = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bench', 'serve.js'), '--seconds', '0.3', '--concurrency', '1,8', '--json', report],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(bench);
     let stdout = '';
-    bench.stdout!.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+    bench.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+    });
     const code = await new Promise((resolve) => bench.on('close', resolve));
     expect(code).toBe(0);
     expect(stdout).toContain('| mode | clients | requests/s | p50 ms | p99 ms | requests per model call |');
     expect(stdout).toMatch(/In process, one request's rows \(median µs\): encode \d+, predictEncoded \d+ \(model\.forward alone \d+\)/);
-    const { results } = JSON.parse(fs.readFileSync(report, 'utf8')) as { results: { mode: string; concurrency: number; requestsPerSecond: number; requestsPerCall: number; statuses: Record<string, number> }[] };
+    const { results } = JSON.parse(fs.readFileSync(report, 'utf8')) as {
+      results: {
+        mode: string;
+        concurrency: number;
+        requestsPerSecond: number;
+        requestsPerCall: number;
+        statuses: Record<string, number>;
+      }[];
+    };
     expect(results.map((result) => `${result.mode} ${result.concurrency}`)).toEqual([
-      'batching while busy (default) 1', 'batching while busy (default) 8', 'batching, 2 ms wait 1', 'batching, 2 ms wait 8', 'no batching 1', 'no batching 8',
+      'batching while busy (default) 1',
+      'batching while busy (default) 8',
+      'batching, 2 ms wait 1',
+      'batching, 2 ms wait 8',
+      'no batching 1',
+      'no batching 8',
     ]);
     for (const result of results) {
       expect(Object.keys(result.statuses)).toEqual(['200']);
@@ -132,9 +154,12 @@ describe('adatt serve', () => {
     model.calibration = undefined;
     const raw = (await predictor.predictRows([row]))[0]!;
     expect(calibrated.click).not.toBeCloseTo(raw.click as number, 3);
-    for (const [flags, expected] of [[[], calibrated], [['--uncalibrated'], raw]] as const) {
+    for (const [flags, expected] of [
+      [[], calibrated],
+      [['--uncalibrated'], raw],
+    ] as const) {
       const served = await serve([file, ...flags]);
-      const { predictions } = await (await post(served.base, { rows: [row] })).json() as { predictions: Record<string, unknown>[] };
+      const { predictions } = (await (await post(served.base, { rows: [row] })).json()) as { predictions: Record<string, unknown>[] };
       expect(predictions[0]!.click).toBeCloseTo(expected.click as number, 6);
       served.child.kill('SIGTERM');
       expect((await served.exited).code).toBe(0);

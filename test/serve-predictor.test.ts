@@ -6,7 +6,17 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createModel, encode, modelSections, predict, Predictor, saveCheckpoint, TensorDataset, ValidationError, type FeatureRow } from '../lib';
+import {
+  createModel,
+  encode,
+  modelSections,
+  predict,
+  Predictor,
+  saveCheckpoint,
+  TensorDataset,
+  ValidationError,
+  type FeatureRow,
+} from '../lib';
 import { makeTempDir, PYTHON, REPO_ROOT } from './helpers/reference';
 import { createServingModel, ROWS, SCHEMA, TRAIN } from './helpers/serving';
 
@@ -18,7 +28,11 @@ afterAll(() => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-function pythonEncoding(rows: readonly FeatureRow[]): { dense: number[]; categorical: number[]; multiValued: { indices: number[]; offsets: number[] }[] } {
+function pythonEncoding(rows: readonly FeatureRow[]): {
+  dense: number[];
+  categorical: number[];
+  multiValued: { indices: number[]; offsets: number[] }[];
+} {
   const file = path.join(work, 'case.json');
   fs.writeFileSync(file, JSON.stringify({ schema: SCHEMA, rows }));
   const script = path.join(REPO_ROOT, 'scripts', 'reference', 'encode_rows.py');
@@ -45,7 +59,17 @@ describe('Predictor.encodeRows', () => {
     const rows: FeatureRow[] = [
       ...ROWS,
       // Unseen city, item and device, a hashed tag never seen, an array for a multi-valued column, numbers as categories.
-      { age: 29.5, minutes: 100, price: 12, city: 'Atlantis', device: 'tv', item: 'i9', genres: ['kids', 'horror'], tags: 'zz;a', extra: 'ignored' },
+      {
+        age: 29.5,
+        minutes: 100,
+        price: 12,
+        city: 'Atlantis',
+        device: 'tv',
+        item: 'i9',
+        genres: ['kids', 'horror'],
+        tags: 'zz;a',
+        extra: 'ignored',
+      },
       { age: null, minutes: null, price: null, city: null, device: 7, item: 'i3', genres: ' comedy | | drama ', tags: null },
       { age: 0, minutes: 0.5, price: 3, city: 'Lyon', device: '?', item: 2, genres: '', tags: ['b', 7] },
     ];
@@ -96,14 +120,22 @@ describe('Predictor predictions', () => {
     expect(predictions).toHaveLength(ROWS.length);
     predictions.forEach((prediction, i) => {
       expect(prediction.click).toBe(expected.click![i]);
-      expect(prediction.rating).toEqual({ low: expected.rating![3 * i], mid: expected.rating![3 * i + 1], high: expected.rating![3 * i + 2] });
+      expect(prediction.rating).toEqual({
+        low: expected.rating![3 * i],
+        mid: expected.rating![3 * i + 1],
+        high: expected.rating![3 * i + 2],
+      });
       expect(prediction.watch).toBe(expected.watch![i]);
     });
   });
 
   it('scores candidates with the user broadcast: the same as repeating the user in every row', async () => {
     const user = { age: 31, minutes: 12.5, city: 'Paris', device: 'ios', genres: 'comedy|drama', tags: 'a;b' };
-    const candidates = [{ item: 'i1', price: 3 }, { item: 'i2', price: 10 }, { item: 'unseen', price: null }];
+    const candidates = [
+      { item: 'i1', price: 3 },
+      { item: 'i2', price: 10 },
+      { item: 'unseen', price: null },
+    ];
     const repeated = candidates.map((candidate) => ({ ...user, ...candidate }));
     expect(predictor.encodeCandidates(user, candidates)).toEqual(predictor.encodeRows(repeated));
     expect(await predictor.scoreCandidates(user, candidates)).toEqual(await predictor.predictRows(repeated));
@@ -112,7 +144,12 @@ describe('Predictor predictions', () => {
   it('names the field of a candidate that is missing, clashes with the user or is mistyped', () => {
     const user = { age: 31, minutes: 12.5, city: 'Paris', device: 'ios', genres: 'comedy', tags: 'a' };
     expect(errorOf(() => predictor.encodeCandidates(user, [{ item: 'i1', price: 3 }, { item: 'i2' }])).field).toBe('candidates[1].price');
-    const clash = errorOf(() => predictor.encodeCandidates(user, [{ item: 'i1', price: 3 }, { item: 'i2', price: 1, city: 'Lyon' }]));
+    const clash = errorOf(() =>
+      predictor.encodeCandidates(user, [
+        { item: 'i1', price: 3 },
+        { item: 'i2', price: 1, city: 'Lyon' },
+      ]),
+    );
     expect(clash.field).toBe('candidates[1].city');
     expect(clash.message).toContain("'city' is given both in user and in candidates[1]");
     expect(errorOf(() => predictor.encodeCandidates({ ...user, age: 'x' }, [{ item: 'i1', price: 3 }])).field).toBe('user.age');
@@ -157,21 +194,42 @@ describe('Predictor.load', () => {
   });
 
   it('refuses a schema that does not fit the model: feature counts, table sizes, tasks', () => {
-    using other = createModel({ kind: 'mmoe', ...modelSections(SCHEMA, { embeddingDim: 4 }), tasks: [{ name: 'click', type: 'binary' }], experts: 2, expertDims: [[8]] });
+    using other = createModel({
+      kind: 'mmoe',
+      ...modelSections(SCHEMA, { embeddingDim: 4 }),
+      tasks: [{ name: 'click', type: 'binary' }],
+      experts: 2,
+      expertDims: [[8]],
+    });
     const error = errorOf(() => new Predictor(other, SCHEMA));
     expect(error.message).toBe('the schema has 3 tasks but the model has 1');
     using fourClasses = createModel({
-      kind: 'mmoe', ...modelSections(SCHEMA, { embeddingDim: 4 }), experts: 2, expertDims: [[8]],
-      tasks: [{ name: 'click', type: 'binary' }, { name: 'rating', type: 'multiclass', classes: 4 }, { name: 'watch', type: 'regression' }],
+      kind: 'mmoe',
+      ...modelSections(SCHEMA, { embeddingDim: 4 }),
+      experts: 2,
+      expertDims: [[8]],
+      tasks: [
+        { name: 'click', type: 'binary' },
+        { name: 'rating', type: 'multiclass', classes: 4 },
+        { name: 'watch', type: 'regression' },
+      ],
     });
     const classes = errorOf(() => new Predictor(fourClasses, SCHEMA));
     expect(classes.field).toBe('schema.tasks[1]');
     expect(classes.message).toBe("schema task 1 is 'rating' (multiclass, 3 classes) but the model's is 'rating' (multiclass, 4 classes)");
     const sections = modelSections(SCHEMA, { embeddingDim: 4 });
     using smallTable = createModel({
-      kind: 'mmoe', ...sections, experts: 2, expertDims: [[8]],
-      input: { ...sections.input, categorical: sections.input.categorical!.map((feature, j) => (j === 0 ? { ...feature, vocab: 2 } : feature)) },
+      kind: 'mmoe',
+      ...sections,
+      experts: 2,
+      expertDims: [[8]],
+      input: {
+        ...sections.input,
+        categorical: sections.input.categorical!.map((feature, j) => (j === 0 ? { ...feature, vocab: 2 } : feature)),
+      },
     });
-    expect(errorOf(() => new Predictor(smallTable, SCHEMA)).message).toMatch(/feature 'city' encodes \d+ ids but the model's table 0 of categorical features has 2 rows/);
+    expect(errorOf(() => new Predictor(smallTable, SCHEMA)).message).toMatch(
+      /feature 'city' encodes \d+ ids but the model's table 0 of categorical features has 2 rows/,
+    );
   });
 });

@@ -73,13 +73,22 @@ describe('PredictionServer', () => {
       expect(predicted.headers.get('content-type')).toBe('application/json');
       expect(await predicted.json()).toEqual({ predictions: await predictor.predictRows(ROWS.slice(0, 3)) });
       const user = { age: 31, minutes: 12.5, city: 'Paris', device: 'ios', genres: 'comedy|drama', tags: 'a;b' };
-      const candidates = [{ item: 'i1', price: 3 }, { item: 'i2', price: 10 }];
+      const candidates = [
+        { item: 'i1', price: 3 },
+        { item: 'i2', price: 10 },
+      ];
       const scored = await post(base, '/score', { user, candidates });
       expect(await scored.json()).toEqual({ predictions: await predictor.scoreCandidates(user, candidates) });
       const health = await fetch(`${base}/health`);
       expect(await health.json()).toMatchObject({
-        status: 'ok', model: 'mmoe', queue: 0,
-        tasks: [{ name: 'click', type: 'binary' }, { name: 'rating', type: 'multiclass', classes: ['low', 'mid', 'high'] }, { name: 'watch', type: 'regression' }],
+        status: 'ok',
+        model: 'mmoe',
+        queue: 0,
+        tasks: [
+          { name: 'click', type: 'binary' },
+          { name: 'rating', type: 'multiclass', classes: ['low', 'mid', 'high'] },
+          { name: 'watch', type: 'regression' },
+        ],
       });
     } finally {
       await server.close();
@@ -111,7 +120,10 @@ describe('PredictionServer', () => {
   });
 
   it('merges concurrent requests into shared model calls (batch-size metrics), and not when batching is off', async () => {
-    for (const [options, merged] of [[{ maxWaitMs: 50, maxBatchRows: 256 }, true], [{ maxWaitMs: 0, maxBatchRows: 1 }, false]] as const) {
+    for (const [options, merged] of [
+      [{ maxWaitMs: 50, maxBatchRows: 256 }, true],
+      [{ maxWaitMs: 0, maxBatchRows: 1 }, false],
+    ] as const) {
       const { server, base } = await started(options);
       try {
         const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => post(base, '/predict', { rows: [ROWS[i % ROWS.length]] })));

@@ -7,8 +7,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  createModel, fit, loadCheckpoint, setNumThreads, TensorDataset, ValidationError, type EmbeddingOptimizerOptions,
-  type FitOptions, type ModelConfig, type StateDict,
+  createModel,
+  fit,
+  loadCheckpoint,
+  setNumThreads,
+  TensorDataset,
+  ValidationError,
+  type EmbeddingOptimizerOptions,
+  type FitOptions,
+  type ModelConfig,
+  type StateDict,
 } from '../lib';
 import { normalizeModelConfig } from '../lib/config';
 import type { EncodedData } from '../lib/data/types';
@@ -21,13 +29,19 @@ const CONFIG: ModelConfig = {
   input: {
     dense: 3,
     // Small vocabularies, so that ids repeat inside every batch.
-    categorical: [{ name: 'user', vocab: 6, dim: 3 }, { name: 'item', vocab: 40, dim: 2 }],
+    categorical: [
+      { name: 'user', vocab: 6, dim: 3 },
+      { name: 'item', vocab: 40, dim: 2 },
+    ],
     multiValued: [
       { name: 'genres', vocab: 9, dim: 3, pooling: 'mean' },
       { name: 'tags', vocab: 5, dim: 2, pooling: 'sum' },
     ],
   },
-  tasks: [{ name: 'click', type: 'binary' }, { name: 'watch', type: 'regression' }],
+  tasks: [
+    { name: 'click', type: 'binary' },
+    { name: 'watch', type: 'regression' },
+  ],
   expertDims: [[8], [6]],
   towerDims: [4],
   expertsPerTask: 2,
@@ -49,8 +63,10 @@ function rows(size: number, seed: number): EncodedData {
     }
     return { indices: Int32Array.from(indices), offsets };
   };
-  const click = Float32Array.from({ length: size }, (_, r) => (r % 9 === 4 ? NaN : dense[3 * r]! + 0.3 * categorical[2 * r]! > 0.8 ? 1 : 0));
-  const watch = Float32Array.from({ length: size }, (_, r) => dense[3 * r + 1]! - 0.1 * categorical[2 * r + 1]! / 10);
+  const click = Float32Array.from({ length: size }, (_, r) =>
+    r % 9 === 4 ? NaN : dense[3 * r]! + 0.3 * categorical[2 * r]! > 0.8 ? 1 : 0,
+  );
+  const watch = Float32Array.from({ length: size }, (_, r) => dense[3 * r + 1]! - (0.1 * categorical[2 * r + 1]!) / 10);
   return { size, dense, categorical, multiValued: [bag(9), bag(5)], labels: [click, watch] };
 }
 
@@ -70,8 +86,10 @@ function maxDifference(a: StateDict, b: StateDict): { name: string; difference: 
 }
 
 /** Trains the same model here and in PyTorch (sparse=True tables) and returns both final weights. */
-async function trainBoth(embeddingOptimizer: Required<Pick<EmbeddingOptimizerOptions, 'type' | 'lr' | 'eps'>> & EmbeddingOptimizerOptions,
-  clipNorm?: number): Promise<{ ours: StateDict; theirs: StateDict; initial: StateDict }> {
+async function trainBoth(
+  embeddingOptimizer: Required<Pick<EmbeddingOptimizerOptions, 'type' | 'lr' | 'eps'>> & EmbeddingOptimizerOptions,
+  clipNorm?: number,
+): Promise<{ ours: StateDict; theirs: StateDict; initial: StateDict }> {
   const dir = makeTempDir('sparse');
   const data = rows(40, 7);
   using model = createModel(CONFIG);
@@ -82,12 +100,17 @@ async function trainBoth(embeddingOptimizer: Required<Pick<EmbeddingOptimizerOpt
   const spec = {
     config: normalizeModelConfig(CONFIG),
     data: {
-      size: data.size, dense: [...data.dense!], categorical: [...data.categorical!],
+      size: data.size,
+      dense: [...data.dense!],
+      categorical: [...data.categorical!],
       multiValued: data.multiValued!.map((b) => ({ indices: [...b.indices], offsets: [...b.offsets] })),
       labels: data.labels.map((task) => [...task].map((v) => (Number.isNaN(v) ? null : v))),
     },
     taskTypes: ['binary', 'regression'],
-    epochs: TRAINING.epochs, batchSize: TRAINING.batchSize, seed: TRAINING.seed, clipNorm: clipNorm ?? 0,
+    epochs: TRAINING.epochs,
+    batchSize: TRAINING.batchSize,
+    seed: TRAINING.seed,
+    clipNorm: clipNorm ?? 0,
     optimizer: { lr: 0.01, betas: [0.9, 0.99], eps: 1e-8 },
     embeddingOptimizer: { betas: [0.9, 0.99], weightDecay: 0, ...embeddingOptimizer },
   };
@@ -137,8 +160,9 @@ describe('row-sparse embedding tables', () => {
     const data = rows(40, 9);
     for (let r = 0; r < data.size; r += 1) if (data.categorical![2 * r + 1] === 39) data.categorical![2 * r + 1] = 0;
     using train = TensorDataset.fromEncoded(data);
-    const row39 = async (model: ReturnType<typeof createModel>): Promise<number[]> =>
-      [...(await model.stateDict())['embeddings.1.weight']!.data.slice(78, 80)];
+    const row39 = async (model: ReturnType<typeof createModel>): Promise<number[]> => [
+      ...(await model.stateDict())['embeddings.1.weight']!.data.slice(78, 80),
+    ];
     using sparse = createModel(CONFIG);
     const initial = await row39(sparse);
     await fit(sparse, train, TRAINING);
@@ -158,7 +182,12 @@ describe('row-sparse embedding tables', () => {
       const controller = new AbortController();
       using first = createModel(CONFIG);
       const partial = await fit(first, train, {
-        ...options, checkpoint: { dir }, signal: controller.signal, onEpoch: (e) => { if (e.epoch === 0) controller.abort(); },
+        ...options,
+        checkpoint: { dir },
+        signal: controller.signal,
+        onEpoch: (e) => {
+          if (e.epoch === 0) controller.abort();
+        },
       });
       const checkpoint = await loadCheckpoint(partial.checkpoints.at(-1)!);
       expect(checkpoint.training?.embeddingOptimizerType).toBe(embeddingOptimizer.type);
@@ -175,8 +204,9 @@ describe('row-sparse embedding tables', () => {
     const run = await fit(model, train, { ...TRAINING, epochs: 1, checkpoint: { dir } });
     const checkpoint = await loadCheckpoint(run.checkpoints[0]!);
     using resumed = checkpoint.model;
-    await expect(fit(resumed, train, { ...TRAINING, embeddingOptimizer: { type: 'sgd' }, resume: checkpoint.training }))
-      .rejects.toMatchObject({ name: 'ValidationError', field: 'embeddingOptimizer' });
+    await expect(
+      fit(resumed, train, { ...TRAINING, embeddingOptimizer: { type: 'sgd' }, resume: checkpoint.training }),
+    ).rejects.toMatchObject({ name: 'ValidationError', field: 'embeddingOptimizer' });
   });
 
   it('rejects bad embedding optimizer options with the field named', async () => {
@@ -191,11 +221,17 @@ describe('row-sparse embedding tables', () => {
       ['sparse', 'embeddingOptimizer'],
     ];
     for (const [embeddingOptimizer, field] of bad) {
-      await expect(fit(model, train, { embeddingOptimizer: embeddingOptimizer as never }))
-        .rejects.toMatchObject({ name: 'ValidationError', field });
+      await expect(fit(model, train, { embeddingOptimizer: embeddingOptimizer as never })).rejects.toMatchObject({
+        name: 'ValidationError',
+        field,
+      });
     }
     using denseOnly = createModel({ ...CONFIG, input: { dense: 3 } });
-    using denseRows = TensorDataset.fromEncoded({ size: 4, dense: new Float32Array(12), labels: [new Float32Array(4), new Float32Array(4)] });
+    using denseRows = TensorDataset.fromEncoded({
+      size: 4,
+      dense: new Float32Array(12),
+      labels: [new Float32Array(4), new Float32Array(4)],
+    });
     const error = await fit(denseOnly, denseRows, { embeddingOptimizer: { type: 'adam' } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect(String((error as Error).message)).toMatch(/no embedding tables|has none/);

@@ -3,8 +3,17 @@ import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  createModel, evaluate, fit, info, NonFiniteError, predict, setNumThreads, TensorDataset, ValidationError,
-  type ModelConfig, type ProgressEvent,
+  createModel,
+  evaluate,
+  fit,
+  info,
+  NonFiniteError,
+  predict,
+  setNumThreads,
+  TensorDataset,
+  ValidationError,
+  type ModelConfig,
+  type ProgressEvent,
 } from '../lib';
 import { rejectionOf } from './data/helpers';
 import { seededUniform } from './helpers/random';
@@ -51,11 +60,15 @@ function referenceAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): num
   rows.sort((i, j) => scores[i]! - scores[j]!);
   let rankSum = 0;
   let positives = 0;
-  for (let start = 0; start < rows.length;) {
+  for (let start = 0; start < rows.length; ) {
     let end = start;
     while (end < rows.length && scores[rows[end]!] === scores[rows[start]!]) end += 1;
     const rank = (start + 1 + end) / 2;
-    for (let k = start; k < end; k += 1) if (labels[rows[k]!] === 1) { rankSum += rank; positives += 1; }
+    for (let k = start; k < end; k += 1)
+      if (labels[rows[k]!] === 1) {
+        rankSum += rank;
+        positives += 1;
+      }
     start = end;
   }
   const negatives = rows.length - positives;
@@ -69,7 +82,12 @@ describe('fit', () => {
     using model = createModel(CONFIG);
     const events: ProgressEvent[] = [];
     const result = await fit(model, train, {
-      epochs: 4, batchSize: 128, optimizer: { lr: 0.01 }, validation: valid, threads: 2, progressInterval: 0,
+      epochs: 4,
+      batchSize: 128,
+      optimizer: { lr: 0.01 },
+      validation: valid,
+      threads: 2,
+      progressInterval: 0,
       onProgress: (event) => events.push(event),
     });
     expect(result.epochs).toHaveLength(4);
@@ -104,8 +122,14 @@ describe('fit', () => {
     const controller = new AbortController();
     let batchesSeen = 0;
     const result = await fit(model, train, {
-      epochs: 50, batchSize: 32, signal: controller.signal, progressInterval: 0,
-      onProgress: (event) => { batchesSeen = event.batch; if (event.batch >= 20) controller.abort(); },
+      epochs: 50,
+      batchSize: 32,
+      signal: controller.signal,
+      progressInterval: 0,
+      onProgress: (event) => {
+        batchesSeen = event.batch;
+        if (event.batch >= 20) controller.abort();
+      },
     });
     expect(result.aborted).toBe(true);
     expect(result.epochs).toHaveLength(1);
@@ -120,7 +144,10 @@ describe('fit', () => {
     using valid = TensorDataset.fromEncoded(syntheticData(300, 8));
     using model = createModel(CONFIG);
     const result = await fit(model, train, {
-      epochs: 40, batchSize: 32, optimizer: { lr: 0.05 }, validation: valid,
+      epochs: 40,
+      batchSize: 32,
+      optimizer: { lr: 0.05 },
+      validation: valid,
       earlyStopping: { metric: 'logLoss', task: 'a', patience: 2 },
     });
     expect(result.stoppedEarly).toBe(true);
@@ -136,10 +163,17 @@ describe('fit', () => {
     for (const optimizer of ['adam', 'adamw', 'adagrad', 'sgd'] as const) {
       using model = createModel(CONFIG);
       const result = await fit(model, train, {
-        epochs: 2, batchSize: 64, clipNorm: 1, optimizer: { type: optimizer, lr: 0.01, momentum: optimizer === 'sgd' ? 0.9 : 0 },
-        schedule: { type: 'cosine', warmupSteps: 3 }, losses: { y: { loss: 'huber', huberDelta: 0.5 } },
+        epochs: 2,
+        batchSize: 64,
+        clipNorm: 1,
+        optimizer: { type: optimizer, lr: 0.01, momentum: optimizer === 'sgd' ? 0.9 : 0 },
+        schedule: { type: 'cosine', warmupSteps: 3 },
+        losses: { y: { loss: 'huber', huberDelta: 0.5 } },
       });
-      expect(result.epochs.every((e) => Object.values(e.loss).every(Number.isFinite)), optimizer).toBe(true);
+      expect(
+        result.epochs.every((e) => Object.values(e.loss).every(Number.isFinite)),
+        optimizer,
+      ).toBe(true);
     }
   });
 
@@ -148,8 +182,7 @@ describe('fit', () => {
     data.labels[2]![5] = 3e38;
     using train = TensorDataset.fromEncoded(data);
     using model = createModel(CONFIG);
-    await expect(fit(model, train, { batchSize: 256, losses: { y: { weight: 1 } } }))
-      .rejects.toThrow(NonFiniteError);
+    await expect(fit(model, train, { batchSize: 256, losses: { y: { weight: 1 } } })).rejects.toThrow(NonFiniteError);
     await expect(fit(model, train, { batchSize: 256 })).rejects.toThrow(/batch 0 .*task 'y'/);
     const skipped = await fit(model, train, { batchSize: 256, nonFinite: 'skip' });
     expect(skipped.epochs[0]!.skipped).toBe(1);

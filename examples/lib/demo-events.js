@@ -49,8 +49,13 @@ function* events(rows, seed = 1) {
     // Shared driver of engagement, plus task-specific ones.
     const engagement = 0.9 * Math.log1p(minutes) - 1.6 + (device === 'web' ? -0.6 : 0.3) + (genres.includes('comedy') ? 0.7 : 0);
     const click = engagement + (age < 30 ? 0.8 : -0.2) + normal() * 0.6 > 0;
-    const taste = (genres.includes('documentary') ? 1.2 : 0) + (genres.includes('horror') ? -1 : 0) + (age - 40) / 25
-      + (city === 'osaka' || city === 'paris' ? 0.6 : 0) + 0.3 * engagement + normal() * 0.5;
+    const taste =
+      (genres.includes('documentary') ? 1.2 : 0) +
+      (genres.includes('horror') ? -1 : 0) +
+      (age - 40) / 25 +
+      (city === 'osaka' || city === 'paris' ? 0.6 : 0) +
+      0.3 * engagement +
+      normal() * 0.5;
     const rating = taste < -0.4 ? 'low' : taste < 0.6 ? 'mid' : 'high';
     const watch = Math.max(0, 40 + 25 * engagement + (genres.includes('kids') ? 15 : 0) + normal() * 8);
     yield {

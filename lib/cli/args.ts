@@ -134,7 +134,12 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       }
     }
     if (!option) {
-      const hint = isLong ? closest(rawName, options.map((o) => o.name)) : undefined;
+      const hint = isLong
+        ? closest(
+            rawName,
+            options.map((o) => o.name),
+          )
+        : undefined;
       throw new UsageError(`unknown option ${arg}${hint ? ` (did you mean --${hint}?)` : ''}`, command);
     }
     const flag = isLong ? `--${rawName}` : arg;

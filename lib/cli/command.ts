@@ -20,16 +20,39 @@ export interface Command {
 export const JSON_OPTION: OptionSpec = { name: 'json', type: 'boolean', description: 'machine-readable JSON on stdout' };
 export const DEVICE_OPTION: OptionSpec = { name: 'device', type: 'string', value: 'DEVICE', description: 'cpu (default), cuda or cuda:N' };
 export const UNCALIBRATED_OPTION: OptionSpec = {
-  name: 'uncalibrated', type: 'boolean', description: "the model's raw probabilities, without the calibration stored with it",
+  name: 'uncalibrated',
+  type: 'boolean',
+  description: "the model's raw probabilities, without the calibration stored with it",
 };
-export const THREADS_OPTION: OptionSpec = { name: 'threads', type: 'integer', value: 'N', description: 'LibTorch threads (default: LibTorch\'s)' };
+export const THREADS_OPTION: OptionSpec = {
+  name: 'threads',
+  type: 'integer',
+  value: 'N',
+  description: "LibTorch threads (default: LibTorch's)",
+};
 
 /** Where eval, predict and inspect read rows from (default: the data of the model's run). */
 export const DATA_OPTIONS: OptionSpec[] = [
-  { name: 'data', type: 'string', value: 'SOURCE', description: "census-income, adult, synthetic, a .csv/.parquet/.jsonl/.arrow file or a quoted glob of shards ('shards/*.parquet'; default: the run's data)" },
-  { name: 'split', type: 'string', value: 'SPLIT', description: "train, validation, test or all (all rows of a file); default test, or all for a --data file" },
+  {
+    name: 'data',
+    type: 'string',
+    value: 'SOURCE',
+    description:
+      "census-income, adult, synthetic, a .csv/.parquet/.jsonl/.arrow file or a quoted glob of shards ('shards/*.parquet'; default: the run's data)",
+  },
+  {
+    name: 'split',
+    type: 'string',
+    value: 'SPLIT',
+    description: 'train, validation, test or all (all rows of a file); default test, or all for a --data file',
+  },
   { name: 'tasks', type: 'string', value: 'GROUP', description: 'census-income task group the model was trained on' },
-  { name: 'data-dir', type: 'string', value: 'DIR', description: 'folder of the built-in datasets (default $ADATT_DATA_DIR, else ~/.cache/adatt)' },
+  {
+    name: 'data-dir',
+    type: 'string',
+    value: 'DIR',
+    description: 'folder of the built-in datasets (default $ADATT_DATA_DIR, else ~/.cache/adatt)',
+  },
 ];
 
 export function applyThreads(options: Record<string, unknown>): void {
@@ -41,7 +64,10 @@ export function deviceOf(options: Record<string, unknown>): Device | undefined {
 }
 
 /** The data section and split that --data/--split/--tasks/--data-dir and the model's run select. */
-export async function selectData(options: Record<string, unknown>, source: ModelSource): Promise<{ data: DataSection; split: SplitName | 'all' }> {
+export async function selectData(
+  options: Record<string, unknown>,
+  source: ModelSource,
+): Promise<{ data: DataSection; split: SplitName | 'all' }> {
   const runData = await runDataSection(source.run);
   const requested = options.data as string | undefined;
   let data: DataSection;

@@ -56,8 +56,12 @@ export interface EvaluationData {
  * One split of `data` encoded with `schema` (the model's). `split: 'all'` takes every row of a
  * file. With `labels: 'optional'` (prediction) the label columns may be absent; their labels are NaN.
  */
-export async function loadEvaluationData(data: DataSection, schema: FittedSchema, split: SplitName | 'all',
-  options: { labels: 'required' | 'optional' }): Promise<EvaluationData> {
+export async function loadEvaluationData(
+  data: DataSection,
+  schema: FittedSchema,
+  split: SplitName | 'all',
+  options: { labels: 'required' | 'optional' },
+): Promise<EvaluationData> {
   if (isBuiltinDataset(data.source)) {
     if (split === 'all') throw new UsageError(`--split all needs a data file; ${data.source} has the splits ${SPLITS.join(', ')}`);
     const { source, ...loaderOptions } = data;
@@ -65,10 +69,14 @@ export async function loadEvaluationData(data: DataSection, schema: FittedSchema
     requireSameSchema(schema, loaded.schema, source);
     return { description: `${source} ${split} split`, encoded: loaded[split] };
   }
-  const read = options.labels === 'required'
-    ? await readTable(data, schemaColumns(schema))
-    : withMissingColumns(await readTable(data, undefined, schema.missingValues), schema.tasks.map((task) => task.column),
-      schema.tasks.flatMap((task) => (task.sampleWeight === undefined ? [] : [task.sampleWeight])));
+  const read =
+    options.labels === 'required'
+      ? await readTable(data, schemaColumns(schema))
+      : withMissingColumns(
+          await readTable(data, undefined, schema.missingValues),
+          schema.tasks.map((task) => task.column),
+          schema.tasks.flatMap((task) => (task.sampleWeight === undefined ? [] : [task.sampleWeight])),
+        );
   let table = read;
   if (split !== 'all') {
     const part = splitTable(read, data)[split];
@@ -86,10 +94,16 @@ export async function loadEvaluationData(data: DataSection, schema: FittedSchema
 export function requireSameSchema(model: FittedSchema, data: FittedSchema, dataName: string): void {
   const tasks = (schema: FittedSchema): string => schema.tasks.map((task) => task.name).join(', ');
   if (tasks(model) !== tasks(data)) {
-    throw new ConfigError('data.tasks', `the model's tasks are [${tasks(model)}] but ${dataName} has [${tasks(data)}]; use the data (and task group) the model was trained on`);
+    throw new ConfigError(
+      'data.tasks',
+      `the model's tasks are [${tasks(model)}] but ${dataName} has [${tasks(data)}]; use the data (and task group) the model was trained on`,
+    );
   }
   if (JSON.stringify(model) !== JSON.stringify(data)) {
-    throw new ConfigError('data', `${dataName} encodes its features differently from the model's schema (other data, or other loader options such as minFrequency)`);
+    throw new ConfigError(
+      'data',
+      `${dataName} encodes its features differently from the model's schema (other data, or other loader options such as minFrequency)`,
+    );
   }
 }
 

@@ -14,7 +14,10 @@ export const EXIT = Object.freeze({
 
 /** The command line is wrong: unknown option, missing argument, a value of the wrong type. */
 export class UsageError extends Error {
-  constructor(message: string, readonly command?: string) {
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
     super(message);
     this.name = 'UsageError';
   }
@@ -47,7 +50,12 @@ export function exitCodeOf(err: unknown): number {
 
 /** A config error about a value that a command-line flag set; the message says which flag. */
 export class FlaggedConfigError extends ConfigError {
-  constructor(field: string, message: string, readonly flag: string, options?: ErrorOptions) {
+  constructor(
+    field: string,
+    message: string,
+    readonly flag: string,
+    options?: ErrorOptions,
+  ) {
     super(field, message, options);
   }
 }

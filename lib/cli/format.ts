@@ -7,8 +7,20 @@ export const HEADLINE_METRIC: Readonly<Record<TaskType, string>> = { binary: 'au
 
 /** The order metrics are shown in; others follow alphabetically. */
 export const METRIC_ORDER = [
-  'auc', 'gauc', 'gaucMean', 'ne', 'logLoss', 'accuracy', 'calibration', 'ece', 'positiveRate', 'rmse', 'mae',
-  'count', 'gaucGroups', 'weight',
+  'auc',
+  'gauc',
+  'gaucMean',
+  'ne',
+  'logLoss',
+  'accuracy',
+  'calibration',
+  'ece',
+  'positiveRate',
+  'rmse',
+  'mae',
+  'count',
+  'gaucGroups',
+  'weight',
 ] as const;
 
 /** Metrics where larger is better (for arrows and highlighting). */
@@ -70,7 +82,10 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   const widths = header.map((title, c) => Math.max(title.length, ...rows.map((row) => (row[c] ?? '').length)));
   const numeric = header.map((_, c) => rows.length > 0 && rows.every((row) => /^[-+]?[\d.,]+[%kMGi B]*$|^–$/.test(row[c] ?? '')));
   const line = (cells: readonly string[]): string =>
-    cells.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+    cells
+      .map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 

@@ -56,4 +56,3 @@ export async function measureGates(model: Model, data: EncodedData, rows: number
     levels: levels.map(({ level, gates, experts, weights }) => ({ level, gates, experts, weights: weights.map((w) => Array.from(w)) })),
   };
 }
-

@@ -21,8 +21,17 @@ import { exitOnInterrupt } from './interrupts';
 import { Output } from './output';
 
 export const COMMANDS: readonly Command[] = [
-  trainCommand, evalCommand, predictCommand, serveCommand, inspectCommand, reportCommand, exportCommand, datasetsCommand,
-  benchCommand, launchCommand, doctorCommand,
+  trainCommand,
+  evalCommand,
+  predictCommand,
+  serveCommand,
+  inspectCommand,
+  reportCommand,
+  exportCommand,
+  datasetsCommand,
+  benchCommand,
+  launchCommand,
+  doctorCommand,
 ];
 
 function version(): string {
@@ -67,7 +76,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.spec.name === name);
   if (!command) {
-    const hint = closest(name, COMMANDS.map((c) => c.spec.name));
+    const hint = closest(
+      name,
+      COMMANDS.map((c) => c.spec.name),
+    );
     plain.error(new UsageError(`unknown command '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}; run 'adatt --help'`));
     return EXIT.usage;
   }
@@ -103,10 +115,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /** Entry point of bin/adatt.js. */
 export function runCli(): void {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  }, (err: unknown) => {
-    process.stderr.write(`adatt: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exitCode = EXIT.failure;
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`adatt: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = EXIT.failure;
+    },
+  );
 }

@@ -20,15 +20,21 @@ export interface ModelSource {
 }
 
 async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(() => true, () => false);
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The newest checkpoint of a run that has no final model (interrupted or still running). */
 async function newestCheckpoint(run: RunDirectory): Promise<string | undefined> {
   const dir = run.path('checkpoints');
   const names = await fs.readdir(dir).catch(() => [] as string[]);
-  const files = await Promise.all(names.filter((name) => name.endsWith('.adatt'))
-    .map(async (name) => ({ file: path.join(dir, name), time: (await fs.stat(path.join(dir, name))).mtimeMs })));
+  const files = await Promise.all(
+    names
+      .filter((name) => name.endsWith('.adatt'))
+      .map(async (name) => ({ file: path.join(dir, name), time: (await fs.stat(path.join(dir, name))).mtimeMs })),
+  );
   return files.sort((a, b) => b.time - a.time)[0]?.file;
 }
 

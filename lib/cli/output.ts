@@ -23,7 +23,10 @@ export interface Style {
 }
 
 function makeStyle(enabled: boolean): Style {
-  const wrap = (open: number, close: number) => (text: string): string => (enabled ? `\x1b[${open}m${text}\x1b[${close}m` : text);
+  const wrap =
+    (open: number, close: number) =>
+    (text: string): string =>
+      enabled ? `\x1b[${open}m${text}\x1b[${close}m` : text;
   return { bold: wrap(1, 22), dim: wrap(2, 22), green: wrap(32, 39), yellow: wrap(33, 39), red: wrap(31, 39) };
 }
 

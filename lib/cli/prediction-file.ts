@@ -55,7 +55,10 @@ export function formatOfOutput(file: string): PredictionFormat | undefined {
 /** Writes the columns atomically as CSV or Parquet. */
 export async function writePredictions(file: string, format: PredictionFormat, columns: readonly OutputColumn[]): Promise<void> {
   if (format === 'csv') {
-    await writeFileAtomic(file, [...csvChunks(columns)].map((chunk) => Buffer.from(chunk)));
+    await writeFileAtomic(
+      file,
+      [...csvChunks(columns)].map((chunk) => Buffer.from(chunk)),
+    );
     return;
   }
   const { parquetWriteBuffer } = await import('hyparquet-writer');

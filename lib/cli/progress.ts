@@ -21,7 +21,10 @@ const BAR_WIDTH = 24;
 export class TrainingReporter {
   #lastLine = 0;
 
-  constructor(private readonly out: Output, private readonly plan: TrainingPlan) {}
+  constructor(
+    private readonly out: Output,
+    private readonly plan: TrainingPlan,
+  ) {}
 
   progress(event: ProgressEvent): void {
     if (this.out.json) {
@@ -35,8 +38,10 @@ export class TrainingReporter {
     const now = Date.now();
     if (now - this.#lastLine < LINE_INTERVAL_MS) return;
     this.#lastLine = now;
-    this.out.info(`${this.#epochLabel(event.epoch)} batch ${event.batch}/${event.batches}  ` +
-      `${formatCompact(event.examplesPerSecond)} ex/s  ETA ${formatDuration(this.#eta(event))}  loss ${losses(event.loss)}`);
+    this.out.info(
+      `${this.#epochLabel(event.epoch)} batch ${event.batch}/${event.batches}  ` +
+        `${formatCompact(event.examplesPerSecond)} ex/s  ETA ${formatDuration(this.#eta(event))}  loss ${losses(event.loss)}`,
+    );
   }
 
   epoch(summary: EpochSummary): void {
@@ -78,11 +83,15 @@ export class TrainingReporter {
     const fraction = event.batches > 0 ? event.batch / event.batches : 0;
     const filled = Math.round(fraction * BAR_WIDTH);
     const bar = `${'█'.repeat(filled)}${this.out.style.dim('░'.repeat(BAR_WIDTH - filled))}`;
-    return `${this.#epochLabel(event.epoch)} ${bar} ${event.batch}/${event.batches}  ` +
-      `${formatCompact(event.examplesPerSecond)} ex/s  ETA ${formatDuration(this.#eta(event))}  loss ${losses(event.loss)}`;
+    return (
+      `${this.#epochLabel(event.epoch)} ${bar} ${event.batch}/${event.batches}  ` +
+      `${formatCompact(event.examplesPerSecond)} ex/s  ETA ${formatDuration(this.#eta(event))}  loss ${losses(event.loss)}`
+    );
   }
 }
 
 function losses(loss: Record<string, number>): string {
-  return Object.entries(loss).map(([task, value]) => `${task} ${value.toFixed(4)}`).join(', ');
+  return Object.entries(loss)
+    .map(([task, value]) => `${task} ${value.toFixed(4)}`)
+    .join(', ');
 }

@@ -48,8 +48,24 @@ export const SECTIONS = ['model', 'data', 'training', 'report'] as const;
 const MODEL_INPUT_KEYS = ['embeddingDim', 'pooling', 'conditionalOn'] as const;
 /** fit() options a config may set; the run supplies the others (validation, checkpoint.dir, callbacks). */
 const TRAINING_KEYS = [
-  'epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device',
-  'threads', 'earlyStopping', 'restoreBest', 'nonFinite', 'evalBatchSize', 'progressInterval', 'checkpoint', 'gradientConflict',
+  'epochs',
+  'batchSize',
+  'optimizer',
+  'embeddingOptimizer',
+  'schedule',
+  'clipNorm',
+  'losses',
+  'taskWeighting',
+  'seed',
+  'device',
+  'threads',
+  'earlyStopping',
+  'restoreBest',
+  'nonFinite',
+  'evalBatchSize',
+  'progressInterval',
+  'checkpoint',
+  'gradientConflict',
   'calibration',
 ] as const;
 const CHECKPOINT_KEYS = ['every', 'keepLast', 'keepBest'] as const;
@@ -96,7 +112,9 @@ export async function readConfigFile(file: string): Promise<Record<string, unkno
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new UsageError(
+      `cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
   let parsed: unknown;
   if (/\.ya?ml$/i.test(file)) {
@@ -224,7 +242,8 @@ function checkModelSection(raw: Record<string, unknown>): ModelSection {
   const { embeddingDim, pooling, conditionalOn, ...architecture } = model;
   if (embeddingDim !== undefined) check.integer(embeddingDim, 'model.embeddingDim', 1, 65_536);
   if (conditionalOn !== undefined) {
-    for (const [task, parent] of Object.entries(requireObject(conditionalOn, 'model.conditionalOn'))) check.string(parent, `model.conditionalOn.${task}`);
+    for (const [task, parent] of Object.entries(requireObject(conditionalOn, 'model.conditionalOn')))
+      check.string(parent, `model.conditionalOn.${task}`);
   }
   if (pooling !== undefined) check.oneOf(pooling, 'model.pooling', ['mean', 'sum'] as const);
   // The real input and tasks come with the data; stand-ins let the library check everything else now.
@@ -244,13 +263,20 @@ export function modelConfigOf(model: ModelSection, sections: { input: unknown; t
 function checkDataSection(raw: Record<string, unknown>): DataSection {
   if (isRecord(raw.source)) {
     check.string(check.record(raw.source, 'data.source', ['sql']).sql, 'data.source.sql');
-    check.record(raw, 'data', FILE_DATA_KEYS.filter((key) => key !== 'csv'));
+    check.record(
+      raw,
+      'data',
+      FILE_DATA_KEYS.filter((key) => key !== 'csv'),
+    );
     return checkSchemaAndSplit(raw);
   }
   const source = check.string(raw.source, 'data.source');
   if (isBuiltinDataset(source)) {
     if (raw.tasks !== undefined && source !== 'census-income') {
-      check.fail('data.tasks', `data.tasks picks a census-income task group (${quoteList(CENSUS_INCOME_TASK_GROUPS)}); ${source} has fixed tasks`);
+      check.fail(
+        'data.tasks',
+        `data.tasks picks a census-income task group (${quoteList(CENSUS_INCOME_TASK_GROUPS)}); ${source} has fixed tasks`,
+      );
     }
     return raw as DataSection;
   }

@@ -65,7 +65,7 @@ export interface RunInfo {
 }
 
 export type MetricsRecord =
-  | ({ type: 'epoch'; /** Cut short by an interrupt. */ partial?: boolean } & EpochSummary)
+  | ({ type: 'epoch' /** Cut short by an interrupt. */; partial?: boolean } & EpochSummary)
   | { type: 'test'; metrics: Metrics };
 
 export interface GateLevelRecord {
@@ -132,11 +132,15 @@ export class RunDirectory {
       await removeRunFiles(resolved);
     } else if (entries.length > 0) {
       if (!options.overwrite) {
-        throw new UsageError(`${dir} is not empty and holds no run; choose a new or empty --out, or pass --overwrite to write the run beside its files`);
+        throw new UsageError(
+          `${dir} is not empty and holds no run; choose a new or empty --out, or pass --overwrite to write the run beside its files`,
+        );
       }
       const clashes = entries.filter((name) => TOP_LEVEL_FILES.includes(name));
       if (clashes.length > 0) {
-        throw new UsageError(`${dir} holds no run but has its own ${clashes.join(', ')}, which the run would overwrite; move them or choose another --out`);
+        throw new UsageError(
+          `${dir} holds no run but has its own ${clashes.join(', ')}, which the run would overwrite; move them or choose another --out`,
+        );
       }
     }
     const run = new RunDirectory(resolved);
@@ -187,17 +191,20 @@ export class RunDirectory {
 
   async readArtifacts(): Promise<RunArtifacts> {
     const config = await readJson(this.path('config'));
-    const run = await readJson(this.path('run')) as unknown as RunInfo;
+    const run = (await readJson(this.path('run'))) as unknown as RunInfo;
     const metricsText = await fs.readFile(this.path('metrics'), 'utf8').catch(() => '');
-    const metrics = metricsText.split('\n').filter((line) => line.trim()).map((line, i) => {
-      try {
-        return JSON.parse(line) as MetricsRecord;
-      } catch {
-        throw new FileError(`${this.path('metrics')} line ${i + 1} is not JSON`);
-      }
-    });
-    const gates = await readOptionalJson(this.path('gates')) as GateRecord | undefined;
-    const calibration = await readOptionalJson(this.path('calibration')) as CalibrationRecord | undefined;
+    const metrics = metricsText
+      .split('\n')
+      .filter((line) => line.trim())
+      .map((line, i) => {
+        try {
+          return JSON.parse(line) as MetricsRecord;
+        } catch {
+          throw new FileError(`${this.path('metrics')} line ${i + 1} is not JSON`);
+        }
+      });
+    const gates = (await readOptionalJson(this.path('gates'))) as GateRecord | undefined;
+    const calibration = (await readOptionalJson(this.path('calibration'))) as CalibrationRecord | undefined;
     return { dir: this.dir, config, run, metrics, ...(gates ? { gates } : {}), ...(calibration ? { calibration } : {}) };
   }
 }
@@ -230,7 +237,10 @@ async function removeRunFiles(dir: string): Promise<void> {
 }
 
 export async function isRunDirectory(dir: string): Promise<boolean> {
-  return fs.access(path.join(dir, RUN_FILES.run)).then(() => true, () => false);
+  return fs.access(path.join(dir, RUN_FILES.run)).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** A run file that runs may lack (older runs, or runs without that step): undefined when absent. */

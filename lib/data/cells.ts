@@ -90,7 +90,10 @@ export function numericCells(table: Table, column: Column, missingValues: Readon
 
 /** The values inside one multi-valued cell: split, trimmed, empty pieces dropped. */
 export function splitTokens(text: string, separator: string): string[] {
-  return text.split(separator).map((token) => token.trim()).filter((token) => token !== '');
+  return text
+    .split(separator)
+    .map((token) => token.trim())
+    .filter((token) => token !== '');
 }
 
 /**

@@ -22,7 +22,10 @@ export class FieldChecker {
     if (!isRecord(value)) this.fail(field, `${name} must be an object, got ${describeValue(value)}`);
     const unknownKey = findUnknownKey(value, allowedKeys);
     if (unknownKey !== undefined) {
-      this.fail(joinField(field, unknownKey), `unknown key ${joinField(field, unknownKey)} (allowed in ${name}: ${quoteList(allowedKeys)})`);
+      this.fail(
+        joinField(field, unknownKey),
+        `unknown key ${joinField(field, unknownKey)} (allowed in ${name}: ${quoteList(allowedKeys)})`,
+      );
     }
     return value;
   }
@@ -42,7 +45,8 @@ export class FieldChecker {
   }
 
   finite(value: unknown, field: string): number {
-    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(field, `${field} must be a finite number, got ${describeValue(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      this.fail(field, `${field} must be a finite number, got ${describeValue(value)}`);
     return value;
   }
 

@@ -8,7 +8,16 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { optionsChecker, type FieldChecker } from './check';
 import {
-  engineRead, expandFiles, jsonLinesScan, locateInFiles, parquetScan, readColumns, reading, sqlRelation, sqlStrings, typedColumns,
+  engineRead,
+  expandFiles,
+  jsonLinesScan,
+  locateInFiles,
+  parquetScan,
+  readColumns,
+  reading,
+  sqlRelation,
+  sqlStrings,
+  typedColumns,
   unsupportedColumn,
 } from './engine';
 import { columnFromValues, resolvePositions, Table, type Column } from './table';
@@ -56,9 +65,8 @@ async function readFiles(settings: ReadSettings, scan: (files: string) => string
     const relation = scan(`${sqlStrings(files)}, filename = ${files.length > 1}`);
     const columns = await typedColumns(connection, relation, settings.columns, source);
     const read = await readColumns(connection, relation, columns, { files });
-    const locateRow = files.length > 1
-      ? locateInFiles(read.rowsPerFile, (file, row) => `row ${row + 1} of ${basename(files[file] as string)}`)
-      : undefined;
+    const locateRow =
+      files.length > 1 ? locateInFiles(read.rowsPerFile, (file, row) => `row ${row + 1} of ${basename(files[file] as string)}`) : undefined;
     return new Table(source, read.columns, locateRow ? { locateRow } : {});
   });
 }
@@ -119,7 +127,8 @@ export async function readArrow(path: string, options: ColumnarReadOptions = {})
       const vector = table.getChildAt(position) as NonNullable<ReturnType<typeof table.getChildAt>>;
       const { type } = vector;
       const isNumeric = DataType.isInt(type) || DataType.isFloat(type);
-      const isText = DataType.isUtf8(type) || DataType.isLargeUtf8(type) || (DataType.isDictionary(type) && DataType.isUtf8(type.dictionary));
+      const isText =
+        DataType.isUtf8(type) || DataType.isLargeUtf8(type) || (DataType.isDictionary(type) && DataType.isUtf8(type.dictionary));
       if (!isNumeric && !isText && !DataType.isBool(type)) throw unsupportedColumn(name, source, String(type));
       // toArray() is a zero-copy typed array for numbers, but it ignores the validity bitmap.
       const values: ArrayLike<unknown> = isNumeric && vector.nullCount === 0 ? vector.toArray() : Array.from(vector);

@@ -12,7 +12,17 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import { AdattError, FileError, ValidationError } from '../errors';
 import { describeValue } from '../validation';
 import { optionsChecker } from './check';
-import { columnAlias, expandFiles, isGlob, locateInFiles, readColumns, sqlString, sqlStrings, withConnection, type EngineColumn } from './engine';
+import {
+  columnAlias,
+  expandFiles,
+  isGlob,
+  locateInFiles,
+  readColumns,
+  sqlString,
+  sqlStrings,
+  withConnection,
+  type EngineColumn,
+} from './engine';
 import { DEFAULT_MISSING_VALUES, GrowableArray, parseNumber, resolvePositions, Table, TextColumnBuilder, type Column } from './table';
 import type { ColumnRef } from './types';
 
@@ -76,7 +86,18 @@ interface CsvSettings {
 }
 
 const CSV_OPTION_KEYS = [
-  'delimiter', 'quote', 'header', 'columnNames', 'trim', 'skipLines', 'columns', 'numeric', 'missingValues', 'gzip', 'source', 'engine',
+  'delimiter',
+  'quote',
+  'header',
+  'columnNames',
+  'trim',
+  'skipLines',
+  'columns',
+  'numeric',
+  'missingValues',
+  'gzip',
+  'source',
+  'engine',
 ] as const;
 
 function csvSettings(options: unknown): CsvSettings {
@@ -98,7 +119,9 @@ function csvSettings(options: unknown): CsvSettings {
     skipLines: given.skipLines === undefined ? 0 : check.integer(given.skipLines, 'skipLines', 0),
     columns: given.columns === undefined ? undefined : refs(given.columns, 'columns'),
     numeric: given.numeric === undefined ? [] : refs(given.numeric, 'numeric'),
-    missingValues: new Set(given.missingValues === undefined ? DEFAULT_MISSING_VALUES : check.strings(given.missingValues, 'missingValues', true)),
+    missingValues: new Set(
+      given.missingValues === undefined ? DEFAULT_MISSING_VALUES : check.strings(given.missingValues, 'missingValues', true),
+    ),
     gzip: given.gzip === undefined ? undefined : check.boolean(given.gzip, 'gzip'),
     engine: given.engine === undefined ? 'auto' : check.oneOf(given.engine, 'engine', CSV_ENGINES),
   };
@@ -193,7 +216,10 @@ class CsvRecordParser {
       let end = quoteAt + 1;
       if (trim) while (end < text.length && isBlank(text.charCodeAt(end)) && !text.startsWith(delimiter, end)) end++;
       if (end < text.length && !text.startsWith(delimiter, end)) {
-        throw new ValidationError(this.source, `Invalid data in line ${this.recordLine} of ${this.source}: unexpected ${JSON.stringify(text.slice(end, end + 10))} after a closing quote (a quote inside a quoted field must be doubled)`);
+        throw new ValidationError(
+          this.source,
+          `Invalid data in line ${this.recordLine} of ${this.source}: unexpected ${JSON.stringify(text.slice(end, end + 10))} after a closing quote (a quote inside a quoted field must be doubled)`,
+        );
       }
       return end;
     }
@@ -217,11 +243,17 @@ interface CsvColumn {
  */
 function csvColumns(settings: CsvSettings, names: readonly string[], fieldCount: number, line: number, source: string): CsvColumn[] {
   if (names.length !== fieldCount) {
-    throw new ValidationError('columnNames', `Invalid data in line ${line} of ${source}: the header has ${fieldCount} fields but columnNames has ${names.length}`);
+    throw new ValidationError(
+      'columnNames',
+      `Invalid data in line ${line} of ${source}: the header has ${fieldCount} fields but columnNames has ${names.length}`,
+    );
   }
   const numeric = new Set(resolvePositions(names, settings.numeric, 'numeric', source));
-  return resolvePositions(names, settings.columns, 'columns', source)
-    .map((position) => ({ name: names[position] as string, position, numeric: numeric.has(position) }));
+  return resolvePositions(names, settings.columns, 'columns', source).map((position) => ({
+    name: names[position] as string,
+    position,
+    numeric: numeric.has(position),
+  }));
 }
 
 /** The column names a file's first record gives: columnNames, the header's fields, or '0', '1', …. */
@@ -235,7 +267,10 @@ class CsvTableBuilder {
   private kept: { position: number; text?: TextColumnBuilder; numbers?: GrowableArray<Float64Array>; name: string }[] = [];
   private readonly lineNumbers = new GrowableArray((n) => new Int32Array(n));
 
-  constructor(private readonly settings: CsvSettings, private readonly source: string) {}
+  constructor(
+    private readonly settings: CsvSettings,
+    private readonly source: string,
+  ) {}
 
   add(fields: string[], line: number): void {
     if (this.expectedFields < 0) {
@@ -244,7 +279,10 @@ class CsvTableBuilder {
       if (this.settings.header) return;
     }
     if (fields.length !== this.expectedFields) {
-      throw new ValidationError(this.source, `Invalid data in line ${line} of ${this.source}: ${fields.length} fields, expected ${this.expectedFields}`);
+      throw new ValidationError(
+        this.source,
+        `Invalid data in line ${line} of ${this.source}: ${fields.length} fields, expected ${this.expectedFields}`,
+      );
     }
     for (const column of this.kept) {
       const text = fields[column.position] as string;
@@ -254,7 +292,10 @@ class CsvTableBuilder {
       }
       const value = parseNumber(text, this.settings.missingValues);
       if (value === undefined) {
-        throw new ValidationError(column.name, `Invalid data in line ${line} of ${this.source}, column '${column.name}': ${JSON.stringify(text)} is not a number`);
+        throw new ValidationError(
+          column.name,
+          `Invalid data in line ${line} of ${this.source}, column '${column.name}': ${JSON.stringify(text)} is not a number`,
+        );
       }
       (column.numbers as GrowableArray<Float64Array>).push(value);
     }
@@ -263,17 +304,20 @@ class CsvTableBuilder {
 
   finish(): Table {
     if (this.expectedFields < 0 && this.settings.columnNames) this.layOut(this.settings.columnNames, this.settings.columnNames.length, 0);
-    const columns = this.kept.map(({ name, position, text, numbers }): Column =>
-      text ? text.finish() : { kind: 'number', name, position, values: (numbers as GrowableArray<Float64Array>).toArray() },
+    const columns = this.kept.map(
+      ({ name, position, text, numbers }): Column =>
+        text ? text.finish() : { kind: 'number', name, position, values: (numbers as GrowableArray<Float64Array>).toArray() },
     );
     return new Table(this.source, columns, { lineNumbers: this.lineNumbers.toArray() });
   }
 
   private layOut(names: readonly string[], fieldCount: number, line: number): void {
     this.expectedFields = fieldCount;
-    this.kept = csvColumns(this.settings, names, fieldCount, line, this.source).map(({ name, position, numeric }) => (numeric
-      ? { name, position, numbers: new GrowableArray((n) => new Float64Array(n)) }
-      : { name, position, text: new TextColumnBuilder(name, position) }));
+    this.kept = csvColumns(this.settings, names, fieldCount, line, this.source).map(({ name, position, numeric }) =>
+      numeric
+        ? { name, position, numbers: new GrowableArray((n) => new Float64Array(n)) }
+        : { name, position, text: new TextColumnBuilder(name, position) },
+    );
   }
 }
 
@@ -306,7 +350,11 @@ class LineSplitter {
 }
 
 /** Wires splitter -> parser -> `onRecord`; `skipLines` lines never reach the parser. */
-function recordPipeline(settings: CsvSettings, source: string, onRecord: (fields: string[], line: number) => void): { lines: LineSplitter; end: () => void } {
+function recordPipeline(
+  settings: CsvSettings,
+  source: string,
+  onRecord: (fields: string[], line: number) => void,
+): { lines: LineSplitter; end: () => void } {
   const parser = new CsvRecordParser(settings, source, onRecord);
   const lines = new LineSplitter((line, lineNumber) => {
     if (lineNumber > settings.skipLines) parser.line(line, lineNumber);
@@ -372,24 +420,36 @@ export async function openDataFile(path: string, gzip?: boolean): Promise<Readab
 export async function readCsv(input: string | Readable, options: CsvOptions = {}): Promise<Table> {
   const settings = csvSettings(options);
   const source = options.source ?? (typeof input === 'string' ? basename(input) : 'CSV stream');
-  if (typeof input !== 'string' || settings.engine === 'javascript' || (settings.engine === 'auto' && await isSmallFile(input, settings.gzip))) {
+  if (
+    typeof input !== 'string' ||
+    settings.engine === 'javascript' ||
+    (settings.engine === 'auto' && (await isSmallFile(input, settings.gzip)))
+  ) {
     return readCsvInJavaScript(input, settings, source);
   }
   const read = await readCsvWithEngine(input, settings, source);
   if (read.table) return read.table;
   // DuckDB could not read it exactly as adatt's parser would: that parser decides (the table, or the error naming file, line and column).
-  const tables = await Promise.all(read.files.map((file) => readCsvInJavaScript(file, settings, read.files.length > 1 ? basename(file) : source)));
+  const tables = await Promise.all(
+    read.files.map((file) => readCsvInJavaScript(file, settings, read.files.length > 1 ? basename(file) : source)),
+  );
   if (tables.length === 1) return tables[0] as Table;
-  throw new ValidationError(source, `Invalid data in ${source}: DuckDB could not read these ${tables.length} files as one (${read.reason}), though each parses on its own; read them one by one`);
+  throw new ValidationError(
+    source,
+    `Invalid data in ${source}: DuckDB could not read these ${tables.length} files as one (${read.reason}), though each parses on its own; read them one by one`,
+  );
 }
 
 async function readCsvInJavaScript(input: string | Readable, settings: CsvSettings, source: string): Promise<Table> {
   const { lines, finish } = csvPipeline(settings, source);
   const decoder = new StringDecoder('utf8');
   try {
-    const stream = typeof input === 'string'
-      ? await openDataFile(input, settings.gzip)
-      : settings.gzip ? pipeline(input, createGunzip(), () => {}) : input;
+    const stream =
+      typeof input === 'string'
+        ? await openDataFile(input, settings.gzip)
+        : settings.gzip
+          ? pipeline(input, createGunzip(), () => {})
+          : input;
     for await (const chunk of stream as AsyncIterable<Buffer | string>) {
       lines.push(typeof chunk === 'string' ? chunk : decoder.write(chunk));
     }
@@ -433,7 +493,10 @@ async function firstRecord(file: string, settings: CsvSettings, source: string):
  * an unquoted field). DuckDB trims space and tab (a longer trim set is several times slower); a
  * field that still starts or ends with one of these goes to the JavaScript parser.
  */
-const OTHER_JS_WHITESPACE = [0x0b, 0x0c, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff];
+const OTHER_JS_WHITESPACE = [
+  0x0b, 0x0c, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f,
+  0x205f, 0x3000, 0xfeff,
+];
 
 /**
  * A numeric cell in SQL: NaN for a missing marker, the number, or NULL for a cell the JavaScript
@@ -470,7 +533,8 @@ function recordLines(file: string, settings: CsvSettings, source: string, gzip: 
     const descriptor = openSync(file, 'r');
     try {
       const buffer = Buffer.alloc(READ_CHUNK_BYTES);
-      for (let read = readSync(descriptor, buffer); read > 0; read = readSync(descriptor, buffer)) lines.push(decoder.write(buffer.subarray(0, read)));
+      for (let read = readSync(descriptor, buffer); read > 0; read = readSync(descriptor, buffer))
+        lines.push(decoder.write(buffer.subarray(0, read)));
     } finally {
       closeSync(descriptor);
     }
@@ -488,14 +552,19 @@ function recordLines(file: string, settings: CsvSettings, source: string, gzip: 
  * differently, a single-column file, whose blank lines DuckDB reads as rows), with the files to
  * read in JavaScript instead.
  */
-async function readCsvWithEngine(path: string, settings: CsvSettings, source: string): Promise<{ table?: Table; files: string[]; reason?: string }> {
+async function readCsvWithEngine(
+  path: string,
+  settings: CsvSettings,
+  source: string,
+): Promise<{ table?: Table; files: string[]; reason?: string }> {
   let files = [path];
   try {
     return await withConnection(async (connection) => {
       files = await expandFiles(connection, path, source);
       const first = await firstRecord(files[0] as string, settings, source);
       const compression = await compressionOf(files, settings.gzip);
-      if (!first || first.fields.length === 1 || compression === undefined) return { files, reason: 'an empty, single-column or partly gzip\'d file' };
+      if (!first || first.fields.length === 1 || compression === undefined)
+        return { files, reason: "an empty, single-column or partly gzip'd file" };
       const fieldCount = first.fields.length;
       const columns = csvColumns(settings, namesFromFirstRecord(settings, first.fields), fieldCount, first.line, source);
       // With trim, quotes are left to the JavaScript parser: DuckDB does not unquote a field that starts with blanks.
@@ -516,10 +585,16 @@ async function readCsvWithEngine(path: string, settings: CsvSettings, source: st
         if (column.kind === 'number') return [`${alias} IS NULL`];
         // Without trim, a CR can only be inside quotes (which the JavaScript parser turns into LF); with trim, quotes are literal.
         return settings.trim
-          ? [`contains(${alias}, ${sqlString(settings.quote)})`, `regexp_matches(${alias}, ${sqlString(`^${otherWhitespace}|${otherWhitespace}$`)})`]
+          ? [
+              `contains(${alias}, ${sqlString(settings.quote)})`,
+              `regexp_matches(${alias}, ${sqlString(`^${otherWhitespace}|${otherWhitespace}$`)})`,
+            ]
           : [`contains(${alias}, chr(13))`];
       });
-      const read = await readColumns(connection, relation, engineColumns, { files, ...(differs.length > 0 ? { stopWhen: differs.join(' OR ') } : {}) });
+      const read = await readColumns(connection, relation, engineColumns, {
+        files,
+        ...(differs.length > 0 ? { stopWhen: differs.join(' OR ') } : {}),
+      });
       if (read.stopped) return { files, reason: 'cells that DuckDB reads differently' };
       const counts = files.length > 1 ? read.rowsPerFile : [Infinity];
       const linesOf = new Map<number, Int32Array>();

@@ -41,7 +41,9 @@ export async function downloadVerified(url: string, destination: string, sha256:
     await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(partial));
     const actual = await uncompressedSha256(partial);
     if (actual !== sha256) {
-      throw new FileError(`Checksum mismatch for ${url}: its content has SHA-256 ${actual}, expected ${sha256}; the download was discarded`);
+      throw new FileError(
+        `Checksum mismatch for ${url}: its content has SHA-256 ${actual}, expected ${sha256}; the download was discarded`,
+      );
     }
     await rename(partial, destination);
   } catch (err) {

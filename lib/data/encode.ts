@@ -67,7 +67,12 @@ function idsPerCode(cells: CodedCells, idOf: IdOfText, missing: ReadonlySet<stri
   return Int32Array.from(cells.values, (value, code) => (isMissing[code] === 1 ? MISSING_ID : idOf(String(value))));
 }
 
-function encodeDense(features: readonly FittedDense[], columns: readonly Column[], table: Table, missing: ReadonlySet<string>): Float32Array {
+function encodeDense(
+  features: readonly FittedDense[],
+  columns: readonly Column[],
+  table: Table,
+  missing: ReadonlySet<string>,
+): Float32Array {
   const width = features.length;
   const dense = new Float32Array(table.size * width);
   features.forEach(({ normalize, center, scale, fill }, j) => {
@@ -102,13 +107,19 @@ function encodeCategorical(idsOf: readonly IdOfText[], columns: readonly Column[
 
 const MISSING_BAG = Int32Array.of(MISSING_ID);
 
-function encodeBags(feature: FittedMultiValued, idOf: IdOfText, column: Column, table: Table, missing: ReadonlySet<string>): { indices: Int32Array; offsets: Int32Array } {
+function encodeBags(
+  feature: FittedMultiValued,
+  idOf: IdOfText,
+  column: Column,
+  table: Table,
+  missing: ReadonlySet<string>,
+): { indices: Int32Array; offsets: Int32Array } {
   const cells = codedCells(table, column);
   const isMissing = missingFlags(cells.values, missing);
   // One bag per distinct cell; a missing cell is the bag [0], like a missing categorical value.
-  const bagOfCode = cells.values.map((value, code) => isMissing[code] === 1
-    ? MISSING_BAG
-    : Int32Array.from(splitTokens(String(value), feature.separator), idOf));
+  const bagOfCode = cells.values.map((value, code) =>
+    isMissing[code] === 1 ? MISSING_BAG : Int32Array.from(splitTokens(String(value), feature.separator), idOf),
+  );
   const bagOf = (code: number): Int32Array => (code === NULL_CODE ? MISSING_BAG : (bagOfCode[code] as Int32Array));
   const offsets = new Int32Array(table.size);
   let total = 0;
@@ -129,13 +140,21 @@ const NOT_A_CLASS = -1;
 function predicateOf(task: FittedBinaryTask, options: EncodeOptions): LabelPredicate {
   const predicate = options.predicates?.[task.name] ?? task.predicate;
   if (typeof predicate !== 'function') {
-    throw new ValidationError(`predicates.${task.name}`, `Invalid encode options: binary task '${task.name}' was fitted with a predicate function, which JSON does not store; pass it as options.predicates['${task.name}']`);
+    throw new ValidationError(
+      `predicates.${task.name}`,
+      `Invalid encode options: binary task '${task.name}' was fitted with a predicate function, which JSON does not store; pass it as options.predicates['${task.name}']`,
+    );
   }
   return predicate;
 }
 
 /** Per distinct value: its label (NaN when missing, NOT_A_CLASS for an unknown multiclass value). */
-function labelsPerCode(task: FittedBinaryTask | FittedMulticlassTask, cells: CodedCells, missing: ReadonlySet<string>, options: EncodeOptions): Float32Array {
+function labelsPerCode(
+  task: FittedBinaryTask | FittedMulticlassTask,
+  cells: CodedCells,
+  missing: ReadonlySet<string>,
+  options: EncodeOptions,
+): Float32Array {
   let labelOf: (value: LabelValue) => number;
   if (task.type === 'multiclass') {
     const indexOf = new Map(task.classes.map((value, k) => [value, k]));
@@ -160,7 +179,12 @@ function encodeLabels(task: FittedTask, column: Column, table: Table, missing: R
     const label = code === NULL_CODE ? NaN : (labelOfCode[code] as number);
     if (label === NOT_A_CLASS && task.type === 'multiclass') {
       const classes = task.classes.map((value) => JSON.stringify(value)).join(', ');
-      throw invalidData(table, i, column.name, `label ${JSON.stringify(String(cells.values[code]))} is not one of the ${task.classes.length} classes of task '${task.name}' (${classes})`);
+      throw invalidData(
+        table,
+        i,
+        column.name,
+        `label ${JSON.stringify(String(cells.values[code]))} is not one of the ${task.classes.length} classes of task '${task.name}' (${classes})`,
+      );
     }
     labels[i] = label;
   });
@@ -175,7 +199,12 @@ function encodeSampleWeights(task: FittedTask, column: Column, table: Table, mis
     const weight = weights[i] as number;
     if (!(weight >= 0 && weight < Infinity)) {
       const given = values[i] as number;
-      throw invalidData(table, i, column.name, `the sample weight of task '${task.name}' must be a finite number >= 0 (in float32), got ${Number.isNaN(given) ? 'a missing value' : String(given)}`);
+      throw invalidData(
+        table,
+        i,
+        column.name,
+        `the sample weight of task '${task.name}' must be a finite number >= 0 (in float32), got ${Number.isNaN(given) ? 'a missing value' : String(given)}`,
+      );
     }
   }
   return weights;
@@ -233,7 +262,11 @@ export class FeatureEncoder {
       ...(dense.length > 0 ? { dense: encodeDense(dense, columnsOf(dense), table, missing) } : {}),
       ...(categorical.length > 0 ? { categorical: encodeCategorical(this.#categoricalIds, columnsOf(categorical), table, missing) } : {}),
       ...(multiValued.length > 0
-        ? { multiValued: multiValued.map((feature, j) => encodeBags(feature, this.#multiValuedIds[j] as IdOfText, columnOf(table, feature), table, missing)) }
+        ? {
+            multiValued: multiValued.map((feature, j) =>
+              encodeBags(feature, this.#multiValuedIds[j] as IdOfText, columnOf(table, feature), table, missing),
+            ),
+          }
         : {}),
     };
   }
@@ -257,9 +290,11 @@ export class DataEncoder extends FeatureEncoder {
     const { group } = this.schema;
     const groups = group === undefined ? {} : { groups: encodeGroups(columnOf(table, { column: group }), table, missing) };
     if (tasks.every((task) => task.sampleWeight === undefined)) return { ...features, labels, ...groups };
-    const sampleWeights = tasks.map((task) => (task.sampleWeight === undefined
-      ? new Float32Array(table.size).fill(1)
-      : encodeSampleWeights(task, columnOf(table, { column: task.sampleWeight }), table, missing)));
+    const sampleWeights = tasks.map((task) =>
+      task.sampleWeight === undefined
+        ? new Float32Array(table.size).fill(1)
+        : encodeSampleWeights(task, columnOf(table, { column: task.sampleWeight }), table, missing),
+    );
     return { ...features, labels, sampleWeights, ...groups };
   }
 }

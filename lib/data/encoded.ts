@@ -4,14 +4,21 @@ import type { EncodedData } from './types';
 /** Every array of `data`, for a transfer list. */
 export function encodedBuffers(data: EncodedData): ArrayBuffer[] {
   const arrays = [
-    data.dense, data.categorical, ...(data.multiValued ?? []).flatMap((bag) => [bag.indices, bag.offsets]), ...data.labels,
-    ...(data.sampleWeights ?? []), data.groups,
+    data.dense,
+    data.categorical,
+    ...(data.multiValued ?? []).flatMap((bag) => [bag.indices, bag.offsets]),
+    ...data.labels,
+    ...(data.sampleWeights ?? []),
+    data.groups,
   ];
   return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
 }
 
 /** The arrays one after another in one new array. */
-export function concatArrays<T extends Float32Array | Int32Array | BigInt64Array>(arrays: readonly T[], make: new (length: number) => T): T {
+export function concatArrays<T extends Float32Array | Int32Array | BigInt64Array>(
+  arrays: readonly T[],
+  make: new (length: number) => T,
+): T {
   const out = new make(arrays.reduce((sum, array) => sum + array.length, 0));
   let at = 0;
   for (const array of arrays) {
@@ -29,28 +36,69 @@ export function concatEncoded(parts: readonly EncodedData[]): EncodedData {
   const size = parts.reduce((sum, part) => sum + part.size, 0);
   return {
     size,
-    ...(first.dense ? { dense: concatArrays(parts.map((part) => part.dense as Float32Array), Float32Array) } : {}),
-    ...(first.categorical ? { categorical: concatArrays(parts.map((part) => part.categorical as Int32Array), Int32Array) } : {}),
+    ...(first.dense
+      ? {
+          dense: concatArrays(
+            parts.map((part) => part.dense as Float32Array),
+            Float32Array,
+          ),
+        }
+      : {}),
+    ...(first.categorical
+      ? {
+          categorical: concatArrays(
+            parts.map((part) => part.categorical as Int32Array),
+            Int32Array,
+          ),
+        }
+      : {}),
     ...(first.multiValued
       ? {
-        multiValued: first.multiValued.map((_, j) => {
-          const bags = parts.map((part) => (part.multiValued as NonNullable<EncodedData['multiValued']>)[j] as { indices: Int32Array; offsets: Int32Array });
-          const offsets = new Int32Array(size);
-          let row = 0;
-          let base = 0;
-          for (const bag of bags) {
-            for (let i = 0; i < bag.offsets.length; i++) offsets[row++] = (bag.offsets[i] as number) + base;
-            base += bag.indices.length;
-          }
-          return { indices: concatArrays(bags.map((bag) => bag.indices), Int32Array), offsets };
-        }),
-      }
+          multiValued: first.multiValued.map((_, j) => {
+            const bags = parts.map(
+              (part) => (part.multiValued as NonNullable<EncodedData['multiValued']>)[j] as { indices: Int32Array; offsets: Int32Array },
+            );
+            const offsets = new Int32Array(size);
+            let row = 0;
+            let base = 0;
+            for (const bag of bags) {
+              for (let i = 0; i < bag.offsets.length; i++) offsets[row++] = (bag.offsets[i] as number) + base;
+              base += bag.indices.length;
+            }
+            return {
+              indices: concatArrays(
+                bags.map((bag) => bag.indices),
+                Int32Array,
+              ),
+              offsets,
+            };
+          }),
+        }
       : {}),
-    labels: first.labels.map((_, t) => concatArrays(parts.map((part) => part.labels[t] as Float32Array), Float32Array)),
+    labels: first.labels.map((_, t) =>
+      concatArrays(
+        parts.map((part) => part.labels[t] as Float32Array),
+        Float32Array,
+      ),
+    ),
     ...(first.sampleWeights
-      ? { sampleWeights: first.sampleWeights.map((_, t) => concatArrays(parts.map((part) => (part.sampleWeights as Float32Array[])[t] as Float32Array), Float32Array)) }
+      ? {
+          sampleWeights: first.sampleWeights.map((_, t) =>
+            concatArrays(
+              parts.map((part) => (part.sampleWeights as Float32Array[])[t] as Float32Array),
+              Float32Array,
+            ),
+          ),
+        }
       : {}),
-    ...(first.groups ? { groups: concatArrays(parts.map((part) => part.groups as BigInt64Array), BigInt64Array) } : {}),
+    ...(first.groups
+      ? {
+          groups: concatArrays(
+            parts.map((part) => part.groups as BigInt64Array),
+            BigInt64Array,
+          ),
+        }
+      : {}),
   };
 }
 
@@ -76,23 +124,23 @@ export function takeRows(data: EncodedData, rows: Int32Array): EncodedData {
     ...(data.categorical ? { categorical: takeWide(data.categorical, Int32Array) } : {}),
     ...(data.multiValued
       ? {
-        multiValued: data.multiValued.map(({ indices, offsets }) => {
-          const end = (row: number): number => (row + 1 < data.size ? (offsets[row + 1] as number) : indices.length);
-          const taken = new Int32Array(size);
-          let total = 0;
-          for (let i = 0; i < size; i++) {
-            const row = rows[i] as number;
-            taken[i] = total;
-            total += end(row) - (offsets[row] as number);
-          }
-          const out = new Int32Array(total);
-          for (let i = 0; i < size; i++) {
-            const row = rows[i] as number;
-            out.set(indices.subarray(offsets[row] as number, end(row)), taken[i] as number);
-          }
-          return { indices: out, offsets: taken };
-        }),
-      }
+          multiValued: data.multiValued.map(({ indices, offsets }) => {
+            const end = (row: number): number => (row + 1 < data.size ? (offsets[row + 1] as number) : indices.length);
+            const taken = new Int32Array(size);
+            let total = 0;
+            for (let i = 0; i < size; i++) {
+              const row = rows[i] as number;
+              taken[i] = total;
+              total += end(row) - (offsets[row] as number);
+            }
+            const out = new Int32Array(total);
+            for (let i = 0; i < size; i++) {
+              const row = rows[i] as number;
+              out.set(indices.subarray(offsets[row] as number, end(row)), taken[i] as number);
+            }
+            return { indices: out, offsets: taken };
+          }),
+        }
       : {}),
     labels: data.labels.map((labels) => takeWide(labels, Float32Array)),
     ...(data.sampleWeights ? { sampleWeights: data.sampleWeights.map((weights) => takeWide(weights, Float32Array)) } : {}),

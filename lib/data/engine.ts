@@ -25,7 +25,9 @@ const STREAMING_BUFFER = '64MB';
 
 /** Runs `work` on a fresh connection to the process's database, closed afterwards. */
 export async function withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
-  database ??= import('@duckdb/node-api').then(({ DuckDBInstance }) => DuckDBInstance.create(':memory:', { threads: String(engineThreads()) }));
+  database ??= import('@duckdb/node-api').then(({ DuckDBInstance }) =>
+    DuckDBInstance.create(':memory:', { threads: String(engineThreads()) }),
+  );
   const connection = await (await database).connect();
   // DuckDB runs ahead of a streamed result only by this much (about one chunk by default), and
   // stalls while JavaScript copies the chunk before: 64 MB lets its threads keep reading.
@@ -90,7 +92,9 @@ export async function sqlRelation(connection: DuckDBConnection, query: string): 
 /** The files a path names: itself, or a glob's matches in name order (a FileError when none match). */
 export async function expandFiles(connection: DuckDBConnection, path: string, source: string): Promise<string[]> {
   if (!isGlob(path)) return [path];
-  const files = (await connection.runAndReadAll(`SELECT file FROM glob(${sqlString(path)}) ORDER BY file`)).getRows().map(([file]) => String(file));
+  const files = (await connection.runAndReadAll(`SELECT file FROM glob(${sqlString(path)}) ORDER BY file`))
+    .getRows()
+    .map(([file]) => String(file));
   if (files.length === 0) throw new FileError(`Cannot read ${source}: no file matches ${path}`);
   return files;
 }
@@ -157,13 +161,18 @@ export class ColumnsBuilder {
   private static checkStringLayout(connection: DuckDBConnection): Promise<void> {
     ColumnsBuilder.layoutChecked ??= (async () => {
       const expected = ['short', null, 'a string longer than twelve bytes', 'é', ''];
-      const result = await connection.run(`SELECT * FROM (VALUES ${expected.map((text) => `(${text === null ? 'NULL' : sqlString(text)})`).join(', ')})`);
+      const result = await connection.run(
+        `SELECT * FROM (VALUES ${expected.map((text) => `(${text === null ? 'NULL' : sqlString(text)})`).join(', ')})`,
+      );
       const builder = new ColumnsBuilder([{ name: 'text', position: 0, kind: 'text', expression: '' }]);
-      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) builder.append(chunk);
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk())
+        builder.append(chunk);
       const [column] = builder.finish();
       const read = column?.kind === 'text' ? Array.from(column.codes, (code) => (code === NULL_CODE ? null : column.values[code])) : [];
       if (JSON.stringify(read) !== JSON.stringify(expected)) {
-        throw new AdattError(`DuckDB's strings are not laid out as adatt reads them (read ${JSON.stringify(read)}): install the @duckdb/node-api version that adatt's package.json names`);
+        throw new AdattError(
+          `DuckDB's strings are not laid out as adatt reads them (read ${JSON.stringify(read)}): install the @duckdb/node-api version that adatt's package.json names`,
+        );
       }
     })();
     return ColumnsBuilder.layoutChecked;
@@ -184,7 +193,9 @@ export class ColumnsBuilder {
       const validity = vectorValidity(chunk, k, count);
       const dictionary = this.dictionaries[text] ?? new (loadAddon().TextDictionary)();
       this.dictionaries[text] = dictionary;
-      (this.codes[text++] as GrowableArray<Int32Array>).pushWith(count, (codes, offset) => callNative(() => dictionary.codeStrings(strings, validity, 0, count, codes, offset)));
+      (this.codes[text++] as GrowableArray<Int32Array>).pushWith(count, (codes, offset) =>
+        callNative(() => dictionary.codeStrings(strings, validity, 0, count, codes, offset)),
+      );
     });
     this.rowCount += count;
   }
@@ -200,9 +211,12 @@ export class ColumnsBuilder {
     this.discard();
     let text = 0;
     let number = 0;
-    const columns = this.columns.map(({ name, position, kind }): Column => kind === 'number'
-      ? { kind, name, position, values: numbers[number++] as Float64Array }
-      : { kind, name, position, codes: codes[text] as Int32Array, values: dictionaries[text++] as string[] });
+    const columns = this.columns.map(
+      ({ name, position, kind }): Column =>
+        kind === 'number'
+          ? { kind, name, position, values: numbers[number++] as Float64Array }
+          : { kind, name, position, codes: codes[text] as Int32Array, values: dictionaries[text++] as string[] },
+    );
     return columns;
   }
 
@@ -249,7 +263,12 @@ export interface ReadColumns {
  * per file for error messages. `stopWhen`: a SQL condition over the columns (`c0`, `c1`, …) that
  * stops the read at the first chunk where a row meets it.
  */
-export async function readColumns(connection: DuckDBConnection, relation: string, columns: readonly EngineColumn[], options: { files?: readonly string[]; stopWhen?: string } = {}): Promise<ReadColumns> {
+export async function readColumns(
+  connection: DuckDBConnection,
+  relation: string,
+  columns: readonly EngineColumn[],
+  options: { files?: readonly string[]; stopWhen?: string } = {},
+): Promise<ReadColumns> {
   const files = options.files ?? [];
   const byFile = files.length > 1;
   // The file of each row is one more text column: a few distinct values, counted at the end.
@@ -277,21 +296,36 @@ export async function readColumns(connection: DuckDBConnection, relation: string
 
 /** How a column of a DuckDB type is read: as a number, as text, or not at all (nested and binary types). */
 function kindOfType(type: string): 'number' | 'text' | undefined {
-  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|BOOLEAN|DECIMAL\(\d+,\d+\))$/.test(type)) return 'number';
+  if (
+    /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|BOOLEAN|DECIMAL\(\d+,\d+\))$/.test(
+      type,
+    )
+  )
+    return 'number';
   if (/[[\]()]|^(BLOB|BIT|UNION|VARIANT|GEOMETRY)/.test(type)) return undefined;
   return 'text';
 }
 
 export function unsupportedColumn(name: string, source: string, type: string): ValidationError {
-  return new ValidationError(name, `Invalid data in ${source}: column '${name}' has type ${type}, which adatt does not read (it reads flat columns of numbers, booleans and strings; store multi-valued features as delimited strings)`);
+  return new ValidationError(
+    name,
+    `Invalid data in ${source}: column '${name}' has type ${type}, which adatt does not read (it reads flat columns of numbers, booleans and strings; store multi-valued features as delimited strings)`,
+  );
 }
 
 /**
  * The columns of a relation as a table reads them, by DuckDB type: numbers and booleans as number
  * columns, strings (and dates, times, UUIDs as their text) as text columns; `refs` picks some.
  */
-export async function typedColumns(connection: DuckDBConnection, relation: string, refs: readonly ColumnRef[] | undefined, source: string): Promise<EngineColumn[]> {
-  const described = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${relation}`)).getRows().map(([name, type]) => [String(name), String(type)] as const);
+export async function typedColumns(
+  connection: DuckDBConnection,
+  relation: string,
+  refs: readonly ColumnRef[] | undefined,
+  source: string,
+): Promise<EngineColumn[]> {
+  const described = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${relation}`))
+    .getRows()
+    .map(([name, type]) => [String(name), String(type)] as const);
   const names = described.map(([name]) => name);
   return resolvePositions(names, refs, 'columns', source).map((position) => {
     const [name, type] = described[position] as readonly [string, string];

@@ -52,7 +52,10 @@ function fitDense({ entry, column, name }: Resolved<DenseEntry>, table: Table, m
     if (value > max) max = value;
   }
   if (count === 0) {
-    throw new ValidationError(column.name, `Invalid data: dense column '${column.name}' has no values in the ${table.size} training rows of ${table.source}`);
+    throw new ValidationError(
+      column.name,
+      `Invalid data: dense column '${column.name}' has no values in the ${table.size} training rows of ${table.source}`,
+    );
   }
   const std = Math.sqrt(sumOfSquares / count);
   // A constant column keeps scale 1, so that it encodes to a constant instead of NaN.
@@ -133,11 +136,20 @@ function presentValues(cells: CodedCells, missing: ReadonlySet<string>): string[
 }
 
 function quoteValues(values: readonly string[], limit = 8): string {
-  const shown = values.slice(0, limit).map((value) => JSON.stringify(value)).join(', ');
+  const shown = values
+    .slice(0, limit)
+    .map((value) => JSON.stringify(value))
+    .join(', ');
   return values.length > limit ? `${shown}, … (${values.length} in all)` : shown;
 }
 
-function fitTask(task: TaskEntry, column: Column, weightColumn: string | undefined, table: Table, missing: ReadonlySet<string>): FittedTask {
+function fitTask(
+  task: TaskEntry,
+  column: Column,
+  weightColumn: string | undefined,
+  table: Table,
+  missing: ReadonlySet<string>,
+): FittedTask {
   const base = { name: task.name, column: column.name, ...(weightColumn === undefined ? {} : { sampleWeight: weightColumn }) };
   switch (task.type) {
     case 'regression':
@@ -146,7 +158,10 @@ function fitTask(task: TaskEntry, column: Column, weightColumn: string | undefin
       if (task.classes) return { ...base, type: 'multiclass', classes: [...task.classes] };
       const classes = sortedClasses(presentValues(codedCells(table, column), missing));
       if (classes.length < 2) {
-        throw new ValidationError(column.name, `Invalid data: multiclass task '${task.name}' needs at least 2 classes, but column '${column.name}' has ${classes.length} distinct value(s) in the training rows of ${table.source}`);
+        throw new ValidationError(
+          column.name,
+          `Invalid data: multiclass task '${task.name}' needs at least 2 classes, but column '${column.name}' has ${classes.length} distinct value(s) in the training rows of ${table.source}`,
+        );
       }
       return { ...base, type: 'multiclass', classes };
     }
@@ -160,7 +175,10 @@ function fitTask(task: TaskEntry, column: Column, weightColumn: string | undefin
       const positive = task.positive.values;
       const seen = presentValues(codedCells(table, column), missing);
       if (!seen.some((value) => positive.includes(value))) {
-        configChecker('schema').fail(`${task.field}.positive`, `no training row of ${table.source} has a positive value for task '${task.name}' in column '${column.name}' (positive: ${quoteValues(positive)}; values seen: ${quoteValues(seen)})`);
+        configChecker('schema').fail(
+          `${task.field}.positive`,
+          `no training row of ${table.source} has a positive value for task '${task.name}' in column '${column.name}' (positive: ${quoteValues(positive)}; values seen: ${quoteValues(seen)})`,
+        );
       }
       return { ...base, type: 'binary', positive: [...positive] };
     }
@@ -173,7 +191,10 @@ function requireUniqueNames(entries: readonly { nameField: string; name: string 
   for (const { nameField, name } of entries) {
     const previous = fieldOf.get(name);
     if (previous !== undefined) {
-      configChecker('schema').fail(nameField, `${nameField} and ${previous} are both ${what} named '${name}'; give one of them another name`);
+      configChecker('schema').fail(
+        nameField,
+        `${nameField} and ${previous} are both ${what} named '${name}'; give one of them another name`,
+      );
     }
     fieldOf.set(name, nameField);
   }
@@ -185,7 +206,10 @@ function requireNoLabelLeak(features: readonly Resolved<FeatureEntry>[], tasks: 
   for (const { column, entry } of tasks) {
     const feature = featureFieldOf.get(column.name);
     if (feature !== undefined) {
-      configChecker('schema').fail(`${entry.field}.column`, `column '${column.name}' is the label of task '${entry.name}' and also an input (${feature}); a label must never be an input`);
+      configChecker('schema').fail(
+        `${entry.field}.column`,
+        `column '${column.name}' is the label of task '${entry.name}' and also an input (${feature}); a label must never be an input`,
+      );
     }
   }
 }
@@ -202,7 +226,10 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
   /** The column `ref` names, or a ConfigError at `field`. */
   const columnAt = (ref: ColumnRef, field: string): Column =>
     table.findColumn(ref) ?? configChecker('schema').fail(field, `${field}: ${table.describeMissingColumn(ref)}`);
-  const resolve = <T extends { field: string; name: string | undefined; column: ColumnRef }>(entry: T, columnField: string): Resolved<T> => {
+  const resolve = <T extends { field: string; name: string | undefined; column: ColumnRef }>(
+    entry: T,
+    columnField: string,
+  ): Resolved<T> => {
     const column = columnAt(entry.column, columnField);
     return { entry, column, name: entry.name ?? column.name, nameField: entry.name === undefined ? entry.field : `${entry.field}.name` };
   };

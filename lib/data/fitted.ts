@@ -7,7 +7,6 @@ import { MAX_HASH_BUCKETS } from './hashing';
 import { TASK_KINDS } from '../addon';
 import { FITTED_SCHEMA_FORMAT, FITTED_SCHEMA_VERSION, NORMALIZATIONS, TASK_TYPE_KEYS, type FittedSchema } from './types';
 
-
 /** Schemas that fitSchema made: deeply frozen, so valid for good. */
 const madeByFitSchema = new WeakSet<object>();
 
@@ -33,12 +32,26 @@ export function sealFittedSchema(schema: FittedSchema): FittedSchema {
 export function validateFittedSchema(value: unknown): FittedSchema {
   if (typeof value === 'object' && value !== null && madeByFitSchema.has(value)) return value as FittedSchema;
   const check = configChecker('fitted schema');
-  const schema = check.record(value, '', ['format', 'version', 'columns', 'missingValues', 'dense', 'categorical', 'multiValued', 'tasks', 'group', 'fittedRows']);
+  const schema = check.record(value, '', [
+    'format',
+    'version',
+    'columns',
+    'missingValues',
+    'dense',
+    'categorical',
+    'multiValued',
+    'tasks',
+    'group',
+    'fittedRows',
+  ]);
   if (schema.format !== FITTED_SCHEMA_FORMAT) {
     check.fail('format', `format must be '${FITTED_SCHEMA_FORMAT}', got ${JSON.stringify(schema.format)}`);
   }
   if (schema.version !== FITTED_SCHEMA_VERSION) {
-    check.fail('version', `version ${JSON.stringify(schema.version)} is not supported (this version of adatt reads version ${FITTED_SCHEMA_VERSION})`);
+    check.fail(
+      'version',
+      `version ${JSON.stringify(schema.version)} is not supported (this version of adatt reads version ${FITTED_SCHEMA_VERSION})`,
+    );
   }
   const columns = new Set(check.strings(schema.columns, 'columns'));
   check.strings(schema.missingValues, 'missingValues', true);
@@ -69,14 +82,16 @@ export function validateFittedSchema(value: unknown): FittedSchema {
   entries('dense', ['normalize', 'center', 'scale', 'fill']).forEach((entry, i) => {
     check.oneOf(entry.normalize, `dense[${i}].normalize`, NORMALIZATIONS);
     check.finite(entry.center, `dense[${i}].center`);
-    if (check.finite(entry.scale, `dense[${i}].scale`) <= 0) check.fail(`dense[${i}].scale`, `dense[${i}].scale must be > 0, got ${String(entry.scale)}`);
+    if (check.finite(entry.scale, `dense[${i}].scale`) <= 0)
+      check.fail(`dense[${i}].scale`, `dense[${i}].scale must be > 0, got ${String(entry.scale)}`);
     check.finite(entry.fill, `dense[${i}].fill`);
   });
   const vocabulary = (entry: Record<string, unknown>, field: string): void => {
     uniqueStrings(entry.vocabulary, `${field}.vocabulary`, 0);
     if (entry.hashBuckets === undefined) return;
     check.integer(entry.hashBuckets, `${field}.hashBuckets`, 1, MAX_HASH_BUCKETS);
-    if ((entry.vocabulary as unknown[]).length > 0) check.fail(`${field}.vocabulary`, `${field} is hashed, so its vocabulary must be empty`);
+    if ((entry.vocabulary as unknown[]).length > 0)
+      check.fail(`${field}.vocabulary`, `${field} is hashed, so its vocabulary must be empty`);
   };
   entries('categorical', ['vocabulary', 'hashBuckets']).forEach((entry, i) => {
     vocabulary(entry, `categorical[${i}]`);

@@ -55,10 +55,17 @@ export function modelSections(schema: FittedSchema, options: ModelSectionsOption
       : (rule as number);
   };
   const pooling = given.pooling === undefined ? 'mean' : check.oneOf(given.pooling, 'pooling', ['mean', 'sum'] as const);
-  const categorical = schema.categorical.map((feature, i): CategoricalFeature =>
-    ({ name: feature.name, vocab: vocabSize(feature), dim: dimOf(feature, `categorical[${i}]`) }));
-  const multiValued = schema.multiValued.map((feature, i): MultiValuedFeature =>
-    ({ name: feature.name, vocab: vocabSize(feature), dim: dimOf(feature, `multiValued[${i}]`), pooling }));
+  const categorical = schema.categorical.map(
+    (feature, i): CategoricalFeature => ({ name: feature.name, vocab: vocabSize(feature), dim: dimOf(feature, `categorical[${i}]`) }),
+  );
+  const multiValued = schema.multiValued.map(
+    (feature, i): MultiValuedFeature => ({
+      name: feature.name,
+      vocab: vocabSize(feature),
+      dim: dimOf(feature, `multiValued[${i}]`),
+      pooling,
+    }),
+  );
   return {
     input: {
       dense: schema.dense.length,
@@ -69,7 +76,9 @@ export function modelSections(schema: FittedSchema, options: ModelSectionsOption
       if (task.type === 'multiclass') return { name: task.name, type: 'multiclass', classes: task.classes.length };
       const parent = conditionalOn[task.name] as string | undefined;
       // A regression task with a parent is left for the model config's check to name.
-      return parent === undefined ? { name: task.name, type: task.type } : { name: task.name, type: task.type, conditionalOn: parent } as TaskConfig;
+      return parent === undefined
+        ? { name: task.name, type: task.type }
+        : ({ name: task.name, type: task.type, conditionalOn: parent } as TaskConfig);
     }),
   };
 }

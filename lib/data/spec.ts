@@ -29,16 +29,25 @@ export interface FeatureEntry {
   column: ColumnRef;
   name: string | undefined;
 }
-export interface DenseEntry extends FeatureEntry { normalize: Normalization }
+export interface DenseEntry extends FeatureEntry {
+  normalize: Normalization;
+}
 export interface CategoricalEntry extends FeatureEntry {
   minFrequency: number;
   maxVocabulary: number | undefined;
   hashBuckets: number | undefined;
 }
-export interface MultiValuedEntry extends CategoricalEntry { separator: string }
+export interface MultiValuedEntry extends CategoricalEntry {
+  separator: string;
+}
 
 /** sampleWeight: the column of the task's sample weights (its own, else the schema's), with the field that named it. */
-export type TaskEntry = { field: string; name: string; column: ColumnRef; sampleWeight: { column: ColumnRef; field: string } | undefined } & (
+export type TaskEntry = {
+  field: string;
+  name: string;
+  column: ColumnRef;
+  sampleWeight: { column: ColumnRef; field: string } | undefined;
+} & (
   | { type: 'binary'; positive: { values: string[] } | { predicate: LabelPredicate } }
   | { type: 'multiclass'; classes: string[] | undefined }
   | { type: 'regression' }
@@ -104,9 +113,10 @@ function taskEntry(check: FieldChecker, item: unknown, field: string, sharedWeig
     field,
     name: check.string(given.name, `${field}.name`),
     column: check.columnRef(given.column, `${field}.column`),
-    sampleWeight: given.sampleWeight === undefined
-      ? sharedWeight
-      : { column: check.columnRef(given.sampleWeight, `${field}.sampleWeight`), field: `${field}.sampleWeight` },
+    sampleWeight:
+      given.sampleWeight === undefined
+        ? sharedWeight
+        : { column: check.columnRef(given.sampleWeight, `${field}.sampleWeight`), field: `${field}.sampleWeight` },
   };
   switch (type) {
     case 'binary': {
@@ -119,7 +129,8 @@ function taskEntry(check: FieldChecker, item: unknown, field: string, sharedWeig
     }
     case 'multiclass': {
       if (given.classes === undefined) return { ...common, type, classes: undefined };
-      const classes = check.array(given.classes, `${field}.classes`, 'class values', 2)
+      const classes = check
+        .array(given.classes, `${field}.classes`, 'class values', 2)
         .map((value, i) => labelValue(check, value, `${field}.classes[${i}]`));
       const duplicate = classes.find((value, i) => classes.indexOf(value) !== i);
       if (duplicate !== undefined) check.fail(`${field}.classes`, `${field}.classes lists ${JSON.stringify(duplicate)} twice`);
@@ -137,7 +148,10 @@ export function validateSchemaSpec(spec: unknown): NormalizedSpec {
   const list = (key: string): readonly unknown[] => (given[key] === undefined ? [] : check.array(given[key], key, 'features'));
   const dense = list('dense').map((item, i): DenseEntry => {
     const { base, given: entry } = featureEntry(check, item, `dense[${i}]`, ['normalize']);
-    return { ...base, normalize: entry.normalize === undefined ? 'standard' : check.oneOf(entry.normalize, `${base.field}.normalize`, NORMALIZATIONS) };
+    return {
+      ...base,
+      normalize: entry.normalize === undefined ? 'standard' : check.oneOf(entry.normalize, `${base.field}.normalize`, NORMALIZATIONS),
+    };
   });
   const categorical = list('categorical').map((item, i): CategoricalEntry => {
     const { base, given: entry } = featureEntry(check, item, `categorical[${i}]`, CATEGORICAL_KEYS);
@@ -154,13 +168,11 @@ export function validateSchemaSpec(spec: unknown): NormalizedSpec {
   if (dense.length + categorical.length + multiValued.length === 0) {
     check.fail('', 'the schema needs at least one feature (dense, categorical or multiValued)');
   }
-  const sharedWeight = given.sampleWeight === undefined
-    ? undefined
-    : { column: check.columnRef(given.sampleWeight, 'sampleWeight'), field: 'sampleWeight' };
+  const sharedWeight =
+    given.sampleWeight === undefined ? undefined : { column: check.columnRef(given.sampleWeight, 'sampleWeight'), field: 'sampleWeight' };
   const tasks = check.array(given.tasks, 'tasks', 'tasks', 1).map((item, i) => taskEntry(check, item, `tasks[${i}]`, sharedWeight));
-  const missingValues = given.missingValues === undefined
-    ? [...DEFAULT_MISSING_VALUES]
-    : check.strings(given.missingValues, 'missingValues', true);
+  const missingValues =
+    given.missingValues === undefined ? [...DEFAULT_MISSING_VALUES] : check.strings(given.missingValues, 'missingValues', true);
   const group = given.group === undefined ? undefined : check.columnRef(given.group, 'group');
   return { dense, categorical, multiValued, tasks, group, missingValues };
 }
@@ -186,7 +198,8 @@ export function schemaColumns(schema: SchemaSpec | FittedSchema): SchemaColumns 
   const spec = isFittedSchema(schema) ? validateFittedSchema(schema) : validateSchemaSpec(schema);
   // A fitted task names its weight column; a spec's entry carries it with its field.
   const weights = (spec.tasks as readonly (TaskEntry | FittedTask)[]).flatMap(({ sampleWeight }) =>
-    (sampleWeight === undefined ? [] : [typeof sampleWeight === 'object' ? sampleWeight.column : sampleWeight]));
+    sampleWeight === undefined ? [] : [typeof sampleWeight === 'object' ? sampleWeight.column : sampleWeight],
+  );
   const unique = (refs: ColumnRef[]): ColumnRef[] => [...new Set(refs)];
   const numeric = unique([
     ...spec.dense.map((feature) => feature.column),
@@ -202,4 +215,3 @@ export function schemaColumns(schema: SchemaSpec | FittedSchema): SchemaColumns 
   ]);
   return { columns, numeric, missingValues: [...spec.missingValues] };
 }
-

@@ -33,7 +33,10 @@ const post = (message: WorkerMessage, transfer: ArrayBuffer[] = []): void => por
 class Stopped extends Error {}
 
 async function emit(data: EncodedData): Promise<void> {
-  while (credits === 0 && !stopped) await new Promise<void>((resolve) => { wake = resolve; });
+  while (credits === 0 && !stopped)
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
   if (stopped) throw new Stopped();
   credits -= 1;
   post({ type: 'chunk', data }, encodedBuffers(data));
@@ -48,7 +51,11 @@ class ShuffleBuffer {
   private parts: EncodedData[] = [];
   private rows = 0;
 
-  constructor(private readonly capacity: number, private readonly chunkRows: number, private readonly random: SeededRandom) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly chunkRows: number,
+    private readonly random: SeededRandom,
+  ) {}
 
   async add(data: EncodedData): Promise<void> {
     this.parts.push(data);
@@ -80,17 +87,22 @@ async function run(reader: DuckDBConnection): Promise<void> {
   const columns = await typedColumns(reader, plan.relation, plan.schema.columns, plan.source);
   const builder = await ColumnsBuilder.create(reader, columns);
   const result = await reader.stream(`SELECT ${selectList(columns)} FROM ${aliasedRelation(plan.relation, columns)}`);
-  const buffer = plan.shuffleSeed === undefined ? undefined : new ShuffleBuffer(plan.shuffleBufferRows, plan.chunkRows, new SeededRandom(plan.shuffleSeed));
-  let pending = 0;  // rows of the current chunk
-  let read = 0;     // rows of the pass read so far
-  let chunk = 0;    // chunks of the pass so far, this rank's or not
+  const buffer =
+    plan.shuffleSeed === undefined
+      ? undefined
+      : new ShuffleBuffer(plan.shuffleBufferRows, plan.chunkRows, new SeededRandom(plan.shuffleSeed));
+  let pending = 0; // rows of the current chunk
+  let read = 0; // rows of the pass read so far
+  let chunk = 0; // chunks of the pass so far, this rank's or not
   // Ends the current chunk: encodes it when it is this rank's (only this rank's rows were appended).
   const flush = async (): Promise<void> => {
     const firstRow = read - pending;
     chunk += 1;
     pending = 0;
     if (builder.rowCount === 0) return;
-    const table = new Table(plan.source, builder.finish(), { locateRow: (row) => `row ${firstRow + row + 1} of ${plan.source} (in this pass's order)` });
+    const table = new Table(plan.source, builder.finish(), {
+      locateRow: (row) => `row ${firstRow + row + 1} of ${plan.source} (in this pass's order)`,
+    });
     const encoded = encoder.encodeRows(table);
     if (buffer) await buffer.add(encoded);
     else await emit(encoded);
@@ -106,16 +118,18 @@ async function run(reader: DuckDBConnection): Promise<void> {
   await buffer?.finish();
 }
 
-withConnection(run).then(
-  () => post({ type: 'end' }),
-  (err: unknown) => {
-    if (err instanceof Stopped) return;
-    const error = err as Error & { field?: unknown };
-    post({
-      type: 'error',
-      name: err instanceof AdattError ? error.name : 'FileError',
-      message: err instanceof AdattError ? error.message : `Cannot read ${plan.source}: ${error.message}`,
-      ...(typeof error.field === 'string' ? { field: error.field } : {}),
-    });
-  },
-).finally(() => port.close());  // the thread then ends with nothing left to do
+withConnection(run)
+  .then(
+    () => post({ type: 'end' }),
+    (err: unknown) => {
+      if (err instanceof Stopped) return;
+      const error = err as Error & { field?: unknown };
+      post({
+        type: 'error',
+        name: err instanceof AdattError ? error.name : 'FileError',
+        message: err instanceof AdattError ? error.message : `Cannot read ${plan.source}: ${error.message}`,
+        ...(typeof error.field === 'string' ? { field: error.field } : {}),
+      });
+    },
+  )
+  .finally(() => port.close()); // the thread then ends with nothing left to do

@@ -11,7 +11,17 @@ import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, FileError, ValidationError } from '../errors';
 import { optionsChecker } from './check';
-import { engineRead, expandFiles, fileFormatOf, jsonLinesScan, parquetScan, sqlRelation, sqlString, sqlStrings, typedColumns } from './engine';
+import {
+  engineRead,
+  expandFiles,
+  fileFormatOf,
+  jsonLinesScan,
+  parquetScan,
+  sqlRelation,
+  sqlString,
+  sqlStrings,
+  typedColumns,
+} from './engine';
 import { validateFittedSchema } from './fitted';
 import { SeededRandom } from './random';
 import type { EncodedData, FittedSchema } from './types';
@@ -82,7 +92,10 @@ function workerFile(): string {
 function formatOf(path: string, given: StreamFormat | undefined): StreamFormat {
   const format = given ?? fileFormatOf(path);
   if (format === undefined || format === 'arrow') {
-    throw new ValidationError('format', `Invalid stream options: cannot stream ${path} as ${format === 'arrow' ? 'Arrow IPC (not streamed; read it with readArrow)' : 'a format told by its name'}; give format ('parquet', 'csv' or 'jsonl')`);
+    throw new ValidationError(
+      'format',
+      `Invalid stream options: cannot stream ${path} as ${format === 'arrow' ? 'Arrow IPC (not streamed; read it with readArrow)' : 'a format told by its name'}; give format ('parquet', 'csv' or 'jsonl')`,
+    );
   }
   return format;
 }
@@ -102,8 +115,13 @@ export class DataStream {
 
   /** @internal Use `openStream`. */
   constructor(init: {
-    rows: number; schema: FittedSchema; source: string; chunkRows: number; files: readonly string[];
-    scan: ((files: readonly string[]) => string) | undefined; query: string | undefined;
+    rows: number;
+    schema: FittedSchema;
+    source: string;
+    chunkRows: number;
+    files: readonly string[];
+    scan: ((files: readonly string[]) => string) | undefined;
+    query: string | undefined;
     settings: Required<Pick<StreamOptions, 'shuffleBufferRows' | 'seed' | 'prefetch'>>;
   }) {
     this.rows = init.rows;
@@ -163,11 +181,17 @@ export class DataStream {
     worker.on('exit', () => push({ type: 'exit' }));
     try {
       for (;;) {
-        while (queue.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+        while (queue.length === 0)
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
         const message = queue.shift()!;
         if (message.type === 'end') return;
         if (message.type === 'exit') {
-          throw new FileError(`Cannot read ${this.source}: the reading thread stopped${message.error ? `: ${message.error.message}` : ''}`, { cause: message.error });
+          throw new FileError(
+            `Cannot read ${this.source}: the reading thread stopped${message.error ? `: ${message.error.message}` : ''}`,
+            { cause: message.error },
+          );
         }
         if (message.type === 'error') throw workerError(message);
         worker.postMessage('more');
@@ -202,31 +226,43 @@ export async function openStream(source: StreamSource, options: StreamOptions): 
   const schema = validateFittedSchema(given.schema);
   const predicateTask = schema.tasks.find((task) => task.type === 'binary' && task.positive === 'predicate');
   if (predicateTask) {
-    check.fail('schema', `task '${predicateTask.name}' was fitted with a predicate function, which a stream's reading thread cannot call; fit it with positive values instead`);
+    check.fail(
+      'schema',
+      `task '${predicateTask.name}' was fitted with a predicate function, which a stream's reading thread cannot call; fit it with positive values instead`,
+    );
   }
   const chunkRows = given.chunkRows === undefined ? 131_072 : check.integer(given.chunkRows, 'chunkRows', 1);
   const settings = {
-    shuffleBufferRows: given.shuffleBufferRows === undefined ? 4 * chunkRows : check.integer(given.shuffleBufferRows, 'shuffleBufferRows', 0),
+    shuffleBufferRows:
+      given.shuffleBufferRows === undefined ? 4 * chunkRows : check.integer(given.shuffleBufferRows, 'shuffleBufferRows', 0),
     seed: given.seed === undefined ? 0 : check.integer(given.seed, 'seed', 0),
     prefetch: given.prefetch === undefined ? 2 : check.integer(given.prefetch, 'prefetch', 1, 64),
   };
   let sql: string | undefined;
   let path: string | undefined;
   if (typeof source === 'string' && source !== '') path = source;
-  else if (typeof source === 'object' && source !== null && typeof (source as { sql?: unknown }).sql === 'string') sql = (source as { sql: string }).sql;
+  else if (typeof source === 'object' && source !== null && typeof (source as { sql?: unknown }).sql === 'string')
+    sql = (source as { sql: string }).sql;
   else check.fail('source', 'the source must be a path, a glob of shards or { sql: "SELECT ..." }');
-  const format = path === undefined ? undefined : formatOf(path, given.format === undefined ? undefined : check.oneOf(given.format, 'format', STREAM_FORMATS));
+  const format =
+    path === undefined
+      ? undefined
+      : formatOf(path, given.format === undefined ? undefined : check.oneOf(given.format, 'format', STREAM_FORMATS));
   const csv = given.csv === undefined ? {} : check.record(given.csv, 'csv', ['delimiter', 'quote', 'header']);
-  const delimiter = csv.delimiter === undefined ? (path?.toLowerCase().includes('.tsv') ? '\t' : ',') : check.string(csv.delimiter, 'csv.delimiter');
+  const delimiter =
+    csv.delimiter === undefined ? (path?.toLowerCase().includes('.tsv') ? '\t' : ',') : check.string(csv.delimiter, 'csv.delimiter');
   const quote = csv.quote === undefined ? '"' : check.string(csv.quote, 'csv.quote', true);
   const header = csv.header === undefined ? true : check.boolean(csv.header, 'csv.header');
   const name = given.source === undefined ? (path === undefined ? 'SQL query' : basename(path)) : check.string(given.source, 'source');
-  const scan = format === undefined ? undefined : (files: readonly string[]): string => {
-    const list = sqlStrings(files);
-    if (format === 'parquet') return parquetScan(list);
-    if (format === 'jsonl') return jsonLinesScan(list);
-    return `read_csv(${list}, header = ${header}, delim = ${sqlString(delimiter)}, quote = ${sqlString(quote)}, escape = ${sqlString(quote)}, all_varchar = true, strict_mode = true, null_padding = false, nullstr = chr(0))`;
-  };
+  const scan =
+    format === undefined
+      ? undefined
+      : (files: readonly string[]): string => {
+          const list = sqlStrings(files);
+          if (format === 'parquet') return parquetScan(list);
+          if (format === 'jsonl') return jsonLinesScan(list);
+          return `read_csv(${list}, header = ${header}, delim = ${sqlString(delimiter)}, quote = ${sqlString(quote)}, escape = ${sqlString(quote)}, all_varchar = true, strict_mode = true, null_padding = false, nullstr = chr(0))`;
+        };
   return engineRead(name, async (connection) => {
     const files = path === undefined ? [] : await expandFiles(connection, path, name);
     const query = scan ? undefined : await sqlRelation(connection, sql as string);

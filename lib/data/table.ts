@@ -56,7 +56,10 @@ export class Table {
     const physicalRows = columns.length === 0 ? 0 : columnLength(columns[0] as Column);
     for (const column of columns) {
       if (columnLength(column) !== physicalRows) {
-        throw new ValidationError(column.name, `Invalid data in ${source}: column '${column.name}' has ${columnLength(column)} rows, expected ${physicalRows}`);
+        throw new ValidationError(
+          column.name,
+          `Invalid data in ${source}: column '${column.name}' has ${columnLength(column)} rows, expected ${physicalRows}`,
+        );
       }
       if (this.byName.has(column.name)) {
         throw new ValidationError(column.name, `Invalid data in ${source}: column name '${column.name}' appears twice`);
@@ -68,8 +71,11 @@ export class Table {
     this.columns = columns;
     this.columnNames = columns.map((column) => column.name);
     const { lineNumbers } = options;
-    this.locateRow = options.locateRow
-      ?? (lineNumbers ? (physical) => `line ${lineNumbers[physical] as number} of ${source}` : (physical) => `row ${physical + 1} of ${source}`);
+    this.locateRow =
+      options.locateRow ??
+      (lineNumbers
+        ? (physical) => `line ${lineNumbers[physical] as number} of ${source}`
+        : (physical) => `row ${physical + 1} of ${source}`);
     this.rows = options.rows ?? identityRows(physicalRows);
     this.isWhole = options.rows === undefined;
   }
@@ -111,7 +117,10 @@ export class Table {
     const physical = new Int32Array(rows.length);
     rows.forEach((row, i) => {
       if (row < 0 || row >= this.rows.length) {
-        throw new ValidationError('rows', `Invalid rows: rows[${i}] must be a row of ${this.source} in [0, ${this.rows.length}), got ${row}`);
+        throw new ValidationError(
+          'rows',
+          `Invalid rows: rows[${i}] must be a row of ${this.source} in [0, ${this.rows.length}), got ${row}`,
+        );
       }
       physical[i] = this.rows[row] as number;
     });
@@ -125,7 +134,10 @@ function describeRef(ref: ColumnRef): string {
 
 /** "3 columns: 0: 'age', 1: 'sex', …" (the first dozen). */
 function listColumns(columns: readonly [number, string][]): string {
-  const shown = columns.slice(0, 12).map(([position, name]) => `${position}: '${name}'`).join(', ');
+  const shown = columns
+    .slice(0, 12)
+    .map(([position, name]) => `${position}: '${name}'`)
+    .join(', ');
   return `${columns.length} columns: ${shown}${columns.length > 12 ? ', …' : ''}`;
 }
 
@@ -143,7 +155,12 @@ function columnLength(column: Column): number {
  * Positions of the referenced columns among a source's column names, in source order (all of them
  * when `refs` is undefined); an unknown reference is a ValidationError naming the option, e.g. `columns[2]`.
  */
-export function resolvePositions(names: readonly string[], refs: readonly ColumnRef[] | undefined, option: string, source: string): number[] {
+export function resolvePositions(
+  names: readonly string[],
+  refs: readonly ColumnRef[] | undefined,
+  option: string,
+  source: string,
+): number[] {
   if (refs === undefined) return names.map((_, position) => position);
   const positions = refs.map((ref, i) => {
     const position = typeof ref === 'number' ? ref : names.indexOf(ref);
@@ -159,9 +176,13 @@ export function resolvePositions(names: readonly string[], refs: readonly Column
 /** A table with at least one row, or a ValidationError that says what was empty. */
 export function requireRows(table: unknown, field: string, purpose: string): Table {
   if (!(table instanceof Table)) {
-    throw new ValidationError(field, `${field} must be a Table (from readCsv, parseCsv, readParquet, readArrow or tableFromColumns), got ${describeValue(table)}`);
+    throw new ValidationError(
+      field,
+      `${field} must be a Table (from readCsv, parseCsv, readParquet, readArrow or tableFromColumns), got ${describeValue(table)}`,
+    );
   }
-  if (table.size === 0) throw new ValidationError(field, `Invalid data: cannot ${purpose} ${table.source}: it has no rows (an empty split?)`);
+  if (table.size === 0)
+    throw new ValidationError(field, `Invalid data: cannot ${purpose} ${table.source}: it has no rows (an empty split?)`);
   return table;
 }
 
@@ -216,7 +237,10 @@ export class TextColumnBuilder {
   private readonly values: string[] = [];
   private readonly codeOf = new Map<string, number>();
 
-  constructor(readonly name: string, readonly position: number) {}
+  constructor(
+    readonly name: string,
+    readonly position: number,
+  ) {}
 
   push(value: string | null): void {
     if (value === null) {
@@ -251,10 +275,20 @@ export function parseNumber(text: string, missingValues: ReadonlySet<string>): n
 }
 
 type NumericTypedArray =
-  | Float64Array | Float32Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array | Uint8ClampedArray;
+  | Float64Array
+  | Float32Array
+  | Int32Array
+  | Uint32Array
+  | Int16Array
+  | Uint16Array
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray;
 
 function isNumericTypedArray(values: unknown): values is NumericTypedArray {
-  return ArrayBuffer.isView(values) && !(values instanceof DataView) && !(values instanceof BigInt64Array) && !(values instanceof BigUint64Array);
+  return (
+    ArrayBuffer.isView(values) && !(values instanceof DataView) && !(values instanceof BigInt64Array) && !(values instanceof BigUint64Array)
+  );
 }
 
 /**
@@ -272,7 +306,10 @@ export function columnFromValues(name: string, position: number, values: ArrayLi
     for (let row = 0; row < values.length; row++) {
       const value = values[row];
       if (value !== null && value !== undefined && typeof value !== 'string') {
-        throw new ValidationError(name, `Invalid data in row ${row + 1} of ${source}, column '${name}': expected text like the rows before, got ${describeValue(value)}`);
+        throw new ValidationError(
+          name,
+          `Invalid data in row ${row + 1} of ${source}, column '${name}': expected text like the rows before, got ${describeValue(value)}`,
+        );
       }
       builder.push(value ?? null);
     }
@@ -285,7 +322,10 @@ export function columnFromValues(name: string, position: number, values: ArrayLi
     else if (typeof value === 'number' || typeof value === 'bigint') numbers[row] = Number(value);
     else if (typeof value === 'boolean') numbers[row] = value ? 1 : 0;
     else {
-      throw new ValidationError(name, `Invalid data in row ${row + 1} of ${source}, column '${name}': expected a number, boolean or null, got ${describeValue(value)}`);
+      throw new ValidationError(
+        name,
+        `Invalid data in row ${row + 1} of ${source}, column '${name}': expected a number, boolean or null, got ${describeValue(value)}`,
+      );
     }
   }
   return { kind: 'number', name, position, values: numbers };
@@ -297,11 +337,17 @@ export function columnFromValues(name: string, position: number, values: ArrayLi
  */
 export function tableFromColumns(columns: Readonly<Record<string, ArrayLike<unknown>>>, options: { source?: string } = {}): Table {
   const source = options.source ?? 'in-memory columns';
-  return new Table(source, Object.entries(columns).map(([name, values], position) => {
-    const isArrayLike = Array.isArray(values) || (ArrayBuffer.isView(values) && !(values instanceof DataView));
-    if (!isArrayLike) {
-      throw new ValidationError(name, `Invalid data in ${source}: column '${name}' must be an array or a typed array, got ${describeValue(values)}`);
-    }
-    return columnFromValues(name, position, values, source);
-  }));
+  return new Table(
+    source,
+    Object.entries(columns).map(([name, values], position) => {
+      const isArrayLike = Array.isArray(values) || (ArrayBuffer.isView(values) && !(values instanceof DataView));
+      if (!isArrayLike) {
+        throw new ValidationError(
+          name,
+          `Invalid data in ${source}: column '${name}' must be an array or a typed array, got ${describeValue(values)}`,
+        );
+      }
+      return columnFromValues(name, position, values, source);
+    }),
+  );
 }

@@ -37,7 +37,8 @@ interface Pending<Item, Result> {
 /** An integer option of at least `min`, or its default. */
 export function readLimit(value: number | undefined, field: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min) throw new ValidationError(field, `${field} must be an integer >= ${min}, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new ValidationError(field, `${field} must be an integer >= ${min}, got ${String(value)}`);
   return value;
 }
 
@@ -55,7 +56,11 @@ export class MicroBatcher<Item, Result> {
   #drained: (() => void) | undefined;
 
   /** `run` scores the items of one batch, one result per item in order; it is never called concurrently. */
-  constructor(run: (items: Item[]) => Promise<Result[]>, options: BatcherOptions = {}, onBatch: (record: BatchRecord) => void = () => undefined) {
+  constructor(
+    run: (items: Item[]) => Promise<Result[]>,
+    options: BatcherOptions = {},
+    onBatch: (record: BatchRecord) => void = () => undefined,
+  ) {
     this.maxBatchRows = readLimit(options.maxBatchRows, 'maxBatchRows', 256, 1);
     this.maxWaitMs = readLimit(options.maxWaitMs, 'maxWaitMs', 0, 0);
     this.maxQueue = readLimit(options.maxQueue, 'maxQueue', 256, 1);

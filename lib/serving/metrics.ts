@@ -35,7 +35,10 @@ function header(name: string, help: string, type: string): string[] {
 export class Counter implements Metric {
   readonly #series = new Map<string, number>();
 
-  constructor(readonly name: string, readonly help: string) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
 
   inc(labels: Labels = {}, by = 1): void {
     const key = formatLabels(labels);
@@ -48,13 +51,20 @@ export class Counter implements Metric {
   }
 
   render(): string[] {
-    return [...header(this.name, this.help, 'counter'), ...[...this.#series].map(([labels, value]) => `${this.name}${labels} ${formatNumber(value)}`)];
+    return [
+      ...header(this.name, this.help, 'counter'),
+      ...[...this.#series].map(([labels, value]) => `${this.name}${labels} ${formatNumber(value)}`),
+    ];
   }
 }
 
 /** A value read when scraped (queue length, requests in flight). */
 export class Gauge implements Metric {
-  constructor(readonly name: string, readonly help: string, readonly read: () => number) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => number,
+  ) {}
 
   render(): string[] {
     return [...header(this.name, this.help, 'gauge'), `${this.name} ${formatNumber(this.read())}`];
@@ -68,7 +78,11 @@ export class Histogram implements Metric {
   #sum = 0;
   #count = 0;
 
-  constructor(readonly name: string, readonly help: string, buckets: readonly number[]) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    buckets: readonly number[],
+  ) {
     this.buckets = [...buckets].sort((a, b) => a - b);
     this.#counts = this.buckets.map(() => 0);
   }

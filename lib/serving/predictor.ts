@@ -38,8 +38,10 @@ function columnRules(schema: FittedSchema): ColumnRule[] {
   return [...new Set(features)].map((name) => {
     const numeric = dense.has(name);
     const separator = separators.get(name);
-    const expected = numeric ? 'a finite number or null'
-      : separator === undefined ? 'a string, a finite number or null'
+    const expected = numeric
+      ? 'a finite number or null'
+      : separator === undefined
+        ? 'a string, a finite number or null'
         : `a string of values separated by ${JSON.stringify(separator)}, an array of strings or null`;
     return { name, numeric, ...(separator === undefined ? {} : { separator }), expected };
   });
@@ -86,13 +88,20 @@ function isFiniteNumber(value: unknown): value is number {
 function readCell(rule: ColumnRule, record: FeatureRow, where: string): number | string | null {
   const value = ownValue(record, rule.name);
   if (value === undefined) {
-    throw new ValidationError(fieldOf(where, rule.name), `${where} has no '${rule.name}', which the model reads (send null for a missing value)`);
+    throw new ValidationError(
+      fieldOf(where, rule.name),
+      `${where} has no '${rule.name}', which the model reads (send null for a missing value)`,
+    );
   }
   if (value === null) return null;
   if (isFiniteNumber(value)) return rule.numeric ? value : String(value);
   if (!rule.numeric) {
     if (typeof value === 'string') return value;
-    if (rule.separator !== undefined && Array.isArray(value) && value.every((token) => typeof token === 'string' || isFiniteNumber(token))) {
+    if (
+      rule.separator !== undefined &&
+      Array.isArray(value) &&
+      value.every((token) => typeof token === 'string' || isFiniteNumber(token))
+    ) {
       return value.join(rule.separator);
     }
   }
@@ -121,7 +130,10 @@ function checkSchemaFitsModel(schema: FittedSchema, model: Model): void {
       const needed = vocabSize(feature);
       const vocab = (embeddings[j] as { vocab: number }).vocab;
       if (needed > vocab) {
-        throw new ValidationError(`schema.${kind}[${j}]`, `feature '${feature.name}' encodes ${needed} ids but the model's table ${j} of ${kind} features has ${vocab} rows`);
+        throw new ValidationError(
+          `schema.${kind}[${j}]`,
+          `feature '${feature.name}' encodes ${needed} ids but the model's table ${j} of ${kind} features has ${vocab} rows`,
+        );
       }
     });
   }
@@ -131,7 +143,8 @@ function checkSchemaFitsModel(schema: FittedSchema, model: Model): void {
       `'${name}' (${type}${classes === undefined ? '' : `, ${classes} classes`})`;
     const inSchema = describe(task.name, task.type, task.type === 'multiclass' ? task.classes.length : undefined);
     const inModel = describe(modelTask.name, modelTask.type, modelTask.classes);
-    if (inSchema !== inModel) throw new ValidationError(`schema.tasks[${t}]`, `schema task ${t} is ${inSchema} but the model's is ${inModel}`);
+    if (inSchema !== inModel)
+      throw new ValidationError(`schema.tasks[${t}]`, `schema task ${t} is ${inSchema} but the model's is ${inModel}`);
   });
 }
 
@@ -159,12 +172,32 @@ function concatFeatures(parts: readonly EncodedFeatures[]): EncodedFeatures {
       rowsBefore += bag.offsets.length;
       idsBefore += bag.indices.length;
     }
-    return { indices: joined(bags.map((bag) => bag.indices), (n) => new Int32Array(n)), offsets };
+    return {
+      indices: joined(
+        bags.map((bag) => bag.indices),
+        (n) => new Int32Array(n),
+      ),
+      offsets,
+    };
   });
   return {
     size,
-    ...(first.dense ? { dense: joined(parts.map((part) => part.dense!), (n) => new Float32Array(n)) } : {}),
-    ...(first.categorical ? { categorical: joined(parts.map((part) => part.categorical!), (n) => new Int32Array(n)) } : {}),
+    ...(first.dense
+      ? {
+          dense: joined(
+            parts.map((part) => part.dense!),
+            (n) => new Float32Array(n),
+          ),
+        }
+      : {}),
+    ...(first.categorical
+      ? {
+          categorical: joined(
+            parts.map((part) => part.categorical!),
+            (n) => new Int32Array(n),
+          ),
+        }
+      : {}),
     ...(multiValued ? { multiValued } : {}),
   };
 }
@@ -220,8 +253,9 @@ export class Predictor implements Disposable {
    */
   encodeRows(rows: readonly FeatureRow[]): EncodedFeatures {
     const records = readRecords(rows, 'rows');
-    return this.#encode(Object.fromEntries(this.#columns.map((rule) =>
-      [rule.name, records.map((record, i) => readCell(rule, record, `rows[${i}]`))])));
+    return this.#encode(
+      Object.fromEntries(this.#columns.map((rule) => [rule.name, records.map((record, i) => readCell(rule, record, `rows[${i}]`))])),
+    );
   }
 
   /**
@@ -232,22 +266,30 @@ export class Predictor implements Disposable {
   encodeCandidates(user: FeatureRow, candidates: readonly FeatureRow[]): EncodedFeatures {
     const shared = readRecord(user, 'user');
     const items = readRecords(candidates, 'candidates');
-    return this.#encode(Object.fromEntries(this.#columns.map((rule) => {
-      if (ownValue(shared, rule.name) === undefined) return [rule.name, items.map((item, i) => readCell(rule, item, `candidates[${i}]`))];
-      const clash = items.findIndex((item) => ownValue(item, rule.name) !== undefined);
-      if (clash >= 0) {
-        const field = fieldOf(`candidates[${clash}]`, rule.name);
-        throw new ValidationError(field, `'${rule.name}' is given both in user and in candidates[${clash}]; give it in one of them`);
-      }
-      return [rule.name, new Array<unknown>(items.length).fill(readCell(rule, shared, 'user'))];
-    })));
+    return this.#encode(
+      Object.fromEntries(
+        this.#columns.map((rule) => {
+          if (ownValue(shared, rule.name) === undefined)
+            return [rule.name, items.map((item, i) => readCell(rule, item, `candidates[${i}]`))];
+          const clash = items.findIndex((item) => ownValue(item, rule.name) !== undefined);
+          if (clash >= 0) {
+            const field = fieldOf(`candidates[${clash}]`, rule.name);
+            throw new ValidationError(field, `'${rule.name}' is given both in user and in candidates[${clash}]; give it in one of them`);
+          }
+          return [rule.name, new Array<unknown>(items.length).fill(readCell(rule, shared, 'user'))];
+        }),
+      ),
+    );
   }
 
   /** Per task name, the model's predictions for encoded rows, as `predict` gives them ([N] or [N * classes]). */
   async predictEncoded(features: EncodedFeatures): Promise<Record<string, Float32Array>> {
     const { size, dense, categorical, multiValued } = features;
     return await this.model.predictions({
-      size, ...(dense ? { dense } : {}), ...(categorical ? { categorical } : {}), ...(multiValued ? { multiValued } : {}),
+      size,
+      ...(dense ? { dense } : {}),
+      ...(categorical ? { categorical } : {}),
+      ...(multiValued ? { multiValued } : {}),
     });
   }
 
@@ -282,8 +324,9 @@ export class Predictor implements Disposable {
 
   /** Rows `start … start + count` of per-task outputs as one `Prediction` each. */
   #predictionsOf(outputs: Record<string, Float32Array>, start: number, count: number): Prediction[] {
-    return Array.from({ length: count }, (_, i) => Object.fromEntries(this.schema.tasks.map((task) =>
-      [task.name, predictionOf(task, outputs[task.name] as Float32Array, start + i)])));
+    return Array.from({ length: count }, (_, i) =>
+      Object.fromEntries(this.schema.tasks.map((task) => [task.name, predictionOf(task, outputs[task.name] as Float32Array, start + i)])),
+    );
   }
 
   #encode(columns: Record<string, unknown[]>): EncodedFeatures {

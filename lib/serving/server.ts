@@ -26,7 +26,11 @@ export interface ServerOptions extends BatcherOptions {
 
 /** An HTTP status with a JSON error body. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly field?: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+  ) {
     super(message);
   }
 }
@@ -63,11 +67,20 @@ export class PredictionServer {
   readonly #maxBodyBytes: number;
   readonly #maxRequestRows: number;
   readonly #requests = this.metrics.add(new Counter('adatt_requests_total', 'HTTP requests by route and status code.'));
-  readonly #latency = this.metrics.add(new Histogram('adatt_request_duration_seconds',
-    'Time from the arrival of a /predict or /score request to its answer.', exponentialBuckets(0.0005, 2, 14)));
+  readonly #latency = this.metrics.add(
+    new Histogram(
+      'adatt_request_duration_seconds',
+      'Time from the arrival of a /predict or /score request to its answer.',
+      exponentialBuckets(0.0005, 2, 14),
+    ),
+  );
   readonly #batchRows = this.metrics.add(new Histogram('adatt_batch_rows', 'Rows per model call.', exponentialBuckets(1, 2, 14)));
-  readonly #batchRequests = this.metrics.add(new Histogram('adatt_batch_requests', 'Requests merged into one model call.', exponentialBuckets(1, 2, 10)));
-  readonly #batchSeconds = this.metrics.add(new Histogram('adatt_batch_duration_seconds', 'Time of one model call.', exponentialBuckets(0.0001, 2, 16)));
+  readonly #batchRequests = this.metrics.add(
+    new Histogram('adatt_batch_requests', 'Requests merged into one model call.', exponentialBuckets(1, 2, 10)),
+  );
+  readonly #batchSeconds = this.metrics.add(
+    new Histogram('adatt_batch_duration_seconds', 'Time of one model call.', exponentialBuckets(0.0001, 2, 16)),
+  );
   #inFlight = 0;
   #closing: Promise<void> | undefined;
   #idle: (() => void) | undefined;
@@ -77,8 +90,11 @@ export class PredictionServer {
     this.#maxBodyBytes = readLimit(options.maxBodyBytes, 'maxBodyBytes', 1 << 20, 1);
     this.#maxRequestRows = readLimit(options.maxRequestRows, 'maxRequestRows', 10_000, 1);
     const { maxBatchRows, maxWaitMs, maxQueue } = options;
-    this.#batcher = new MicroBatcher((parts) => predictor.predictParts(parts),
-      { maxBatchRows, maxWaitMs, maxQueue }, (record) => this.#recordBatch(record));
+    this.#batcher = new MicroBatcher(
+      (parts) => predictor.predictParts(parts),
+      { maxBatchRows, maxWaitMs, maxQueue },
+      (record) => this.#recordBatch(record),
+    );
     this.metrics.add(new Gauge('adatt_queue_requests', 'Requests waiting for the model.', () => this.#batcher.queued));
     this.metrics.add(new Gauge('adatt_in_flight_requests', 'Requests received and not yet answered.', () => this.#inFlight));
     this.#server = http.createServer((request, response) => void this.#handle(request, response));
@@ -110,7 +126,10 @@ export class PredictionServer {
       const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
       this.#server.closeIdleConnections();
       await this.#batcher.close();
-      if (this.#inFlight > 0) await new Promise<void>((resolve) => { this.#idle = resolve; });
+      if (this.#inFlight > 0)
+        await new Promise<void>((resolve) => {
+          this.#idle = resolve;
+        });
       this.#server.closeAllConnections();
       await stopped;
     })();
@@ -136,7 +155,13 @@ export class PredictionServer {
     let status = 500;
     try {
       const method = ROUTES[route];
-      if (!known) throw new HttpError(404, `no route ${route}: use ${Object.keys(ROUTES).map((r) => `${ROUTES[r]} ${r}`).join(', ')}`);
+      if (!known)
+        throw new HttpError(
+          404,
+          `no route ${route}: use ${Object.keys(ROUTES)
+            .map((r) => `${ROUTES[r]} ${r}`)
+            .join(', ')}`,
+        );
       if (request.method !== method) throw new HttpError(405, `${route} takes ${method as string}`);
       status = 200;
       if (route === '/metrics') {
@@ -182,7 +207,11 @@ export class PredictionServer {
     return {
       status: 'ok',
       model: model.config.kind,
-      tasks: schema.tasks.map((task) => ({ name: task.name, type: task.type, ...(task.type === 'multiclass' ? { classes: task.classes } : {}) })),
+      tasks: schema.tasks.map((task) => ({
+        name: task.name,
+        type: task.type,
+        ...(task.type === 'multiclass' ? { classes: task.classes } : {}),
+      })),
       columns: this.predictor.columns,
       queue: this.#batcher.queued,
     };

@@ -12,14 +12,19 @@ import type { Data, TrainableModel } from './types';
 
 export function readGroup(value: unknown): ProcessGroup | undefined {
   if (value === undefined) return undefined;
-  if (!(value instanceof ProcessGroup)) optionError('distributed', `distributed must be a ProcessGroup (initProcessGroup()), got ${describeValue(value)}`);
+  if (!(value instanceof ProcessGroup))
+    optionError('distributed', `distributed must be a ProcessGroup (initProcessGroup()), got ${describeValue(value)}`);
   return value;
 }
 
 /** What must match across ranks about a model: its architecture and shapes (not its seed: rank 0's weights win). */
 export function modelPlan(model: TrainableModel): [string, unknown][] {
   if (model instanceof ScriptModel) {
-    return [['model', 'TorchScript'], ['model.parameters', model.parameterCount()], ['model.tasks', model.tasks]];
+    return [
+      ['model', 'TorchScript'],
+      ['model.parameters', model.parameterCount()],
+      ['model.tasks', model.tasks],
+    ];
   }
   const { seed: _, ...config } = normalizeModelConfig(model.config);
   return Object.entries(config).map(([key, value]) => [`model.${key}`, value]);
@@ -30,9 +35,11 @@ export function modelPlan(model: TrainableModel): [string, unknown][] {
  * or streams the same source (each reading its part).
  */
 export function datasetPlan(name: string, data: Data): [string, unknown][] {
-  const schema: [string, unknown] = [`${name}.schema`, data.schema === undefined ? null : createHash('sha256').update(JSON.stringify(data.schema)).digest('hex')];
-  if (data instanceof DataStream) return [[`${name}.stream`, data.source], [`${name}.rows`, data.rows], [`${name}.chunkRows`, data.chunkRows], schema];
-  return [
-    [`${name}.size`, data.size], [`${name}.bytes`, data.bytes], [`${name}.taskNames`, data.taskNames ?? null], schema,
+  const schema: [string, unknown] = [
+    `${name}.schema`,
+    data.schema === undefined ? null : createHash('sha256').update(JSON.stringify(data.schema)).digest('hex'),
   ];
+  if (data instanceof DataStream)
+    return [[`${name}.stream`, data.source], [`${name}.rows`, data.rows], [`${name}.chunkRows`, data.chunkRows], schema];
+  return [[`${name}.size`, data.size], [`${name}.bytes`, data.bytes], [`${name}.taskNames`, data.taskNames ?? null], schema];
 }

@@ -20,8 +20,11 @@ export function readCheckpointOptions(value: unknown, hasStopping: boolean): Req
 export class CheckpointCadence {
   private readonly saved: { file: string; epoch: number; value?: number }[] = [];
 
-  constructor(private readonly options: Required<CheckpointOptions>, private readonly totalEpochs: number,
-    private readonly mode: 'max' | 'min') {}
+  constructor(
+    private readonly options: Required<CheckpointOptions>,
+    private readonly totalEpochs: number,
+    private readonly mode: 'max' | 'min',
+  ) {}
 
   isDue(epoch: number, stopping: boolean): boolean {
     return (epoch + 1) % this.options.every === 0 || epoch + 1 === this.totalEpochs || stopping;
@@ -43,7 +46,8 @@ export class CheckpointCadence {
   /** Deletes checkpoints that are neither among the newest `keepLast` nor the best `keepBest`. */
   private async prune(): Promise<void> {
     const keep = new Set(this.saved.slice(-this.options.keepLast).map((entry) => entry.file));
-    const ranked = this.saved.filter((entry) => entry.value !== undefined)
+    const ranked = this.saved
+      .filter((entry) => entry.value !== undefined)
       .sort((a, b) => (this.mode === 'max' ? b.value! - a.value! : a.value! - b.value!));
     for (const entry of ranked.slice(0, this.options.keepBest)) keep.add(entry.file);
     for (let i = this.saved.length - 1; i >= 0; i -= 1) {

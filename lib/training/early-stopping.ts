@@ -24,7 +24,9 @@ export function readEarlyStopping(value: unknown, taskNames: readonly string[], 
 /** The early-stopping value of one epoch's validation metrics (undefined when no task reports it). */
 export function monitoredValue(metrics: Metrics, rule: Pick<StoppingRule, 'metric' | 'task'>): number | undefined {
   if (rule.task !== 'mean') return metrics[rule.task]?.[rule.metric];
-  const values = Object.values(metrics).map((m) => m[rule.metric]).filter((v): v is number => Number.isFinite(v));
+  const values = Object.values(metrics)
+    .map((m) => m[rule.metric])
+    .filter((v): v is number => Number.isFinite(v));
   return values.length ? values.reduce((a, b) => a + b, 0) / values.length : undefined;
 }
 
@@ -34,7 +36,10 @@ export class EarlyStopping {
   bestValue: number | undefined;
   epochsSinceBest: number;
 
-  constructor(readonly rule: StoppingRule, resumed: { bestEpoch?: number; bestValue?: number; epochsSinceBest?: number } = {}) {
+  constructor(
+    readonly rule: StoppingRule,
+    resumed: { bestEpoch?: number; bestValue?: number; epochsSinceBest?: number } = {},
+  ) {
     this.bestEpoch = resumed.bestEpoch;
     this.bestValue = resumed.bestValue;
     this.epochsSinceBest = resumed.epochsSinceBest ?? 0;
@@ -42,8 +47,8 @@ export class EarlyStopping {
 
   /** Records an epoch's value; true when it is the best so far. */
   observe(epoch: number, value: number | undefined): boolean {
-    const improved = value !== undefined && (this.bestValue === undefined ||
-      (this.rule.mode === 'max' ? value > this.bestValue : value < this.bestValue));
+    const improved =
+      value !== undefined && (this.bestValue === undefined || (this.rule.mode === 'max' ? value > this.bestValue : value < this.bestValue));
     if (improved) {
       this.bestValue = value;
       this.bestEpoch = epoch;

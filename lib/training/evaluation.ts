@@ -18,20 +18,27 @@ import type { CalibrateOptions, CalibrationResult, Data, EvaluateOptions, Metric
  * on the model, the rows and the batch size (their outputs are gathered row by row).
  */
 async function datasetOptions(what: string, model: TrainableModel, data: Data, options: EvaluateOptions): Promise<RawDatasetOptions> {
-  const { batchSize: givenBatchSize, distributed, where: givenWhere, calibrated } =
-    readOptions(options, 'options', ['batchSize', 'distributed', 'where', 'calibrated']);
+  const {
+    batchSize: givenBatchSize,
+    distributed,
+    where: givenWhere,
+    calibrated,
+  } = readOptions(options, 'options', ['batchSize', 'distributed', 'where', 'calibrated']);
   checkDatasetTasks(model, data, 'data');
   const batchSize = readNumber(givenBatchSize, 'batchSize', 4096, { min: 1, integer: true });
   const group = readGroup(distributed);
   if (givenWhere !== undefined && what !== 'evaluate') optionError('where', 'where is an option of evaluate');
   const names = tasksOf(model).map((task) => task.name);
   const whereOf = givenWhere === undefined ? undefined : readOptions(givenWhere, 'where', names);
-  const where = whereOf === undefined ? {} : {
-    where: names.map((name) => {
-      const space = readSampleSpace(model, name, whereOf[name], `where.${name}`);
-      return { task: space?.task ?? -1, equals: space?.equals ?? 1 };
-    }),
-  };
+  const where =
+    whereOf === undefined
+      ? {}
+      : {
+          where: names.map((name) => {
+            const space = readSampleSpace(model, name, whereOf[name], `where.${name}`);
+            return { task: space?.task ?? -1, equals: space?.equals ?? 1 };
+          }),
+        };
   const calibrators = model._calibratorsFor(calibrated);
   const common = { batchSize, taskTypes: taskKinds(model), ...where, ...(calibrators ? { calibrators } : {}) };
   // A stream is read whole by every rank (each computes the same exact metrics), so nothing is sharded.
@@ -39,7 +46,6 @@ async function datasetOptions(what: string, model: TrainableModel, data: Data, o
   await group?.agree(what, [...modelPlan(model), ...datasetPlan('data', data), ['batchSize', batchSize]]);
   return { ...common, distributed: group?._raw() };
 }
-
 
 /**
  * Per task name, metrics over the whole dataset, computed natively (exact AUC, NE, …). Over a
@@ -63,8 +69,12 @@ async function labelledOutputs(model: TrainableModel, data: Data, native: RawDat
 }
 
 /** `labelledOutputs` of the tasks given (in their order): what the addon calibrates and bins. */
-async function binaryLabelledOutputs(model: TrainableModel, data: Data, native: RawDatasetOptions, tasks: readonly { index: number }[]):
-  Promise<{ outputs: Float32Array[]; labels: Float32Array[]; weights?: Float32Array[] }> {
+async function binaryLabelledOutputs(
+  model: TrainableModel,
+  data: Data,
+  native: RawDatasetOptions,
+  tasks: readonly { index: number }[],
+): Promise<{ outputs: Float32Array[]; labels: Float32Array[]; weights?: Float32Array[] }> {
   const all = await labelledOutputs(model, data, native);
   const pick = (values: readonly Float32Array[]): Float32Array[] => tasks.map((task) => values[task.index]!);
   return { outputs: pick(all.outputs), labels: pick(all.labels), ...(all.sampleWeights ? { weights: pick(all.sampleWeights) } : {}) };
@@ -83,12 +93,21 @@ export async function calibrate(model: TrainableModel, data: Data, options: Cali
   const native = await datasetOptions('calibrate', model, data, rest);
   const { outputs, labels, weights } = await binaryLabelledOutputs(model, data, native, tasks);
   const addon = loadAddon();
-  const fitted = await callNativeAsync(() => addon.fitCalibrators(outputs, labels, weights, tasks.map(() => method)));
+  const fitted = await callNativeAsync(() =>
+    addon.fitCalibrators(
+      outputs,
+      labels,
+      weights,
+      tasks.map(() => method),
+    ),
+  );
   const before = await callNativeAsync(() => addon.reliabilityCurves(outputs, labels, weights));
   const after = await callNativeAsync(() => addon.reliabilityCurves(outputs, labels, weights, fitted));
   return {
     calibration: readCalibration(Object.fromEntries(tasks.map((task, i) => [task.name, taskCalibrator(fitted[i]!)])), tasksOf(model)),
-    curves: Object.fromEntries(tasks.map((task, i) => [task.name, { before: reliabilityCurveOf(before[i]!), after: reliabilityCurveOf(after[i]!) }])),
+    curves: Object.fromEntries(
+      tasks.map((task, i) => [task.name, { before: reliabilityCurveOf(before[i]!), after: reliabilityCurveOf(after[i]!) }]),
+    ),
   };
 }
 
@@ -97,10 +116,18 @@ export async function calibrate(model: TrainableModel, data: Data, options: Cali
  * calibration unless `calibrated: false`): predicted probability against positive rate in 15 bins,
  * and the ECE, as `evaluate` reports it.
  */
-export async function reliabilityCurves(model: TrainableModel, data: Data,
-  options: Omit<EvaluateOptions, 'where'> = {}): Promise<Record<string, ReliabilityCurve>> {
+export async function reliabilityCurves(
+  model: TrainableModel,
+  data: Data,
+  options: Omit<EvaluateOptions, 'where'> = {},
+): Promise<Record<string, ReliabilityCurve>> {
   const tasks = binaryTasks(model, undefined, 'model', 'to draw a reliability curve for');
-  const native = await datasetOptions('reliabilityCurves', model, data, readOptions(options, 'options', ['batchSize', 'distributed', 'calibrated']));
+  const native = await datasetOptions(
+    'reliabilityCurves',
+    model,
+    data,
+    readOptions(options, 'options', ['batchSize', 'distributed', 'calibrated']),
+  );
   const { outputs, labels, weights } = await binaryLabelledOutputs(model, data, native, tasks);
   const calibrators = native.calibrators && tasks.map((task) => native.calibrators![task.index]!);
   const addon = loadAddon();
@@ -138,7 +165,11 @@ function predictionsByTask(model: TrainableModel, predictions: Float32Array[]): 
  * Predictions over a stream chunk by chunk, in source order, in memory bounded by the stream's
  * chunks (e.g. to write scores of data bigger than memory). Leaving the loop stops the reading.
  */
-export async function* predictChunks(model: TrainableModel, data: DataStream, options: EvaluateOptions = {}): AsyncGenerator<PredictedChunk> {
+export async function* predictChunks(
+  model: TrainableModel,
+  data: DataStream,
+  options: EvaluateOptions = {},
+): AsyncGenerator<PredictedChunk> {
   if (!(data instanceof DataStream)) optionError('data', `predictChunks needs a DataStream (openStream), got ${describeValue(data)}`);
   const native = await datasetOptions('predict', model, data, options);
   let offset = 0;

@@ -35,9 +35,15 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
     // The causes first: a batch size changes the schedule's step count too.
     const { distributed: _, batchSize: __, schedule, ...settings } = raw;
     await group.agree('fit', [
-      ...modelPlan(model), ['batchSize', plan.batchSize], ['epochs', plan.epochs], ...Object.entries(settings), ['schedule', schedule],
+      ...modelPlan(model),
+      ['batchSize', plan.batchSize],
+      ['epochs', plan.epochs],
+      ...Object.entries(settings),
+      ['schedule', schedule],
       ['resumed at step', resume?.step ?? 0],
-      ...datasetPlan('train', train), ...(validation ? datasetPlan('validation', validation) : []), ['evalBatchSize', plan.evalBatchSize],
+      ...datasetPlan('train', train),
+      ...(validation ? datasetPlan('validation', validation) : []),
+      ['evalBatchSize', plan.evalBatchSize],
     ]);
     raw.distributed = group._raw();
   }
@@ -47,8 +53,10 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
   if (plan.checkpoints) await ensureDirectory(plan.checkpoints.dir);
   // Only native models get here with checkpoints, restoreBest, resume or expert health (readFitOptions).
   const nativeModel = model as Model;
-  const cadence = plan.checkpoints && (group === undefined || group.rank === 0)
-    ? new CheckpointCadence(plan.checkpoints, plan.epochs, plan.stopping?.mode ?? 'max') : undefined;
+  const cadence =
+    plan.checkpoints && (group === undefined || group.rank === 0)
+      ? new CheckpointCadence(plan.checkpoints, plan.epochs, plan.stopping?.mode ?? 'max')
+      : undefined;
   const stopping = plan.stopping && new EarlyStopping(plan.stopping, resume);
   const addon = loadAddon();
   const trainer: RawTrainer = callNative(() => new addon.Trainer(model._raw(), raw));
@@ -56,8 +64,13 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
   plan.signal?.addEventListener('abort', onAbort);
 
   const result: FitResult = {
-    epochs: [...(resume?.history ?? [])], checkpoints: [], stoppedEarly: false, aborted: false, steps: 0,
-    bestEpoch: resume?.bestEpoch, bestValue: resume?.bestValue,
+    epochs: [...(resume?.history ?? [])],
+    checkpoints: [],
+    stoppedEarly: false,
+    aborted: false,
+    steps: 0,
+    bestEpoch: resume?.bestEpoch,
+    bestValue: resume?.bestValue,
   };
   let best: StateDict | undefined = resume?.bestWeights;
   try {
@@ -74,19 +87,27 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
       // A callback that throws stops the run before its next batch, and fit rejects with its error.
       let callbackError: { error: unknown } | undefined;
       const onProgress = plan.onProgress;
-      const progress = onProgress && ((p: RawProgress): void => {
-        if (callbackError) return;
-        try {
-          onProgress({ ...p, loss: byTask(model, p.loss) });
-        } catch (error) {
-          callbackError = { error };
-          trainer.abort();
-        }
-      });
-      const done = train instanceof DataStream
-        ? await trainStreamEpoch(trainer, train, epoch, plan.batchSize, progress, plan.progressInterval, group)
-        : await callNativeAsync(() => trainer.trainEpoch(train._raw(), epoch, progress, plan.progressInterval,
-          { shuffleKey: epoch, ownBatches: -1, hasRows: true }));
+      const progress =
+        onProgress &&
+        ((p: RawProgress): void => {
+          if (callbackError) return;
+          try {
+            onProgress({ ...p, loss: byTask(model, p.loss) });
+          } catch (error) {
+            callbackError = { error };
+            trainer.abort();
+          }
+        });
+      const done =
+        train instanceof DataStream
+          ? await trainStreamEpoch(trainer, train, epoch, plan.batchSize, progress, plan.progressInterval, group)
+          : await callNativeAsync(() =>
+              trainer.trainEpoch(train._raw(), epoch, progress, plan.progressInterval, {
+                shuffleKey: epoch,
+                ownBatches: -1,
+                hasRows: true,
+              }),
+            );
       if (callbackError) throw callbackError.error;
       result.steps += done.steps;
       const summary: EpochSummary = {
@@ -97,7 +118,10 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
         seconds: done.seconds,
         examplesPerSecond: done.examples / Math.max(done.seconds, 1e-9),
         loss: byTask(model, done.loss),
-        taskWeights: byTask(model, callNative(() => trainer.taskWeights())),
+        taskWeights: byTask(
+          model,
+          callNative(() => trainer.taskWeights()),
+        ),
         ...(done.conflict ? { gradientConflict: conflictSummary(taskNames, done.conflict) } : {}),
         best: false,
       };
@@ -107,7 +131,11 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
         break;
       }
       if (validation !== undefined) {
-        summary.validation = await evaluate(model, validation, { batchSize: plan.evalBatchSize, distributed: group, where: plan.validationWhere });
+        summary.validation = await evaluate(model, validation, {
+          batchSize: plan.evalBatchSize,
+          distributed: group,
+          where: plan.validationWhere,
+        });
       }
       if (plan.expertHealth) summary.expertHealth = await nativeModel.expertStats(validation as TensorDataset, plan.expertHealth);
       if (stopping && summary.validation) {
@@ -121,16 +149,25 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
       plan.onEpoch?.(summary);
       const stopNow = stopping?.shouldStop ?? false;
       if (cadence?.isDue(epoch, stopNow)) {
-        await cadence.save(epoch, summary.monitored, async (file) => saveCheckpoint(file, nativeModel, {
-          schema: train.schema,
-          training: {
-            nextEpoch: epoch + 1, step: trainer.step(), seed: raw.seed, optimizerType: raw.optimizer.type,
-            embeddingOptimizerType: raw.embeddingOptimizer.type, taskWeighting: plan.weighting.type,
-            optimizerState: await callNativeAsync(() => trainer.saveState()), history: result.epochs,
-            bestEpoch: result.bestEpoch, bestValue: result.bestValue, epochsSinceBest: stopping?.epochsSinceBest ?? 0,
-            ...(plan.restoreBest && best ? { bestWeights: best } : {}),
-          },
-        }));
+        await cadence.save(epoch, summary.monitored, async (file) =>
+          saveCheckpoint(file, nativeModel, {
+            schema: train.schema,
+            training: {
+              nextEpoch: epoch + 1,
+              step: trainer.step(),
+              seed: raw.seed,
+              optimizerType: raw.optimizer.type,
+              embeddingOptimizerType: raw.embeddingOptimizer.type,
+              taskWeighting: plan.weighting.type,
+              optimizerState: await callNativeAsync(() => trainer.saveState()),
+              history: result.epochs,
+              bestEpoch: result.bestEpoch,
+              bestValue: result.bestValue,
+              epochsSinceBest: stopping?.epochsSinceBest ?? 0,
+              ...(plan.restoreBest && best ? { bestWeights: best } : {}),
+            },
+          }),
+        );
       }
       if (stopNow) {
         result.stoppedEarly = true;

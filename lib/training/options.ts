@@ -9,7 +9,17 @@ import { TensorDataset } from '../dataset';
 import type { ProcessGroup } from '../distributed';
 import { readExpertHealthOptions, type ExpertHealthOptions } from '../expert-health';
 import { Model, type Device } from '../model';
-import { describeValue, isRecord, optionError, quoteList, readBoolean, readChoice, readDevice, readNumber, readOptions } from '../validation';
+import {
+  describeValue,
+  isRecord,
+  optionError,
+  quoteList,
+  readBoolean,
+  readChoice,
+  readDevice,
+  readNumber,
+  readOptions,
+} from '../validation';
 import { readGroup } from './agreement';
 import { readCheckpointOptions } from './checkpoints';
 import { readEarlyStopping, type StoppingRule } from './early-stopping';
@@ -17,12 +27,40 @@ import { readTaskWeighting, type TaskWeighting } from './task-weighting';
 import { binaryTasks, checkDatasetTasks, hasEmbeddingTables, readSampleSpace, rowsOf, taskKinds, tasksOf } from './tasks';
 import type { CheckpointOptions, Data, EvaluateOptions, FitOptions, TaskLossOptions, TrainableModel, TrainingState } from './types';
 
-const FIT_KEYS = ['epochs', 'batchSize', 'optimizer', 'embeddingOptimizer', 'schedule', 'clipNorm', 'losses', 'taskWeighting', 'seed', 'device', 'threads',
-  'validation', 'earlyStopping', 'restoreBest', 'onProgress', 'onEpoch', 'signal', 'progressInterval', 'nonFinite',
-  'evalBatchSize', 'checkpoint', 'resume', 'distributed', 'gradientConflict', 'calibration', 'expertHealth'] as const;
+const FIT_KEYS = [
+  'epochs',
+  'batchSize',
+  'optimizer',
+  'embeddingOptimizer',
+  'schedule',
+  'clipNorm',
+  'losses',
+  'taskWeighting',
+  'seed',
+  'device',
+  'threads',
+  'validation',
+  'earlyStopping',
+  'restoreBest',
+  'onProgress',
+  'onEpoch',
+  'signal',
+  'progressInterval',
+  'nonFinite',
+  'evalBatchSize',
+  'checkpoint',
+  'resume',
+  'distributed',
+  'gradientConflict',
+  'calibration',
+  'expertHealth',
+] as const;
 /** The row-sparse counterpart of each dense optimizer: what tables get by default. */
 const EMBEDDING_COUNTERPART: Record<OptimizerType, EmbeddingOptimizerType> = {
-  adam: 'adam', adamw: 'adam', adagrad: 'adagrad', sgd: 'sgd',
+  adam: 'adam',
+  adamw: 'adam',
+  adagrad: 'adagrad',
+  sgd: 'sgd',
 };
 const LOSSES: Record<TaskKind, readonly LossKind[]> = {
   binary: ['bce'],
@@ -90,7 +128,8 @@ export function readFitOptions(model: TrainableModel, train: Data, fitOptions: u
   }
   let expertHealth: ExpertHealthOptions | undefined;
   if (options.expertHealth !== undefined) {
-    if (!(model instanceof Model)) optionError('expertHealth', 'expertHealth needs a native Model (TorchScript models have no known experts)');
+    if (!(model instanceof Model))
+      optionError('expertHealth', 'expertHealth needs a native Model (TorchScript models have no known experts)');
     if (!(validation instanceof TensorDataset)) optionError('expertHealth', 'expertHealth needs a validation TensorDataset to measure on');
     expertHealth = readExpertHealthOptions(options.expertHealth === true ? {} : options.expertHealth, 'expertHealth');
   }
@@ -105,19 +144,30 @@ export function readFitOptions(model: TrainableModel, train: Data, fitOptions: u
     trainer.seed = resume.seed;
   }
   const lossOptions = (options.losses ?? {}) as Record<string, TaskLossOptions | undefined>;
-  const validationWhere = Object.fromEntries(taskNames.flatMap((name) => {
-    const where = lossOptions[name]?.where;
-    return where?.metrics ? [[name, { task: where.task, equals: where.equals ?? 1 }]] : [];
-  })) as EvaluateOptions['where'];
+  const validationWhere = Object.fromEntries(
+    taskNames.flatMap((name) => {
+      const where = lossOptions[name]?.where;
+      return where?.metrics ? [[name, { task: where.task, equals: where.equals ?? 1 }]] : [];
+    }),
+  ) as EvaluateOptions['where'];
   return {
-    epochs, initialEpoch, resume, batchSize,
+    epochs,
+    initialEpoch,
+    resume,
+    batchSize,
     evalBatchSize: readNumber(options.evalBatchSize, 'evalBatchSize', 4096, { min: 1, integer: true }),
     progressInterval: readNumber(options.progressInterval, 'progressInterval', 0.25, { min: 0 }),
     onProgress: options.onProgress as FitOptions['onProgress'],
     onEpoch: options.onEpoch as FitOptions['onEpoch'],
-    signal, validation, validationWhere, stopping, restoreBest, calibration, expertHealth,
+    signal,
+    validation,
+    validationWhere,
+    stopping,
+    restoreBest,
+    calibration,
+    expertHealth,
     threads: options.threads === undefined ? undefined : readNumber(options.threads, 'threads', 1, { min: 1, max: 1024, integer: true }),
-    device: options.device === undefined ? undefined : readDevice(options.device) as Device,
+    device: options.device === undefined ? undefined : (readDevice(options.device) as Device),
     checkpoints: readCheckpointOptions(options.checkpoint, stopping !== undefined),
     weighting,
     group: readGroup(options.distributed),
@@ -134,7 +184,7 @@ function readResume(value: unknown): TrainingState | undefined {
 
 /** How a resumed run's tables trained: checkpoints made before row-sparse tables existed say nothing ('dense'). */
 function resumedEmbeddingOptimizer(resume: TrainingState | undefined): string | undefined {
-  return resume === undefined ? undefined : resume.embeddingOptimizerType ?? 'dense';
+  return resume === undefined ? undefined : (resume.embeddingOptimizerType ?? 'dense');
 }
 
 /** A resumed run continues with the seed, optimizers and task weighting it started with. */
@@ -147,7 +197,10 @@ function checkResumable(resume: TrainingState, seed: unknown, trainer: RawTraine
   }
   const resumedTables = resumedEmbeddingOptimizer(resume);
   if (resumedTables !== trainer.embeddingOptimizer.type) {
-    optionError('embeddingOptimizer', `embeddingOptimizer '${trainer.embeddingOptimizer.type}' differs from the resumed run's '${resumedTables}'`);
+    optionError(
+      'embeddingOptimizer',
+      `embeddingOptimizer '${trainer.embeddingOptimizer.type}' differs from the resumed run's '${resumedTables}'`,
+    );
   }
   if ((resume.taskWeighting ?? 'fixed') !== weighting.type) {
     optionError('taskWeighting', `taskWeighting '${weighting.type}' differs from the resumed run's '${resume.taskWeighting ?? 'fixed'}'`);
@@ -163,8 +216,12 @@ function readBetas(value: unknown, field: string, fallback: readonly [number, nu
   ];
 }
 
-function embeddingOptimizerOptions(model: TrainableModel, value: unknown, dense: RawTrainerOptions['optimizer'],
-  resumedType: string | undefined): RawTrainerOptions['embeddingOptimizer'] {
+function embeddingOptimizerOptions(
+  model: TrainableModel,
+  value: unknown,
+  dense: RawTrainerOptions['optimizer'],
+  resumedType: string | undefined,
+): RawTrainerOptions['embeddingOptimizer'] {
   const field = 'embeddingOptimizer';
   if (value === 'dense') return { type: 'dense' };
   if (!hasEmbeddingTables(model)) {
@@ -172,8 +229,10 @@ function embeddingOptimizerOptions(model: TrainableModel, value: unknown, dense:
     optionError(field, `${field} needs a model with embedding tables (categorical or multi-valued features); this one has none`);
   }
   if (value === undefined && resumedType === 'dense') return { type: 'dense' };
-  const spec = value === undefined ? { type: EMBEDDING_COUNTERPART[dense.type] }
-    : readOptions(value, field, ['type', 'lr', 'weightDecay', 'betas', 'eps']);
+  const spec =
+    value === undefined
+      ? { type: EMBEDDING_COUNTERPART[dense.type] }
+      : readOptions(value, field, ['type', 'lr', 'weightDecay', 'betas', 'eps']);
   if (spec.type === undefined) {
     optionError(`${field}.type`, `${field}.type is required (${quoteList(EMBEDDING_OPTIMIZER_TYPES)}), or use '${field}: "dense"'`);
   }
@@ -188,12 +247,22 @@ function embeddingOptimizerOptions(model: TrainableModel, value: unknown, dense:
   };
 }
 
-function trainerOptions(model: TrainableModel, options: Record<string, unknown>, batchSize: number, totalSteps: number,
-  resume: TrainingState | undefined, weighting: TaskWeighting): RawTrainerOptions {
+function trainerOptions(
+  model: TrainableModel,
+  options: Record<string, unknown>,
+  batchSize: number,
+  totalSteps: number,
+  resume: TrainingState | undefined,
+  weighting: TaskWeighting,
+): RawTrainerOptions {
   const optimizer = readOptions(options.optimizer, 'optimizer', ['type', 'lr', 'weightDecay', 'momentum', 'betas', 'eps']);
   const [beta1, beta2] = readBetas(optimizer.betas, 'optimizer.betas', [0.9, 0.999]);
   const schedule = readOptions(options.schedule, 'schedule', ['type', 'warmupSteps', 'stepSize', 'gamma', 'minLr']);
-  const losses = readOptions(options.losses, 'losses', tasksOf(model).map((task) => task.name));
+  const losses = readOptions(
+    options.losses,
+    'losses',
+    tasksOf(model).map((task) => task.name),
+  );
   const kinds = taskKinds(model);
   const dense: RawTrainerOptions['optimizer'] = {
     type: readChoice(optimizer.type, 'optimizer.type', OPTIMIZER_TYPES, 'adam'),
@@ -236,9 +305,13 @@ function trainerOptions(model: TrainableModel, options: Record<string, unknown>,
     // Beyond 1e30 the norm's arithmetic overflows float32; no real norm is that large.
     clipNorm: readNumber(options.clipNorm, 'clipNorm', 0, { min: 0, max: 1e30 }),
     nonFinite: readChoice(options.nonFinite, 'nonFinite', ['stop', 'skip'] as const, 'stop'),
-    conflictEvery: options.gradientConflict === undefined
-      ? 0
-      : readNumber(readOptions(options.gradientConflict, 'gradientConflict', ['every']).every, 'gradientConflict.every', 1,
-        { min: 1, integer: true, max: Number.MAX_SAFE_INTEGER }),
+    conflictEvery:
+      options.gradientConflict === undefined
+        ? 0
+        : readNumber(readOptions(options.gradientConflict, 'gradientConflict', ['every']).every, 'gradientConflict.every', 1, {
+            min: 1,
+            integer: true,
+            max: Number.MAX_SAFE_INTEGER,
+          }),
   };
 }

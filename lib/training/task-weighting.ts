@@ -14,13 +14,15 @@ export interface TaskWeighting {
 }
 
 export function readTaskWeighting(model: TrainableModel, value: unknown): TaskWeighting {
-  const spec: Record<string, unknown> = typeof value === 'string' || value === undefined
-    ? { type: value }
-    : readOptions(value, 'taskWeighting', ['type', 'temperature', 'alpha']);
+  const spec: Record<string, unknown> =
+    typeof value === 'string' || value === undefined
+      ? { type: value }
+      : readOptions(value, 'taskWeighting', ['type', 'temperature', 'alpha']);
   const type = readChoice(spec.type, typeof value === 'string' ? 'taskWeighting' : 'taskWeighting.type', TASK_WEIGHTINGS, 'fixed');
   const onlyFor: Record<string, TaskWeightingType> = { temperature: 'dwa', alpha: 'gradnorm' };
   for (const [key, owner] of Object.entries(onlyFor)) {
-    if (type !== owner && spec[key] !== undefined) optionError(`taskWeighting.${key}`, `taskWeighting.${key} is only for '${owner}' (this is '${type}')`);
+    if (type !== owner && spec[key] !== undefined)
+      optionError(`taskWeighting.${key}`, `taskWeighting.${key} is only for '${owner}' (this is '${type}')`);
   }
   if (type === 'gradnorm' && (!(model instanceof Model) || model.config.kind === 'single-task')) {
     optionError('taskWeighting', "taskWeighting 'gradnorm' needs a native Model whose tasks share a layer (any kind but 'single-task')");

@@ -45,8 +45,12 @@ export function hasEmbeddingTables(model: TrainableModel): boolean {
 }
 
 /** A task's sample space: the index of the binary task whose label decides, and the value it must have. */
-export function readSampleSpace(model: TrainableModel, taskName: string, value: unknown, field: string):
-  { task: number; equals: 0 | 1; metrics: boolean } | undefined {
+export function readSampleSpace(
+  model: TrainableModel,
+  taskName: string,
+  value: unknown,
+  field: string,
+): { task: number; equals: 0 | 1; metrics: boolean } | undefined {
   if (value === undefined) return undefined;
   const spec = readOptions(value, field, ['task', 'equals', 'metrics']);
   const tasks = tasksOf(model);
@@ -55,7 +59,8 @@ export function readSampleSpace(model: TrainableModel, taskName: string, value: 
   if (spec.task === undefined) optionError(`${field}.task`, `${field}.task must name another binary task (${quoteList(others)})`);
   const condition = readChoice(spec.task, `${field}.task`, others, others[0]!);
   const equals = readChoice(spec.equals === undefined ? undefined : String(spec.equals), `${field}.equals`, ['0', '1'] as const, '1');
-  if (spec.metrics !== undefined && typeof spec.metrics !== 'boolean') optionError(`${field}.metrics`, `${field}.metrics must be a boolean`);
+  if (spec.metrics !== undefined && typeof spec.metrics !== 'boolean')
+    optionError(`${field}.metrics`, `${field}.metrics must be a boolean`);
   return { task: tasks.findIndex((task) => task.name === condition), equals: equals === '1' ? 1 : 0, metrics: spec.metrics === true };
 }
 
@@ -71,7 +76,10 @@ export function binaryTasks(model: TrainableModel, names: unknown, field: string
   return Array.from(names, (name: unknown, i) => {
     const task = binary.find((candidate) => candidate.name === name);
     if (task === undefined) {
-      optionError(`${field}[${i}]`, `${field}[${i}] must be one of the binary tasks ${quoteList(binary.map((b) => b.name))}, got ${describeValue(name)}`);
+      optionError(
+        `${field}[${i}]`,
+        `${field}[${i}] must be one of the binary tasks ${quoteList(binary.map((b) => b.name))}, got ${describeValue(name)}`,
+      );
     }
     return task;
   });

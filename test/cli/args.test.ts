@@ -30,8 +30,21 @@ function usageError(argv: string[]): UsageError {
 
 describe('parseArgs', () => {
   it('reads long, short, inline, negated, repeated options and positionals', () => {
-    const parsed = parseArgs(SPEC, ['c.yaml', '--batch-size', '64', '--lr=-1e-3', '-o', 'runs/x', '--json', '--no-gates',
-      '--set', 'a.b=1', '--set=c.d=2', '--', '--not-an-option']);
+    const parsed = parseArgs(SPEC, [
+      'c.yaml',
+      '--batch-size',
+      '64',
+      '--lr=-1e-3',
+      '-o',
+      'runs/x',
+      '--json',
+      '--no-gates',
+      '--set',
+      'a.b=1',
+      '--set=c.d=2',
+      '--',
+      '--not-an-option',
+    ]);
     expect(parsed.options).toEqual({ batchSize: 64, lr: -1e-3, out: 'runs/x', json: true, gates: false, set: ['a.b=1', 'c.d=2'] });
     expect(parsed.positionals).toEqual(['c.yaml', '--not-an-option']);
   });

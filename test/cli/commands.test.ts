@@ -42,7 +42,11 @@ describe('adatt train', () => {
     expect(info).toMatchObject({ status: 'completed', dataset: { name: 'synthetic', rows: { train: 1600, validation: 200, test: 200 } } });
     expect(info.training).toMatchObject({ epochs: 2, completedEpochs: 2, monitor: { metric: 'rmse', task: 'mean' } });
     expect(info.model.parts.reduce((sum: number, part: { parameters: number }) => sum + part.parameters, 0)).toBe(info.model.parameters);
-    const lines = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const lines = fs
+      .readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(lines.map((line) => line.type)).toEqual(['epoch', 'epoch', 'test']);
     expect(Object.keys(lines[0].loss)).toEqual(['y1', 'y2']);
     expect(lines[1].validation.y1.rmse).toBeGreaterThan(0);
@@ -99,10 +103,16 @@ describe('adatt train', () => {
   function csvConfig(name: string, rows: string[]): string {
     fs.writeFileSync(path.join(work, `${name}.csv`), ['x,c,y', ...rows].join('\n'));
     const config = path.join(work, `${name}.json`);
-    fs.writeFileSync(config, JSON.stringify({
-      data: { source: `${name}.csv`, schema: { dense: ['x'], categorical: ['c'], tasks: [{ name: 'y', type: 'binary', column: 'y', positive: '1' }] } },
-      training: { epochs: 1, threads: 1 },
-    }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        data: {
+          source: `${name}.csv`,
+          schema: { dense: ['x'], categorical: ['c'], tasks: [{ name: 'y', type: 'binary', column: 'y', positive: '1' }] },
+        },
+        training: { epochs: 1, threads: 1 },
+      }),
+    );
     return config;
   }
 
@@ -138,9 +148,21 @@ describe('adatt train', () => {
     expect(file.stderr).toContain('is a file, expected a directory');
   });
 
-  it('replaces only the earlier run\'s files with --overwrite', async () => {
+  it("replaces only the earlier run's files with --overwrite", async () => {
     const earlier = path.join(work, 'earlier');
-    expect((await adatt(['train', csvConfig('two-class', Array.from({ length: 60 }, (_, i) => `${i},a,${i % 2}`)), '--out', earlier])).code).toBe(0);
+    expect(
+      (
+        await adatt([
+          'train',
+          csvConfig(
+            'two-class',
+            Array.from({ length: 60 }, (_, i) => `${i},a,${i % 2}`),
+          ),
+          '--out',
+          earlier,
+        ])
+      ).code,
+    ).toBe(0);
     fs.writeFileSync(path.join(earlier, 'notes.txt'), 'mine');
     fs.writeFileSync(path.join(earlier, 'checkpoints', 'my-model.bin'), 'weights');
     const failed = await adatt(['train', csvConfig('ragged', ['1,a,1', '2,b,0,9']), '--out', earlier, '--overwrite']);
@@ -150,7 +172,15 @@ describe('adatt train', () => {
 
   it('trains a binary task whose labels hold one class, showing its undefined metrics as –', async () => {
     const out = path.join(work, 'one-class');
-    const result = await adatt(['train', csvConfig('one-class', Array.from({ length: 60 }, (_, i) => `${i},a,1`)), '--out', out]);
+    const result = await adatt([
+      'train',
+      csvConfig(
+        'one-class',
+        Array.from({ length: 60 }, (_, i) => `${i},a,1`),
+      ),
+      '--out',
+      out,
+    ]);
     expect(result.stderr).not.toContain('error');
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/val y auc –/);
@@ -165,31 +195,42 @@ describe('adatt train', () => {
     });
     fs.writeFileSync(path.join(work, 'esmm.csv'), ['x,click,buy,spend,w,user', ...rows].join('\n'));
     const config = path.join(work, 'esmm.json');
-    fs.writeFileSync(config, JSON.stringify({
-      model: { kind: 'mmoe', conditionalOn: { buy: 'click' } },
-      data: {
-        source: 'esmm.csv',
-        schema: {
-          dense: ['x'],
-          tasks: [
-            { name: 'click', type: 'binary', column: 'click', positive: '1' },
-            { name: 'buy', type: 'binary', column: 'buy', positive: '1' },
-            { name: 'spend', type: 'regression', column: 'spend' },
-          ],
-          sampleWeight: 'w',
-          group: 'user',
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        model: { kind: 'mmoe', conditionalOn: { buy: 'click' } },
+        data: {
+          source: 'esmm.csv',
+          schema: {
+            dense: ['x'],
+            tasks: [
+              { name: 'click', type: 'binary', column: 'click', positive: '1' },
+              { name: 'buy', type: 'binary', column: 'buy', positive: '1' },
+              { name: 'spend', type: 'regression', column: 'spend' },
+            ],
+            sampleWeight: 'w',
+            group: 'user',
+          },
         },
-      },
-      training: {
-        epochs: 4, threads: 1, taskWeighting: 'dwa', losses: { spend: { where: { task: 'click', metrics: true } } }, gradientConflict: { every: 3 },
-        calibration: { method: 'platt' },
-      },
-    }));
+        training: {
+          epochs: 4,
+          threads: 1,
+          taskWeighting: 'dwa',
+          losses: { spend: { where: { task: 'click', metrics: true } } },
+          gradientConflict: { every: 3 },
+          calibration: { method: 'platt' },
+        },
+      }),
+    );
     const out = path.join(work, 'esmm');
     const result = await adatt(['train', config, '--out', out]);
     expect(result.stderr).not.toContain('error');
     expect(result.code).toBe(0);
-    const epochs = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line))
+    const epochs = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
       .filter((line) => line.type === 'epoch');
     expect(epochs).toHaveLength(4);
     expect(epochs[0].taskWeights).toEqual({ click: 1, buy: 1, spend: 1 });
@@ -210,9 +251,14 @@ describe('adatt train', () => {
     expect(calibration.calibration.click.method).toBe('platt');
     expect(result.stderr).toMatch(/calibrated click \(platt\) on validation: ECE [\d.]+ -> [\d.]+/);
     expect(report).toContain('click: reliability (ECE');
-    const [calibrated, raw] = await Promise.all([adatt(['eval', out, '--split', 'validation', '--json']),
-      adatt(['eval', out, '--split', 'validation', '--json', '--uncalibrated'])]);
-    const [withCalibration, without] = [events(calibrated.stdout)[0]!.metrics, events(raw.stdout)[0]!.metrics] as Record<string, Record<string, number>>[];
+    const [calibrated, raw] = await Promise.all([
+      adatt(['eval', out, '--split', 'validation', '--json']),
+      adatt(['eval', out, '--split', 'validation', '--json', '--uncalibrated']),
+    ]);
+    const [withCalibration, without] = [events(calibrated.stdout)[0]!.metrics, events(raw.stdout)[0]!.metrics] as Record<
+      string,
+      Record<string, number>
+    >[];
     expect(without!.click!.ece).toBeCloseTo(calibration.curves.click.before.ece, 6);
     expect(withCalibration!.click!.ece).toBeCloseTo(calibration.curves.click.after.ece, 6);
     expect(withCalibration!.spend).toEqual(without!.spend);
@@ -238,7 +284,10 @@ describe('adatt train', () => {
     expect(calibratedScores.length).toBe(rawScores.length);
     expect(calibratedScores.slice(1)).not.toEqual(rawScores.slice(1));
     const bad = path.join(work, 'esmm-bad.json');
-    fs.writeFileSync(bad, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), model: { kind: 'mmoe', conditionalOn: { buy: 'spend' } } }));
+    fs.writeFileSync(
+      bad,
+      JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), model: { kind: 'mmoe', conditionalOn: { buy: 'spend' } } }),
+    );
     const refused = await adatt(['train', bad, '--out', path.join(work, 'esmm-bad')]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/conditionalOn names 'spend', a regression task/);
@@ -246,7 +295,7 @@ describe('adatt train', () => {
 });
 
 describe('adatt eval, predict, inspect, report, export', () => {
-  it('evaluates the run\'s test split by default, as a table or JSON', async () => {
+  it("evaluates the run's test split by default, as a table or JSON", async () => {
     const table = await adatt(['eval', run]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^task\s+rmse\s+mae\s+count\n/);
@@ -292,7 +341,11 @@ describe('adatt eval, predict, inspect, report, export', () => {
     expect(json.expertHealth).toBeUndefined();
     // The same rows as the last epoch's measurement in metrics.jsonl (the model's final weights, 2048 rows by default).
     const withHealth = events((await adatt(['inspect', run, '--json'])).stdout)[0]!;
-    const epochs = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line))
+    const epochs = fs
+      .readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
       .filter((line) => line.type === 'epoch');
     expect(epochs.every((epoch) => epoch.expertHealth.experts.length === 8)).toBe(true);
     expect(withHealth.expertHealth).toEqual(epochs.at(-1).expertHealth);
@@ -314,7 +367,7 @@ describe('adatt eval, predict, inspect, report, export', () => {
     expect(readJson(path.join(work, 'weights.config.json'))).toMatchObject({ kind: 'adatt-sp', denseDim: 8 });
     const scripted = await adatt(['export', run, '--output', path.join(work, 'model.pt'), '--format', 'torchscript']);
     expect(scripted.code).toBe(2);
-    expect(scripted.stderr).toContain('TorchScript export of adatt\'s native models is not possible');
+    expect(scripted.stderr).toContain("TorchScript export of adatt's native models is not possible");
     expect(fs.existsSync(path.join(work, 'model.pt'))).toBe(false);
   });
 
@@ -339,7 +392,9 @@ describe('adatt', () => {
       expect(own.stdout).toContain('Examples:');
     }
     const version = await adatt(['--version']);
-    expect(version.stdout.trim()).toBe((JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    expect(version.stdout.trim()).toBe(
+      (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    );
     const typo = await adatt(['trian']);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain("unknown command 'trian' (did you mean 'train'?)");

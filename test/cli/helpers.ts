@@ -9,10 +9,12 @@ export const BIN = path.join(REPO_ROOT, 'bin', 'adatt.js');
 export const SHARED_DATA = path.join(REPO_ROOT, '..', 'shared', 'data');
 
 function newestMtime(dir: string): number {
-  return Math.max(...fs.readdirSync(dir, { withFileTypes: true }).map((entry) => {
-    const file = path.join(dir, entry.name);
-    return entry.isDirectory() ? newestMtime(file) : fs.statSync(file).mtimeMs;
-  }));
+  return Math.max(
+    ...fs.readdirSync(dir, { withFileTypes: true }).map((entry) => {
+      const file = path.join(dir, entry.name);
+      return entry.isDirectory() ? newestMtime(file) : fs.statSync(file).mtimeMs;
+    }),
+  );
 }
 
 /** The CLI tests run the compiled code: fail clearly when it is missing or older than lib/cli. */
@@ -67,11 +69,28 @@ export function adatt(args: readonly string[], options: CliOptions = {}): Promis
 
 /** The JSON-lines events of a --json run. */
 export function events(stdout: string): { event: string; [key: string]: unknown }[] {
-  return stdout.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as { event: string });
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line) as { event: string });
 }
 
 /** A small, quick synthetic run's flags (2 epochs, a few thousand rows, one thread). */
 export const SMALL_RUN = [
-  '--data', 'synthetic', '--set', 'data.size=2000', '--set', 'data.inputDim=8', '--epochs', '2', '--threads', '1',
-  '--batch-size', '128', '--set', 'model.expertDims=[[16],[8]]', '--set', 'model.towerDims=[4]',
+  '--data',
+  'synthetic',
+  '--set',
+  'data.size=2000',
+  '--set',
+  'data.inputDim=8',
+  '--epochs',
+  '2',
+  '--threads',
+  '1',
+  '--batch-size',
+  '128',
+  '--set',
+  'model.expertDims=[[16],[8]]',
+  '--set',
+  'model.towerDims=[4]',
 ];

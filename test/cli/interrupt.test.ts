@@ -7,8 +7,22 @@ import { adatt, events, requireCompiledCli, tempDir } from './helpers';
 const work = tempDir('interrupt');
 const run = path.join(work, 'run');
 /** Long enough that Ctrl-C always lands mid-run: many small batches. */
-const LONG_RUN = ['--data', 'synthetic', '--set', 'data.size=20000', '--set', 'data.inputDim=20', '--epochs', '200',
-  '--threads', '1', '--batch-size', '32', '--set', 'model.expertDims=[[16],[8]]'];
+const LONG_RUN = [
+  '--data',
+  'synthetic',
+  '--set',
+  'data.size=20000',
+  '--set',
+  'data.inputDim=20',
+  '--epochs',
+  '200',
+  '--threads',
+  '1',
+  '--batch-size',
+  '32',
+  '--set',
+  'model.expertDims=[[16],[8]]',
+];
 
 beforeAll(() => requireCompiledCli());
 
@@ -45,11 +59,22 @@ describe('SIGINT during adatt train', () => {
     const info = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
     const epochCheckpoint = path.join(run, info.files.checkpoints.at(-1));
     const finished = info.training.completedEpochs as number;
-    const resumed = await adatt(['train', path.join(run, 'config.json'), '--resume', epochCheckpoint,
-      '--epochs', String(finished + 1), '--out', path.join(work, 'resumed')]);
+    const resumed = await adatt([
+      'train',
+      path.join(run, 'config.json'),
+      '--resume',
+      epochCheckpoint,
+      '--epochs',
+      String(finished + 1),
+      '--out',
+      path.join(work, 'resumed'),
+    ]);
     expect(resumed.stderr).toContain(`epoch ${finished + 1}/${finished + 1}`);
     expect(resumed.code).toBe(0);
-    const lines = fs.readFileSync(path.join(work, 'resumed', 'metrics.jsonl'), 'utf8').trim().split('\n');
+    const lines = fs
+      .readFileSync(path.join(work, 'resumed', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     expect(lines).toHaveLength(finished + 2);
   }, 60_000);
 });

@@ -32,11 +32,25 @@ const calibratedRun = path.join(work, 'calibrated-run');
 /** Runs Chromium headless and offline on the report; returns stdout and the stderr log. */
 function chromium(args: string[], dir = run): { stdout: string; stderr: string } {
   const profile = fs.mkdtempSync(path.join(work, 'profile-'));
-  const result = spawnSync(findChromium(), [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0',
-    ...args, `file://${path.join(dir, 'report.html')}`,
-  ], { encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(
+    findChromium(),
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${profile}`,
+      '--enable-logging=stderr',
+      '--v=0',
+      ...args,
+      `file://${path.join(dir, 'report.html')}`,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   if (result.error) throw result.error;
   return { stdout: result.stdout, stderr: result.stderr };
 }
@@ -47,17 +61,28 @@ beforeAll(async () => {
   findChromium();
   const result = await adatt(['train', ...SMALL_RUN, '--out', run]);
   expect(result.code).toBe(0);
-  const objectives = await adatt(['train', ...SMALL_RUN, '--set', 'training.taskWeighting=gradnorm',
-    '--set', 'training.gradientConflict={"every":4}', '--out', objectivesRun]);
+  const objectives = await adatt([
+    'train',
+    ...SMALL_RUN,
+    '--set',
+    'training.taskWeighting=gradnorm',
+    '--set',
+    'training.gradientConflict={"every":4}',
+    '--out',
+    objectivesRun,
+  ]);
   expect(objectives.code).toBe(0);
   const rows = Array.from({ length: 600 }, (_, i) => `${((i * 37) % 100) / 100},${(i * 37) % 100 > 30 + (i % 7) * 5 ? 1 : 0}`);
   fs.writeFileSync(path.join(work, 'clicks.csv'), ['x,click', ...rows].join('\n'));
   const config = path.join(work, 'clicks.json');
-  fs.writeFileSync(config, JSON.stringify({
-    data: { source: 'clicks.csv', schema: { dense: ['x'], tasks: [{ name: 'click', type: 'binary', column: 'click', positive: '1' }] } },
-    model: { kind: 'single-task', expertDims: [[8]], towerDims: [] },
-    training: { epochs: 2, threads: 1 },
-  }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      data: { source: 'clicks.csv', schema: { dense: ['x'], tasks: [{ name: 'click', type: 'binary', column: 'click', positive: '1' }] } },
+      model: { kind: 'single-task', expertDims: [[8]], towerDims: [] },
+      training: { epochs: 2, threads: 1 },
+    }),
+  );
   const calibrated = await adatt(['train', config, '--calibrate', 'isotonic', '--out', calibratedRun]);
   expect(calibrated.code).toBe(0);
 }, 120_000);

@@ -42,7 +42,9 @@ describe('buildRunConfig', () => {
   it('names the field, the allowed values and the flag that set a bad value', () => {
     const kind = configError(undefined, [{ field: 'model.kind', value: 'moe', flag: '--model' }]);
     expect(kind.field).toBe('model.kind');
-    expect(kind.message).toContain("model.kind must be one of 'adatt-sp', 'adatt', 'mmoe', 'ple', 'cross-stitch', 'shared-bottom', 'single-task', got \"moe\"");
+    expect(kind.message).toContain(
+      "model.kind must be one of 'adatt-sp', 'adatt', 'mmoe', 'ple', 'cross-stitch', 'shared-bottom', 'single-task', got \"moe\"",
+    );
     expect(kind).toBeInstanceOf(FlaggedConfigError);
     expect(describeError(kind)).toMatch(/^Invalid run config: model\.kind must be .* got "moe" \(set by --model\)$/);
 
@@ -102,7 +104,9 @@ describe('buildRunConfig', () => {
 
     expect(configError({ data: { source: { sql }, schema, csv: {} } }).field).toBe('data.csv');
     expect(configError({ data: { source: { query: sql }, schema } }).field).toBe('data.source.query');
-    const bad = await loadTrainingData(buildRunConfig({ data: { source: { sql: 'SELEC 1' }, schema } }, []).data).catch((err: unknown) => err);
+    const bad = await loadTrainingData(buildRunConfig({ data: { source: { sql: 'SELEC 1' }, schema } }, []).data).catch(
+      (err: unknown) => err,
+    );
     expect(bad).toMatchObject({ field: 'data.source.sql', message: expect.stringMatching(/^Invalid SQL source: Parser Error/) });
   });
 });
@@ -112,7 +116,11 @@ describe('config files and --set', () => {
     const yaml = path.join(tempDir, 'run.yaml');
     fs.writeFileSync(yaml, 'model:\n  kind: adatt\n  expertsPerTask: [1, 2]\ndata:\n  source: rows.csv\ntraining:\n  epochs: 2\n');
     const parsed = await readConfigFile(yaml);
-    expect(parsed).toEqual({ model: { kind: 'adatt', expertsPerTask: [1, 2] }, data: { source: path.join(tempDir, 'rows.csv') }, training: { epochs: 2 } });
+    expect(parsed).toEqual({
+      model: { kind: 'adatt', expertsPerTask: [1, 2] },
+      data: { source: path.join(tempDir, 'rows.csv') },
+      training: { epochs: 2 },
+    });
     const json = path.join(tempDir, 'run.json');
     fs.writeFileSync(json, JSON.stringify({ data: { source: 'adult' } }));
     expect(await readConfigFile(json)).toEqual({ data: { source: 'adult' } });
@@ -129,7 +137,11 @@ describe('config files and --set', () => {
   });
 
   it('parses --set values as YAML', async () => {
-    expect(await parseSetOption('model.expertDims=[[32],[16]]')).toEqual({ field: 'model.expertDims', value: [[32], [16]], flag: '--set model.expertDims' });
+    expect(await parseSetOption('model.expertDims=[[32],[16]]')).toEqual({
+      field: 'model.expertDims',
+      value: [[32], [16]],
+      flag: '--set model.expertDims',
+    });
     expect((await parseSetOption('training.optimizer.lr=2e-3')).value).toBe(0.002);
     expect((await parseSetOption('training.schedule.type=cosine')).value).toBe('cosine');
     await expect(parseSetOption('epochs=3')).rejects.toThrow(/SECTION\.KEY=VALUE/);

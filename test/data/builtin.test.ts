@@ -47,8 +47,13 @@ describe('census-income', () => {
     expect(features).toHaveLength(38);
     for (const notFeature of ['income', 'marital stat', 'education', 'instance weight']) expect(features).not.toContain(notFeature);
     expect(schema.dense.map((feature) => feature.column)).toEqual([
-      'age', 'wage per hour', 'capital gains', 'capital losses', 'dividends from stocks',
-      'num persons worked for employer', 'weeks worked in year',
+      'age',
+      'wage per hour',
+      'capital gains',
+      'capital losses',
+      'dividends from stocks',
+      'num persons worked for employer',
+      'weeks worked in year',
     ]);
     expect(schema.categorical.map((feature) => feature.column)).toEqual(expect.arrayContaining(['detailed industry recode', 'year']));
     // '?' is the missing bucket, not a value.
@@ -137,6 +142,8 @@ describe('synthetic', () => {
 
   it('rejects bad options and unknown dataset names', async () => {
     expect(() => generateSynthetic({ correlation: 1.5 })).toThrow(/correlation must be in \[-1, 1\], got 1.5/);
-    await expect(loadDataset('mnist' as never)).rejects.toThrow(/Unknown dataset "mnist" \(built-in datasets: 'census-income', 'adult', 'synthetic'\)/);
+    await expect(loadDataset('mnist' as never)).rejects.toThrow(
+      /Unknown dataset "mnist" \(built-in datasets: 'census-income', 'adult', 'synthetic'\)/,
+    );
   });
 });

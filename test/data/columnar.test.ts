@@ -32,15 +32,20 @@ describe('readParquet', () => {
   beforeAll(async () => {
     // hyparquet-writer is ESM-only; a dynamic import keeps this file valid CommonJS for tsc.
     const { parquetWriteBuffer } = await import('hyparquet-writer');
-    writeFileSync(file, Buffer.from(parquetWriteBuffer({
-      columnData: [
-        { name: 'count', data: [1n, 2n, 3n, 40n], type: 'INT64' },
-        { name: 'amount', data: expected.amount, type: 'DOUBLE' },
-        { name: 'city', data: expected.city, type: 'STRING' },
-        { name: 'member', data: [true, false, null, true], type: 'BOOLEAN' },
-      ],
-      rowGroupSize: 3,
-    })));
+    writeFileSync(
+      file,
+      Buffer.from(
+        parquetWriteBuffer({
+          columnData: [
+            { name: 'count', data: [1n, 2n, 3n, 40n], type: 'INT64' },
+            { name: 'amount', data: expected.amount, type: 'DOUBLE' },
+            { name: 'city', data: expected.city, type: 'STRING' },
+            { name: 'member', data: [true, false, null, true], type: 'BOOLEAN' },
+          ],
+          rowGroupSize: 3,
+        }),
+      ),
+    );
   });
 
   it('reads numbers, bigints, booleans and strings with nulls, across row groups', async () => {
@@ -56,7 +61,9 @@ describe('readParquet', () => {
   });
 
   it('gives clear errors for unknown columns and unreadable files', async () => {
-    expect((await rejectionOf(readParquet(file, { columns: ['nope'] }), ValidationError)).message).toMatch(/data.parquet has no column 'nope'/);
+    expect((await rejectionOf(readParquet(file, { columns: ['nope'] }), ValidationError)).message).toMatch(
+      /data.parquet has no column 'nope'/,
+    );
     const notParquet = path.join(folder, 'not.parquet');
     writeFileSync(notParquet, 'a,b\n1,2\n');
     expect((await rejectionOf(readParquet(notParquet), FileError)).message).toMatch(/Cannot read not.parquet/);
@@ -65,12 +72,18 @@ describe('readParquet', () => {
 
 describe('readArrow', () => {
   const file = path.join(folder, 'data.arrow');
-  writeFileSync(file, tableToIPC(new ArrowTable({
-    count: vectorFromArray(Int32Array.from(expected.count)),
-    amount: vectorFromArray(expected.amount),
-    city: vectorFromArray(expected.city),
-    member: vectorFromArray([true, false, null, true]),
-  }), 'file'));
+  writeFileSync(
+    file,
+    tableToIPC(
+      new ArrowTable({
+        count: vectorFromArray(Int32Array.from(expected.count)),
+        amount: vectorFromArray(expected.amount),
+        city: vectorFromArray(expected.city),
+        member: vectorFromArray([true, false, null, true]),
+      }),
+      'file',
+    ),
+  );
 
   it('reads numbers, booleans and dictionary-encoded strings with nulls', async () => {
     expectRoundTrip(await readArrow(file));
@@ -107,7 +120,9 @@ describe('tableFromColumns', () => {
   });
 
   it('rejects mixed columns, columns of different lengths and non-arrays', () => {
-    expect(errorOf(() => tableFromColumns({ a: [1, 'x'] }), ValidationError).message).toMatch(/row 2 of in-memory columns, column 'a': expected a number, boolean or null, got "x"/);
+    expect(errorOf(() => tableFromColumns({ a: [1, 'x'] }), ValidationError).message).toMatch(
+      /row 2 of in-memory columns, column 'a': expected a number, boolean or null, got "x"/,
+    );
     expect(errorOf(() => tableFromColumns({ a: ['x', 2] }), ValidationError).message).toMatch(/expected text like the rows before, got 2/);
     expect(errorOf(() => tableFromColumns({ a: [1, 2], b: [1] }), ValidationError).message).toMatch(/column 'b' has 1 rows, expected 2/);
     expect(errorOf(() => tableFromColumns({ a: 'abc' as unknown as string[] }), ValidationError).field).toBe('a');

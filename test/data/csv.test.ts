@@ -84,12 +84,30 @@ describe('parseCsv rejects', () => {
   const cases: [string, string, Record<string, unknown>, string, RegExp][] = [
     ['a row with too few fields', 'a,b\n1,2\n3\n', {}, 'CSV text', /line 3 of CSV text: 1 fields, expected 2/],
     ['a row with too many fields', 'a,b\n1,2,3\n', {}, 'CSV text', /line 2 of CSV text: 3 fields, expected 2/],
-    ['a non-numeric cell of a numeric column', 'a\n1\n\nx1\n', { numeric: ['a'] }, 'a', /line 4 of CSV text, column 'a': "x1" is not a number/],
+    [
+      'a non-numeric cell of a numeric column',
+      'a\n1\n\nx1\n',
+      { numeric: ['a'] },
+      'a',
+      /line 4 of CSV text, column 'a': "x1" is not a number/,
+    ],
     ['a quoted field that is never closed', 'a\n"open\nstill\n', {}, 'CSV text', /line 2 of CSV text: a quoted field is never closed/],
     ['text after a closing quote', 'a,b\n"x"y,1\n', {}, 'CSV text', /line 2 of CSV text: unexpected "y,1" after a closing quote/],
-    ['an unknown column', 'a,b\n1,2\n', { columns: ['c'] }, 'columns[0]', /CSV text has no column 'c' \(it has 2 columns: 0: 'a', 1: 'b'\)/],
+    [
+      'an unknown column',
+      'a,b\n1,2\n',
+      { columns: ['c'] },
+      'columns[0]',
+      /CSV text has no column 'c' \(it has 2 columns: 0: 'a', 1: 'b'\)/,
+    ],
     ['a column position out of range', 'a,b\n1,2\n', { numeric: [5] }, 'numeric[0]', /no column position 5/],
-    ['columnNames of the wrong length', 'a,b\n1,2\n', { columnNames: ['x'] }, 'columnNames', /the header has 2 fields but columnNames has 1/],
+    [
+      'columnNames of the wrong length',
+      'a,b\n1,2\n',
+      { columnNames: ['x'] },
+      'columnNames',
+      /the header has 2 fields but columnNames has 1/,
+    ],
     ['an unknown option', 'a\n1', { seperator: ';' }, 'seperator', /unknown key seperator/],
     ['a multi-character quote', 'a\n1', { quote: '""' }, 'quote', /single character/],
   ];

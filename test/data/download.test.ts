@@ -45,8 +45,9 @@ describe('downloading built-in datasets', () => {
     const dataset = await loadDataset('census-income', options);
     expect([dataset.train.size, dataset.validation.size + dataset.test.size]).toEqual([199_523, 99_762]);
     expect(readdirSync(path.join(dataDir, 'census-income')).sort()).toEqual(['census-income.data.gz', 'census-income.test.gz']);
-    expect(await uncompressedSha256(path.join(dataDir, 'census-income', 'census-income.data.gz')))
-      .toBe('3676a81db7d3528f3f8b9f3c699d0f0aa28db45e6e994fa0b8ed38327539ee86');
+    expect(await uncompressedSha256(path.join(dataDir, 'census-income', 'census-income.data.gz'))).toBe(
+      '3676a81db7d3528f3f8b9f3c699d0f0aa28db45e6e994fa0b8ed38327539ee86',
+    );
     const before = requests.length;
     await loadAdult({ dataDir: SHARED_DATA_DIR, download: true, baseUrl: `${baseUrl}/broken` });
     expect(requests.length).toBe(before);
@@ -55,7 +56,9 @@ describe('downloading built-in datasets', () => {
   it('rejects a checksum mismatch and keeps no partial file', async () => {
     const dataDir = temporaryFolder();
     const err = await rejectionOf(loadAdult({ dataDir, download: true, baseUrl: `${baseUrl}/tampered` }), FileError);
-    expect(err.message).toMatch(/^Checksum mismatch for .*\/tampered\/adult.data: its content has SHA-256 [0-9a-f]{64}, expected 5b002646.*; the download was discarded$/);
+    expect(err.message).toMatch(
+      /^Checksum mismatch for .*\/tampered\/adult.data: its content has SHA-256 [0-9a-f]{64}, expected 5b002646.*; the download was discarded$/,
+    );
     expect(readdirSync(path.join(dataDir, 'adult'))).toEqual([]);
   });
 

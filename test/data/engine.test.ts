@@ -45,7 +45,13 @@ describe('readCsv through DuckDB', () => {
 
   it("reads the UCI dialect (no header, ', ' separators, trim, skipped lines) and gzip", async () => {
     const text = '|1x3 Cross validator\n25, Private, ?, <=50K.\n38, Self emp , 89814, >50K.\n';
-    const options: CsvOptions = { header: false, trim: true, skipLines: 1, columnNames: ['age', 'work', 'weight', 'income'], numeric: ['age', 'weight'] };
+    const options: CsvOptions = {
+      header: false,
+      trim: true,
+      skipLines: 1,
+      columnNames: ['age', 'work', 'weight', 'income'],
+      numeric: ['age', 'weight'],
+    };
     const table = await expectSameAsJavaScript(writeFile('adult.test.gz', gzipSync(text)), options);
     expect(cellsOf(table, 'weight')).toEqual([null, 89814]);
     expect(cellsOf(table, 'work')).toEqual(['Private', 'Self emp']);
@@ -63,7 +69,10 @@ describe('readCsv through DuckDB', () => {
 
   it('names the file, line and column of a bad number, also where DuckDB reads one leniently', async () => {
     for (const bad of ['x1', '1_000', 'inf']) {
-      const err = await rejectionOf(readCsv(writeFile('bad.csv', `a,b\n1,2\n\n${bad},3\n`), { numeric: ['a'], engine: 'duckdb' }), ValidationError);
+      const err = await rejectionOf(
+        readCsv(writeFile('bad.csv', `a,b\n1,2\n\n${bad},3\n`), { numeric: ['a'], engine: 'duckdb' }),
+        ValidationError,
+      );
       expect(err.field).toBe('a');
       expect(err.message).toBe(`Invalid data in line 4 of bad.csv, column 'a': ${JSON.stringify(bad)} is not a number`);
     }
@@ -93,14 +102,21 @@ describe('globs of shards', () => {
   it('names the shard and line of a ragged row, and says when no file matches', async () => {
     const err = await rejectionOf(readCsv(path.join(folder, 'shards/*.csv')), ValidationError);
     expect(err.message).toBe('Invalid data in line 3 of part-3.csv: 3 fields, expected 2');
-    expect((await rejectionOf(readCsv(path.join(folder, 'none/*.csv')), FileError)).message).toMatch(/Cannot read \*\.csv: no file matches/);
+    expect((await rejectionOf(readCsv(path.join(folder, 'none/*.csv')), FileError)).message).toMatch(
+      /Cannot read \*\.csv: no file matches/,
+    );
   });
 
   it('reads Parquet shards and JSON lines', async () => {
     const parquet = path.join(folder, 'shards/p-*.parquet');
     const connection = await (await DuckDBInstance.create(':memory:')).connect();
-    for (const [part, from, to] of [[1, 0, 3], [2, 3, 5]]) {
-      await connection.run(`COPY (SELECT range AS id, 'v' || (range % 2) AS tag FROM range(${from}, ${to})) TO '${path.join(folder, `shards/p-${part}.parquet`)}' (FORMAT parquet)`);
+    for (const [part, from, to] of [
+      [1, 0, 3],
+      [2, 3, 5],
+    ]) {
+      await connection.run(
+        `COPY (SELECT range AS id, 'v' || (range % 2) AS tag FROM range(${from}, ${to})) TO '${path.join(folder, `shards/p-${part}.parquet`)}' (FORMAT parquet)`,
+      );
     }
     connection.closeSync();
     const table = await readParquet(parquet);
@@ -108,21 +124,40 @@ describe('globs of shards', () => {
     expect(cellsOf(table, 'tag')).toEqual(['v0', 'v1', 'v0', 'v1', 'v0']);
     expect(table.locate(4)).toBe('row 2 of p-2.parquet');
 
-    const lines = await readJsonLines(writeFile('events.jsonl', '{"user":"a","clicks":3,"ok":true}\n{"user":null,"clicks":1.5,"ok":false}\n'));
-    expect(contentOf(lines)).toEqual({ user: ['a', null], clicks: [3, 1.5], ok: [1, 0], kinds: ['text', 'number', 'number'], where: ['row 1 of events.jsonl', 'row 2 of events.jsonl'] });
+    const lines = await readJsonLines(
+      writeFile('events.jsonl', '{"user":"a","clicks":3,"ok":true}\n{"user":null,"clicks":1.5,"ok":false}\n'),
+    );
+    expect(contentOf(lines)).toEqual({
+      user: ['a', null],
+      clicks: [3, 1.5],
+      ok: [1, 0],
+      kinds: ['text', 'number', 'number'],
+      where: ['row 1 of events.jsonl', 'row 2 of events.jsonl'],
+    });
   });
 });
 
 describe('readSql', () => {
   it('reads a query over files as a table, by column type', async () => {
     const file = writeFile('events.csv', 'user,clicks,day\na,3,1\nb,5,2\na,1,3\n');
-    const table = await readSql(`SELECT user, sum(clicks) AS clicks, count(*) > 1 AS repeat FROM read_csv('${file}') GROUP BY user ORDER BY user`, { source: 'per user' });
-    expect(contentOf(table)).toEqual({ user: ['a', 'b'], clicks: [4, 5], repeat: [1, 0], kinds: ['text', 'number', 'number'], where: ['row 1 of per user', 'row 2 of per user'] });
+    const table = await readSql(
+      `SELECT user, sum(clicks) AS clicks, count(*) > 1 AS repeat FROM read_csv('${file}') GROUP BY user ORDER BY user`,
+      { source: 'per user' },
+    );
+    expect(contentOf(table)).toEqual({
+      user: ['a', 'b'],
+      clicks: [4, 5],
+      repeat: [1, 0],
+      kinds: ['text', 'number', 'number'],
+      where: ['row 1 of per user', 'row 2 of per user'],
+    });
     expect((await readSql('SELECT 1 AS a, 2 AS b', { columns: ['b'] })).columnNames).toEqual(['b']);
   });
 
   it('reads many columns of both kinds, NULL as missing', async () => {
-    const columns = Array.from({ length: 12 }, (_, k) => (k % 3 === 0 ? `range * ${k} AS n${k}` : `CASE WHEN range = 1 THEN NULL ELSE 'v' || (range % ${k + 1}) END AS t${k}`));
+    const columns = Array.from({ length: 12 }, (_, k) =>
+      k % 3 === 0 ? `range * ${k} AS n${k}` : `CASE WHEN range = 1 THEN NULL ELSE 'v' || (range % ${k + 1}) END AS t${k}`,
+    );
     const table = await readSql(`SELECT ${columns.join(', ')} FROM range(4)`);
     for (let k = 0; k < 12; k++) {
       const expected = [0, 1, 2, 3].map((row) => (k % 3 === 0 ? row * k : row === 1 ? null : `v${row % (k + 1)}`));
@@ -134,8 +169,12 @@ describe('readSql', () => {
     const err = await rejectionOf(readSql('SELEC 1'), ValidationError);
     expect(err.field).toBe('sql');
     expect(err.message).toMatch(/^Invalid SQL source: Parser Error: syntax error at or near "SELEC"\n\nLINE 1: SELEC 1/);
-    expect((await rejectionOf(readSql('SELECT [1, 2] AS tags'), ValidationError)).message).toMatch(/column 'tags' has type INTEGER\[\], which adatt does not read/);
-    expect((await rejectionOf(readSql('SELECT 1 AS a', { columns: ['b'] }), ValidationError)).message).toMatch(/SQL query has no column 'b'/);
+    expect((await rejectionOf(readSql('SELECT [1, 2] AS tags'), ValidationError)).message).toMatch(
+      /column 'tags' has type INTEGER\[\], which adatt does not read/,
+    );
+    expect((await rejectionOf(readSql('SELECT 1 AS a', { columns: ['b'] }), ValidationError)).message).toMatch(
+      /SQL query has no column 'b'/,
+    );
   });
 });
 
@@ -170,7 +209,9 @@ describe('text columns through the native dictionary', () => {
     expect(() => dictionary.codeStrings(strings, null, 0, 2, codes, 1)).toThrow(/codes has no room/);
     expect(() => dictionary.codeStrings(strings, new Uint8Array(0), 0, 2, codes, 0)).toThrow(/validity must hold/);
     expect(() => dictionary.codeStrings(strings, null, -1, 1, codes, 0)).toThrow(/first must be a non-negative integer/);
-    expect(() => dictionary.codeStrings(new Float64Array(4) as unknown as Uint8Array, null, 0, 1, codes, 0)).toThrow(/strings must be a Uint8Array/);
+    expect(() => dictionary.codeStrings(new Float64Array(4) as unknown as Uint8Array, null, 0, 1, codes, 0)).toThrow(
+      /strings must be a Uint8Array/,
+    );
     // Two zero-length inlined strings, the second marked NULL.
     dictionary.codeStrings(strings, new Uint8Array([0b01]), 0, 2, codes, 0);
     expect(Array.from(codes)).toEqual([0, -1]);

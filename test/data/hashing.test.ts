@@ -1,22 +1,14 @@
 /** Hashed features and capped vocabularies: the ids, their Python reproduction, and the errors. */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import {
-  encode, fitSchema, modelSections, parseCsv, validateFittedSchema, type FittedSchema, type SchemaSpec,
-} from '../../lib/data';
+import { encode, fitSchema, modelSections, parseCsv, validateFittedSchema, type FittedSchema, type SchemaSpec } from '../../lib/data';
 import { ConfigError } from '../../lib/errors';
 import { PYTHON } from '../helpers/reference';
 import { errorOf } from './helpers';
 
-const TRAIN = parseCsv([
-  'city,tags,clicked',
-  'Paris,a|b,1',
-  'Lyon,b,0',
-  'Paris,,1',
-  'Zürich,a|東京,0',
-  '?,c,1',
-  'Lyon,b|b,0',
-].join('\n'), { source: 'train.csv' });
+const TRAIN = parseCsv(['city,tags,clicked', 'Paris,a|b,1', 'Lyon,b,0', 'Paris,,1', 'Zürich,a|東京,0', '?,c,1', 'Lyon,b|b,0'].join('\n'), {
+  source: 'train.csv',
+});
 const TEST = parseCsv(['city,tags,clicked', 'Marseille,d|a,1', 'Paris,?,0'].join('\n'), { source: 'test.csv' });
 
 const HASHED: SchemaSpec = {
@@ -27,7 +19,8 @@ const HASHED: SchemaSpec = {
 
 /** The documented Python one-liner, run by Python's own xxhash package. */
 function pythonIds(values: string[], buckets: number): number[] {
-  const script = 'import json, sys, xxhash\n' +
+  const script =
+    'import json, sys, xxhash\n' +
     'values, buckets = json.loads(sys.argv[1]), int(sys.argv[2])\n' +
     'print(json.dumps([1 + xxhash.xxh64_intdigest(v.encode()) % buckets for v in values]))';
   return JSON.parse(execFileSync(PYTHON, ['-c', script, JSON.stringify(values), String(buckets)], { encoding: 'utf8' })) as number[];
@@ -77,11 +70,14 @@ describe('hashed features', () => {
 
 describe('maxVocabulary', () => {
   it('keeps the most frequent values (ties by value) and sends the rest out of vocabulary', () => {
-    const schema = fitSchema({
-      categorical: [{ column: 'city', maxVocabulary: 1 }],
-      multiValued: [{ column: 'tags', maxVocabulary: 2, minFrequency: 2 }],
-      tasks: HASHED.tasks,
-    }, TRAIN);
+    const schema = fitSchema(
+      {
+        categorical: [{ column: 'city', maxVocabulary: 1 }],
+        multiValued: [{ column: 'tags', maxVocabulary: 2, minFrequency: 2 }],
+        tasks: HASHED.tasks,
+      },
+      TRAIN,
+    );
     expect(schema.categorical[0]!.vocabulary).toEqual(['Lyon']); // Lyon and Paris twice each: Lyon first by text
     expect(schema.multiValued[0]!.vocabulary).toEqual(['b', 'a']);
     expect([...encode(schema, TEST).categorical!]).toEqual([1, 1]);

@@ -53,7 +53,9 @@ describe('fitSchema', () => {
   it('returns a deeply frozen schema, so that encoding can trust it without checking it again', () => {
     const vocabulary = schema.categorical[0]?.vocabulary as string[];
     expect(() => vocabulary.push('Lyon')).toThrow(TypeError);
-    expect(() => { (schema.dense[0] as { scale: number }).scale = 0; }).toThrow(TypeError);
+    expect(() => {
+      (schema.dense[0] as { scale: number }).scale = 0;
+    }).toThrow(TypeError);
     expect(Object.isFrozen(schema.tasks)).toBe(true);
     // A copy is an ordinary object again, checked when used.
     const copy = JSON.parse(JSON.stringify(schema)) as FittedSchema;
@@ -76,8 +78,10 @@ describe('fitSchema', () => {
 
   it('fits classes in sorted order (numerically when all are numbers)', () => {
     expect(schema.tasks[1]).toEqual({ name: 'grade', type: 'multiclass', column: 'grade', classes: ['A', 'B', 'C'] });
-    const numeric = fitSchema({ dense: ['x'], tasks: [{ name: 'k', type: 'multiclass', column: 'k' }] },
-      tableFromColumns({ x: [1, 2, 3], k: [10, 9, 2] }));
+    const numeric = fitSchema(
+      { dense: ['x'], tasks: [{ name: 'k', type: 'multiclass', column: 'k' }] },
+      tableFromColumns({ x: [1, 2, 3], k: [10, 9, 2] }),
+    );
     expect(numeric.tasks[0]).toMatchObject({ classes: ['2', '9', '10'] });
   });
 
@@ -87,7 +91,10 @@ describe('fitSchema', () => {
   });
 
   it('takes columns by position and features by new names', () => {
-    const fitted = fitSchema({ dense: [{ column: 0, name: 'years' }], tasks: [{ name: 'rich', type: 'binary', column: 3, positive: '>50K' }] }, TRAIN);
+    const fitted = fitSchema(
+      { dense: [{ column: 0, name: 'years' }], tasks: [{ name: 'rich', type: 'binary', column: 3, positive: '>50K' }] },
+      TRAIN,
+    );
     expect(fitted.dense[0]).toMatchObject({ name: 'years', column: 'age' });
     expect(fitted.tasks[0]).toMatchObject({ column: 'income' });
   });
@@ -101,7 +108,9 @@ describe('encode', () => {
     expect(round(encoded.dense ?? [])).toEqual(round([-15, -5, 5, 0, 15].map((x) => x / Math.sqrt(125))));
     // 0 = missing, 1 = out of vocabulary, 2.. = vocabulary.
     expect(Array.from(encoded.categorical ?? [])).toEqual([2, 3, 2, 4, 0]);
-    expect(encoded.multiValued).toEqual([{ indices: Int32Array.from([2, 3, 3, 0, 2, 4, 2, 4]), offsets: Int32Array.from([0, 2, 3, 4, 7]) }]);
+    expect(encoded.multiValued).toEqual([
+      { indices: Int32Array.from([2, 3, 3, 0, 2, 4, 2, 4]), offsets: Int32Array.from([0, 2, 3, 4, 7]) },
+    ]);
   });
 
   it('masks missing labels with NaN, per task only', () => {
@@ -148,14 +157,20 @@ describe('encode', () => {
 
   it('passes numbers to predicates of number columns and compares values as text', () => {
     const table = tableFromColumns({ x: [1, 2, 3], label: Int32Array.from([0, 1, 5]) });
-    const fitted = fitSchema({
-      dense: ['x'],
-      tasks: [
-        { name: 'one', type: 'binary', column: 'label', positive: 1 },
-        { name: 'big', type: 'binary', column: 'label', positive: (value) => typeof value === 'number' && value > 2 },
-      ],
-    }, table);
-    expect(encode(fitted, table).labels.map((labels) => Array.from(labels))).toEqual([[0, 1, 0], [0, 0, 1]]);
+    const fitted = fitSchema(
+      {
+        dense: ['x'],
+        tasks: [
+          { name: 'one', type: 'binary', column: 'label', positive: 1 },
+          { name: 'big', type: 'binary', column: 'label', positive: (value) => typeof value === 'number' && value > 2 },
+        ],
+      },
+      table,
+    );
+    expect(encode(fitted, table).labels.map((labels) => Array.from(labels))).toEqual([
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
   });
 
   it('uses given classes in the given order and rejects others with the row', () => {
@@ -164,7 +179,9 @@ describe('encode', () => {
     const narrow = fitSchema({ ...SPEC, tasks: [{ name: 'grade', type: 'multiclass', column: 'grade', classes: ['A', 'B'] }] }, TRAIN);
     const err = errorOf(() => encode(narrow, TRAIN), ValidationError);
     expect(err.field).toBe('grade');
-    expect(err.message).toBe(`Invalid data in line 4 of train.csv, column 'grade': label "C" is not one of the 2 classes of task 'grade' ("A", "B")`);
+    expect(err.message).toBe(
+      `Invalid data in line 4 of train.csv, column 'grade': label "C" is not one of the 2 classes of task 'grade' ("A", "B")`,
+    );
   });
 
   it('rejects a non-numeric dense value, naming column and line', () => {
@@ -175,7 +192,9 @@ describe('encode', () => {
   });
 
   it('rejects an empty split and a table without a column the schema reads', () => {
-    expect(errorOf(() => encode(schema, TRAIN.select(new Int32Array(0))), ValidationError).message).toMatch(/cannot encode train.csv: it has no rows/);
+    expect(errorOf(() => encode(schema, TRAIN.select(new Int32Array(0))), ValidationError).message).toMatch(
+      /cannot encode train.csv: it has no rows/,
+    );
     const err = errorOf(() => encode(schema, parseCsv('age\n1', { source: 'narrow.csv' })), ValidationError);
     expect(err.message).toMatch(/narrow.csv has no column 'city' \(it has 1 columns: 0: 'age'\), which the schema reads/);
   });
@@ -213,7 +232,11 @@ describe('dense normalisation', () => {
 
   it("rejects values 'log1p' cannot take, naming the row", () => {
     const negative = tableFromColumns({ x: [1, -3], label: [1, 0] }, { source: 'amounts' });
-    const err = errorOf(() => fitSchema({ dense: [{ column: 'x', normalize: 'log1p' }], tasks: [{ name: 't', type: 'regression', column: 'label' }] }, negative), ValidationError);
+    const err = errorOf(
+      () =>
+        fitSchema({ dense: [{ column: 'x', normalize: 'log1p' }], tasks: [{ name: 't', type: 'regression', column: 'label' }] }, negative),
+      ValidationError,
+    );
     expect(err.message).toBe(`Invalid data in row 2 of amounts, column 'x': -3 is not > -1, which 'log1p' normalisation needs`);
   });
 });
@@ -225,17 +248,67 @@ describe('fitSchema rejects', () => {
     ['an unknown key', { ...SPEC, sparse: [] }, 'sparse', /unknown key sparse/],
     ['no features', { tasks: [task] }, '', /at least one feature/],
     ['no tasks', { dense: ['age'], tasks: [] }, 'tasks', /at least 1 tasks/],
-    ['a bad normalisation', { dense: [{ column: 'age', normalize: 'zscore' }], tasks: [task] }, 'dense[0].normalize', /one of 'standard', 'minmax', 'log1p', 'none', got "zscore"/],
-    ['a bad minFrequency', { categorical: [{ column: 'city', minFrequency: 0 }], tasks: [task] }, 'categorical[0].minFrequency', /integer in \[1,/],
+    [
+      'a bad normalisation',
+      { dense: [{ column: 'age', normalize: 'zscore' }], tasks: [task] },
+      'dense[0].normalize',
+      /one of 'standard', 'minmax', 'log1p', 'none', got "zscore"/,
+    ],
+    [
+      'a bad minFrequency',
+      { categorical: [{ column: 'city', minFrequency: 0 }], tasks: [task] },
+      'categorical[0].minFrequency',
+      /integer in \[1,/,
+    ],
     ['a bad column ref', { dense: [-1], tasks: [task] }, 'dense[0]', /integer in \[0,/],
-    ['an unknown column', { dense: [{ column: 'agee' }], tasks: [task] }, 'dense[0].column', /train.csv has no column 'agee' \(it has 6 columns: 0: 'age', 1: 'city'/],
-    ['an unknown task type', { dense: ['age'], tasks: [{ ...task, type: 'ranking' }] }, 'tasks[0].type', /one of 'binary', 'multiclass', 'regression'/],
-    ['classes on a binary task', { dense: ['age'], tasks: [{ ...task, classes: ['a', 'b'] }] }, 'tasks[0].classes', /unknown key tasks\[0\].classes/],
-    ['duplicate classes', { dense: ['age'], tasks: [{ name: 'g', type: 'multiclass', column: 'grade', classes: ['A', 'A'] }] }, 'tasks[0].classes', /lists "A" twice/],
-    ['a label column used as a feature', { categorical: ['income'], tasks: [task] }, 'tasks[0].column', /column 'income' is the label of task 'rich' and also an input \(categorical\[0\]\)/],
-    ['two features with one name', { categorical: ['city', { column: 'grade', name: 'city' }], tasks: [task] }, 'categorical[1].name', /categorical\[1\].name and categorical\[0\] are both .* named 'city'/],
-    ['two tasks with one name', { dense: ['age'], tasks: [task, task] }, 'tasks[1].name', /tasks\[1\].name and tasks\[0\].name are both tasks named 'rich'/],
-    ['a positive value that never occurs', { dense: ['age'], tasks: [{ ...task, positive: ' >50K' }] }, 'tasks[0].positive', /no training row of train.csv has a positive value .* \(positive: " >50K"; values seen: ">50K", "<=50K"\)/],
+    [
+      'an unknown column',
+      { dense: [{ column: 'agee' }], tasks: [task] },
+      'dense[0].column',
+      /train.csv has no column 'agee' \(it has 6 columns: 0: 'age', 1: 'city'/,
+    ],
+    [
+      'an unknown task type',
+      { dense: ['age'], tasks: [{ ...task, type: 'ranking' }] },
+      'tasks[0].type',
+      /one of 'binary', 'multiclass', 'regression'/,
+    ],
+    [
+      'classes on a binary task',
+      { dense: ['age'], tasks: [{ ...task, classes: ['a', 'b'] }] },
+      'tasks[0].classes',
+      /unknown key tasks\[0\].classes/,
+    ],
+    [
+      'duplicate classes',
+      { dense: ['age'], tasks: [{ name: 'g', type: 'multiclass', column: 'grade', classes: ['A', 'A'] }] },
+      'tasks[0].classes',
+      /lists "A" twice/,
+    ],
+    [
+      'a label column used as a feature',
+      { categorical: ['income'], tasks: [task] },
+      'tasks[0].column',
+      /column 'income' is the label of task 'rich' and also an input \(categorical\[0\]\)/,
+    ],
+    [
+      'two features with one name',
+      { categorical: ['city', { column: 'grade', name: 'city' }], tasks: [task] },
+      'categorical[1].name',
+      /categorical\[1\].name and categorical\[0\] are both .* named 'city'/,
+    ],
+    [
+      'two tasks with one name',
+      { dense: ['age'], tasks: [task, task] },
+      'tasks[1].name',
+      /tasks\[1\].name and tasks\[0\].name are both tasks named 'rich'/,
+    ],
+    [
+      'a positive value that never occurs',
+      { dense: ['age'], tasks: [{ ...task, positive: ' >50K' }] },
+      'tasks[0].positive',
+      /no training row of train.csv has a positive value .* \(positive: " >50K"; values seen: ">50K", "<=50K"\)/,
+    ],
   ];
   it.each(cases)('%s', (_, spec, field, message) => {
     const err = errorOf(() => fitSchema(spec as SchemaSpec, TRAIN), ConfigError);
@@ -244,22 +317,68 @@ describe('fitSchema rejects', () => {
   });
 
   it('an empty training split and a multiclass task with one class', () => {
-    expect(errorOf(() => fitSchema(SPEC, TRAIN.select(new Int32Array(0))), ValidationError).message).toMatch(/cannot fit a schema on train.csv: it has no rows/);
+    expect(errorOf(() => fitSchema(SPEC, TRAIN.select(new Int32Array(0))), ValidationError).message).toMatch(
+      /cannot fit a schema on train.csv: it has no rows/,
+    );
     const oneClass = tableFromColumns({ x: [1, 2], k: ['a', 'a'] });
-    expect(errorOf(() => fitSchema({ dense: ['x'], tasks: [{ name: 'k', type: 'multiclass', column: 'k' }] }, oneClass), ValidationError).message)
-      .toMatch(/multiclass task 'k' needs at least 2 classes/);
+    expect(
+      errorOf(() => fitSchema({ dense: ['x'], tasks: [{ name: 'k', type: 'multiclass', column: 'k' }] }, oneClass), ValidationError)
+        .message,
+    ).toMatch(/multiclass task 'k' needs at least 2 classes/);
   });
 });
 
 describe('validateFittedSchema rejects', () => {
   const json = (): Record<string, unknown> => JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
   const cases: [string, (value: Record<string, any>) => void, string, RegExp][] = [
-    ['another format', (value) => { value.format = 'x'; }, 'format', /format must be 'adatt-schema'/],
-    ['a newer version', (value) => { value.version = 2; }, 'version', /version 2 is not supported/],
-    ['a zero scale', (value) => { value.dense[0].scale = 0; }, 'dense[0].scale', /must be > 0/],
-    ['a duplicate vocabulary value', (value) => { value.categorical[0].vocabulary.push('Paris'); }, 'categorical[0].vocabulary', /lists "Paris" twice/],
-    ['a column not listed', (value) => { value.categorical[0].column = 'town'; }, 'categorical[0].column', /'town' is not listed in columns/],
-    ['positive values on a multiclass task', (value) => { value.tasks[1].positive = ['A']; }, 'tasks[1].positive', /unknown key tasks\[1\].positive/],
+    [
+      'another format',
+      (value) => {
+        value.format = 'x';
+      },
+      'format',
+      /format must be 'adatt-schema'/,
+    ],
+    [
+      'a newer version',
+      (value) => {
+        value.version = 2;
+      },
+      'version',
+      /version 2 is not supported/,
+    ],
+    [
+      'a zero scale',
+      (value) => {
+        value.dense[0].scale = 0;
+      },
+      'dense[0].scale',
+      /must be > 0/,
+    ],
+    [
+      'a duplicate vocabulary value',
+      (value) => {
+        value.categorical[0].vocabulary.push('Paris');
+      },
+      'categorical[0].vocabulary',
+      /lists "Paris" twice/,
+    ],
+    [
+      'a column not listed',
+      (value) => {
+        value.categorical[0].column = 'town';
+      },
+      'categorical[0].column',
+      /'town' is not listed in columns/,
+    ],
+    [
+      'positive values on a multiclass task',
+      (value) => {
+        value.tasks[1].positive = ['A'];
+      },
+      'tasks[1].positive',
+      /unknown key tasks\[1\].positive/,
+    ],
   ];
   it.each(cases)('%s', (_, corrupt, field, message) => {
     const value = json();
@@ -287,13 +406,20 @@ describe('modelSections', () => {
   });
 
   it('takes a fixed dim or a rule, and a pooling', () => {
-    expect(modelSections(schema, { embeddingDim: 8, pooling: 'sum' }).input.multiValued).toEqual([{ name: 'tags', vocab: 5, dim: 8, pooling: 'sum' }]);
+    expect(modelSections(schema, { embeddingDim: 8, pooling: 'sum' }).input.multiValued).toEqual([
+      { name: 'tags', vocab: 5, dim: 8, pooling: 'sum' },
+    ]);
     expect(modelSections(schema, { embeddingDim: (vocab) => vocab * 2 }).input.categorical?.[0]?.dim).toBe(10);
-    expect(errorOf(() => modelSections(schema, { embeddingDim: () => 0 }), ValidationError).field).toBe('embeddingDim(5) for categorical[0]');
+    expect(errorOf(() => modelSections(schema, { embeddingDim: () => 0 }), ValidationError).field).toBe(
+      'embeddingDim(5) for categorical[0]',
+    );
   });
 
   it('caps the default dim at 16', () => {
-    const table = tableFromColumns({ id: Array.from({ length: 2000 }, (_, i) => `u${i}`), y: Array.from({ length: 2000 }, (_, i) => i % 2) });
+    const table = tableFromColumns({
+      id: Array.from({ length: 2000 }, (_, i) => `u${i}`),
+      y: Array.from({ length: 2000 }, (_, i) => i % 2),
+    });
     const fitted = fitSchema({ categorical: ['id'], tasks: [{ name: 'y', type: 'binary', column: 'y', positive: 1 }] }, table);
     expect(modelSections(fitted).input.categorical?.[0]).toEqual({ name: 'id', vocab: 2002, dim: 16 });
   });

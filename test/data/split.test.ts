@@ -3,7 +3,10 @@ import { splitRandom, splitWhere, tableFromColumns, type Table } from '../../lib
 import { ValidationError } from '../../lib/errors';
 import { cellsOf, errorOf } from './helpers';
 
-const table = tableFromColumns({ id: Array.from({ length: 1000 }, (_, i) => i), year: Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? '94' : '95')) });
+const table = tableFromColumns({
+  id: Array.from({ length: 1000 }, (_, i) => i),
+  year: Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? '94' : '95')),
+});
 const ids = (split: Table): number[] => cellsOf(split, 'id') as number[];
 
 describe('splitRandom', () => {
@@ -46,6 +49,8 @@ describe('splitWhere', () => {
 
   it('rejects an unknown column and an empty side', () => {
     expect(errorOf(() => splitWhere(table, (row) => row.get('month') === 1), ValidationError).message).toMatch(/has no column 'month'/);
-    expect(errorOf(() => splitWhere(table, () => true), ValidationError).message).toMatch(/split 'rest' .* would be empty \(the predicate accepts every row\)/);
+    expect(errorOf(() => splitWhere(table, () => true), ValidationError).message).toMatch(
+      /split 'rest' .* would be empty \(the predicate accepts every row\)/,
+    );
   });
 });

@@ -4,8 +4,22 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  createModel, encode, evaluate, fit, fitSchema, modelSections, openStream, predict, predictChunks, readParquet,
-  setNumThreads, TensorDataset, type DataStream, type EncodedData, type FittedSchema, type SchemaSpec,
+  createModel,
+  encode,
+  evaluate,
+  fit,
+  fitSchema,
+  modelSections,
+  openStream,
+  predict,
+  predictChunks,
+  readParquet,
+  setNumThreads,
+  TensorDataset,
+  type DataStream,
+  type EncodedData,
+  type FittedSchema,
+  type SchemaSpec,
 } from '../../lib';
 import { concatEncoded } from '../../lib/data/encoded';
 import { ConfigError, FileError, ValidationError } from '../../lib/errors';
@@ -22,7 +36,10 @@ const SPEC: SchemaSpec = {
   dense: ['id', 'x'],
   categorical: ['city'],
   multiValued: [{ column: 'tags', separator: '|' }],
-  tasks: [{ name: 'click', type: 'binary', column: 'click', positive: [1] }, { name: 'spend', type: 'regression', column: 'spend' }],
+  tasks: [
+    { name: 'click', type: 'binary', column: 'click', positive: [1] },
+    { name: 'spend', type: 'regression', column: 'spend' },
+  ],
 };
 
 let schema: FittedSchema;
@@ -43,7 +60,9 @@ beforeAll(async () => {
   await connection.run(`COPY events TO '${csv}' (FORMAT csv, HEADER, COMPRESSION gzip)`);
   await connection.run(`COPY events TO '${jsonLines}' (FORMAT json)`);
   for (let k = 0; k < 5; k++) {
-    await connection.run(`COPY (SELECT * FROM events WHERE id >= ${k * 1000} AND id < ${(k + 1) * 1000} ORDER BY id) TO '${path.join(folder, `shard-${k}.parquet`)}' (FORMAT parquet)`);
+    await connection.run(
+      `COPY (SELECT * FROM events WHERE id >= ${k * 1000} AND id < ${(k + 1) * 1000} ORDER BY id) TO '${path.join(folder, `shard-${k}.parquet`)}' (FORMAT parquet)`,
+    );
   }
   connection.closeSync();
   const table = await readParquet(parquet);
@@ -67,15 +86,18 @@ function ids(data: EncodedData): number[] {
 
 /** The in-memory rows `rows` (by id), to compare with a streamed pass. */
 function rowsOf(rows: number[]): EncodedData {
-  return concatEncoded(rows.map((row) => ({
-    size: 1,
-    dense: inMemory.dense!.slice(row * 2, row * 2 + 2),
-    categorical: inMemory.categorical!.slice(row, row + 1),
-    multiValued: inMemory.multiValued!.map(({ indices, offsets }) => ({
-      indices: indices.slice(offsets[row], row + 1 < ROWS ? offsets[row + 1] : indices.length), offsets: Int32Array.of(0),
+  return concatEncoded(
+    rows.map((row) => ({
+      size: 1,
+      dense: inMemory.dense!.slice(row * 2, row * 2 + 2),
+      categorical: inMemory.categorical!.slice(row, row + 1),
+      multiValued: inMemory.multiValued!.map(({ indices, offsets }) => ({
+        indices: indices.slice(offsets[row], row + 1 < ROWS ? offsets[row + 1] : indices.length),
+        offsets: Int32Array.of(0),
+      })),
+      labels: inMemory.labels.map((labels) => labels.slice(row, row + 1)),
     })),
-    labels: inMemory.labels.map((labels) => labels.slice(row, row + 1)),
-  })));
+  );
 }
 
 describe('DataStream chunks', () => {
@@ -117,9 +139,16 @@ describe('DataStream chunks', () => {
   });
 
   it('gives data-parallel ranks disjoint parts that cover the data, by file or by chunk', async () => {
-    for (const [source, worldSize] of [[shards, 2], [parquet, 3]] as const) {
+    for (const [source, worldSize] of [
+      [shards, 2],
+      [parquet, 3],
+    ] as const) {
       const stream = await openStream(source, { schema, chunkRows: 600 });
-      const parts = await Promise.all(Array.from({ length: worldSize }, async (_, rank) => ids((await collect(stream, { rank, worldSize, shuffle: true, epoch: 2 })).all)));
+      const parts = await Promise.all(
+        Array.from({ length: worldSize }, async (_, rank) =>
+          ids((await collect(stream, { rank, worldSize, shuffle: true, epoch: 2 })).all),
+        ),
+      );
       for (const part of parts) expect(part.length).toBeGreaterThan(ROWS / worldSize / 2);
       expect(parts.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: ROWS }, (_, i) => i));
     }
@@ -133,7 +162,10 @@ describe('DataStream chunks', () => {
     expect((await rejectionOf(openStream(parquet, { schema, shuffle: true } as never), ValidationError)).field).toBe('shuffle');
     expect((await rejectionOf(openStream(path.join(folder, 'events.bin'), { schema }), ValidationError)).field).toBe('format');
     expect((await rejectionOf(openStream({ sql: 'SELEC 1' }, { schema }), ValidationError)).field).toBe('sql');
-    const predicate = fitSchema({ ...SPEC, tasks: [{ name: 'click', type: 'binary', column: 'click', positive: (v) => v === 1 }] }, await readParquet(parquet));
+    const predicate = fitSchema(
+      { ...SPEC, tasks: [{ name: 'click', type: 'binary', column: 'click', positive: (v) => v === 1 }] },
+      await readParquet(parquet),
+    );
     expect((await rejectionOf(openStream(parquet, { schema: predicate }), ValidationError)).message).toMatch(/predicate/);
     expect(await rejectionOf(openStream(parquet, { schema: { ...schema, version: 99 } as never }), ConfigError)).toBeDefined();
   });
@@ -167,7 +199,8 @@ describe('training and evaluation over a stream', () => {
     const where = { spend: { task: 'click' } };
     const [streamedSpace, heldSpace] = [await evaluate(net, stream, { where }), await evaluate(net, memory, { where })];
     expect(heldSpace.spend!.count).toBeLessThan(held.spend!.count!);
-    for (const [metric, value] of Object.entries(heldSpace.spend!)) expect(streamedSpace.spend![metric], `spend ${metric}`).toBeCloseTo(value, 6);
+    for (const [metric, value] of Object.entries(heldSpace.spend!))
+      expect(streamedSpace.spend![metric], `spend ${metric}`).toBeCloseTo(value, 6);
     const [streamedScores, heldScores] = [await predict(net, stream), await predict(net, memory)];
     for (const task of ['click', 'spend']) {
       expect(streamedScores[task]!.length).toBe(ROWS);
@@ -195,13 +228,18 @@ describe('training and evaluation over a stream', () => {
       const net = model();
       const events: { batch: number; batches: number; examples: number }[] = [];
       const result = await fit(net, stream, {
-        epochs: 3, batchSize: 128, optimizer: { lr: 0.01 }, seed: 9, validation: stream, progressInterval: 0,
+        epochs: 3,
+        batchSize: 128,
+        optimizer: { lr: 0.01 },
+        seed: 9,
+        validation: stream,
+        progressInterval: 0,
         onProgress: (p) => events.push(p),
       });
       runs.push({ result, weights: await net.stateDict(), events });
       net.dispose();
     }
-    const [{ result, events }, second] = runs as [typeof runs[0], typeof runs[0]];
+    const [{ result, events }, second] = runs as [(typeof runs)[0], (typeof runs)[0]];
     expect(result.epochs.map((epoch) => epoch.examples)).toEqual([ROWS, ROWS, ROWS]);
     expect(result.steps).toBeGreaterThanOrEqual(3 * Math.ceil(ROWS / 128));
     expect(result.epochs[2]!.validation!.click!.auc).toBeGreaterThan(0.8);

@@ -33,34 +33,59 @@ function data(size, seed) {
     offsets[i] = indices.length;
     for (let k = Math.floor(next() * 4); k > 0; k -= 1) indices.push(Math.floor(next() * 20));
   }
-  return adatt.TensorDataset.fromEncoded({ size, dense, categorical, multiValued: [{ indices: Int32Array.from(indices), offsets }], labels });
+  return adatt.TensorDataset.fromEncoded({
+    size,
+    dense,
+    categorical,
+    multiValued: [{ indices: Int32Array.from(indices), offsets }],
+    labels,
+  });
 }
 
 async function main() {
   adatt.setNumThreads(1);
   const group = await adatt.initProcessGroup({
-    timeoutMs: Number(process.env.TEST_TIMEOUT_MS || 20000), cudaBackend: process.env.TEST_CUDA_BACKEND || 'auto',
+    timeoutMs: Number(process.env.TEST_TIMEOUT_MS || 20000),
+    cudaBackend: process.env.TEST_CUDA_BACKEND || 'auto',
   });
   const differs = (what) => group.rank === 1 && process.env.TEST_MISMATCH === what;
   const model = adatt.createModel({
     kind: 'adatt-sp',
     input: TABLES
-      ? { dense: 6, categorical: [{ name: 'c', vocab: differs('vocab') ? 51 : 50, dim: 4 }], multiValued: [{ name: 'm', vocab: 20, dim: 3, pooling: 'sum' }] }
+      ? {
+          dense: 6,
+          categorical: [{ name: 'c', vocab: differs('vocab') ? 51 : 50, dim: 4 }],
+          multiValued: [{ name: 'm', vocab: 20, dim: 3, pooling: 'sum' }],
+        }
       : { dense: 6 },
-    tasks: [{ name: 'a', type: 'binary' }, { name: differs('tasks') ? 'c' : 'b', type: 'binary' }],
-    expertDims: [[differs('width') ? 65 : 16], [8]], towerDims: [4], expertsPerTask: differs('experts') ? 3 : 2,
+    tasks: [
+      { name: 'a', type: 'binary' },
+      { name: differs('tasks') ? 'c' : 'b', type: 'binary' },
+    ],
+    expertDims: [[differs('width') ? 65 : 16], [8]],
+    towerDims: [4],
+    expertsPerTask: differs('experts') ? 3 : 2,
     seed: 100 + group.rank, // rank 0's weights win
   });
-  const stream = process.env.TEST_STREAM && await adatt.openStream(process.env.TEST_STREAM, {
-    schema: adatt.fitSchema({
-      dense: ['x0', 'x1', 'x2', 'x3', 'x4', 'x5'],
-      tasks: ['a', 'b'].map((name) => ({ name, type: 'binary', column: name, positive: [1] })),
-    }, await adatt.readParquet(process.env.TEST_STREAM)),
-    chunkRows: 128,
-  });
+  const stream =
+    process.env.TEST_STREAM &&
+    (await adatt.openStream(process.env.TEST_STREAM, {
+      schema: adatt.fitSchema(
+        {
+          dense: ['x0', 'x1', 'x2', 'x3', 'x4', 'x5'],
+          tasks: ['a', 'b'].map((name) => ({ name, type: 'binary', column: name, positive: [1] })),
+        },
+        await adatt.readParquet(process.env.TEST_STREAM),
+      ),
+      chunkRows: 128,
+    }));
   const result = await adatt.fit(model, stream || data(1000, 1), {
-    epochs: Number(process.env.TEST_EPOCHS || 3), batchSize: Number(process.env.TEST_BATCH) * (differs('batch') ? 2 : 1), seed: 5,
-    optimizer: { type: differs('optimizer') ? 'sgd' : 'adam', lr: 0.01 }, validation: stream || data(333, 2), distributed: group,
+    epochs: Number(process.env.TEST_EPOCHS || 3),
+    batchSize: Number(process.env.TEST_BATCH) * (differs('batch') ? 2 : 1),
+    seed: 5,
+    optimizer: { type: differs('optimizer') ? 'sgd' : 'adam', lr: 0.01 },
+    validation: stream || data(333, 2),
+    distributed: group,
     ...(TABLES ? { embeddingOptimizer: { type: TABLES, lr: 0.05 }, clipNorm: 1 } : {}),
     device: process.env.TEST_DEVICE === 'cuda' ? `cuda:${group.localRank}` : 'cpu',
     onEpoch: () => {
@@ -70,21 +95,26 @@ async function main() {
     },
   });
   const state = await model.stateDict();
-  fs.writeFileSync(path.join(process.env.OUT_DIR, `rank-${group.rank}.json`), JSON.stringify({
-    backends: group.backends,
-    weights: Object.fromEntries(Object.entries(state).map(([k, v]) => [k, Array.from(v.data)])),
-    loss: result.epochs.map((e) => e.loss),
-    examples: result.epochs.map((e) => e.examples),
-    validation: result.epochs.map((e) => e.validation),
-  }));
+  fs.writeFileSync(
+    path.join(process.env.OUT_DIR, `rank-${group.rank}.json`),
+    JSON.stringify({
+      backends: group.backends,
+      weights: Object.fromEntries(Object.entries(state).map(([k, v]) => [k, Array.from(v.data)])),
+      loss: result.epochs.map((e) => e.loss),
+      examples: result.epochs.map((e) => e.examples),
+      validation: result.epochs.map((e) => e.validation),
+    }),
+  );
   group.dispose();
 }
 
 main().catch((err) => {
   console.error(`rank ${process.env.RANK}: ${err.message}`);
   if (process.env.OUT_DIR) {
-    fs.writeFileSync(path.join(process.env.OUT_DIR, `error-${process.env.RANK}.json`),
-      JSON.stringify({ name: err.name, field: err.field, message: err.message }));
+    fs.writeFileSync(
+      path.join(process.env.OUT_DIR, `error-${process.env.RANK}.json`),
+      JSON.stringify({ name: err.name, field: err.field, message: err.message }),
+    );
   }
   process.exit(1);
 });

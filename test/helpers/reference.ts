@@ -76,9 +76,8 @@ export function userConfigOf(native: NativeModelConfig): ModelConfig {
       multiValued: native.multiValued.map((f, i) => ({ name: `m${i}`, vocab: f.vocab, dim: f.dim, pooling: f.pooling })),
     },
     tasks: native.tasks.map((t) =>
-      t.outputs > 1
-        ? { name: t.name, type: 'multiclass' as const, classes: t.outputs }
-        : { name: t.name, type: 'binary' as const }),
+      t.outputs > 1 ? { name: t.name, type: 'multiclass' as const, classes: t.outputs } : { name: t.name, type: 'binary' as const },
+    ),
     expertDims: native.expertDims,
     towerDims: native.towerDims,
     seed: native.seed,
@@ -87,8 +86,13 @@ export function userConfigOf(native: NativeModelConfig): ModelConfig {
     case 'adatt-sp':
       return { ...common, kind: 'adatt-sp', expertsPerTask: native.expertsPerTask[0]!, nativeResidual: native.nativeResidual };
     case 'adatt':
-      return { ...common, kind: 'adatt', expertsPerTask: native.expertsPerTask, sharedExperts: native.sharedExperts,
-        nativeResidual: native.nativeResidual };
+      return {
+        ...common,
+        kind: 'adatt',
+        expertsPerTask: native.expertsPerTask,
+        sharedExperts: native.sharedExperts,
+        nativeResidual: native.nativeResidual,
+      };
     case 'mmoe':
       return { ...common, kind: 'mmoe', experts: native.sharedExperts, gateDims: native.gateDims };
     case 'ple':

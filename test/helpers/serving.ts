@@ -27,14 +27,20 @@ export const SCHEMA = fitSchema(SPEC, TRAIN);
 const DENSE = new Set(['age', 'minutes', 'price']);
 
 /** The training rows as a JSON client sends them: numbers for dense columns, null for missing cells. */
-export const ROWS: FeatureRow[] = CSV.split('\n').slice(1).map((line) => {
-  const cells = line.split(',');
-  return Object.fromEntries(CSV.split('\n')[0]!.split(',').map((column, i) => {
-    const text = cells[i] as string;
-    if (!DENSE.has(column)) return [column, text];
-    return [column, text === '' || text === '?' ? null : Number(text)];
-  }));
-});
+export const ROWS: FeatureRow[] = CSV.split('\n')
+  .slice(1)
+  .map((line) => {
+    const cells = line.split(',');
+    return Object.fromEntries(
+      CSV.split('\n')[0]!
+        .split(',')
+        .map((column, i) => {
+          const text = cells[i] as string;
+          if (!DENSE.has(column)) return [column, text];
+          return [column, text === '' || text === '?' ? null : Number(text)];
+        }),
+    );
+  });
 
 /** An untrained model for SCHEMA: serving tests compare predictions, not their quality. */
 export function createServingModel(): Model {

@@ -27,7 +27,10 @@ export const benchCommand: Command = {
 async function bench(args: ParsedArgs, out: Output): Promise<number> {
   const entry = ENTRIES.map((file) => path.join(PACKAGE_ROOT, file)).find((file) => existsSync(file));
   if (!entry) {
-    out.error(`no benchmark suite here: ${ENTRIES.join(' or ')} is not in ${PACKAGE_ROOT}. The suite ships with the source repository, not the npm package.`, 'bench');
+    out.error(
+      `no benchmark suite here: ${ENTRIES.join(' or ')} is not in ${PACKAGE_ROOT}. The suite ships with the source repository, not the npm package.`,
+      'bench',
+    );
     return EXIT.failure;
   }
   out.info(`node ${path.relative(process.cwd(), entry) || entry} ${args.positionals.join(' ')}`.trim());
@@ -38,7 +41,7 @@ async function bench(args: ParsedArgs, out: Output): Promise<number> {
   try {
     return await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
-      child.on('exit', (code, signal) => resolve(signal === 'SIGINT' ? EXIT.interrupted : code ?? EXIT.failure));
+      child.on('exit', (code, signal) => resolve(signal === 'SIGINT' ? EXIT.interrupted : (code ?? EXIT.failure)));
     });
   } finally {
     process.off('SIGINT', ignore);

@@ -32,7 +32,12 @@ they are moved into place.`,
     ],
     options: [
       { name: 'data-dir', type: 'string', value: 'DIR', description: 'data folder (default $ADATT_DATA_DIR, else ~/.cache/adatt)' },
-      { name: 'base-url', type: 'string', value: 'URL', description: 'download from this folder URL instead of the UCI archive (one dataset)' },
+      {
+        name: 'base-url',
+        type: 'string',
+        value: 'URL',
+        description: 'download from this folder URL instead of the UCI archive (one dataset)',
+      },
       JSON_OPTION,
     ],
     examples: [
@@ -56,7 +61,13 @@ async function locate(folder: string, file: UciFile): Promise<string | undefined
   // The names the loaders accept: plain, gzip'd, or as downloaded.
   for (const name of new Set([file.name, `${file.name}.gz`, file.remoteName])) {
     const candidate = path.join(folder, name);
-    if (await fs.access(candidate).then(() => true, () => false)) return candidate;
+    if (
+      await fs.access(candidate).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate;
   }
   return undefined;
 }
@@ -102,14 +113,20 @@ async function list(sources: readonly UciSource[], names: readonly string[], dat
   const rows = sources.map((source) => {
     const files = states.filter((s) => s.dataset === source.name);
     const present = files.filter((s) => s.found).length;
-    return [source.name, present === files.length ? 'present' : present === 0 ? 'missing' : `${present}/${files.length} files`, DESCRIPTIONS[source.name]!];
+    return [
+      source.name,
+      present === files.length ? 'present' : present === 0 ? 'missing' : `${present}/${files.length} files`,
+      DESCRIPTIONS[source.name]!,
+    ];
   });
-  if (names.length === 0 || names.includes('synthetic') || names.includes('all')) rows.push(['synthetic', 'built in', DESCRIPTIONS.synthetic!]);
+  if (names.length === 0 || names.includes('synthetic') || names.includes('all'))
+    rows.push(['synthetic', 'built in', DESCRIPTIONS.synthetic!]);
   out.print(`data dir: ${dataDir}\n\n${formatTable(['dataset', 'status', 'description'], rows)}`);
   out.event('datasets', {
     dataDir,
     datasets: rows.map(([name, status]) => ({
-      name, status,
+      name,
+      status,
       files: states.filter((s) => s.dataset === name).map((s) => ({ name: s.file.name, sha256: s.file.sha256, path: s.found ?? null })),
     })),
   });
@@ -118,7 +135,7 @@ async function list(sources: readonly UciSource[], names: readonly string[], dat
 
 async function download(sources: readonly UciSource[], dataDir: string, baseUrl: string | undefined, out: Output): Promise<number> {
   if (baseUrl !== undefined && sources.length !== 1) {
-    throw new UsageError('--base-url is the folder of one dataset\'s files: name exactly one dataset');
+    throw new UsageError("--base-url is the folder of one dataset's files: name exactly one dataset");
   }
   for (const state of await fileStates(dataDir, sources)) {
     const source = sources.find((s) => s.name === state.dataset)!;

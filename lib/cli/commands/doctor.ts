@@ -10,14 +10,19 @@ import type { Output, Style } from '../output';
 export const doctorCommand: Command = {
   spec: {
     name: 'doctor',
-    summary: 'check the install: LibTorch, the addon\'s shared libraries, CUDA and driver, NCCL, BLAS',
+    summary: "check the install: LibTorch, the addon's shared libraries, CUDA and driver, NCCL, BLAS",
     description: `Loads the native addon the way adatt does and reports, each as ok, warn or fail with a fix: the addon file
 and whether it loads; the LibTorch found for builds (and by which rule) and the one loaded, with versions; every
 shared library the addon needs, directly or through LibTorch, that the loader cannot find; CUDA build against
 the NVIDIA driver; visible GPUs; NCCL; the BLAS mapped into the process and the thread split. Exit code 1 when
 a check fails, 0 otherwise (warnings included).`,
     options: [
-      { name: 'addon', type: 'string', value: 'FILE', description: 'check this .node file (e.g. a prebuild) instead of the one adatt loads' },
+      {
+        name: 'addon',
+        type: 'string',
+        value: 'FILE',
+        description: 'check this .node file (e.g. a prebuild) instead of the one adatt loads',
+      },
       JSON_OPTION,
     ],
     examples: ['adatt doctor', 'adatt doctor --json', 'adatt doctor --addon prebuilds/linux-x64/adatt.napi.node'],

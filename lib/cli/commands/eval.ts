@@ -4,7 +4,17 @@ import { TensorDataset } from '../../dataset';
 import type { ReliabilityCurve } from '../../calibration';
 import { evaluate, reliabilityCurves } from '../../training';
 import { positionalsOf, type ParsedArgs } from '../args';
-import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selectData, THREADS_OPTION, UNCALIBRATED_OPTION, type Command } from '../command';
+import {
+  applyThreads,
+  DATA_OPTIONS,
+  DEVICE_OPTION,
+  deviceOf,
+  JSON_OPTION,
+  selectData,
+  THREADS_OPTION,
+  UNCALIBRATED_OPTION,
+  type Command,
+} from '../command';
 import { loadEvaluationData } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger, formatMetric, formatTable, metricsTable } from '../format';
@@ -15,12 +25,17 @@ export const evalCommand: Command = {
   spec: {
     name: 'eval',
     summary: 'evaluate a model on a data split: AUC, NE, log loss, accuracy, RMSE… per task',
-    description: 'MODEL is a run directory (its model.adatt) or a .adatt checkpoint. Rows are encoded with the schema\nstored in the checkpoint; by default they are the test split of the run\'s data.',
+    description:
+      "MODEL is a run directory (its model.adatt) or a .adatt checkpoint. Rows are encoded with the schema\nstored in the checkpoint; by default they are the test split of the run's data.",
     positionals: [{ name: 'model', description: 'run directory or .adatt checkpoint', required: true }],
     options: [
       ...DATA_OPTIONS,
       { name: 'batch-size', type: 'integer', value: 'N', description: 'evaluation batch size (default 4096)' },
-      { name: 'reliability', type: 'boolean', description: 'also the reliability curve of each binary task: 15 bins of the predicted probability' },
+      {
+        name: 'reliability',
+        type: 'boolean',
+        description: 'also the reliability curve of each binary task: 15 bins of the predicted probability',
+      },
       UNCALIBRATED_OPTION,
       DEVICE_OPTION,
       THREADS_OPTION,
@@ -40,8 +55,15 @@ export const evalCommand: Command = {
 /** One row per bin: its range, rows, mean prediction and positive rate. */
 function reliabilityTable(curve: ReliabilityCurve): string {
   const value = (v: number | null): string => (v === null ? '–' : v.toFixed(4));
-  return formatTable(['predicted', 'rows', 'mean prediction', 'positive rate'], curve.bins.map((bin) =>
-    [`${bin.lower.toFixed(3)}–${bin.upper.toFixed(3)}`, formatInteger(bin.rows), value(bin.meanPrediction), value(bin.positiveRate)]));
+  return formatTable(
+    ['predicted', 'rows', 'mean prediction', 'positive rate'],
+    curve.bins.map((bin) => [
+      `${bin.lower.toFixed(3)}–${bin.upper.toFixed(3)}`,
+      formatInteger(bin.rows),
+      value(bin.meanPrediction),
+      value(bin.positiveRate),
+    ]),
+  );
 }
 
 /** The model's fitted schema: what encodes rows for it. */
@@ -65,11 +87,18 @@ async function evalModel(args: ParsedArgs, out: Output): Promise<number> {
   const options = { ...(batchSize === undefined ? {} : { batchSize }), calibrated: args.options.uncalibrated !== true };
   const metrics = await evaluate(model, dataset, options);
   const curves = args.options.reliability === true ? await reliabilityCurves(model, dataset, options) : undefined;
-  out.event('metrics', { model: opened.file, data: rows.description, rows: rows.encoded.size, metrics, ...(curves ? { reliability: curves } : {}) });
+  out.event('metrics', {
+    model: opened.file,
+    data: rows.description,
+    rows: rows.encoded.size,
+    metrics,
+    ...(curves ? { reliability: curves } : {}),
+  });
   out.info(`${model.config.kind} from ${opened.file} on ${rows.description} (${formatInteger(rows.encoded.size)} rows)`);
   if (!out.json) out.print(metricsTable(metrics));
   if (curves && !out.json) {
-    for (const [task, curve] of Object.entries(curves)) out.print(`\n${task}: reliability (ECE ${formatMetric('ece', curve.ece)})\n${reliabilityTable(curve)}`);
+    for (const [task, curve] of Object.entries(curves))
+      out.print(`\n${task}: reliability (ECE ${formatMetric('ece', curve.ece)})\n${reliabilityTable(curve)}`);
   }
   return 0;
 }

@@ -21,14 +21,19 @@ need TorchScript. See docs/pytorch-interop.md.`;
 export const exportCommand: Command = {
   spec: {
     name: 'export',
-    summary: 'export a model\'s weights for PyTorch: torch.save state dict (.pt) or safetensors',
+    summary: "export a model's weights for PyTorch: torch.save state dict (.pt) or safetensors",
     description: `The reference layout (default) uses the parameter names of Meta's AdaTT code (CentralTaskArch), so
 torch.load'ed weights fit scripts/reference/adatt_reference.py; the native layout is adatt's stacked storage.
 Next to the weights, <name>.config.json holds the normalised model config that ReferenceModel takes.`,
     positionals: [{ name: 'model', description: 'run directory or .adatt checkpoint', required: true }],
     options: [
       { name: 'output', short: 'o', type: 'string', value: 'FILE', description: 'weights file: .pt / .pth (torch) or .safetensors' },
-      { name: 'format', type: 'string', value: 'FORMAT', description: 'torch or safetensors (default: from the file name); torchscript is not possible' },
+      {
+        name: 'format',
+        type: 'string',
+        value: 'FORMAT',
+        description: 'torch or safetensors (default: from the file name); torchscript is not possible',
+      },
       { name: 'layout', type: 'string', value: 'LAYOUT', description: 'reference (default) or native' },
       { name: 'config', type: 'boolean', description: 'write <name>.config.json beside the weights (default on; --no-config)' },
       JSON_OPTION,
@@ -44,7 +49,8 @@ Next to the weights, <name>.config.json holds the normalised model config that R
 function formatOf(requested: string | undefined, file: string): WeightFormat {
   if (requested === 'torchscript') throw new UnsupportedError(TORCHSCRIPT_UNSUPPORTED);
   if (requested !== undefined) {
-    if (!(FORMATS as readonly string[]).includes(requested)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got '${requested}'`);
+    if (!(FORMATS as readonly string[]).includes(requested))
+      throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got '${requested}'`);
     return requested as WeightFormat;
   }
   if (/\.safetensors$/i.test(file)) return 'safetensors';

@@ -9,9 +9,12 @@ export const launchCommand: Command = {
   spec: {
     name: 'launch',
     summary: 'start N local worker processes of a distributed job (MASTER_ADDR, RANK, WORLD_SIZE… set)',
-    description: 'Each worker gets RANK = LOCAL_RANK = 0..N-1, WORLD_SIZE = N, MASTER_ADDR and MASTER_PORT, '
-      + 'as torchrun sets them; a failing worker stops the others. See docs/distributed.md.',
-    positionals: [{ name: 'command', description: 'the worker command and its arguments (put them after --)', variadic: true, required: true }],
+    description:
+      'Each worker gets RANK = LOCAL_RANK = 0..N-1, WORLD_SIZE = N, MASTER_ADDR and MASTER_PORT, ' +
+      'as torchrun sets them; a failing worker stops the others. See docs/distributed.md.',
+    positionals: [
+      { name: 'command', description: 'the worker command and its arguments (put them after --)', variadic: true, required: true },
+    ],
     options: [
       { name: 'nproc', type: 'integer', value: 'N', description: 'workers to start on this host (required)' },
       { name: 'master-addr', type: 'string', value: 'HOST', description: 'rendezvous address (default 127.0.0.1)' },
@@ -34,14 +37,18 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
   process.on('SIGINT', ignore);
   try {
     const workers = await launchWorkers({
-      nproc, command, args: rest,
+      nproc,
+      command,
+      args: rest,
       masterAddr: args.options.masterAddr as string | undefined,
       masterPort: args.options.masterPort as number | undefined,
     });
     const failed = workers.filter((worker) => worker.code !== 0);
     for (const worker of failed) {
       const how = worker.signal ? `was killed by ${worker.signal} (exit code ${worker.code})` : `exited with code ${worker.code}`;
-      const tail = worker.stderrTail.length ? `; its last lines on stderr:\n${worker.stderrTail.map((line) => `  ${line}`).join('\n')}` : '';
+      const tail = worker.stderrTail.length
+        ? `; its last lines on stderr:\n${worker.stderrTail.map((line) => `  ${line}`).join('\n')}`
+        : '';
       out.error(`worker ${worker.rank} ${how}${tail}`, 'launch');
     }
     return failed.length === 0 ? EXIT.ok : EXIT.failure;

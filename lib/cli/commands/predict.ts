@@ -3,7 +3,17 @@ import * as path from 'node:path';
 import { TensorDataset } from '../../dataset';
 import { predict } from '../../training';
 import { positionalsOf, type ParsedArgs } from '../args';
-import { applyThreads, DATA_OPTIONS, DEVICE_OPTION, deviceOf, JSON_OPTION, selectData, THREADS_OPTION, UNCALIBRATED_OPTION, type Command } from '../command';
+import {
+  applyThreads,
+  DATA_OPTIONS,
+  DEVICE_OPTION,
+  deviceOf,
+  JSON_OPTION,
+  selectData,
+  THREADS_OPTION,
+  UNCALIBRATED_OPTION,
+  type Command,
+} from '../command';
 import { loadEvaluationData, type EvaluationData } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger } from '../format';
@@ -22,7 +32,12 @@ Label columns may be missing from the input. Without --output, CSV goes to stdou
     positionals: [{ name: 'model', description: 'run directory or .adatt checkpoint', required: true }],
     options: [
       { name: 'output', short: 'o', type: 'string', value: 'FILE', description: 'a .csv or .parquet file (default: CSV on stdout)' },
-      { name: 'keep', type: 'string', value: 'COLUMNS', description: 'input columns to copy into the output, comma-separated (e.g. an id)' },
+      {
+        name: 'keep',
+        type: 'string',
+        value: 'COLUMNS',
+        description: 'input columns to copy into the output, comma-separated (e.g. an id)',
+      },
       ...DATA_OPTIONS,
       { name: 'batch-size', type: 'integer', value: 'N', description: 'prediction batch size (default 4096)' },
       UNCALIBRATED_OPTION,
@@ -56,7 +71,10 @@ async function predictRows(args: ParsedArgs, out: Output): Promise<number> {
   const format = output === undefined ? 'csv' : formatOfOutput(output);
   if (!format) throw new UsageError(`--output must end in .csv or .parquet, got ${output!}`);
   if (output === undefined && out.json) throw new UsageError('--json needs --output: without it, stdout carries the CSV');
-  const keep = ((args.options.keep as string | undefined) ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+  const keep = ((args.options.keep as string | undefined) ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   applyThreads(args.options);
   const opened = await openModel(modelPath, deviceOf(args.options));
   using model = opened.checkpoint.model;
@@ -67,7 +85,8 @@ async function predictRows(args: ParsedArgs, out: Output): Promise<number> {
   using dataset = TensorDataset.fromEncoded(rows.encoded, { schema, taskNames: schema.tasks.map((task) => task.name) });
   const batchSize = args.options.batchSize as number | undefined;
   const predictions = await predict(model, dataset, {
-    ...(batchSize === undefined ? {} : { batchSize }), calibrated: args.options.uncalibrated !== true,
+    ...(batchSize === undefined ? {} : { batchSize }),
+    calibrated: args.options.uncalibrated !== true,
   });
   const columns = [...kept, ...predictionColumns(schema, predictions)];
   if (output === undefined) {
@@ -77,6 +96,12 @@ async function predictRows(args: ParsedArgs, out: Output): Promise<number> {
     out.print(path.resolve(output));
   }
   out.info(`${formatInteger(rows.encoded.size)} rows of ${rows.description} scored: ${columns.map((c) => c.name).join(', ')}`);
-  out.event('predictions', { model: opened.file, data: rows.description, rows: rows.encoded.size, output: output === undefined ? null : path.resolve(output), columns: columns.map((c) => c.name) });
+  out.event('predictions', {
+    model: opened.file,
+    data: rows.description,
+    rows: rows.encoded.size,
+    output: output === undefined ? null : path.resolve(output),
+    columns: columns.map((c) => c.name),
+  });
   return 0;
 }

@@ -10,12 +10,10 @@ import { RunDirectory } from '../run-dir';
 export const reportCommand: Command = {
   spec: {
     name: 'report',
-    summary: 'rebuild a run\'s report.html (curves, metrics, expert utilisation) from its files',
+    summary: "rebuild a run's report.html (curves, metrics, expert utilisation) from its files",
     description: 'Reads config.json, run.json, metrics.jsonl and gates.json; the page is self-contained (no network).',
     positionals: [{ name: 'run', description: 'run directory', required: true }],
-    options: [
-      { name: 'output', short: 'o', type: 'string', value: 'FILE', description: 'where to write it (default <run>/report.html)' },
-    ],
+    options: [{ name: 'output', short: 'o', type: 'string', value: 'FILE', description: 'where to write it (default <run>/report.html)' }],
     examples: ['adatt report runs/census', 'adatt report runs/census --output /tmp/census.html'],
   },
   run: rebuildReport,

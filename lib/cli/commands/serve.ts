@@ -22,8 +22,18 @@ accepting, answers what is in flight, then exits 0.`,
     options: [
       { name: 'port', short: 'p', type: 'integer', value: 'N', description: 'TCP port (default 8080; 0 picks a free one)' },
       { name: 'host', type: 'string', value: 'HOST', description: 'address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)' },
-      { name: 'max-batch', type: 'integer', value: 'ROWS', description: 'most rows per model call (default 256; 1 turns micro-batching off)' },
-      { name: 'max-wait', type: 'integer', value: 'MS', description: 'how long an idle model waits for more requests (default 0: batches form while it is busy)' },
+      {
+        name: 'max-batch',
+        type: 'integer',
+        value: 'ROWS',
+        description: 'most rows per model call (default 256; 1 turns micro-batching off)',
+      },
+      {
+        name: 'max-wait',
+        type: 'integer',
+        value: 'MS',
+        description: 'how long an idle model waits for more requests (default 0: batches form while it is busy)',
+      },
       { name: 'max-queue', type: 'integer', value: 'N', description: 'most requests waiting for the model before 503 (default 256)' },
       { name: 'max-rows', type: 'integer', value: 'N', description: 'most rows or candidates in one request (default 10000)' },
       UNCALIBRATED_OPTION,
@@ -69,22 +79,38 @@ function stopSignal(out: Output): { stopped: Promise<NodeJS.Signals>; release: (
 
 /** The flag behind each server option, for errors. */
 const FLAGS: Readonly<Record<string, string>> = {
-  maxBatchRows: '--max-batch', maxWaitMs: '--max-wait', maxQueue: '--max-queue', maxRequestRows: '--max-rows',
+  maxBatchRows: '--max-batch',
+  maxWaitMs: '--max-wait',
+  maxQueue: '--max-queue',
+  maxRequestRows: '--max-rows',
 };
 
 function serverOf(predictor: Predictor, options: ServerOptions): PredictionServer {
   try {
     return new PredictionServer(predictor, options);
   } catch (err) {
-    if (err instanceof ValidationError && Object.hasOwn(FLAGS, err.field)) throw new UsageError(`${FLAGS[err.field] as string}: ${err.message}`);
+    if (err instanceof ValidationError && Object.hasOwn(FLAGS, err.field))
+      throw new UsageError(`${FLAGS[err.field] as string}: ${err.message}`);
     throw err;
   }
 }
 
 async function serve(args: ParsedArgs, out: Output): Promise<number> {
   const { model: modelPath } = positionalsOf(serveCommand.spec, args) as { model: string };
-  const { port = 8080, host = '127.0.0.1', maxBatch, maxWait, maxQueue, maxRows } = args.options as {
-    port?: number; host?: string; maxBatch?: number; maxWait?: number; maxQueue?: number; maxRows?: number;
+  const {
+    port = 8080,
+    host = '127.0.0.1',
+    maxBatch,
+    maxWait,
+    maxQueue,
+    maxRows,
+  } = args.options as {
+    port?: number;
+    host?: string;
+    maxBatch?: number;
+    maxWait?: number;
+    maxQueue?: number;
+    maxRows?: number;
   };
   if (port < 0 || port > 65535) throw new UsageError(`--port must be in [0, 65535], got ${port}`);
   applyThreads(args.options);

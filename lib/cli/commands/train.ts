@@ -24,7 +24,15 @@ import { TrainingReporter } from '../progress';
 import { buildReport } from '../report/html';
 import { RunDirectory, type MetricsRecord, type RunInfo, type RunStatus } from '../run-dir';
 import {
-  annotate, buildRunConfig, isBuiltinDataset, modelConfigOf, parseSetOption, readConfigFile, sourceName, type Override, type RunConfig,
+  annotate,
+  buildRunConfig,
+  isBuiltinDataset,
+  modelConfigOf,
+  parseSetOption,
+  readConfigFile,
+  sourceName,
+  type Override,
+  type RunConfig,
 } from '../run-config';
 
 /** Flags that set config fields (besides --set). */
@@ -52,7 +60,13 @@ and saves checkpoints/interrupted.adatt (a second Ctrl-C quits at once).`,
     positionals: [{ name: 'config', description: 'run config file (.json, .yaml or .yml)' }],
     options: [
       { name: 'model', type: 'string', value: 'KIND', description: `model kind: ${MODEL_KINDS.join(', ')}` },
-      { name: 'data', type: 'string', value: 'SOURCE', description: "census-income, adult, synthetic, a .csv/.parquet/.jsonl/.arrow file or a quoted glob of shards ('shards/*.parquet'; schema in the config)" },
+      {
+        name: 'data',
+        type: 'string',
+        value: 'SOURCE',
+        description:
+          "census-income, adult, synthetic, a .csv/.parquet/.jsonl/.arrow file or a quoted glob of shards ('shards/*.parquet'; schema in the config)",
+      },
       { name: 'tasks', type: 'string', value: 'GROUP', description: 'census-income task group: income-marital, education-marital, all' },
       { name: 'optimizer', type: 'string', value: 'NAME', description: 'adam, adamw, adagrad or sgd' },
       { name: 'lr', type: 'number', value: 'RATE', description: 'learning rate' },
@@ -61,11 +75,31 @@ and saves checkpoints/interrupted.adatt (a second Ctrl-C quits at once).`,
       { name: 'device', type: 'string', value: 'DEVICE', description: 'cpu, cuda or cuda:N' },
       { name: 'threads', type: 'integer', value: 'N', description: 'LibTorch threads (default: all cores)' },
       { name: 'seed', type: 'integer', value: 'N', description: 'seed of parameter initialisation and shuffling' },
-      { name: 'calibrate', type: 'string', value: 'METHOD', description: `after training, calibrate binary tasks on validation: ${CALIBRATION_METHODS.join(', ')}` },
-      { name: 'set', type: 'string', value: 'KEY=VALUE', repeatable: true, description: 'set any config field, e.g. --set training.schedule.type=cosine' },
+      {
+        name: 'calibrate',
+        type: 'string',
+        value: 'METHOD',
+        description: `after training, calibrate binary tasks on validation: ${CALIBRATION_METHODS.join(', ')}`,
+      },
+      {
+        name: 'set',
+        type: 'string',
+        value: 'KEY=VALUE',
+        repeatable: true,
+        description: 'set any config field, e.g. --set training.schedule.type=cosine',
+      },
       { name: 'out', short: 'o', type: 'string', value: 'DIR', description: 'run directory (default runs/<date>-<time>-<model>-<data>)' },
-      { name: 'overwrite', type: 'boolean', description: 'replace the run in an existing --out directory (only its files), or write beside the files of a non-empty one' },
-      { name: 'resume', type: 'string', value: 'CHECKPOINT', description: 'continue from a checkpoint: its weights (and optimizer state, if saved at an epoch end)' },
+      {
+        name: 'overwrite',
+        type: 'boolean',
+        description: 'replace the run in an existing --out directory (only its files), or write beside the files of a non-empty one',
+      },
+      {
+        name: 'resume',
+        type: 'string',
+        value: 'CHECKPOINT',
+        description: 'continue from a checkpoint: its weights (and optimizer state, if saved at an epoch end)',
+      },
       { name: 'dry-run', type: 'boolean', description: 'check the config, print it resolved, and stop' },
       JSON_OPTION,
     ],
@@ -98,13 +132,21 @@ function timestamp(date: Date): string {
 }
 
 function defaultRunDirectory(config: RunConfig, started: Date): string {
-  const data = isBuiltinDataset(config.data.source) ? config.data.source : sourceName(config.data.source).replace(/\..*$/, '').replace(/[^\w-]+/g, '-');
+  const data = isBuiltinDataset(config.data.source)
+    ? config.data.source
+    : sourceName(config.data.source)
+        .replace(/\..*$/, '')
+        .replace(/[^\w-]+/g, '-');
   return path.join('runs', `${timestamp(started)}-${config.model.kind}-${data}`);
 }
 
 /** The model to train: a fresh one from the config, or the weights (and training state) of --resume. */
-async function prepareModel(config: RunConfig, schema: FittedSchema, resumeFrom: string | undefined, out: Output):
-  Promise<{ model: Model; resume?: TrainingState }> {
+async function prepareModel(
+  config: RunConfig,
+  schema: FittedSchema,
+  resumeFrom: string | undefined,
+  out: Output,
+): Promise<{ model: Model; resume?: TrainingState }> {
   if (resumeFrom === undefined) {
     const sectionOptions: ModelSectionsOptions = {
       ...(config.model.embeddingDim === undefined ? {} : { embeddingDim: config.model.embeddingDim as number }),
@@ -122,7 +164,9 @@ async function prepareModel(config: RunConfig, schema: FittedSchema, resumeFrom:
     throw err;
   }
   if (!checkpoint.training) {
-    out.warn(`${resumeFrom} holds weights only (saved on an interrupt), no optimizer state: training them with a fresh optimizer from epoch 1`);
+    out.warn(
+      `${resumeFrom} holds weights only (saved on an interrupt), no optimizer state: training them with a fresh optimizer from epoch 1`,
+    );
     return { model: checkpoint.model };
   }
   return { model: checkpoint.model, resume: checkpoint.training };
@@ -146,16 +190,19 @@ async function train(args: ParsedArgs, out: Output): Promise<number> {
     return EXIT.ok;
   }
   setThreadCount(config.training.threads);
-  const run = await RunDirectory.create((options.out as string | undefined) ?? defaultRunDirectory(config, started),
-    { overwrite: Boolean(options.overwrite) });
+  const run = await RunDirectory.create((options.out as string | undefined) ?? defaultRunDirectory(config, started), {
+    overwrite: Boolean(options.overwrite),
+  });
   await run.writeJson('config', config);
   out.info(`run directory: ${run.dir}`);
   out.event('run', { dir: run.dir, config });
 
   const state: TrainingRun = { phase: 'loading', finishedEpochs: new Set() };
-  using interrupts = new Interrupts(out, () => (state.phase === 'training'
-    ? 'stopping before the next batch, then saving a checkpoint (Ctrl-C again quits without saving)'
-    : `stopping after ${state.phase} (Ctrl-C again quits now)`));
+  using interrupts = new Interrupts(out, () =>
+    state.phase === 'training'
+      ? 'stopping before the next batch, then saving a checkpoint (Ctrl-C again quits without saving)'
+      : `stopping after ${state.phase} (Ctrl-C again quits now)`,
+  );
   try {
     return await trainInto(run, config, overrides, options, state, interrupts, out, started);
   } catch (err) {
@@ -176,8 +223,16 @@ interface TrainingRun {
   finishedEpochs: Set<number>;
 }
 
-async function trainInto(run: RunDirectory, config: RunConfig, overrides: readonly Override[], options: Record<string, unknown>,
-  state: TrainingRun, interrupts: Interrupts, out: Output, started: Date): Promise<number> {
+async function trainInto(
+  run: RunDirectory,
+  config: RunConfig,
+  overrides: readonly Override[],
+  options: Record<string, unknown>,
+  state: TrainingRun,
+  interrupts: Interrupts,
+  out: Output,
+  started: Date,
+): Promise<number> {
   const data = await withFlags(overrides, () => loadTrainingData(config.data));
   if (interrupts.interrupted) throw new InterruptedError('interrupted while loading the data; nothing was trained');
   const present = SPLITS.flatMap((split) => (data[split] ? [[split, data[split]] as const] : []));
@@ -188,11 +243,19 @@ async function trainInto(run: RunDirectory, config: RunConfig, overrides: readon
     model = prepared.model;
     const { resume } = prepared;
     const info = initialRunInfo(config, data, model, started, options.resume as string | undefined);
-    info.model.parts = groupParameters(await model.stateDict(), model.config.tasks.map((t) => t.name));
+    info.model.parts = groupParameters(
+      await model.stateDict(),
+      model.config.tasks.map((t) => t.name),
+    );
     await run.writeJson('run', info);
-    out.info(`${data.name}: ${Object.entries(info.dataset.rows).map(([s, n]) => `${s} ${n.toLocaleString('en-US')}`).join(', ')} rows; ` +
-      `tasks ${model.config.tasks.map((t) => t.name).join(', ')}`);
-    out.info(`${model.config.kind}: ${info.model.parameters.toLocaleString('en-US')} parameters, ${config.training.threads} thread${config.training.threads === 1 ? '' : 's'}`);
+    out.info(
+      `${data.name}: ${Object.entries(info.dataset.rows)
+        .map(([s, n]) => `${s} ${n.toLocaleString('en-US')}`)
+        .join(', ')} rows; ` + `tasks ${model.config.tasks.map((t) => t.name).join(', ')}`,
+    );
+    out.info(
+      `${model.config.kind}: ${info.model.parameters.toLocaleString('en-US')} parameters, ${config.training.threads} thread${config.training.threads === 1 ? '' : 's'}`,
+    );
     out.event('data', { name: data.name, rows: info.dataset.rows, tasks: info.dataset.tasks });
     out.event('model', { config: model.config, parameters: info.model.parameters, parts: info.model.parts });
 
@@ -209,18 +272,22 @@ async function trainInto(run: RunDirectory, config: RunConfig, overrides: readon
 
     state.phase = 'training';
     const trained = model;
-    const result = await withFlags(overrides, () => inSection('training', () => fit(trained, splits.train!, {
-      ...fitOptionsOf(config, run),
-      ...(splits.validation ? { validation: splits.validation, expertHealth: { rows: config.report.gateSampleRows as number } } : {}),
-      ...(resume ? { resume } : {}),
-      signal: interrupts.signal,
-      onProgress: (event) => reporter.progress(event),
-      onEpoch: (summary) => {
-        reporter.epoch(summary);
-        state.finishedEpochs.add(summary.epoch);
-        record({ type: 'epoch', ...summary });
-      },
-    })));
+    const result = await withFlags(overrides, () =>
+      inSection('training', () =>
+        fit(trained, splits.train!, {
+          ...fitOptionsOf(config, run),
+          ...(splits.validation ? { validation: splits.validation, expertHealth: { rows: config.report.gateSampleRows as number } } : {}),
+          ...(resume ? { resume } : {}),
+          signal: interrupts.signal,
+          onProgress: (event) => reporter.progress(event),
+          onEpoch: (summary) => {
+            reporter.epoch(summary);
+            state.finishedEpochs.add(summary.epoch);
+            record({ type: 'epoch', ...summary });
+          },
+        }),
+      ),
+    );
     out.clearStatus();
     state.phase = 'saving';
     const status = await finishRun(run, info, model, data, splits, result, state.finishedEpochs, record, out, config);
@@ -272,9 +339,18 @@ function initialRunInfo(config: RunConfig, data: TrainingData, model: Model, sta
 }
 
 /** After fit: the interrupt checkpoint or the final model, gates, test metrics; returns the status. */
-async function finishRun(run: RunDirectory, info: RunInfo, model: Model, data: TrainingData,
-  splits: Partial<Record<SplitName, TensorDataset>>, result: FitResult,
-  finishedEpochs: ReadonlySet<number>, record: (entry: MetricsRecord) => void, out: Output, config: RunConfig): Promise<RunStatus> {
+async function finishRun(
+  run: RunDirectory,
+  info: RunInfo,
+  model: Model,
+  data: TrainingData,
+  splits: Partial<Record<SplitName, TensorDataset>>,
+  result: FitResult,
+  finishedEpochs: ReadonlySet<number>,
+  record: (entry: MetricsRecord) => void,
+  out: Output,
+  config: RunConfig,
+): Promise<RunStatus> {
   info.training.completedEpochs = finishedEpochs.size;
   info.training.steps = result.steps;
   if (result.bestEpoch !== undefined) info.training.bestEpoch = result.bestEpoch;
@@ -299,9 +375,14 @@ async function finishRun(run: RunDirectory, info: RunInfo, model: Model, data: T
     const { calibration, curves } = result.calibration;
     await run.writeJson('calibration', { split: 'validation', rows: splits.validation.size, calibration, curves });
     for (const [task, curve] of Object.entries(curves)) {
-      out.info(`calibrated ${task} (${calibration[task]!.method}) on validation: ECE ${formatMetric('ece', curve.before.ece)} -> ${formatMetric('ece', curve.after.ece)}`);
+      out.info(
+        `calibrated ${task} (${calibration[task]!.method}) on validation: ECE ${formatMetric('ece', curve.before.ece)} -> ${formatMetric('ece', curve.after.ece)}`,
+      );
     }
-    out.event('calibration', { calibration, ece: Object.fromEntries(Object.entries(curves).map(([task, c]) => [task, { before: c.before.ece, after: c.after.ece }])) });
+    out.event('calibration', {
+      calibration,
+      ece: Object.fromEntries(Object.entries(curves).map(([task, c]) => [task, { before: c.before.ece, after: c.after.ece }])),
+    });
   }
   if (splits.test) {
     const metrics = await evaluate(model, splits.test);
@@ -333,9 +414,14 @@ async function summarize(run: RunDirectory, info: RunInfo, out: Output): Promise
   ];
   out.event('done', { dir: run.dir, status: info.status, seconds: info.seconds, files: Object.fromEntries(files) });
   if (info.status === 'interrupted') {
-    out.info(`interrupted after ${info.training.completedEpochs} finished epochs; the weights at the interrupt are in ${path.join(run.dir, info.files.interrupted!)}`);
+    out.info(
+      `interrupted after ${info.training.completedEpochs} finished epochs; the weights at the interrupt are in ${path.join(run.dir, info.files.interrupted!)}`,
+    );
     const resumable = info.files.checkpoints.at(-1);
-    if (resumable) out.info(`resume from the last epoch end with: adatt train ${run.path('config')} --resume ${path.join(run.dir, resumable)} --out <new dir>`);
+    if (resumable)
+      out.info(
+        `resume from the last epoch end with: adatt train ${run.path('config')} --resume ${path.join(run.dir, resumable)} --out <new dir>`,
+      );
     out.info(`report: ${run.path('report')}`);
     return EXIT.interrupted;
   }

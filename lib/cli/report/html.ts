@@ -86,12 +86,16 @@ function curves(tasks: readonly TaskConfig[], epochs: readonly EpochSummary[]): 
     const result = [lineChart({ title: `${task.name}: loss`, xLabel: 'epoch', yLabel: 'loss', series: lossSeries })];
     if (hasValidation) {
       const metric = HEADLINE_METRIC[task.type];
-      result.push(lineChart({
-        title: `${task.name}: validation ${metric} (${HIGHER_IS_BETTER.has(metric) ? 'higher' : 'lower'} is better)`,
-        xLabel: 'epoch',
-        yLabel: metric,
-        series: [{ name: `validation ${metric}`, points: epochs.map((s) => ({ x: x(s), y: s.validation?.[task.name]?.[metric] ?? NaN })) }],
-      }));
+      result.push(
+        lineChart({
+          title: `${task.name}: validation ${metric} (${HIGHER_IS_BETTER.has(metric) ? 'higher' : 'lower'} is better)`,
+          xLabel: 'epoch',
+          yLabel: metric,
+          series: [
+            { name: `validation ${metric}`, points: epochs.map((s) => ({ x: x(s), y: s.validation?.[task.name]?.[metric] ?? NaN })) },
+          ],
+        }),
+      );
     }
     return result;
   });
@@ -99,21 +103,39 @@ function curves(tasks: readonly TaskConfig[], epochs: readonly EpochSummary[]): 
   const weighted = epochs.filter((s) => s.taskWeights !== undefined);
   const moved = tasks.some((task) => new Set(weighted.map((s) => s.taskWeights[task.name])).size > 1);
   if (moved) {
-    charts.push(lineChart({
-      title: 'task weights (each task\'s weight on its loss)',
-      xLabel: 'epoch',
-      yLabel: 'weight',
-      series: tasks.map((task) => ({ name: task.name, points: weighted.map((s) => ({ x: x(s), y: s.taskWeights[task.name] ?? NaN })) })),
-    }));
+    charts.push(
+      lineChart({
+        title: "task weights (each task's weight on its loss)",
+        xLabel: 'epoch',
+        yLabel: 'weight',
+        series: tasks.map((task) => ({ name: task.name, points: weighted.map((s) => ({ x: x(s), y: s.taskWeights[task.name] ?? NaN })) })),
+      }),
+    );
   }
   // Task-gradient conflict only when measured (fit's gradientConflict option).
   const measured = epochs.filter((s) => s.gradientConflict !== undefined);
   const first = measured[0]?.gradientConflict;
   if (first) {
-    const conflictChart = (title: string, yLabel: string, values: (s: EpochSummary) => Record<string, number | null>, keys: string[]): string =>
-      lineChart({ title, xLabel: 'epoch', yLabel, series: keys.map((key) => ({ name: key, points: measured.map((s) => ({ x: x(s), y: values(s)[key] ?? NaN })) })) });
-    charts.push(conflictChart('task-gradient cosine on shared parameters (below 0: the tasks conflict)', 'cosine',
-      (s) => s.gradientConflict!.cosine, Object.keys(first.cosine)));
+    const conflictChart = (
+      title: string,
+      yLabel: string,
+      values: (s: EpochSummary) => Record<string, number | null>,
+      keys: string[],
+    ): string =>
+      lineChart({
+        title,
+        xLabel: 'epoch',
+        yLabel,
+        series: keys.map((key) => ({ name: key, points: measured.map((s) => ({ x: x(s), y: values(s)[key] ?? NaN })) })),
+      });
+    charts.push(
+      conflictChart(
+        'task-gradient cosine on shared parameters (below 0: the tasks conflict)',
+        'cosine',
+        (s) => s.gradientConflict!.cosine,
+        Object.keys(first.cosine),
+      ),
+    );
     charts.push(conflictChart('task gradient norm on shared parameters', 'norm', (s) => s.gradientConflict!.norm, Object.keys(first.norm)));
   }
   return `<div class="charts">${charts.join('')}</div>`;
@@ -122,8 +144,9 @@ function curves(tasks: readonly TaskConfig[], epochs: readonly EpochSummary[]): 
 function metricsTable(metrics: Metrics): string {
   const names = metricNames(metrics);
   const header = `<tr><th>task</th>${names.map((n) => `<th>${e(n)}</th>`).join('')}</tr>`;
-  const rows = Object.entries(metrics).map(([task, values]) =>
-    `<tr><td>${e(task)}</td>${names.map((n) => `<td>${formatMetric(n, values[n])}</td>`).join('')}</tr>`);
+  const rows = Object.entries(metrics).map(
+    ([task, values]) => `<tr><td>${e(task)}</td>${names.map((n) => `<td>${formatMetric(n, values[n])}</td>`).join('')}</tr>`,
+  );
   return `<table>${header}${rows.join('')}</table>`;
 }
 
@@ -141,8 +164,11 @@ function sharesTable(level: GateRecord['levels'][number]): string {
   if (shares.length === 0) return '';
   const hasShared = shares.some((s) => s.shared !== undefined);
   const pct = (v: number | undefined): string => (v === undefined ? '–' : `${(v * 100).toFixed(1)} %`);
-  const rows = shares.map((s) => `<tr><td>${e(s.gate)}</td><td>${pct(s.own)}</td><td>${pct(s.otherTasks)}</td>` +
-    `${hasShared ? `<td>${pct(s.shared)}</td>` : ''}<td>${s.entropy.toFixed(3)}</td></tr>`);
+  const rows = shares.map(
+    (s) =>
+      `<tr><td>${e(s.gate)}</td><td>${pct(s.own)}</td><td>${pct(s.otherTasks)}</td>` +
+      `${hasShared ? `<td>${pct(s.shared)}</td>` : ''}<td>${s.entropy.toFixed(3)}</td></tr>`,
+  );
   return `<table><tr><th>gate</th><th>own experts</th><th>other tasks' experts</th>${hasShared ? '<th>shared experts</th>' : ''}<th>normalised entropy</th></tr>${rows.join('')}</table>`;
 }
 
@@ -178,27 +204,34 @@ function expertHealthSection(epochs: readonly EpochSummary[]): string {
   const levels = [...new Set(last.experts.map((e) => e.level))];
   const charts = levels.flatMap((level) => {
     const names = last.experts.filter((e) => e.level === level).map((e) => e.expert);
-    const chart = (title: string, yLabel: string, value: (stats: ExpertStats) => number): string => lineChart({
-      title, xLabel: 'epoch', yLabel,
-      series: names.map((name) => ({
-        name,
-        points: measured.map((s) => {
-          const stats = s.expertHealth!.experts.find((candidate) => candidate.level === level && candidate.expert === name);
-          return { x: x(s), y: stats ? value(stats) : NaN };
-        }),
-      })),
-    });
+    const chart = (title: string, yLabel: string, value: (stats: ExpertStats) => number): string =>
+      lineChart({
+        title,
+        xLabel: 'epoch',
+        yLabel,
+        series: names.map((name) => ({
+          name,
+          points: measured.map((s) => {
+            const stats = s.expertHealth!.experts.find((candidate) => candidate.level === level && candidate.expert === name);
+            return { x: x(s), y: stats ? value(stats) : NaN };
+          }),
+        })),
+      });
     return [
       chart(`level ${level}: share of zero ReLU outputs per expert`, 'share', (stats) => stats.zeroFraction),
       chart(`level ${level}: output norm per expert`, 'norm', (stats) => stats.outputNorm),
     ];
   });
   const pct = (v: number): string => `${(v * 100).toFixed(1)} %`;
-  const rows = last.experts.map((stats) => `<tr><td>${stats.level}</td><td>${e(stats.expert)}</td><td>${pct(stats.zeroFraction)}</td>` +
-    `<td>${pct(stats.deadUnits)}</td><td>${stats.outputNorm.toPrecision(4)}</td></tr>`);
-  const flags = last.flags.length === 0
-    ? '<p class="note">No flags: no collapsed expert, no shared expert serving one task, no task gate ignoring its own experts.</p>'
-    : `<ul class="flags">${last.flags.map((flag) => `<li><b>${e(flag.kind)}</b>: ${e(flag.message)}</li>`).join('')}</ul>`;
+  const rows = last.experts.map(
+    (stats) =>
+      `<tr><td>${stats.level}</td><td>${e(stats.expert)}</td><td>${pct(stats.zeroFraction)}</td>` +
+      `<td>${pct(stats.deadUnits)}</td><td>${stats.outputNorm.toPrecision(4)}</td></tr>`,
+  );
+  const flags =
+    last.flags.length === 0
+      ? '<p class="note">No flags: no collapsed expert, no shared expert serving one task, no task gate ignoring its own experts.</p>'
+      : `<ul class="flags">${last.flags.map((flag) => `<li><b>${e(flag.kind)}</b>: ${e(flag.message)}</li>`).join('')}</ul>`;
   return `<section><h2>Expert health</h2>
 <p class="note">Measured on ${formatInteger(last.rows)} validation rows after every epoch: the share of each expert's outputs that its last ReLU sets to zero
 (collapse when most are), units that are zero on every row, and the mean norm of its output. The table and flags are the last epoch's.</p>
@@ -209,14 +242,25 @@ ${flags}<div class="charts">${charts.join('')}</div>
 function calibrationSection(record: CalibrationRecord | undefined): string {
   if (!record) return '';
   const charts = Object.entries(record.curves).map(([task, { before, after }]) => {
-    const points = (curve: ReliabilityCurve): { x: number; y: number }[] => curve.bins
-      .filter((bin) => bin.meanPrediction !== null && bin.positiveRate !== null)
-      .map((bin) => ({ x: bin.meanPrediction!, y: bin.positiveRate! }));
+    const points = (curve: ReliabilityCurve): { x: number; y: number }[] =>
+      curve.bins
+        .filter((bin) => bin.meanPrediction !== null && bin.positiveRate !== null)
+        .map((bin) => ({ x: bin.meanPrediction!, y: bin.positiveRate! }));
     return lineChart({
       title: `${task}: reliability (ECE ${formatMetric('ece', before.ece)} → ${formatMetric('ece', after.ece)})`,
-      xLabel: 'mean predicted probability', yLabel: 'positive rate', xRange: [0, 1], yRange: [0, 1],
+      xLabel: 'mean predicted probability',
+      yLabel: 'positive rate',
+      xRange: [0, 1],
+      yRange: [0, 1],
       series: [
-        { name: 'perfectly calibrated', dashed: true, points: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        {
+          name: 'perfectly calibrated',
+          dashed: true,
+          points: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
         { name: 'before', points: points(before) },
         { name: `after (${record.calibration[task]?.method ?? 'calibrated'})`, points: points(after) },
       ],
@@ -230,15 +274,22 @@ function calibrationSection(record: CalibrationRecord | undefined): string {
 
 function parametersSection(run: RunArtifacts['run']): string {
   const total = run.model.parameters;
-  const rows = run.model.parts.map((p) => `<tr><td>${e(p.part)}</td><td>${p.tensors}</td><td>${formatInteger(p.parameters)}</td>` +
-    `<td>${total > 0 ? ((p.parameters / total) * 100).toFixed(1) : '0'} %</td></tr>`);
-  return `<section><h2>Parameters</h2><table><tr><th>part</th><th>tensors</th><th>parameters</th><th>share</th></tr>${rows.join('')}` +
-    `<tr><td><b>total</b></td><td></td><td><b>${formatInteger(total)}</b></td><td></td></tr></table></section>`;
+  const rows = run.model.parts.map(
+    (p) =>
+      `<tr><td>${e(p.part)}</td><td>${p.tensors}</td><td>${formatInteger(p.parameters)}</td>` +
+      `<td>${total > 0 ? ((p.parameters / total) * 100).toFixed(1) : '0'} %</td></tr>`,
+  );
+  return (
+    `<section><h2>Parameters</h2><table><tr><th>part</th><th>tensors</th><th>parameters</th><th>share</th></tr>${rows.join('')}` +
+    `<tr><td><b>total</b></td><td></td><td><b>${formatInteger(total)}</b></td><td></td></tr></table></section>`
+  );
 }
 
 function facts(run: RunArtifacts['run'], epochs: readonly EpochSummary[]): string {
   const config = run.model.config;
-  const rows = Object.entries(run.dataset.rows).map(([split, n]) => `${split} ${formatInteger(n)}`).join(' · ');
+  const rows = Object.entries(run.dataset.rows)
+    .map(([split, n]) => `${split} ${formatInteger(n)}`)
+    .join(' · ');
   const items: [string, string][] = [
     ['model', config.kind],
     ['parameters', formatInteger(run.model.parameters)],
@@ -247,8 +298,12 @@ function facts(run: RunArtifacts['run'], epochs: readonly EpochSummary[]): strin
     ['tasks', run.dataset.tasks.map((t) => `${t.name} (${t.type})`).join(', ')],
     ['experts per level', config.expertDims.map((dims) => `[${dims.join(', ')}]`).join(' → ')],
     ['epochs', `${run.training.completedEpochs} of ${run.training.epochs}`],
-    ['best epoch', run.training.bestEpoch === undefined ? '–'
-      : `${run.training.bestEpoch + 1}${run.training.monitor ? ` (${run.training.monitor.task} ${run.training.monitor.metric} ${run.training.bestValue?.toFixed(4) ?? ''})` : ''}`],
+    [
+      'best epoch',
+      run.training.bestEpoch === undefined
+        ? '–'
+        : `${run.training.bestEpoch + 1}${run.training.monitor ? ` (${run.training.monitor.task} ${run.training.monitor.metric} ${run.training.bestValue?.toFixed(4) ?? ''})` : ''}`,
+    ],
     ['training time', formatSeconds(epochs.reduce((sum, s) => sum + s.seconds, 0))],
     ['started', run.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')],
     ['adatt / LibTorch', `${run.adatt} / ${run.libtorch}`],

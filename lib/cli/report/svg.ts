@@ -84,40 +84,55 @@ export function lineChart(options: LineChartOptions): string {
   const yHigh = y.ticks[y.ticks.length - 1]!;
   const fixedX = options.xRange && niceTicks(xMin, xMax, 5);
   // Epochs are integers: one tick each, or a round step when there are many.
-  const xTicks = fixedX ? fixedX.ticks.filter((t) => t >= xMin && t <= xMax) : xMax - xMin <= 12
-    ? Array.from({ length: xMax - xMin + 1 }, (_, i) => xMin + i)
-    : niceTicks(xMin, xMax, 8).ticks.filter((t) => t >= xMin && t <= xMax && Number.isInteger(t));
+  const xTicks = fixedX
+    ? fixedX.ticks.filter((t) => t >= xMin && t <= xMax)
+    : xMax - xMin <= 12
+      ? Array.from({ length: xMax - xMin + 1 }, (_, i) => xMin + i)
+      : niceTicks(xMin, xMax, 8).ticks.filter((t) => t >= xMin && t <= xMax && Number.isInteger(t));
   const xSpan = xMax - xMin || 1;
   const px = (x: number): number => left + (xMax === xMin ? plotWidth / 2 : ((x - xMin) / xSpan) * plotWidth);
   const py = (v: number): number => top + plotHeight - ((v - yLow) / (yHigh - yLow)) * plotHeight;
   const f = (n: number): string => n.toFixed(1);
 
   for (const tick of y.ticks) {
-    out.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${f(py(tick))}" y2="${f(py(tick))}"/>`,
-      `<text class="tick" x="${left - 6}" y="${f(py(tick) + 4)}" text-anchor="end">${tickLabel(tick, y.step)}</text>`);
+    out.push(
+      `<line class="grid" x1="${left}" x2="${width - right}" y1="${f(py(tick))}" y2="${f(py(tick))}"/>`,
+      `<text class="tick" x="${left - 6}" y="${f(py(tick) + 4)}" text-anchor="end">${tickLabel(tick, y.step)}</text>`,
+    );
   }
   for (const tick of xTicks) {
-    out.push(`<text class="tick" x="${f(px(tick))}" y="${height - bottom + 16}" text-anchor="middle">${fixedX ? tickLabel(tick, fixedX.step) : tick}</text>`);
+    out.push(
+      `<text class="tick" x="${f(px(tick))}" y="${height - bottom + 16}" text-anchor="middle">${fixedX ? tickLabel(tick, fixedX.step) : tick}</text>`,
+    );
   }
-  out.push(`<line class="axis" x1="${left}" x2="${width - right}" y1="${top + plotHeight}" y2="${top + plotHeight}"/>`,
+  out.push(
+    `<line class="axis" x1="${left}" x2="${width - right}" y1="${top + plotHeight}" y2="${top + plotHeight}"/>`,
     `<text class="axis-label" x="${left + plotWidth / 2}" y="${height - 8}" text-anchor="middle">${escapeHtml(options.xLabel)}</text>`,
-    `<text class="axis-label" transform="translate(14 ${top + plotHeight / 2}) rotate(-90)" text-anchor="middle">${escapeHtml(options.yLabel)}</text>`);
+    `<text class="axis-label" transform="translate(14 ${top + plotHeight / 2}) rotate(-90)" text-anchor="middle">${escapeHtml(options.yLabel)}</text>`,
+  );
 
   const digits = options.digits ?? 4;
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length]!;
     const visible = s.points.filter((p) => Number.isFinite(p.y));
     const d = visible.map((p, k) => `${k === 0 ? 'M' : 'L'}${f(px(p.x))} ${f(py(p.y))}`).join(' ');
-    out.push(`<g class="series" data-series="${i}" style="color:${color}">`,
+    out.push(
+      `<g class="series" data-series="${i}" style="color:${color}">`,
       `<path d="${d}" fill="none" stroke="currentColor" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
-      ...visible.map((p) => `<circle cx="${f(px(p.x))}" cy="${f(py(p.y))}" r="3.5" fill="currentColor">` +
-        `<title>${escapeHtml(s.name)}, ${escapeHtml(options.xLabel)} ${p.x}: ${p.y.toFixed(digits)}</title></circle>`),
-      '</g>');
+      ...visible.map(
+        (p) =>
+          `<circle cx="${f(px(p.x))}" cy="${f(py(p.y))}" r="3.5" fill="currentColor">` +
+          `<title>${escapeHtml(s.name)}, ${escapeHtml(options.xLabel)} ${p.x}: ${p.y.toFixed(digits)}</title></circle>`,
+      ),
+      '</g>',
+    );
     // Legend entries sit in one row above the plot, closer together when there are many.
     const x = left + i * Math.min(150, plotWidth / series.length);
-    out.push(`<g class="legend-item" data-series="${i}" style="color:${color}" transform="translate(${x} 36)">`,
+    out.push(
+      `<g class="legend-item" data-series="${i}" style="color:${color}" transform="translate(${x} 36)">`,
       `<line x1="0" x2="18" y1="-4" y2="-4" stroke="currentColor" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
-      `<text x="24" y="0">${escapeHtml(s.name)}</text></g>`);
+      `<text x="24" y="0">${escapeHtml(s.name)}</text></g>`,
+    );
   });
   out.push('</svg>');
   return out.join('');
@@ -125,7 +140,11 @@ export function lineChart(options: LineChartOptions): string {
 
 /** Light to dark blue; t in [0, 1]. */
 export function heatColor(t: number): string {
-  const stops = [[247, 251, 255], [107, 174, 214], [8, 48, 107]] as const;
+  const stops = [
+    [247, 251, 255],
+    [107, 174, 214],
+    [8, 48, 107],
+  ] as const;
   const clamped = Math.min(1, Math.max(0, t));
   const scaled = clamped * (stops.length - 1);
   const i = Math.min(stops.length - 2, Math.floor(scaled));
@@ -178,9 +197,11 @@ export function heatmap(options: HeatmapOptions): string {
       const t = value / max;
       const x = left + c * CELL.width;
       const outline = options.highlight?.(r, c) ? ' class="own"' : '';
-      out.push(`<rect${outline} x="${x}" y="${y}" width="${CELL.width}" height="${CELL.height}" fill="${Number.isFinite(value) ? heatColor(t) : '#eee'}">` +
-        `<title>${escapeHtml(row)} → ${escapeHtml(column)}: ${Number.isFinite(value) ? value.toFixed(4) : 'n/a'}</title></rect>`,
-      `<text class="cell" x="${x + CELL.width / 2}" y="${y + CELL.height / 2 + 4}" text-anchor="middle" fill="${t > 0.55 ? '#fff' : '#111'}">${Number.isFinite(value) ? value.toFixed(2) : ''}</text>`);
+      out.push(
+        `<rect${outline} x="${x}" y="${y}" width="${CELL.width}" height="${CELL.height}" fill="${Number.isFinite(value) ? heatColor(t) : '#eee'}">` +
+          `<title>${escapeHtml(row)} → ${escapeHtml(column)}: ${Number.isFinite(value) ? value.toFixed(4) : 'n/a'}</title></rect>`,
+        `<text class="cell" x="${x + CELL.width / 2}" y="${y + CELL.height / 2 + 4}" text-anchor="middle" fill="${t > 0.55 ? '#fff' : '#111'}">${Number.isFinite(value) ? value.toFixed(2) : ''}</text>`,
+      );
     });
   });
   // Legend: a gradient bar from 0 to the largest weight.
@@ -188,10 +209,14 @@ export function heatmap(options: HeatmapOptions): string {
   const steps = 24;
   const legendWidth = Math.min(240, width - left - 16);
   for (let i = 0; i < steps; i += 1) {
-    out.push(`<rect x="${(left + (i * legendWidth) / steps).toFixed(1)}" y="${legendY}" width="${(legendWidth / steps + 0.5).toFixed(1)}" height="10" fill="${heatColor(i / (steps - 1))}"/>`);
+    out.push(
+      `<rect x="${(left + (i * legendWidth) / steps).toFixed(1)}" y="${legendY}" width="${(legendWidth / steps + 0.5).toFixed(1)}" height="10" fill="${heatColor(i / (steps - 1))}"/>`,
+    );
   }
-  out.push(`<text class="tick" x="${left}" y="${legendY + 26}">0</text>`,
+  out.push(
+    `<text class="tick" x="${left}" y="${legendY + 26}">0</text>`,
     `<text class="tick" x="${left + legendWidth}" y="${legendY + 26}" text-anchor="end">${max.toFixed(2)}</text>`,
-    '</svg>');
+    '</svg>',
+  );
   return out.join('');
 }

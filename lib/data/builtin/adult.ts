@@ -7,8 +7,20 @@ import { checkUciOptions, loadUciDataset, type EncodedDataset, type UciOptions, 
 
 /** Column names in file order (as in adult.names). */
 export const ADULT_COLUMNS: readonly string[] = Object.freeze([
-  'age', 'workclass', 'fnlwgt', 'education', 'education-num', 'marital-status', 'occupation',
-  'relationship', 'race', 'sex', 'capital-gain', 'capital-loss', 'hours-per-week', 'native-country',
+  'age',
+  'workclass',
+  'fnlwgt',
+  'education',
+  'education-num',
+  'marital-status',
+  'occupation',
+  'relationship',
+  'race',
+  'sex',
+  'capital-gain',
+  'capital-loss',
+  'hours-per-week',
+  'native-country',
   'income',
 ]);
 

@@ -25,7 +25,10 @@ export const BUILTIN_DATASETS = Object.freeze(Object.keys(LOADERS) as BuiltinDat
 /** Loads a built-in dataset by name: fitted schema plus encoded train, validation and test splits. */
 export async function loadDataset<N extends BuiltinDatasetName>(name: N, options?: BuiltinDatasetOptions[N]): Promise<EncodedDataset> {
   if (!Object.hasOwn(LOADERS, name)) {
-    throw new ValidationError('name', `Unknown dataset ${describeValue(name)} (built-in datasets: ${BUILTIN_DATASETS.map((known) => `'${known}'`).join(', ')})`);
+    throw new ValidationError(
+      'name',
+      `Unknown dataset ${describeValue(name)} (built-in datasets: ${BUILTIN_DATASETS.map((known) => `'${known}'`).join(', ')})`,
+    );
   }
   const load = LOADERS[name] as (options: BuiltinDatasetOptions[N] | undefined) => Promise<EncodedDataset>;
   return load(options);

@@ -96,7 +96,9 @@ export function generateSynthetic(options: SyntheticOptions = {}): Table {
     y2[row] = label(projection2);
   }
   const columns: Record<string, Float64Array> = {};
-  inputs.forEach((values, k) => { columns[`x${k}`] = values; });
+  inputs.forEach((values, k) => {
+    columns[`x${k}`] = values;
+  });
   return tableFromColumns({ ...columns, y1, y2 }, { source: 'synthetic data' });
 }
 

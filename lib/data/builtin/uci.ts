@@ -70,7 +70,11 @@ export interface CheckedUciOptions {
 }
 
 /** Checks the shared options; `extraKeys` are the dataset's own options, checked by the caller. */
-export function checkUciOptions(options: unknown, subject: string, extraKeys: readonly string[]): CheckedUciOptions & { given: Record<string, unknown> } {
+export function checkUciOptions(
+  options: unknown,
+  subject: string,
+  extraKeys: readonly string[],
+): CheckedUciOptions & { given: Record<string, unknown> } {
   const check = optionsChecker(subject);
   const given = check.record(options, '', [...UCI_OPTION_KEYS, ...extraKeys]);
   return {
@@ -89,7 +93,10 @@ export function defaultDataDir(): string {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The path of a dataset file: found locally (plain or .gz), or downloaded when allowed. */
@@ -98,7 +105,9 @@ async function locate(source: UciSource, file: UciFile, options: CheckedUciOptio
   const candidates = [file.name, `${file.name}.gz`, file.remoteName].map((name) => join(folder, name));
   for (const candidate of candidates) if (await exists(candidate)) return candidate;
   if (!options.download) {
-    throw new FileError(`The ${source.name} file ${file.name} is not in ${folder}. Pass { download: true } to fetch it from ${options.baseUrl ?? source.defaultBaseUrl}, or point dataDir (or ADATT_DATA_DIR) at a folder with a ${source.name}/ sub-folder holding it`);
+    throw new FileError(
+      `The ${source.name} file ${file.name} is not in ${folder}. Pass { download: true } to fetch it from ${options.baseUrl ?? source.defaultBaseUrl}, or point dataDir (or ADATT_DATA_DIR) at a folder with a ${source.name}/ sub-folder holding it`,
+    );
   }
   const destination = join(folder, file.remoteName);
   const baseUrl = (options.baseUrl ?? source.defaultBaseUrl).replace(/\/+$/, '');

@@ -154,15 +154,17 @@ int main(int argc, char** argv) {
   recording = false;
 
   std::vector<std::pair<std::string, OpTotals>> rows(totals.begin(), totals.end());
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.self_seconds > b.second.self_seconds; });
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.second.self_seconds > b.second.self_seconds; });
   const double per_step = 1000.0 / static_cast<double>(result.steps);
   double profiled = 0;
   for (const auto& row : rows) profiled += row.second.self_seconds;
-  std::printf("%s%s, T=%lld, m=%lld, batch %lld, %lld threads (%d intra-op, %d BLAS): %.2f ms per step "
-              "(%.0f examples/s), %.2f ms in operators\n",
-              inference ? "predict: " : "", adatt::model_kind_name(config.kind), static_cast<long long>(tasks), static_cast<long long>(experts),
-              static_cast<long long>(batch), static_cast<long long>(threads), plan.intra_op, plan.blas, seconds * per_step,
-              static_cast<double>(result.examples) / seconds, profiled * per_step);
+  std::printf(
+      "%s%s, T=%lld, m=%lld, batch %lld, %lld threads (%d intra-op, %d BLAS): %.2f ms per step "
+      "(%.0f examples/s), %.2f ms in operators\n",
+      inference ? "predict: " : "", adatt::model_kind_name(config.kind), static_cast<long long>(tasks),
+      static_cast<long long>(experts), static_cast<long long>(batch), static_cast<long long>(threads), plan.intra_op,
+      plan.blas, seconds * per_step, static_cast<double>(result.examples) / seconds, profiled * per_step);
   std::printf("%10s %10s %8s  %s\n", "self ms", "total ms", "calls", "operator (per step)");
   for (const auto& [name, op] : rows) {
     if (op.self_seconds * per_step < 0.01) break;

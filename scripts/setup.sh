@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libtorch-dev libgloo-dev python3-torch python3-xxhash libopenblas0-pthread cmake g++ make chromium)
+APT_PACKAGES=(libtorch-dev libgloo-dev python3-torch python3-xxhash libopenblas0-pthread cmake g++ make chromium clang-format)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 

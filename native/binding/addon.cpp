@@ -1,22 +1,22 @@
-// Module entry: info(), setNumThreads(), process-wide runtime settings, and the classes of the raw addon (lib/addon.ts).
-#include <napi.h>
-
+// Module entry: info(), setNumThreads(), process-wide runtime settings, and the classes of the raw addon
+// (lib/addon.ts).
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <napi.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
-#include "errors.h"
-#include "libtorch_runtime.h"
 #include "addon_data.h"
 #include "calibration_wrap.h"
 #include "compute_thread.h"
 #include "dataset_wrap.h"
 #include "distributed_wrap.h"
+#include "errors.h"
+#include "libtorch_runtime.h"
 #include "metrics_wrap.h"
-#include "text_dictionary_wrap.h"
 #include "model_wrap.h"
 #include "script_wrap.h"
+#include "text_dictionary_wrap.h"
 #include "threads.h"
 #include "trainer_wrap.h"
 

@@ -13,7 +13,7 @@ struct AddonData {
   Napi::FunctionReference dataset_class;        // subset() builds Datasets
   Napi::FunctionReference script_class;         // loadScript() builds ScriptModules
   Napi::FunctionReference process_group_class;  // initProcessGroup() builds ProcessGroups
-  std::shared_ptr<Completions> completions;  // settles this environment's native jobs
+  std::shared_ptr<Completions> completions;     // settles this environment's native jobs
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

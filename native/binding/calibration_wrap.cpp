@@ -93,10 +93,12 @@ Napi::Value ReliabilityCurves(const Napi::CallbackInfo& info) {
     const size_t count = tasks.size();
     auto curve = [tasks = std::move(tasks), calibrators = std::move(calibrators)](size_t t) {
       const auto& calibrator = calibrators[t];
-      const auto p = calibrator ? calibrator->probabilities(tasks[t].logits) : torch::sigmoid(tasks[t].logits.to(torch::kDouble));
+      const auto p =
+          calibrator ? calibrator->probabilities(tasks[t].logits) : torch::sigmoid(tasks[t].logits.to(torch::kDouble));
       return reliability_curve(p, tasks[t].labels, tasks[t].weights);
     };
-    return (new PerTaskWorker<ReliabilityCurve>(info.Env(), count, std::move(curve), to_raw_reliability_curve))->Start();
+    return (new PerTaskWorker<ReliabilityCurve>(info.Env(), count, std::move(curve), to_raw_reliability_curve))
+        ->Start();
   });
 }
 

@@ -142,8 +142,8 @@ ModelConfig to_model_config(const Napi::Object& object) {
   config.kind = parse_model_kind(kind.As<Napi::String>().Utf8Value());
   config.dense_dim = to_int(field_of(object, "denseDim"), "denseDim");
   for (const auto& feature : to_object_vector(field_of(object, "categorical"), "categorical")) {
-    config.categorical.push_back({to_int(feature.Get("vocab"), "categorical.vocab"),
-                                  to_int(feature.Get("dim"), "categorical.dim")});
+    config.categorical.push_back(
+        {to_int(feature.Get("vocab"), "categorical.vocab"), to_int(feature.Get("dim"), "categorical.dim")});
   }
   for (const auto& feature : to_object_vector(field_of(object, "multiValued"), "multiValued")) {
     const auto pooling = feature.Get("pooling");
@@ -226,11 +226,12 @@ Batch to_batch(const Napi::Value& value, const ModelConfig& config) {
   Batch batch;
   batch.size = to_int(object.Get("size"), "batch.size");
   if (batch.size <= 0) throw_invalid("batch.size must be positive");
-  if (config.dense_dim > 0) batch.dense = float_tensor(object.Get("dense"), "batch.dense", {batch.size, config.dense_dim});
+  if (config.dense_dim > 0)
+    batch.dense = float_tensor(object.Get("dense"), "batch.dense", {batch.size, config.dense_dim});
   const auto features = static_cast<int64_t>(config.categorical.size());
   if (features > 0) {
-    batch.categorical = long_tensor(object.Get("categorical"), "batch.categorical", batch.size * features)
-                            .view({batch.size, features});
+    batch.categorical =
+        long_tensor(object.Get("categorical"), "batch.categorical", batch.size * features).view({batch.size, features});
   }
   const auto bags = to_object_vector(object.Get("multiValued"), "batch.multiValued");
   if (bags.size() != config.multi_valued.size()) {
@@ -247,7 +248,8 @@ Batch to_batch(const Napi::Value& value, const ModelConfig& config) {
 std::vector<SampleSpace> to_sample_spaces(const Napi::Value& value, size_t tasks) {
   std::vector<SampleSpace> spaces(tasks);
   if (value.IsUndefined()) return spaces;
-  if (!value.IsArray() || value.As<Napi::Array>().Length() != tasks) throw_invalid("where needs one { task, equals } per task");
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != tasks)
+    throw_invalid("where needs one { task, equals } per task");
   for (uint32_t t = 0; t < tasks; ++t) {
     const auto item = value.As<Napi::Array>().Get(t);
     if (!item.IsObject()) throw_invalid("where needs one { task, equals } per task");
@@ -297,7 +299,8 @@ CalibrationMethod to_calibration_method(const Napi::Value& value, const std::str
 std::vector<std::optional<Calibrator>> to_calibrators(const Napi::Value& value, size_t tasks) {
   std::vector<std::optional<Calibrator>> calibrators(tasks);
   if (value.IsUndefined()) return calibrators;
-  if (!value.IsArray() || value.As<Napi::Array>().Length() != tasks) throw_invalid("calibrators needs one entry per task");
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != tasks)
+    throw_invalid("calibrators needs one entry per task");
   for (uint32_t t = 0; t < tasks; ++t) {
     const auto item = value.As<Napi::Array>().Get(t);
     if (item.IsNull()) continue;
@@ -388,7 +391,8 @@ namespace {
 Napi::Object shaped(Napi::Env env, const torch::Tensor& tensor) {
   auto object = Napi::Object::New(env);
   auto shape = Napi::Array::New(env, static_cast<size_t>(tensor.dim()));
-  for (int64_t d = 0; d < tensor.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, tensor.size(d)));
+  for (int64_t d = 0; d < tensor.dim(); ++d)
+    shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, tensor.size(d)));
   object.Set("shape", shape);
   return object;
 }

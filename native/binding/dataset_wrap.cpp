@@ -77,7 +77,8 @@ std::shared_ptr<const Dataset> dataset_from_object(const Napi::Object& init) {
     std::vector<torch::Tensor> tasks;
     for (uint32_t t = 0; t < arrays.Length(); ++t) {
       tasks.push_back(copy_array<Napi::Float32Array, float>(arrays.Get(t), napi_float32_array, "Float32Array",
-                                                              field + "[" + std::to_string(t) + "]", torch::kFloat32, size));
+                                                            field + "[" + std::to_string(t) + "]", torch::kFloat32,
+                                                            size));
     }
     if (tasks.empty()) throw_invalid(field + " must hold one array per task");
     return torch::stack(tasks, 1);
@@ -130,15 +131,13 @@ const Dataset& AddonDataset::live() const {
 }
 
 Napi::Value AddonDataset::Size(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    return Napi::Number::New(info.Env(), static_cast<double>(live().size()));
-  });
+  return guarded(info.Env(),
+                 [&]() -> Napi::Value { return Napi::Number::New(info.Env(), static_cast<double>(live().size())); });
 }
 
 Napi::Value AddonDataset::Bytes(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    return Napi::Number::New(info.Env(), static_cast<double>(live().bytes()));
-  });
+  return guarded(info.Env(),
+                 [&]() -> Napi::Value { return Napi::Number::New(info.Env(), static_cast<double>(live().bytes())); });
 }
 
 namespace {
@@ -168,8 +167,9 @@ Napi::Value AddonDataset::SampleWeights(const Napi::CallbackInfo& info) {
 Napi::Value AddonDataset::Subset(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     const Dataset& dataset = live();
-    auto rows = copy_array<Napi::Int32Array, int32_t>(info[0], napi_int32_array, "Int32Array", "rows", torch::kInt32, -1)
-                    .to(torch::kLong);
+    auto rows =
+        copy_array<Napi::Int32Array, int32_t>(info[0], napi_int32_array, "Int32Array", "rows", torch::kInt32, -1)
+            .to(torch::kLong);
     if (rows.numel() == 0) throw_invalid("rows must not be empty");
     if ((rows < 0).logical_or(rows >= dataset.size()).any().item<bool>()) {
       throw_invalid("rows must lie in [0, " + std::to_string(dataset.size()) + ")");

@@ -1,10 +1,9 @@
 #include "libtorch_runtime.h"
 
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdlib.h>
-
-#include <ATen/Parallel.h>
 #include <torch/version.h>
 
 #include <fstream>

@@ -20,20 +20,27 @@ class MetricsWorker : public PromiseWorker {
   MetricsWorker(Napi::Env env, std::vector<torch::Tensor> outputs, std::vector<torch::Tensor> labels,
                 std::vector<TaskType> types, std::vector<SampleSpace> spaces, std::vector<torch::Tensor> weights,
                 torch::Tensor groups, std::vector<std::optional<Calibrator>> calibrators)
-      : PromiseWorker(env), outputs_(std::move(outputs)), labels_(std::move(labels)), types_(std::move(types)),
-        spaces_(std::move(spaces)), weights_(std::move(weights)), groups_(std::move(groups)),
+      : PromiseWorker(env),
+        outputs_(std::move(outputs)),
+        labels_(std::move(labels)),
+        types_(std::move(types)),
+        spaces_(std::move(spaces)),
+        weights_(std::move(weights)),
+        groups_(std::move(groups)),
         calibrators_(std::move(calibrators)) {}
 
  protected:
   void Run() override {
     for (const auto& labels : labels_) {
-      if (labels.numel() != labels_.front().numel()) throw InvalidArgument("taskMetrics: every task needs one label per row");
+      if (labels.numel() != labels_.front().numel())
+        throw InvalidArgument("taskMetrics: every task needs one label per row");
     }
     if (groups_.defined() && groups_.numel() != labels_.front().numel()) {
       throw InvalidArgument("taskMetrics: groups needs one group id per row");
     }
     for (const auto& weights : weights_) {
-      if (weights.numel() != labels_.front().numel()) throw InvalidArgument("taskMetrics: every task needs one sample weight per row");
+      if (weights.numel() != labels_.front().numel())
+        throw InvalidArgument("taskMetrics: every task needs one sample weight per row");
     }
     // Every task's labels side by side, only when a sample space reads another task's.
     const bool spaced = std::any_of(spaces_.begin(), spaces_.end(), [](const SampleSpace& s) { return s.task >= 0; });
@@ -45,7 +52,8 @@ class MetricsWorker : public PromiseWorker {
         throw InvalidArgument("taskMetrics: outputs[" + std::to_string(t) + "] has " +
                               std::to_string(outputs_[t].numel()) + " values for " + std::to_string(rows) + " labels");
       }
-      results_.push_back(task_metrics(types_[t], calibrated_outputs(types_[t], outputs_[t].view({rows, -1}), calibrators_[t]),
+      results_.push_back(task_metrics(types_[t],
+                                      calibrated_outputs(types_[t], outputs_[t].view({rows, -1}), calibrators_[t]),
                                       in_sample_space(labels_[t], all_labels, spaces_[t]),
                                       weights_.empty() ? torch::Tensor() : weights_[t], groups_));
     }
@@ -86,7 +94,8 @@ Napi::Value TaskMetrics(const Napi::CallbackInfo& info) {
     }
     auto spaces = to_sample_spaces(info[3], types.size());
     auto weights = info[4].IsUndefined() ? std::vector<torch::Tensor>() : to_float_arrays(info[4], "sampleWeights");
-    if (!weights.empty() && weights.size() != types.size()) throw_invalid("taskMetrics needs one sampleWeights array per task");
+    if (!weights.empty() && weights.size() != types.size())
+      throw_invalid("taskMetrics needs one sampleWeights array per task");
     auto groups = info[5].IsUndefined() ? torch::Tensor() : to_group_ids(info[5]);
     auto calibrators = to_calibrators(info[6], types.size());
     return (new MetricsWorker(info.Env(), std::move(outputs), std::move(labels), std::move(types), std::move(spaces),

@@ -46,8 +46,13 @@ class DatasetWorker : public ModelWorker {
                 std::vector<TaskType> types, int64_t batch_size, DatasetResult result,
                 std::shared_ptr<Communicator> communicator, std::vector<SampleSpace> spaces,
                 std::vector<std::optional<Calibrator>> calibrators)
-      : ModelWorker(env, std::move(state), Access::Read), dataset_(std::move(dataset)), types_(std::move(types)),
-        batch_size_(batch_size), result_(result), communicator_(std::move(communicator)), spaces_(std::move(spaces)),
+      : ModelWorker(env, std::move(state), Access::Read),
+        dataset_(std::move(dataset)),
+        types_(std::move(types)),
+        batch_size_(batch_size),
+        result_(result),
+        communicator_(std::move(communicator)),
+        spaces_(std::move(spaces)),
         calibrators_(std::move(calibrators)) {}
 
  protected:
@@ -109,7 +114,8 @@ torch::Device to_device(const std::string& name) {
   const torch::Device device(name);  // throws c10::Error naming the bad string
   if (device.is_cuda()) {
     const auto count = static_cast<int64_t>(torch::cuda::device_count());
-    if (count == 0) throw InvalidArgument("device '" + name + "': CUDA is not available in this LibTorch build or machine");
+    if (count == 0)
+      throw InvalidArgument("device '" + name + "': CUDA is not available in this LibTorch build or machine");
     if (device.has_index() && device.index() >= count) {
       throw InvalidArgument("device '" + name + "': only " + std::to_string(count) + " CUDA device(s) present");
     }
@@ -147,13 +153,12 @@ Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr
     auto types = to_task_types(options.Get("taskTypes"));
     auto spaces = to_sample_spaces(options.Get("where"), types.size());
     auto calibrators = to_calibrators(options.Get("calibrators"), types.size());
-    return (new DatasetWorker(info.Env(), state, dataset, std::move(types),
-                              Fields(options).integer("batchSize"),
-                              metrics ? DatasetResult::Metrics
+    return (new DatasetWorker(info.Env(), state, dataset, std::move(types), Fields(options).integer("batchSize"),
+                              metrics                                         ? DatasetResult::Metrics
                               : options.Get("rawOutputs").ToBoolean().Value() ? DatasetResult::RawOutputs
                                                                               : DatasetResult::Predictions,
-                              AddonProcessGroup::from_value(options.Get("distributed"), "distributed"), std::move(spaces),
-                              std::move(calibrators)))
+                              AddonProcessGroup::from_value(options.Get("distributed"), "distributed"),
+                              std::move(spaces), std::move(calibrators)))
         ->Start();
   });
 }

@@ -22,7 +22,8 @@ WeightLayout to_layout(const Napi::Value& value) {
 }
 
 std::string to_path(const Napi::Value& value) {
-  if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty()) throw_invalid("path must be a non-empty string");
+  if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty())
+    throw_invalid("path must be a non-empty string");
   return value.As<Napi::String>().Utf8Value();
 }
 
@@ -40,7 +41,9 @@ class ForwardWorker : public ModelWorker {
  public:
   ForwardWorker(Napi::Env env, std::shared_ptr<ModelState> state, Batch batch, bool gates,
                 std::optional<PredictionSpec> predictions = std::nullopt)
-      : ModelWorker(env, std::move(state), Access::Read), batch_(std::move(batch)), gates_(gates),
+      : ModelWorker(env, std::move(state), Access::Read),
+        batch_(std::move(batch)),
+        gates_(gates),
         predictions_(std::move(predictions)) {}
 
  protected:
@@ -84,7 +87,9 @@ class ExpertActivityWorker : public ModelWorker {
  public:
   ExpertActivityWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::shared_ptr<const Dataset> dataset,
                        torch::Tensor rows, int64_t batch_size)
-      : ModelWorker(env, std::move(state), Access::Read), dataset_(std::move(dataset)), rows_(std::move(rows)),
+      : ModelWorker(env, std::move(state), Access::Read),
+        dataset_(std::move(dataset)),
+        rows_(std::move(rows)),
         batch_size_(batch_size) {}
 
  protected:
@@ -161,7 +166,9 @@ class LoadStateWorker : public ModelWorker {
   LoadStateWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::map<std::string, torch::Tensor> tensors,
                   std::string path, bool strict)
       : ModelWorker(env, std::move(state), Access::Write),
-        tensors_(std::move(tensors)), path_(std::move(path)), strict_(strict) {}
+        tensors_(std::move(tensors)),
+        path_(std::move(path)),
+        strict_(strict) {}
 
  protected:
   void Run() override {
@@ -256,7 +263,9 @@ Napi::Value AddonModel::ExpertActivity(const Napi::CallbackInfo& info) {
       throw_invalid("rows must be an Int32Array");
     }
     const auto rows_array = info[1].As<Napi::Int32Array>();
-    auto rows = torch::from_blob(const_cast<int32_t*>(rows_array.Data()), {static_cast<int64_t>(rows_array.ElementLength())}, torch::kInt32).to(torch::kLong);
+    auto rows = torch::from_blob(const_cast<int32_t*>(rows_array.Data()),
+                                 {static_cast<int64_t>(rows_array.ElementLength())}, torch::kInt32)
+                    .to(torch::kLong);
     if (!info[2].IsNumber()) throw_invalid("batchSize must be a number");
     const int64_t batch_size = info[2].As<Napi::Number>().Int64Value();
     return (new ExpertActivityWorker(info.Env(), state, dataset, std::move(rows), batch_size))->Start();
@@ -310,9 +319,8 @@ Napi::Value AddonModel::To(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonModel::Device(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    return Napi::String::New(info.Env(), live_state()->device.str());
-  });
+  return guarded(info.Env(),
+                 [&]() -> Napi::Value { return Napi::String::New(info.Env(), live_state()->device.str()); });
 }
 
 Napi::Value AddonModel::ParameterCount(const Napi::CallbackInfo& info) {

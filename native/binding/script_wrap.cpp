@@ -54,7 +54,8 @@ c10::IValue js_to_ivalue(const Napi::Value& value, const c10::TypePtr& type, con
     }
     case TypeKind::DictType: {
       const auto* dict_type = type->castRaw<c10::DictType>();
-      if (dict_type->getKeyType()->kind() != TypeKind::StringType) throw_invalid(field + ": only str-keyed dicts are supported");
+      if (dict_type->getKeyType()->kind() != TypeKind::StringType)
+        throw_invalid(field + ": only str-keyed dicts are supported");
       if (!value.IsObject()) throw_invalid(field + " must be an object");
       c10::impl::GenericDict dict(dict_type->getKeyType(), dict_type->getValueType());
       const auto object = value.As<Napi::Object>();
@@ -100,7 +101,6 @@ class RunWorker : public ModelWorker {
       : ModelWorker(env, std::move(state), Access::Read), method_(std::move(method)), args_(std::move(args)) {}
 
  protected:
-
   void Run() override {
     EvaluationGuard no_autograd(*state().script);
     for (auto& arg : args_) {

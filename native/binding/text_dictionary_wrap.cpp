@@ -52,19 +52,23 @@ Napi::Value AddonTextDictionary::CodeStrings(const Napi::CallbackInfo& info) {
     auto& dictionary = live();
     const auto strings = typed_array<Napi::Uint8Array>(info[0], napi_uint8_array, "strings must be a Uint8Array");
     const bool all_valid = info[1].IsNull() || info[1].IsUndefined();
-    const auto validity = all_valid ? Napi::Uint8Array() : typed_array<Napi::Uint8Array>(info[1], napi_uint8_array, "validity must be a Uint8Array or null");
+    const auto validity =
+        all_valid ? Napi::Uint8Array()
+                  : typed_array<Napi::Uint8Array>(info[1], napi_uint8_array, "validity must be a Uint8Array or null");
     const size_t first = to_index(info[2], "first");
     const size_t count = to_index(info[3], "count");
     auto codes = typed_array<Napi::Int32Array>(info[4], napi_int32_array, "codes must be an Int32Array");
     const size_t offset = to_index(info[5], "offset");
     const size_t end = first + count;
-    if (strings.ByteLength() < end * kDuckDBStringBytes) throw_invalid("TextDictionary.codeStrings: strings is shorter than first + count strings");
+    if (strings.ByteLength() < end * kDuckDBStringBytes)
+      throw_invalid("TextDictionary.codeStrings: strings is shorter than first + count strings");
     if (!all_valid && validity.ByteLength() < (end + 7) / 8) {
       throw_invalid("TextDictionary.codeStrings: validity must hold first + count bits");
     }
-    if (codes.ElementLength() < offset + count) throw_invalid("TextDictionary.codeStrings: codes has no room for count codes at offset");
-    dictionary.code_duckdb_strings(strings.Data(), all_valid ? nullptr : validity.Data(), first,
-                                   count, codes.Data() + offset);
+    if (codes.ElementLength() < offset + count)
+      throw_invalid("TextDictionary.codeStrings: codes has no room for count codes at offset");
+    dictionary.code_duckdb_strings(strings.Data(), all_valid ? nullptr : validity.Data(), first, count,
+                                   codes.Data() + offset);
     memory_.track(info.Env(), static_cast<int64_t>(dictionary.bytes()));
     return info.Env().Undefined();
   });

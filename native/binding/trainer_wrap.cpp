@@ -28,10 +28,11 @@ Enum to_choice(const std::string& field, const std::string& name,
 }
 
 LossKind to_loss(const std::string& name) {
-  return to_choice<LossKind>("loss", name, {{"bce", LossKind::BinaryCrossEntropy},
-                                            {"cross-entropy", LossKind::CrossEntropy},
-                                            {"mse", LossKind::MeanSquaredError},
-                                            {"huber", LossKind::Huber}});
+  return to_choice<LossKind>("loss", name,
+                             {{"bce", LossKind::BinaryCrossEntropy},
+                              {"cross-entropy", LossKind::CrossEntropy},
+                              {"mse", LossKind::MeanSquaredError},
+                              {"huber", LossKind::Huber}});
 }
 
 std::optional<SparseOptimizerOptions> to_embedding_optimizer(const Fields& trainer) {
@@ -57,10 +58,10 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
   const Fields trainer(object);
   const auto optimizer = trainer.object("optimizer");
   options.optimizer.kind = to_choice<OptimizerKind>("optimizer", optimizer.string("type"),
-                                                   {{"adam", OptimizerKind::Adam},
-                                                    {"adamw", OptimizerKind::AdamW},
-                                                    {"adagrad", OptimizerKind::Adagrad},
-                                                    {"sgd", OptimizerKind::Sgd}});
+                                                    {{"adam", OptimizerKind::Adam},
+                                                     {"adamw", OptimizerKind::AdamW},
+                                                     {"adagrad", OptimizerKind::Adagrad},
+                                                     {"sgd", OptimizerKind::Sgd}});
   options.optimizer.lr = optimizer.number("lr");
   options.optimizer.weight_decay = optimizer.number("weightDecay");
   options.optimizer.momentum = optimizer.number("momentum");
@@ -68,10 +69,9 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
   options.optimizer.beta2 = optimizer.number("beta2");
   options.optimizer.eps = optimizer.number("eps");
   const auto schedule = trainer.object("schedule");
-  options.schedule.kind = to_choice<ScheduleKind>("schedule", schedule.string("type"),
-                                                  {{"constant", ScheduleKind::Constant},
-                                                   {"step", ScheduleKind::Step},
-                                                   {"cosine", ScheduleKind::Cosine}});
+  options.schedule.kind = to_choice<ScheduleKind>(
+      "schedule", schedule.string("type"),
+      {{"constant", ScheduleKind::Constant}, {"step", ScheduleKind::Step}, {"cosine", ScheduleKind::Cosine}});
   options.schedule.warmup_steps = schedule.integer("warmupSteps");
   options.schedule.step_size = schedule.integer("stepSize");
   options.schedule.gamma = schedule.number("gamma");
@@ -86,10 +86,13 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
   for (uint32_t t = 0; t < types.size(); ++t) {
     const auto loss = losses.As<Napi::Array>().Get(t);
     const Fields spec(loss, "losses[" + std::to_string(t) + "]");
-    options.tasks.push_back({types[t], to_loss(spec.string("loss")), spec.number("weight"),
+    options.tasks.push_back({types[t],
+                             to_loss(spec.string("loss")),
+                             spec.number("weight"),
                              spec.number("huberDelta"),
                              {spec.integer("whereTask"), spec.number("whereEquals")}});
-    if (options.tasks.back().space.task >= static_cast<int64_t>(types.size())) throw_invalid("losses.whereTask names no task");
+    if (options.tasks.back().space.task >= static_cast<int64_t>(types.size()))
+      throw_invalid("losses.whereTask names no task");
   }
   options.weighting = to_choice<TaskWeighting>("taskWeighting", trainer.string("taskWeighting"),
                                                {{"fixed", TaskWeighting::Fixed},
@@ -104,7 +107,7 @@ TrainerOptions to_trainer_options(const Napi::Object& object) {
   options.seed = static_cast<uint64_t>(seed);
   options.clip_norm = trainer.number("clipNorm");
   options.non_finite = to_choice<NonFinitePolicy>("nonFinite", trainer.string("nonFinite"),
-                                                {{"stop", NonFinitePolicy::Stop}, {"skip", NonFinitePolicy::Skip}});
+                                                  {{"stop", NonFinitePolicy::Stop}, {"skip", NonFinitePolicy::Skip}});
   options.conflict_every = trainer.integer("conflictEvery");
   return options;
 }
@@ -128,8 +131,12 @@ class EpochWorker : public ModelWorker {
  public:
   EpochWorker(Napi::Env env, std::shared_ptr<TrainerState> trainer, std::shared_ptr<const Dataset> dataset,
               int64_t epoch, EpochPass pass, Napi::Function on_progress, double interval)
-      : ModelWorker(env, trainer->model, Access::Write), trainer_(std::move(trainer)), dataset_(std::move(dataset)),
-        epoch_(epoch), pass_(pass), interval_(interval) {
+      : ModelWorker(env, trainer->model, Access::Write),
+        trainer_(std::move(trainer)),
+        dataset_(std::move(dataset)),
+        epoch_(epoch),
+        pass_(pass),
+        interval_(interval) {
     if (!on_progress.IsEmpty()) {
       progress_ = Napi::ThreadSafeFunction::New(env, on_progress, "adatt.progress", 0, 1);
     }
@@ -158,7 +165,8 @@ class EpochWorker : public ModelWorker {
         if (!queued) delete report;
       };
     }
-    result_ = trainer_->trainer.train_epoch(*dataset_, epoch_, state().device, report, trainer_->abort, interval_, pass_);
+    result_ =
+        trainer_->trainer.train_epoch(*dataset_, epoch_, state().device, report, trainer_->abort, interval_, pass_);
   }
 
   // JS thread. An exception from the user's callback stops the run: fit rejects with it.
@@ -188,7 +196,8 @@ class EpochWorker : public ModelWorker {
     if (conflict.steps > 0) {
       auto numbers = [&](const auto& values) {
         auto array = Napi::Array::New(env, values.size());
-        for (size_t i = 0; i < values.size(); ++i) array.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(values[i])));
+        for (size_t i = 0; i < values.size(); ++i)
+          array.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(values[i])));
         return array;
       };
       auto measured = Napi::Object::New(env);
@@ -216,8 +225,11 @@ class EpochWorker : public ModelWorker {
 class TrainerStateWorker : public ModelWorker {
  public:
   TrainerStateWorker(Napi::Env env, std::shared_ptr<TrainerState> trainer, std::string bytes, int64_t step, bool load)
-      : ModelWorker(env, trainer->model, Access::Write), trainer_(std::move(trainer)), bytes_(std::move(bytes)),
-        step_(step), load_(load) {}
+      : ModelWorker(env, trainer->model, Access::Write),
+        trainer_(std::move(trainer)),
+        bytes_(std::move(bytes)),
+        step_(step),
+        load_(load) {}
 
  protected:
   void Run() override {
@@ -307,7 +319,8 @@ Napi::Value AddonTrainer::TaskWeights(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     const auto weights = live()->trainer.task_weights();
     auto result = Napi::Array::New(info.Env(), weights.size());
-    for (size_t t = 0; t < weights.size(); ++t) result.Set(static_cast<uint32_t>(t), Napi::Number::New(info.Env(), weights[t]));
+    for (size_t t = 0; t < weights.size(); ++t)
+      result.Set(static_cast<uint32_t>(t), Napi::Number::New(info.Env(), weights[t]));
     return result;
   });
 }
@@ -336,9 +349,8 @@ Napi::Value AddonTrainer::LearningRate(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonTrainer::SaveState(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value {
-    return (new TrainerStateWorker(info.Env(), live(), "", 0, false))->Start();
-  });
+  return start_worker(
+      info.Env(), [&]() -> Napi::Value { return (new TrainerStateWorker(info.Env(), live(), "", 0, false))->Start(); });
 }
 
 Napi::Value AddonTrainer::LoadState(const Napi::CallbackInfo& info) {

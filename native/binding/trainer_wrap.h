@@ -18,7 +18,7 @@ struct TrainerState {
   Trainer trainer;
   std::atomic<bool> abort{false};
   std::shared_ptr<Communicator> communicator;  // data-parallel training when set
-  bool joined = false;                          // parameters broadcast from rank 0 yet?
+  bool joined = false;                         // parameters broadcast from rank 0 yet?
 };
 
 class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {

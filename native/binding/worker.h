@@ -72,8 +72,8 @@ class PromiseWorker {
 
  private:
   friend class Completions;
-  void execute();                // off the JS thread
-  void settle(Napi::Env env);    // JS thread; never throws
+  void execute();              // off the JS thread
+  void settle(Napi::Env env);  // JS thread; never throws
 
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Completions> completions_;

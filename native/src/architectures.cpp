@@ -87,8 +87,8 @@ class GatedFusionArch : public MultiTaskArch {
   void level_reference_entries(ReferenceEntries& out, const std::string& gate_group, const std::string& gate_output,
                                const std::string& gate_mlp) const {
     for (size_t level = 0; level < levels_.size(); ++level) {
-      levels_[level].experts->reference_entries(
-          [level](int64_t e) { return level_unit_prefix("experts", level, e); }, out);
+      levels_[level].experts->reference_entries([level](int64_t e) { return level_unit_prefix("experts", level, e); },
+                                                out);
     }
     for (size_t level = 0; level < levels_.size(); ++level) {
       levels_[level].gates->reference_entries(
@@ -106,7 +106,8 @@ class GatedFusionArch : public MultiTaskArch {
 class AdaTTSpArch : public GatedFusionArch {
  public:
   explicit AdaTTSpArch(const ModelConfig& config)
-      : tasks_(config.num_tasks()), experts_per_task_(config.experts_per_task.front()),
+      : tasks_(config.num_tasks()),
+        experts_per_task_(config.experts_per_task.front()),
         residual_(config.native_residual) {
     const int64_t experts = tasks_ * experts_per_task_;
     std::vector<int64_t> expert_module;
@@ -357,8 +358,8 @@ class BottomArch : public MultiTaskArch {
  public:
   BottomArch(const ModelConfig& config, bool shared)
       : shared_(shared),
-        bottoms_(register_module("bottoms", GroupedMLP(shared ? 1 : config.num_tasks(), config.input_dim(),
-                                                       flatten(config.expert_dims)))) {}
+        bottoms_(register_module(
+            "bottoms", GroupedMLP(shared ? 1 : config.num_tasks(), config.input_dim(), flatten(config.expert_dims)))) {}
 
   torch::Tensor forward(const torch::Tensor& input, ArchProbe* probe) override {
     const torch::Tensor out = bottoms_->forward(input);  // [B, N, D]
@@ -379,7 +380,8 @@ class BottomArch : public MultiTaskArch {
 
   // The shared bottom's last layer; single-task networks share nothing.
   void shared_layer_entries(ReferenceEntries& out) const override {
-    if (shared_) bottoms_->last_weight_entries([](int64_t) { return std::string("mtl_arch.bottom_projection."); }, 0, 1, out);
+    if (shared_)
+      bottoms_->last_weight_entries([](int64_t) { return std::string("mtl_arch.bottom_projection."); }, 0, 1, out);
   }
 
  private:

@@ -22,7 +22,8 @@ LabelledRows labelled_rows(const torch::Tensor& logits, const torch::Tensor& lab
   if (w.size(0) != y.size(0)) throw InvalidArgument("calibration needs one sample weight per label");
   const auto keep = y.isnan().logical_not().logical_and(w > 0);
   LabelledRows rows{z.index({keep}), y.index({keep}), w.index({keep})};
-  if (!torch::isfinite(rows.z).all().item<bool>()) throw InvalidArgument("calibration needs finite outputs (a row's logit is NaN or infinite)");
+  if (!torch::isfinite(rows.z).all().item<bool>())
+    throw InvalidArgument("calibration needs finite outputs (a row's logit is NaN or infinite)");
   if ((rows.w * rows.y).sum().item<double>() <= 0 || (rows.w * (1 - rows.y)).sum().item<double>() <= 0) {
     throw InvalidArgument("calibration needs labelled rows of both classes");
   }
@@ -178,8 +179,10 @@ Calibrator fit_calibrator(CalibrationMethod method, const torch::Tensor& logits,
 }
 
 void Calibrator::validate() const {
-  if (!std::isfinite(scale) || !std::isfinite(bias)) throw InvalidArgument("a calibrator's scale and bias must be finite");
-  if (method == CalibrationMethod::Temperature && !(scale > 0)) throw InvalidArgument("temperature scaling needs a positive scale");
+  if (!std::isfinite(scale) || !std::isfinite(bias))
+    throw InvalidArgument("a calibrator's scale and bias must be finite");
+  if (method == CalibrationMethod::Temperature && !(scale > 0))
+    throw InvalidArgument("temperature scaling needs a positive scale");
   if (method != CalibrationMethod::Isotonic) return;
   if (knot_logits.empty() || knot_logits.size() != knot_probabilities.size()) {
     throw InvalidArgument("an isotonic calibrator needs as many knot probabilities as knot logits, at least one");
@@ -194,7 +197,8 @@ void Calibrator::validate() const {
   }
 }
 
-torch::Tensor calibrated_outputs(TaskType type, const torch::Tensor& outputs, const std::optional<Calibrator>& calibrator) {
+torch::Tensor calibrated_outputs(TaskType type, const torch::Tensor& outputs,
+                                 const std::optional<Calibrator>& calibrator) {
   if (!calibrator) return outputs;
   if (type != TaskType::Binary) throw InvalidArgument("only binary tasks take a calibrator");
   return calibrator->logits(outputs).view({-1, 1});

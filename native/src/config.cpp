@@ -9,9 +9,12 @@ namespace adatt {
 namespace {
 
 constexpr std::pair<ModelKind, const char*> kKindNames[] = {
-    {ModelKind::AdaTTSp, "adatt-sp"},         {ModelKind::AdaTT, "adatt"},
-    {ModelKind::MMoE, "mmoe"},                {ModelKind::PLE, "ple"},
-    {ModelKind::CrossStitch, "cross-stitch"}, {ModelKind::SharedBottom, "shared-bottom"},
+    {ModelKind::AdaTTSp, "adatt-sp"},
+    {ModelKind::AdaTT, "adatt"},
+    {ModelKind::MMoE, "mmoe"},
+    {ModelKind::PLE, "ple"},
+    {ModelKind::CrossStitch, "cross-stitch"},
+    {ModelKind::SharedBottom, "shared-bottom"},
     {ModelKind::SingleTask, "single-task"},
 };
 
@@ -64,7 +67,8 @@ void ModelConfig::validate() const {
     for (size_t hops = 0; tasks[at].conditional_on >= 0; ++hops) {
       const int64_t parent = tasks[at].conditional_on;
       require(parent < static_cast<int64_t>(tasks.size()), "a task is conditional on an unknown task");
-      require(tasks[at].outputs == 1 && tasks[parent].outputs == 1, "conditional tasks and their parents must be binary");
+      require(tasks[at].outputs == 1 && tasks[parent].outputs == 1,
+              "conditional tasks and their parents must be binary");
       require(hops < tasks.size(), "task '" + tasks[t].name + "' is conditional on itself through a cycle");
       at = parent;
     }

@@ -14,8 +14,12 @@ std::string row_text(int64_t row) { return "row " + std::to_string(row + 1); }
 Dataset::Dataset(int64_t size, torch::Tensor dense, torch::Tensor categorical,
                  std::vector<MultiValuedColumn> multi_valued, torch::Tensor labels, torch::Tensor sample_weights,
                  torch::Tensor groups)
-    : size_(size), dense_(std::move(dense)), categorical_(std::move(categorical)),
-      multi_valued_(std::move(multi_valued)), labels_(std::move(labels)), sample_weights_(std::move(sample_weights)),
+    : size_(size),
+      dense_(std::move(dense)),
+      categorical_(std::move(categorical)),
+      multi_valued_(std::move(multi_valued)),
+      labels_(std::move(labels)),
+      sample_weights_(std::move(sample_weights)),
       groups_(std::move(groups)) {
   if (size_ <= 0) throw InvalidArgument("dataset: it has no rows");
   if (dense_.defined() && (dense_.dim() != 2 || dense_.size(0) != size_)) throw InvalidArgument("dataset: dense shape");
@@ -27,7 +31,8 @@ Dataset::Dataset(int64_t size, torch::Tensor dense, torch::Tensor categorical,
     throw InvalidArgument("dataset: groups needs one int64 group id per row");
   }
   if (sample_weights_.defined()) {
-    if (!sample_weights_.sizes().equals(labels_.sizes())) throw InvalidArgument("dataset: sampleWeights needs one array per task of one weight per row");
+    if (!sample_weights_.sizes().equals(labels_.sizes()))
+      throw InvalidArgument("dataset: sampleWeights needs one array per task of one weight per row");
     if (!(sample_weights_.isfinite() & (sample_weights_ >= 0)).all().item<bool>()) {
       throw InvalidArgument("dataset: sample weights must be finite and >= 0");
     }
@@ -80,7 +85,8 @@ Dataset Dataset::subset(const torch::Tensor& rows) const {
   }
   return Dataset(rows.size(0), dense_.defined() ? dense_.index_select(0, rows) : torch::Tensor(),
                  categorical_.defined() ? categorical_.index_select(0, rows) : torch::Tensor(), std::move(columns),
-                 labels_of(rows), sample_weights_of(rows), groups_.defined() ? groups_.index_select(0, rows) : torch::Tensor());
+                 labels_of(rows), sample_weights_of(rows),
+                 groups_.defined() ? groups_.index_select(0, rows) : torch::Tensor());
 }
 
 void Dataset::check_features(const ModelConfig& config) const {

@@ -129,7 +129,10 @@ struct Communicator::Groups {
 };
 
 Communicator::Communicator(const DistributedConfig& config)
-    : rank_(config.rank), world_size_(config.world_size), timeout_(config.timeout), groups_(std::make_unique<Groups>()) {
+    : rank_(config.rank),
+      world_size_(config.world_size),
+      timeout_(config.timeout),
+      groups_(std::make_unique<Groups>()) {
   if (world_size_ < 1 || rank_ < 0 || rank_ >= world_size_) {
     throw InvalidArgument("distributed: RANK must lie in [0, WORLD_SIZE)");
   }
@@ -184,7 +187,8 @@ void Communicator::broadcast_(const std::vector<torch::Tensor>& tensors, int roo
     std::vector<torch::Tensor> one{on_device || value.is_cpu() ? value : value.cpu()};
     c10d::BroadcastOptions options;
     options.rootRank = root;
-    wait(rank_, timeout_, "broadcast", groups_->start(on_device, [&](auto& group) { return group.broadcast(one, options); }));
+    wait(rank_, timeout_, "broadcast",
+         groups_->start(on_device, [&](auto& group) { return group.broadcast(one, options); }));
     if (!one[0].is_same(value)) value.copy_(one[0]);
   }
 }
@@ -253,7 +257,8 @@ std::vector<torch::Tensor> Communicator::all_gather_rows(const std::vector<torch
   std::vector<int64_t> row_bytes;
   for (int64_t i = 0; i < n; ++i) {
     if (rows[rank_][i] != locals[i].size(0)) throw InvalidArgument("all-gather: this rank's row counts are wrong");
-    row_bytes.push_back(static_cast<int64_t>(locals[i].element_size()) * c10::multiply_integers(locals[i].sizes().slice(1)));
+    row_bytes.push_back(static_cast<int64_t>(locals[i].element_size()) *
+                        c10::multiply_integers(locals[i].sizes().slice(1)));
   }
   // Each tensor's bytes start 8-byte aligned, so they can be viewed back as any dtype.
   auto segment = [&](int64_t i, int64_t count) { return (count * row_bytes[i] + 7) / 8 * 8; };
@@ -265,7 +270,8 @@ std::vector<torch::Tensor> Communicator::all_gather_rows(const std::vector<torch
   // Every tensor's bytes side by side; collectives gather equal sizes, so pad to the largest rank's.
   const int64_t most = *std::max_element(rank_bytes.begin(), rank_bytes.end());
   const bool on_device = groups_->on_device(locals.front());
-  const auto bytes = torch::TensorOptions().dtype(torch::kUInt8).device(on_device ? locals.front().device() : torch::kCPU);
+  const auto bytes =
+      torch::TensorOptions().dtype(torch::kUInt8).device(on_device ? locals.front().device() : torch::kCPU);
   auto padded = torch::zeros({most}, bytes);
   int64_t offset = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -277,7 +283,8 @@ std::vector<torch::Tensor> Communicator::all_gather_rows(const std::vector<torch
   for (int r = 0; r < world_size_; ++r) gathered[0].push_back(torch::empty({most}, bytes));
   std::vector<torch::Tensor> input{padded};
   if (most > 0) {  // every rank knows every count, so all skip an empty gather alike
-    wait(rank_, timeout_, "all-gather", groups_->start(on_device, [&](auto& group) { return group.allgather(gathered, input); }));
+    wait(rank_, timeout_, "all-gather",
+         groups_->start(on_device, [&](auto& group) { return group.allgather(gathered, input); }));
   }
   std::vector<std::vector<torch::Tensor>> parts(locals.size());
   for (int r = 0; r < world_size_; ++r) {

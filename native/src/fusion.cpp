@@ -119,9 +119,8 @@ torch::Tensor dots(const torch::Tensor& left, const torch::Tensor& right) {
   auto out = torch::empty({batch, rows_p, rows_q}, p.options());
   const Rows x = rows_of(p), y = rows_of(q);
   float* target = out.data_ptr<float>();
-  at::parallel_for(0, batch, grain_for(rows_p * rows_q * width), [&](int64_t begin, int64_t end) {
-    dot_examples(begin, end, x, y, rows_p, rows_q, width, target);
-  });
+  at::parallel_for(0, batch, grain_for(rows_p * rows_q * width),
+                   [&](int64_t begin, int64_t end) { dot_examples(begin, end, x, y, rows_p, rows_q, width, target); });
   return out;
 }
 
@@ -148,8 +147,8 @@ class FuseExperts : public torch::autograd::Function<FuseExperts> {
 }  // namespace
 
 torch::Tensor fuse_experts(const torch::Tensor& gates, const torch::Tensor& experts) {
-  const bool cpu_float = gates.device().is_cpu() && experts.device().is_cpu() &&
-                         gates.scalar_type() == torch::kFloat && experts.scalar_type() == torch::kFloat;
+  const bool cpu_float = gates.device().is_cpu() && experts.device().is_cpu() && gates.scalar_type() == torch::kFloat &&
+                         experts.scalar_type() == torch::kFloat;
   if (!cpu_float) return torch::bmm(gates, experts);
   if (torch::GradMode::is_enabled() && (gates.requires_grad() || experts.requires_grad())) {
     return FuseExperts::apply(gates, experts);

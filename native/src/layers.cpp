@@ -49,7 +49,8 @@ torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& we
     std::vector<torch::Tensor> parts;
     for (int64_t first = 0; first < units; first += group) {
       const auto x = input.dim() == 2 ? input[0] : input[0][routing.module_of(first)];
-      parts.push_back(torch::addmv(flat_bias.narrow(0, first * out, group * out), rows.narrow(0, first * out, group * out), x));
+      parts.push_back(
+          torch::addmv(flat_bias.narrow(0, first * out, group * out), rows.narrow(0, first * out, group * out), x));
     }
     return activate(parts.size() == 1 ? parts.front() : torch::cat(parts)).view({1, units, out});
   }
@@ -65,7 +66,8 @@ torch::Tensor grouped_linear(const torch::Tensor& input, const torch::Tensor& we
   const int64_t group = routing.group_size();
   const int64_t modules = units / group;
   const auto per_module = routing.modules_read(input, units).transpose(0, 1);  // [K, B, D], a view
-  if (group == 1) return activate(torch::baddbmm(bias.unsqueeze(1), per_module, weight.transpose(1, 2))).transpose(0, 1);
+  if (group == 1)
+    return activate(torch::baddbmm(bias.unsqueeze(1), per_module, weight.transpose(1, 2))).transpose(0, 1);
   // One GEMM per module against its group's weights side by side, then one copy into [B, N, out].
   const auto y = activate(torch::baddbmm(bias.view({modules, 1, group * out}), per_module,
                                          weight.view({modules, group * out, in}).transpose(1, 2)));
@@ -113,8 +115,7 @@ torch::Tensor GroupedMLPImpl::forward(const torch::Tensor& input) {
   return hidden;
 }
 
-void GroupedMLPImpl::reference_entries(const std::function<std::string(int64_t)>& prefix,
-                                       ReferenceEntries& out) const {
+void GroupedMLPImpl::reference_entries(const std::function<std::string(int64_t)>& prefix, ReferenceEntries& out) const {
   for (int64_t unit = 0; unit < units_; ++unit) {
     for (size_t k = 0; k < weights_.size(); ++k) {
       const std::string layer = prefix(unit) + "mlp_net." + std::to_string(2 * k) + ".";
@@ -130,7 +131,8 @@ void GroupedMLPImpl::last_weight_entries(const std::function<std::string(int64_t
   if (weights_.empty()) return;
   const std::string layer = "mlp_net." + std::to_string(2 * (weights_.size() - 1)) + ".weight";
   for (int64_t unit = first; unit < first + count; ++unit) {
-    out.push_back({prefix(unit) + layer, weights_.back(), [unit](const torch::Tensor& t) { return t.select(0, unit); }});
+    out.push_back(
+        {prefix(unit) + layer, weights_.back(), [unit](const torch::Tensor& t) { return t.select(0, unit); }});
   }
 }
 
@@ -205,15 +207,15 @@ GateBankImpl::GateBankImpl(int64_t input_dim, GateSpec spec) : spec_(std::move(s
     output_input_dim = spec_.hidden.back();
   }
   // Behind a gate MLP the output layer reads one row per gate; without one it reads the modules.
-  output_ = register_module("output", RaggedLinear(output_input_dim, sizes,
-                                                   hidden_ ? std::vector<int64_t>() : spec_.input_module));
+  output_ = register_module(
+      "output", RaggedLinear(output_input_dim, sizes, hidden_ ? std::vector<int64_t>() : spec_.input_module));
   selects_all_ = std::all_of(spec_.selected.begin(), spec_.selected.end(),
                              [](const std::vector<int64_t>& s) { return s.empty(); });
   for (size_t g = 0; g < spec_.selected.size(); ++g) {
-    selected_index_.push_back(spec_.selected[g].empty()
-                                  ? torch::Tensor()
-                                  : register_buffer("selected" + std::to_string(g),
-                                                    torch::tensor(spec_.selected[g], torch::kLong)));
+    selected_index_.push_back(
+        spec_.selected[g].empty()
+            ? torch::Tensor()
+            : register_buffer("selected" + std::to_string(g), torch::tensor(spec_.selected[g], torch::kLong)));
   }
 }
 

@@ -58,9 +58,8 @@ void add_grouped_auc(std::map<std::string, double>& metrics, const torch::Tensor
   const int64_t n = score_values.size(0);
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return group[a] != group[b] ? group[a] < group[b] : score[a] < score[b];
-  });
+  std::sort(order.begin(), order.end(),
+            [&](int64_t a, int64_t b) { return group[a] != group[b] ? group[a] < group[b] : score[a] < score[b]; });
   double weighted_sum = 0.0, weight_total = 0.0, plain_sum = 0.0;
   int64_t counted = 0;
   for (int64_t start = 0; start < n;) {
@@ -156,8 +155,8 @@ std::map<std::string, double> task_metrics(TaskType type, const torch::Tensor& o
   }
   if (type == TaskType::Binary) {
     const auto logits = raw.squeeze(-1);
-    const double log_loss =
-        mean(F::binary_cross_entropy_with_logits(logits, y, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone)));
+    const double log_loss = mean(F::binary_cross_entropy_with_logits(
+        logits, y, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone)));
     const auto p = torch::sigmoid(logits);
     const double positive_rate = mean(y);
     const double entropy = binary_entropy(positive_rate);

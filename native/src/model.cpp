@@ -107,14 +107,16 @@ torch::Tensor MultiTaskModelImpl::embed(const Batch& batch, std::vector<TouchedR
   if (config_.dense_dim > 0) parts.push_back(batch.dense);
   for (size_t i = 0; i < embeddings_.size(); ++i) {
     const auto ids = batch.categorical.select(1, static_cast<int64_t>(i));
-    parts.push_back(touched ? sparse_embedding(embeddings_[i], ids, (*touched)[i]) : torch::embedding(embeddings_[i], ids));
+    parts.push_back(touched ? sparse_embedding(embeddings_[i], ids, (*touched)[i])
+                            : torch::embedding(embeddings_[i], ids));
   }
   for (size_t i = 0; i < bag_embeddings_.size(); ++i) {
     const int64_t mode = config_.multi_valued[i].pooling == Pooling::Sum ? 0 : 1;
     const auto& bag = batch.multi_valued[i];
-    parts.push_back(touched ? sparse_embedding_bag(bag_embeddings_[i], bag.indices, bag.offsets, mode,
-                                                   (*touched)[embeddings_.size() + i])
-                            : std::get<0>(torch::embedding_bag(bag_embeddings_[i], bag.indices, bag.offsets, false, mode)));
+    parts.push_back(touched
+                        ? sparse_embedding_bag(bag_embeddings_[i], bag.indices, bag.offsets, mode,
+                                               (*touched)[embeddings_.size() + i])
+                        : std::get<0>(torch::embedding_bag(bag_embeddings_[i], bag.indices, bag.offsets, false, mode)));
   }
   return parts.size() == 1 ? parts.front() : torch::cat(parts, 1);
 }
@@ -201,7 +203,7 @@ ReferenceEntries MultiTaskModelImpl::reference_entries() const {
 }
 
 std::map<std::string, torch::Tensor> MultiTaskModelImpl::seeded_gradients(const Batch& batch,
-                                                                         const std::vector<torch::Tensor>& seeds) {
+                                                                          const std::vector<torch::Tensor>& seeds) {
   const auto& tasks = config_.tasks;
   if (seeds.size() != tasks.size()) throw InvalidArgument("seeds must have one array per task");
   zero_grad();

@@ -1,9 +1,8 @@
 #include "adatt/script_model.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/frontend/error_report.h>
 #include <torch/version.h>
-
-#include <caffe2/serialize/inline_container.h>
 
 #include <regex>
 #include <set>
@@ -63,7 +62,8 @@ std::shared_ptr<ScriptTaskModel> ScriptTaskModel::load(const std::string& path, 
     // which would terminate the process: report without calling it.
     throw FileError("cannot load TorchScript file " + path + " with LibTorch " + TORCH_VERSION +
                     ": its code does not compile here (a damaged file, or one saved by a newer PyTorch — "
-                    "re-export it with torch " + TORCH_VERSION + " or build adatt against a newer LibTorch)");
+                    "re-export it with torch " +
+                    TORCH_VERSION + " or build adatt against a newer LibTorch)");
   } catch (const c10::Error& e) {
     const std::string reason = e.what_without_backtrace();
     std::smatch versions;

@@ -53,7 +53,8 @@ void SparseOptimizer::step(size_t table, const torch::Tensor& ids, const torch::
   }
   ++state.steps;
   if (ids.numel() == 0) return;
-  if (weight.is_cpu() && weight.scalar_type() == torch::kFloat && weight.is_contiguous() && grad.scalar_type() == torch::kFloat) {
+  if (weight.is_cpu() && weight.scalar_type() == torch::kFloat && weight.is_contiguous() &&
+      grad.scalar_type() == torch::kFloat) {
     step_cpu(state, weight, ids, grad, lr);
     return;
   }
@@ -68,8 +69,7 @@ void SparseOptimizer::step(size_t table, const torch::Tensor& ids, const torch::
       state.first.index_copy_(0, ids, first);
       state.second.index_copy_(0, ids, second);
       const double t = static_cast<double>(state.steps);
-      const double step_size =
-          lr * std::sqrt(1.0 - std::pow(options_.beta2, t)) / (1.0 - std::pow(options_.beta1, t));
+      const double step_size = lr * std::sqrt(1.0 - std::pow(options_.beta2, t)) / (1.0 - std::pow(options_.beta1, t));
       weight.index_add_(0, ids, first.div(second.sqrt().add_(options_.eps)).mul_(-step_size));
       break;
     }

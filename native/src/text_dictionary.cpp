@@ -78,7 +78,8 @@ int32_t TextDictionary::code_of(const Key& key) {
   for (; slots_[at].code != kEmptySlot; at = (at + 1) & mask) {
     const Slot& slot = slots_[at];
     // Up to 8 bytes, the head and the exact length in the tag decide; longer values are compared.
-    if (slot.tag == key.tag && slot.head == key.head && (key.text.size() <= sizeof key.head || values_[slot.code] == key.text)) {
+    if (slot.tag == key.tag && slot.head == key.head &&
+        (key.text.size() <= sizeof key.head || values_[slot.code] == key.text)) {
       return slot.code;
     }
   }

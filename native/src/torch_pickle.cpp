@@ -5,8 +5,8 @@
 
 #include <cstring>
 #include <map>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <unordered_map>
 #include <variant>
 
@@ -33,9 +33,9 @@ struct Value {
   int64_t integer = 0;
   double number = 0;
   std::string text;
-  std::vector<ValuePtr> items;                          // tuple, list
-  std::vector<std::pair<ValuePtr, ValuePtr>> entries;   // dict, in insertion order
-  at::Tensor tensor;                                    // tensor, storage
+  std::vector<ValuePtr> items;                         // tuple, list
+  std::vector<std::pair<ValuePtr, ValuePtr>> entries;  // dict, in insertion order
+  at::Tensor tensor;                                   // tensor, storage
   Global global;
   c10::ScalarType storage_type = c10::ScalarType::Float;  // a storage class (torch.FloatStorage)
 };
@@ -48,11 +48,11 @@ ValuePtr make(Value::Kind kind) {
 
 const std::map<std::string, c10::ScalarType>& storage_types() {
   static const std::map<std::string, c10::ScalarType> types = {
-      {"FloatStorage", c10::ScalarType::Float},     {"DoubleStorage", c10::ScalarType::Double},
-      {"HalfStorage", c10::ScalarType::Half},       {"BFloat16Storage", c10::ScalarType::BFloat16},
-      {"LongStorage", c10::ScalarType::Long},       {"IntStorage", c10::ScalarType::Int},
-      {"ShortStorage", c10::ScalarType::Short},     {"CharStorage", c10::ScalarType::Char},
-      {"ByteStorage", c10::ScalarType::Byte},       {"BoolStorage", c10::ScalarType::Bool},
+      {"FloatStorage", c10::ScalarType::Float}, {"DoubleStorage", c10::ScalarType::Double},
+      {"HalfStorage", c10::ScalarType::Half},   {"BFloat16Storage", c10::ScalarType::BFloat16},
+      {"LongStorage", c10::ScalarType::Long},   {"IntStorage", c10::ScalarType::Int},
+      {"ShortStorage", c10::ScalarType::Short}, {"CharStorage", c10::ScalarType::Char},
+      {"ByteStorage", c10::ScalarType::Byte},   {"BoolStorage", c10::ScalarType::Bool},
   };
   return types;
 }
@@ -287,8 +287,8 @@ class Unpickler {
     if (numel < 0 || !archive_.hasRecord(record)) fail("missing tensor data " + record);
     auto [data, bytes] = archive_.getRecord(record);
     const size_t expected = static_cast<size_t>(numel) * c10::elementSize(dtype);
-    if (bytes != expected) fail("tensor data " + record + " has " + std::to_string(bytes) + " bytes, expected " +
-                                std::to_string(expected));
+    if (bytes != expected)
+      fail("tensor data " + record + " has " + std::to_string(bytes) + " bytes, expected " + std::to_string(expected));
     auto storage = make(Value::Kind::Storage);
     storage->tensor = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
     if (bytes > 0) std::memcpy(storage->tensor.data_ptr(), data.get(), bytes);
@@ -297,7 +297,8 @@ class Unpickler {
   }
 
   std::vector<int64_t> int_tuple(const ValuePtr& value, const char* what) {
-    if (value->kind != Value::Kind::Tuple && value->kind != Value::Kind::List) fail(std::string(what) + " is not a tuple");
+    if (value->kind != Value::Kind::Tuple && value->kind != Value::Kind::List)
+      fail(std::string(what) + " is not a tuple");
     std::vector<int64_t> ints;
     for (const auto& item : value->items) {
       if (item->kind != Value::Kind::Int) fail(std::string(what) + " holds a non-integer");
@@ -326,7 +327,8 @@ class Unpickler {
     }
     if (offset < 0 || (!empty && last >= storage.numel())) fail("tensor view outside its storage");
     auto tensor = make(Value::Kind::Tensor);
-    tensor->tensor = empty ? torch::empty(sizes, storage.options()) : storage.as_strided(sizes, strides, offset).clone();
+    tensor->tensor =
+        empty ? torch::empty(sizes, storage.options()) : storage.as_strided(sizes, strides, offset).clone();
     return tensor;
   }
 

@@ -95,8 +95,12 @@ TensorMap dense_optimizer_state(const torch::optim::Optimizer& optimizer, const 
     if (found == optimizer.state().end()) continue;  // never stepped
     std::vector<torch::Tensor> values;
     switch (kind) {
-      case OptimizerKind::Adam: values = adam_like(static_cast<const torch::optim::AdamParamState&>(*found->second)); break;
-      case OptimizerKind::AdamW: values = adam_like(static_cast<const torch::optim::AdamWParamState&>(*found->second)); break;
+      case OptimizerKind::Adam:
+        values = adam_like(static_cast<const torch::optim::AdamParamState&>(*found->second));
+        break;
+      case OptimizerKind::AdamW:
+        values = adam_like(static_cast<const torch::optim::AdamWParamState&>(*found->second));
+        break;
       case OptimizerKind::Adagrad: {
         const auto& state = static_cast<const torch::optim::AdagradParamState&>(*found->second);
         values = {torch::tensor(state.step(), torch::kLong), state.sum()};
@@ -171,7 +175,8 @@ void load_dense_optimizer_state(torch::optim::Optimizer& optimizer, const std::v
   for (const auto& item : tensors) {
     if (item.first.rfind("optimizer.", 0) != 0) continue;
     const auto index = std::strtoull(item.first.c_str() + 10, nullptr, 10);
-    if (index >= params.size()) throw InvalidArgument("trainer state: " + item.first + " names no parameter of this model");
+    if (index >= params.size())
+      throw InvalidArgument("trainer state: " + item.first + " names no parameter of this model");
   }
   // Adagrad keeps a state for every parameter from its construction on; other optimizers start empty.
   for (auto& item : loaded) optimizer.state()[item.first] = std::move(item.second);
@@ -264,7 +269,8 @@ std::string Trainer::save_state() const {
 
 void Trainer::load_state(const std::string& bytes, int64_t step, const torch::Device& device) {
   if (step < 0) throw InvalidArgument("trainer state: step must be non-negative");
-  const auto tensors = decode_tensor_file(std::vector<char>(bytes.begin(), bytes.end()), "the checkpoint's optimizer state");
+  const auto tensors =
+      decode_tensor_file(std::vector<char>(bytes.begin(), bytes.end()), "the checkpoint's optimizer state");
   load_dense_optimizer_state(*optimizer_, parameters_, options_.optimizer.kind, tensors, device);
   if (sparse_optimizer_) sparse_optimizer_->load(tensors, kSparseStatePrefix, device);
   if (log_variances_.defined()) {
@@ -279,8 +285,9 @@ void Trainer::load_state(const std::string& bytes, int64_t step, const torch::De
     const auto weights = tensors.find(kGradNormWeightsName);
     const auto initial = tensors.find(kGradNormInitialLossesName);
     const auto tasks = static_cast<int64_t>(options_.tasks.size());
-    if (weights == tensors.end() || initial == tensors.end() || !weights->second.sizes().equals(gradnorm_weights_.sizes()) ||
-        initial->second.numel() != tasks || initial->second.scalar_type() != torch::kDouble) {
+    if (weights == tensors.end() || initial == tensors.end() ||
+        !weights->second.sizes().equals(gradnorm_weights_.sizes()) || initial->second.numel() != tasks ||
+        initial->second.scalar_type() != torch::kDouble) {
       throw InvalidArgument("trainer state: the saved run has no GradNorm weights for these tasks");
     }
     torch::NoGradGuard no_grad;
@@ -296,7 +303,8 @@ double Trainer::lr_at(int64_t step) const {
   const double base = options_.optimizer.lr;
   if (s.warmup_steps > 0 && step < s.warmup_steps) return base * static_cast<double>(step + 1) / s.warmup_steps;
   const int64_t after_warmup = step - s.warmup_steps;
-  if (s.kind == ScheduleKind::Step) return base * std::pow(s.gamma, static_cast<double>(after_warmup / std::max<int64_t>(1, s.step_size)));
+  if (s.kind == ScheduleKind::Step)
+    return base * std::pow(s.gamma, static_cast<double>(after_warmup / std::max<int64_t>(1, s.step_size)));
   if (s.kind == ScheduleKind::Cosine) {
     const int64_t span = std::max<int64_t>(1, s.total_steps - s.warmup_steps);
     const double progress = std::min(1.0, static_cast<double>(after_warmup) / span);
@@ -306,7 +314,8 @@ double Trainer::lr_at(int64_t step) const {
 }
 
 std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::Tensor& output,
-                                                     const torch::Tensor& all_labels, const torch::Tensor& weights) const {
+                                                     const torch::Tensor& all_labels,
+                                                     const torch::Tensor& weights) const {
   const auto& spec = options_.tasks[task];
   const auto labels = in_sample_space(all_labels.select(1, static_cast<int64_t>(task)), all_labels, spec.space);
   // Missing labels (NaN, also outside the sample space) are left out of the mean; a batch without
@@ -323,9 +332,7 @@ std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::T
     case LossKind::BinaryCrossEntropy:
       loss = torch::binary_cross_entropy_with_logits(out.squeeze(-1), y, {}, {}, reduction);
       break;
-    case LossKind::CrossEntropy:
-      loss = torch::cross_entropy_loss(out, y.to(torch::kLong), {}, reduction);
-      break;
+    case LossKind::CrossEntropy: loss = torch::cross_entropy_loss(out, y.to(torch::kLong), {}, reduction); break;
     case LossKind::MeanSquaredError: loss = torch::mse_loss(out.squeeze(-1), y, reduction); break;
     case LossKind::Huber: loss = torch::huber_loss(out.squeeze(-1), y, reduction, spec.huber_delta); break;
   }
@@ -354,7 +361,8 @@ torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losse
                                              /*create_graph=*/false, /*allow_unused=*/true);
     double squares = 0.0;
     for (size_t i = 0; i < shared_layer_.size(); ++i) {
-      if (grads[i].defined()) squares += shared_layer_[i].slice(grads[i]).to(torch::kDouble).pow(2).sum().item<double>();
+      if (grads[i].defined())
+        squares += shared_layer_[i].slice(grads[i]).to(torch::kDouble).pow(2).sum().item<double>();
     }
     norms[t] = std::sqrt(squares);
     if (initial_losses_[t] > 0) ratios[t] = value / initial_losses_[t];
@@ -372,7 +380,8 @@ torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losse
     }
     for (size_t t : present) {
       const double relative = mean_ratio > 0 ? ratios[t] / mean_ratio : 1.0;
-      const double difference = fixed_weight(t) * w[t] * norms[t] - mean_norm * std::pow(relative, options_.gradnorm_alpha);
+      const double difference =
+          fixed_weight(t) * w[t] * norms[t] - mean_norm * std::pow(relative, options_.gradnorm_alpha);
       // d|G_t - target_t| / dw_t, with G_t = fixed_t w_t |grad_W L_t| and the target constant.
       gradient[t] = static_cast<double>((difference > 0) - (difference < 0)) * fixed_weight(t) * norms[t];
     }
@@ -540,7 +549,8 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       const auto rows = order.slice(0, begin, begin + local);
       const Batch inputs = data.batch(rows).to(device);
       const auto labels = data.labels_of(rows).to(device);
-      const auto sample_weights = data.sample_weights().defined() ? data.sample_weights_of(rows).to(device) : torch::Tensor();
+      const auto sample_weights =
+          data.sample_weights().defined() ? data.sample_weights_of(rows).to(device) : torch::Tensor();
       const auto outputs = sparse_optimizer_ ? model_->forward_touched(inputs, touched) : model_->forward_tasks(inputs);
       if (outputs.size() != tasks) {
         throw InvalidArgument("the model returned " + std::to_string(outputs.size()) + " outputs for " +

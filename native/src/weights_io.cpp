@@ -1,17 +1,16 @@
 #include "adatt/weights_io.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <fcntl.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
+#include <torch/serialize.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <random>
-
-#include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/export.h>
-#include <torch/csrc/jit/serialization/pickler.h>
-#include <torch/serialize.h>
 
 #include "adatt/errors.h"
 #include "adatt/torch_pickle.h"
@@ -77,9 +76,10 @@ std::vector<char> encode_tensor_file(const TensorMap& tensors) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& item : tensors) dict.insert(item.first, item.second.contiguous());
   std::vector<char> pickled;
-  torch::jit::Pickler pickler([&](const char* bytes, size_t size) { pickled.insert(pickled.end(), bytes, bytes + size); },
-                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
-                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  torch::jit::Pickler pickler(
+      [&](const char* bytes, size_t size) { pickled.insert(pickled.end(), bytes, bytes + size); },
+      /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+      /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
   pickler.protocol();
   pickler.pushIValue(c10::IValue(dict));
   pickler.stop();
@@ -93,7 +93,9 @@ std::vector<char> encode_tensor_file(const TensorMap& tensors) {
   return file;
 }
 
-void save_tensor_file(const std::string& path, const TensorMap& tensors) { write_file_atomic(path, encode_tensor_file(tensors)); }
+void save_tensor_file(const std::string& path, const TensorMap& tensors) {
+  write_file_atomic(path, encode_tensor_file(tensors));
+}
 
 namespace {
 
@@ -110,10 +112,12 @@ namespace {
   }
   if (!inner.empty()) {
     throw FileError(path + " looks like a training checkpoint, not a state_dict: its entry '" + inner +
-                    "' is a dict; save the model's state_dict alone, e.g. torch.save(checkpoint['" + inner + "'], path)");
+                    "' is a dict; save the model's state_dict alone, e.g. torch.save(checkpoint['" + inner +
+                    "'], path)");
   }
   for (const auto& item : dict) {
-    if (!item.key().isString()) throw FileError(path + " holds a dict key that is not a string (" + item.key().tagKind() + ")");
+    if (!item.key().isString())
+      throw FileError(path + " holds a dict key that is not a string (" + item.key().tagKind() + ")");
     if (!item.value().isTensor()) {
       throw FileError(path + ": entry '" + item.key().toStringRef() + "' is a " + item.value().tagKind() +
                       ", not a tensor; a weights file is a dict of named tensors (a state_dict)");

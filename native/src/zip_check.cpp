@@ -1,10 +1,10 @@
 #include "adatt/zip_check.h"
 
-#include <array>
-#include <cstdint>
-
 #include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+
+#include <array>
+#include <cstdint>
 
 #include "adatt/errors.h"
 
@@ -105,8 +105,8 @@ std::vector<CompressedRecord> verify_stored_records(const std::vector<char>& byt
     // wrote, so every header field it acts on is checked here against the central directory.
     const uint64_t flags = zip.le(cursor + 8, 2);
     const uint64_t attributes = zip.le(cursor + 38, 4);
-    const bool is_directory = (attributes & 0x10) != 0 || ((attributes >> 16) & 0xF000) == 0x4000 ||
-                              (!name.empty() && name.back() == '/');
+    const bool is_directory =
+        (attributes & 0x10) != 0 || ((attributes >> 16) & 0xF000) == 0x4000 || (!name.empty() && name.back() == '/');
     if (is_directory) zip.fail("record " + name + " is marked as a directory");
     if (flags & 0x1) zip.fail("record " + name + " is encrypted");
     if (method != 0 && method != 8) zip.fail("record " + name + " uses an unknown compression method");
@@ -135,7 +135,7 @@ std::vector<CompressedRecord> verify_stored_records(const std::vector<char>& byt
 }  // namespace
 
 std::unique_ptr<caffe2::serialize::PyTorchStreamReader> open_verified_archive(const std::vector<char>& bytes,
-                                                                               const std::string& path) {
+                                                                              const std::string& path) {
   const auto compressed = verify_stored_records(bytes, path);
   auto adapter = std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), bytes.size());
   auto reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(adapter);

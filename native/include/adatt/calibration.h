@@ -45,7 +45,8 @@ Calibrator fit_calibrator(CalibrationMethod method, const torch::Tensor& logits,
 
 // A binary task's raw outputs [N, 1] as calibrated logits [N, 1] (double), for its metrics;
 // `outputs` unchanged without a calibrator (only binary tasks take one).
-torch::Tensor calibrated_outputs(TaskType type, const torch::Tensor& outputs, const std::optional<Calibrator>& calibrator);
+torch::Tensor calibrated_outputs(TaskType type, const torch::Tensor& outputs,
+                                 const std::optional<Calibrator>& calibrator);
 
 // predictions(type, outputs), or with a calibrator (binary tasks only) its probabilities [N] (float).
 torch::Tensor calibrated_predictions(TaskType type, const torch::Tensor& outputs,

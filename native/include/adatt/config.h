@@ -39,8 +39,8 @@ struct ModelConfig {
   std::vector<TaskSpec> tasks;
   std::vector<std::vector<int64_t>> expert_dims;  // per fusion level, expert MLP widths
   std::vector<int64_t> tower_dims;
-  std::vector<int64_t> experts_per_task;  // per task: adatt-sp, adatt, ple
-  int64_t shared_experts = 0;             // adatt, ple: shared experts; mmoe: experts per level
+  std::vector<int64_t> experts_per_task;        // per task: adatt-sp, adatt, ple
+  int64_t shared_experts = 0;                   // adatt, ple: shared experts; mmoe: experts per level
   std::vector<std::vector<int64_t>> gate_dims;  // mmoe gate MLP widths per level
   bool native_residual = true;
   uint64_t seed = 0;

@@ -15,9 +15,9 @@ namespace adatt {
 
 // Which engine carries collectives over CUDA tensors (host tensors always go through Gloo).
 enum class CudaCollectives {
-  Auto,   // NCCL when this LibTorch has it and a GPU is visible, else staged through Gloo
-  Nccl,   // NCCL, or an error when it cannot be used
-  Gloo,   // copied to host memory, reduced by Gloo, copied back
+  Auto,  // NCCL when this LibTorch has it and a GPU is visible, else staged through Gloo
+  Nccl,  // NCCL, or an error when it cannot be used
+  Gloo,  // copied to host memory, reduced by Gloo, copied back
 };
 
 // torchrun's environment contract: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK (LOCAL_RANK picks a GPU).

@@ -32,7 +32,7 @@ class UnitRouting {
   // module_of[u] for every unit; empty for "unit u reads module u".
   UnitRouting(const std::vector<int64_t>& module_of, torch::nn::Module& owner);
 
-  int64_t group_size() const { return group_size_; }        // units per module, modules in order
+  int64_t group_size() const { return group_size_; }                   // units per module, modules in order
   const torch::Tensor& gather_index() const { return gather_index_; }  // defined when gathering
   int64_t module_of(int64_t unit) const;
   // Without a gather: the modules that `units` units read, input[:, :units / group_size] as a view
@@ -110,7 +110,7 @@ torch::Tensor softmax_over_experts(const torch::Tensor& logits);
 // runs a gate MLP, and produces a softmax over its selected experts. The result is a dense
 // [B, G, E] matrix (zeros where a gate cannot select an expert) ready for fuse_experts.
 struct GateSpec {
-  std::vector<int64_t> input_module;          // per gate; ignored when the input is shared
+  std::vector<int64_t> input_module;           // per gate; ignored when the input is shared
   std::vector<std::vector<int64_t>> selected;  // per gate, expert indices; empty = all experts
   int64_t num_experts = 0;
   std::vector<int64_t> hidden;  // gate MLP widths (MMoE), applied before the output layer

@@ -42,7 +42,8 @@ class ScriptTaskModel : public TaskModel {
   void check_dataset(const Dataset& data, const std::vector<bool>& regression) const override;
 
  private:
-  explicit ScriptTaskModel(torch::jit::Module module) : module_(std::move(module)), loaded_training_(module_.is_training()) {}
+  explicit ScriptTaskModel(torch::jit::Module module)
+      : module_(std::move(module)), loaded_training_(module_.is_training()) {}
   torch::jit::Module module_;
   bool loaded_training_;
   std::vector<ScriptInput> inputs_;

@@ -48,7 +48,7 @@ class SparseOptimizer {
   };
   void step_cpu(TableState& state, const torch::Tensor& weight, const torch::Tensor& ids, const torch::Tensor& grad,
                 double lr);
-  int state_tensors() const;                        // per table: 0, 1 or 2
+  int state_tensors() const;                             // per table: 0, 1 or 2
   std::vector<int64_t> state_shape(size_t table) const;  // [V] row-wise, else the table's shape
 
   std::vector<torch::Tensor> tables_;

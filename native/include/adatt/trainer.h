@@ -195,9 +195,9 @@ class Trainer {
   std::vector<torch::Tensor> parameters_;  // what optimizer_ steps: all but the row-sparse tables
   std::vector<torch::Tensor> tables_;      // trained row-sparse by sparse_optimizer_
   std::unique_ptr<SparseOptimizer> sparse_optimizer_;
-  std::vector<double> set_weights_;  // set_task_weights', 1 until set
-  torch::Tensor log_variances_;      // [T], TaskWeighting::Uncertainty only; the last of parameters_
-  torch::Tensor gradnorm_weights_;   // [T], TaskWeighting::GradNorm only; the last of parameters_
+  std::vector<double> set_weights_;     // set_task_weights', 1 until set
+  torch::Tensor log_variances_;         // [T], TaskWeighting::Uncertainty only; the last of parameters_
+  torch::Tensor gradnorm_weights_;      // [T], TaskWeighting::GradNorm only; the last of parameters_
   std::vector<double> initial_losses_;  // GradNorm's L_t(0), NaN until the task's first labelled batch
   ReferenceEntries shared_layer_;       // GradNorm's W
   std::shared_ptr<Communicator> communicator_;

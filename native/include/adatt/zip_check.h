@@ -16,6 +16,6 @@ namespace adatt {
 // Opens a PyTorch zip archive held in memory after checking every record against its CRC-32
 // (stored records directly, compressed ones once inflated); throws FileError naming `path` otherwise.
 std::unique_ptr<caffe2::serialize::PyTorchStreamReader> open_verified_archive(const std::vector<char>& bytes,
-                                                                               const std::string& path);
+                                                                              const std::string& path);
 
 }  // namespace adatt

@@ -67,7 +67,19 @@ export interface RawExpertActivity {
   levels: { gateSum?: RawTensor; zeroCount: RawTensor; activeRows: RawTensor; normSum: RawTensor }[];
 }
 
-export interface RawModel {
+/** What both model classes of the addon have (native/binding/model_state.h, TaskModelWrap). */
+export interface RawTaskModel {
+  to(device: string): Promise<void>;
+  device(): string;
+  parameterCount(): number;
+  /** Per task, metrics over the whole dataset (see docs/training.md). */
+  evaluate(dataset: RawDataset, options: RawDatasetOptions): Promise<Record<string, number>[]>;
+  /** Per task, predictions [N * outputs]: probabilities (binary, multiclass) or values (regression). */
+  predict(dataset: RawDataset, options: RawDatasetOptions): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
+export interface RawModel extends RawTaskModel {
   /**
    * Per task, [B * outputs]: the tower outputs, or with `predictions` what predict returns (sigmoid,
    * softmax, calibrated where a calibrator is given). `inline`: computed on the calling thread, settled before it returns (queued anyway off the CPU).
@@ -89,14 +101,6 @@ export interface RawModel {
   saveWeights(path: string, layout: WeightLayout): Promise<void>;
   /** torch.save'd dict / state_dict, either layout. */
   loadWeights(path: string, strict: boolean): Promise<void>;
-  to(device: string): Promise<void>;
-  device(): string;
-  parameterCount(): number;
-  /** Per task, metrics over the whole dataset (see docs/training.md). */
-  evaluate(dataset: RawDataset, options: RawDatasetOptions): Promise<Record<string, number>[]>;
-  /** Per task, predictions [N * outputs]: probabilities (binary, multiclass) or values (regression). */
-  predict(dataset: RawDataset, options: RawDatasetOptions): Promise<Float32Array[]>;
-  dispose(): void;
 }
 
 /** The task types, defined once: configs, schemas, TorchScript tasks and the addon use these names. */
@@ -261,17 +265,11 @@ export interface RawTrainer {
   dispose(): void;
 }
 
-export interface RawScriptModule {
+export interface RawScriptModule extends RawTaskModel {
   methods(): string[];
   run(method: string, args: unknown[]): Promise<never>;
   configure(options: { inputs: string[]; tasks: { name: string; outputs: number }[] }): void;
   save(path: string): Promise<void>;
-  to(device: string): Promise<void>;
-  device(): string;
-  parameterCount(): number;
-  evaluate(dataset: RawDataset, options: RawDatasetOptions): Promise<Record<string, number>[]>;
-  predict(dataset: RawDataset, options: RawDatasetOptions): Promise<Float32Array[]>;
-  dispose(): void;
 }
 
 /** Which engine carries collectives over CUDA tensors; host tensors always go through Gloo. */
@@ -334,7 +332,7 @@ export interface RawAddon {
   setNumThreads(n: number, intraOp?: number, inferenceThreads?: number): void;
   Model: new (config: NativeModelConfig) => RawModel;
   Dataset: new (init: RawDatasetInit) => RawDataset;
-  Trainer: new (model: RawModel | RawScriptModule, options: RawTrainerOptions) => RawTrainer;
+  Trainer: new (model: RawTaskModel, options: RawTrainerOptions) => RawTrainer;
   TextDictionary: new () => RawTextDictionary;
   /** Per task, evaluate's metrics of raw outputs [N * outputs] and labels [N] gathered from several datasets (`where` as evaluate's). */
   taskMetrics(

@@ -3,7 +3,7 @@
  * TensorDataset while the reading thread prepares the next ones, trains or predicts natively, and
  * is freed; results of the chunks are combined into those of the whole pass.
  */
-import type { RawDatasetOptions, RawEpochResult, RawGradientConflict, RawModel, RawProgress, RawScriptModule, RawTrainer } from './addon';
+import type { RawDatasetOptions, RawEpochResult, RawGradientConflict, RawProgress, RawTaskModel, RawTrainer } from './addon';
 import { loadAddon } from './addon';
 import type { DataStream } from './data/stream';
 import type { ProcessGroup } from './distributed';
@@ -133,7 +133,7 @@ const floats = (): GrowableArray<Float32Array> => new GrowableArray((n) => new F
 
 /** Every chunk of one pass in source order with its predictions (or raw outputs); leaving the loop stops the pass. */
 export async function* chunkPredictions(
-  model: RawModel | RawScriptModule,
+  model: RawTaskModel,
   stream: DataStream,
   options: RawDatasetOptions,
 ): AsyncGenerator<{ outputs: Float32Array[]; encoded: EncodedData }> {
@@ -158,11 +158,7 @@ export interface LabelledOutputs {
 }
 
 /** The raw outputs and labels of every row of one pass over the stream, in source order. */
-export async function streamLabelledOutputs(
-  model: RawModel | RawScriptModule,
-  stream: DataStream,
-  options: RawDatasetOptions,
-): Promise<LabelledOutputs> {
+export async function streamLabelledOutputs(model: RawTaskModel, stream: DataStream, options: RawDatasetOptions): Promise<LabelledOutputs> {
   const outputs = options.taskTypes.map(() => floats());
   const labels = options.taskTypes.map(() => floats());
   const weights = options.taskTypes.map(() => floats());
@@ -192,7 +188,7 @@ export async function streamLabelledOutputs(
 
 /** Per task, evaluate's metrics over the whole stream: raw outputs and labels of all chunks, then exact metrics. */
 export async function streamMetrics(
-  model: RawModel | RawScriptModule,
+  model: RawTaskModel,
   stream: DataStream,
   options: RawDatasetOptions,
 ): Promise<Record<string, number>[]> {
@@ -204,11 +200,7 @@ export async function streamMetrics(
 }
 
 /** Per task, predictions of all chunks concatenated in file order. */
-export async function streamAllPredictions(
-  model: RawModel | RawScriptModule,
-  stream: DataStream,
-  options: RawDatasetOptions,
-): Promise<Float32Array[]> {
+export async function streamAllPredictions(model: RawTaskModel, stream: DataStream, options: RawDatasetOptions): Promise<Float32Array[]> {
   const collected = options.taskTypes.map(() => floats());
   for await (const { outputs } of chunkPredictions(model, stream, options)) {
     outputs.forEach((values, t) => {

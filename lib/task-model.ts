@@ -2,15 +2,15 @@
  * What native models (`Model`) and TorchScript models (`ScriptModel`) share as task models: where
  * they live, their size, and the calibration `predict`, `evaluate` and serving apply.
  */
-import type { RawCalibrator, RawModel, RawScriptModule } from './addon';
+import type { RawCalibrator, RawTaskModel } from './addon';
 import { rawCalibrators, readCalibration, type Calibration } from './calibration';
 import type { TaskConfig } from './config';
-import { callNative, callNativeAsync, ValidationError } from './errors';
+import { callNative, callNativeAsync } from './errors';
 import type { Device } from './tensor';
 import { NativeHandle } from './native-handle';
-import { describeValue, readDevice } from './validation';
+import { readBoolean, readDevice } from './validation';
 
-export abstract class TaskModel<Raw extends RawModel | RawScriptModule> extends NativeHandle<Raw> {
+export abstract class TaskModel<Raw extends RawTaskModel> extends NativeHandle<Raw> {
   #calibration: Calibration | undefined;
 
   /** The model's tasks, in output order. */
@@ -35,10 +35,7 @@ export abstract class TaskModel<Raw extends RawModel | RawScriptModule> extends 
    * (default true), or undefined when none applies; a non-boolean option is a ValidationError.
    */
   _calibratorsFor(calibrated: unknown): (RawCalibrator | null)[] | undefined {
-    if (calibrated !== undefined && typeof calibrated !== 'boolean') {
-      throw new ValidationError('calibrated', `calibrated must be a boolean, got ${describeValue(calibrated)}`);
-    }
-    return calibrated === false ? undefined : rawCalibrators(this.#calibration, this.tasks);
+    return readBoolean(calibrated, 'calibrated', true) ? rawCalibrators(this.#calibration, this.tasks) : undefined;
   }
 
   /** Where the parameters live: 'cpu' or 'cuda:<index>'. */

@@ -4,14 +4,13 @@ import type { TaskConfig } from '../config';
 import { DataStream } from '../data/stream';
 import type { TensorDataset } from '../dataset';
 import { Model } from '../model';
-import { ScriptModel } from '../torchscript';
+import { TaskModel } from '../task-model';
 import { describeValue, optionError, quoteList, readChoice, readOptions } from '../validation';
 import type { Data, TrainableModel } from './types';
 
 export function tasksOf(model: TrainableModel): readonly TaskConfig[] {
-  if (model instanceof ScriptModel) return model.tasks;
-  if (!(model instanceof Model)) optionError('model', `model must be a Model or a ScriptModel, got ${describeValue(model)}`);
-  return model.config.tasks;
+  if (!(model instanceof TaskModel)) optionError('model', `model must be a Model or a ScriptModel, got ${describeValue(model)}`);
+  return model.tasks;
 }
 
 export function taskKinds(model: TrainableModel): TaskKind[] {

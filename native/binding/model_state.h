@@ -10,6 +10,9 @@
 
 #include "adatt/model.h"
 #include "adatt/script_model.h"
+#include "addon_data.h"
+#include "errors.h"
+#include "external_memory.h"
 #include "worker.h"
 
 namespace adatt::binding {
@@ -74,5 +77,74 @@ torch::Device to_device(const std::string& name);
 Napi::Value start_dataset_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state, bool metrics);
 // to(device) for any model kind.
 Napi::Value start_move_worker(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state);
+
+// The JS class half that Model and ScriptModule share (RawTaskModel in lib/addon.ts): the state,
+// its memory accounting, the type tag, and to / device / parameterCount / evaluate / predict /
+// dispose. `Wrapper` is the derived class (node-addon-api's ObjectWrap is per class).
+template <typename Wrapper>
+class TaskModelWrap : public Napi::ObjectWrap<Wrapper> {
+ protected:
+  using Method = Napi::Value (Wrapper::*)(const Napi::CallbackInfo&);
+
+  TaskModelWrap(const Napi::CallbackInfo& info, NativeClass kind, const char* what)
+      : Napi::ObjectWrap<Wrapper>(info), kind_(kind), what_(what) {}
+
+  // The end of a successful constructor: from now on the JS object is this class's.
+  void adopt(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> state) {
+    state_ = std::move(state);
+    memory_.track(info.Env(), tensor_bytes(state_->task->trainable_parameters()));
+    tag_as(info.This().As<Napi::Object>(), kind_);
+  }
+
+  // The methods both classes define, for their DefineClass lists.
+  static std::vector<typename Napi::ObjectWrap<Wrapper>::PropertyDescriptor> shared_methods() {
+    return {
+        Napi::ObjectWrap<Wrapper>::InstanceMethod("to", static_cast<Method>(&TaskModelWrap::To)),
+        Napi::ObjectWrap<Wrapper>::InstanceMethod("device", static_cast<Method>(&TaskModelWrap::Device)),
+        Napi::ObjectWrap<Wrapper>::InstanceMethod("parameterCount",
+                                                  static_cast<Method>(&TaskModelWrap::ParameterCount)),
+        Napi::ObjectWrap<Wrapper>::InstanceMethod("evaluate", static_cast<Method>(&TaskModelWrap::Evaluate)),
+        Napi::ObjectWrap<Wrapper>::InstanceMethod("predict", static_cast<Method>(&TaskModelWrap::Predict)),
+        Napi::ObjectWrap<Wrapper>::InstanceMethod("dispose", static_cast<Method>(&TaskModelWrap::Dispose)),
+    };
+  }
+
+  std::shared_ptr<ModelState> live() const {
+    if (!state_) throw DisposedError(what_);
+    return state_;
+  }
+
+ private:
+  Napi::Value To(const Napi::CallbackInfo& info) {
+    return start_worker(info.Env(), [&]() -> Napi::Value { return start_move_worker(info, live()); });
+  }
+  Napi::Value Device(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), live()->device.str()); });
+  }
+  Napi::Value ParameterCount(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      const auto state = live();
+      const auto count = state->script ? state->script->parameter_count() : state->model->parameter_count();
+      return Napi::Number::New(info.Env(), static_cast<double>(count));
+    });
+  }
+  Napi::Value Evaluate(const Napi::CallbackInfo& info) {
+    return start_worker(info.Env(), [&]() -> Napi::Value { return start_dataset_worker(info, live(), true); });
+  }
+  Napi::Value Predict(const Napi::CallbackInfo& info) {
+    return start_worker(info.Env(), [&]() -> Napi::Value { return start_dataset_worker(info, live(), false); });
+  }
+  // Running workers keep their own reference; the model is freed when the last one finishes.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    state_.reset();
+    memory_.release();
+    return info.Env().Undefined();
+  }
+
+  NativeClass kind_;
+  const char* what_;
+  std::shared_ptr<ModelState> state_;
+  ExternalMemory memory_;
+};
 
 }  // namespace adatt::binding

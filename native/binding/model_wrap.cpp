@@ -190,56 +190,38 @@ bool to_strict(const Napi::Value& value) {
 }  // namespace
 
 Napi::Function AddonModel::Define(Napi::Env env) {
-  return DefineClass(env, "Model",
-                     {
-                         InstanceMethod<&AddonModel::Forward>("forward"),
-                         InstanceMethod<&AddonModel::GateWeights>("gateWeights"),
-                         InstanceMethod<&AddonModel::ExpertActivity>("expertActivity"),
-                         InstanceMethod<&AddonModel::Gradients>("gradients"),
-                         InstanceMethod<&AddonModel::StateDict>("stateDict"),
-                         InstanceMethod<&AddonModel::LoadStateDict>("loadStateDict"),
-                         InstanceMethod<&AddonModel::SaveWeights>("saveWeights"),
-                         InstanceMethod<&AddonModel::LoadWeights>("loadWeights"),
-                         InstanceMethod<&AddonModel::To>("to"),
-                         InstanceMethod<&AddonModel::Device>("device"),
-                         InstanceMethod<&AddonModel::ParameterCount>("parameterCount"),
-                         InstanceMethod<&AddonModel::Evaluate>("evaluate"),
-                         InstanceMethod<&AddonModel::Predict>("predict"),
-                         InstanceMethod<&AddonModel::Dispose>("dispose"),
-                     });
+  auto methods = shared_methods();
+  for (auto method : {
+           InstanceMethod<&AddonModel::Forward>("forward"),
+           InstanceMethod<&AddonModel::GateWeights>("gateWeights"),
+           InstanceMethod<&AddonModel::ExpertActivity>("expertActivity"),
+           InstanceMethod<&AddonModel::Gradients>("gradients"),
+           InstanceMethod<&AddonModel::StateDict>("stateDict"),
+           InstanceMethod<&AddonModel::LoadStateDict>("loadStateDict"),
+           InstanceMethod<&AddonModel::SaveWeights>("saveWeights"),
+           InstanceMethod<&AddonModel::LoadWeights>("loadWeights"),
+       }) {
+    methods.push_back(method);
+  }
+  return DefineClass(env, "Model", methods);
 }
 
-AddonModel::AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonModel>(info) {
+AddonModel::AddonModel(const Napi::CallbackInfo& info) : TaskModelWrap(info, NativeClass::Model, "the model") {
   guarded(info.Env(), [&] {
     if (!info[0].IsObject()) throw_invalid("Model needs a config object");
-    state_ = std::make_shared<ModelState>(to_model_config(info[0].As<Napi::Object>()));
-    memory_.track(info.Env(), tensor_bytes(state_->task->trainable_parameters()));
-    tag_as(info.This().As<Napi::Object>(), NativeClass::Model);
+    adopt(info, std::make_shared<ModelState>(to_model_config(info[0].As<Napi::Object>())));
   });
 }
 
 std::shared_ptr<ModelState> AddonModel::state_of(const Napi::Value& value, const std::string& field) {
-  if (is_native(value, NativeClass::Model)) return Unwrap(value.As<Napi::Object>())->live_state();
+  if (is_native(value, NativeClass::Model)) return Unwrap(value.As<Napi::Object>())->live();
   if (is_native(value, NativeClass::ScriptModule)) return AddonScriptModule::state_of(value.As<Napi::Object>());
   throw_invalid(field + " must be a Model or a ScriptModule");
 }
 
-Napi::Value AddonModel::Evaluate(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value { return start_dataset_worker(info, live_state(), true); });
-}
-
-Napi::Value AddonModel::Predict(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value { return start_dataset_worker(info, live_state(), false); });
-}
-
-std::shared_ptr<ModelState> AddonModel::live_state() const {
-  if (!state_) throw DisposedError("the model");
-  return state_;
-}
-
 Napi::Value AddonModel::Forward(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    auto state = live_state();
+    auto state = live();
     auto batch = to_batch(info[0], state->model->config());
     std::optional<PredictionSpec> predictions;
     if (info[2].IsObject()) {
@@ -257,7 +239,7 @@ Napi::Value AddonModel::Forward(const Napi::CallbackInfo& info) {
 
 Napi::Value AddonModel::ExpertActivity(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    auto state = live_state();
+    auto state = live();
     auto dataset = AddonDataset::from_value(info[0], "dataset");
     if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
       throw_invalid("rows must be an Int32Array");
@@ -274,7 +256,7 @@ Napi::Value AddonModel::ExpertActivity(const Napi::CallbackInfo& info) {
 
 Napi::Value AddonModel::GateWeights(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    auto state = live_state();
+    auto state = live();
     auto batch = to_batch(info[0], state->model->config());
     return (new ForwardWorker(info.Env(), state, std::move(batch), true))->Start();
   });
@@ -282,7 +264,7 @@ Napi::Value AddonModel::GateWeights(const Napi::CallbackInfo& info) {
 
 Napi::Value AddonModel::Gradients(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    auto state = live_state();
+    auto state = live();
     auto batch = to_batch(info[0], state->model->config());
     auto seeds = to_float_arrays(info[1], "seeds");
     return (new GradientsWorker(info.Env(), state, std::move(batch), std::move(seeds)))->Start();
@@ -291,49 +273,27 @@ Napi::Value AddonModel::Gradients(const Napi::CallbackInfo& info) {
 
 Napi::Value AddonModel::StateDict(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    return (new StateDictWorker(info.Env(), live_state(), to_layout(info[0]), ""))->Start();
+    return (new StateDictWorker(info.Env(), live(), to_layout(info[0]), ""))->Start();
   });
 }
 
 Napi::Value AddonModel::SaveWeights(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    return (new StateDictWorker(info.Env(), live_state(), to_layout(info[1]), to_path(info[0])))->Start();
+    return (new StateDictWorker(info.Env(), live(), to_layout(info[1]), to_path(info[0])))->Start();
   });
 }
 
 Napi::Value AddonModel::LoadStateDict(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    auto state = live_state();
+    auto state = live();
     return (new LoadStateWorker(info.Env(), state, to_tensor_map(info[0]), "", to_strict(info[1])))->Start();
   });
 }
 
 Napi::Value AddonModel::LoadWeights(const Napi::CallbackInfo& info) {
   return start_worker(info.Env(), [&]() -> Napi::Value {
-    return (new LoadStateWorker(info.Env(), live_state(), {}, to_path(info[0]), to_strict(info[1])))->Start();
+    return (new LoadStateWorker(info.Env(), live(), {}, to_path(info[0]), to_strict(info[1])))->Start();
   });
-}
-
-Napi::Value AddonModel::To(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value { return start_move_worker(info, live_state()); });
-}
-
-Napi::Value AddonModel::Device(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(),
-                 [&]() -> Napi::Value { return Napi::String::New(info.Env(), live_state()->device.str()); });
-}
-
-Napi::Value AddonModel::ParameterCount(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    return Napi::Number::New(info.Env(), static_cast<double>(live_state()->model->parameter_count()));
-  });
-}
-
-Napi::Value AddonModel::Dispose(const Napi::CallbackInfo& info) {
-  // Running workers keep their own reference; the model is freed when the last one finishes.
-  state_.reset();
-  memory_.release();
-  return info.Env().Undefined();
 }
 
 }  // namespace adatt::binding

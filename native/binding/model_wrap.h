@@ -6,12 +6,11 @@
 #include <functional>
 #include <memory>
 
-#include "external_memory.h"
 #include "model_state.h"
 
 namespace adatt::binding {
 
-class AddonModel : public Napi::ObjectWrap<AddonModel> {
+class AddonModel : public TaskModelWrap<AddonModel> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit AddonModel(const Napi::CallbackInfo& info);
@@ -19,8 +18,6 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   static std::shared_ptr<ModelState> state_of(const Napi::Value& value, const std::string& field);
 
  private:
-  Napi::Value Evaluate(const Napi::CallbackInfo& info);
-  Napi::Value Predict(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value GateWeights(const Napi::CallbackInfo& info);
   Napi::Value ExpertActivity(const Napi::CallbackInfo& info);
@@ -29,15 +26,6 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value LoadStateDict(const Napi::CallbackInfo& info);
   Napi::Value SaveWeights(const Napi::CallbackInfo& info);
   Napi::Value LoadWeights(const Napi::CallbackInfo& info);
-  Napi::Value To(const Napi::CallbackInfo& info);
-  Napi::Value Device(const Napi::CallbackInfo& info);
-  Napi::Value ParameterCount(const Napi::CallbackInfo& info);
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-
-  std::shared_ptr<ModelState> live_state() const;
-
-  std::shared_ptr<ModelState> state_;
-  ExternalMemory memory_;
 };
 
 }  // namespace adatt::binding

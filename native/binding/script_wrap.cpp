@@ -153,36 +153,27 @@ class LoadWorker : public PromiseWorker {
 }  // namespace
 
 Napi::Function AddonScriptModule::Define(Napi::Env env) {
-  return DefineClass(env, "ScriptModule",
-                     {
-                         InstanceMethod<&AddonScriptModule::Methods>("methods"),
-                         InstanceMethod<&AddonScriptModule::Run>("run"),
-                         InstanceMethod<&AddonScriptModule::Configure>("configure"),
-                         InstanceMethod<&AddonScriptModule::Save>("save"),
-                         InstanceMethod<&AddonScriptModule::To>("to"),
-                         InstanceMethod<&AddonScriptModule::Device>("device"),
-                         InstanceMethod<&AddonScriptModule::ParameterCount>("parameterCount"),
-                         InstanceMethod<&AddonScriptModule::Evaluate>("evaluate"),
-                         InstanceMethod<&AddonScriptModule::Predict>("predict"),
-                         InstanceMethod<&AddonScriptModule::Dispose>("dispose"),
-                     });
+  auto methods = shared_methods();
+  for (auto method : {
+           InstanceMethod<&AddonScriptModule::Methods>("methods"),
+           InstanceMethod<&AddonScriptModule::Run>("run"),
+           InstanceMethod<&AddonScriptModule::Configure>("configure"),
+           InstanceMethod<&AddonScriptModule::Save>("save"),
+       }) {
+    methods.push_back(method);
+  }
+  return DefineClass(env, "ScriptModule", methods);
 }
 
-AddonScriptModule::AddonScriptModule(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonScriptModule>(info) {
+AddonScriptModule::AddonScriptModule(const Napi::CallbackInfo& info)
+    : TaskModelWrap(info, NativeClass::ScriptModule, "the TorchScript module") {
   guarded(info.Env(), [&] {
     if (!info[0].IsExternal()) throw_invalid("use loadScript(path, device) to create a ScriptModule");
-    state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
-    memory_.track(info.Env(), tensor_bytes(state_->task->trainable_parameters()));
-    tag_as(info.This().As<Napi::Object>(), NativeClass::ScriptModule);
+    adopt(info, *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data());
   });
 }
 
 std::shared_ptr<ModelState> AddonScriptModule::state_of(const Napi::Object& object) { return Unwrap(object)->live(); }
-
-std::shared_ptr<ModelState> AddonScriptModule::live() const {
-  if (!state_) throw DisposedError("the TorchScript module");
-  return state_;
-}
 
 Napi::Value AddonScriptModule::Methods(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
@@ -253,34 +244,6 @@ Napi::Value AddonScriptModule::Save(const Napi::CallbackInfo& info) {
     if (!info[0].IsString()) throw_invalid("path must be a string");
     return (new SaveWorker(info.Env(), live(), info[0].As<Napi::String>().Utf8Value()))->Start();
   });
-}
-
-Napi::Value AddonScriptModule::To(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value { return start_move_worker(info, live()); });
-}
-
-Napi::Value AddonScriptModule::Device(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), live()->device.str()); });
-}
-
-Napi::Value AddonScriptModule::ParameterCount(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    return Napi::Number::New(info.Env(), static_cast<double>(live()->script->parameter_count()));
-  });
-}
-
-Napi::Value AddonScriptModule::Evaluate(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value { return start_dataset_worker(info, live(), true); });
-}
-
-Napi::Value AddonScriptModule::Predict(const Napi::CallbackInfo& info) {
-  return start_worker(info.Env(), [&]() -> Napi::Value { return start_dataset_worker(info, live(), false); });
-}
-
-Napi::Value AddonScriptModule::Dispose(const Napi::CallbackInfo& info) {
-  state_.reset();
-  memory_.release();
-  return info.Env().Undefined();
 }
 
 Napi::Value LoadScript(const Napi::CallbackInfo& info) {

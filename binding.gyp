@@ -1,4 +1,5 @@
-# node-gyp / prebuildify build of the same addon CMakeLists.txt builds. LibTorch comes from
+# node-gyp / prebuildify build of the same addon CMakeLists.txt builds: the same source globs, and
+# the standard, warnings and defines of native/build-flags.json. LibTorch comes from
 # scripts/find-libtorch.js (LIBTORCH, LIBTORCH_USE_PYTORCH=1, or the system's), as for CMake.
 {
   "targets": [
@@ -10,10 +11,14 @@
         "native/include",
         "<!@(node scripts/find-libtorch.js --include)"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
+      "defines": ["<!@(node -p \"require('./native/build-flags.json').defines.join(' ')\")"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "<!@(node scripts/find-libtorch.js --cflags)"],
+      "cflags_cc": [
+        "-std=c++<!(node -p \"require('./native/build-flags.json').cxxStandard\")",
+        "<!@(node -p \"require('./native/build-flags.json').warnings.join(' ')\")",
+        "-fexceptions", "-frtti", "-O2", "<!@(node scripts/find-libtorch.js --cflags)"
+      ],
       "libraries": ["<!@(node scripts/find-libtorch.js --libs)"]
     }
   ]

@@ -3,7 +3,6 @@
 // npm install step: use the prebuilt binary when one matches this platform and loads (its LibTorch
 // is present), else build from source against the LibTorch that scripts/find-libtorch.js finds.
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 
 const root = path.join(__dirname, '..');
 
@@ -33,28 +32,10 @@ try {
   console.error(`adatt: ${err.message}`);
   process.exit(1);
 }
-/**
- * Parallel compile jobs: node-gyp compiles one file at a time unless told otherwise. A LibTorch
- * translation unit takes about 1.5 GB to compile, so as many jobs as cores and free memory allow;
- * JOBS (node-gyp's own variable) or npm_config_jobs set by the user win.
- */
-function compileJobs() {
-  const given = process.env.JOBS || process.env.npm_config_jobs;
-  if (given) return given;
-  const os = require('node:os');
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  // A container's memory limit (cgroups), when lower than the machine's free memory.
-  const limit = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
-  const memory = limit > 0 ? Math.min(limit, os.freemem()) : os.freemem();
-  return String(Math.max(1, Math.min(cores, Math.floor(memory / (1.5 * 2 ** 30)))));
-}
-
-// npm sets npm_config_node_gyp to the node-gyp it bundles.
-const nodeGyp = process.env.npm_config_node_gyp;
-const args = ['rebuild', '--jobs', compileJobs()];
-console.log(`adatt: compiling with ${args[2]} parallel jobs (set JOBS to choose)`);
-const command = nodeGyp ? [process.execPath, [nodeGyp, ...args]] : ['node-gyp', args];
-const result = spawnSync(command[0], command[1], { cwd: root, stdio: 'inherit' });
+const { compileJobs, runNodeGyp } = require('./node-gyp');
+const jobs = compileJobs();
+console.log(`adatt: compiling with ${jobs} parallel jobs (set JOBS to choose)`);
+const result = runNodeGyp(root, jobs);
 if (result.error || result.status !== 0) {
   console.error(
     `adatt: the source build failed${result.error ? ` (${result.error.message})` : ''}; see the output above and docs/install.md`,

@@ -59,7 +59,10 @@ if [ -n "$FIXTURES" ]; then
     python3 /work/main/scripts/reference/make_parity_fixtures.py /tmp/fixtures/parity
     python3 /work/main/scripts/reference/make_torchscript_fixtures.py /tmp/fixtures/torchscript'
 fi
+# The addon is built there with node-gyp (binding.gyp, what a source install runs), so the native
+# suite passes with both build definitions: CMake's here, gyp's against LibTorch 2.6.
 exec chroot "$CHROOT" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root CI="${CI:-}" \
+  ADATT_NATIVE_BUILD=gyp \
   NODE_EXTRA_CA_CERTS=/etc/ssl/host-ca-certificates.crt \
   bash -c 'set -e
     if ! command -v npm >/dev/null; then  # Node itself: setup.sh expects it, as on any machine

@@ -76,7 +76,9 @@ describe('npm package', () => {
       'package/dist/index.d.ts',
       'package/binding.gyp',
       'package/native/src/model.cpp',
+      'package/native/build-flags.json',
       'package/scripts/install.js',
+      'package/scripts/node-gyp.js',
       'package/scripts/find-libtorch.js',
     ]) {
       expect(files).toContain(needed);

@@ -5,8 +5,7 @@
  */
 import type { RawBatch } from './addon';
 import type { InputConfig } from './config';
-import { ValidationError } from './errors';
-import { describeElement, describeValue, findUnknownKey, isRecord, quoteList } from './validation';
+import { describeElement, describeValue, type FieldChecker, findUnknownKey, isRecord, optionsChecker, quoteList } from './validation';
 
 /** Rows of numbers, one row per example. */
 export type Rows = readonly (readonly number[])[];
@@ -49,9 +48,8 @@ export function batchSchema(input: InputConfig): BatchSchema {
   };
 }
 
-function fail(field: string, message: string): never {
-  throw new ValidationError(field, `Invalid batch: ${message}`);
-}
+/** Errors start 'Invalid batch: ' and name the field. */
+const check: FieldChecker = optionsChecker('batch');
 
 /** Settles the batch size from the first source that states it and checks the others agree. */
 class BatchSize {
@@ -63,12 +61,12 @@ class BatchSize {
       this.value = size;
       this.source = source;
     } else if (size !== this.value) {
-      fail(source, `${source} holds ${size} examples but ${this.source} holds ${this.value}`);
+      check.fail(source, `${source} holds ${size} examples but ${this.source} holds ${this.value}`);
     }
   }
 
   get(): number {
-    if (this.value === undefined || this.value === 0) fail('batch', 'the batch must hold at least one example');
+    if (this.value === undefined || this.value === 0) check.fail('batch', 'the batch must hold at least one example');
     return this.value;
   }
 }
@@ -76,20 +74,20 @@ class BatchSize {
 /** Checks that a feature group is present exactly when the model has features of that kind. */
 function isRequired(value: unknown, field: string, featureCount: number, what: string): boolean {
   if (featureCount === 0) {
-    if (value !== undefined) fail(field, `the model has no ${what}; omit ${field}`);
+    if (value !== undefined) check.fail(field, `the model has no ${what}; omit ${field}`);
     return false;
   }
-  if (value === undefined) fail(field, `${field} is required: the model has ${featureCount} ${what}`);
+  if (value === undefined) check.fail(field, `${field} is required: the model has ${featureCount} ${what}`);
   return true;
 }
 
 function rowsOf(value: unknown, field: string, expected: string): unknown[] {
-  if (!Array.isArray(value)) fail(field, `${field} must be ${expected}, got ${describeValue(value)}`);
+  if (!Array.isArray(value)) check.fail(field, `${field} must be ${expected}, got ${describeValue(value)}`);
   return value;
 }
 
 function flatRowCount(length: number, width: number, field: string, what: string): number {
-  if (length % width !== 0) fail(field, `${field} has length ${length}, not a multiple of ${width} (${what})`);
+  if (length % width !== 0) check.fail(field, `${field} has length ${length}, not a multiple of ${width} (${what})`);
   return length / width;
 }
 
@@ -107,7 +105,7 @@ function toDense(value: unknown, denseDim: number, size: BatchSize): Float32Arra
     const row = rowAt(rows, r, rowField, `an array of ${denseDim} numbers`, denseDim);
     for (let j = 0; j < denseDim; j++) {
       const x: unknown = row[j];
-      if (typeof x !== 'number') fail(`${rowField}[${j}]`, `${rowField}[${j}] must be a number, got ${describeValue(x)}`);
+      if (typeof x !== 'number') check.fail(`${rowField}[${j}]`, `${rowField}[${j}] must be a number, got ${describeValue(x)}`);
       dense[r * denseDim + j] = x;
     }
   }
@@ -116,7 +114,7 @@ function toDense(value: unknown, denseDim: number, size: BatchSize): Float32Arra
 
 function checkId(id: unknown, vocab: number, field: string, feature: string, row: number): void {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocab) {
-    fail(field, `${field} must be an id in [0, ${vocab}) for ${feature} (row ${row}), got ${describeValue(id)}`);
+    check.fail(field, `${field} must be an id in [0, ${vocab}) for ${feature} (row ${row}), got ${describeValue(id)}`);
   }
 }
 
@@ -127,7 +125,7 @@ function checkId(id: unknown, vocab: number, field: string, feature: string, row
 function rowAt(rows: readonly unknown[], r: number, field: string, expected: string, width?: number): readonly unknown[] {
   const row = rows[r];
   if (!Array.isArray(row) || (width !== undefined && row.length !== width)) {
-    fail(field, `${field} must be ${expected}, got ${describeElement(rows, r)}`);
+    check.fail(field, `${field} must be ${expected}, got ${describeElement(rows, r)}`);
   }
   return row;
 }
@@ -188,18 +186,20 @@ function bagsFromRows(rows: unknown[], field: string, feature: BatchSchema['mult
 function checkBags(bags: Record<string, unknown>, field: string, feature: BatchSchema['multiValued'][number]): Bags {
   const unknownKey = findUnknownKey(bags, BAGS_KEYS);
   if (unknownKey !== undefined) {
-    fail(`${field}.${unknownKey}`, `unknown key ${field}.${unknownKey} (allowed in ${field}: ${quoteList(BAGS_KEYS)})`);
+    check.fail(`${field}.${unknownKey}`, `unknown key ${field}.${unknownKey} (allowed in ${field}: ${quoteList(BAGS_KEYS)})`);
   }
   const { indices, offsets } = bags;
-  if (!(indices instanceof Int32Array)) fail(`${field}.indices`, `${field}.indices must be an Int32Array, got ${describeValue(indices)}`);
-  if (!(offsets instanceof Int32Array)) fail(`${field}.offsets`, `${field}.offsets must be an Int32Array, got ${describeValue(offsets)}`);
+  if (!(indices instanceof Int32Array))
+    check.fail(`${field}.indices`, `${field}.indices must be an Int32Array, got ${describeValue(indices)}`);
+  if (!(offsets instanceof Int32Array))
+    check.fail(`${field}.offsets`, `${field}.offsets must be an Int32Array, got ${describeValue(offsets)}`);
   for (let r = 0; r < offsets.length; r++) {
     const start = offsets[r] as number;
     const end = r + 1 < offsets.length ? (offsets[r + 1] as number) : indices.length;
     const offsetField = `${field}.offsets[${r}]`;
-    if (r === 0 && start !== 0) fail(offsetField, `${offsetField} must be 0, got ${start}`);
+    if (r === 0 && start !== 0) check.fail(offsetField, `${offsetField} must be 0, got ${start}`);
     if (end < start)
-      fail(
+      check.fail(
         offsetField,
         `${field}.offsets must be non-decreasing and at most indices.length (${indices.length}); row ${r} spans [${start}, ${end})`,
       );
@@ -215,7 +215,7 @@ function toMultiValued(value: unknown, features: BatchSchema['multiValued'], siz
   const field = 'batch.multiValued';
   const perFeature = rowsOf(value, field, `an array with one entry per multi-valued feature (${features.length})`);
   if (perFeature.length !== features.length) {
-    fail(field, `${field} must have one entry per multi-valued feature (${features.length}), got ${perFeature.length}`);
+    check.fail(field, `${field} must have one entry per multi-valued feature (${features.length}), got ${perFeature.length}`);
   }
   return features.map((feature, j) => {
     const featureField = `${field}[${j}]`;
@@ -225,7 +225,7 @@ function toMultiValued(value: unknown, features: BatchSchema['multiValued'], siz
       return bagsFromRows(entry, featureField, feature);
     }
     if (!isRecord(entry)) {
-      fail(featureField, `${featureField} must be an array of rows of ids or { indices, offsets }, got ${describeValue(entry)}`);
+      check.fail(featureField, `${featureField} must be an array of rows of ids or { indices, offsets }, got ${describeValue(entry)}`);
     }
     const bags = checkBags(entry, featureField, feature);
     size.agree(bags.offsets.length, `${featureField}.offsets`);
@@ -238,16 +238,16 @@ function toMultiValued(value: unknown, features: BatchSchema['multiValued'], siz
  * the right type are passed through without copying.
  */
 export function toRawBatch(batch: unknown, schema: BatchSchema): RawBatch {
-  if (!isRecord(batch)) fail('batch', `the batch must be an object, got ${describeValue(batch)}`);
+  if (!isRecord(batch)) check.fail('batch', `the batch must be an object, got ${describeValue(batch)}`);
   const unknownKey = findUnknownKey(batch, BATCH_KEYS);
   if (unknownKey !== undefined) {
-    fail(`batch.${unknownKey}`, `unknown key batch.${unknownKey} (allowed in batch: ${quoteList(BATCH_KEYS)})`);
+    check.fail(`batch.${unknownKey}`, `unknown key batch.${unknownKey} (allowed in batch: ${quoteList(BATCH_KEYS)})`);
   }
   const size = new BatchSize();
   if (batch.size !== undefined) {
     const declared = batch.size;
     if (typeof declared !== 'number' || !Number.isInteger(declared) || declared < 1 || declared > MAX_BATCH_SIZE) {
-      fail('batch.size', `batch.size must be an integer in [1, ${MAX_BATCH_SIZE}], got ${describeValue(declared)}`);
+      check.fail('batch.size', `batch.size must be an integer in [1, ${MAX_BATCH_SIZE}], got ${describeValue(declared)}`);
     }
     size.agree(declared, 'batch.size');
   }

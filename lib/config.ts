@@ -4,8 +4,7 @@
  * `NativeModelConfig`).
  */
 import { TASK_KINDS, type ModelKind, type NativeModelConfig, type Pooling, type TaskKind } from './addon';
-import { ConfigError } from './errors';
-import { describeValue, findUnknownKey, isRecord, joinField, quoteList } from './validation';
+import { configChecker, describeValue, type FieldChecker, findUnknownKey, isRecord, joinField, quoteList } from './validation';
 
 export type { ModelKind, Pooling } from './addon';
 
@@ -149,23 +148,22 @@ const KIND_KEYS: Readonly<Record<ModelKind, readonly string[]>> = {
 const SHARED_MODULE_NAME = 'shared';
 const KINDS_WITH_SHARED_MODULE: readonly ModelKind[] = ['adatt', 'ple'];
 
-function fail(field: string, message: string): never {
-  throw new ConfigError(field, `Invalid model config: ${message}`);
-}
+/** Errors start 'Invalid model config: ' and name the field. */
+const check: FieldChecker = configChecker('model config');
 
 function requireRecord(value: unknown, field: string, allowedKeys: readonly string[]): Record<string, unknown> {
-  if (!isRecord(value)) fail(field, `${field || 'the config'} must be an object, got ${describeValue(value)}`);
+  if (!isRecord(value)) check.fail(field, `${field || 'the config'} must be an object, got ${describeValue(value)}`);
   const unknownKey = findUnknownKey(value, allowedKeys);
   if (unknownKey !== undefined) {
     const keyField = joinField(field, unknownKey);
-    fail(keyField, `unknown key ${keyField} (allowed ${field ? `in ${field}` : 'at the top level'}: ${quoteList(allowedKeys)})`);
+    check.fail(keyField, `unknown key ${keyField} (allowed ${field ? `in ${field}` : 'at the top level'}: ${quoteList(allowedKeys)})`);
   }
   return value;
 }
 
 function requireInteger(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(field, `${field} must be an integer in [${min}, ${max}], got ${describeValue(value)}`);
+    check.fail(field, `${field} must be an integer in [${min}, ${max}], got ${describeValue(value)}`);
   }
   return value;
 }
@@ -175,24 +173,24 @@ function requireInteger(value: unknown, field: string, min: number, max: number)
  * `constructor[Symbol.species]`, which an exotic array may lack; in the copy a hole is undefined.
  */
 function requireArray(value: unknown, field: string, minLength: number, maxLength: number, of: string): unknown[] {
-  if (!Array.isArray(value)) fail(field, `${field} must be an array of ${of}, got ${describeValue(value)}`);
+  if (!Array.isArray(value)) check.fail(field, `${field} must be an array of ${of}, got ${describeValue(value)}`);
   if (value.length < minLength || value.length > maxLength) {
     const expected = minLength === maxLength ? `exactly ${minLength}` : `${minLength} to ${maxLength}`;
-    fail(field, `${field} must hold ${expected} ${of}, got ${value.length}`);
+    check.fail(field, `${field} must hold ${expected} ${of}, got ${value.length}`);
   }
   return Array.from(value as unknown[]);
 }
 
 function requireOneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    fail(field, `${field} must be one of ${quoteList(allowed)}, got ${describeValue(value)}`);
+    check.fail(field, `${field} must be one of ${quoteList(allowed)}, got ${describeValue(value)}`);
   }
   return value as T;
 }
 
 function requireName(value: unknown, field: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > LIMITS.maxNameLength) {
-    fail(field, `${field} must be a non-empty string of at most ${LIMITS.maxNameLength} characters, got ${describeValue(value)}`);
+    check.fail(field, `${field} must be a non-empty string of at most ${LIMITS.maxNameLength} characters, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -201,13 +199,13 @@ function requireName(value: unknown, field: string): string {
 function requireUniqueName(value: unknown, field: string, owner: string, usedNames: Map<string, string>): string {
   const name = requireName(value, field);
   const previous = usedNames.get(name);
-  if (previous !== undefined) fail(field, `${field} '${name}' is already used by ${previous}`);
+  if (previous !== undefined) check.fail(field, `${field} '${name}' is already used by ${previous}`);
   usedNames.set(name, owner);
   return name;
 }
 
 function requireBoolean(value: unknown, field: string): boolean {
-  if (typeof value !== 'boolean') fail(field, `${field} must be a boolean, got ${describeValue(value)}`);
+  if (typeof value !== 'boolean') check.fail(field, `${field} must be a boolean, got ${describeValue(value)}`);
   return value;
 }
 
@@ -249,7 +247,7 @@ function validateInput(value: unknown): InputConfig {
   }
   const featureCount = (validated.dense ?? 0) + (validated.categorical?.length ?? 0) + (validated.multiValued?.length ?? 0);
   if (featureCount === 0) {
-    fail('input', 'input must have at least one feature (dense > 0, categorical or multiValued)');
+    check.fail('input', 'input must have at least one feature (dense > 0, categorical or multiValued)');
   }
   return validated;
 }
@@ -262,19 +260,19 @@ function validateTasks(value: unknown): TaskConfig[] {
     const name = requireUniqueName(task.name, `${field}.name`, field, usedNames);
     const type = requireOneOf(task.type, `${field}.type`, TASK_KINDS);
     if (task.conditionalOn !== undefined && type !== 'binary') {
-      fail(`${field}.conditionalOn`, `${field}.conditionalOn is only allowed for binary tasks (this task is '${type}')`);
+      check.fail(`${field}.conditionalOn`, `${field}.conditionalOn is only allowed for binary tasks (this task is '${type}')`);
     }
     if (type === 'multiclass') {
-      if (task.classes === undefined) fail(`${field}.classes`, `${field}.classes is required for a multiclass task`);
+      if (task.classes === undefined) check.fail(`${field}.classes`, `${field}.classes is required for a multiclass task`);
       return { name, type, classes: requireInteger(task.classes, `${field}.classes`, 2, LIMITS.maxClasses) };
     }
     if (task.classes !== undefined) {
-      fail(`${field}.classes`, `${field}.classes is only allowed for multiclass tasks (this task is '${type}')`);
+      check.fail(`${field}.classes`, `${field}.classes is only allowed for multiclass tasks (this task is '${type}')`);
     }
     if (type === 'regression') return { name, type };
     if (task.conditionalOn === undefined) return { name, type };
     if (typeof task.conditionalOn !== 'string')
-      fail(`${field}.conditionalOn`, `${field}.conditionalOn must be a task name, got ${describeValue(task.conditionalOn)}`);
+      check.fail(`${field}.conditionalOn`, `${field}.conditionalOn must be a task name, got ${describeValue(task.conditionalOn)}`);
     return { name, type, conditionalOn: task.conditionalOn };
   });
   tasks.forEach((task, i) => {
@@ -282,14 +280,14 @@ function validateTasks(value: unknown): TaskConfig[] {
     const field = `tasks[${i}].conditionalOn`;
     const parent = tasks.find((other) => other.name === task.conditionalOn);
     if (parent === undefined)
-      fail(field, `${field} names '${task.conditionalOn}', which is not a task (tasks: ${quoteList(tasks.map((t) => t.name))})`);
+      check.fail(field, `${field} names '${task.conditionalOn}', which is not a task (tasks: ${quoteList(tasks.map((t) => t.name))})`);
     if (parent.type !== 'binary')
-      fail(field, `${field} names '${parent.name}', a ${parent.type} task; a conditional task's parent must be binary`);
+      check.fail(field, `${field} names '${parent.name}', a ${parent.type} task; a conditional task's parent must be binary`);
     // Walk up the chain: it must end without coming back here.
     const chain = [task.name];
     let at: TaskConfig | undefined = parent;
     while (at !== undefined) {
-      if (chain.includes(at.name)) fail(field, `${field} makes a cycle: ${[...chain, at.name].join(' -> ')}`);
+      if (chain.includes(at.name)) check.fail(field, `${field} makes a cycle: ${[...chain, at.name].join(' -> ')}`);
       chain.push(at.name);
       const next: string | undefined = at.conditionalOn;
       at = next === undefined ? undefined : tasks.find((other) => other.name === next);
@@ -303,13 +301,13 @@ function validateExpertsPerTask(value: unknown, taskCount: number): number | num
   const field = 'expertsPerTask';
   if (Array.isArray(value)) {
     if (value.length !== taskCount) {
-      fail(field, `${field} must have one entry per task (${taskCount}), got ${value.length}`);
+      check.fail(field, `${field} must have one entry per task (${taskCount}), got ${value.length}`);
     }
     // Array.from, not map: see requireArray.
     return Array.from(value as unknown[], (count, i) => requireInteger(count, `${field}[${i}]`, 1, LIMITS.maxExperts));
   }
   if (typeof value !== 'number') {
-    fail(field, `${field} must be an integer or an array of one integer per task, got ${describeValue(value)}`);
+    check.fail(field, `${field} must be an integer or an array of one integer per task, got ${describeValue(value)}`);
   }
   return requireInteger(value, field, 1, LIMITS.maxExperts);
 }
@@ -332,7 +330,7 @@ function deepFreeze<T>(value: T): T {
  * known keys. Throws a `ConfigError` naming the offending field.
  */
 export function validateModelConfig(value: unknown): ModelConfig {
-  if (!isRecord(value)) fail('', `the config must be an object, got ${describeValue(value)}`);
+  if (!isRecord(value)) check.fail('', `the config must be an object, got ${describeValue(value)}`);
   const kind = requireOneOf(value.kind, 'kind', MODEL_KINDS);
   const config = requireRecord(value, '', [...COMMON_KEYS, ...KIND_KEYS[kind]]);
 
@@ -347,7 +345,10 @@ export function validateModelConfig(value: unknown): ModelConfig {
   if (KINDS_WITH_SHARED_MODULE.includes(kind)) {
     const clash = tasks.findIndex((task) => task.name === SHARED_MODULE_NAME);
     if (clash >= 0) {
-      fail(`tasks[${clash}].name`, `tasks[${clash}].name '${SHARED_MODULE_NAME}' is reserved for the shared experts of '${kind}' models`);
+      check.fail(
+        `tasks[${clash}].name`,
+        `tasks[${clash}].name '${SHARED_MODULE_NAME}' is reserved for the shared experts of '${kind}' models`,
+      );
     }
   }
 

@@ -31,7 +31,7 @@ export interface DoctorReport {
   checks: DoctorCheck[];
 }
 
-/** The fields of scripts/find-libtorch.js's result that the checks read. */
+/** The fields of scripts/install/find-libtorch.js's result that the checks read. */
 export interface FoundLibTorch {
   /** 'LIBTORCH=…', 'LIBTORCH_USE_PYTORCH=1 (…)' or 'system'. */
   source: string;
@@ -613,7 +613,7 @@ const PACKAGE_ROOT = path.join(__dirname, '..');
 
 function probeLibTorch(env: NodeJS.ProcessEnv): FoundLibTorch | { error: string } {
   try {
-    const { findLibTorch } = require(path.join(PACKAGE_ROOT, 'scripts', 'find-libtorch.js')) as {
+    const { findLibTorch } = require(path.join(PACKAGE_ROOT, 'scripts', 'install', 'find-libtorch.js')) as {
       findLibTorch(env: NodeJS.ProcessEnv): FoundLibTorch;
     };
     return findLibTorch(env);

@@ -12,11 +12,10 @@ import * as path from 'node:path';
 import { MODEL_KINDS, validateModelConfig, type ModelKind, type TaskConfig } from '../config';
 import { BUILTIN_DATASETS, type BuiltinDatasetName } from '../data/builtin';
 import { CENSUS_INCOME_TASK_GROUPS } from '../data/builtin/census-income';
-import { configChecker } from '../data/check';
 import { fileFormatOf, isGlob } from '../data/engine';
 import { validateSchemaSpec } from '../data/spec';
 import { ConfigError } from '../errors';
-import { isRecord, quoteList } from '../validation';
+import { configChecker, isRecord, quoteList } from '../validation';
 import { FlaggedConfigError, UsageError, fieldOf, inSectionSync } from './exit';
 
 export type ModelSection = Record<string, unknown> & { kind: ModelKind };

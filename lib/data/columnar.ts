@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { optionsChecker, type FieldChecker } from './check';
+import { optionsChecker, type FieldChecker } from '../validation';
 import {
   engineRead,
   expandFiles,

@@ -10,8 +10,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { AdattError, FileError, ValidationError } from '../errors';
-import { describeValue } from '../validation';
-import { optionsChecker } from './check';
+import { describeValue, optionsChecker } from '../validation';
 import {
   columnAlias,
   expandFiles,

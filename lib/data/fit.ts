@@ -4,7 +4,7 @@
  */
 import { ValidationError } from '../errors';
 import { codedCells, countPerCode, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
-import { configChecker } from './check';
+import { configChecker } from '../validation';
 import { sealFittedSchema } from './fitted';
 import { validateSchemaSpec, type CategoricalEntry, type DenseEntry, type FeatureEntry, type TaskEntry } from './spec';
 import { requireRows, type Column, type Table } from './table';

@@ -2,7 +2,7 @@
  * `validateFittedSchema`: checks a fitted schema that comes back from JSON (a checkpoint) before it
  * encodes anything, with a ConfigError naming the offending field.
  */
-import { configChecker } from './check';
+import { configChecker } from '../validation';
 import { MAX_HASH_BUCKETS } from './hashing';
 import { TASK_KINDS } from '../addon';
 import { FITTED_SCHEMA_FORMAT, FITTED_SCHEMA_VERSION, NORMALIZATIONS, TASK_TYPE_KEYS, type FittedSchema } from './types';

@@ -3,7 +3,7 @@
  * that vocabulary sizes, class counts and feature order can never drift from the encoded data.
  */
 import type { CategoricalFeature, InputConfig, MultiValuedFeature, Pooling, TaskConfig } from '../config';
-import { optionsChecker } from './check';
+import { optionsChecker } from '../validation';
 import { FIRST_VALUE_ID } from './encode';
 import { validateFittedSchema } from './fitted';
 import { FIRST_HASHED_ID } from './hashing';

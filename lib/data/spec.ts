@@ -3,7 +3,7 @@
  * `schemaColumns`, which tells readers which columns a schema needs and which of them are numbers.
  */
 import { TASK_KINDS } from '../addon';
-import { configChecker, type FieldChecker } from './check';
+import { configChecker, type FieldChecker } from '../validation';
 import { validateFittedSchema } from './fitted';
 import { MAX_HASH_BUCKETS } from './hashing';
 import { DEFAULT_MISSING_VALUES } from './table';

@@ -4,8 +4,7 @@
  * would fail later, far from its cause).
  */
 import { ValidationError } from '../errors';
-import { describeValue, isRecord } from '../validation';
-import { optionsChecker } from './check';
+import { describeValue, isRecord, optionsChecker } from '../validation';
 import { requireSeed, SeededRandom } from './random';
 import { requireRows, type Column, type Table } from './table';
 import type { CellValue, ColumnRef } from './types';

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, FileError, ValidationError } from '../errors';
-import { optionsChecker } from './check';
+import { optionsChecker } from '../validation';
 import {
   engineRead,
   expandFiles,

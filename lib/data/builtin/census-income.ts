@@ -3,7 +3,7 @@
  * 2023) papers. 199,523 training and 99,762 test rows of 40 attributes (plus an instance weight,
  * which is a sampling weight and never a feature, and the income label).
  */
-import { optionsChecker } from '../check';
+import { optionsChecker } from '../../validation';
 import type { Normalization, SchemaSpec, TaskSpec } from '../types';
 import { checkUciOptions, loadUciDataset, type EncodedDataset, type UciOptions, type UciSource } from './uci';
 

@@ -5,7 +5,7 @@
  *   y_i = w_iᵀx + Σ_j sin(α_j·w_iᵀx + β_j) + ε_i,  ε_i ~ N(0, noiseStd²).
  * The paper does not give α_j and β_j; here they are drawn from N(0, 1), shared by both tasks.
  */
-import { optionsChecker } from '../check';
+import { optionsChecker } from '../../validation';
 import { encode } from '../encode';
 import { fitSchema } from '../fit';
 import { requireSeed, SeededRandom } from '../random';

@@ -7,7 +7,7 @@ import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FileError } from '../../errors';
-import { optionsChecker } from '../check';
+import { optionsChecker } from '../../validation';
 import { readCsv, type CsvOptions } from '../csv';
 import { downloadVerified } from '../download';
 import { encode } from '../encode';

@@ -1,6 +1,6 @@
 # node-gyp / prebuildify build of the same addon CMakeLists.txt builds: the same source globs, and
 # the standard, warnings and defines of native/build-flags.json. LibTorch comes from
-# scripts/find-libtorch.js (LIBTORCH, LIBTORCH_USE_PYTORCH=1, or the system's), as for CMake.
+# scripts/install/find-libtorch.js (LIBTORCH, LIBTORCH_USE_PYTORCH=1, or the system's), as for CMake.
 {
   "targets": [
     {
@@ -9,7 +9,7 @@
       "include_dirs": [
         "<!@(node -p \"require('node-addon-api').include_dir\")",
         "native/include",
-        "<!@(node scripts/find-libtorch.js --include)"
+        "<!@(node scripts/install/find-libtorch.js --include)"
       ],
       "defines": ["<!@(node -p \"require('./native/build-flags.json').defines.join(' ')\")"],
       "cflags!": ["-fno-exceptions"],
@@ -17,9 +17,9 @@
       "cflags_cc": [
         "-std=c++<!(node -p \"require('./native/build-flags.json').cxxStandard\")",
         "<!@(node -p \"require('./native/build-flags.json').warnings.join(' ')\")",
-        "-fexceptions", "-frtti", "-O2", "<!@(node scripts/find-libtorch.js --cflags)"
+        "-fexceptions", "-frtti", "-O2", "<!@(node scripts/install/find-libtorch.js --cflags)"
       ],
-      "libraries": ["<!@(node scripts/find-libtorch.js --libs)"]
+      "libraries": ["<!@(node scripts/install/find-libtorch.js --libs)"]
     }
   ]
 }

@@ -2,7 +2,7 @@
 # Checks that the native sources build against LibTorch 2.x, CPU and CUDA (with c10d's NCCL
 # backend), on a machine that has neither: downloads Debian trixie's LibTorch 2.6 packages (and,
 # for CUDA, NCCL's and the CUDA toolkit's headers) into a cache folder without installing them,
-# lays each out as a LibTorch distribution, finds it with scripts/find-libtorch.js (LIBTORCH=…),
+# lays each out as a LibTorch distribution, finds it with scripts/install/find-libtorch.js (LIBTORCH=…),
 # compiles every source with the flags binding.gyp uses, links the addon against its libraries, and
 # fails if the addon needs a symbol that none of them defines. Nothing is run: the libraries need
 # trixie's glibc. Takes about 1.5 GB of downloads (once) and ~5 minutes per variant on 2 cores.
@@ -59,12 +59,12 @@ check() {
   rm -rf "$out" && mkdir -p "$out"
   export LIBTORCH=$libtorch CUDA_HOME="$CACHE/$variant/root/usr"
   local version
-  version=$(node -p "require('./scripts/find-libtorch').findLibTorch().version")
+  version=$(node -p "require('./scripts/install/find-libtorch').findLibTorch().version")
   local includes=(-I"$(node -p "require('node-addon-api').include_dir")" -Inode_modules/node-api-headers/include -Inative/include)
-  for dir in $(node scripts/find-libtorch.js --include); do includes+=(-I"$dir"); done
+  for dir in $(node scripts/install/find-libtorch.js --include); do includes+=(-I"$dir"); done
   # shellcheck disable=SC2207
   local flags=(-std=c++17 -fPIC -O0 -Wall -Wextra -Wno-unused-parameter -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS
-    $(node scripts/find-libtorch.js --cflags))
+    $(node scripts/install/find-libtorch.js --cflags))
   echo "check-torch2-build: $variant, LibTorch $version; flags: ${flags[*]}"
   local failed=0
   for source in native/src/*.cpp native/binding/*.cpp; do echo "$source"; done |
@@ -72,7 +72,7 @@ check() {
       { echo "FAILED {}"; cat "'"$out"'/$(basename {} .cpp).log"; exit 1; }' _ "${flags[@]}" "${includes[@]}" || failed=1
   [ $failed -eq 0 ] || { echo "check-torch2-build: $variant: compile errors above"; return 1; }
   # shellcheck disable=SC2046
-  g++ -shared -o "$out/adatt.node" "$out"/*.o $(node scripts/find-libtorch.js --libs) -Wl,--allow-shlib-undefined
+  g++ -shared -o "$out/adatt.node" "$out"/*.o $(node scripts/install/find-libtorch.js --libs) -Wl,--allow-shlib-undefined
   # Every C++ symbol the addon leaves undefined must come from the C++ runtime or from LibTorch's
   # libraries (and theirs: Gloo, NCCL, …, loaded with them).
   local defined="$out/defined.txt"

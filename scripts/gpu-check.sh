@@ -15,7 +15,7 @@ if command -v nvidia-smi >/dev/null 2>&1 &&
   export LIBTORCH_USE_PYTORCH=1
   echo "gpu-check: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); torch $("$PYTHON" -c 'import torch; print(torch.__version__)')"
   [ -d node_modules ] || npm ci --ignore-scripts --no-audit --no-fund
-  ADATT_BUILD_JOBS=$(nproc) node scripts/build-native.js
+  ADATT_BUILD_JOBS=$(nproc) node scripts/install/build-native.js
   npm run --silent build:ts
 else
   DEVICE=cpu

@@ -365,7 +365,7 @@ describe('diagnose', () => {
       needed: ['libtorch.so', 'libc10.so', 'libopenblas.so.0'],
       runpath: '/site/torch/lib',
     });
-    const { findLibTorch } = createRequire(__filename)(path.join(REPO_ROOT, 'scripts', 'find-libtorch.js')) as {
+    const { findLibTorch } = createRequire(__filename)(path.join(REPO_ROOT, 'scripts', 'install', 'find-libtorch.js')) as {
       findLibTorch(env: NodeJS.ProcessEnv): FoundLibTorch;
     };
     const real = findLibTorch({ LIBTORCH: torch });

@@ -1,4 +1,4 @@
-/** scripts/find-libtorch.js on LibTorch layouts this machine does not have (built here as folders of stand-ins). */
+/** scripts/install/find-libtorch.js on LibTorch layouts this machine does not have (built here as folders of stand-ins). */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -15,7 +15,7 @@ interface Found {
   includeDirs: string[];
   extraIncludeDirs: string[];
 }
-const { findLibTorch } = createRequire(__filename)(path.join(REPO_ROOT, 'scripts', 'find-libtorch.js')) as {
+const { findLibTorch } = createRequire(__filename)(path.join(REPO_ROOT, 'scripts', 'install', 'find-libtorch.js')) as {
   findLibTorch(env: NodeJS.ProcessEnv): Found;
 };
 
@@ -48,7 +48,7 @@ function pipTorch(options: { nccl: boolean }): string {
   return torch;
 }
 
-describe('scripts/find-libtorch.js', () => {
+describe('scripts/install/find-libtorch.js', () => {
   it('reads a CUDA LibTorch with NCCL: version, libraries, definitions, and the nvidia-* header folders', () => {
     const torch = pipTorch({ nccl: true });
     const found = findLibTorch({ LIBTORCH: torch });

@@ -1,6 +1,6 @@
 /**
  * The npm package as users get it: packed, installed into an empty project, imported, trained.
- * First from source (npm runs node-gyp through scripts/install.js), then with a prebuilt binary
+ * First from source (npm runs node-gyp through scripts/install/install.js), then with a prebuilt binary
  * (the first install's output, stripped, under prebuilds/) on a PATH without compiler, cmake or node-gyp.
  */
 import { execFileSync } from 'node:child_process';
@@ -77,9 +77,9 @@ describe('npm package', () => {
       'package/binding.gyp',
       'package/native/src/model.cpp',
       'package/native/build-flags.json',
-      'package/scripts/install.js',
-      'package/scripts/node-gyp.js',
-      'package/scripts/find-libtorch.js',
+      'package/scripts/install/install.js',
+      'package/scripts/install/node-gyp.js',
+      'package/scripts/install/find-libtorch.js',
     ]) {
       expect(files).toContain(needed);
     }

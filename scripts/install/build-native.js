@@ -2,13 +2,13 @@
 'use strict';
 // Builds the addon with cmake-js into build/Release/adatt.node (where node-gyp-build looks);
 // ADATT_NATIVE_BUILD=gyp builds it with node-gyp instead, as a source install does.
-// LibTorch is located by scripts/find-libtorch.js (LIBTORCH, LIBTORCH_USE_PYTORCH=1, or the system's).
+// LibTorch is located by scripts/install/find-libtorch.js (LIBTORCH, LIBTORCH_USE_PYTORCH=1, or the system's).
 const path = require('node:path');
 const os = require('node:os');
 const { spawnSync } = require('node:child_process');
 const { findLibTorch } = require('./find-libtorch');
 
-const root = path.join(__dirname, '..');
+const root = path.join(__dirname, '..', '..');
 const system = process.env.ADATT_NATIVE_BUILD || 'cmake';
 if (system !== 'cmake' && system !== 'gyp') {
   console.error(`adatt: ADATT_NATIVE_BUILD must be 'cmake' (default) or 'gyp', got '${system}'`);

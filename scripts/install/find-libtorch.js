@@ -4,7 +4,7 @@
 // Order: LIBTORCH=<root of a LibTorch distribution>, LIBTORCH_USE_PYTORCH=1 (the LibTorch inside the
 // torch package of PYTHON or python3), else the system LibTorch (Debian's libtorch-dev).
 //
-// Usage: node scripts/find-libtorch.js [--json | --cmake-prefix | --include | --extra-include | --libdir | --cflags | --libs]
+// Usage: node scripts/install/find-libtorch.js [--json | --cmake-prefix | --include | --extra-include | --libdir | --cflags | --libs]
 // --extra-include: NCCL's and CUDA's header folders, needed when the LibTorch has c10d's NCCL backend
 // (--include names them too, after LibTorch's own).
 const fs = require('node:fs');

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // npm install step: use the prebuilt binary when one matches this platform and loads (its LibTorch
-// is present), else build from source against the LibTorch that scripts/find-libtorch.js finds.
+// is present), else build from source against the LibTorch that scripts/install/find-libtorch.js finds.
 const path = require('node:path');
 
-const root = path.join(__dirname, '..');
+const root = path.join(__dirname, '..', '..');
 
 function loadPrebuilt() {
   try {

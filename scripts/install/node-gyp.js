@@ -1,6 +1,6 @@
 'use strict';
-// The node-gyp build of the addon (binding.gyp): what a source install runs (scripts/install.js),
-// and `ADATT_NATIVE_BUILD=gyp npm run build:native` (scripts/build-native.js), which the LibTorch
+// The node-gyp build of the addon (binding.gyp): what a source install runs (scripts/install/install.js),
+// and `ADATT_NATIVE_BUILD=gyp npm run build:native` (scripts/install/build-native.js), which the LibTorch
 // 2.6 run of CI uses so that the gyp build passes the native test suite too.
 const os = require('node:os');
 const { spawnSync } = require('node:child_process');

@@ -12,9 +12,11 @@ import {
   setNumThreads,
   TensorDataset,
   ValidationError,
+  type FitOptions,
   type ModelConfig,
   type ProgressEvent,
 } from '../lib';
+import { EMBEDDING_OPTIMIZER_TYPES, OPTIMIZER_TYPES, SCHEDULE_TYPES } from '../lib/addon';
 import { rejectionOf } from './data/helpers';
 import { seededUniform } from './helpers/random';
 import { makeTempDir } from './helpers/reference';
@@ -258,6 +260,30 @@ describe('evaluate and predict', () => {
     await model.loadStateDict(state);
     const metrics = await evaluate(model, data);
     expect(metrics.a!.auc).toBe(0.5);
+  });
+});
+
+describe('the names lib/ declares are the ones the addon knows', () => {
+  it('trains with every optimizer, schedule, embedding optimizer, task weighting, loss and non-finite policy', async () => {
+    using data = TensorDataset.fromEncoded(syntheticData(64, 3), { taskNames: TASKS });
+    const cases: [string, FitOptions][] = [
+      ...OPTIMIZER_TYPES.map((type): [string, FitOptions] => [`optimizer ${type}`, { optimizer: { type } }]),
+      ...SCHEDULE_TYPES.map((type): [string, FitOptions] => [`schedule ${type}`, { schedule: { type } }]),
+      ...EMBEDDING_OPTIMIZER_TYPES.map((type): [string, FitOptions] => [`embeddingOptimizer ${type}`, { embeddingOptimizer: { type } }]),
+      ['embeddingOptimizer dense', { embeddingOptimizer: 'dense' }],
+      ...(['fixed', 'uncertainty', 'gradnorm', 'dwa'] as const).map((type): [string, FitOptions] => [
+        `taskWeighting ${type}`,
+        { taskWeighting: type },
+      ]),
+      ['loss huber', { losses: { y: { loss: 'huber' } } }],
+      ['nonFinite skip', { nonFinite: 'skip' }],
+    ];
+    for (const [label, options] of cases) {
+      using model = createModel(CONFIG);
+      const result = await fit(model, data, { epochs: 1, batchSize: 32, threads: 1, ...options });
+      expect(result.steps, label).toBe(2);
+      expect(Number.isFinite(result.epochs[0]!.loss.a!), label).toBe(true);
+    }
   });
 });
 

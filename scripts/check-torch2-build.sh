@@ -3,7 +3,7 @@
 # backend), on a machine that has neither: downloads Debian trixie's LibTorch 2.6 packages (and,
 # for CUDA, NCCL's and the CUDA toolkit's headers) into a cache folder without installing them,
 # lays each out as a LibTorch distribution, finds it with scripts/install/find-libtorch.js (LIBTORCH=…),
-# compiles every source with the flags binding.gyp uses, links the addon against its libraries, and
+# compiles every source with the flags of native/build-flags.json (what binding.gyp and CMake use), links the addon against its libraries, and
 # fails if the addon needs a symbol that none of them defines. Nothing is run: the libraries need
 # trixie's glibc. Takes about 1.5 GB of downloads (once) and ~5 minutes per variant on 2 cores.
 #   bash scripts/check-torch2-build.sh [cpu] [cuda]      (default: both)
@@ -63,8 +63,9 @@ check() {
   local includes=(-I"$(node -p "require('node-addon-api').include_dir")" -Inode_modules/node-api-headers/include -Inative/include)
   for dir in $(node scripts/install/find-libtorch.js --include); do includes+=(-I"$dir"); done
   # shellcheck disable=SC2207
-  local flags=(-std=c++17 -fPIC -O0 -Wall -Wextra -Wno-unused-parameter -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS
-    $(node scripts/install/find-libtorch.js --cflags))
+  # The standard, warnings and defines both builds read (native/build-flags.json).
+  local flags=($(node -p "const f = require('./native/build-flags.json'); ['-std=c++' + f.cxxStandard, ...f.warnings, ...f.defines.map((d) => '-D' + d)].join(' ')")
+    -fPIC -O0 $(node scripts/install/find-libtorch.js --cflags))
   echo "check-torch2-build: $variant, LibTorch $version; flags: ${flags[*]}"
   local failed=0
   for source in native/src/*.cpp native/binding/*.cpp; do echo "$source"; done |

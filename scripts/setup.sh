@@ -38,7 +38,7 @@ if stale node_modules/.package-lock.json package-lock.json package.json; then
   npm ci --no-audit --no-fund --ignore-scripts
 fi
 
-if stale build/Release/adatt.node native CMakeLists.txt scripts/install/find-libtorch.js scripts/install/build-native.js; then
+if stale build/Release/adatt.node native CMakeLists.txt binding.gyp scripts/install; then
   echo "setup: building the native addon"
   npm run --silent build:native
 fi

@@ -144,6 +144,21 @@ describe('Model', () => {
     await expect(model.forward({ ...BATCH, multiValued: [[[9], []]] })).rejects.toThrow(ValidationError);
   });
 
+  it('loads a state dict whose tensors live in SharedArrayBuffers', async () => {
+    using model = createModel(CONFIG);
+    using other = createModel({ ...CONFIG, seed: 8 });
+    const weights = await other.stateDict();
+    const shared = Object.fromEntries(
+      Object.entries(weights).map(([name, tensor]) => {
+        const data = new Float32Array(new SharedArrayBuffer(tensor.data.byteLength));
+        data.set(tensor.data);
+        return [name, { shape: tensor.shape, data }];
+      }),
+    );
+    await model.loadStateDict(shared);
+    expect(await model.stateDict()).toEqual(weights);
+  });
+
   it('rejects mismatched state dicts and unreadable files without touching the weights', async () => {
     using model = createModel(CONFIG);
     const before = await model.forward(BATCH);

@@ -107,7 +107,6 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-// eslint-disable-next-line no-control-regex
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts every ANSI colour sequence.
 const ANSI = /\x1b\[[0-9;]*m/g;
 

@@ -163,7 +163,7 @@ export async function fit(model: TrainableModel, train: Data, fitOptions: FitOpt
               history: result.epochs,
               bestEpoch: result.bestEpoch,
               bestValue: result.bestValue,
-              epochsSinceBest: stopping?.epochsSinceBest ?? 0,
+              epochsSinceBest: stopping?.epochsSinceBest ?? resume?.epochsSinceBest ?? 0,
               ...(plan.restoreBest && best ? { bestWeights: best } : {}),
             },
           }),

@@ -24,7 +24,7 @@ inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonD
 enum class NativeClass { Model, ScriptModule, Dataset, ProcessGroup };
 
 inline const napi_type_tag* type_tag_of(NativeClass kind) {
-  // Random 128-bit values, fixed for the addon's lifetime (only this addon's objects carry them).
+  // Arbitrary 128-bit values, fixed in the source (only this addon's objects carry them).
   static const napi_type_tag tags[] = {
       {0x6a1f0c3e5b2d4e71ULL, 0x9c8b7a6f5e4d3c2bULL},  // Model
       {0x3d5e7f9a1b2c4d6eULL, 0x8f7e6d5c4b3a2918ULL},  // ScriptModule

@@ -127,8 +127,12 @@ torch::Tensor to_tensor(const Napi::Value& value, const std::string& field) {
   }
   auto tensor = torch::empty(shape, source);
   if (count > 0) {
-    std::memcpy(tensor.data_ptr(), static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset(),
-                array.ByteLength());
+    // The typed array's own data pointer: ArrayBuffer() refuses a view of a SharedArrayBuffer.
+    void* bytes = nullptr;
+    if (napi_get_typedarray_info(value.Env(), array, nullptr, nullptr, &bytes, nullptr, nullptr) != napi_ok) {
+      throw_invalid(field + ".data cannot be read");
+    }
+    std::memcpy(tensor.data_ptr(), bytes, array.ByteLength());
   }
   const auto dtype = object.Get("dtype");
   if (dtype.IsString()) tensor = tensor.to(named_dtype(dtype.As<Napi::String>().Utf8Value(), field));

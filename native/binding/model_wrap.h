@@ -3,7 +3,6 @@
 
 #include <napi.h>
 
-#include <functional>
 #include <memory>
 
 #include "model_state.h"

@@ -29,7 +29,8 @@ if (system === 'gyp') {
   // The build a source install runs (binding.gyp), into the same build/Release/adatt.node.
   if (debug) console.error('adatt: --debug applies to the CMake build only');
   const { compileJobs, runNodeGyp } = require('./node-gyp');
-  result = runNodeGyp(root, process.env.ADATT_BUILD_JOBS || compileJobs());
+  const given = Number(process.env.ADATT_BUILD_JOBS);
+  result = runNodeGyp(root, Number.isInteger(given) && given > 0 ? String(given) : compileJobs());
 } else {
   const jobs = String(Math.max(1, Math.min(os.cpus().length, Number(process.env.ADATT_BUILD_JOBS) || os.cpus().length)));
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
@@ -38,6 +39,6 @@ if (system === 'gyp') {
   result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 }
 if (result.error || result.status !== 0) {
-  console.error('adatt: native build failed (see the compiler output above).');
+  console.error(`adatt: native build failed${result.error ? ` (${result.error.message})` : ''} (see the compiler output above).`);
   process.exit(result.status || 1);
 }

@@ -320,7 +320,12 @@ export interface RawInfo {
  * @duckdb/node-bindings copies them; the strings' pointers are read while the caller holds the chunk.
  */
 export interface RawTextDictionary {
+  /** Codes of the strings of a DuckDB VARCHAR vector; once sealed, a value it does not hold gets UNKNOWN_CODE (-2). */
   codeStrings(strings: Uint8Array, validity: Uint8Array | null, first: number, count: number, codes: Int32Array, offset: number): void;
+  /** The code of each value (new ones are added, sealed or not). */
+  add(values: readonly string[]): Int32Array;
+  /** From now on codeStrings looks values up and never adds one. */
+  seal(): void;
   /** The distinct values, by code. */
   values(): string[];
   dispose(): void;

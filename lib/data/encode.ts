@@ -90,11 +90,24 @@ function encodeDense(
   return dense;
 }
 
-function encodeCategorical(idsOf: readonly IdOfText[], columns: readonly Column[], table: Table, missing: ReadonlySet<string>): Int32Array {
+/** A categorical feature's source: its table column, or its ids already coded (lib/data/vocabulary-coder.ts). */
+type CategoricalSource = Column | Int32Array;
+
+function encodeCategorical(
+  idsOf: readonly IdOfText[],
+  sources: readonly CategoricalSource[],
+  table: Table,
+  missing: ReadonlySet<string>,
+): Int32Array {
   const width = idsOf.length;
   const ids = new Int32Array(table.size * width);
   idsOf.forEach((idOf, j) => {
-    const cells = codedCells(table, columns[j] as Column);
+    const source = sources[j] as CategoricalSource;
+    if (source instanceof Int32Array) {
+      for (let i = 0; i < source.length; i++) ids[i * width + j] = source[i] as number;
+      return;
+    }
+    const cells = codedCells(table, source);
     const idOfCode = idsPerCode(cells, idOf, missing);
     const { codes } = cells;
     for (let i = 0; i < codes.length; i++) {
@@ -251,16 +264,24 @@ export class FeatureEncoder {
     this.#multiValuedIds = schema.multiValued.map(idOfText);
   }
 
-  /** The features of every row of `table` (label columns are not read). */
-  encode(table: Table): EncodedFeatures {
+  /**
+   * The features of every row of `table` (label columns are not read). `coded`: the ids of
+   * categorical features coded already, by column name, for a whole table whose rows they follow
+   * (the chunks of a stream).
+   */
+  encode(table: Table, coded: ReadonlyMap<string, Int32Array> = new Map()): EncodedFeatures {
     requireRows(table, 'table', 'encode');
     const { dense, categorical, multiValued } = this.schema;
     const missing = this.#missing;
     const columnsOf = (features: readonly { column: string }[]): Column[] => features.map((feature) => columnOf(table, feature));
+    const categoricalSources = categorical.map((feature) => coded.get(feature.column) ?? columnOf(table, feature));
+    if (coded.size > 0 && (!table.isWhole || [...coded.values()].some((ids) => ids.length !== table.size))) {
+      throw new RangeError('FeatureEncoder.encode: coded ids must have one id per row of a whole table');
+    }
     return {
       size: table.size,
       ...(dense.length > 0 ? { dense: encodeDense(dense, columnsOf(dense), table, missing) } : {}),
-      ...(categorical.length > 0 ? { categorical: encodeCategorical(this.#categoricalIds, columnsOf(categorical), table, missing) } : {}),
+      ...(categorical.length > 0 ? { categorical: encodeCategorical(this.#categoricalIds, categoricalSources, table, missing) } : {}),
       ...(multiValued.length > 0
         ? {
             multiValued: multiValued.map((feature, j) =>
@@ -281,9 +302,9 @@ export class DataEncoder extends FeatureEncoder {
     this.#options = options;
   }
 
-  /** Every row of `table`: features and labels. */
-  encodeRows(table: Table): EncodedData {
-    const features = this.encode(table);
+  /** Every row of `table`: features and labels (`coded` as in `encode`). */
+  encodeRows(table: Table, coded: ReadonlyMap<string, Int32Array> = new Map()): EncodedData {
+    const features = this.encode(table, coded);
     const missing = new Set(this.schema.missingValues);
     const { tasks } = this.schema;
     const labels = tasks.map((task) => encodeLabels(task, columnOf(table, task), table, missing, this.#options));

@@ -129,6 +129,24 @@ function vectorValidity(chunk: DuckDBDataChunk, k: number, rows: number): Uint8A
   return mask === null || mask.length === 0 ? null : mask;
 }
 
+/** The code a sealed native dictionary gives a value it does not hold (native kUnknownCode). */
+export const UNKNOWN_CODE = -2;
+
+/**
+ * Turns a text column's DuckDB strings into ids of its own, natively (a fitted vocabulary:
+ * lib/data/vocabulary-coder.ts), so that the column never becomes a dictionary of JS strings.
+ */
+export interface TextCoder {
+  /** Writes the ids of a chunk's `count` strings (`validity`: its mask, null when all valid) into out[offset…]. */
+  code(strings: Uint8Array, validity: Uint8Array | null, count: number, out: Int32Array, offset: number): void;
+}
+
+/** What `ColumnsBuilder.finishWithIds` returns: the table's columns, and the coded columns' ids by column name. */
+export interface BuiltColumns {
+  columns: Column[];
+  ids: Map<string, Int32Array>;
+}
+
 /**
  * Columns of a table from the chunks of a DuckDB result whose first columns are `columns` (DOUBLE
  * without NULLs for numbers, VARCHAR for text): numbers copied, text coded by the addon's native
@@ -140,16 +158,32 @@ export class ColumnsBuilder {
   private codes: GrowableArray<Int32Array>[] = [];
   /** Per text column, made when its first chunk comes (none for a builder that reads nothing more). */
   private dictionaries: (RawTextDictionary | undefined)[] = [];
+  /** Ids of the columns that `coders` codes, by column name. */
+  private ids = new Map<string, GrowableArray<Int32Array>>();
   rowCount = 0;
   private static layoutChecked: Promise<void> | undefined;
 
-  /** A builder for results whose first columns are `columns`. */
-  static async create(connection: DuckDBConnection, columns: readonly EngineColumn[]): Promise<ColumnsBuilder> {
+  /**
+   * A builder for results whose first columns are `columns`. A text column that `coders` names is
+   * coded by its coder into ids (`finishWithIds`) and is not one of the table's columns.
+   */
+  static async create(
+    connection: DuckDBConnection,
+    columns: readonly EngineColumn[],
+    coders: ReadonlyMap<string, TextCoder> = new Map(),
+  ): Promise<ColumnsBuilder> {
     await ColumnsBuilder.checkStringLayout(connection);
-    return new ColumnsBuilder(columns);
+    return new ColumnsBuilder(columns, coders);
   }
 
-  private constructor(private readonly columns: readonly EngineColumn[]) {
+  private constructor(
+    private readonly columns: readonly EngineColumn[],
+    private readonly coders: ReadonlyMap<string, TextCoder> = new Map(),
+  ) {
+    for (const name of coders.keys()) {
+      if (!columns.some((column) => column.name === name && column.kind === 'text'))
+        throw new RangeError(`ColumnsBuilder: no text column '${name}' to code`);
+    }
     this.reset();
   }
 
@@ -191,6 +225,13 @@ export class ColumnsBuilder {
       }
       const strings = vectorData(chunk, k, count * DUCKDB_STRING_BYTES);
       const validity = vectorValidity(chunk, k, count);
+      const coder = this.coders.get(column.name);
+      if (coder !== undefined) {
+        (this.ids.get(column.name) as GrowableArray<Int32Array>).pushWith(count, (ids, offset) =>
+          coder.code(strings, validity, count, ids, offset),
+        );
+        return;
+      }
       const dictionary = this.dictionaries[text] ?? new (loadAddon().TextDictionary)();
       this.dictionaries[text] = dictionary;
       (this.codes[text++] as GrowableArray<Int32Array>).pushWith(count, (codes, offset) =>
@@ -202,6 +243,12 @@ export class ColumnsBuilder {
 
   /** The columns of the rows appended since the last `finish`; the builder starts over. */
   finish(): Column[] {
+    return this.finishWithIds().columns;
+  }
+
+  /** The columns and the coded columns' ids of the rows appended since the last `finish`; the builder starts over. */
+  finishWithIds(): BuiltColumns {
+    const ids = new Map(Array.from(this.ids, ([name, values]) => [name, values.toArray()]));
     const numbers = this.numbers.map((values) => values.toArray());
     const codes = this.codes.map((values) => values.toArray());
     const dictionaries = this.codes.map((_, text) => {
@@ -211,13 +258,18 @@ export class ColumnsBuilder {
     this.discard();
     let text = 0;
     let number = 0;
-    const columns = this.columns.map(
+    const columns = this.tableColumns().map(
       ({ name, position, kind }): Column =>
         kind === 'number'
           ? { kind, name, position, values: numbers[number++] as Float64Array }
           : { kind, name, position, codes: codes[text] as Int32Array, values: dictionaries[text++] as string[] },
     );
-    return columns;
+    return { columns, ids };
+  }
+
+  /** The columns that become the table's (not coded). */
+  private tableColumns(): readonly EngineColumn[] {
+    return this.coders.size === 0 ? this.columns : this.columns.filter((column) => !this.coders.has(column.name));
   }
 
   /** Drops the rows appended since the last `finish` (and frees their dictionaries); the builder starts over. */
@@ -227,9 +279,11 @@ export class ColumnsBuilder {
   }
 
   private reset(): void {
-    const texts = this.columns.filter((column) => column.kind === 'text').length;
-    this.numbers = Array.from({ length: this.columns.length - texts }, () => new GrowableArray((n) => new Float64Array(n)));
+    const columns = this.tableColumns();
+    const texts = columns.filter((column) => column.kind === 'text').length;
+    this.numbers = Array.from({ length: columns.length - texts }, () => new GrowableArray((n) => new Float64Array(n)));
     this.codes = Array.from({ length: texts }, () => new GrowableArray((n) => new Int32Array(n)));
+    this.ids = new Map(Array.from(this.coders.keys(), (name) => [name, new GrowableArray((n) => new Int32Array(n))]));
     this.dictionaries = [];
     this.rowCount = 0;
   }

@@ -11,9 +11,10 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { AdattError } from '../errors';
 import { DataEncoder } from './encode';
 import { concatEncoded, encodedBuffers, takeRows } from './encoded';
-import { aliasedRelation, ColumnsBuilder, selectList, typedColumns, withConnection } from './engine';
+import { aliasedRelation, ColumnsBuilder, type EngineColumn, selectList, type TextCoder, typedColumns, withConnection } from './engine';
 import { SeededRandom } from './random';
 import { Table } from './table';
+import { vocabularyCoders } from './vocabulary-coder';
 import type { PassPlan, WorkerMessage } from './stream';
 import type { EncodedData } from './types';
 
@@ -85,7 +86,17 @@ const encoder = new DataEncoder(plan.schema);
 
 async function run(reader: DuckDBConnection): Promise<void> {
   const columns = await typedColumns(reader, plan.relation, plan.schema.columns, plan.source);
-  const builder = await ColumnsBuilder.create(reader, columns);
+  // Categorical columns go from DuckDB's strings to ids natively; the others become a table.
+  const coders = vocabularyCoders(plan.schema, new Set(columns.filter((column) => column.kind === 'text').map((column) => column.name)));
+  try {
+    await readPass(reader, columns, coders);
+  } finally {
+    for (const coder of coders.values()) coder.dispose();
+  }
+}
+
+async function readPass(reader: DuckDBConnection, columns: EngineColumn[], coders: ReadonlyMap<string, TextCoder>): Promise<void> {
+  const builder = await ColumnsBuilder.create(reader, columns, coders);
   const result = await reader.stream(`SELECT ${selectList(columns)} FROM ${aliasedRelation(plan.relation, columns)}`);
   const buffer =
     plan.shuffleSeed === undefined
@@ -100,10 +111,11 @@ async function run(reader: DuckDBConnection): Promise<void> {
     chunk += 1;
     pending = 0;
     if (builder.rowCount === 0) return;
-    const table = new Table(plan.source, builder.finish(), {
+    const built = builder.finishWithIds();
+    const table = new Table(plan.source, built.columns, {
       locateRow: (row) => `row ${firstRow + row + 1} of ${plan.source} (in this pass's order)`,
     });
-    const encoded = encoder.encodeRows(table);
+    const encoded = encoder.encodeRows(table, built.ids);
     if (buffer) await buffer.add(encoded);
     else await emit(encoded);
   };

@@ -31,6 +31,8 @@ Napi::Function AddonTextDictionary::Define(Napi::Env env) {
   return DefineClass(env, "TextDictionary",
                      {
                          InstanceMethod<&AddonTextDictionary::CodeStrings>("codeStrings"),
+                         InstanceMethod<&AddonTextDictionary::Add>("add"),
+                         InstanceMethod<&AddonTextDictionary::Seal>("seal"),
                          InstanceMethod<&AddonTextDictionary::Values>("values"),
                          InstanceMethod<&AddonTextDictionary::Dispose>("dispose"),
                      });
@@ -70,6 +72,32 @@ Napi::Value AddonTextDictionary::CodeStrings(const Napi::CallbackInfo& info) {
     dictionary.code_duckdb_strings(strings.Data(), all_valid ? nullptr : validity.Data(), first, count,
                                    codes.Data() + offset);
     memory_.track(info.Env(), static_cast<int64_t>(dictionary.bytes()));
+    return info.Env().Undefined();
+  });
+}
+
+// add(values): the code of each string of the array (new ones are added, sealed or not).
+Napi::Value AddonTextDictionary::Add(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto& dictionary = live();
+    if (!info[0].IsArray()) throw_invalid("TextDictionary.add: values must be an array of strings");
+    const auto values = info[0].As<Napi::Array>();
+    auto codes = Napi::Int32Array::New(info.Env(), values.Length());
+    std::string text;
+    for (uint32_t k = 0; k < values.Length(); ++k) {
+      const Napi::Value value = values.Get(k);
+      if (!value.IsString()) throw_invalid("TextDictionary.add: values[" + std::to_string(k) + "] is not a string");
+      text = value.As<Napi::String>().Utf8Value();
+      codes[k] = dictionary.add(text);
+    }
+    memory_.track(info.Env(), static_cast<int64_t>(dictionary.bytes()));
+    return codes;
+  });
+}
+
+Napi::Value AddonTextDictionary::Seal(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    live().seal();
     return info.Env().Undefined();
   });
 }

@@ -18,6 +18,8 @@ class AddonTextDictionary : public Napi::ObjectWrap<AddonTextDictionary> {
 
  private:
   Napi::Value CodeStrings(const Napi::CallbackInfo& info);
+  Napi::Value Add(const Napi::CallbackInfo& info);
+  Napi::Value Seal(const Napi::CallbackInfo& info);
   Napi::Value Values(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   TextDictionary& live();

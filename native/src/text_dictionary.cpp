@@ -72,7 +72,9 @@ void TextDictionary::grow_slots() {
   slots_ = std::move(grown);
 }
 
-int32_t TextDictionary::code_of(const Key& key) {
+int32_t TextDictionary::add(std::string_view text) { return code_of(key_of(text), true); }
+
+int32_t TextDictionary::code_of(const Key& key, bool insert) {
   const size_t mask = slots_.size() - 1;
   size_t at = key.hash & mask;
   for (; slots_[at].code != kEmptySlot; at = (at + 1) & mask) {
@@ -83,6 +85,7 @@ int32_t TextDictionary::code_of(const Key& key) {
       return slot.code;
     }
   }
+  if (!insert) return kUnknownCode;
   const auto code = static_cast<int32_t>(values_.size());
   slots_[at] = Slot{key.head, key.tag, code};
   hashes_.push_back(key.hash);
@@ -117,7 +120,7 @@ void TextDictionary::code_duckdb_strings(const uint8_t* strings, const uint8_t* 
       keys[i] = key_of({text, length});
       __builtin_prefetch(&slots_[keys[i].hash & mask]);
     }
-    for (size_t i = 0; i < batch; ++i) codes[from + i] = valid[i] ? code_of(keys[i]) : kNullCode;
+    for (size_t i = 0; i < batch; ++i) codes[from + i] = valid[i] ? code_of(keys[i], !sealed_) : kNullCode;
   }
 }
 

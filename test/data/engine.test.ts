@@ -3,7 +3,22 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
-import { encode, fitSchema, readCsv, readJsonLines, readParquet, readSql, type CsvOptions, type Table } from '../../lib/data';
+import {
+  encode,
+  FIRST_VALUE_ID,
+  fitSchema,
+  MISSING_ID,
+  OUT_OF_VOCABULARY_ID,
+  readCsv,
+  readJsonLines,
+  readParquet,
+  readSql,
+  Table,
+  type CsvOptions,
+} from '../../lib/data';
+import { DataEncoder } from '../../lib/data/encode';
+import { aliasedRelation, ColumnsBuilder, selectList, typedColumns, withConnection } from '../../lib/data/engine';
+import { VocabularyCoder, vocabularyCoders } from '../../lib/data/vocabulary-coder';
 import { loadAddon } from '../../lib/addon';
 import { callNative, DisposedError, FileError, ValidationError } from '../../lib/errors';
 import { cellsOf, rejectionOf, temporaryFolder } from './helpers';
@@ -218,5 +233,67 @@ describe('text columns through the native dictionary', () => {
     expect(dictionary.values()).toEqual(['']);
     dictionary.dispose();
     expect(() => dictionary.values()).toThrow(DisposedError);
+  });
+});
+
+describe('categorical columns coded natively against a fitted vocabulary', () => {
+  // Three DuckDB chunks; values past twelve bytes, UTF-8, '' , a missing marker, NULLs, and values
+  // the vocabulary (fitted on the first 1,000 rows) has never seen.
+  const sql = `SELECT CASE WHEN i % 11 = 0 THEN NULL WHEN i % 13 = 0 THEN '' WHEN i % 17 = 0 THEN '?'
+      WHEN i % 2 = 0 THEN 'id' || (i * 7919 % 1700) ELSE 'é一 long value past twelve bytes ' || (i % 97) END AS item,
+      'c' || (i % 3) AS city, i % 2 AS click FROM range(5000) r(i) ORDER BY i`;
+  const spec = {
+    categorical: ['item', { column: 'city', hashBuckets: 8 }],
+    tasks: [{ name: 'click', type: 'binary' as const, column: 'click', positive: [1] }],
+  };
+
+  it('gives the ids encode gives, and leaves hashed and shared columns to the table', async () => {
+    const table = await readSql(sql);
+    const schema = fitSchema(spec, await readSql(`${sql} LIMIT 1000`));
+    const expected = encode(schema, table).categorical as Int32Array;
+    const built = await withConnection(async (connection) => {
+      const columns = await typedColumns(connection, `(${sql})`, schema.columns, 'test');
+      const coders = vocabularyCoders(schema, new Set(['item', 'city', 'click']));
+      expect([...coders.keys()]).toEqual(['item']); // city is hashed
+      const builder = await ColumnsBuilder.create(connection, columns, coders);
+      const result = await connection.stream(`SELECT ${selectList(columns)} FROM ${aliasedRelation(`(${sql})`, columns)}`);
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk())
+        builder.append(chunk);
+      for (const coder of coders.values()) coder.dispose();
+      return builder.finishWithIds();
+    });
+    expect(built.columns.map((column) => column.name)).toEqual(['city', 'click']);
+    const ids = built.ids.get('item') as Int32Array;
+    expect(Array.from(ids)).toEqual(Array.from({ length: table.size }, (_, row) => expected[row * 2]));
+    // Every kind of id occurs: missing (NULL, '?'), out of vocabulary, known.
+    expect(new Set(ids).has(MISSING_ID) && new Set(ids).has(OUT_OF_VOCABULARY_ID) && ids.some((id) => id >= FIRST_VALUE_ID)).toBe(true);
+    const encoded = encode(schema, table);
+    const coded = new DataEncoder(schema).encodeRows(new Table('test', built.columns), built.ids);
+    expect(coded).toEqual(encoded);
+
+    const groupedToo = fitSchema({ categorical: ['city'], group: 'city', tasks: spec.tasks }, table);
+    expect(vocabularyCoders(groupedToo, new Set(['city'])).size).toBe(0); // the group reads the column too
+  });
+
+  it('treats a missing marker as missing even when a vocabulary holds it, and seals its dictionary', async () => {
+    const coder = new VocabularyCoder({ name: 'x', column: 'x', vocabulary: ['a', 'NA', 'b'] }, ['NA', '?']);
+    const ids = await withConnection(async (connection) => {
+      const column = { name: 'x', position: 0, kind: 'text', expression: '' } as const;
+      const builder = await ColumnsBuilder.create(connection, [column], new Map([['x', coder]]));
+      const result = await connection.run(`SELECT * FROM (VALUES ('a'), ('NA'), ('b'), ('zz'), (NULL), ('?'), ('a'))`);
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk())
+        builder.append(chunk);
+      return builder.finishWithIds().ids.get('x') as Int32Array;
+    });
+    expect(Array.from(ids)).toEqual([2, 0, 4, 1, 0, 0, 2]);
+    expect(() => new VocabularyCoder({ name: 'x', column: 'x', vocabulary: [], hashBuckets: 4 }, [])).toThrow(/is hashed/);
+    const raw = new (loadAddon().TextDictionary)();
+    expect(Array.from(raw.add(['a', 'b', 'a']))).toEqual([0, 1, 0]);
+    raw.seal();
+    expect(Array.from(raw.add(['c']))).toEqual([2]); // add still adds after seal
+    expect(() => callNative(() => raw.add([1 as unknown as string]))).toThrow(/values\[0\] is not a string/);
+    expect(() => callNative(() => raw.add('a' as unknown as string[]))).toThrow(ValidationError);
+    raw.dispose();
+    coder.dispose();
   });
 });

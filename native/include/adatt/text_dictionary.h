@@ -13,6 +13,8 @@ namespace adatt {
 
 // Code of a null cell (lib/data/table.ts NULL_CODE).
 constexpr int32_t kNullCode = -1;
+// Code of a value a sealed dictionary does not hold (lib/data/engine.ts UNKNOWN_CODE).
+constexpr int32_t kUnknownCode = -2;
 
 // The 16-byte string of DuckDB's C API (`duckdb_string_t`, duckdb.h): the length, then either the
 // string itself inlined (up to 12 bytes) or a 4-byte prefix and a pointer into the vector's heap.
@@ -22,6 +24,12 @@ constexpr uint32_t kDuckDBInlinedBytes = 12;
 class TextDictionary {
  public:
   TextDictionary();
+
+  // The code of `text`, which gets the next free one when it is new (even when sealed).
+  int32_t add(std::string_view text);
+  // From now on, values the dictionary does not hold get kUnknownCode instead of a code of their
+  // own: a fixed vocabulary looked up cell by cell, which never grows with the data.
+  void seal() { sealed_ = true; }
 
   // Codes of `count` strings of a DuckDB VARCHAR vector (an array of duckdb_string_t, whose
   // pointers stay valid while the vector's chunk lives), from row `first`; `validity` is the
@@ -50,8 +58,9 @@ class TextDictionary {
     uint32_t tag;
   };
   static Key key_of(std::string_view text);
-  // The code of the key's text: the one it got when first seen, else the next free one.
-  int32_t code_of(const Key& key);
+  // The code of the key's text: the one it got when first seen, else the next free one (or
+  // kUnknownCode without `insert`).
+  int32_t code_of(const Key& key, bool insert);
   std::string_view store(std::string_view text);
   void grow_slots();
 
@@ -63,6 +72,7 @@ class TextDictionary {
   size_t block_used_ = 0;
   size_t block_size_ = 0;
   size_t stored_bytes_ = 0;
+  bool sealed_ = false;
 };
 
 }  // namespace adatt

@@ -6,7 +6,10 @@
  * TensorDataset (readParquet + encode first) and from a DataStream (openStream: read and encoded in
  * chunks on a reading thread while the model trains), alternating, in fresh processes.
  *
- *   node bench/stream.js [--rows 250000,1000000] [--repeats 3] [--threads 2] [--batch 1024] [--dir DIR] [--json FILE]
+ *   node bench/stream.js [--rows 250000,1000000] [--repeats 3] [--threads 2] [--batch 1024] [--modes memory,stream]
+ *                        [--dir DIR] [--json FILE]
+ *
+ * `--modes stream` times the stream alone (for data sizes whose in-memory run would not fit).
  *
  * Every run uses one schema, fitted on the first 200,000 rows of the largest file. Reports per row count: training
  * examples/s of the epoch (for the stream this includes waiting for data), the in-memory run's
@@ -19,11 +22,13 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const USAGE = 'usage: node bench/stream.js [--rows N[,N…]] [--repeats N] [--threads N] [--batch N] [--dir DIR] [--json FILE]';
+const USAGE =
+  'usage: node bench/stream.js [--rows N[,N…]] [--repeats N] [--threads N] [--batch N] [--modes memory,stream] [--dir DIR] [--json FILE]';
+const MODES = ['memory', 'stream'];
 const SAMPLE_ROWS = 200_000;
 
 function parseArgs(argv) {
-  const args = { rows: [250_000, 1_000_000], repeats: 3, threads: 2, batch: 1024, dir: os.tmpdir(), json: undefined };
+  const args = { rows: [250_000, 1_000_000], repeats: 3, threads: 2, batch: 1024, modes: MODES, dir: os.tmpdir(), json: undefined };
   const positive = (value, flag) => positiveInteger(value, flag, USAGE);
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
@@ -42,6 +47,11 @@ function parseArgs(argv) {
         break;
       case '--batch':
         args.batch = positive(next(), flag);
+        break;
+      case '--modes':
+        args.modes = next().split(',');
+        if (args.modes.length === 0 || args.modes.some((mode) => !MODES.includes(mode)))
+          throw new Error(`--modes takes memory and/or stream\n${USAGE}`);
         break;
       case '--dir':
         args.dir = next();
@@ -109,7 +119,7 @@ async function main() {
     const parquet = files.get(count);
     const samples = { memory: [], stream: [] };
     for (let repeat = 0; repeat < args.repeats; repeat += 1) {
-      for (const mode of ['memory', 'stream']) {
+      for (const mode of args.modes) {
         samples[mode].push(run(['--worker', mode, parquet, schemaFile, String(args.threads), String(args.batch)]));
         process.stderr.write(
           `rows ${count}, repeat ${repeat + 1}, ${mode}: ${samples[mode].at(-1).examplesPerSecond.toFixed(0)} examples/s\n`,
@@ -134,10 +144,12 @@ async function main() {
     '| rows | in memory: read + encode s | in memory: examples/s | stream: examples/s | stream / memory | in memory: peak RSS MB | stream: peak RSS MB |',
   );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  // A mode not run (--modes) shows as '–'.
+  const cell = (value, digits) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
   for (const r of rows) {
     console.log(
-      `| ${r.rows} | ${r.memory.prepare.toFixed(1)} | ${r.memory.examplesPerSecond.toFixed(0)} | ${r.stream.examplesPerSecond.toFixed(0)} | ` +
-        `${(r.stream.examplesPerSecond / r.memory.examplesPerSecond).toFixed(2)} | ${r.memory.peakRssMB.toFixed(0)} | ${r.stream.peakRssMB.toFixed(0)} |`,
+      `| ${r.rows} | ${cell(r.memory.prepare, 1)} | ${cell(r.memory.examplesPerSecond, 0)} | ${cell(r.stream.examplesPerSecond, 0)} | ` +
+        `${cell(r.stream.examplesPerSecond / r.memory.examplesPerSecond, 2)} | ${cell(r.memory.peakRssMB, 0)} | ${cell(r.stream.peakRssMB, 0)} |`,
     );
   }
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify({ args, rows }, null, 2)}\n`);

@@ -8,7 +8,7 @@
 import { loadAddon, type RawTextDictionary } from '../addon';
 import { callNative } from '../errors';
 import { MISSING_ID, OUT_OF_VOCABULARY_ID, FIRST_VALUE_ID } from './encode';
-import type { TextCoder } from './engine';
+import { type TextCoder, UNKNOWN_CODE } from './engine';
 import { NULL_CODE } from './table';
 import type { FittedCategorical, FittedSchema } from './types';
 
@@ -41,7 +41,7 @@ export class VocabularyCoder implements TextCoder {
     const idOfCode = this.#idOfCode;
     for (let i = offset; i < offset + count; i++) {
       const code = out[i] as number;
-      out[i] = code >= 0 ? (idOfCode[code] as number) : code === NULL_CODE ? MISSING_ID : OUT_OF_VOCABULARY_ID;
+      out[i] = code === UNKNOWN_CODE ? OUT_OF_VOCABULARY_ID : code === NULL_CODE ? MISSING_ID : (idOfCode[code] as number);
     }
   }
 

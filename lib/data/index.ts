@@ -61,4 +61,5 @@ export type { AdultOptions } from './builtin/adult';
 export { generateSynthetic, loadSynthetic } from './builtin/synthetic';
 export type { SyntheticOptions } from './builtin/synthetic';
 export { DataStream, openStream } from './stream';
-export type { PassOptions, StreamFormat, StreamOptions, StreamSource } from './stream';
+export type { PassOptions, StreamOptions } from './stream';
+export type { SourceOptions, StreamFormat, StreamSource } from './source';

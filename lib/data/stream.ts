@@ -7,38 +7,19 @@
  * not by the data. `fit`, `evaluate`, `predict` and `predictChunks` take one (docs/datasets.md).
  */
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, FileError, ValidationError } from '../errors';
 import { optionsChecker } from '../validation';
-import {
-  engineRead,
-  expandFiles,
-  fileFormatOf,
-  jsonLinesScan,
-  parquetScan,
-  sqlRelation,
-  sqlString,
-  sqlStrings,
-  typedColumns,
-} from './engine';
+import { engineRead, typedColumns } from './engine';
 import { validateFittedSchema } from './fitted';
 import { SeededRandom } from './random';
+import { openSource, SOURCE_OPTION_KEYS, sourceSettings, type FileScan, type SourceOptions, type StreamSource } from './source';
 import type { EncodedData, FittedSchema } from './types';
 
-export type StreamFormat = 'parquet' | 'csv' | 'jsonl';
-const STREAM_FORMATS: readonly StreamFormat[] = ['parquet', 'csv', 'jsonl'];
-
-/** A file, a glob of shards (`'events/*.parquet'`), or a DuckDB query over them. */
-export type StreamSource = string | { sql: string };
-
-export interface StreamOptions {
-  /** The fitted schema that encodes every chunk (from `fitSchema` on a sample, or its JSON). */
+export interface StreamOptions extends SourceOptions {
+  /** The fitted schema that encodes every chunk (from `fitSchemaFrom` or `fitSchema`, or its JSON). */
   schema: FittedSchema;
-  /** Default: from the file extension (.parquet; .csv, .tsv, .csv.gz; .jsonl, .ndjson, .json). */
-  format?: StreamFormat;
-  /** CSV dialect (DuckDB's reader; every cell is read as text and parsed by the schema). */
-  csv?: { delimiter?: string; quote?: string; header?: boolean };
   /** Rows per chunk handed to training (default 131,072; smaller chunks cost more queries per row). */
   chunkRows?: number;
   /** Rows the shuffle buffer holds before it releases half of them (default 4 x chunkRows; 0: no buffer, chunks in file order). */
@@ -47,8 +28,6 @@ export interface StreamOptions {
   seed?: number;
   /** Encoded chunks ready ahead of the one training (default 2). */
   prefetch?: number;
-  /** Name used in error messages (default: the path's base name, or 'SQL query'). */
-  source?: string;
 }
 
 /** One pass: what the worker reads and how (structured-cloned to it). */
@@ -89,17 +68,6 @@ function workerFile(): string {
   return existsSync(beside) ? beside : join(__dirname, '..', '..', 'dist', 'data', 'stream-worker.js');
 }
 
-function formatOf(path: string, given: StreamFormat | undefined): StreamFormat {
-  const format = given ?? fileFormatOf(path);
-  if (format === undefined || format === 'arrow') {
-    throw new ValidationError(
-      'format',
-      `Invalid stream options: cannot stream ${path} as ${format === 'arrow' ? 'Arrow IPC (not streamed; read it with readArrow)' : 'a format told by its name'}; give format ('parquet', 'csv' or 'jsonl')`,
-    );
-  }
-  return format;
-}
-
 export class DataStream {
   /** Rows of the whole source (counted once when opened). */
   readonly rows: number;
@@ -107,7 +75,7 @@ export class DataStream {
   readonly taskNames: readonly string[];
   readonly source: string;
   readonly chunkRows: number;
-  readonly #scan: ((files: readonly string[]) => string) | undefined;
+  readonly #scan: FileScan | undefined;
   readonly #files: readonly string[];
   /** A SQL source's query as a relation (checked when opened). */
   readonly #query: string | undefined;
@@ -120,7 +88,7 @@ export class DataStream {
     source: string;
     chunkRows: number;
     files: readonly string[];
-    scan: ((files: readonly string[]) => string) | undefined;
+    scan: FileScan | undefined;
     query: string | undefined;
     settings: Required<Pick<StreamOptions, 'shuffleBufferRows' | 'seed' | 'prefetch'>>;
   }) {
@@ -221,7 +189,7 @@ function workerError(message: Extract<WorkerMessage, { type: 'error' }>): Error 
  */
 export async function openStream(source: StreamSource, options: StreamOptions): Promise<DataStream> {
   const check = optionsChecker('stream options');
-  const given = check.record(options, '', ['schema', 'format', 'csv', 'chunkRows', 'shuffleBufferRows', 'seed', 'prefetch', 'source']);
+  const given = check.record(options, '', ['schema', ...SOURCE_OPTION_KEYS, 'chunkRows', 'shuffleBufferRows', 'seed', 'prefetch']);
   if (given.schema === undefined) check.fail('schema', 'schema is required: the fitted schema that encodes the chunks');
   const schema = validateFittedSchema(given.schema);
   const predicateTask = schema.tasks.find((task) => task.type === 'binary' && task.positive === 'predicate');
@@ -238,35 +206,10 @@ export async function openStream(source: StreamSource, options: StreamOptions): 
     seed: given.seed === undefined ? 0 : check.integer(given.seed, 'seed', 0),
     prefetch: given.prefetch === undefined ? 2 : check.integer(given.prefetch, 'prefetch', 1, 64),
   };
-  let sql: string | undefined;
-  let path: string | undefined;
-  if (typeof source === 'string' && source !== '') path = source;
-  else if (typeof source === 'object' && source !== null && typeof (source as { sql?: unknown }).sql === 'string')
-    sql = (source as { sql: string }).sql;
-  else check.fail('source', 'the source must be a path, a glob of shards or { sql: "SELECT ..." }');
-  const format =
-    path === undefined
-      ? undefined
-      : formatOf(path, given.format === undefined ? undefined : check.oneOf(given.format, 'format', STREAM_FORMATS));
-  const csv = given.csv === undefined ? {} : check.record(given.csv, 'csv', ['delimiter', 'quote', 'header']);
-  const delimiter =
-    csv.delimiter === undefined ? (path?.toLowerCase().includes('.tsv') ? '\t' : ',') : check.string(csv.delimiter, 'csv.delimiter');
-  const quote = csv.quote === undefined ? '"' : check.string(csv.quote, 'csv.quote', true);
-  const header = csv.header === undefined ? true : check.boolean(csv.header, 'csv.header');
-  const name = given.source === undefined ? (path === undefined ? 'SQL query' : basename(path)) : check.string(given.source, 'source');
-  const scan =
-    format === undefined
-      ? undefined
-      : (files: readonly string[]): string => {
-          const list = sqlStrings(files);
-          if (format === 'parquet') return parquetScan(list);
-          if (format === 'jsonl') return jsonLinesScan(list);
-          return `read_csv(${list}, header = ${header}, delim = ${sqlString(delimiter)}, quote = ${sqlString(quote)}, escape = ${sqlString(quote)}, all_varchar = true, strict_mode = true, null_padding = false, nullstr = chr(0))`;
-        };
+  const settingsOfSource = sourceSettings(check, source, given);
+  const { name, scan } = settingsOfSource;
   return engineRead(name, async (connection) => {
-    const files = path === undefined ? [] : await expandFiles(connection, path, name);
-    const query = scan ? undefined : await sqlRelation(connection, sql as string);
-    const relation = query ?? (scan as (files: readonly string[]) => string)(files);
+    const { files, query, relation } = await openSource(connection, settingsOfSource);
     await typedColumns(connection, relation, schema.columns, name);
     const rows = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${relation}`)).getRows()[0]?.[0] ?? 0);
     if (rows === 0) throw new ValidationError('source', `Invalid data: ${name} has no rows`);

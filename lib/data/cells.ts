@@ -79,13 +79,23 @@ export function numericCells(table: Table, column: Column, missingValues: Readon
     if (done[code] === 0) {
       const text = column.values[code] as string;
       const value = parseNumber(text, missingValues);
-      if (value === undefined) throw invalidData(table, i, column.name, `${JSON.stringify(text)} is not a number`);
+      if (value === undefined) throw invalidData(table, i, column.name, notANumber(text));
       parsed[code] = value;
       done[code] = 1;
     }
     numbers[i] = parsed[code] as number;
   }
   return numbers;
+}
+
+/** Why a text cell of a numeric column is refused. */
+export function notANumber(text: string): string {
+  return `${JSON.stringify(text)} is not a number`;
+}
+
+/** Why a dense value cannot be transformed by `normalize`, or undefined when it can. */
+export function untransformable(value: number, normalize: Normalization): string | undefined {
+  return normalize === 'log1p' && value <= -1 ? `${value} is not > -1, which 'log1p' normalisation needs` : undefined;
 }
 
 /** The values inside one multi-valued cell: split, trimmed, empty pieces dropped. */
@@ -102,6 +112,7 @@ export function splitTokens(text: string, separator: string): string[] {
  */
 export function transformDense(table: Table, row: number, column: Column, value: number, normalize: Normalization): number {
   if (normalize !== 'log1p') return value;
-  if (value <= -1) throw invalidData(table, row, column.name, `${value} is not > -1, which 'log1p' normalisation needs`);
+  const problem = untransformable(value, normalize);
+  if (problem !== undefined) throw invalidData(table, row, column.name, problem);
   return Math.log1p(value);
 }

@@ -1,12 +1,22 @@
 /**
  * `fitSchema`: learns everything a schema needs from the training rows only (normalisation
  * parameters, vocabularies, class lists), so that validation and test rows never influence it.
+ * Fitting reads the rows through `FitRows` (statistics and value counts), so that a table in memory
+ * and a source in the engine (lib/data/fit-source.ts) are fitted by the same code.
  */
 import { ValidationError } from '../errors';
-import { codedCells, countPerCode, missingFlags, numericCells, splitTokens, transformDense, type CodedCells } from './cells';
+import { codedCells, countPerCode, missingFlags, numericCells, splitTokens, transformDense } from './cells';
 import { configChecker } from '../validation';
 import { sealFittedSchema } from './fitted';
-import { validateSchemaSpec, type CategoricalEntry, type DenseEntry, type FeatureEntry, type TaskEntry } from './spec';
+import {
+  validateSchemaSpec,
+  type CategoricalEntry,
+  type DenseEntry,
+  type FeatureEntry,
+  type MultiValuedEntry,
+  type NormalizedSpec,
+  type TaskEntry,
+} from './spec';
 import { requireRows, type Column, type Table } from './table';
 import {
   FITTED_SCHEMA_FORMAT,
@@ -15,11 +25,12 @@ import {
   type FittedDense,
   type FittedSchema,
   type FittedTask,
+  type LabelValue,
   type SchemaSpec,
 } from './types';
 
 /** A spec entry with its column found in the table and its name settled. */
-interface Resolved<T> {
+export interface Resolved<T> {
   entry: T;
   column: Column;
   name: string;
@@ -32,29 +43,48 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function fitDense({ entry, column, name }: Resolved<DenseEntry>, table: Table, missing: ReadonlySet<string>): FittedDense {
-  const values = numericCells(table, column, missing);
-  // Welford's running mean and variance: stable for large values such as amounts of money.
-  let count = 0;
-  let mean = 0;
-  let sumOfSquares = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const raw = values[i] as number;
-    if (Number.isNaN(raw)) continue;
-    const value = transformDense(table, i, column, raw, entry.normalize);
-    count++;
-    const delta = value - mean;
-    mean += delta / count;
-    sumOfSquares += delta * (value - mean);
-    if (value < min) min = value;
-    if (value > max) max = value;
+/** Running weighted mean and variance (West's update of Welford's): stable for large values such as amounts of money. */
+export class DenseStatistics {
+  count = 0;
+  mean = 0;
+  sumOfSquares = 0;
+  min = Infinity;
+  max = -Infinity;
+
+  /** A value seen on `weight` rows (with weight 1, exactly Welford's update). */
+  add(value: number, weight = 1): void {
+    this.count += weight;
+    const delta = value - this.mean;
+    this.mean += (delta * weight) / this.count;
+    this.sumOfSquares += delta * weight * (value - this.mean);
+    if (value < this.min) this.min = value;
+    if (value > this.max) this.max = value;
   }
+
+  /** Statistics of other values joined in (Chan, Golub and LeVeque's pairwise update). */
+  merge(other: Readonly<Pick<DenseStatistics, 'count' | 'mean' | 'sumOfSquares' | 'min' | 'max'>>): void {
+    if (other.count === 0) return;
+    if (this.count === 0) {
+      Object.assign(this, { count: other.count, mean: other.mean, sumOfSquares: other.sumOfSquares, min: other.min, max: other.max });
+      return;
+    }
+    const count = this.count + other.count;
+    const delta = other.mean - this.mean;
+    this.mean += (delta * other.count) / count;
+    this.sumOfSquares += other.sumOfSquares + (delta * delta * this.count * other.count) / count;
+    this.count = count;
+    this.min = Math.min(this.min, other.min);
+    this.max = Math.max(this.max, other.max);
+  }
+}
+
+/** The normalisation of a dense feature from its statistics over the training rows. */
+function fitDense({ entry, column, name }: Resolved<DenseEntry>, statistics: DenseStatistics, rows: FitRows): FittedDense {
+  const { count, mean, sumOfSquares, min, max } = statistics;
   if (count === 0) {
     throw new ValidationError(
       column.name,
-      `Invalid data: dense column '${column.name}' has no values in the ${table.size} training rows of ${table.source}`,
+      `Invalid data: dense column '${column.name}' has no values in the ${rows.size} training rows of ${rows.source}`,
     );
   }
   const std = Math.sqrt(sumOfSquares / count);
@@ -80,25 +110,28 @@ function fitDense({ entry, column, name }: Resolved<DenseEntry>, table: Table, m
  * first `maxVocabulary` of them when that is set.
  */
 function fitVocabulary(
-  cells: CodedCells,
+  cells: ValueCounts,
   missing: ReadonlySet<string>,
   { minFrequency, maxVocabulary }: Pick<CategoricalEntry, 'minFrequency' | 'maxVocabulary'>,
   tokensOf?: (text: string) => string[],
 ): string[] {
   const isMissing = missingFlags(cells.values, missing);
-  const perCode = countPerCode(cells);
+  const perCode = cells.counts;
   // A column's distinct values are distinct texts already; only tokens of several cells need merging.
   let texts: string[] = [];
   let counts: ArrayLike<number> = [];
   if (tokensOf === undefined) {
     texts = cells.values.map(String);
-    counts = perCode.map((count, code) => (isMissing[code] === 1 ? 0 : count));
+    const present = new Float64Array(perCode.length);
+    for (let code = 0; code < perCode.length; code++) present[code] = isMissing[code] === 1 ? 0 : (perCode[code] as number);
+    counts = present;
   } else {
     const merged = new Map<string, number>();
-    perCode.forEach((count, code) => {
-      if (count === 0 || isMissing[code] === 1) return;
+    for (let code = 0; code < perCode.length; code++) {
+      const count = perCode[code] as number;
+      if (count === 0 || isMissing[code] === 1) continue;
       for (const token of tokensOf(String(cells.values[code]))) merged.set(token, (merged.get(token) ?? 0) + count);
-    });
+    }
     texts = [...merged.keys()];
     counts = [...merged.values()];
   }
@@ -129,10 +162,9 @@ function sortedClasses(values: readonly string[]): string[] {
   return [...values].sort(numeric ? (a, b) => Number(a) - Number(b) : compareText);
 }
 
-function presentValues(cells: CodedCells, missing: ReadonlySet<string>): string[] {
-  const isMissing = missingFlags(cells.values, missing);
-  const counts = countPerCode(cells);
-  return cells.values.filter((_, code) => (counts[code] as number) > 0 && isMissing[code] === 0).map(String);
+function presentValues({ values, counts }: ValueCounts, missing: ReadonlySet<string>): string[] {
+  const isMissing = missingFlags(values, missing);
+  return values.filter((_, code) => (counts[code] as number) > 0 && isMissing[code] === 0).map(String);
 }
 
 function quoteValues(values: readonly string[], limit = 8): string {
@@ -147,7 +179,7 @@ function fitTask(
   task: TaskEntry,
   column: Column,
   weightColumn: string | undefined,
-  table: Table,
+  rows: FitRows,
   missing: ReadonlySet<string>,
 ): FittedTask {
   const base = { name: task.name, column: column.name, ...(weightColumn === undefined ? {} : { sampleWeight: weightColumn }) };
@@ -156,11 +188,11 @@ function fitTask(
       return { ...base, type: 'regression' };
     case 'multiclass': {
       if (task.classes) return { ...base, type: 'multiclass', classes: [...task.classes] };
-      const classes = sortedClasses(presentValues(codedCells(table, column), missing));
+      const classes = sortedClasses(presentValues(rows.valueCounts(column), missing));
       if (classes.length < 2) {
         throw new ValidationError(
           column.name,
-          `Invalid data: multiclass task '${task.name}' needs at least 2 classes, but column '${column.name}' has ${classes.length} distinct value(s) in the training rows of ${table.source}`,
+          `Invalid data: multiclass task '${task.name}' needs at least 2 classes, but column '${column.name}' has ${classes.length} distinct value(s) in the training rows of ${rows.source}`,
         );
       }
       return { ...base, type: 'multiclass', classes };
@@ -173,11 +205,11 @@ function fitTask(
         return fitted;
       }
       const positive = task.positive.values;
-      const seen = presentValues(codedCells(table, column), missing);
+      const seen = presentValues(rows.valueCounts(column), missing);
       if (!seen.some((value) => positive.includes(value))) {
         configChecker('schema').fail(
           `${task.field}.positive`,
-          `no training row of ${table.source} has a positive value for task '${task.name}' in column '${column.name}' (positive: ${quoteValues(positive)}; values seen: ${quoteValues(seen)})`,
+          `no training row of ${rows.source} has a positive value for task '${task.name}' in column '${column.name}' (positive: ${quoteValues(positive)}; values seen: ${quoteValues(seen)})`,
         );
       }
       return { ...base, type: 'binary', positive: [...positive] };
@@ -214,18 +246,22 @@ function requireNoLabelLeak(features: readonly Resolved<FeatureEntry>[], tasks: 
   }
 }
 
-/**
- * Fits a schema spec on the training rows: dense normalisation parameters, vocabularies (with the
- * minFrequency cut), class lists and positive values. Encode every split with the result, which is
- * frozen (deeply): copy it, e.g. through JSON, to make a changed schema.
- */
-export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
-  const normalized = validateSchemaSpec(spec);
-  const table = requireRows(train, 'train', 'fit a schema on');
-  const missing = new Set(normalized.missingValues);
+/** A spec resolved against the training rows' columns and checked: what is left to fit. */
+export interface FitPlan {
+  missingValues: string[];
+  dense: Resolved<DenseEntry>[];
+  categorical: Resolved<CategoricalEntry>[];
+  multiValued: Resolved<MultiValuedEntry>[];
+  tasks: Resolved<TaskEntry>[];
+  weightColumns: (string | undefined)[];
+  group: string | undefined;
+}
+
+/** Resolves a normalised spec against the columns of `columns` (a table; its rows are not read). */
+export function planFit(normalized: NormalizedSpec, columns: Table): FitPlan {
   /** The column `ref` names, or a ConfigError at `field`. */
   const columnAt = (ref: ColumnRef, field: string): Column =>
-    table.findColumn(ref) ?? configChecker('schema').fail(field, `${field}: ${table.describeMissingColumn(ref)}`);
+    columns.findColumn(ref) ?? configChecker('schema').fail(field, `${field}: ${columns.describeMissingColumn(ref)}`);
   const resolve = <T extends { field: string; name: string | undefined; column: ColumnRef }>(
     entry: T,
     columnField: string,
@@ -244,13 +280,68 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
   requireUniqueNames([...categorical, ...multiValued], 'categorical or multi-valued features');
   requireUniqueNames(tasks, 'tasks');
   requireNoLabelLeak([...dense, ...categorical, ...multiValued], tasks);
+  const group = normalized.group === undefined ? undefined : columnAt(normalized.group, 'group').name;
+  return { missingValues: normalized.missingValues, dense, categorical, multiValued, tasks, weightColumns, group };
+}
 
+/** The columns whose value counts `fitPlanned` reads (dense ones read statistics instead). */
+export function countedColumns(plan: FitPlan): Column[] {
+  const counted = [
+    ...[...plan.categorical, ...plan.multiValued].filter(({ entry }) => entry.hashBuckets === undefined),
+    ...plan.tasks.filter(
+      ({ entry }) =>
+        (entry.type === 'binary' && !('predicate' in entry.positive)) || (entry.type === 'multiclass' && entry.classes === undefined),
+    ),
+  ].map(({ column }) => column);
+  return [...new Map(counted.map((column) => [column.name, column])).values()];
+}
+
+/** What fitting reads of the training rows: a table in memory, or the engine over a source (lib/data/fit-source.ts). */
+export interface FitRows {
+  /** For error messages. */
+  readonly source: string;
+  readonly size: number;
+  /** A dense feature's statistics over the present values, after its transform (log1p). */
+  denseStatistics(feature: Resolved<DenseEntry>): DenseStatistics;
+  valueCounts(column: Column): ValueCounts;
+}
+
+/** Distinct values of a column and how many training rows hold each (missing cells not counted). */
+export interface ValueCounts {
+  values: readonly LabelValue[];
+  counts: ArrayLike<number>;
+}
+
+/** The training rows of a table. */
+function tableRows(table: Table, missing: ReadonlySet<string>): FitRows {
+  return {
+    source: table.source,
+    size: table.size,
+    denseStatistics({ entry, column }) {
+      const values = numericCells(table, column, missing);
+      const statistics = new DenseStatistics();
+      for (let i = 0; i < values.length; i++) {
+        const raw = values[i] as number;
+        if (!Number.isNaN(raw)) statistics.add(transformDense(table, i, column, raw, entry.normalize));
+      }
+      return statistics;
+    },
+    valueCounts(column) {
+      const cells = codedCells(table, column);
+      return { values: cells.values, counts: countPerCode(cells) };
+    },
+  };
+}
+
+/** Fits a planned schema on training rows. */
+export function fitPlanned(plan: FitPlan, rows: FitRows): FittedSchema {
+  const missing = new Set(plan.missingValues);
+  const { dense, categorical, multiValued, tasks, weightColumns, group } = plan;
   // A hashed feature stores its bucket count instead of a vocabulary.
   const vocabularyOf = ({ entry, column }: Resolved<CategoricalEntry>, tokensOf?: (text: string) => string[]) =>
     entry.hashBuckets !== undefined
       ? { vocabulary: [], hashBuckets: entry.hashBuckets }
-      : { vocabulary: fitVocabulary(codedCells(table, column), missing, entry, tokensOf) };
-  const group = normalized.group === undefined ? undefined : columnAt(normalized.group, 'group').name;
+      : { vocabulary: fitVocabulary(rows.valueCounts(column), missing, entry, tokensOf) };
   const allColumns = [
     ...[...dense, ...categorical, ...multiValued, ...tasks].map(({ column }) => column.name),
     ...weightColumns.filter((name): name is string => name !== undefined),
@@ -260,8 +351,8 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
     format: FITTED_SCHEMA_FORMAT,
     version: FITTED_SCHEMA_VERSION,
     columns: [...new Set(allColumns)],
-    missingValues: normalized.missingValues,
-    dense: dense.map((feature) => fitDense(feature, table, missing)),
+    missingValues: plan.missingValues,
+    dense: dense.map((feature) => fitDense(feature, rows.denseStatistics(feature), rows)),
     categorical: categorical.map((feature) => ({ name: feature.name, column: feature.column.name, ...vocabularyOf(feature) })),
     multiValued: multiValued.map((feature) => ({
       name: feature.name,
@@ -269,8 +360,20 @@ export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
       separator: feature.entry.separator,
       ...vocabularyOf(feature, (text) => splitTokens(text, feature.entry.separator)),
     })),
-    tasks: tasks.map(({ entry, column }, t) => fitTask(entry, column, weightColumns[t], table, missing)),
+    tasks: tasks.map(({ entry, column }, t) => fitTask(entry, column, weightColumns[t], rows, missing)),
     ...(group === undefined ? {} : { group }),
-    fittedRows: table.size,
+    fittedRows: rows.size,
   });
+}
+
+/**
+ * Fits a schema spec on the training rows: dense normalisation parameters, vocabularies (with the
+ * minFrequency cut), class lists and positive values. Encode every split with the result, which is
+ * frozen (deeply): copy it, e.g. through JSON, to make a changed schema. For data that does not fit
+ * in memory, `fitSchemaFrom` fits on a source in the engine.
+ */
+export function fitSchema(spec: SchemaSpec, train: Table): FittedSchema {
+  const normalized = validateSchemaSpec(spec);
+  const table = requireRows(train, 'train', 'fit a schema on');
+  return fitPlanned(planFit(normalized, table), tableRows(table, new Set(normalized.missingValues)));
 }

@@ -188,7 +188,12 @@ export function requireRows(table: unknown, field: string, purpose: string): Tab
 
 /** The ValidationError for a bad cell or row, naming the column and where the row came from. */
 export function invalidData(table: Table, row: number, column: string, message: string): ValidationError {
-  return new ValidationError(column, `Invalid data in ${table.locate(row)}, column '${column}': ${message}`);
+  return invalidDataAt(table.locate(row), column, message);
+}
+
+/** `invalidData` for a cell that `where` locates ("row 3 of part-2.parquet"). */
+export function invalidDataAt(where: string, column: string, message: string): ValidationError {
+  return new ValidationError(column, `Invalid data in ${where}, column '${column}': ${message}`);
 }
 
 /** An append-only typed array that doubles its capacity as it grows. */

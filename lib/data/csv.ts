@@ -544,6 +544,20 @@ function recordLines(file: string, settings: CsvSettings, source: string, gzip: 
 }
 
 /**
+ * The line where data record `row` (0-based) of a CSV file starts, as `readCsv`'s errors number
+ * lines: for errors that the engine finds in a CSV source. Parses the file; only errors call it.
+ */
+export async function csvRecordLine(
+  file: string,
+  dialect: { delimiter: string; quote: string; header: boolean },
+  row: number,
+): Promise<number> {
+  const settings = csvSettings(dialect);
+  const lines = recordLines(file, settings, basename(file), await startsWithGzipMagic(file));
+  return lines[row] as number;
+}
+
+/**
  * Reads CSV files through DuckDB: every field as text (DuckDB's strict RFC 4180 reader, no type
  * sniffing, no null strings), then numbers, trimming and dictionaries in SQL. Returns no table
  * wherever DuckDB's reading could differ from the JavaScript parser's (an error of DuckDB's, a cell

@@ -348,6 +348,28 @@ export async function readColumns(
   return { columns: built, rowsPerFile: files.map((file) => rowsOf.get(file) ?? 0), stopped: false };
 }
 
+/**
+ * The first row of `relation`, in its order, where the numeric SQL `expression` over its columns is
+ * neither 0 nor NULL, with that value; undefined when there is none. For errors found in
+ * aggregates: it scans until the row.
+ */
+export async function firstNonZeroRow(
+  connection: DuckDBConnection,
+  relation: string,
+  expression: string,
+): Promise<{ row: number; value: number } | undefined> {
+  const result = await connection.stream(`SELECT coalesce(CAST((${expression}) AS DOUBLE), 0) FROM ${relation}`);
+  let row = 0;
+  for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+    const data = vectorData(chunk, 0, chunk.rowCount * Float64Array.BYTES_PER_ELEMENT);
+    const values = new Float64Array(data.buffer, data.byteOffset, chunk.rowCount);
+    const found = values.findIndex((value) => value !== 0);
+    if (found >= 0) return { row: row + found, value: values[found] as number };
+    row += chunk.rowCount;
+  }
+  return undefined;
+}
+
 /** How a column of a DuckDB type is read: as a number, as text, or not at all (nested and binary types). */
 function kindOfType(type: string): 'number' | 'text' | undefined {
   if (
@@ -390,15 +412,21 @@ export async function typedColumns(
   });
 }
 
+/** The file of a multi-file read that holds a physical row, and the row's 0-based position in it. */
+export function fileRowOf(counts: readonly number[], physicalRow: number): { file: number; row: number } {
+  let row = physicalRow;
+  for (const [file, count] of counts.entries()) {
+    if (row < count) return { file, row };
+    row -= count;
+  }
+  return { file: counts.length - 1, row };
+}
+
 /** Locates physical rows of a multi-file read: "row 3 of part-2.parquet" (`describe` gets the file and its 0-based row). */
 export function locateInFiles(counts: readonly number[], describe: (file: number, row: number) => string): (physicalRow: number) => string {
   return (physicalRow) => {
-    let row = physicalRow;
-    for (const [file, count] of counts.entries()) {
-      if (row < count) return describe(file, row);
-      row -= count;
-    }
-    return describe(counts.length - 1, row);
+    const { file, row } = fileRowOf(counts, physicalRow);
+    return describe(file, row);
   };
 }
 

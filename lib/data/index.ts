@@ -36,6 +36,7 @@ export type { ColumnarReadOptions, SqlReadOptions } from './columnar';
 export { schemaColumns, validateSchemaSpec } from './spec';
 export type { SchemaColumns } from './spec';
 export { fitSchema } from './fit';
+export { fitSchemaFrom } from './fit-source';
 export { encode, FIRST_VALUE_ID, MISSING_ID, OUT_OF_VOCABULARY_ID } from './encode';
 export type { EncodeOptions } from './encode';
 export { validateFittedSchema } from './fitted';

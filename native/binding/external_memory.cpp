@@ -3,11 +3,14 @@
 namespace adatt::binding {
 
 void ExternalMemory::track(Napi::Env env, int64_t bytes) {
-  release();
+  // Only the change: each report of a positive amount may start a full GC once V8's external
+  // total is over its limit, so a dictionary that grows chunk by chunk must not re-add its whole size.
   env_ = env;
+  const int64_t change = bytes - bytes_;
   bytes_ = bytes;
+  if (change == 0) return;
   int64_t total = 0;
-  napi_adjust_external_memory(env_, bytes_, &total);
+  napi_adjust_external_memory(env_, change, &total);
 }
 
 void ExternalMemory::release() {

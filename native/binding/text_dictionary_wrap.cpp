@@ -1,5 +1,6 @@
 #include "text_dictionary_wrap.h"
 
+#include <algorithm>
 #include <string>
 
 #include "adatt/errors.h"
@@ -106,8 +107,16 @@ Napi::Value AddonTextDictionary::Values(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     const auto& values = live().values();
     auto result = Napi::Array::New(info.Env(), values.size());
-    for (size_t code = 0; code < values.size(); ++code) {
-      result.Set(static_cast<uint32_t>(code), Napi::String::New(info.Env(), values[code].data(), values[code].size()));
+    // A handle scope per batch: millions of live handles in one scope make every minor GC of the
+    // loop scan them all (quadratic in the vocabulary's size).
+    constexpr size_t kBatch = 4096;
+    for (size_t from = 0; from < values.size(); from += kBatch) {
+      Napi::HandleScope scope(info.Env());
+      const size_t end = std::min(values.size(), from + kBatch);
+      for (size_t code = from; code < end; ++code) {
+        result.Set(static_cast<uint32_t>(code),
+                   Napi::String::New(info.Env(), values[code].data(), values[code].size()));
+      }
     }
     return result;
   });

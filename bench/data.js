@@ -5,13 +5,14 @@
  * 13 dense, 26 categorical hex columns, a few with hundreds of thousands of distinct values), as CSV
  * and as Parquet, beside pandas `read_csv` on the same CSV, in one run.
  *
- *   node bench/data.js [--rows 2000000] [--repeats 3] [--engines duckdb,javascript] [--formats csv,parquet]
+ *   node bench/data.js [--rows 2000000] [--repeats 3] [--engines duckdb,javascript,source] [--formats csv,parquet]
  *                      [--dir DIR] [--dist DIR] [--no-peer] [--json FILE]
  *
  * The files are generated once per row count and seed with DuckDB's COPY (seeded by `hash` of the
  * row number, so every run and machine writes the same rows) into DIR (default the system's
  * temporary folder). Every measurement is a fresh child process, so that peak RSS is the step's own;
- * the report gives medians. `--engines default` times readCsv without an `engine` option (how the
+ * the report gives medians. `source` times `fitSchemaFrom` on the file (fitting in the engine, no
+ * table), beside read + fitSchema + encode. `--engines default` times readCsv without an `engine` option (how the
  * numbers of the code before the DuckDB engine were taken, with `--dist` pointing at that code's
  * compiled dist/). Needs dist/ (`npm run build:ts`).
  */
@@ -44,7 +45,7 @@ function parseArgs(argv) {
   const args = {
     rows: 2_000_000,
     repeats: 3,
-    engines: ['duckdb', 'javascript'],
+    engines: ['duckdb', 'javascript', 'source'],
     formats: ['csv', 'parquet'],
     dir: os.tmpdir(),
     dist: path.join(__dirname, '..', 'dist'),
@@ -120,10 +121,20 @@ async function generate(args) {
   return files;
 }
 
-/** One measurement in this (fresh) process: read, fit, encode; prints a JSON line. */
+/** One measurement in this (fresh) process: read, fit, encode (or, for `source`, fitSchemaFrom alone); prints a JSON line. */
 async function worker(dist, format, engine, file) {
   const data = require(path.join(dist, 'data'));
   const seconds = (from) => Number(process.hrtime.bigint() - from) / 1e9;
+  const vocabularyOf = (schema) => schema.categorical.reduce((sum, feature) => sum + feature.vocabulary.length, 0);
+  if (engine === 'source') {
+    const at = process.hrtime.bigint();
+    const schema = await data.fitSchemaFrom(SPEC, file);
+    const fit = seconds(at);
+    console.log(
+      JSON.stringify({ rows: schema.fittedRows, fit, vocabulary: vocabularyOf(schema), peakRssMB: process.resourceUsage().maxRSS / 1024 }),
+    );
+    return;
+  }
   const options = { ...data.schemaColumns(SPEC), ...(engine === 'default' || format !== 'csv' ? {} : { engine }) };
   let at = process.hrtime.bigint();
   const table = format === 'csv' ? await data.readCsv(file, options) : await data.readParquet(file, { columns: options.columns });
@@ -134,8 +145,16 @@ async function worker(dist, format, engine, file) {
   at = process.hrtime.bigint();
   const encoded = data.encode(schema, table);
   const encode = seconds(at);
-  const vocabulary = schema.categorical.reduce((sum, feature) => sum + feature.vocabulary.length, 0);
-  console.log(JSON.stringify({ rows: encoded.size, read, fit, encode, vocabulary, peakRssMB: process.resourceUsage().maxRSS / 1024 }));
+  console.log(
+    JSON.stringify({
+      rows: encoded.size,
+      read,
+      fit,
+      encode,
+      vocabulary: vocabularyOf(schema),
+      peakRssMB: process.resourceUsage().maxRSS / 1024,
+    }),
+  );
 }
 
 const PANDAS = `
@@ -174,9 +193,10 @@ async function main() {
   const files = await generate(args);
   const cases = [];
   for (const format of args.formats) {
-    for (const engine of format === 'csv' ? args.engines : [args.engines.includes('default') ? 'default' : 'duckdb']) {
+    const engines = format === 'csv' ? args.engines : args.engines.filter((engine) => engine !== 'javascript');
+    for (const engine of engines) {
       cases.push({
-        label: `adatt ${format} (${engine})`,
+        label: engine === 'source' ? `adatt ${format}: fitSchemaFrom` : `adatt ${format} (${engine})`,
         measure: () => run(process.execPath, [__filename, '--worker', args.dist, format, engine, files[format]], files[format]),
       });
     }
@@ -193,7 +213,7 @@ async function main() {
     const runs = samples.get(label);
     const of = (key) => (runs[0][key] === undefined ? undefined : median(runs.map((r) => r[key])));
     const read = of('read');
-    const total = runs[0].fit === undefined ? read : median(runs.map((r) => r.read + r.fit + r.encode));
+    const total = median(runs.map((r) => (r.read ?? 0) + (r.fit ?? 0) + (r.encode ?? 0)));
     return {
       label,
       rows: runs[0].rows,

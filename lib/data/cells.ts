@@ -93,8 +93,12 @@ export function notANumber(text: string): string {
   return `${JSON.stringify(text)} is not a number`;
 }
 
-/** Why a dense value cannot be transformed by `normalize`, or undefined when it can. */
+/**
+ * Why a present dense value (not NaN) is refused: an infinity, which no normalisation can centre,
+ * or a value that `normalize` cannot take; undefined when it is fine.
+ */
 export function untransformable(value: number, normalize: Normalization): string | undefined {
+  if (!Number.isFinite(value)) return `${value} is not a finite number`;
   return normalize === 'log1p' && value <= -1 ? `${value} is not > -1, which 'log1p' normalisation needs` : undefined;
 }
 
@@ -107,12 +111,11 @@ export function splitTokens(text: string, separator: string): string[] {
 }
 
 /**
- * t(x) of a dense normalisation: log(1 + x) for 'log1p', else x. Throws for x <= -1 under 'log1p',
- * naming view row `row` of `table`.
+ * t(x) of a dense normalisation: log(1 + x) for 'log1p', else x. Throws for a value `untransformable`
+ * refuses, naming view row `row` of `table`.
  */
 export function transformDense(table: Table, row: number, column: Column, value: number, normalize: Normalization): number {
-  if (normalize !== 'log1p') return value;
   const problem = untransformable(value, normalize);
   if (problem !== undefined) throw invalidData(table, row, column.name, problem);
-  return Math.log1p(value);
+  return normalize === 'log1p' ? Math.log1p(value) : value;
 }

@@ -239,6 +239,15 @@ describe('dense normalisation', () => {
     );
     expect(err.message).toBe(`Invalid data in row 2 of amounts, column 'x': -3 is not > -1, which 'log1p' normalisation needs`);
   });
+
+  it('rejects infinite numbers in fitting and in encoding, naming the row', () => {
+    const spec: SchemaSpec = { dense: ['x'], tasks: [{ name: 't', type: 'regression', column: 'label' }] };
+    const infinite = tableFromColumns({ x: [1, -Infinity], label: [1, 0] }, { source: 'amounts' });
+    const message = `Invalid data in row 2 of amounts, column 'x': -Infinity is not a finite number`;
+    expect(errorOf(() => fitSchema(spec, infinite), ValidationError).message).toBe(message);
+    const fitted = fitSchema(spec, tableFromColumns({ x: [1, 2], label: [1, 0] }));
+    expect(errorOf(() => encode(fitted, infinite), ValidationError).message).toBe(message);
+  });
 });
 
 describe('fitSchema rejects', () => {

@@ -6,7 +6,6 @@
  */
 import { basename } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { ValidationError } from '../errors';
 import { optionsChecker } from '../validation';
 import { notANumber, untransformable } from './cells';
 import { csvRecordLine } from './csv';
@@ -23,7 +22,7 @@ import {
   type StreamSource,
 } from './source';
 import { validateSchemaSpec, type DenseEntry } from './spec';
-import { invalidDataAt, NULL_CODE, parseNumber, Table, type Column } from './table';
+import { invalidDataAt, noRowsError, NULL_CODE, parseNumber, Table, type Column } from './table';
 import type { FittedSchema, LabelValue, SchemaSpec } from './types';
 
 /** A column of the source with no rows: what planning reads (names, positions, kinds). */
@@ -92,33 +91,29 @@ async function countValues(
   return { rows, counts: values.map((columnValues, k) => ({ values: columnValues, counts: Float64Array.from(counts[k] as number[]) })) };
 }
 
-/** The SQL literal of a value of a column's kind. */
-function sqlLiteral(value: LabelValue): string {
-  return typeof value === 'number' ? `CAST('${value}' AS DOUBLE)` : sqlString(value);
+/** The cells of one column of the source, as `cell`, in the source's order. */
+function cellsOf(opened: OpenedSource, column: EngineColumn): string {
+  return `(SELECT ${column.expression} AS cell FROM ${opened.relation})`;
 }
 
-/** How many refused values the error's search looks for: any of them makes a true error. */
-const LOCATED_VALUES = 100;
-
 /**
- * Where the first row holding one of `values` in `column` is, as the in-memory readers say it
- * ("row 3 of part-2.parquet", "line 12 of events.csv"), and which value it holds.
+ * Where the first row of the source whose cell of `column` meets `condition` (SQL over `cell`) is,
+ * as the in-memory readers say it ("row 3 of part-2.parquet", "line 12 of events.csv"), and the
+ * cell it holds; undefined when no row does.
  */
 async function locateFirst(
   connection: DuckDBConnection,
   settings: SourceSettings,
   opened: OpenedSource,
   column: EngineColumn,
-  values: readonly LabelValue[],
-): Promise<{ where: string; value: LabelValue }> {
-  const list = `[${values.slice(0, LOCATED_VALUES).map(sqlLiteral).join(', ')}]`;
-  const found = await firstNonZeroRow(
-    connection,
-    `(SELECT ${column.expression} AS value FROM ${opened.relation})`,
-    `list_position(${list}, value)`,
-  );
-  if (found === undefined) throw new RangeError(`locateFirst: no row of ${settings.name} holds the values`);
-  const value = values[found.value - 1] as LabelValue;
+  condition: string,
+): Promise<{ where: string; value: LabelValue } | undefined> {
+  const cells = cellsOf(opened, column);
+  const found = await firstNonZeroRow(connection, cells, `CASE WHEN ${condition} THEN 1 ELSE 0 END`);
+  if (found === undefined) return undefined;
+  // A plain scan keeps the source's order (DuckDB preserves insertion order), so OFFSET finds the row again.
+  const [[cell] = []] = (await connection.runAndReadAll(`SELECT cell FROM ${cells} LIMIT 1 OFFSET ${found.row}`)).getRows();
+  const value = column.kind === 'number' ? Number(cell) : String(cell);
   const { files } = opened;
   let at = { file: 0, row: found.row };
   if (files.length > 1) {
@@ -142,37 +137,56 @@ async function locateFirst(
   return { where: `row ${at.row + 1} of ${name}`, value };
 }
 
-/** A decimal number as text: what DuckDB's cast and JavaScript's `Number` read alike. */
-const DECIMAL_TEXT = sqlString('[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?');
+/** SQL that holds for a cell equal to one of `values`: through a temporary table, since they may be many. */
+async function oneOf(connection: DuckDBConnection, values: readonly string[], table: string): Promise<string> {
+  await connection.run(`CREATE OR REPLACE TEMP TABLE ${table} (value VARCHAR)`);
+  const BATCH = 1000;
+  for (let from = 0; from < values.length; from += BATCH) {
+    const rows = values.slice(from, from + BATCH).map((value) => `(${sqlString(value)})`);
+    await connection.run(`INSERT INTO ${table} VALUES ${rows.join(', ')}`);
+  }
+  return `cell IN (SELECT value FROM ${table})`;
+}
+
+/** A decimal number as text, spaces and tabs around it allowed: what DuckDB's cast and JavaScript's `Number` read alike. */
+const DECIMAL_TEXT = sqlString('[ \t]*[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[ \t]*');
 
 /**
- * How the engine reads a dense column: `regular` (SQL) holds for the cells it reads exactly as
- * `fitSchema` would, and `value` is their number (DOUBLE; NULL on every other cell). A NULL
- * `regular` counts as false. Other cells of a text column (missing markers, spaces, hexadecimal,
- * words) are few distinct values in practice, and JavaScript parses them, so that both paths give
- * one reading.
+ * Whether the engine reads a text cell exactly as `fitSchema` would: a finite decimal that is no
+ * missing marker (a NULL result counts as false). Other cells (missing markers, `0x10`, words)
+ * are few distinct values in practice; JavaScript parses them, so both paths give one reading.
  */
-function denseReading(kind: EngineColumn['kind'], cell: string, missing: ReadonlySet<string>): { regular: string; value: string } {
-  // NaN is a missing number; NULLIF is much faster than a FILTER on each aggregate.
-  if (kind === 'number') return { regular: `NOT isnan(${cell})`, value: `nullif(${cell}, 'NaN'::DOUBLE)` };
-  const number = `TRY_CAST(${cell} AS DOUBLE)`;
+function regularText(cell: string, missing: ReadonlySet<string>): string {
   const notMissing = missing.size === 0 ? '' : ` AND ${cell} NOT IN (${[...missing].map(sqlString).join(', ')})`;
-  const regular = `(regexp_full_match(${cell}, ${DECIMAL_TEXT}) AND isfinite(${number})${notMissing})`;
-  return { regular, value: `CASE WHEN ${regular} THEN ${number} END` };
+  return `(regexp_full_match(${cell}, ${DECIMAL_TEXT}) AND isfinite(TRY_CAST(${cell} AS DOUBLE))${notMissing})`;
 }
 
-/** A dense feature read in the engine, and its text cells left to JavaScript (undefined for a number column). */
-interface DenseScan {
-  feature: Resolved<DenseEntry>;
-  column: EngineColumn;
-  irregular: EngineColumn | undefined;
+/**
+ * A dense cell's number as the engine sums it (DOUBLE), NULL for every cell it leaves out: missing
+ * ones, a text cell that is not regular, an infinite number (refused: see `refusedCells`).
+ */
+function engineValue(kind: EngineColumn['kind'], cell: string, missing: ReadonlySet<string>): string {
+  if (kind === 'number') return `CASE WHEN isfinite(${cell}) THEN ${cell} END`;
+  return `CASE WHEN ${regularText(cell, missing)} THEN TRY_CAST(${cell} AS DOUBLE) END`;
 }
 
-function denseScan(feature: Resolved<DenseEntry>, column: EngineColumn, missing: ReadonlySet<string>): DenseScan {
-  const { regular } = denseReading(column.kind, column.expression, missing);
-  const irregular =
-    column.kind === 'text' ? { ...column, expression: `CASE WHEN ${regular} THEN NULL ELSE ${column.expression} END` } : undefined;
-  return { feature, column, irregular };
+/** SQL for the cells of a dense feature that the engine reads and `untransformable` refuses, if any can be. */
+function refusedCells(
+  feature: Resolved<DenseEntry>,
+  kind: EngineColumn['kind'],
+  cell: string,
+  missing: ReadonlySet<string>,
+): string | undefined {
+  const refused = [
+    ...(kind === 'number' ? [`isinf(${cell})`] : []),
+    ...(feature.entry.normalize === 'log1p' ? [`${engineValue(kind, cell, missing)} <= -1`] : []),
+  ];
+  return refused.length === 0 ? undefined : refused.join(' OR ');
+}
+
+/** The cells of a text column that the engine leaves to JavaScript (NULL elsewhere), as a column to count. */
+function irregularCells(column: EngineColumn, missing: ReadonlySet<string>): EngineColumn {
+  return { ...column, expression: `CASE WHEN ${regularText(column.expression, missing)} THEN NULL ELSE ${column.expression} END` };
 }
 
 /** `log1p` in SQL, which DuckDB lacks: x ln(1 + x) / ((1 + x) - 1) keeps its precision near 0 (Goldberg, 1991). */
@@ -180,10 +194,16 @@ function log1pSql(x: string): string {
   return `CASE WHEN ${x} > -1 THEN (CASE WHEN 1 + ${x} = 1 THEN ${x} ELSE ln(1 + ${x}) * ${x} / ((1 + ${x}) - 1) END) END`;
 }
 
+/** A dense feature and the engine column it reads. */
+interface DenseScan {
+  feature: Resolved<DenseEntry>;
+  column: EngineColumn;
+}
+
 /**
- * Each dense feature's statistics over its regular cells, in one scan (DuckDB's aggregates run in
- * parallel, so the sums' order, and their last bits, vary), and how many regular cells its
- * transform refuses.
+ * Each dense feature's statistics over the cells the engine reads, in one scan (`favg`: a
+ * compensated sum; DuckDB's threads still vary the order, and so the last bits), and how many of
+ * those cells it refuses.
  */
 async function denseAggregates(
   connection: DuckDBConnection,
@@ -194,17 +214,17 @@ async function denseAggregates(
   if (scans.length === 0) return [];
   const cellOf = (k: number): string => `d${k}`;
   const aggregates = scans.flatMap(({ feature, column }, k) => {
-    const { value } = denseReading(column.kind, cellOf(k), missing);
-    const log1p = feature.entry.normalize === 'log1p';
-    // log1pSql is NULL where log1p is undefined: those cells are counted as refused.
-    const transformed = log1p ? log1pSql(value) : value;
+    const value = engineValue(column.kind, cellOf(k), missing);
+    // NULL where log1p is undefined: those cells are among the refused.
+    const transformed = feature.entry.normalize === 'log1p' ? log1pSql(value) : value;
+    const refused = refusedCells(feature, column.kind, cellOf(k), missing);
     return [
       `count(${transformed})`,
-      `avg(${transformed})`,
+      `favg(${transformed})`,
       `var_pop(${transformed})`,
       `min(${transformed})`,
       `max(${transformed})`,
-      log1p ? `count_if(${value} <= -1)` : '0',
+      refused === undefined ? '0' : `count_if(${refused})`,
     ];
   });
   const cells = scans.map(({ column }, k) => `${column.expression} AS ${cellOf(k)}`).join(', ');
@@ -218,48 +238,39 @@ async function denseAggregates(
   });
 }
 
-/** Up to LOCATED_VALUES distinct regular cells of a dense column that log1p refuses. */
-async function refusedRegularValues(
-  connection: DuckDBConnection,
-  relation: string,
-  { column }: DenseScan,
-  missing: ReadonlySet<string>,
-): Promise<LabelValue[]> {
-  const { value } = denseReading(column.kind, 'cell', missing);
-  const result = await connection.runAndReadAll(
-    `SELECT DISTINCT cell FROM (SELECT ${column.expression} AS cell FROM ${relation}) WHERE ${value} <= -1 LIMIT ${LOCATED_VALUES}`,
-  );
-  return result.getRows().map(([value]) => (column.kind === 'number' ? Number(value) : String(value)));
-}
+/** Finds the first row a check refuses and throws `fitSchema`'s error for it. */
+type RefuseFirst = (condition: string, problemOf: (value: LabelValue) => string | undefined) => Promise<never>;
 
 /**
- * A dense feature's statistics: the engine's over its regular cells, joined by its other cells,
- * parsed and transformed in JavaScript once per distinct value and added with their counts in
- * ascending order. A cell that is not a number, or that the transform refuses, is located in the
- * source and reported as `fitSchema` reports it.
+ * A dense feature's statistics: the engine's over the cells it reads, joined by the text cells it
+ * leaves to JavaScript, parsed and transformed once per distinct value and added with their
+ * counts in ascending order. Refused cells are reported as `fitSchema` reports them, in its order:
+ * the first cell that is not a number, else the first that the transform refuses.
  */
 async function denseStatistics(
-  feature: Resolved<DenseEntry>,
+  { feature, column }: DenseScan,
   aggregated: { statistics: DenseStatistics; refused: number },
   irregular: ValueCounts,
   missing: ReadonlySet<string>,
-  refusedRegular: () => Promise<LabelValue[]>,
-  locate: (values: readonly LabelValue[]) => Promise<{ where: string; value: LabelValue }>,
+  sqlOneOf: (values: readonly string[]) => Promise<string>,
+  refuseFirst: RefuseFirst,
 ): Promise<DenseStatistics> {
   const { values, counts } = irregular;
   const { normalize } = feature.entry;
   const numberOf = (value: LabelValue): number | undefined => (typeof value === 'number' ? value : parseNumber(value, missing));
-  /** Why `fitSchema` would refuse a value (undefined: a number, or a missing marker). */
-  const problemOf = (value: LabelValue): string | undefined => {
-    const number = numberOf(value);
-    if (number === undefined) return notANumber(value as string);
+  const notNumbers = values.filter((value) => numberOf(value) === undefined) as string[];
+  if (notNumbers.length > 0) await refuseFirst(await sqlOneOf(notNumbers), (value) => notANumber(String(value)));
+  const transformProblem = (value: LabelValue): string | undefined => {
+    const number = numberOf(value) as number;
     return Number.isNaN(number) ? undefined : untransformable(number, normalize);
   };
-  const refused = values.filter((value) => problemOf(value) !== undefined);
-  if (aggregated.refused > 0) refused.push(...(await refusedRegular()));
-  if (refused.length > 0) {
-    const { where, value } = await locate(refused);
-    throw invalidDataAt(where, feature.column.name, problemOf(value) as string);
+  const untransformed = values.filter((value) => transformProblem(value) !== undefined) as string[];
+  if (untransformed.length > 0 || aggregated.refused > 0) {
+    const conditions = [
+      ...(untransformed.length > 0 ? [await sqlOneOf(untransformed)] : []),
+      ...(aggregated.refused > 0 ? [refusedCells(feature, column.kind, 'cell', missing) as string] : []),
+    ];
+    await refuseFirst(conditions.join(' OR '), transformProblem);
   }
   // NaN: a missing marker, left out.
   const numbers = Float64Array.from(values, (value) => {
@@ -292,27 +303,26 @@ export async function fitSchemaFrom(spec: SchemaSpec, source: StreamSource, opti
     const plan = planFit(normalized, new Table(name, sourceColumns.map(catalogColumn)));
     const columnOf = new Map(sourceColumns.map((column) => [column.name, column]));
     const counted = countedColumns(plan).map((column) => columnOf.get(column.name) as EngineColumn);
-    const scans = plan.dense.map((feature) => denseScan(feature, columnOf.get(feature.column.name) as EngineColumn, missing));
-    // A column's irregular cells are the same for every dense feature that reads it: counted once.
-    const irregular = new Map(scans.flatMap(({ irregular }) => (irregular === undefined ? [] : [[irregular.name, irregular] as const])));
+    const scans = plan.dense.map((feature) => ({ feature, column: columnOf.get(feature.column.name) as EngineColumn }));
+    // A text column's irregular cells are the same for every dense feature that reads it: counted once.
+    const irregular = new Map(
+      scans.flatMap(({ column }) => (column.kind === 'text' ? [[column.name, irregularCells(column, missing)] as const] : [])),
+    );
     const { rows, counts } = await countValues(connection, opened.relation, [...counted, ...irregular.values()]);
-    if (rows === 0) throw new ValidationError('source', `Invalid data: cannot fit a schema on ${name}: it has no rows`);
+    if (rows === 0) throw noRowsError('source', 'fit a schema on', name);
     const countsByName = new Map(counted.map((column, k) => [column.name, counts[k] as ValueCounts]));
     const irregularCounts = new Map([...irregular.keys()].map((column, k) => [column, counts[counted.length + k] as ValueCounts]));
     const aggregated = await denseAggregates(connection, opened.relation, scans, missing);
     const statistics = new Map<Resolved<DenseEntry>, DenseStatistics>();
     for (const [k, scan] of scans.entries()) {
-      const refusedRegular = () => refusedRegularValues(connection, opened.relation, scan, missing);
-      const locate = (values: readonly LabelValue[]) => locateFirst(connection, settings, opened, scan.column, values);
+      const sqlOneOf = (values: readonly string[]) => oneOf(connection, values, 'adatt_refused_cells');
+      const refuseFirst: RefuseFirst = async (condition, problemOf) => {
+        const found = await locateFirst(connection, settings, opened, scan.column, condition);
+        if (found === undefined) throw new RangeError(`fitSchemaFrom: no row of ${name} holds the refused cells of ${scan.column.name}`);
+        throw invalidDataAt(found.where, scan.column.name, problemOf(found.value) as string);
+      };
       const cells = irregularCounts.get(scan.column.name) ?? { values: [], counts: [] };
-      const fitted = await denseStatistics(
-        scan.feature,
-        aggregated[k] as (typeof aggregated)[number],
-        cells,
-        missing,
-        refusedRegular,
-        locate,
-      );
+      const fitted = await denseStatistics(scan, aggregated[k] as (typeof aggregated)[number], cells, missing, sqlOneOf, refuseFirst);
       statistics.set(scan.feature, fitted);
     }
     const fitRows: FitRows = {

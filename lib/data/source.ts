@@ -5,7 +5,6 @@
  */
 import { basename } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { ValidationError } from '../errors';
 import type { FieldChecker } from '../validation';
 import { expandFiles, fileFormatOf, jsonLinesScan, parquetScan, sqlRelation, sqlString, sqlStrings } from './engine';
 
@@ -49,12 +48,12 @@ export interface CsvDialect {
   header: boolean;
 }
 
-function formatOf(path: string, given: StreamFormat | undefined): StreamFormat {
+function formatOf(check: FieldChecker, path: string, given: StreamFormat | undefined): StreamFormat {
   const format = given ?? fileFormatOf(path);
   if (format === undefined || format === 'arrow') {
     const problem =
       format === 'arrow' ? `${path} is Arrow IPC, which only readArrow reads` : `the format of ${path} is not told by its name`;
-    throw new ValidationError('format', `Invalid source options: ${problem}; give format ('parquet', 'csv' or 'jsonl')`);
+    check.fail('format', `${problem}; give format ('parquet', 'csv' or 'jsonl')`);
   }
   return format;
 }
@@ -70,7 +69,7 @@ export function sourceSettings(check: FieldChecker, source: unknown, given: Reco
   const format =
     path === undefined
       ? undefined
-      : formatOf(path, given.format === undefined ? undefined : check.oneOf(given.format, 'format', STREAM_FORMATS));
+      : formatOf(check, path, given.format === undefined ? undefined : check.oneOf(given.format, 'format', STREAM_FORMATS));
   const csv = given.csv === undefined ? {} : check.record(given.csv, 'csv', ['delimiter', 'quote', 'header']);
   const delimiter =
     csv.delimiter === undefined ? (path?.toLowerCase().includes('.tsv') ? '\t' : ',') : check.string(csv.delimiter, 'csv.delimiter');

@@ -173,6 +173,11 @@ export function resolvePositions(
   return [...new Set(positions)].sort((a, b) => a - b);
 }
 
+/** The error for data with no rows to `purpose` ("fit a schema on"). */
+export function noRowsError(field: string, purpose: string, source: string, hint = ''): ValidationError {
+  return new ValidationError(field, `Invalid data: cannot ${purpose} ${source}: it has no rows${hint}`);
+}
+
 /** A table with at least one row, or a ValidationError that says what was empty. */
 export function requireRows(table: unknown, field: string, purpose: string): Table {
   if (!(table instanceof Table)) {
@@ -181,8 +186,7 @@ export function requireRows(table: unknown, field: string, purpose: string): Tab
       `${field} must be a Table (from readCsv, parseCsv, readParquet, readArrow or tableFromColumns), got ${describeValue(table)}`,
     );
   }
-  if (table.size === 0)
-    throw new ValidationError(field, `Invalid data: cannot ${purpose} ${table.source}: it has no rows (an empty split?)`);
+  if (table.size === 0) throw noRowsError(field, purpose, `${table.source}`, ' (an empty split?)');
   return table;
 }
 

@@ -209,6 +209,69 @@ describe('fitSchemaFrom errors', () => {
     expect(() => fitSchema(spec, rows)).toThrow(error.message);
   });
 
+  it('reports what fitSchema reports first: a cell that is not a number before one log1p refuses', async () => {
+    const spec: SchemaSpec = {
+      dense: [{ column: 'a', normalize: 'log1p' }],
+      tasks: [{ name: 'click', type: 'binary', column: 'click', positive: [1] }],
+    };
+    const file = path.join(folder, 'mixed.csv');
+    const cell = (i: number): string => (i === 4 ? '-2' : i === 9 ? 'abc' : String(i));
+    writeFileSync(file, `a,click\n${Array.from({ length: 50 }, (_, i) => `${cell(i)},${i % 2}`).join('\n')}\n`);
+    const error = await rejectionOf(fitSchemaFrom(spec, file), ValidationError);
+    expect(error.message).toBe(`Invalid data in line 11 of mixed.csv, column 'a': "abc" is not a number`);
+    const rows = await readCsv(file);
+    expect(() => fitSchema(spec, rows)).toThrow(error.message);
+  });
+
+  it('names the first bad row among many distinct bad values', async () => {
+    // 400 distinct words from row 777 on, in a scrambled order: a search over some of them could miss the first.
+    const word = (i: number): string => `w${(i * 7919) % 400}`;
+    const cell = (i: number): string => (i >= 777 && i < 1177 ? word(i) : String(i % 10));
+    const file = path.join(folder, 'words.csv');
+    writeFileSync(file, `a,click\n${Array.from({ length: 2000 }, (_, i) => `${cell(i)},${i % 2}`).join('\n')}\n`);
+    const spec: SchemaSpec = { dense: ['a'], tasks: [{ name: 'click', type: 'binary', column: 'click', positive: [1] }] };
+    const error = await rejectionOf(fitSchemaFrom(spec, file), ValidationError);
+    expect(error.message).toBe(`Invalid data in line 779 of words.csv, column 'a': "${word(777)}" is not a number`);
+    const rows = await readCsv(file);
+    expect(() => fitSchema(spec, rows)).toThrow(error.message);
+  });
+
+  it('locates a refused number in a shard: infinities are refused, as by fitSchema', async () => {
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    for (const k of [0, 1]) {
+      const x = `CASE WHEN ${k} = 1 AND i = 17 THEN 'inf'::DOUBLE WHEN i = 3 THEN 'NaN'::DOUBLE ELSE i::DOUBLE END`;
+      await connection.run(
+        `COPY (SELECT ${x} AS x, i % 2 AS click FROM range(100) t(i) ORDER BY i) TO '${path.join(folder, `inf-${k}.parquet`)}' (FORMAT parquet)`,
+      );
+    }
+    connection.closeSync();
+    const infShards = path.join(folder, 'inf-*.parquet');
+    const spec: SchemaSpec = { dense: ['x'], tasks: [{ name: 'click', type: 'binary', column: 'click', positive: [1] }] };
+    const error = await rejectionOf(fitSchemaFrom(spec, infShards), ValidationError);
+    expect(error.message).toBe(`Invalid data in row 18 of inf-1.parquet, column 'x': Infinity is not a finite number`);
+    const rows = await readParquet(infShards);
+    expect(() => fitSchema(spec, rows)).toThrow(error.message);
+    // Without the infinity, NaN is a missing number in both.
+    const finite = { sql: `SELECT * FROM read_parquet('${infShards}') WHERE NOT isinf(x)` };
+    expectSameSchema(await fitSchemaFrom(spec, finite), fitSchema(spec, await readSql(finite.sql)));
+  });
+
+  it('quotes odd column names and missing markers, and reports a dense column with no values', async () => {
+    const sql = `SELECT CASE WHEN i % 3 = 0 THEN 'n''a' ELSE (i / 4)::VARCHAR END AS "it's ""x""", NULL::DOUBLE AS empty, i % 2 AS click FROM range(30) t(i)`;
+    const spec: SchemaSpec = {
+      dense: [`it's "x"`],
+      tasks: [{ name: 'click', type: 'binary', column: 'click', positive: [1] }],
+      missingValues: ["n'a"],
+    };
+    expectSameSchema(await fitSchemaFrom(spec, { sql }), fitSchema(spec, await readSql(sql)));
+    const none: SchemaSpec = { ...spec, dense: ['empty'] };
+    const error = await rejectionOf(fitSchemaFrom(none, { sql }), ValidationError);
+    expect(error.message).toBe(`Invalid data: dense column 'empty' has no values in the 30 training rows of SQL query`);
+    const rows = await readSql(sql);
+    expect(() => fitSchema(none, rows)).toThrow(error.message);
+  });
+
   it('names missing columns, empty sources, bad options and bad specs', async () => {
     const noColumn = await rejectionOf(fitSchemaFrom({ ...SPEC, categorical: ['nowhere'] }, parquet), ConfigError);
     expect(noColumn.field).toBe('categorical[0]');

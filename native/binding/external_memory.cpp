@@ -5,6 +5,7 @@ namespace adatt::binding {
 void ExternalMemory::track(Napi::Env env, int64_t bytes) {
   // Only the change: each report of a positive amount may start a full GC once V8's external
   // total is over its limit, so a dictionary that grows chunk by chunk must not re-add its whole size.
+  if (env_ != nullptr && env != env_) release();  // a count belongs to the env it was reported to
   env_ = env;
   const int64_t change = bytes - bytes_;
   bytes_ = bytes;

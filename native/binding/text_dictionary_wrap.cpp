@@ -9,6 +9,10 @@
 namespace adatt::binding {
 namespace {
 
+// Values per handle scope when converting whole vocabularies: millions of live handles in one
+// scope make every minor GC of the loop scan them all (quadratic in the vocabulary's size).
+constexpr uint32_t kHandleBatch = 4096;
+
 template <typename Array>
 Array typed_array(const Napi::Value& value, napi_typedarray_type type, const char* what) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
@@ -85,11 +89,15 @@ Napi::Value AddonTextDictionary::Add(const Napi::CallbackInfo& info) {
     const auto values = info[0].As<Napi::Array>();
     auto codes = Napi::Int32Array::New(info.Env(), values.Length());
     std::string text;
-    for (uint32_t k = 0; k < values.Length(); ++k) {
-      const Napi::Value value = values.Get(k);
-      if (!value.IsString()) throw_invalid("TextDictionary.add: values[" + std::to_string(k) + "] is not a string");
-      text = value.As<Napi::String>().Utf8Value();
-      codes[k] = dictionary.add(text);
+    for (uint32_t from = 0; from < values.Length(); from += kHandleBatch) {
+      Napi::HandleScope scope(info.Env());  // as in values(): no million handles in one scope
+      const uint32_t end = std::min(values.Length(), from + kHandleBatch);
+      for (uint32_t k = from; k < end; ++k) {
+        const Napi::Value value = values.Get(k);
+        if (!value.IsString()) throw_invalid("TextDictionary.add: values[" + std::to_string(k) + "] is not a string");
+        text = value.As<Napi::String>().Utf8Value();
+        codes[k] = dictionary.add(text);
+      }
     }
     memory_.track(info.Env(), static_cast<int64_t>(dictionary.bytes()));
     return codes;
@@ -107,12 +115,9 @@ Napi::Value AddonTextDictionary::Values(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     const auto& values = live().values();
     auto result = Napi::Array::New(info.Env(), values.size());
-    // A handle scope per batch: millions of live handles in one scope make every minor GC of the
-    // loop scan them all (quadratic in the vocabulary's size).
-    constexpr size_t kBatch = 4096;
-    for (size_t from = 0; from < values.size(); from += kBatch) {
+    for (size_t from = 0; from < values.size(); from += kHandleBatch) {
       Napi::HandleScope scope(info.Env());
-      const size_t end = std::min(values.size(), from + kBatch);
+      const size_t end = std::min(values.size(), from + size_t{kHandleBatch});
       for (size_t code = from; code < end; ++code) {
         result.Set(static_cast<uint32_t>(code),
                    Napi::String::New(info.Env(), values[code].data(), values[code].size()));

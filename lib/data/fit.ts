@@ -167,6 +167,15 @@ function presentValues({ values, counts }: ValueCounts, missing: ReadonlySet<str
   return values.filter((_, code) => (counts[code] as number) > 0 && isMissing[code] === 0).map(String);
 }
 
+/** The distinct present values as text, most frequent first (ties by text): one order whatever read the rows. */
+function mostFrequentFirst({ values, counts }: ValueCounts, missing: ReadonlySet<string>): string[] {
+  const isMissing = missingFlags(values, missing);
+  const present = Array.from(values.keys()).filter((code) => (counts[code] as number) > 0 && isMissing[code] === 0);
+  const countOf = (code: number): number => counts[code] as number;
+  present.sort((a, b) => countOf(b) - countOf(a) || compareText(String(values[a]), String(values[b])));
+  return present.map((code) => String(values[code]));
+}
+
 function quoteValues(values: readonly string[], limit = 8): string {
   const shown = values
     .slice(0, limit)
@@ -205,11 +214,12 @@ function fitTask(
         return fitted;
       }
       const positive = task.positive.values;
-      const seen = presentValues(rows.valueCounts(column), missing);
+      const counted = rows.valueCounts(column);
+      const seen = presentValues(counted, missing);
       if (!seen.some((value) => positive.includes(value))) {
         configChecker('schema').fail(
           `${task.field}.positive`,
-          `no training row of ${rows.source} has a positive value for task '${task.name}' in column '${column.name}' (positive: ${quoteValues(positive)}; values seen: ${quoteValues(seen)})`,
+          `no training row of ${rows.source} has a positive value for task '${task.name}' in column '${column.name}' (positive: ${quoteValues(positive)}; values seen: ${quoteValues(mostFrequentFirst(counted, missing))})`,
         );
       }
       return { ...base, type: 'binary', positive: [...positive] };

@@ -292,5 +292,8 @@ describe('fitSchemaFrom errors', () => {
     const fromSource = await rejectionOf(fitSchemaFrom(spec, parquet), ConfigError);
     expect(fromSource.field).toBe('tasks[0].positive');
     expect(fromSource.message).toMatch(/no training row of events\.parquet has a positive value for task 'click'/);
+    // The values seen come most frequent first, whatever read the rows.
+    expect(fromSource.message).toMatch(/values seen: "high", "low", "mid"\)$/);
+    expect(() => fitSchema(spec, table)).toThrow(fromSource.message);
   });
 });

@@ -316,7 +316,7 @@ describe('fitSchema rejects', () => {
       'a positive value that never occurs',
       { dense: ['age'], tasks: [{ ...task, positive: ' >50K' }] },
       'tasks[0].positive',
-      /no training row of train.csv has a positive value .* \(positive: " >50K"; values seen: ">50K", "<=50K"\)/,
+      /no training row of train.csv has a positive value .* \(positive: " >50K"; values seen: "<=50K", ">50K"\)/,
     ],
   ];
   it.each(cases)('%s', (_, spec, field, message) => {

@@ -349,25 +349,48 @@ export async function readColumns(
 }
 
 /**
- * The first row of `relation`, in its order, where the numeric SQL `expression` over its columns is
- * neither 0 nor NULL, with that value; undefined when there is none. For errors found in
- * aggregates: it scans until the row.
+ * The first row of `relation`, in its order, whose text column `cell` is one of `among` or whose
+ * SQL `condition` over it holds; undefined when none does. For errors found in aggregates: it scans
+ * until the row. Membership is looked up natively per chunk, not joined in SQL: DuckDB's threads
+ * stream a join's rows out of order.
  */
-export async function firstNonZeroRow(
+export async function firstRowWhere(
   connection: DuckDBConnection,
   relation: string,
-  expression: string,
-): Promise<{ row: number; value: number } | undefined> {
-  const result = await connection.stream(`SELECT coalesce(CAST((${expression}) AS DOUBLE), 0) FROM ${relation}`);
-  let row = 0;
-  for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-    const data = vectorData(chunk, 0, chunk.rowCount * Float64Array.BYTES_PER_ELEMENT);
-    const values = new Float64Array(data.buffer, data.byteOffset, chunk.rowCount);
-    const found = values.findIndex((value) => value !== 0);
-    if (found >= 0) return { row: row + found, value: values[found] as number };
-    row += chunk.rowCount;
+  { among = [], condition }: { among?: readonly string[]; condition?: string },
+): Promise<number | undefined> {
+  const flag = condition === undefined ? 'false' : `coalesce(CAST((${condition}) AS BOOLEAN), false)`;
+  const dictionary = among.length === 0 ? undefined : new (loadAddon().TextDictionary)();
+  try {
+    if (dictionary !== undefined) {
+      callNative(() => dictionary.add(among));
+      dictionary.seal();
+    }
+    const result = await connection.stream(
+      `SELECT CAST(${flag} AS DOUBLE), ${dictionary ? 'CAST(cell AS VARCHAR)' : 'NULL'} FROM ${relation}`,
+    );
+    let codes = new Int32Array(0);
+    let row = 0;
+    for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+      const count = chunk.rowCount;
+      const data = vectorData(chunk, 0, count * Float64Array.BYTES_PER_ELEMENT);
+      const flags = new Float64Array(data.buffer, data.byteOffset, count);
+      let found = flags.indexOf(1);
+      if (dictionary !== undefined) {
+        if (codes.length < count) codes = new Int32Array(count);
+        const strings = vectorData(chunk, 1, count * DUCKDB_STRING_BYTES);
+        const validity = vectorValidity(chunk, 1, count);
+        callNative(() => dictionary.codeStrings(strings, validity, 0, count, codes, 0));
+        const member = codes.subarray(0, count).findIndex((code) => code >= 0);
+        if (member >= 0 && (found < 0 || member < found)) found = member;
+      }
+      if (found >= 0) return row + found;
+      row += count;
+    }
+    return undefined;
+  } finally {
+    dictionary?.dispose();
   }
-  return undefined;
 }
 
 /** How a column of a DuckDB type is read: as a number, as text, or not at all (nested and binary types). */

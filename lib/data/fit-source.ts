@@ -9,7 +9,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { optionsChecker } from '../validation';
 import { notANumber, untransformable } from './cells';
 import { csvRecordLine } from './csv';
-import { engineRead, fileRowOf, firstNonZeroRow, readColumns, sqlString, typedColumns, type EngineColumn } from './engine';
+import { engineRead, fileRowOf, firstRowWhere, readColumns, sqlString, typedColumns, type EngineColumn } from './engine';
 import { countedColumns, DenseStatistics, fitPlanned, planFit, type FitRows, type Resolved, type ValueCounts } from './fit';
 import {
   openSource,
@@ -97,7 +97,7 @@ function cellsOf(opened: OpenedSource, column: EngineColumn): string {
 }
 
 /**
- * Where the first row of the source whose cell of `column` meets `condition` (SQL over `cell`) is,
+ * Where the first row of the source whose cell of `column` is `refused` (see `firstRowWhere`) is,
  * as the in-memory readers say it ("row 3 of part-2.parquet", "line 12 of events.csv"), and the
  * cell it holds; undefined when no row does.
  */
@@ -106,16 +106,16 @@ async function locateFirst(
   settings: SourceSettings,
   opened: OpenedSource,
   column: EngineColumn,
-  condition: string,
+  refused: Refused,
 ): Promise<{ where: string; value: LabelValue } | undefined> {
   const cells = cellsOf(opened, column);
-  const found = await firstNonZeroRow(connection, cells, `CASE WHEN ${condition} THEN 1 ELSE 0 END`);
+  const found = await firstRowWhere(connection, cells, refused);
   if (found === undefined) return undefined;
   // A plain scan keeps the source's order (DuckDB preserves insertion order), so OFFSET finds the row again.
-  const [[cell] = []] = (await connection.runAndReadAll(`SELECT cell FROM ${cells} LIMIT 1 OFFSET ${found.row}`)).getRows();
+  const [[cell] = []] = (await connection.runAndReadAll(`SELECT cell FROM ${cells} LIMIT 1 OFFSET ${found}`)).getRows();
   const value = column.kind === 'number' ? Number(cell) : String(cell);
   const { files } = opened;
-  let at = { file: 0, row: found.row };
+  let at = { file: 0, row: found };
   if (files.length > 1) {
     const scan = settings.scan as FileScan;
     const perFile = new Map(
@@ -125,7 +125,7 @@ async function locateFirst(
     );
     at = fileRowOf(
       files.map((file) => perFile.get(file) ?? 0),
-      found.row,
+      found,
     );
   }
   const file = files[at.file];
@@ -135,17 +135,6 @@ async function locateFirst(
     return { where: `line ${await csvRecordLine(file, settings.csv, at.row)} of ${name}`, value };
   }
   return { where: `row ${at.row + 1} of ${name}`, value };
-}
-
-/** SQL that holds for a cell equal to one of `values`: through a temporary table, since they may be many. */
-async function oneOf(connection: DuckDBConnection, values: readonly string[], table: string): Promise<string> {
-  await connection.run(`CREATE OR REPLACE TEMP TABLE ${table} (value VARCHAR)`);
-  const BATCH = 1000;
-  for (let from = 0; from < values.length; from += BATCH) {
-    const rows = values.slice(from, from + BATCH).map((value) => `(${sqlString(value)})`);
-    await connection.run(`INSERT INTO ${table} VALUES ${rows.join(', ')}`);
-  }
-  return `cell IN (SELECT value FROM ${table})`;
 }
 
 /** A decimal number as text, spaces and tabs around it allowed: what DuckDB's cast and JavaScript's `Number` read alike. */
@@ -238,8 +227,11 @@ async function denseAggregates(
   });
 }
 
+/** Cells a check refuses: text cells equal to one of `among`, or where SQL `condition` over `cell` holds. */
+type Refused = { among?: readonly string[]; condition?: string };
+
 /** Finds the first row a check refuses and throws `fitSchema`'s error for it. */
-type RefuseFirst = (condition: string, problemOf: (value: LabelValue) => string | undefined) => Promise<never>;
+type RefuseFirst = (refused: Refused, problemOf: (value: LabelValue) => string | undefined) => Promise<never>;
 
 /**
  * A dense feature's statistics: the engine's over the cells it reads, joined by the text cells it
@@ -252,25 +244,21 @@ async function denseStatistics(
   aggregated: { statistics: DenseStatistics; refused: number },
   irregular: ValueCounts,
   missing: ReadonlySet<string>,
-  sqlOneOf: (values: readonly string[]) => Promise<string>,
   refuseFirst: RefuseFirst,
 ): Promise<DenseStatistics> {
   const { values, counts } = irregular;
   const { normalize } = feature.entry;
   const numberOf = (value: LabelValue): number | undefined => (typeof value === 'number' ? value : parseNumber(value, missing));
   const notNumbers = values.filter((value) => numberOf(value) === undefined) as string[];
-  if (notNumbers.length > 0) await refuseFirst(await sqlOneOf(notNumbers), (value) => notANumber(String(value)));
+  if (notNumbers.length > 0) await refuseFirst({ among: notNumbers }, (value) => notANumber(String(value)));
   const transformProblem = (value: LabelValue): string | undefined => {
     const number = numberOf(value) as number;
     return Number.isNaN(number) ? undefined : untransformable(number, normalize);
   };
   const untransformed = values.filter((value) => transformProblem(value) !== undefined) as string[];
   if (untransformed.length > 0 || aggregated.refused > 0) {
-    const conditions = [
-      ...(untransformed.length > 0 ? [await sqlOneOf(untransformed)] : []),
-      ...(aggregated.refused > 0 ? [refusedCells(feature, column.kind, 'cell', missing) as string] : []),
-    ];
-    await refuseFirst(conditions.join(' OR '), transformProblem);
+    const condition = aggregated.refused > 0 ? refusedCells(feature, column.kind, 'cell', missing) : undefined;
+    await refuseFirst({ among: untransformed, condition }, transformProblem);
   }
   // NaN: a missing marker, left out.
   const numbers = Float64Array.from(values, (value) => {
@@ -315,14 +303,13 @@ export async function fitSchemaFrom(spec: SchemaSpec, source: StreamSource, opti
     const aggregated = await denseAggregates(connection, opened.relation, scans, missing);
     const statistics = new Map<Resolved<DenseEntry>, DenseStatistics>();
     for (const [k, scan] of scans.entries()) {
-      const sqlOneOf = (values: readonly string[]) => oneOf(connection, values, 'adatt_refused_cells');
-      const refuseFirst: RefuseFirst = async (condition, problemOf) => {
-        const found = await locateFirst(connection, settings, opened, scan.column, condition);
+      const refuseFirst: RefuseFirst = async (refused, problemOf) => {
+        const found = await locateFirst(connection, settings, opened, scan.column, refused);
         if (found === undefined) throw new RangeError(`fitSchemaFrom: no row of ${name} holds the refused cells of ${scan.column.name}`);
         throw invalidDataAt(found.where, scan.column.name, problemOf(found.value) as string);
       };
       const cells = irregularCounts.get(scan.column.name) ?? { values: [], counts: [] };
-      const fitted = await denseStatistics(scan, aggregated[k] as (typeof aggregated)[number], cells, missing, sqlOneOf, refuseFirst);
+      const fitted = await denseStatistics(scan, aggregated[k] as (typeof aggregated)[number], cells, missing, refuseFirst);
       statistics.set(scan.feature, fitted);
     }
     const fitRows: FitRows = {

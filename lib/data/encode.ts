@@ -57,8 +57,9 @@ type IdOfText = (text: string) => number;
 function idOfText(feature: FittedCategorical): IdOfText {
   const { hashBuckets } = feature;
   if (hashBuckets !== undefined) return (text) => hashedId(text, hashBuckets);
-  const ids = vocabularyIds(feature.vocabulary);
-  return (text) => ids.get(text) ?? OUT_OF_VOCABULARY_ID;
+  // Built on first use: a stream's chunks come with ids coded natively (lib/data/vocabulary-coder.ts).
+  let ids: Map<string, number> | undefined;
+  return (text) => (ids ??= vocabularyIds(feature.vocabulary)).get(text) ?? OUT_OF_VOCABULARY_ID;
 }
 
 /** Per distinct value of `cells`: its id (0 missing, else as idOfText). */
@@ -78,13 +79,14 @@ function encodeDense(
   features.forEach(({ normalize, center, scale, fill }, j) => {
     const column = columns[j] as Column;
     const values = numericCells(table, column, missing);
-    for (let i = 0; i < values.length; i++) {
+    const log1p = normalize === 'log1p';
+    // transformDense per cell, inlined for the cells it takes (one call per cell was most of the loop).
+    for (let i = 0, at = j; i < values.length; i++, at += width) {
       const raw = values[i] as number;
-      let encoded = fill;
-      if (!Number.isNaN(raw)) {
-        encoded = (transformDense(table, i, column, raw, normalize) - center) / scale;
-      }
-      dense[i * width + j] = encoded;
+      if (Number.isNaN(raw)) dense[at] = fill;
+      else if (log1p && raw > -1 && raw < Infinity) dense[at] = (Math.log1p(raw) - center) / scale;
+      else if (!log1p && Number.isFinite(raw)) dense[at] = (raw - center) / scale;
+      else transformDense(table, i, column, raw, normalize);
     }
   });
   return dense;

@@ -10,6 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { AdattError } from '../errors';
 import { DataEncoder } from './encode';
+import { sealFittedSchema } from './fitted';
 import { concatEncoded, encodedBuffers, takeRows } from './encoded';
 import { aliasedRelation, ColumnsBuilder, type EngineColumn, selectList, type TextCoder, typedColumns, withConnection } from './engine';
 import { SeededRandom } from './random';
@@ -81,8 +82,8 @@ class ShuffleBuffer {
   }
 }
 
-/** Built once per pass: its vocabulary lookups cost as much as encoding a chunk. */
-const encoder = new DataEncoder(plan.schema);
+/** The schema was checked by openStream; its copy here is trusted rather than checked again per pass. */
+const encoder = new DataEncoder(sealFittedSchema(plan.schema));
 
 async function run(reader: DuckDBConnection): Promise<void> {
   const columns = await typedColumns(reader, plan.relation, plan.schema.columns, plan.source);

@@ -9,6 +9,10 @@ import { readArrow, readJsonLines, readParquet, readSql } from '../data/columnar
 import { readCsv } from '../data/csv';
 import { encode } from '../data/encode';
 import { fitSchema } from '../data/fit';
+import { fitSchemaFrom } from '../data/fit-source';
+import type { SourceOptions } from '../data/source';
+import { DataStream, openStream } from '../data/stream';
+import { TensorDataset } from '../dataset';
 import { schemaColumns, type SchemaColumns } from '../data/spec';
 import { splitRandom } from '../data/split';
 import { NULL_CODE, Table, type Column } from '../data/table';
@@ -16,75 +20,140 @@ import type { EncodedData, FittedSchema, SchemaSpec } from '../data/types';
 import { ConfigError, ValidationError } from '../errors';
 import { inSection, inSectionSync, prefixField, UsageError } from './exit';
 import { fileFormatOf } from '../data/engine';
-import { isBuiltinDataset, sourceName, type DataSection } from './run-config';
+import { isBuiltinDataset, sourceName, type DataSection, type DataSource, type StreamSection } from './run-config';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];
 
 const DEFAULT_SPLIT: Readonly<Record<SplitName, number>> = { train: 0.8, validation: 0.1, test: 0.1 };
 
+/** A split's rows: encoded in memory, or streamed from its source (`data.stream`). */
+export type SplitData = EncodedData | DataStream;
+
 export interface TrainingData {
   name: string;
   schema: FittedSchema;
-  train: EncodedData;
-  validation?: EncodedData;
-  test?: EncodedData;
+  train: SplitData;
+  validation?: SplitData;
+  test?: SplitData;
+}
+
+export function rowsOf(split: SplitData): number {
+  return split instanceof DataStream ? split.rows : split.size;
+}
+
+/** The splits as fit and evaluate take them: encoded ones as TensorDatasets (the caller disposes of them), streams as they are. */
+export type SplitDatasets = Partial<Record<SplitName, TensorDataset | DataStream>>;
+
+export function splitDatasets(data: TrainingData): SplitDatasets {
+  const encoded = SPLITS.flatMap((split) => {
+    const rows = data[split];
+    return rows === undefined || rows instanceof DataStream ? [] : [[split, rows] as const];
+  });
+  const streamed = SPLITS.flatMap((split) => (data[split] instanceof DataStream ? [[split, data[split]] as const] : []));
+  return { ...TensorDataset.fromSplits(data.schema, Object.fromEntries(encoded)), ...Object.fromEntries(streamed) };
 }
 
 /** Loads and encodes every split of the run's data, fitting the schema on the training rows. */
 export async function loadTrainingData(data: DataSection): Promise<TrainingData> {
   if (isBuiltinDataset(data.source)) {
     const { source, ...options } = data;
-    return inSection('data', () => loadDataset(source as BuiltinDatasetName, options));
+    return inSection('data', () => loadDataset(source as BuiltinDatasetName, options as Record<string, unknown>));
   }
   const spec = data.schema as SchemaSpec;
+  if (data.stream) {
+    // Fitted over the source in the engine, then every split streamed: no split is held in memory.
+    const schema = await inSection('data', () => fitSchemaFrom(spec, data.source, sourceOptionsOf(data)));
+    const splits = await Promise.all(
+      SPLITS.map(async (split) => {
+        const source = split === 'train' ? data.source : data.stream?.[split];
+        return source === undefined ? [] : [[split, await openSplitStream(data, source, schema, split)] as const];
+      }),
+    );
+    return { name: sourceName(data.source), schema, ...Object.fromEntries(splits.flat()) } as TrainingData;
+  }
   const parts = splitTable(await readTable(data, schemaColumns(spec)), data);
   const schema = inSectionSync('data.schema', () => fitSchema(spec, parts.train!));
   const encoded = Object.fromEntries(Object.entries(parts).map(([name, table]) => [name, encode(schema, table!)]));
   return { name: sourceName(data.source), schema, ...encoded } as TrainingData;
 }
 
-export interface EvaluationData {
+/** openStream's source options from the data section: the CSV dialect, when given. */
+function sourceOptionsOf(data: DataSection): SourceOptions {
+  return data.csv === undefined ? {} : { csv: data.csv as SourceOptions['csv'] };
+}
+
+/** A stream of one split's source (`data.source` for train), with the run's reading options. */
+async function openSplitStream(data: DataSection, source: DataSource, schema: FittedSchema, split: SplitName): Promise<DataStream> {
+  const { validation, test, ...reading } = data.stream as StreamSection;
+  const field = split === 'train' ? 'data' : `data.stream.${split}`;
+  return inSection(field, () => openStream(source, { schema, ...sourceOptionsOf(data), ...reading }));
+}
+
+export interface EvaluationData<Rows extends SplitData = SplitData> {
   /** Dataset name and split, for messages. */
   description: string;
-  encoded: EncodedData;
-  /** The rows as read (file sources only), for copying columns into predictions. */
+  rows: Rows;
+  /** The rows as read (file sources read into memory only), for copying columns into predictions. */
   table?: Table;
 }
 
 /**
  * One split of `data` encoded with `schema` (the model's). `split: 'all'` takes every row of a
  * file. With `labels: 'optional'` (prediction) the label columns may be absent; their labels are NaN.
+ * A streamed run (`data.stream`) reads the split's own source (`data.source` for train and all),
+ * as a stream when `streamed` allows it, else into memory.
  */
 export async function loadEvaluationData(
   data: DataSection,
   schema: FittedSchema,
   split: SplitName | 'all',
-  options: { labels: 'required' | 'optional' },
+  options: { labels: 'required' | 'optional'; streamed: false },
+): Promise<EvaluationData<EncodedData>>;
+export async function loadEvaluationData(
+  data: DataSection,
+  schema: FittedSchema,
+  split: SplitName | 'all',
+  options: { labels: 'required' | 'optional'; streamed: true },
+): Promise<EvaluationData>;
+export async function loadEvaluationData(
+  data: DataSection,
+  schema: FittedSchema,
+  split: SplitName | 'all',
+  options: { labels: 'required' | 'optional'; streamed: boolean },
 ): Promise<EvaluationData> {
   if (isBuiltinDataset(data.source)) {
     if (split === 'all') throw new UsageError(`--split all needs a data file; ${data.source} has the splits ${SPLITS.join(', ')}`);
     const { source, ...loaderOptions } = data;
-    const loaded = await inSection('data', () => loadDataset(source as BuiltinDatasetName, loaderOptions));
+    const loaded = await inSection('data', () => loadDataset(source as BuiltinDatasetName, loaderOptions as Record<string, unknown>));
     requireSameSchema(schema, loaded.schema, source);
-    return { description: `${source} ${split} split`, encoded: loaded[split] };
+    return { description: `${source} ${split} split`, rows: loaded[split] };
   }
+  const name = sourceName(data.source);
+  const description = split === 'all' ? name : `${name} ${split} split`;
+  let source = data.source;
+  if (data.stream) {
+    const own = split === 'all' || split === 'train' ? data.source : data.stream[split];
+    if (own === undefined) throw new UsageError(`${name} has no ${split} split: the run config gives no data.stream.${split} source`);
+    if (options.streamed) return { description, rows: await openSplitStream(data, own, schema, split === 'all' ? 'train' : split) };
+    source = own;
+  }
+  const section = { ...data, source };
   const read =
     options.labels === 'required'
-      ? await readTable(data, schemaColumns(schema))
+      ? await readTable(section, schemaColumns(schema))
       : withMissingColumns(
-          await readTable(data, undefined, schema.missingValues),
+          await readTable(section, undefined, schema.missingValues),
           schema.tasks.map((task) => task.column),
           schema.tasks.flatMap((task) => (task.sampleWeight === undefined ? [] : [task.sampleWeight])),
         );
   let table = read;
-  if (split !== 'all') {
+  if (split !== 'all' && !data.stream) {
     const part = splitTable(read, data)[split];
-    if (!part) throw new UsageError(`${sourceName(data.source)} has no ${split} split (data.split: ${JSON.stringify(data.split)})`);
+    if (!part) throw new UsageError(`${name} has no ${split} split (data.split: ${JSON.stringify(data.split)})`);
     table = part;
   }
-  const name = sourceName(data.source);
-  return { description: split === 'all' ? name : `${name} ${split} split`, encoded: encode(schema, table), table };
+  return { description, rows: encode(schema, table), table };
 }
 
 /**

@@ -4,9 +4,11 @@
  * the task's own experts, to other tasks' experts and to shared experts (`gateShares`, lib/gates.ts).
  */
 import type { EncodedFeatures } from '../data/encode';
+import { DataStream } from '../data/stream';
 import type { EncodedData } from '../data/types';
 import type { Model } from '../model';
 import { evenlySpacedRows } from '../gates';
+import type { SplitData } from './data';
 import type { GateRecord } from './run-dir';
 
 /** The features of some rows of encoded data as a model batch. */
@@ -45,13 +47,20 @@ export function batchOfRows(data: EncodedData, rows: Int32Array): EncodedFeature
   };
 }
 
-/** Mean gate weights over up to `rows` evenly spaced rows of `data`; undefined for kinds without gates. */
-export async function measureGates(model: Model, data: EncodedData, rows: number, split: string): Promise<GateRecord | undefined> {
+/** A stream's first chunk of rows in source order (the pass stops there): a sample of a split too big for memory. */
+export async function firstChunk(stream: DataStream): Promise<EncodedData> {
+  for await (const chunk of stream.chunks()) return chunk;
+  throw new RangeError(`firstChunk: ${stream.source} gave no rows`);
+}
+
+/** Mean gate weights over up to `rows` evenly spaced rows of `split` (a stream's first chunk); undefined for kinds without gates. */
+export async function measureGates(model: Model, split: SplitData, rows: number, splitName: string): Promise<GateRecord | undefined> {
+  const data = split instanceof DataStream ? await firstChunk(split) : split;
   const sample = evenlySpacedRows(data.size, rows);
   const levels = await model.gateWeights(batchOfRows(data, sample));
   if (levels.length === 0) return undefined;
   return {
-    split,
+    split: splitName,
     rows: sample.length,
     levels: levels.map(({ level, gates, experts, weights }) => ({ level, gates, experts, weights: weights.map((w) => Array.from(w)) })),
   };

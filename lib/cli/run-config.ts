@@ -14,6 +14,7 @@ import { BUILTIN_DATASETS, type BuiltinDatasetName } from '../data/builtin';
 import { CENSUS_INCOME_TASK_GROUPS } from '../data/builtin/census-income';
 import { fileFormatOf, isGlob } from '../data/engine';
 import { validateSchemaSpec } from '../data/spec';
+import { STREAM_READING_KEYS, streamReading } from '../data/stream';
 import { ConfigError } from '../errors';
 import { configChecker, isRecord, quoteList } from '../validation';
 import { FlaggedConfigError, UsageError, fieldOf, inSectionSync } from './exit';
@@ -21,7 +22,9 @@ import { FlaggedConfigError, UsageError, fieldOf, inSectionSync } from './exit';
 export type ModelSection = Record<string, unknown> & { kind: ModelKind };
 /** A built-in dataset's name, a data file or a glob of shards, or a DuckDB query (`{ sql }`). */
 export type DataSource = string | { sql: string };
-export type DataSection = Record<string, unknown> & { source: DataSource };
+export type DataSection = Record<string, unknown> & { source: DataSource; stream?: StreamSection };
+/** `data.stream`: training reads its source in chunks, and validation and test come from sources of their own. */
+export type StreamSection = Record<string, unknown> & Partial<Record<(typeof STREAM_SPLITS)[number], string | { sql: string }>>;
 export type TrainingSection = Record<string, unknown> & { epochs: number; threads: number };
 export interface ReportSection {
   /** Validation rows the expert-utilisation heatmaps average over. */
@@ -69,7 +72,11 @@ const TRAINING_KEYS = [
 ] as const;
 const CHECKPOINT_KEYS = ['every', 'keepLast', 'keepBest'] as const;
 const REPORT_KEYS = ['gateSampleRows'] as const;
-const FILE_DATA_KEYS = ['source', 'schema', 'csv', 'split', 'seed'] as const;
+const FILE_DATA_KEYS = ['source', 'schema', 'csv', 'split', 'seed', 'stream'] as const;
+/** data.stream: the sources of the other splits, and openStream's reading options. */
+const STREAM_SPLITS = ['validation', 'test'] as const;
+/** The CSV options a stream reads with (openStream's `csv`); readCsv's others need the rows in memory. */
+const STREAM_CSV_KEYS = ['delimiter', 'quote', 'header'] as const;
 const SPLIT_NAMES = ['train', 'validation', 'test'] as const;
 
 /** Kind-specific settings a kind needs and the user did not give. */
@@ -143,6 +150,12 @@ function resolvePaths(config: Record<string, unknown>, baseDir: string): void {
   // A query's paths stay as written: DuckDB resolves them against the working directory.
   if (typeof data.source === 'string' && !isBuiltinDataset(data.source)) data.source = path.resolve(baseDir, data.source);
   if (typeof data.dataDir === 'string') data.dataDir = path.resolve(baseDir, data.dataDir);
+  if (isRecord(data.stream)) {
+    for (const split of STREAM_SPLITS) {
+      const source = data.stream[split];
+      if (typeof source === 'string') data.stream[split] = path.resolve(baseDir, source);
+    }
+  }
 }
 
 /** `--set training.schedule.type=cosine`: the value is read as YAML, so numbers, booleans and [lists] work. */
@@ -259,9 +272,21 @@ export function modelConfigOf(model: ModelSection, sections: { input: unknown; t
   return { ...architecture, ...sections };
 }
 
+/** A data file, a glob of shards or `{ sql }` at `field`. */
+function checkFileOrQuery(value: unknown, field: string): void {
+  if (isRecord(value)) {
+    check.string(check.record(value, field, ['sql']).sql, `${field}.sql`);
+    return;
+  }
+  const source = check.string(value, field);
+  if (fileFormatOf(source) === undefined) check.fail(field, `${field} must be ${SOURCE_CHOICES}, got '${source}'`);
+  // A glob's matches are listed when it is read (no match is a FileError then).
+  if (!isGlob(source) && !existsSync(source)) check.fail(field, `${field}: no such file ${source}`);
+}
+
 function checkDataSection(raw: Record<string, unknown>): DataSection {
   if (isRecord(raw.source)) {
-    check.string(check.record(raw.source, 'data.source', ['sql']).sql, 'data.source.sql');
+    checkFileOrQuery(raw.source, 'data.source');
     check.record(
       raw,
       'data',
@@ -271,6 +296,8 @@ function checkDataSection(raw: Record<string, unknown>): DataSection {
   }
   const source = check.string(raw.source, 'data.source');
   if (isBuiltinDataset(source)) {
+    if (raw.stream !== undefined)
+      check.fail('data.stream', `data.stream reads a data file, a glob of shards or a query; ${source} is built in`);
     if (raw.tasks !== undefined && source !== 'census-income') {
       check.fail(
         'data.tasks',
@@ -279,12 +306,29 @@ function checkDataSection(raw: Record<string, unknown>): DataSection {
     }
     return raw as DataSection;
   }
-  if (fileFormatOf(source) === undefined) check.fail('data.source', `data.source must be ${SOURCE_CHOICES}, got '${source}'`);
-  // A glob's matches are listed when it is read (no match is a FileError then).
-  if (!isGlob(source) && !existsSync(source)) check.fail('data.source', `data.source: no such file ${source}`);
+  checkFileOrQuery(source, 'data.source');
   check.record(raw, 'data', FILE_DATA_KEYS);
-  if (raw.csv !== undefined) requireObject(raw.csv, 'data.csv');
+  if (raw.csv !== undefined) {
+    if (raw.stream === undefined) requireObject(raw.csv, 'data.csv');
+    else check.record(raw.csv, 'data.csv', STREAM_CSV_KEYS);
+  }
   return checkSchemaAndSplit(raw);
+}
+
+/** data.stream (`true`: every reading option at its default), normalised to its object form. */
+function checkStreamSection(raw: Record<string, unknown>): StreamSection {
+  const given = raw.stream === true ? {} : check.record(raw.stream, 'data.stream', [...STREAM_SPLITS, ...STREAM_READING_KEYS]);
+  for (const key of ['split', 'seed'] as const) {
+    if (raw[key] !== undefined) {
+      check.fail(
+        `data.${key}`,
+        `data.${key} splits rows held in memory at random; a streamed run reads its validation and test rows from data.stream.validation and data.stream.test (and seeds its shuffle with data.stream.seed)`,
+      );
+    }
+  }
+  for (const split of STREAM_SPLITS) if (given[split] !== undefined) checkFileOrQuery(given[split], `data.stream.${split}`);
+  streamReading(check, given, 'data.stream.');
+  return given as StreamSection;
 }
 
 /** The schema (required) and the split and seed of a file or query source. */
@@ -293,6 +337,7 @@ function checkSchemaAndSplit(raw: Record<string, unknown>): DataSection {
     check.fail('data.schema', `data.schema is required for a data file: { dense, categorical, multiValued, tasks } (see docs/datasets.md)`);
   }
   inSectionSync('data.schema', () => validateSchemaSpec(raw.schema));
+  if (raw.stream !== undefined) return { ...raw, stream: checkStreamSection(raw) } as DataSection;
   if (raw.split !== undefined) {
     const split = check.record(raw.split, 'data.split', SPLIT_NAMES);
     if (split.train === undefined) check.fail('data.split.train', 'data.split needs a train fraction');

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, FileError, ValidationError } from '../errors';
-import { optionsChecker } from '../validation';
+import { optionsChecker, type FieldChecker } from '../validation';
 import { engineRead, typedColumns } from './engine';
 import { validateFittedSchema } from './fitted';
 import { SeededRandom } from './random';
@@ -183,13 +183,32 @@ function workerError(message: Extract<WorkerMessage, { type: 'error' }>): Error 
   return new FileError(message.message);
 }
 
+/** The options of `openStream` that shape its passes, given or their defaults (checked; `section` prefixes the fields, as the CLI's `data.stream.`). */
+export const STREAM_READING_KEYS = ['chunkRows', 'shuffleBufferRows', 'seed', 'prefetch'] as const;
+
+export function streamReading(
+  check: FieldChecker,
+  given: Partial<Record<(typeof STREAM_READING_KEYS)[number], unknown>>,
+  section = '',
+): Required<Pick<StreamOptions, (typeof STREAM_READING_KEYS)[number]>> {
+  const field = (key: (typeof STREAM_READING_KEYS)[number]): string => `${section}${key}`;
+  const chunkRows = given.chunkRows === undefined ? 131_072 : check.integer(given.chunkRows, field('chunkRows'), 1);
+  return {
+    chunkRows,
+    shuffleBufferRows:
+      given.shuffleBufferRows === undefined ? 4 * chunkRows : check.integer(given.shuffleBufferRows, field('shuffleBufferRows'), 0),
+    seed: given.seed === undefined ? 0 : check.integer(given.seed, field('seed'), 0),
+    prefetch: given.prefetch === undefined ? 2 : check.integer(given.prefetch, field('prefetch'), 1, 64),
+  };
+}
+
 /**
  * Opens a stream over files or a query: checks the options and that the source has every column
  * the schema reads, and counts its rows (Parquet from its metadata; CSV and JSON by a scan).
  */
 export async function openStream(source: StreamSource, options: StreamOptions): Promise<DataStream> {
   const check = optionsChecker('stream options');
-  const given = check.record(options, '', ['schema', ...SOURCE_OPTION_KEYS, 'chunkRows', 'shuffleBufferRows', 'seed', 'prefetch']);
+  const given = check.record(options, '', ['schema', ...SOURCE_OPTION_KEYS, ...STREAM_READING_KEYS]);
   if (given.schema === undefined) check.fail('schema', 'schema is required: the fitted schema that encodes the chunks');
   const schema = validateFittedSchema(given.schema);
   const predicateTask = schema.tasks.find((task) => task.type === 'binary' && task.positive === 'predicate');
@@ -199,13 +218,7 @@ export async function openStream(source: StreamSource, options: StreamOptions): 
       `task '${predicateTask.name}' was fitted with a predicate function, which a stream's reading thread cannot call; fit it with positive values instead`,
     );
   }
-  const chunkRows = given.chunkRows === undefined ? 131_072 : check.integer(given.chunkRows, 'chunkRows', 1);
-  const settings = {
-    shuffleBufferRows:
-      given.shuffleBufferRows === undefined ? 4 * chunkRows : check.integer(given.shuffleBufferRows, 'shuffleBufferRows', 0),
-    seed: given.seed === undefined ? 0 : check.integer(given.seed, 'seed', 0),
-    prefetch: given.prefetch === undefined ? 2 : check.integer(given.prefetch, 'prefetch', 1, 64),
-  };
+  const { chunkRows, ...settings } = streamReading(check, given);
   const settingsOfSource = sourceSettings(check, source, given);
   const { name, scan } = settingsOfSource;
   return engineRead(name, async (connection) => {

@@ -294,6 +294,88 @@ describe('adatt train', () => {
   });
 });
 
+describe('adatt train with data.stream', () => {
+  it('trains from shards it streams, with validation and test files of their own, and evaluates, predicts and inspects them', async () => {
+    const dir = path.join(work, 'streamed');
+    fs.mkdirSync(dir);
+    // Rows whose label follows x and c, so that training learns something measurable.
+    const rows = (count: number, seed: number): string[] =>
+      Array.from({ length: count }, (_, i) => {
+        const x = ((i * 37 + seed * 11) % 101) / 50 - 1;
+        const c = ['a', 'b', 'c', 'd'][(i + seed) % 4]!;
+        return `${x.toFixed(3)},${c},${x + (c === 'a' ? 0.8 : 0) > 0.2 ? 1 : 0}`;
+      });
+    const write = (name: string, lines: string[]): void => fs.writeFileSync(path.join(dir, name), ['x,c,y', ...lines].join('\n'));
+    write('train-1.csv', rows(300, 1));
+    write('train-2.csv', rows(250, 2));
+    write('valid.csv', rows(120, 3));
+    write('test.csv', rows(90, 4));
+    const config = path.join(dir, 'run.json');
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        data: {
+          source: 'train-*.csv',
+          schema: { dense: ['x'], categorical: ['c'], tasks: [{ name: 'y', type: 'binary', column: 'y', positive: '1' }] },
+          stream: { validation: 'valid.csv', test: 'test.csv', chunkRows: 128, seed: 3 },
+        },
+        training: { epochs: 2, threads: 1 },
+      }),
+    );
+    const out = path.join(dir, 'run');
+    const result = await adatt(['train', config, '--out', out, '--json']);
+    expect(result.stderr).not.toContain('error');
+    expect(result.code).toBe(0);
+    const trained = events(result.stdout);
+    expect(trained.find((event) => event.event === 'data')).toMatchObject({ rows: { train: 550, validation: 120, test: 90 } });
+    const test = trained.find((event) => event.event === 'test')!.metrics as Record<string, Record<string, number>>;
+    expect(test.y!.count).toBe(90);
+    expect(test.y!.auc).toBeGreaterThan(0.7);
+    expect(readJson(path.join(out, 'gates.json')).rows).toBe(120);
+
+    // eval streams the test file again: the same metrics as at the end of training.
+    const evaluated = events((await adatt(['eval', out, '--json'])).stdout)[0]!;
+    expect(evaluated).toMatchObject({ event: 'metrics', rows: 90, data: 'train-*.csv test split', metrics: test });
+    const validation = events((await adatt(['eval', out, '--split', 'validation', '--json'])).stdout)[0]!;
+    expect(validation).toMatchObject({ rows: 120 });
+    // predict reads the split's own file into memory, one prediction per row.
+    const predictions = path.join(dir, 'test-predictions.csv');
+    const predicted = await adatt(['predict', out, '--output', predictions, '--keep', 'x']);
+    expect(predicted.code).toBe(0);
+    expect(fs.readFileSync(predictions, 'utf8').trim().split('\n')).toHaveLength(91);
+    const inspected = await adatt(['inspect', out]);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toContain('train-*.csv validation split');
+
+    // A streamed run has no random split, and its options are checked before any data is read.
+    const bad = async (data: Record<string, unknown>): Promise<string> => {
+      const file = path.join(dir, 'bad.json');
+      fs.writeFileSync(
+        file,
+        JSON.stringify({
+          data: {
+            source: 'train-*.csv',
+            schema: { dense: ['x'], tasks: [{ name: 'y', type: 'binary', column: 'y', positive: '1' }] },
+            ...data,
+          },
+        }),
+      );
+      const failed = await adatt(['train', file, '--out', path.join(dir, 'never')]);
+      expect(failed.code).toBe(2);
+      expect(fs.existsSync(path.join(dir, 'never'))).toBe(false);
+      return failed.stderr;
+    };
+    expect(await bad({ stream: true, split: { train: 0.9, validation: 0.1 } })).toContain(
+      'data.split splits rows held in memory at random',
+    );
+    expect(await bad({ stream: { chunkRows: 0 } })).toMatch(/data\.stream\.chunkRows must be an integer/);
+    expect(await bad({ stream: { test: 'nope.csv' } })).toContain('data.stream.test: no such file');
+    expect(await bad({ stream: {}, csv: { trim: true } })).toContain(
+      "unknown key data.csv.trim (allowed in data.csv: 'delimiter', 'quote', 'header')",
+    );
+  }, 120_000);
+});
+
 describe('adatt eval, predict, inspect, report, export', () => {
   it("evaluates the run's test split by default, as a table or JSON", async () => {
     const table = await adatt(['eval', run]);

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/errors';
 import { describeError, FlaggedConfigError, UsageError } from '../../lib/cli/exit';
-import { loadTrainingData } from '../../lib/cli/data';
+import { loadTrainingData, rowsOf } from '../../lib/cli/data';
+import type { EncodedData } from '../../lib/data/types';
 import { buildRunConfig, parseSetOption, readConfigFile, type Override } from '../../lib/cli/run-config';
 
 function configError(file: Record<string, unknown> | undefined, overrides: Override[] = []): ConfigError {
@@ -95,12 +96,13 @@ describe('buildRunConfig', () => {
     const schema = { dense: ['a'], tasks: [{ name: 'y', type: 'binary', column: 'b', positive: '1' }] };
     for (const part of [1, 2]) fs.writeFileSync(path.join(tempDir, `part-${part}.csv`), `a,b\n${part},1\n${part + 2},0\n`);
     const shards = buildRunConfig({ data: { source: path.join(tempDir, 'part-*.csv'), schema, split: { train: 1 } } }, []);
-    expect((await loadTrainingData(shards.data)).train.size).toBe(4);
+    expect(rowsOf((await loadTrainingData(shards.data)).train)).toBe(4);
 
     const sql = `SELECT a, b::VARCHAR AS b FROM read_csv('${path.join(tempDir, 'part-*.csv')}') WHERE a > 1`;
     const query = buildRunConfig({ data: { source: { sql }, schema, split: { train: 1 } } }, []);
     const loaded = await loadTrainingData(query.data);
-    expect([loaded.name, loaded.train.size, Array.from(loaded.train.labels[0] ?? [])]).toEqual(['sql', 3, [0, 1, 0]]);
+    const train = loaded.train as EncodedData;
+    expect([loaded.name, train.size, Array.from(train.labels[0] ?? [])]).toEqual(['sql', 3, [0, 1, 0]]);
 
     expect(configError({ data: { source: { sql }, schema, csv: {} } }).field).toBe('data.csv');
     expect(configError({ data: { source: { query: sql }, schema } }).field).toBe('data.source.query');

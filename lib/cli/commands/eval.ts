@@ -1,5 +1,7 @@
 /** `adatt eval`: a model on a data split -> per-task metrics table (or JSON). */
+import { DataStream } from '../../data/stream';
 import type { FittedSchema } from '../../data/types';
+import type { Model } from '../../model';
 import { TensorDataset } from '../../dataset';
 import type { ReliabilityCurve } from '../../calibration';
 import { evaluate, reliabilityCurves } from '../../training';
@@ -81,20 +83,39 @@ async function evalModel(args: ParsedArgs, out: Output): Promise<number> {
   using model = opened.checkpoint.model;
   const schema = schemaOf(opened);
   const { data, split } = await selectData(args.options, opened);
-  const rows = await loadEvaluationData(data, schema, split, { labels: 'required' });
-  using dataset = TensorDataset.fromEncoded(rows.encoded, { schema, taskNames: schema.tasks.map((task) => task.name) });
+  const rows = await loadEvaluationData(data, schema, split, { labels: 'required', streamed: true });
+  const dataset =
+    rows.rows instanceof DataStream
+      ? rows.rows
+      : TensorDataset.fromEncoded(rows.rows, { schema, taskNames: schema.tasks.map((task) => task.name) });
+  try {
+    return await evaluateOn(model, dataset, rows.description, args, opened.file, out);
+  } finally {
+    if (dataset instanceof TensorDataset) dataset.dispose();
+  }
+}
+
+async function evaluateOn(
+  model: Model,
+  dataset: TensorDataset | DataStream,
+  description: string,
+  args: ParsedArgs,
+  file: string,
+  out: Output,
+): Promise<number> {
+  const size = dataset instanceof DataStream ? dataset.rows : dataset.size;
   const batchSize = args.options.batchSize as number | undefined;
   const options = { ...(batchSize === undefined ? {} : { batchSize }), calibrated: args.options.uncalibrated !== true };
   const metrics = await evaluate(model, dataset, options);
   const curves = args.options.reliability === true ? await reliabilityCurves(model, dataset, options) : undefined;
   out.event('metrics', {
-    model: opened.file,
-    data: rows.description,
-    rows: rows.encoded.size,
+    model: file,
+    data: description,
+    rows: size,
     metrics,
     ...(curves ? { reliability: curves } : {}),
   });
-  out.info(`${model.config.kind} from ${opened.file} on ${rows.description} (${formatInteger(rows.encoded.size)} rows)`);
+  out.info(`${model.config.kind} from ${file} on ${description} (${formatInteger(size)} rows)`);
   if (!out.json) out.print(metricsTable(metrics));
   if (curves && !out.json) {
     for (const [task, curve] of Object.entries(curves))

@@ -1,6 +1,7 @@
 /** `adatt inspect`: a model's architecture, parameter counts per part and gate statistics on data. */
 import type { Calibration, TaskCalibrator } from '../../calibration';
 import { TensorDataset } from '../../dataset';
+import { DataStream } from '../../data/stream';
 import type { ExpertHealth } from '../../expert-health';
 import { normalizeModelConfig } from '../../config';
 import type { Model } from '../../model';
@@ -10,7 +11,7 @@ import { loadEvaluationData } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger, formatTable } from '../format';
 import { evenlySpacedRows, gateShares } from '../../gates';
-import { batchOfRows, measureGates } from '../gates';
+import { batchOfRows, firstChunk, measureGates } from '../gates';
 import { openModel, type OpenedModel } from '../model-source';
 import type { Output } from '../output';
 import { groupParameters, type ParameterGroup } from '../parameters';
@@ -160,14 +161,15 @@ async function rowStatistics(
   }
   const options = { ...args.options, split: args.options.split ?? 'validation' };
   const { data, split } = await selectData(options, opened);
-  const rows = await loadEvaluationData(data, schemaOf(opened), split, { labels: 'optional' });
   const sample = (args.options.sample as number | undefined) ?? 2048;
   if (sample < 1) throw new UsageError(`--sample must be at least 1, got ${sample}`);
-  const gates = await measureGates(model, rows.encoded, sample, rows.description);
+  const rows = await loadEvaluationData(data, schemaOf(opened), split, { labels: 'optional', streamed: true });
+  const encoded = rows.rows instanceof DataStream ? await firstChunk(rows.rows) : rows.rows;
+  const gates = await measureGates(model, encoded, sample, rows.description);
   if (!gates) out.info(`(a ${model.config.kind} model has no softmax gates over experts)`);
   // Only the sampled rows (the gates' rows) become a native dataset.
-  const sampled = batchOfRows(rows.encoded, evenlySpacedRows(rows.encoded.size, sample));
-  using dataset = TensorDataset.fromEncoded({ ...sampled, labels: rows.encoded.labels.map(() => new Float32Array(sampled.size)) });
+  const sampled = batchOfRows(encoded, evenlySpacedRows(encoded.size, sample));
+  using dataset = TensorDataset.fromEncoded({ ...sampled, labels: encoded.labels.map(() => new Float32Array(sampled.size)) });
   const health = await model.expertStats(dataset, { rows: sample });
   return { ...(gates ? { gates } : {}), health, split: rows.description };
 }

@@ -80,9 +80,9 @@ async function predictRows(args: ParsedArgs, out: Output): Promise<number> {
   using model = opened.checkpoint.model;
   const schema = schemaOf(opened);
   const { data, split } = await selectData(args.options, opened);
-  const rows = await loadEvaluationData(data, schema, split, { labels: 'optional' });
+  const rows = await loadEvaluationData(data, schema, split, { labels: 'optional', streamed: false });
   const kept = keptColumns(rows, keep);
-  using dataset = TensorDataset.fromEncoded(rows.encoded, { schema, taskNames: schema.tasks.map((task) => task.name) });
+  using dataset = TensorDataset.fromEncoded(rows.rows, { schema, taskNames: schema.tasks.map((task) => task.name) });
   const batchSize = args.options.batchSize as number | undefined;
   const predictions = await predict(model, dataset, {
     ...(batchSize === undefined ? {} : { batchSize }),
@@ -95,11 +95,11 @@ async function predictRows(args: ParsedArgs, out: Output): Promise<number> {
     await writePredictions(path.resolve(output), format, columns);
     out.print(path.resolve(output));
   }
-  out.info(`${formatInteger(rows.encoded.size)} rows of ${rows.description} scored: ${columns.map((c) => c.name).join(', ')}`);
+  out.info(`${formatInteger(rows.rows.size)} rows of ${rows.description} scored: ${columns.map((c) => c.name).join(', ')}`);
   out.event('predictions', {
     model: opened.file,
     data: rows.description,
-    rows: rows.encoded.size,
+    rows: rows.rows.size,
     output: output === undefined ? null : path.resolve(output),
     columns: columns.map((c) => c.name),
   });

@@ -13,7 +13,7 @@ import { evaluate, fit, type FitOptions, type FitResult } from '../../training';
 import { setThreadCount } from '../../threads';
 import { positionalsOf, type ParsedArgs } from '../args';
 import { JSON_OPTION, type Command } from '../command';
-import { loadTrainingData, requireSameSchema, SPLITS, type SplitName, type TrainingData } from '../data';
+import { loadTrainingData, requireSameSchema, rowsOf, SPLITS, splitDatasets, type SplitDatasets, type TrainingData } from '../data';
 import { EXIT, exitCodeOf, InterruptedError, inSection, inSectionSync } from '../exit';
 import { formatMetric, metricsTable } from '../format';
 import { measureGates } from '../gates';
@@ -235,8 +235,7 @@ async function trainInto(
 ): Promise<number> {
   const data = await withFlags(overrides, () => loadTrainingData(config.data));
   if (interrupts.interrupted) throw new InterruptedError('interrupted while loading the data; nothing was trained');
-  const present = SPLITS.flatMap((split) => (data[split] ? [[split, data[split]] as const] : []));
-  const splits: Partial<Record<SplitName, TensorDataset>> = TensorDataset.fromSplits(data.schema, Object.fromEntries(present));
+  const splits = splitDatasets(data);
   let model: Model | undefined;
   try {
     const prepared = await withFlags(overrides, () => prepareModel(config, data.schema, options.resume as string | undefined, out));
@@ -259,7 +258,11 @@ async function trainInto(
     out.event('data', { name: data.name, rows: info.dataset.rows, tasks: info.dataset.tasks });
     out.event('model', { config: model.config, parameters: info.model.parameters, parts: info.model.parts });
 
-    const reporter = new TrainingReporter(out, { epochs: config.training.epochs, trainRows: data.train.size, tasks: model.config.tasks });
+    const reporter = new TrainingReporter(out, {
+      epochs: config.training.epochs,
+      trainRows: rowsOf(data.train),
+      tasks: model.config.tasks,
+    });
     // onEpoch is synchronous: metrics lines are appended in order on a promise chain.
     let writes: Promise<void> = Promise.resolve();
     const record = (entry: MetricsRecord): void => {
@@ -276,7 +279,9 @@ async function trainInto(
       inSection('training', () =>
         fit(trained, splits.train!, {
           ...fitOptionsOf(config, run),
-          ...(splits.validation ? { validation: splits.validation, expertHealth: { rows: config.report.gateSampleRows as number } } : {}),
+          ...(splits.validation ? { validation: splits.validation } : {}),
+          // Expert health measures on validation rows in memory; a streamed run's report has the gates alone.
+          ...(splits.validation instanceof TensorDataset ? { expertHealth: { rows: config.report.gateSampleRows as number } } : {}),
           ...(resume ? { resume } : {}),
           signal: interrupts.signal,
           onProgress: (event) => reporter.progress(event),
@@ -300,7 +305,7 @@ async function trainInto(
     return await summarize(run, info, out);
   } finally {
     model?.dispose();
-    for (const split of Object.values(splits)) split?.dispose();
+    for (const split of Object.values(splits)) if (split instanceof TensorDataset) split.dispose();
   }
 }
 
@@ -317,7 +322,7 @@ function initialRunInfo(config: RunConfig, data: TrainingData, model: Model, sta
   const rows: Record<string, number> = {};
   for (const split of SPLITS) {
     const encoded = data[split];
-    if (encoded) rows[split] = encoded.size;
+    if (encoded) rows[split] = rowsOf(encoded);
   }
   const stopping = config.training.earlyStopping as { metric: string; task?: string } | undefined;
   return {
@@ -344,7 +349,7 @@ async function finishRun(
   info: RunInfo,
   model: Model,
   data: TrainingData,
-  splits: Partial<Record<SplitName, TensorDataset>>,
+  splits: SplitDatasets,
   result: FitResult,
   finishedEpochs: ReadonlySet<number>,
   record: (entry: MetricsRecord) => void,
@@ -373,7 +378,7 @@ async function finishRun(
   for (const flag of result.epochs.at(-1)?.expertHealth?.flags ?? []) out.warn(`expert health: ${flag.message}`);
   if (result.calibration && splits.validation) {
     const { calibration, curves } = result.calibration;
-    await run.writeJson('calibration', { split: 'validation', rows: splits.validation.size, calibration, curves });
+    await run.writeJson('calibration', { split: 'validation', rows: rowsOf(data.validation!), calibration, curves });
     for (const [task, curve] of Object.entries(curves)) {
       out.info(
         `calibrated ${task} (${calibration[task]!.method}) on validation: ECE ${formatMetric('ece', curve.before.ece)} -> ${formatMetric('ece', curve.after.ece)}`,

@@ -82,10 +82,12 @@ export async function selectData(
     const file = path.resolve(requested);
     const sameFile = runData?.source === file;
     // A file read like the run's data (CSV dialect, split) when it is the run's file, or with the run's CSV options otherwise.
-    // Another file of a streamed run is streamed too (every row of it, with the run's reading options).
-    data = sameFile
-      ? { ...runData }
-      : { source: file, ...(runData?.csv ? { csv: runData.csv } : {}), ...(runData?.stream ? { stream: {} } : {}) };
+    data = sameFile ? { ...runData } : { source: file, ...(runData?.csv ? { csv: runData.csv } : {}) };
+    if (!sameFile && runData?.stream) {
+      // Another file of a streamed run is streamed too: every row of it, with the run's reading options.
+      const { validation, test, ...reading } = runData.stream;
+      data.stream = reading;
+    }
     if (!sameFile) defaultSplit = 'all';
   }
   if (options.tasks !== undefined) data.tasks = options.tasks;

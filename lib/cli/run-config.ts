@@ -327,6 +327,11 @@ function checkStreamSection(raw: Record<string, unknown>): StreamSection {
     }
   }
   for (const split of STREAM_SPLITS) if (given[split] !== undefined) checkFileOrQuery(given[split], `data.stream.${split}`);
+  for (const [field, source] of [['data.source', raw.source], ...STREAM_SPLITS.map((split) => [`data.stream.${split}`, given[split]])]) {
+    if (typeof source === 'string' && fileFormatOf(source) === 'arrow') {
+      check.fail(field as string, `${field as string}: a stream reads Parquet, CSV and JSON lines; convert ${source} to Parquet`);
+    }
+  }
   streamReading(check, given, 'data.stream.');
   return given as StreamSection;
 }
@@ -337,6 +342,10 @@ function checkSchemaAndSplit(raw: Record<string, unknown>): DataSection {
     check.fail('data.schema', `data.schema is required for a data file: { dense, categorical, multiValued, tasks } (see docs/datasets.md)`);
   }
   inSectionSync('data.schema', () => validateSchemaSpec(raw.schema));
+  if (raw.stream === false || raw.stream === null) {
+    const { stream, ...inMemory } = raw;
+    return checkSchemaAndSplit(inMemory);
+  }
   if (raw.stream !== undefined) return { ...raw, stream: checkStreamSection(raw) } as DataSection;
   if (raw.split !== undefined) {
     const split = check.record(raw.split, 'data.split', SPLIT_NAMES);

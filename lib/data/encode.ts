@@ -59,7 +59,10 @@ function idOfText(feature: FittedCategorical): IdOfText {
   if (hashBuckets !== undefined) return (text) => hashedId(text, hashBuckets);
   // Built on first use: a stream's chunks come with ids coded natively (lib/data/vocabulary-coder.ts).
   let ids: Map<string, number> | undefined;
-  return (text) => (ids ??= vocabularyIds(feature.vocabulary)).get(text) ?? OUT_OF_VOCABULARY_ID;
+  return (text) => {
+    ids ??= vocabularyIds(feature.vocabulary);
+    return ids.get(text) ?? OUT_OF_VOCABULARY_ID;
+  };
 }
 
 /** Per distinct value of `cells`: its id (0 missing, else as idOfText). */

@@ -163,7 +163,11 @@ async function rowStatistics(
   const { data, split } = await selectData(options, opened);
   const sample = (args.options.sample as number | undefined) ?? 2048;
   if (sample < 1) throw new UsageError(`--sample must be at least 1, got ${sample}`);
-  const rows = await loadEvaluationData(data, schemaOf(opened), split, { labels: 'optional', streamed: true });
+  const rows = await loadEvaluationData(data, schemaOf(opened), split, {
+    labels: 'optional',
+    // A stream needs every column of the schema; rows given with --data may lack the labels.
+    streamed: args.options.data === undefined,
+  });
   const encoded = rows.rows instanceof DataStream ? await firstChunk(rows.rows) : rows.rows;
   const gates = await measureGates(model, encoded, sample, rows.description);
   if (!gates) out.info(`(a ${model.config.kind} model has no softmax gates over experts)`);

@@ -371,7 +371,9 @@ describe('adatt train with data.stream', () => {
     expect(await bad({ stream: { chunkRows: 0 } })).toMatch(/data\.stream\.chunkRows must be an integer/);
     expect(await bad({ stream: { test: 'nope.csv' } })).toContain('data.stream.test: no such file');
     fs.writeFileSync(path.join(dir, 'rows.arrow'), '');
-    expect(await bad({ stream: { validation: 'rows.arrow' } })).toContain('data.stream.validation: a stream reads Parquet, CSV and JSON lines');
+    expect(await bad({ stream: { validation: 'rows.arrow' } })).toContain(
+      'data.stream.validation: a stream reads Parquet, CSV and JSON lines',
+    );
     expect(await bad({ stream: {}, csv: { trim: true } })).toContain(
       "unknown key data.csv.trim (allowed in data.csv: 'delimiter', 'quote', 'header')",
     );

@@ -285,6 +285,11 @@ function checkFileOrQuery(value: unknown, field: string): void {
 }
 
 function checkDataSection(raw: Record<string, unknown>): DataSection {
+  if (raw.stream === false || raw.stream === null) {
+    // Not streamed: checked, csv options included, as if data.stream were absent.
+    const { stream, ...inMemory } = raw;
+    return checkDataSection(inMemory);
+  }
   if (isRecord(raw.source)) {
     checkFileOrQuery(raw.source, 'data.source');
     check.record(
@@ -342,10 +347,6 @@ function checkSchemaAndSplit(raw: Record<string, unknown>): DataSection {
     check.fail('data.schema', `data.schema is required for a data file: { dense, categorical, multiValued, tasks } (see docs/datasets.md)`);
   }
   inSectionSync('data.schema', () => validateSchemaSpec(raw.schema));
-  if (raw.stream === false || raw.stream === null) {
-    const { stream, ...inMemory } = raw;
-    return checkSchemaAndSplit(inMemory);
-  }
   if (raw.stream !== undefined) return { ...raw, stream: checkStreamSection(raw) } as DataSection;
   if (raw.split !== undefined) {
     const split = check.record(raw.split, 'data.split', SPLIT_NAMES);

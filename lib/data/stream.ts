@@ -183,9 +183,10 @@ function workerError(message: Extract<WorkerMessage, { type: 'error' }>): Error 
   return new FileError(message.message);
 }
 
-/** The options of `openStream` that shape its passes, given or their defaults (checked; `section` prefixes the fields, as the CLI's `data.stream.`). */
+/** The options of `openStream` that shape its passes. */
 export const STREAM_READING_KEYS = ['chunkRows', 'shuffleBufferRows', 'seed', 'prefetch'] as const;
 
+/** Those options, given or their defaults (checked; `section` prefixes the fields, as the CLI's `data.stream.`). */
 export function streamReading(
   check: FieldChecker,
   given: Partial<Record<(typeof STREAM_READING_KEYS)[number], unknown>>,

@@ -374,6 +374,21 @@ describe('adatt train with data.stream', () => {
     expect(await bad({ stream: { validation: 'rows.arrow' } })).toContain(
       'data.stream.validation: a stream reads Parquet, CSV and JSON lines',
     );
+    // stream: false is no stream, and takes readCsv's options.
+    const inMemory = path.join(dir, 'in-memory.json');
+    fs.writeFileSync(
+      inMemory,
+      JSON.stringify({
+        data: {
+          source: 'valid.csv',
+          schema: { dense: ['x'], tasks: [{ name: 'y', type: 'binary', column: 'y', positive: '1' }] },
+          stream: false,
+          csv: { trim: true },
+        },
+        training: { epochs: 1, threads: 1 },
+      }),
+    );
+    expect((await adatt(['train', inMemory, '--out', path.join(dir, 'in-memory')])).code).toBe(0);
     expect(await bad({ stream: {}, csv: { trim: true } })).toContain(
       "unknown key data.csv.trim (allowed in data.csv: 'delimiter', 'quote', 'header')",
     );

@@ -545,6 +545,7 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     stat[1] = static_cast<double>(local);
     int64_t bad_task = -1;
     std::vector<TouchedRows> touched;
+    std::function<void()> stats_reduced;
     if (local > 0 && stat[0] == 0.0) {
       const auto rows = order.slice(0, begin, begin + local);
       const Batch inputs = data.batch(rows).to(device);
@@ -577,6 +578,9 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       for (size_t t = 0; t < touched.size(); ++t) {
         stat[3 + tasks + rank * tables + t] = static_cast<double>(touched[t].ids.size(0));
       }
+      // Complete before backward: they travel while it runs, so the step waits on them only when
+      // another rank's forward ends later than this rank's backward.
+      if (communicator_) stats_reduced = communicator_->start_all_reduce_sum_({stats});
       if (bad_task < 0) {
         if (options_.conflict_every > 0 && step_ % options_.conflict_every == 0) {
           measure_conflict(terms, counts, touched, result.conflict);
@@ -590,7 +594,8 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       for (auto& param : parameters_) {
         if (!param.grad().defined()) param.mutable_grad() = torch::zeros_like(param);
       }
-      communicator_->all_reduce_sum_({stats});
+      if (!stats_reduced) stats_reduced = communicator_->start_all_reduce_sum_({stats});
+      stats_reduced();
     }
     if (stat[0] > 0.0) {
       result.aborted = true;

@@ -13,6 +13,7 @@ import { AdattError, FileError, ValidationError } from '../errors';
 import { describeValue, optionsChecker } from '../validation';
 import {
   columnAlias,
+  defaultDelimiter,
   expandFiles,
   isGlob,
   locateInFiles,
@@ -26,7 +27,7 @@ import { DEFAULT_MISSING_VALUES, GrowableArray, parseNumber, resolvePositions, T
 import type { ColumnRef } from './types';
 
 export interface CsvOptions {
-  /** Field separator, one or more characters (default ','). */
+  /** Field separator, one or more characters (default: a tab for a `.tsv` file, else ','). */
   delimiter?: string;
   /** Quote character (default '"'); inside a quoted field it is escaped by doubling it. */
   quote?: string;
@@ -99,10 +100,11 @@ const CSV_OPTION_KEYS = [
   'engine',
 ] as const;
 
-function csvSettings(options: unknown): CsvSettings {
+/** `path`: the file read, whose name gives the default delimiter. */
+function csvSettings(options: unknown, path?: string): CsvSettings {
   const check = optionsChecker('CSV options');
   const given = check.record(options, '', CSV_OPTION_KEYS);
-  const delimiter = given.delimiter === undefined ? ',' : check.string(given.delimiter, 'delimiter');
+  const delimiter = given.delimiter === undefined ? defaultDelimiter(path) : check.string(given.delimiter, 'delimiter');
   const quote = given.quote === undefined ? '"' : check.string(given.quote, 'quote');
   if (quote.length !== 1) check.fail('quote', `quote must be a single character, got ${JSON.stringify(quote)}`);
   if (delimiter.includes(quote)) check.fail('delimiter', `delimiter ${JSON.stringify(delimiter)} must not contain the quote character`);
@@ -417,7 +419,7 @@ export async function openDataFile(path: string, gzip?: boolean): Promise<Readab
  * columns, not the text.
  */
 export async function readCsv(input: string | Readable, options: CsvOptions = {}): Promise<Table> {
-  const settings = csvSettings(options);
+  const settings = csvSettings(options, typeof input === 'string' ? input : undefined);
   const source = options.source ?? (typeof input === 'string' ? basename(input) : 'CSV stream');
   if (
     typeof input !== 'string' ||

@@ -71,6 +71,11 @@ export function fileFormatOf(file: string): FileFormat | undefined {
   return undefined;
 }
 
+/** A CSV path's field separator when none is given: a tab for `.tsv` files (and globs of them), else a comma. */
+export function defaultDelimiter(path: string | undefined): string {
+  return path?.toLowerCase().includes('.tsv') ? '\t' : ',';
+}
+
 /** DuckDB's scan of Parquet files; `files` is a SQL list of paths (and options). */
 export const parquetScan = (files: string): string => `read_parquet(${files})`;
 /** DuckDB's scan of JSON-lines files; `files` is a SQL list of paths (and options). */

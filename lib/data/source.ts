@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { FieldChecker } from '../validation';
-import { expandFiles, fileFormatOf, jsonLinesScan, parquetScan, sqlRelation, sqlString, sqlStrings } from './engine';
+import { defaultDelimiter, expandFiles, fileFormatOf, jsonLinesScan, parquetScan, sqlRelation, sqlString, sqlStrings } from './engine';
 
 export type StreamFormat = 'parquet' | 'csv' | 'jsonl';
 const STREAM_FORMATS: readonly StreamFormat[] = ['parquet', 'csv', 'jsonl'];
@@ -71,8 +71,7 @@ export function sourceSettings(check: FieldChecker, source: unknown, given: Reco
       ? undefined
       : formatOf(check, path, given.format === undefined ? undefined : check.oneOf(given.format, 'format', STREAM_FORMATS));
   const csv = given.csv === undefined ? {} : check.record(given.csv, 'csv', ['delimiter', 'quote', 'header']);
-  const delimiter =
-    csv.delimiter === undefined ? (path?.toLowerCase().includes('.tsv') ? '\t' : ',') : check.string(csv.delimiter, 'csv.delimiter');
+  const delimiter = csv.delimiter === undefined ? defaultDelimiter(path) : check.string(csv.delimiter, 'csv.delimiter');
   const quote = csv.quote === undefined ? '"' : check.string(csv.quote, 'csv.quote', true);
   const header = csv.header === undefined ? true : check.boolean(csv.header, 'csv.header');
   const name = given.source === undefined ? (path === undefined ? 'SQL query' : basename(path)) : check.string(given.source, 'source');

@@ -139,6 +139,15 @@ describe('readCsv', () => {
     expect(cellsOf(gzipped, 'city')).toEqual(['Zürich']);
   });
 
+  it('splits a .tsv file at tabs unless told otherwise, in both engines (as openStream does)', async () => {
+    const file = writeFile('cells.tsv.gz', gzipSync('id\tnote\n1\ta,b\n2\tc\n'));
+    const noCommas = writeFile('plain.tsv', 'id\tnote\n1\tc\n');
+    for (const engine of ['javascript', 'duckdb'] as const) {
+      expect(cellsOf(await readCsv(file, { engine }), 'note')).toEqual(['a,b', 'c']);
+      expect((await readCsv(noCommas, { engine, delimiter: ',' })).columnNames).toEqual(['id\tnote']);
+    }
+  });
+
   it('gives a FileError for a missing file and for corrupt gzip data', async () => {
     expect((await rejectionOf(readCsv(path.join(folder, 'nope.csv')), FileError)).message).toMatch(/Cannot read nope.csv: .*ENOENT/);
     const corrupt = Buffer.concat([gzipSync(text).subarray(0, 20), Buffer.from('garbage')]);

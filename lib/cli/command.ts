@@ -72,6 +72,7 @@ export async function selectData(
   const requested = options.data as string | undefined;
   let data: DataSection;
   let defaultSplit: SplitName | 'all' = 'test';
+  let otherFileOfStreamedRun = false;
   if (requested === undefined) {
     if (!runData) throw new UsageError('--data is needed: this checkpoint is not inside a run directory, so its data is unknown');
     data = { ...runData };
@@ -87,6 +88,7 @@ export async function selectData(
       // Another file of a streamed run is streamed too: every row of it, with the run's reading options.
       const { validation, test, ...reading } = runData.stream;
       data.stream = reading;
+      otherFileOfStreamedRun = true;
     }
     if (!sameFile) defaultSplit = 'all';
   }
@@ -95,6 +97,11 @@ export async function selectData(
   const split = (options.split as string | undefined) ?? defaultSplit;
   if (split !== 'all' && !(SPLITS as readonly string[]).includes(split)) {
     throw new UsageError(`--split must be one of ${[...SPLITS, 'all'].join(', ')}, got '${split}'`);
+  }
+  if (otherFileOfStreamedRun && split !== 'all') {
+    throw new UsageError(
+      `--split ${split}: the splits of a streamed run are sources of their own (data.source, data.stream.validation, data.stream.test), so ${path.basename(requested!)} is read whole; leave --split out or give --split all`,
+    );
   }
   return { data, split: split as SplitName | 'all' };
 }

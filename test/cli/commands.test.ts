@@ -346,6 +346,12 @@ describe('adatt train with data.stream', () => {
     const inspected = await adatt(['inspect', out]);
     expect(inspected.code).toBe(0);
     expect(inspected.stdout).toContain('train-*.csv validation split');
+    // Another file of a streamed run is read whole: a split of it would not be the run's.
+    const otherSplit = await adatt(['eval', out, '--data', path.join(dir, 'valid.csv'), '--split', 'validation']);
+    expect(otherSplit.code).toBe(2);
+    expect(otherSplit.stderr).toContain('--split validation: the splits of a streamed run are sources of their own');
+    const whole = events((await adatt(['eval', out, '--data', path.join(dir, 'valid.csv'), '--json'])).stdout)[0]!;
+    expect(whole).toMatchObject({ rows: 120, data: 'valid.csv' });
 
     // A streamed run has no random split, and its options are checked before any data is read.
     const bad = async (data: Record<string, unknown>): Promise<string> => {

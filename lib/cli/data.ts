@@ -38,7 +38,7 @@ export interface TrainingData {
   test?: SplitData;
 }
 
-export function rowsOf(split: SplitData): number {
+export function rowsOf(split: SplitData | TensorDataset): number {
   return split instanceof DataStream ? split.rows : split.size;
 }
 
@@ -46,12 +46,14 @@ export function rowsOf(split: SplitData): number {
 export type SplitDatasets = Partial<Record<SplitName, TensorDataset | DataStream>>;
 
 export function splitDatasets(data: TrainingData): SplitDatasets {
-  const encoded = SPLITS.flatMap((split) => {
+  const encoded: Record<string, EncodedData> = {};
+  const streamed: SplitDatasets = {};
+  for (const split of SPLITS) {
     const rows = data[split];
-    return rows === undefined || rows instanceof DataStream ? [] : [[split, rows] as const];
-  });
-  const streamed = SPLITS.flatMap((split) => (data[split] instanceof DataStream ? [[split, data[split]] as const] : []));
-  return { ...TensorDataset.fromSplits(data.schema, Object.fromEntries(encoded)), ...Object.fromEntries(streamed) };
+    if (rows instanceof DataStream) streamed[split] = rows;
+    else if (rows !== undefined) encoded[split] = rows;
+  }
+  return { ...TensorDataset.fromSplits(data.schema, encoded), ...streamed };
 }
 
 /** Loads and encodes every split of the run's data, fitting the schema on the training rows. */

@@ -17,7 +17,7 @@ import {
   UNCALIBRATED_OPTION,
   type Command,
 } from '../command';
-import { loadEvaluationData } from '../data';
+import { loadEvaluationData, rowsOf } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger, formatMetric, formatTable, metricsTable } from '../format';
 import { openModel, type OpenedModel } from '../model-source';
@@ -103,7 +103,7 @@ async function evaluateOn(
   file: string,
   out: Output,
 ): Promise<number> {
-  const size = dataset instanceof DataStream ? dataset.rows : dataset.size;
+  const size = rowsOf(dataset);
   const batchSize = args.options.batchSize as number | undefined;
   const options = { ...(batchSize === undefined ? {} : { batchSize }), calibrated: args.options.uncalibrated !== true };
   const metrics = await evaluate(model, dataset, options);

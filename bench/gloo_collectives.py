@@ -3,8 +3,8 @@ calls a data-parallel step of the vocabulary-scaling model makes (bench/vocab.js
 
     /usr/bin/python3 bench/gloo_collectives.py [--calls 200]
 
-the step statistics (a few numbers), the dense gradients (about 200K floats) and the row exchange
-(about 75K floats' worth of ids and rows), as all-reduce and all-gather calls of torch.distributed
+the step statistics (a few numbers), the dense gradients (about 200K floats) and all-gathers the
+size of the row exchange (about 20K floats' worth of ids and rows a rank) and larger, as calls of torch.distributed
 on the same LibTorch. Prints milliseconds per call (rank 0's wall time over --calls calls, after
 20 warm-up calls), so a step's communication can be read against its compute.
 """
@@ -21,6 +21,7 @@ CALLS = [
     ("all-reduce", 1),
     ("all-reduce", 50_000),
     ("all-reduce", 200_000),
+    ("all-gather", 20_000),
     ("all-gather", 75_000),
     ("all-gather", 275_000),
 ]

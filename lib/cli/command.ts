@@ -63,15 +63,19 @@ export function deviceOf(options: Record<string, unknown>): Device | undefined {
   return options.device as Device | undefined;
 }
 
-/** The data section and split that --data/--split/--tasks/--data-dir and the model's run select. */
+/**
+ * The data section and split that --data/--split/--tasks/--data-dir and the model's run select.
+ * Without --split: `runSplit` of the run's data, every row of another file.
+ */
 export async function selectData(
   options: Record<string, unknown>,
   source: ModelSource,
+  runSplit: SplitName = 'test',
 ): Promise<{ data: DataSection; split: SplitName | 'all' }> {
   const runData = await runDataSection(source.run);
   const requested = options.data as string | undefined;
   let data: DataSection;
-  let defaultSplit: SplitName | 'all' = 'test';
+  let defaultSplit: SplitName | 'all' = runSplit;
   let otherFileOfStreamedRun = false;
   if (requested === undefined) {
     if (!runData) throw new UsageError('--data is needed: this checkpoint is not inside a run directory, so its data is unknown');

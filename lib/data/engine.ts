@@ -73,7 +73,7 @@ export function fileFormatOf(file: string): FileFormat | undefined {
 
 /** A CSV path's field separator when none is given: a tab for `.tsv` files (and globs of them), else a comma. */
 export function defaultDelimiter(path: string | undefined): string {
-  return path?.toLowerCase().includes('.tsv') ? '\t' : ',';
+  return path !== undefined && /\.tsv(\.gz)?$/i.test(path) ? '\t' : ',';
 }
 
 /** DuckDB's scan of Parquet files; `files` is a SQL list of paths (and options). */

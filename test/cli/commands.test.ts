@@ -352,6 +352,9 @@ describe('adatt train with data.stream', () => {
     expect(otherSplit.stderr).toContain('--split validation: the splits of a streamed run are sources of their own');
     const whole = events((await adatt(['eval', out, '--data', path.join(dir, 'valid.csv'), '--json'])).stdout)[0]!;
     expect(whole).toMatchObject({ rows: 120, data: 'valid.csv' });
+    const inspectedOther = await adatt(['inspect', out, '--data', path.join(dir, 'valid.csv')]);
+    expect(inspectedOther.stderr).toBe('');
+    expect(inspectedOther.stdout).toContain('valid.csv');
 
     // A streamed run has no random split, and its options are checked before any data is read.
     const bad = async (data: Record<string, unknown>): Promise<string> => {

@@ -159,8 +159,7 @@ async function rowStatistics(
     out.info('(gate statistics and expert health need rows: pass --data, or inspect a run directory)');
     return {};
   }
-  const options = { ...args.options, split: args.options.split ?? 'validation' };
-  const { data, split } = await selectData(options, opened);
+  const { data, split } = await selectData(args.options, opened, 'validation');
   const sample = (args.options.sample as number | undefined) ?? 2048;
   if (sample < 1) throw new UsageError(`--sample must be at least 1, got ${sample}`);
   const rows = await loadEvaluationData(data, schemaOf(opened), split, {

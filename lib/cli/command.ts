@@ -7,7 +7,7 @@ import { SPLITS, type SplitName } from './data';
 import { UsageError } from './exit';
 import { runDataSection, type ModelSource } from './model-source';
 import type { Output } from './output';
-import { isBuiltinDataset, type DataSection } from './run-config';
+import { isBuiltinDataset, streamReadingOf, type DataSection } from './run-config';
 
 export interface Command {
   spec: CommandSpec;
@@ -90,8 +90,7 @@ export async function selectData(
     data = sameFile ? { ...runData } : { source: file, ...(runData?.csv ? { csv: runData.csv } : {}) };
     if (!sameFile && runData?.stream) {
       // Another file of a streamed run is streamed too: every row of it, with the run's reading options.
-      const { validation, test, ...reading } = runData.stream;
-      data.stream = reading;
+      data.stream = streamReadingOf(runData.stream);
       otherFileOfStreamedRun = true;
     }
     if (!sameFile) defaultSplit = 'all';

@@ -20,7 +20,7 @@ import type { EncodedData, FittedSchema, SchemaSpec } from '../data/types';
 import { ConfigError, ValidationError } from '../errors';
 import { inSection, inSectionSync, prefixField, UsageError } from './exit';
 import { fileFormatOf } from '../data/engine';
-import { isBuiltinDataset, sourceName, type DataSection, type DataSource, type StreamSection } from './run-config';
+import { isBuiltinDataset, sourceName, type DataSection, type DataSource, streamReadingOf } from './run-config';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];
@@ -68,7 +68,7 @@ export async function loadTrainingData(data: DataSection): Promise<TrainingData>
     const schema = await inSection('data', () => fitSchemaFrom(spec, data.source, sourceOptionsOf(data)));
     const splits = await Promise.all(
       SPLITS.map(async (split) => {
-        const source = split === 'train' ? data.source : data.stream?.[split];
+        const source = split === 'train' ? data.source : data.stream![split];
         return source === undefined ? [] : [[split, await openSplitStream(data, source, schema, split)] as const];
       }),
     );
@@ -87,9 +87,8 @@ function sourceOptionsOf(data: DataSection): SourceOptions {
 
 /** A stream of one split's source (`data.source` for train), with the run's reading options. */
 async function openSplitStream(data: DataSection, source: DataSource, schema: FittedSchema, split: SplitName): Promise<DataStream> {
-  const { validation, test, ...reading } = data.stream as StreamSection;
   const field = split === 'train' ? 'data' : `data.stream.${split}`;
-  return inSection(field, () => openStream(source, { schema, ...sourceOptionsOf(data), ...reading }));
+  return inSection(field, () => openStream(source, { schema, ...sourceOptionsOf(data), ...streamReadingOf(data.stream!) }));
 }
 
 export interface EvaluationData<Rows extends SplitData = SplitData> {

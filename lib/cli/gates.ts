@@ -47,15 +47,19 @@ export function batchOfRows(data: EncodedData, rows: Int32Array): EncodedFeature
   };
 }
 
-/** A stream's first chunk of rows in source order (the pass stops there): a sample of a split too big for memory. */
-export async function firstChunk(stream: DataStream): Promise<EncodedData> {
-  for await (const chunk of stream.chunks()) return chunk;
-  throw new RangeError(`firstChunk: ${stream.source} gave no rows`);
+/**
+ * A split's rows held in memory: encoded rows as they are, a stream's first chunk in source order
+ * (the pass stops there), a sample of a split too big for memory.
+ */
+export async function rowsInMemory(split: SplitData): Promise<EncodedData> {
+  if (!(split instanceof DataStream)) return split;
+  for await (const chunk of split.chunks()) return chunk;
+  throw new RangeError(`rowsInMemory: ${split.source} gave no rows`);
 }
 
 /** Mean gate weights over up to `rows` evenly spaced rows of `split` (a stream's first chunk); undefined for kinds without gates. */
 export async function measureGates(model: Model, split: SplitData, rows: number, splitName: string): Promise<GateRecord | undefined> {
-  const data = split instanceof DataStream ? await firstChunk(split) : split;
+  const data = await rowsInMemory(split);
   const sample = evenlySpacedRows(data.size, rows);
   const levels = await model.gateWeights(batchOfRows(data, sample));
   if (levels.length === 0) return undefined;

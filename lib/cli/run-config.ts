@@ -320,6 +320,12 @@ function checkDataSection(raw: Record<string, unknown>): DataSection {
   return checkSchemaAndSplit(raw);
 }
 
+/** data.stream's reading options (openStream's), without the other splits' sources. */
+export function streamReadingOf(stream: StreamSection): Record<string, unknown> {
+  const { validation, test, ...reading } = stream;
+  return reading;
+}
+
 /** data.stream (`true`: every reading option at its default), normalised to its object form. */
 function checkStreamSection(raw: Record<string, unknown>): StreamSection {
   const given = raw.stream === true ? {} : check.record(raw.stream, 'data.stream', [...STREAM_SPLITS, ...STREAM_READING_KEYS]);

@@ -1,7 +1,6 @@
 /** `adatt inspect`: a model's architecture, parameter counts per part and gate statistics on data. */
 import type { Calibration, TaskCalibrator } from '../../calibration';
 import { TensorDataset } from '../../dataset';
-import { DataStream } from '../../data/stream';
 import type { ExpertHealth } from '../../expert-health';
 import { normalizeModelConfig } from '../../config';
 import type { Model } from '../../model';
@@ -11,7 +10,7 @@ import { loadEvaluationData } from '../data';
 import { UsageError } from '../exit';
 import { formatInteger, formatTable } from '../format';
 import { evenlySpacedRows, gateShares } from '../../gates';
-import { batchOfRows, firstChunk, measureGates } from '../gates';
+import { batchOfRows, measureGates, rowsInMemory } from '../gates';
 import { openModel, type OpenedModel } from '../model-source';
 import type { Output } from '../output';
 import { groupParameters, type ParameterGroup } from '../parameters';
@@ -167,7 +166,7 @@ async function rowStatistics(
     // A stream needs every column of the schema; rows given with --data may lack the labels.
     streamed: args.options.data === undefined,
   });
-  const encoded = rows.rows instanceof DataStream ? await firstChunk(rows.rows) : rows.rows;
+  const encoded = await rowsInMemory(rows.rows);
   const gates = await measureGates(model, encoded, sample, rows.description);
   if (!gates) out.info(`(a ${model.config.kind} model has no softmax gates over experts)`);
   // Only the sampled rows (the gates' rows) become a native dataset.

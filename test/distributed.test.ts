@@ -42,6 +42,16 @@ async function soloGroupEnv(): Promise<NodeJS.ProcessEnv> {
 const read = (dir: string, rank: number): RankResult =>
   JSON.parse(fs.readFileSync(path.join(dir, `rank-${rank}.json`), 'utf8')) as RankResult;
 
+/** Both ranks hold the same weights, and those of one process within 1e-5. */
+function expectWeightsOfOneProcess(one: RankResult, rank0: RankResult, rank1: RankResult): void {
+  expect(Object.keys(rank0.weights)).toEqual(Object.keys(one.weights));
+  for (const [name, values] of Object.entries(one.weights)) {
+    const worst = values.reduce((most, v, i) => Math.max(most, Math.abs(v - rank0.weights[name]![i]!)), 0);
+    expect(worst, name).toBeLessThan(1e-5);
+    expect(rank1.weights[name]).toEqual(rank0.weights[name]);
+  }
+}
+
 describe('distributed data-parallel training', () => {
   it('2 processes reach the weights of 1 process with the same global batch, with metrics (grouped AUC too) over the whole split', async () => {
     const single = await run(1, 64);
@@ -50,11 +60,7 @@ describe('distributed data-parallel training', () => {
     expect(pair.codes).toEqual([0, 0]);
     const one = read(single.dir, 0);
     const [rank0, rank1] = [read(pair.dir, 0), read(pair.dir, 1)];
-    for (const [name, values] of Object.entries(one.weights)) {
-      const worst = Math.max(...values.map((v, i) => Math.abs(v - rank0.weights[name]![i]!)));
-      expect(worst, name).toBeLessThan(1e-5);
-      expect(rank1.weights[name]).toEqual(rank0.weights[name]);
-    }
+    expectWeightsOfOneProcess(one, rank0, rank1);
     rank0.loss.forEach((epoch, e) => {
       for (const task of ['a', 'b']) expect(epoch[task]).toBeCloseTo(one.loss[e]![task]!, 5);
     });
@@ -77,14 +83,41 @@ describe('distributed data-parallel training', () => {
       const one = read(single.dir, 0);
       const [rank0, rank1] = [read(pair.dir, 0), read(pair.dir, 1)];
       expect(Object.keys(one.weights)).toContain('bag_embeddings.0.weight');
-      for (const [name, values] of Object.entries(one.weights)) {
-        const worst = Math.max(...values.map((v, i) => Math.abs(v - rank0.weights[name]![i]!)));
-        expect(worst, name).toBeLessThan(1e-5);
-        expect(rank1.weights[name]).toEqual(rank0.weights[name]);
-      }
+      expectWeightsOfOneProcess(one, rank0, rank1);
     },
     120_000,
   );
+
+  // Each task's term is weighted by the rank's share of the task's labelled rows in the global
+  // batch, and a tower that no rank's batch trains keeps no gradient (Adam leaves it be, as in one
+  // process) rather than a zero one.
+  it.each([
+    ['a task labelled on 1 row in 40', { TEST_SPARSE_LABELS: '1' }],
+    ['a task labelled on 1 row in 40 and row-sparse tables', { TEST_SPARSE_LABELS: '1', TEST_TABLES: 'adam', TEST_EPOCHS: '2' }],
+    ['a task labelled on 1 row in 40 and uncertainty weighting', { TEST_SPARSE_LABELS: '1', TEST_WEIGHTING: 'uncertainty' }],
+  ])(
+    '2 processes reach the weights and losses of 1 with %s',
+    async (_, env) => {
+      const single = await run(1, 64, env);
+      const pair = await run(2, 32, env);
+      expect(single.codes).toEqual([0]);
+      expect(pair.codes).toEqual([0, 0]);
+      const [one, rank0] = [read(single.dir, 0), read(pair.dir, 0)];
+      expectWeightsOfOneProcess(one, rank0, read(pair.dir, 1));
+      rank0.loss.forEach((epoch, e) => {
+        for (const task of ['a', 'b']) expect(epoch[task]).toBeCloseTo(one.loss[e]![task]!, 5);
+      });
+    },
+    120_000,
+  );
+
+  it('keeps the ranks equal with GradNorm, whose weights get their gradient after backward', async () => {
+    const pair = await run(2, 32, { TEST_WEIGHTING: 'gradnorm', TEST_EPOCHS: '2' });
+    expect(pair.codes).toEqual([0, 0]);
+    const [rank0, rank1] = [read(pair.dir, 0), read(pair.dir, 1)];
+    expect(rank1.weights).toEqual(rank0.weights);
+    expect(rank0.loss.at(-1)!.a).toBeLessThan(rank0.loss[0]!.a!);
+  }, 120_000);
 
   it('trains on a stream with each rank reading its own shards, ranks ending at different chunks', async () => {
     const dir = makeTempDir('ddp-stream');

@@ -313,16 +313,15 @@ double Trainer::lr_at(int64_t step) const {
   return base;
 }
 
-std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::Tensor& output,
-                                                     const torch::Tensor& all_labels,
-                                                     const torch::Tensor& weights) const {
+BatchTaskLoss Trainer::task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& all_labels,
+                                 const torch::Tensor& weights) const {
   const auto& spec = options_.tasks[task];
   const auto labels = in_sample_space(all_labels.select(1, static_cast<int64_t>(task)), all_labels, spec.space);
   // Missing labels (NaN, also outside the sample space) are left out of the mean; a batch without
   // any needs no masked copies.
   const auto present = labels.isnan().logical_not();
   const int64_t count = present.sum().item<int64_t>();
-  if (count == 0) return {torch::zeros({}, output.options()), 0};
+  if (count == 0) return {torch::zeros({}, output.options()), 0, 0.0};
   const bool complete = count == labels.size(0);
   const auto y = complete ? labels : labels.index({present});
   const auto out = complete ? output : output.index({present});
@@ -336,12 +335,13 @@ std::pair<torch::Tensor, int64_t> Trainer::task_loss(size_t task, const torch::T
     case LossKind::MeanSquaredError: loss = torch::mse_loss(out.squeeze(-1), y, reduction); break;
     case LossKind::Huber: loss = torch::huber_loss(out.squeeze(-1), y, reduction, spec.huber_delta); break;
   }
-  if (!weights.defined()) return {loss, count};
+  if (!weights.defined()) return {loss, count, static_cast<double>(count)};
   const auto task_weights = weights.select(1, static_cast<int64_t>(task));
   const auto w = complete ? task_weights : task_weights.index({present});
   const auto total = w.sum();
-  if (total.item<double>() == 0.0) return {torch::zeros({}, output.options()), 0};
-  return {(w * loss).sum() / total, count};
+  const double mass = total.item<double>();
+  if (mass == 0.0) return {torch::zeros({}, output.options()), 0, 0.0};
+  return {(w * loss).sum() / total, count, mass};
 }
 
 torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losses, const std::vector<int64_t>& counts) {
@@ -452,7 +452,7 @@ void Trainer::set_communicator(std::shared_ptr<Communicator> communicator) {
 }
 
 std::vector<std::pair<torch::Tensor, torch::Tensor>> Trainer::table_gradients(
-    const std::vector<TouchedRows>& touched, double scale, const std::vector<std::vector<int64_t>>& rows_per_rank) {
+    const std::vector<TouchedRows>& touched, const std::vector<std::vector<int64_t>>& rows_per_rank) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> ids;
   std::vector<torch::Tensor> grads;
@@ -468,7 +468,7 @@ std::vector<std::pair<torch::Tensor, torch::Tensor>> Trainer::table_gradients(
   if (communicator_) {
     // Only the touched rows travel, every table's at once: all ranks' (id, row) pairs, summed where ids meet.
     std::vector<torch::Tensor> locals = ids;
-    for (const auto& grad : grads) locals.push_back(grad.mul(scale));
+    locals.insert(locals.end(), grads.begin(), grads.end());
     auto counts = rows_per_rank;  // ids and row gradients: the same counts twice
     for (auto& rank_counts : counts) rank_counts.insert(rank_counts.end(), rank_counts.begin(), rank_counts.end());
     const auto gathered = communicator_->all_gather_rows(locals, counts);
@@ -507,7 +507,7 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
   auto touched_rows_of = [&](const double* stat) {
     std::vector<std::vector<int64_t>> rows(world, std::vector<int64_t>(tables));
     for (int64_t r = 0; r < world; ++r) {
-      for (int64_t t = 0; t < tables; ++t) rows[r][t] = static_cast<int64_t>(stat[3 + tasks + r * tables + t]);
+      for (int64_t t = 0; t < tables; ++t) rows[r][t] = static_cast<int64_t>(stat[3 + 2 * tasks + r * tables + t]);
     }
     return rows;
   };
@@ -536,17 +536,19 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     // Gradients set to none rather than zero-filled: backward then hands its buffers over.
     for (auto& param : parameters_) param.mutable_grad() = torch::Tensor();
 
-    // Per-step statistics, summed over ranks: [stop requested, examples, non-finite, loss x examples
-    // per task, then rank r's touched rows of table t at r * tables + t] (so the row exchange needs
-    // no collective of its own to learn the counts).
-    auto stats = torch::zeros({3 + static_cast<int64_t>(tasks) + world * tables}, torch::kDouble);
+    // Per-step statistics, summed over ranks: [stop requested, examples, non-finite, per task its
+    // loss x labelled mass, per task its labelled mass (rows, or their sample weights), then rank r's
+    // touched rows of table t at r * tables + t] (so the row exchange needs no collective of its own
+    // to learn the counts).
+    auto stats = torch::zeros({3 + 2 * static_cast<int64_t>(tasks) + world * tables}, torch::kDouble);
     auto* stat = stats.data_ptr<double>();
     stat[0] = abort.load() ? 1.0 : 0.0;
     stat[1] = static_cast<double>(local);
     int64_t bad_task = -1;
     std::vector<TouchedRows> touched;
-    std::function<void()> stats_reduced;
-    if (local > 0 && stat[0] == 0.0) {
+    std::vector<BatchTaskLoss> losses(tasks);
+    const bool forward = local > 0 && stat[0] == 0.0;
+    if (forward) {
       const auto rows = order.slice(0, begin, begin + local);
       const Batch inputs = data.batch(rows).to(device);
       const auto labels = data.labels_of(rows).to(device);
@@ -557,46 +559,22 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
         throw InvalidArgument("the model returned " + std::to_string(outputs.size()) + " outputs for " +
                               std::to_string(tasks) + " tasks");
       }
-      torch::Tensor total = torch::zeros({}, outputs.front().options());
-      std::vector<torch::Tensor> terms(tasks);
-      std::vector<torch::Tensor> losses(tasks);
-      std::vector<int64_t> counts(tasks);
       for (size_t t = 0; t < tasks; ++t) {
-        const auto [loss, count] = task_loss(t, outputs[t], labels, sample_weights);
-        losses[t] = loss;
-        counts[t] = count;
-        const double value = loss.item<double>();
+        losses[t] = task_loss(t, outputs[t], labels, sample_weights);
+        const double value = losses[t].loss.item<double>();
         if (!std::isfinite(value) && bad_task < 0) bad_task = static_cast<int64_t>(t);
-        stat[3 + t] = value * static_cast<double>(local);
-        // A task without labelled rows in this batch adds nothing (not even an uncertainty term).
-        if (count > 0) {
-          terms[t] = weighted_term(t, loss);
-          total = total + terms[t];
-        }
+        stat[3 + t] = value * losses[t].mass;
+        stat[3 + tasks + t] = losses[t].mass;
       }
       stat[2] = bad_task >= 0 ? 1.0 : 0.0;
       for (size_t t = 0; t < touched.size(); ++t) {
-        stat[3 + tasks + rank * tables + t] = static_cast<double>(touched[t].ids.size(0));
-      }
-      // Complete before backward: they travel while it runs, so the step waits on them only when
-      // another rank's forward ends later than this rank's backward.
-      if (communicator_) stats_reduced = communicator_->start_all_reduce_sum_({stats});
-      if (bad_task < 0) {
-        if (options_.conflict_every > 0 && step_ % options_.conflict_every == 0) {
-          measure_conflict(terms, counts, touched, result.conflict);
-        }
-        const auto gradnorm = gradnorm_weights_.defined() ? gradnorm_gradient(losses, counts) : torch::Tensor();
-        total.backward();
-        if (gradnorm.defined()) gradnorm_weights_.mutable_grad() = gradnorm;
+        stat[3 + 2 * tasks + rank * tables + t] = static_cast<double>(touched[t].ids.size(0));
       }
     }
-    if (communicator_) {
-      for (auto& param : parameters_) {
-        if (!param.grad().defined()) param.mutable_grad() = torch::zeros_like(param);
-      }
-      if (!stats_reduced) stats_reduced = communicator_->start_all_reduce_sum_({stats});
-      stats_reduced();
-    }
+    // Before backward: each task's term is weighted by this rank's share of the task's labelled
+    // mass in the global batch, so that summed gradients are those of one process's batch mean
+    // even where ranks hold different numbers of a task's labels.
+    if (communicator_) communicator_->all_reduce_sum_({stats});
     if (stat[0] > 0.0) {
       result.aborted = true;
       break;
@@ -613,22 +591,59 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
       ++result.skipped;
       continue;
     }
-    // Each rank's gradient is a mean over its examples: weight by them, sum, divide by the total.
-    const double scale = communicator_ ? static_cast<double>(local) / stat[1] : 1.0;
+    if (forward) {
+      torch::Tensor total = torch::zeros({}, losses.front().loss.options());
+      std::vector<torch::Tensor> terms(tasks);
+      std::vector<torch::Tensor> task_losses(tasks);
+      std::vector<int64_t> counts(tasks);
+      for (size_t t = 0; t < tasks; ++t) {
+        task_losses[t] = losses[t].loss;
+        counts[t] = losses[t].count;
+        // A task without labelled rows in this batch adds nothing (not even an uncertainty term).
+        if (losses[t].count == 0) continue;
+        terms[t] = weighted_term(t, losses[t].loss);
+        total = total + (communicator_ ? terms[t] * (losses[t].mass / stat[3 + tasks + t]) : terms[t]);
+      }
+      if (options_.conflict_every > 0 && step_ % options_.conflict_every == 0) {
+        measure_conflict(terms, counts, touched, result.conflict);
+      }
+      const auto gradnorm = gradnorm_weights_.defined() ? gradnorm_gradient(task_losses, counts) : torch::Tensor();
+      total.backward();
+      // GradNorm's gradient is this rank's own: its share of the examples enters the sum.
+      if (gradnorm.defined())
+        gradnorm_weights_.mutable_grad() = communicator_ ? gradnorm * (local / stat[1]) : gradnorm;
+    }
     std::vector<torch::Tensor> gradients;
+    std::function<void()> dense_reduced;
+    torch::Tensor produced;  // per parameter: how many ranks produced its gradient
+    if (communicator_) {
+      torch::NoGradGuard no_grad;
+      produced = torch::zeros({static_cast<int64_t>(parameters_.size())});
+      for (size_t p = 0; p < parameters_.size(); ++p) {
+        auto& param = parameters_[p];
+        if (param.grad().defined()) produced[static_cast<int64_t>(p)] = 1.0;
+        else param.mutable_grad() = torch::zeros_like(param);
+        gradients.push_back(param.grad());
+      }
+      gradients.push_back(produced);
+      // The dense all-reduce runs while the tables' rows are exchanged.
+      dense_reduced = communicator_->start_all_reduce_sum_(gradients);
+      gradients.pop_back();
+    }
+    const auto table_gradients = sparse_optimizer_ ? this->table_gradients(touched, touched_rows_of(stat))
+                                                   : std::vector<std::pair<torch::Tensor, torch::Tensor>>();
+    if (dense_reduced) {
+      dense_reduced();
+      // A parameter no rank produced a gradient for keeps none (the optimizer leaves it be), as in one process.
+      const auto* count = produced.data_ptr<float>();
+      for (size_t p = 0; p < parameters_.size(); ++p) {
+        if (count[p] == 0) parameters_[p].mutable_grad() = torch::Tensor();
+      }
+    }
+    gradients.clear();
     for (auto& param : parameters_) {
       if (param.grad().defined()) gradients.push_back(param.grad());
     }
-    std::function<void()> dense_reduced;
-    if (communicator_) {
-      torch::NoGradGuard no_grad;
-      for (auto& gradient : gradients) gradient.mul_(scale);
-      // The dense all-reduce runs while the tables' rows are exchanged.
-      dense_reduced = communicator_->start_all_reduce_sum_(gradients);
-    }
-    const auto table_gradients = sparse_optimizer_ ? this->table_gradients(touched, scale, touched_rows_of(stat))
-                                                   : std::vector<std::pair<torch::Tensor, torch::Tensor>>();
-    if (dense_reduced) dense_reduced();
     if (options_.clip_norm > 0) {
       // GradNorm's weights have a gradient of their own objective: not the model's to clip.
       std::vector<torch::Tensor> all;
@@ -657,7 +672,10 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     ++step_;
     ++result.steps;
     counted_examples += examples;
-    for (size_t t = 0; t < tasks; ++t) loss_sums[t] += stat[3 + t];
+    // Each task's mean over the global batch's labelled rows, weighted by the batch's examples.
+    for (size_t t = 0; t < tasks; ++t) {
+      if (stat[3 + tasks + t] > 0) loss_sums[t] += stat[3 + t] / stat[3 + tasks + t] * static_cast<double>(examples);
+    }
     if (progress && seconds_since(last_report) >= progress_interval) {
       last_report = std::chrono::steady_clock::now();
       report(batch + 1);

@@ -8,6 +8,7 @@
 // optimizer, batch, vocab), as a stale config or per-shard vocabularies would; every rank that
 // fails writes its error to OUT_DIR/error-<RANK>.json. TEST_STREAM=<glob of Parquet shards with x0..x5,
 // a, b> trains on a DataStream of them instead (each rank reading its own shards), validated on it.
+// TEST_SPARSE_LABELS=1 leaves task b unlabelled on 39 rows in 40; TEST_WEIGHTING picks taskWeighting.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -23,6 +24,10 @@ function data(size, seed) {
   };
   const dense = Float32Array.from({ length: size * 6 }, () => next() * 2 - 1);
   const labels = [0, 1].map((t) => Float32Array.from({ length: size }, (_, i) => (dense[6 * i + t] + dense[6 * i + 2] > 0 ? 1 : 0)));
+  // Task b labelled on 1 row in 40, so many global batches have none of its labels at all.
+  if (process.env.TEST_SPARSE_LABELS) {
+    for (let i = 0; i < size; i += 1) if (i % 40 !== 7) labels[1][i] = Number.NaN;
+  }
   // Groups (users) of uneven size, for grouped AUC over the whole split.
   const groups = BigInt64Array.from({ length: size }, (_, i) => BigInt((i * i) % 23));
   if (!TABLES) return adatt.TensorDataset.fromEncoded({ size, dense, labels, groups });
@@ -86,6 +91,7 @@ async function main() {
     optimizer: { type: differs('optimizer') ? 'sgd' : 'adam', lr: 0.01 },
     validation: stream || data(333, 2),
     distributed: group,
+    ...(process.env.TEST_WEIGHTING ? { taskWeighting: process.env.TEST_WEIGHTING } : {}),
     ...(TABLES ? { embeddingOptimizer: { type: TABLES, lr: 0.05 }, clipNorm: 1 } : {}),
     device: process.env.TEST_DEVICE === 'cuda' ? `cuda:${group.localRank}` : 'cpu',
     onEpoch: () => {

@@ -140,6 +140,14 @@ class NonFiniteLoss : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// One task's loss in a batch: the mean over its labelled rows, how many rows that is, and their
+// mass (the rows, or the sum of their sample weights).
+struct BatchTaskLoss {
+  torch::Tensor loss;
+  int64_t count = 0;
+  double mass = 0.0;
+};
+
 class Trainer {
  public:
   Trainer(std::shared_ptr<TaskModel> model, TrainerOptions options);
@@ -169,11 +177,11 @@ class Trainer {
   const TrainerOptions& options() const { return options_; }
 
  private:
-  // The task's mean loss over its labelled rows in its sample space (zero when there are none) and
-  // how many rows that is. `labels` holds every task's labels [B, T]; with sample `weights` [B, T]
+  // The task's mean loss over its labelled rows in its sample space (zero when there are none),
+  // with their count and mass. `labels` holds every task's labels [B, T]; with sample `weights` [B, T]
   // the mean is weighted, sum(w l) / sum(w), and rows that all weigh 0 count as none.
-  std::pair<torch::Tensor, int64_t> task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels,
-                                              const torch::Tensor& weights) const;
+  BatchTaskLoss task_loss(size_t task, const torch::Tensor& output, const torch::Tensor& labels,
+                          const torch::Tensor& weights) const;
   // The term of task t's loss in the minimised sum (see TaskWeighting).
   torch::Tensor weighted_term(size_t task, const torch::Tensor& loss) const;
   // The task's fixed weight times the one set with set_task_weights.
@@ -184,10 +192,10 @@ class Trainer {
   void measure_conflict(const std::vector<torch::Tensor>& terms, const std::vector<int64_t>& counts,
                         const std::vector<TouchedRows>& touched, GradientConflict& conflict);
   // The tables' touched ids and row gradients of this step, summed over ranks when data-parallel
-  // (every rank ends with the same rows); `scale` weights this rank's rows first, and
-  // rows_per_rank[r][t] is rank r's count of touched rows of table t.
+  // (every rank ends with the same rows); rows_per_rank[r][t] is rank r's count of touched rows of
+  // table t.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> table_gradients(
-      const std::vector<TouchedRows>& touched, double scale, const std::vector<std::vector<int64_t>>& rows_per_rank);
+      const std::vector<TouchedRows>& touched, const std::vector<std::vector<int64_t>>& rows_per_rank);
 
   std::shared_ptr<TaskModel> model_;
   TrainerOptions options_;

@@ -344,7 +344,7 @@ BatchTaskLoss Trainer::task_loss(size_t task, const torch::Tensor& output, const
   return {(w * loss).sum() / total, count, mass};
 }
 
-torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losses, const std::vector<int64_t>& counts) {
+torch::Tensor Trainer::gradnorm_gradient(const std::vector<BatchTaskLoss>& losses) {
   const size_t tasks = losses.size();
   // One input per entry (entries may slice one stacked parameter): grads[i] belongs to entry i.
   std::vector<torch::Tensor> layer_params;
@@ -354,10 +354,11 @@ torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losse
   std::vector<double> norms(tasks, 0.0);  // |grad_W L_t|
   std::vector<double> ratios(tasks, 1.0);
   for (size_t t = 0; t < tasks; ++t) {
-    if (counts[t] == 0 || !losses[t].requires_grad()) continue;
-    const double value = losses[t].item<double>();
+    const auto& loss = losses[t].loss;
+    if (losses[t].count == 0 || !loss.requires_grad()) continue;
+    const double value = loss.item<double>();
     if (std::isnan(initial_losses_[t])) initial_losses_[t] = value;
-    const auto grads = torch::autograd::grad({losses[t]}, layer_params, {}, /*retain_graph=*/true,
+    const auto grads = torch::autograd::grad({loss}, layer_params, {}, /*retain_graph=*/true,
                                              /*create_graph=*/false, /*allow_unused=*/true);
     double squares = 0.0;
     for (size_t i = 0; i < shared_layer_.size(); ++i) {
@@ -389,12 +390,12 @@ torch::Tensor Trainer::gradnorm_gradient(const std::vector<torch::Tensor>& losse
   return torch::tensor(gradient, torch::kDouble).to(gradnorm_weights_.options());
 }
 
-void Trainer::measure_conflict(const std::vector<torch::Tensor>& terms, const std::vector<int64_t>& counts,
-                               const std::vector<TouchedRows>& touched, GradientConflict& conflict) {
+void Trainer::measure_conflict(const std::vector<torch::Tensor>& terms, const std::vector<TouchedRows>& touched,
+                               GradientConflict& conflict) {
   const auto tasks = static_cast<int64_t>(terms.size());
   std::vector<int64_t> present;
   for (int64_t t = 0; t < tasks; ++t) {
-    if (counts[t] > 0 && terms[t].requires_grad()) present.push_back(t);
+    if (terms[t].defined() && terms[t].requires_grad()) present.push_back(t);
   }
   if (present.size() < 2) return;
   std::vector<torch::Tensor> inputs;
@@ -593,42 +594,38 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
     }
     if (forward) {
       torch::Tensor total = torch::zeros({}, losses.front().loss.options());
-      std::vector<torch::Tensor> terms(tasks);
-      std::vector<torch::Tensor> task_losses(tasks);
-      std::vector<int64_t> counts(tasks);
+      std::vector<torch::Tensor> terms(tasks);  // undefined for a task without labelled rows
       for (size_t t = 0; t < tasks; ++t) {
-        task_losses[t] = losses[t].loss;
-        counts[t] = losses[t].count;
         // A task without labelled rows in this batch adds nothing (not even an uncertainty term).
         if (losses[t].count == 0) continue;
         terms[t] = weighted_term(t, losses[t].loss);
         total = total + (communicator_ ? terms[t] * (losses[t].mass / stat[3 + tasks + t]) : terms[t]);
       }
       if (options_.conflict_every > 0 && step_ % options_.conflict_every == 0) {
-        measure_conflict(terms, counts, touched, result.conflict);
+        measure_conflict(terms, touched, result.conflict);
       }
-      const auto gradnorm = gradnorm_weights_.defined() ? gradnorm_gradient(task_losses, counts) : torch::Tensor();
+      const auto gradnorm = gradnorm_weights_.defined() ? gradnorm_gradient(losses) : torch::Tensor();
       total.backward();
       // GradNorm's gradient is this rank's own: its share of the examples enters the sum.
       if (gradnorm.defined())
         gradnorm_weights_.mutable_grad() = communicator_ ? gradnorm * (local / stat[1]) : gradnorm;
     }
-    std::vector<torch::Tensor> gradients;
     std::function<void()> dense_reduced;
     torch::Tensor produced;  // per parameter: how many ranks produced its gradient
     if (communicator_) {
       torch::NoGradGuard no_grad;
       produced = torch::zeros({static_cast<int64_t>(parameters_.size())});
+      auto* made = produced.data_ptr<float>();
+      std::vector<torch::Tensor> summed;
       for (size_t p = 0; p < parameters_.size(); ++p) {
         auto& param = parameters_[p];
-        if (param.grad().defined()) produced[static_cast<int64_t>(p)] = 1.0;
+        if (param.grad().defined()) made[p] = 1.0f;
         else param.mutable_grad() = torch::zeros_like(param);
-        gradients.push_back(param.grad());
+        summed.push_back(param.grad());
       }
-      gradients.push_back(produced);
+      summed.push_back(produced);
       // The dense all-reduce runs while the tables' rows are exchanged.
-      dense_reduced = communicator_->start_all_reduce_sum_(gradients);
-      gradients.pop_back();
+      dense_reduced = communicator_->start_all_reduce_sum_(summed);
     }
     const auto table_gradients = sparse_optimizer_ ? this->table_gradients(touched, touched_rows_of(stat))
                                                    : std::vector<std::pair<torch::Tensor, torch::Tensor>>();
@@ -640,7 +637,7 @@ EpochResult Trainer::train_epoch(const Dataset& data, int64_t epoch, const torch
         if (count[p] == 0) parameters_[p].mutable_grad() = torch::Tensor();
       }
     }
-    gradients.clear();
+    std::vector<torch::Tensor> gradients;
     for (auto& param : parameters_) {
       if (param.grad().defined()) gradients.push_back(param.grad());
     }

@@ -186,11 +186,12 @@ class Trainer {
   torch::Tensor weighted_term(size_t task, const torch::Tensor& loss) const;
   // The task's fixed weight times the one set with set_task_weights.
   double fixed_weight(size_t task) const { return options_.tasks[task].weight * set_weights_[task]; }
-  // GradNorm's gradient for its task weights from this batch's task losses (counts: labelled rows).
-  torch::Tensor gradnorm_gradient(const std::vector<torch::Tensor>& losses, const std::vector<int64_t>& counts);
-  // Adds this step's gradient conflict of the tasks' terms (counts: labelled rows) to `conflict`.
-  void measure_conflict(const std::vector<torch::Tensor>& terms, const std::vector<int64_t>& counts,
-                        const std::vector<TouchedRows>& touched, GradientConflict& conflict);
+  // GradNorm's gradient for its task weights from this batch's task losses.
+  torch::Tensor gradnorm_gradient(const std::vector<BatchTaskLoss>& losses);
+  // Adds this step's gradient conflict of the tasks' terms (undefined for a task without labelled
+  // rows) to `conflict`.
+  void measure_conflict(const std::vector<torch::Tensor>& terms, const std::vector<TouchedRows>& touched,
+                        GradientConflict& conflict);
   // The tables' touched ids and row gradients of this step, summed over ranks when data-parallel
   // (every rank ends with the same rows); rows_per_rank[r][t] is rank r's count of touched rows of
   // table t.
